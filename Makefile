@@ -1,0 +1,114 @@
+# tinyllm — build, run, test.  `make run` and `make test` are the whole set-up:
+# missing Debian packages are installed by scripts/setup.sh on first use.
+
+CC      ?= cc
+CXX     ?= c++
+PYTHON  ?= /usr/bin/python3
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2 -march=native
+SHARED  ?= ../shared
+
+WARN     = -Wall -Wextra
+# pkg-config runs when a recipe runs (recursive '='), i.e. after `deps`
+DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece)
+DEPS_LIBS   = $(shell pkg-config --libs openblas) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
+CFLAGS_ALL   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CFLAGS)
+CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CXXFLAGS)
+
+LIB_C   = $(wildcard src/*.c)
+LIB_CXX = $(wildcard src/*.cpp)
+LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o)
+CLI_C   = $(wildcard tools/tinyllm/*.c)
+CLI_OBJ = $(CLI_C:tools/tinyllm/%.c=$(BUILD)/obj/cli/%.o)
+TEST_C  = $(wildcard tests/unit/*.c)
+TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
+HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
+
+.PHONY: all deps run test install uninstall clean golden help
+all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
+
+help:
+	@echo "make run      build, then generate text from the default model"
+	@echo "make test     build and run every test"
+	@echo "make install  PREFIX=... installs the library, header and pkg-config file"
+
+# Installs missing Debian packages (no-op when all are present).
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: scripts/setup.sh
+	@mkdir -p $(BUILD)
+	@scripts/setup.sh
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/test/%.o: tests/unit/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libtinyllm.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtinyllm.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(DEPS_LIBS)
+
+$(BUILD)/tinyllm: $(CLI_OBJ) $(BUILD)/libtinyllm.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
+
+$(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
+	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS)
+
+# --- the default model ------------------------------------------------------
+# models/austen.gguf is the project's own model (scripts/train_default_model.sh);
+# without it, stories260K from ../shared is converted and used.
+ifneq ($(wildcard models/austen.gguf),)
+DEFAULT_MODEL  ?= models/austen.gguf
+DEFAULT_PROMPT ?= It is a truth universally acknowledged, that
+else
+DEFAULT_MODEL  ?= $(BUILD)/stories260K.gguf
+DEFAULT_PROMPT ?= Once upon a time
+endif
+
+run: $(BUILD)/tinyllm $(DEFAULT_MODEL)
+	$(BUILD)/tinyllm generate -m $(DEFAULT_MODEL) -p "$(DEFAULT_PROMPT)" -n 200 --temp 0.8 --seed 42
+
+# stories260K converted from ../shared by the project's own converter
+$(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUILD)/.deps
+	$(PYTHON) tools/convert_llama2c.py $(SHARED)/models/stories260K/stories260K.bin \
+	    $(SHARED)/models/stories260K/tok512.model $@
+
+# --- tests ------------------------------------------------------------------
+test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump
+	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
+
+# --- install ----------------------------------------------------------------
+install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libtinyllm.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/tinyllm.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/tinyllm $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' scripts/tinyllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/libtinyllm.so \
+	      $(DESTDIR)$(PREFIX)/include/tinyllm.h $(DESTDIR)$(PREFIX)/bin/tinyllm \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.* $(BUILD)/tests

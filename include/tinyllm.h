@@ -1,0 +1,201 @@
+/*
+ * tinyllm — a small, inspectable inference engine for decoder-only
+ * transformers stored as GGUF v3 (architectures `llama` and `gpt2`).
+ *
+ * The whole public API is this header. Conventions:
+ *  - Functions that can fail return a tinyllm_status (TINYLLM_OK == 0) and,
+ *    when `err` is not NULL, fill it with a one-line message that names the
+ *    file or argument, the problem and what was expected.
+ *  - The library never prints, exits or aborts; it holds no global mutable
+ *    state. Objects are freed with the matching *_free (NULL is allowed).
+ *  - A model is read-only once loaded and may be shared by several contexts.
+ *    A context (KV cache + scratch) belongs to one thread at a time.
+ */
+#ifndef TINYLLM_H
+#define TINYLLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TINYLLM_VERSION "0.1.0"
+
+typedef enum {
+    TINYLLM_OK = 0,
+    TINYLLM_ERR_IO = 1,           /* cannot open / read / map a file */
+    TINYLLM_ERR_FORMAT = 2,       /* not a valid GGUF file, or a corrupt one */
+    TINYLLM_ERR_UNSUPPORTED = 3,  /* valid, but an architecture/type we do not run */
+    TINYLLM_ERR_MODEL = 4,        /* missing/mis-shaped tensor or metadata key */
+    TINYLLM_ERR_TOKENIZER = 5,    /* tokenizer missing, invalid or mismatched */
+    TINYLLM_ERR_ARG = 6,          /* bad argument (NULL, out of range, bad UTF-8) */
+    TINYLLM_ERR_CONTEXT_FULL = 7, /* tokens would not fit in the context */
+    TINYLLM_ERR_NOMEM = 8,        /* allocation failed */
+    TINYLLM_ERR_NUMERIC = 9       /* NaN/Inf found by check_tensors */
+} tinyllm_status;
+
+typedef struct {
+    tinyllm_status code;
+    char message[512];
+} tinyllm_error;
+
+/* A short name for a status code ("format error", ...). Never NULL. */
+const char *tinyllm_status_name(tinyllm_status code);
+
+/* ---------------------------------------------------------------- model -- */
+
+typedef struct tinyllm_model tinyllm_model;
+
+typedef struct {
+    int check_tensors; /* scan every weight for NaN/Inf while loading */
+} tinyllm_model_params;
+
+tinyllm_model_params tinyllm_model_default_params(void);
+
+tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params,
+                                  tinyllm_model **out, tinyllm_error *err);
+void tinyllm_model_free(tinyllm_model *model);
+
+typedef enum { TINYLLM_POS_ROPE = 0, TINYLLM_POS_LEARNED = 1, TINYLLM_POS_SINUSOIDAL = 2 } tinyllm_pos_kind;
+
+typedef struct {
+    const char *architecture; /* "llama" or "gpt2" */
+    const char *name;         /* general.name, or "" */
+    int n_vocab;
+    int n_ctx_train;          /* context_length from the file */
+    int n_embd;
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+    int n_ff;
+    int head_dim;
+    float norm_eps;
+    float rope_theta;         /* llama only */
+    tinyllm_pos_kind positions;
+    int tied_output;          /* classifier shares token_embd */
+    int64_t n_params;         /* parameters in the file's tensors (tied counted once) */
+    uint64_t file_size;
+    int file_type;            /* general.file_type, or -1 when absent */
+} tinyllm_model_info;
+
+tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);
+
+/* Tensor table (file order) and metadata, for `tinyllm info` and tools. */
+int tinyllm_model_n_tensors(const tinyllm_model *model);
+typedef struct {
+    const char *name;
+    const char *type;   /* "F32", "F16", ... */
+    int n_dims;
+    int64_t dims[4];    /* GGUF order: dims[0] is the row length */
+    uint64_t n_bytes;
+} tinyllm_tensor_info;
+tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out);
+
+int tinyllm_model_n_meta(const tinyllm_model *model);
+/* Key i and its value rendered as short text (arrays summarised). */
+tinyllm_status tinyllm_model_meta(const tinyllm_model *model, int i, const char **key,
+                                  char *value, size_t value_cap);
+
+/* ------------------------------------------------------------ tokenizer -- */
+
+int tinyllm_token_bos(const tinyllm_model *model);
+int tinyllm_token_eos(const tinyllm_model *model);
+/* "llama" (SentencePiece) and where the model came from: "embedded .model" or
+ * "rebuilt from tokenizer.ggml arrays". */
+const char *tinyllm_tokenizer_source(const tinyllm_model *model);
+
+/* Encodes UTF-8 text (len bytes; invalid UTF-8 is an error). With add_bos
+ * the BOS id is prepended. Writes at most cap ids; *n_out is the full count,
+ * so a call with cap 0 measures. Returns TINYLLM_ERR_ARG when cap is short. */
+tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const char *text, size_t len, int add_bos,
+                                int *tokens, int cap, int *n_out, tinyllm_error *err);
+
+/* The raw piece of a token ("▁the", "<0x0A>"), or NULL when out of range. */
+const char *tinyllm_token_piece(const tinyllm_model *model, int token);
+
+/* Streaming detokenizer: turns ids into bytes as they come, keeps spaces
+ * (SentencePiece's ▁), never splits a UTF-8 character (an incomplete one is
+ * held back until it completes or becomes invalid), drops control tokens. */
+typedef struct {
+    unsigned char pending[4];
+    int n_pending;
+    int at_start; /* strip the dummy-prefix space of the very first piece */
+} tinyllm_detok;
+
+void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
+/* Appends the text of `token` to out (at most cap-1 bytes + NUL); returns the
+ * number of bytes written, or -1 on a bad token / too small buffer (>= 64 is
+ * always enough). */
+int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
+/* Flushes bytes still held back (as U+FFFD when incomplete). */
+int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);
+
+/* Whole-sequence decode, like SentencePiece's DecodeIds. */
+tinyllm_status tinyllm_detokenize(const tinyllm_model *model, const int *tokens, int n, char *out,
+                                  size_t cap, size_t *len_out, tinyllm_error *err);
+
+/* -------------------------------------------------------------- context -- */
+
+typedef struct tinyllm_context tinyllm_context;
+
+typedef struct {
+    int n_ctx;      /* KV cache length in tokens; 0 = the model's context_length */
+    int n_threads;  /* threads for the matrix products; 0 = all cores */
+    int logits_all; /* keep logits for every position of a prefill (perplexity) */
+} tinyllm_context_params;
+
+tinyllm_context_params tinyllm_context_default_params(void);
+
+tinyllm_status tinyllm_context_create(const tinyllm_model *model, const tinyllm_context_params *params,
+                                      tinyllm_context **out, tinyllm_error *err);
+void tinyllm_context_free(tinyllm_context *ctx);
+
+int tinyllm_context_n_ctx(const tinyllm_context *ctx);
+/* Tokens already in the KV cache (the position of the next token). */
+int tinyllm_context_n_past(const tinyllm_context *ctx);
+/* Forget the cache (keep the first n_keep tokens; 0 clears it). */
+tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep);
+
+/* Runs n tokens at positions n_past.. through the whole model at once
+ * (batched: one sgemm per projection), appending them to the KV cache. */
+tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err);
+/* One token against the KV cache (the generation loop's step). */
+tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err);
+
+/* Logits (n_vocab) after the last token of the last prefill/decode. */
+const float *tinyllm_logits(const tinyllm_context *ctx);
+/* With logits_all: logits of token i of the last prefill (0 <= i < n). */
+const float *tinyllm_logits_at(const tinyllm_context *ctx, int i);
+
+/* ------------------------------------------------------------- sampling -- */
+
+typedef struct tinyllm_sampler tinyllm_sampler;
+
+typedef struct {
+    float temperature;    /* 0 = greedy (argmax) */
+    int top_k;            /* 0 = off */
+    float top_p;          /* 1 = off; (0, 1] */
+    float min_p;          /* 0 = off; [0, 1] */
+    float repeat_penalty; /* 1 = off; > 0 */
+    int repeat_last_n;    /* how many recent tokens the penalty looks at */
+    uint64_t seed;
+} tinyllm_sampler_params;
+
+tinyllm_sampler_params tinyllm_sampler_default_params(void);
+
+/* Checks every parameter; a bad one is TINYLLM_ERR_ARG with its name. */
+tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab,
+                                      tinyllm_sampler **out, tinyllm_error *err);
+void tinyllm_sampler_free(tinyllm_sampler *s);
+/* Chooses the next token from logits (n_vocab); history (may be NULL) feeds
+ * the repetition penalty. Never modifies logits. Returns the id, or -1 on
+ * bad arguments. */
+int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLLM_H */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs tinyllm's Debian dependencies that are missing, and nothing else.
+# Usage: scripts/setup.sh [--train]   (--train adds PyTorch, matplotlib, R's janeaustenr)
+set -euo pipefail
+
+want=(build-essential pkg-config libopenblas-dev libsentencepiece-dev sentencepiece
+      python3 python3-numpy python3-sentencepiece libpng-dev)
+if [ "${1:-}" = "--train" ]; then
+  want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,55 @@
+#include "attention.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+int build_kv_cache(kv_cache *c, int n_layer, int n_ctx, int kv_dim) {
+    size_t n = (size_t)n_layer * n_ctx * kv_dim;
+    c->k = calloc(n, sizeof(float));
+    c->v = calloc(n, sizeof(float));
+    c->n_layer = n_layer;
+    c->n_ctx = n_ctx;
+    c->kv_dim = kv_dim;
+    if (!c->k || !c->v) {
+        free_kv_cache(c);
+        return -1;
+    }
+    return 0;
+}
+
+void free_kv_cache(kv_cache *c) {
+    free(c->k);
+    free(c->v);
+    c->k = c->v = NULL;
+}
+
+float *kv_cache_k(const kv_cache *c, int layer) { return c->k + (size_t)layer * c->n_ctx * c->kv_dim; }
+float *kv_cache_v(const kv_cache *c, int layer) { return c->v + (size_t)layer * c->n_ctx * c->kv_dim; }
+
+void attention_forward(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
+                       int T, int pos0, int n_head, int n_head_kv, int head_dim) {
+    int L = pos0 + T; /* visible keys for the last new token */
+    int dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int h = 0; h < n_head; h++) {
+        int g = h / group;
+        float *S = scores + (size_t)h * T * L; // (T, L)
+        float *P = probs + (size_t)h * T * L;  // (T, L)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, head_dim, scale, q + h * head_dim, dim,
+                    k + g * head_dim, kv_dim, 0.0f, S, L);
+        for (int t = 0; t < T; t++) {
+            int visible = pos0 + t + 1; /* the causal mask, applied before softmax */
+            float *srow = S + (size_t)t * L, *prow = P + (size_t)t * L;
+            for (int j = visible; j < L; j++) srow[j] = -INFINITY;
+            memcpy(prow, srow, (size_t)visible * sizeof(float));
+            softmax_forward(prow, visible);
+            memset(prow + visible, 0, (size_t)(L - visible) * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, L, 1.0f, P, L, v + g * head_dim, kv_dim,
+                    0.0f, out + h * head_dim, dim);
+    }
+}

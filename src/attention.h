@@ -1,0 +1,30 @@
+/* The KV cache and multi-head causal attention (grouped-query: n_head query
+ * heads share n_head_kv key/value heads). */
+#ifndef TINYLLM_ATTENTION_H
+#define TINYLLM_ATTENTION_H
+
+#include <stddef.h>
+
+typedef struct {
+    float *k;   // (n_layer, n_ctx, kv_dim)
+    float *v;   // (n_layer, n_ctx, kv_dim)
+    int n_layer, n_ctx, kv_dim;
+} kv_cache;
+
+int build_kv_cache(kv_cache *c, int n_layer, int n_ctx, int kv_dim); /* 0 or -1 (no memory) */
+void free_kv_cache(kv_cache *c);
+float *kv_cache_k(const kv_cache *c, int layer); // (n_ctx, kv_dim)
+float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
+
+/* Causal attention of T new tokens at positions pos0..pos0+T-1 against the
+ * cache rows 0..pos0+T-1 (which already hold the new tokens' keys/values).
+ *   out    (T, n_head * head_dim)   heads concatenated
+ *   q      (T, n_head * head_dim)
+ *   k, v   (n_ctx, n_head_kv * head_dim)
+ *   scores (n_head, T, pos0 + T)   scaled, masked (-inf), pre-softmax
+ *   probs  (n_head, T, pos0 + T)   softmax rows, 0 above the diagonal
+ * Scores use one sgemm per head: Q_h @ K_g^T / sqrt(head_dim). */
+void attention_forward(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
+                       int T, int pos0, int n_head, int n_head_kv, int head_dim);
+
+#endif

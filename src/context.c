@@ -1,0 +1,135 @@
+/* Context lifetime and the prefill / decode entry points. */
+#include "context.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#define DEFAULT_BATCH 256
+
+tinyllm_context_params tinyllm_context_default_params(void) {
+    tinyllm_context_params p = {0, 0, 0};
+    return p;
+}
+
+static void free_buffers(tinyllm_context *c) {
+    float **bufs[] = {&c->x, &c->xb, &c->q, &c->att_out, &c->proj, &c->hb, &c->hb2, &c->scores, &c->probs, &c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
+void tinyllm_context_free(tinyllm_context *ctx) {
+    if (!ctx) return;
+    free_kv_cache(&ctx->kv);
+    free_buffers(ctx);
+    free(ctx);
+}
+
+tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_context_params *params,
+                                      tinyllm_context **out, tinyllm_error *err) {
+    if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_context_create: out is NULL");
+    *out = NULL;
+    if (!m) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_context_create: model is NULL");
+    tinyllm_context_params p = params ? *params : tinyllm_context_default_params();
+    const tinyllm_model_info *h = &m->info;
+    if (p.n_ctx < 0 || p.n_threads < 0)
+        return set_error(err, TINYLLM_ERR_ARG, "context: n_ctx %d / n_threads %d must not be negative", p.n_ctx,
+                         p.n_threads);
+    int n_ctx = p.n_ctx ? p.n_ctx : h->n_ctx_train;
+    /* learned and sinusoidal tables end at the training context */
+    if (h->positions != TINYLLM_POS_ROPE && n_ctx > h->n_ctx_train)
+        return set_error(err, TINYLLM_ERR_ARG,
+                         "context: --ctx %d exceeds the model's context_length %d (its position table ends there)",
+                         n_ctx, h->n_ctx_train);
+    if (n_ctx > (1 << 20))
+        return set_error(err, TINYLLM_ERR_ARG, "context: --ctx %d is too large (expected at most %d)", n_ctx, 1 << 20);
+    tinyllm_context *c = calloc(1, sizeof *c);
+    if (!c) return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory");
+    c->model = m;
+    c->n_ctx = n_ctx;
+    c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->n_threads = p.n_threads ? p.n_threads : (int)(cores > 0 ? cores : 1);
+    c->logits_all = p.logits_all != 0;
+    size_t B = (size_t)c->n_batch, dim = (size_t)h->n_embd, ff = (size_t)h->n_ff;
+    size_t att = (size_t)h->n_head * B * (size_t)n_ctx;
+    c->x = malloc(B * dim * sizeof(float));
+    c->xb = malloc(B * dim * sizeof(float));
+    c->q = malloc(B * dim * sizeof(float));
+    c->att_out = malloc(B * dim * sizeof(float));
+    c->proj = malloc(B * dim * sizeof(float));
+    c->hb = malloc(B * ff * sizeof(float));
+    c->hb2 = malloc(B * ff * sizeof(float));
+    c->scores = malloc(att * sizeof(float));
+    c->probs = malloc(att * sizeof(float));
+    c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
+    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->hb || !c->hb2 || !c->scores || !c->probs ||
+        !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim)) {
+        tinyllm_context_free(c);
+        return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
+    }
+    *out = c;
+    return TINYLLM_OK;
+}
+
+int tinyllm_context_n_ctx(const tinyllm_context *ctx) { return ctx ? ctx->n_ctx : 0; }
+int tinyllm_context_n_past(const tinyllm_context *ctx) { return ctx ? ctx->n_past : 0; }
+
+tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep) {
+    if (!ctx || n_keep < 0 || n_keep > ctx->n_past) return TINYLLM_ERR_ARG;
+    ctx->n_past = n_keep; /* rows past n_keep are overwritten by the next tokens */
+    ctx->n_logits = 0;
+    return TINYLLM_OK;
+}
+
+static tinyllm_status check_tokens(const tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
+    if (n > ctx->n_ctx - ctx->n_past)
+        return set_error(err, TINYLLM_ERR_CONTEXT_FULL,
+                         "context: %d more tokens do not fit (%d of %d positions used); use a larger --ctx or a "
+                         "shorter prompt/-n",
+                         n, ctx->n_past, ctx->n_ctx);
+    int n_vocab = ctx->model->info.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return set_error(err, TINYLLM_ERR_ARG, "tokens[%d] = %d is out of range (expected 0..%d)", i, tokens[i],
+                             n_vocab - 1);
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
+    if (!ctx || !tokens || n <= 0)
+        return set_error(err, TINYLLM_ERR_ARG, "prefill: NULL context/tokens or no tokens (expected n >= 1)");
+    tinyllm_status st = check_tokens(ctx, tokens, n, err);
+    if (st) return st;
+    openblas_set_num_threads(ctx->n_threads);
+    for (int i = 0; i < n; i += ctx->n_batch) {
+        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
+        forward(ctx, tokens + i, T, i);
+    }
+    ctx->n_logits = ctx->logits_all ? n : 1;
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "decode: context is NULL");
+    tinyllm_status st = check_tokens(ctx, &token, 1, err);
+    if (st) return st;
+    openblas_set_num_threads(ctx->n_threads);
+    forward(ctx, &token, 1, 0);
+    ctx->n_logits = 1;
+    return TINYLLM_OK;
+}
+
+const float *tinyllm_logits(const tinyllm_context *ctx) {
+    if (!ctx || ctx->n_logits == 0) return NULL;
+    return ctx->logits + (size_t)(ctx->n_logits - 1) * ctx->model->info.n_vocab;
+}
+
+const float *tinyllm_logits_at(const tinyllm_context *ctx, int i) {
+    if (!ctx || !ctx->logits_all || i < 0 || i >= ctx->n_logits) return NULL;
+    return ctx->logits + (size_t)i * ctx->model->info.n_vocab;
+}

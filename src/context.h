@@ -1,0 +1,36 @@
+/* A context: one sequence's KV cache plus the scratch buffers of a forward
+ * pass, sized once at creation for n_batch tokens at a time. */
+#ifndef TINYLLM_CONTEXT_H
+#define TINYLLM_CONTEXT_H
+
+#include "attention.h"
+#include "model.h"
+
+struct tinyllm_context {
+    const tinyllm_model *model;
+    int n_ctx;      // KV cache length
+    int n_batch;    // tokens per forward chunk
+    int n_threads;
+    int logits_all;
+    int n_past;     // tokens in the cache
+    kv_cache kv;
+
+    float *x;       // (n_batch, dim)  residual stream
+    float *xb;      // (n_batch, dim)  normed input of a sublayer
+    float *q;       // (n_batch, dim)
+    float *att_out; // (n_batch, dim)  heads concatenated
+    float *proj;    // (n_batch, dim)  sublayer output before the residual add
+    float *hb;      // (n_batch, ff)   gate / up-projection
+    float *hb2;     // (n_batch, ff)   llama: up-projection
+    float *scores;  // (n_head, n_batch, n_ctx)
+    float *probs;   // (n_head, n_batch, n_ctx)
+    float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
+    int n_logits;   // rows of logits valid after the last call
+};
+
+/* Runs T tokens (T <= n_batch) at positions n_past.. through the model;
+ * writes logits for the last token, or for all T at row `logits_row0`.. when
+ * logits_all. Does not check arguments (callers do). */
+void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0);
+
+#endif

@@ -1,0 +1,33 @@
+/* Layer operations, one function per op, every dimension explicit.
+ * T = tokens (rows), C = channels (row length). All buffers row-major. */
+#ifndef TINYLLM_KERNELS_H
+#define TINYLLM_KERNELS_H
+
+/* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL).
+ * One cblas_sgemm: the prefill path's workhorse. */
+void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC);
+
+/* out (T, C) = in / rms(in) * w, per row. */
+void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);
+
+/* out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row. */
+void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T, int C, float eps);
+
+/* x (N) = GELU(x), tanh approximation (GPT-2's). In place. */
+void gelu_forward(float *x, long N);
+
+/* gate (N) = silu(gate) * up (SwiGLU). In place on gate. */
+void swiglu_forward(float *gate, const float *up, long N);
+
+/* Rotary position embedding on x (T, n_heads * head_dim), in place: for each
+ * head, the pair (x[2i], x[2i+1]) at position pos0 + t is rotated by angle
+ * (pos0 + t) * theta^(-2i / head_dim). row_stride is the distance between rows. */
+void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, int pos0, float theta);
+
+/* Softmax of x (N) in place, the row maximum subtracted first. */
+void softmax_forward(float *x, int N);
+
+/* x (N) += y (N). */
+void residual_forward(float *x, const float *y, long N);
+
+#endif

@@ -1,0 +1,537 @@
+/* Model loading: read hyperparameters, bind every tensor the architecture
+ * needs by name (checking type and shape), expand non-F32 weights, build the
+ * tokenizer. The binding is table-driven: one row per tensor. */
+#include "model.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "names.h"
+
+/* ------------------------------------------------- binding tables -- */
+
+typedef enum { D_1, D_EMBD, D_VOCAB, D_FF, D_KV, D_QKV, D_CTX } dim_sym;
+
+typedef struct {
+    const char *name;  /* per-layer names contain %d */
+    dim_sym d0, d1;    /* GGUF order: d0 is the row length (the "in" size) */
+    int optional;
+    size_t offset;     /* into tinyllm_model, or layer_weights when per-layer */
+} tensor_spec;
+
+#define M(f) offsetof(struct tinyllm_model, f)
+#define L(f) offsetof(layer_weights, f)
+
+static const tensor_spec LLAMA_GLOBAL[] = {
+    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, M(tok_embd)},
+    {TN_OUTPUT_NORM, D_EMBD, D_1, 0, M(out_norm_w)},
+    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, M(output)},
+};
+static const tensor_spec LLAMA_LAYER[] = {
+    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_Q, D_EMBD, D_EMBD, 0, L(wq)},
+    {TN_ATTN_K, D_EMBD, D_KV, 0, L(wk)},            {TN_ATTN_V, D_EMBD, D_KV, 0, L(wv)},
+    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, L(wo)},        {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},
+    {TN_FFN_GATE, D_EMBD, D_FF, 0, L(w_gate)},      {TN_FFN_UP, D_EMBD, D_FF, 0, L(w_up)},
+    {TN_FFN_DOWN, D_FF, D_EMBD, 0, L(w_down)},
+};
+static const tensor_spec GPT2_GLOBAL[] = {
+    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, M(tok_embd)},
+    {TN_OUTPUT_NORM, D_EMBD, D_1, 0, M(out_norm_w)},
+    {TN_OUTPUT_NORM_B, D_EMBD, D_1, 0, M(out_norm_b)},
+    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, M(output)},
+};
+static const tensor_spec GPT2_POS = {TN_POS_EMBD, D_EMBD, D_CTX, 0, M(pos_embd)};
+static const tensor_spec GPT2_LAYER[] = {
+    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_NORM_B, D_EMBD, D_1, 0, L(attn_norm_b)},
+    {TN_ATTN_QKV, D_EMBD, D_QKV, 0, L(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 0, L(bqkv)},
+    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, L(wo)},        {TN_ATTN_OUT_B, D_EMBD, D_1, 0, L(bo)},
+    {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},   {TN_FFN_NORM_B, D_EMBD, D_1, 0, L(ffn_norm_b)},
+    {TN_FFN_UP, D_EMBD, D_FF, 0, L(w_up)},          {TN_FFN_UP_B, D_FF, D_1, 0, L(b_up)},
+    {TN_FFN_DOWN, D_FF, D_EMBD, 0, L(w_down)},      {TN_FFN_DOWN_B, D_EMBD, D_1, 0, L(b_down)},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------- numeric conversion -- */
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            exp = 113;
+            while (!(man & 1024)) { man <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((man & 1023) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Expands one tensor's data to F32 (dst holds n_elements floats). */
+static void to_f32(float *dst, const gguf_tensor *t) {
+    const uint8_t *src = t->data;
+    uint64_t n = t->n_elements;
+    switch (t->type) {
+    case GGML_TYPE_F32:
+        memcpy(dst, src, n * 4);
+        break;
+    case GGML_TYPE_F16:
+        for (uint64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = half_to_float(h);
+        }
+        break;
+    case GGML_TYPE_Q8_0:
+        for (uint64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = src + 34 * b;
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            float d = half_to_float(h);
+            for (int j = 0; j < 32; j++) dst[32 * b + j] = (float)(int8_t)blk[2 + j] * d;
+        }
+        break;
+    case GGML_TYPE_Q4_0:
+        for (uint64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = src + 18 * b;
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            float d = half_to_float(h);
+            for (int j = 0; j < 16; j++) {
+                dst[32 * b + j] = (float)((blk[2 + j] & 15) - 8) * d;
+                dst[32 * b + j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
+            }
+        }
+        break;
+    }
+}
+
+static int type_is_runnable(uint32_t type) {
+    return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0;
+}
+
+/* F32 data that is 4-byte aligned is used in place (zero copy). */
+static int needs_copy(const gguf_tensor *t) {
+    return t->type != GGML_TYPE_F32 || ((uintptr_t)t->data & 3) != 0;
+}
+
+/* ------------------------------------------------- hyperparameters -- */
+
+static tinyllm_status key_error(const tinyllm_model *m, const char *key, int rc, const char *expected,
+                                tinyllm_error *err) {
+    if (rc == -1)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: missing metadata key '%s' (required for architecture %s)",
+                         m->file.path, key, m->info.architecture);
+    const gguf_kv *kv = gguf_find_kv(&m->file, key);
+    return set_error(err, TINYLLM_ERR_MODEL, "%s: metadata key '%s' has type %s (expected %s)", m->file.path, key,
+                     gguf_value_type_name(kv ? kv->type : 99), expected);
+}
+
+/* Reads an integer hyperparameter "<arch>.<suffix>" within [lo, hi]. */
+static tinyllm_status get_hparam(const tinyllm_model *m, const char *fmt, int optional, int64_t def, int64_t lo,
+                                 int64_t hi, int *out, tinyllm_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, fmt, m->info.architecture);
+    int64_t v = def;
+    int rc = gguf_get_int(&m->file, key, &v);
+    if (rc == -1 && optional) rc = 0;
+    if (rc) return key_error(m, key, rc, "an integer", err);
+    if (v < lo || v > hi)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: metadata '%s' = %lld is out of range (expected %lld to %lld)",
+                         m->file.path, key, (long long)v, (long long)lo, (long long)hi);
+    *out = (int)v;
+    return TINYLLM_OK;
+}
+
+static tinyllm_status get_fparam(const tinyllm_model *m, const char *fmt, int optional, double def, double lo,
+                                 double hi, float *out, tinyllm_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, fmt, m->info.architecture);
+    double v = def;
+    int rc = gguf_get_float(&m->file, key, &v);
+    if (rc == -1 && optional) rc = 0;
+    if (rc) return key_error(m, key, rc, "a number", err);
+    if (!(v >= lo && v <= hi))
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: metadata '%s' = %g is out of range (expected %g to %g)",
+                         m->file.path, key, v, lo, hi);
+    *out = (float)v;
+    return TINYLLM_OK;
+}
+
+static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
+    tinyllm_model_info *h = &m->info;
+    const char *path = m->file.path;
+    gguf_str arch;
+    int rc = gguf_get_string(&m->file, KEY_ARCHITECTURE, &arch);
+    if (rc == -1)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: missing metadata key '%s' (expected \"llama\" or \"gpt2\")",
+                         path, KEY_ARCHITECTURE);
+    if (rc) return key_error(m, KEY_ARCHITECTURE, rc, "a string", err);
+    if (gguf_str_eq(arch, "llama")) {
+        m->arch = ARCH_LLAMA;
+        h->architecture = "llama";
+    } else if (gguf_str_eq(arch, "gpt2")) {
+        m->arch = ARCH_GPT2;
+        h->architecture = "gpt2";
+    } else {
+        return set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                         "%s: architecture '%.*s' is not supported (expected \"llama\" or \"gpt2\")", path,
+                         (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    }
+    gguf_str name;
+    if (gguf_get_string(&m->file, KEY_NAME, &name) == 0)
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(name.len > 127 ? 127 : name.len), name.ptr);
+    h->name = m->name;
+    int64_t ft = -1;
+    h->file_type = gguf_get_int(&m->file, KEY_FILE_TYPE, &ft) == 0 ? (int)ft : -1;
+
+    tinyllm_status st;
+    if ((st = get_hparam(m, KEYF_CONTEXT_LENGTH, 0, 0, 1, 1 << 20, &h->n_ctx_train, err))) return st;
+    if ((st = get_hparam(m, KEYF_EMBEDDING_LENGTH, 0, 0, 1, 1 << 16, &h->n_embd, err))) return st;
+    if ((st = get_hparam(m, KEYF_BLOCK_COUNT, 0, 0, 1, 1024, &h->n_layer, err))) return st;
+    if ((st = get_hparam(m, KEYF_FEED_FORWARD_LENGTH, 0, 0, 1, 1 << 18, &h->n_ff, err))) return st;
+    if ((st = get_hparam(m, KEYF_HEAD_COUNT, 0, 0, 1, h->n_embd, &h->n_head, err))) return st;
+    if (h->n_embd % h->n_head)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: embedding_length %d is not divisible by head_count %d", path,
+                         h->n_embd, h->n_head);
+    h->head_dim = h->n_embd / h->n_head;
+    if (m->arch == ARCH_LLAMA) {
+        if ((st = get_hparam(m, KEYF_HEAD_COUNT_KV, 1, h->n_head, 1, h->n_head, &h->n_head_kv, err))) return st;
+        if (h->n_head % h->n_head_kv)
+            return set_error(err, TINYLLM_ERR_MODEL, "%s: head_count %d is not a multiple of head_count_kv %d",
+                             path, h->n_head, h->n_head_kv);
+        if ((st = get_fparam(m, KEYF_RMS_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
+        if ((st = get_fparam(m, KEYF_ROPE_FREQ_BASE, 1, 10000.0, 1.0, 1e12, &h->rope_theta, err))) return st;
+        int rope_dims = h->head_dim;
+        if ((st = get_hparam(m, KEYF_ROPE_DIMS, 1, h->head_dim, 1, 1 << 16, &rope_dims, err))) return st;
+        if (rope_dims != h->head_dim)
+            return set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                             "%s: rope.dimension_count %d differs from the head size %d (partial rotary "
+                             "embedding is not supported)",
+                             path, rope_dims, h->head_dim);
+        if (h->head_dim % 2)
+            return set_error(err, TINYLLM_ERR_MODEL, "%s: head size %d is odd (RoPE needs pairs)", path,
+                             h->head_dim);
+        h->positions = TINYLLM_POS_ROPE;
+    } else {
+        h->n_head_kv = h->n_head;
+        if ((st = get_fparam(m, KEYF_NORM_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
+        h->positions = TINYLLM_POS_LEARNED;
+        gguf_str pe;
+        rc = gguf_get_string(&m->file, KEY_POSITION_ENCODING, &pe);
+        if (rc == -2) return key_error(m, KEY_POSITION_ENCODING, rc, "a string", err);
+        if (rc == 0) {
+            if (gguf_str_eq(pe, "sinusoidal"))
+                h->positions = TINYLLM_POS_SINUSOIDAL;
+            else if (!gguf_str_eq(pe, "learned"))
+                return set_error(err, TINYLLM_ERR_MODEL,
+                                 "%s: %s = '%.*s' (expected \"learned\" or \"sinusoidal\")", path,
+                                 KEY_POSITION_ENCODING, (int)(pe.len > 32 ? 32 : pe.len), pe.ptr);
+        }
+    }
+    m->kv_dim = h->n_head_kv * h->head_dim;
+    return TINYLLM_OK;
+}
+
+/* ----------------------------------------------------------- binding -- */
+
+static int64_t dim_value(const tinyllm_model *m, dim_sym d) {
+    switch (d) {
+    case D_1: return 1;
+    case D_EMBD: return m->info.n_embd;
+    case D_VOCAB: return m->info.n_vocab;
+    case D_FF: return m->info.n_ff;
+    case D_KV: return m->kv_dim;
+    case D_QKV: return 3LL * m->info.n_embd;
+    case D_CTX: return m->info.n_ctx_train;
+    }
+    return 0;
+}
+
+/* Finds and checks one tensor; *out is NULL for an absent optional one. */
+static tinyllm_status find_checked(const tinyllm_model *m, const tensor_spec *s, int layer, const gguf_tensor **out,
+                                   tinyllm_error *err) {
+    char name[96];
+    snprintf(name, sizeof name, s->name, layer);
+    const gguf_tensor *t = gguf_find_tensor(&m->file, name);
+    *out = t;
+    if (!t) {
+        if (s->optional) return TINYLLM_OK;
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: missing tensor '%s' (required for architecture %s)",
+                         m->file.path, name, m->info.architecture);
+    }
+    if (!type_is_runnable(t->type))
+        return set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has type %s (expected F32, F16, Q8_0 or Q4_0)", m->file.path, name,
+                         gguf_type_name(t->type));
+    int64_t d0 = dim_value(m, s->d0), d1 = dim_value(m, s->d1);
+    int want_dims = s->d1 == D_1 ? 1 : 2;
+    int ok = t->dims[0] == (uint64_t)d0 && t->dims[1] == (uint64_t)d1 && t->dims[2] == 1 && t->dims[3] == 1 &&
+             ((int)t->n_dims == want_dims || (want_dims == 1 && t->n_dims == 2 && t->dims[1] == 1));
+    if (!ok) {
+        char got[96] = "", want[48];
+        size_t n = 0;
+        for (uint32_t i = 0; i < t->n_dims; i++)
+            n += (size_t)snprintf(got + n, sizeof got - n, i ? ", %llu" : "%llu", (unsigned long long)t->dims[i]);
+        if (want_dims == 1)
+            snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        else
+            snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' has shape [%s] (expected %s)", m->file.path, name,
+                         got, want);
+    }
+    return TINYLLM_OK;
+}
+
+typedef struct {
+    const tensor_spec *global;
+    size_t n_global;
+    const tensor_spec *layer;
+    size_t n_layer;
+} arch_specs;
+
+static arch_specs specs_for(model_arch a) {
+    if (a == ARCH_LLAMA) return (arch_specs){LLAMA_GLOBAL, COUNT(LLAMA_GLOBAL), LLAMA_LAYER, COUNT(LLAMA_LAYER)};
+    return (arch_specs){GPT2_GLOBAL, COUNT(GPT2_GLOBAL), GPT2_LAYER, COUNT(GPT2_LAYER)};
+}
+
+/* Binds one tensor into its slot, copying into the arena when needed. */
+static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer, void *base, size_t *arena_used,
+                               int count_only, tinyllm_error *err) {
+    const gguf_tensor *t;
+    tinyllm_status st = find_checked(m, s, layer, &t, err);
+    if (st || !t) return st;
+    if (needs_copy(t)) {
+        if (!count_only) {
+            float *dst = m->arena + *arena_used;
+            to_f32(dst, t);
+            *(const float **)((char *)base + s->offset) = dst;
+        }
+        *arena_used += t->n_elements;
+    } else if (!count_only) {
+        *(const float **)((char *)base + s->offset) = t->data;
+    }
+    return TINYLLM_OK;
+}
+
+/* Two passes: count the floats to convert, then allocate once and bind. */
+static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
+    arch_specs sp = specs_for(m->arch);
+    const tinyllm_model_info *h = &m->info;
+    int learned = m->arch == ARCH_GPT2 && h->positions == TINYLLM_POS_LEARNED;
+    size_t extra = h->positions == TINYLLM_POS_SINUSOIDAL ? (size_t)h->n_ctx_train * h->n_embd : 0;
+    layer_weights scratch;
+    for (int pass = 0; pass < 2; pass++) {
+        int count_only = pass == 0;
+        size_t used = 0;
+        tinyllm_status st;
+        for (size_t i = 0; i < sp.n_global; i++)
+            if ((st = bind_one(m, &sp.global[i], 0, m, &used, count_only, err))) return st;
+        if (learned && (st = bind_one(m, &GPT2_POS, 0, m, &used, count_only, err))) return st;
+        for (int l = 0; l < h->n_layer; l++)
+            for (size_t i = 0; i < sp.n_layer; i++) {
+                void *base = count_only ? (void *)&scratch : (void *)&m->layers[l];
+                if ((st = bind_one(m, &sp.layer[i], l, base, &used, count_only, err))) return st;
+            }
+        if (count_only) {
+            size_t total = used + extra;
+            m->arena = total ? malloc(total * sizeof(float)) : NULL;
+            m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
+            if ((total && !m->arena) || !m->layers)
+                return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for %zu converted weights",
+                                 m->file.path, total);
+        } else if (extra) {
+            /* The original Transformer's encoding: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(.) */
+            float *pe = m->arena + used;
+            for (int p = 0; p < h->n_ctx_train; p++)
+                for (int i = 0; i < h->n_embd; i += 2) {
+                    double angle = p / pow(10000.0, (double)i / h->n_embd);
+                    pe[(size_t)p * h->n_embd + i] = (float)sin(angle);
+                    if (i + 1 < h->n_embd) pe[(size_t)p * h->n_embd + i + 1] = (float)cos(angle);
+                }
+            m->pos_embd = pe;
+        }
+    }
+    if (h->positions == TINYLLM_POS_SINUSOIDAL && gguf_find_tensor(&m->file, TN_POS_EMBD))
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' present but %s says \"sinusoidal\" (expected one)",
+                         m->file.path, TN_POS_EMBD, KEY_POSITION_ENCODING);
+    m->info.tied_output = m->output == NULL;
+    if (!m->output) m->output = m->tok_embd;
+    if (m->arch == ARCH_GPT2) { /* q, k, v are row blocks of the fused projection */
+        size_t dd = (size_t)h->n_embd * h->n_embd;
+        for (int l = 0; l < h->n_layer; l++) {
+            layer_weights *w = &m->layers[l];
+            w->wq = w->wqkv;
+            w->wk = w->wqkv + dd;
+            w->wv = w->wqkv + 2 * dd;
+            w->bq = w->bqkv;
+            w->bk = w->bqkv + h->n_embd;
+            w->bv = w->bqkv + 2 * h->n_embd;
+        }
+    }
+    return TINYLLM_OK;
+}
+
+/* With check_tensors: every bound weight must be finite. */
+static tinyllm_status check_finite(const tinyllm_model *m, tinyllm_error *err) {
+    for (uint64_t i = 0; i < m->file.n_tensors; i++) {
+        const gguf_tensor *t = &m->file.tensors[i];
+        if (!type_is_runnable(t->type)) continue;
+        float *tmp = malloc(t->n_elements * sizeof(float));
+        if (!tmp) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory checking tensors", m->file.path);
+        to_f32(tmp, t);
+        for (uint64_t j = 0; j < t->n_elements; j++)
+            if (!isfinite(tmp[j])) {
+                tinyllm_status st = set_error(err, TINYLLM_ERR_NUMERIC,
+                                              "%s: tensor '%.*s' element %llu is %s (expected finite weights)",
+                                              m->file.path, (int)(t->name.len > 96 ? 96 : t->name.len), t->name.ptr,
+                                              (unsigned long long)j, isnan(tmp[j]) ? "NaN" : "Inf");
+                free(tmp);
+                return st;
+            }
+        free(tmp);
+    }
+    return TINYLLM_OK;
+}
+
+/* NUL-terminated copies of every key and tensor name (the mapping's are not). */
+static tinyllm_status build_names(tinyllm_model *m, tinyllm_error *err) {
+    const gguf_file *f = &m->file;
+    size_t bytes = 0;
+    for (uint64_t i = 0; i < f->n_kv; i++) bytes += f->kv[i].key.len + 1;
+    for (uint64_t i = 0; i < f->n_tensors; i++) bytes += f->tensors[i].name.len + 1;
+    m->names_arena = malloc(bytes + 1);
+    m->kv_keys = malloc((f->n_kv + 1) * sizeof *m->kv_keys);
+    m->tensor_names = malloc((f->n_tensors + 1) * sizeof *m->tensor_names);
+    if (!m->names_arena || !m->kv_keys || !m->tensor_names)
+        return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for names", f->path);
+    char *p = m->names_arena;
+    for (uint64_t i = 0; i < f->n_kv + f->n_tensors; i++) {
+        gguf_str s = i < f->n_kv ? f->kv[i].key : f->tensors[i - f->n_kv].name;
+        memcpy(p, s.ptr, s.len);
+        p[s.len] = 0;
+        if (i < f->n_kv)
+            m->kv_keys[i] = p;
+        else
+            m->tensor_names[i - f->n_kv] = p;
+        p += s.len + 1;
+    }
+    return TINYLLM_OK;
+}
+
+/* ---------------------------------------------------------- public -- */
+
+tinyllm_model_params tinyllm_model_default_params(void) {
+    tinyllm_model_params p = {0};
+    return p;
+}
+
+tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params, tinyllm_model **out,
+                                  tinyllm_error *err) {
+    if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: path is NULL");
+    tinyllm_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", path);
+    tinyllm_status st = gguf_open(&m->file, path, err);
+    if (st) {
+        free(m);
+        return st;
+    }
+    /* the vocabulary size is the embedding's row count */
+    const gguf_tensor *emb = gguf_find_tensor(&m->file, TN_TOKEN_EMBD);
+    if ((st = build_names(m, err))) goto fail;
+    if ((st = read_hparams(m, err))) goto fail;
+    if (!emb) {
+        st = set_error(err, TINYLLM_ERR_MODEL, "%s: missing tensor '%s' (required for architecture %s)", path,
+                       TN_TOKEN_EMBD, m->info.architecture);
+        goto fail;
+    }
+    if (emb->n_dims != 2 || emb->dims[1] > (1u << 24)) {
+        st = set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
+        goto fail;
+    }
+    m->info.n_vocab = (int)emb->dims[1];
+    if ((st = bind_tensors(m, err))) goto fail;
+    if (params && params->check_tensors && (st = check_finite(m, err))) goto fail;
+    if ((st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err))) goto fail;
+    m->info.file_size = m->file.size;
+    for (uint64_t i = 0; i < m->file.n_tensors; i++) m->info.n_params += (int64_t)m->file.tensors[i].n_elements;
+    *out = m;
+    return TINYLLM_OK;
+fail:
+    tinyllm_model_free(m);
+    return st;
+}
+
+void tinyllm_model_free(tinyllm_model *m) {
+    if (!m) return;
+    tokenizer_free(m->tok);
+    free(m->layers);
+    free(m->arena);
+    free(m->names_arena);
+    free(m->kv_keys);
+    free(m->tensor_names);
+    gguf_close(&m->file);
+    free(m);
+}
+
+tinyllm_status tinyllm_model_info_get(const tinyllm_model *m, tinyllm_model_info *out) {
+    if (!m || !out) return TINYLLM_ERR_ARG;
+    *out = m->info;
+    return TINYLLM_OK;
+}
+
+int tinyllm_model_n_tensors(const tinyllm_model *m) {
+    return m ? (int)m->file.n_tensors : 0;
+}
+
+tinyllm_status tinyllm_model_tensor(const tinyllm_model *m, int i, tinyllm_tensor_info *out) {
+    if (!m || !out || i < 0 || (uint64_t)i >= m->file.n_tensors) return TINYLLM_ERR_ARG;
+    const gguf_tensor *t = &m->file.tensors[i];
+    out->name = m->tensor_names[i];
+    out->type = gguf_type_name(t->type);
+    out->n_dims = (int)t->n_dims;
+    for (int d = 0; d < 4; d++) out->dims[d] = (int64_t)t->dims[d];
+    out->n_bytes = t->n_bytes;
+    return TINYLLM_OK;
+}
+
+int tinyllm_model_n_meta(const tinyllm_model *m) {
+    return m ? (int)m->file.n_kv : 0;
+}
+
+tinyllm_status tinyllm_model_meta(const tinyllm_model *m, int i, const char **key, char *value, size_t cap) {
+    if (!m || !key || !value || cap == 0 || i < 0 || (uint64_t)i >= m->file.n_kv) return TINYLLM_ERR_ARG;
+    const gguf_kv *kv = &m->file.kv[i];
+    *key = m->kv_keys[i];
+    if (kv->type == GGUF_STRING) {
+        uint64_t len;
+        memcpy(&len, kv->value, 8);
+        snprintf(value, cap, "\"%.*s\"", (int)(len > 200 ? 200 : len), (const char *)kv->value + 8);
+    } else if (kv->type == GGUF_ARRAY) {
+        snprintf(value, cap, "[%s x %llu]", gguf_value_type_name(kv->elem_type), (unsigned long long)kv->n);
+    } else if (kv->type == GGUF_F32 || kv->type == GGUF_F64) {
+        double v;
+        gguf_get_float(&m->file, *key, &v);
+        snprintf(value, cap, "%g", v);
+    } else if (kv->type == GGUF_BOOL) {
+        snprintf(value, cap, "%s", kv->value[0] ? "true" : "false");
+    } else {
+        int64_t v;
+        gguf_get_int(&m->file, *key, &v);
+        snprintf(value, cap, "%lld", (long long)v);
+    }
+    return TINYLLM_OK;
+}

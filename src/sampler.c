@@ -1,0 +1,158 @@
+/* Sampling: repetition penalty, then greedy, or temperature with top-k,
+ * top-p and min-p filters. Seeded PRNG state lives in the sampler, so a seed
+ * reproduces a run bit for bit. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "tinyllm.h"
+
+typedef struct {
+    float p;
+    int id;
+} candidate;
+
+struct tinyllm_sampler {
+    tinyllm_sampler_params params;
+    int n_vocab;
+    uint64_t rng;          // xorshift64* state
+    float *work;           // (n_vocab) penalised, scaled logits
+    candidate *cands;      // (n_vocab)
+};
+
+tinyllm_sampler_params tinyllm_sampler_default_params(void) {
+    tinyllm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0};
+    return p;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* uniform in [0, 1) from the top 24 bits */
+static float next_uniform(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (float)((*s * 0x2545f4914f6cdd1dull) >> 40) / 16777216.0f;
+}
+
+tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab, tinyllm_sampler **out,
+                                      tinyllm_error *err) {
+    if (!out) return set_error(err, TINYLLM_ERR_ARG, "sampler: out is NULL");
+    *out = NULL;
+    tinyllm_sampler_params p = params ? *params : tinyllm_sampler_default_params();
+    if (n_vocab <= 0) return set_error(err, TINYLLM_ERR_ARG, "sampler: n_vocab %d (expected > 0)", n_vocab);
+    if (!(p.temperature >= 0.0f) || !isfinite(p.temperature))
+        return set_error(err, TINYLLM_ERR_ARG, "--temp %g: expected a finite number >= 0 (0 = greedy)", p.temperature);
+    if (p.top_k < 0) return set_error(err, TINYLLM_ERR_ARG, "--top-k %d: expected >= 0 (0 = off)", p.top_k);
+    if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+        return set_error(err, TINYLLM_ERR_ARG, "--top-p %g: expected a value in (0, 1] (1 = off)", p.top_p);
+    if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+        return set_error(err, TINYLLM_ERR_ARG, "--min-p %g: expected a value in [0, 1] (0 = off)", p.min_p);
+    if (!(p.repeat_penalty > 0.0f) || !isfinite(p.repeat_penalty))
+        return set_error(err, TINYLLM_ERR_ARG, "--repeat-penalty %g: expected a finite number > 0 (1 = off)",
+                         p.repeat_penalty);
+    if (p.repeat_last_n < 0)
+        return set_error(err, TINYLLM_ERR_ARG, "--repeat-last-n %d: expected >= 0", p.repeat_last_n);
+    tinyllm_sampler *s = calloc(1, sizeof *s);
+    if (!s) return set_error(err, TINYLLM_ERR_NOMEM, "sampler: out of memory");
+    s->work = malloc((size_t)n_vocab * sizeof *s->work);
+    s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
+    if (!s->work || !s->cands) {
+        tinyllm_sampler_free(s);
+        return set_error(err, TINYLLM_ERR_NOMEM, "sampler: out of memory");
+    }
+    s->params = p;
+    s->n_vocab = n_vocab;
+    s->rng = splitmix64(p.seed);
+    if (!s->rng) s->rng = 1;
+    *out = s;
+    return TINYLLM_OK;
+}
+
+void tinyllm_sampler_free(tinyllm_sampler *s) {
+    if (!s) return;
+    free(s->work);
+    free(s->cands);
+    free(s);
+}
+
+/* descending probability, ties by id: a total order, so runs reproduce */
+static int by_prob_desc(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history) {
+    if (!s || !logits || n_history < 0 || (n_history && !history)) return -1;
+    const tinyllm_sampler_params *p = &s->params;
+    int n = s->n_vocab;
+    float *w = s->work;
+    memcpy(w, logits, (size_t)n * sizeof *w);
+
+    if (p->repeat_penalty != 1.0f && history) {
+        int from = n_history > p->repeat_last_n ? n_history - p->repeat_last_n : 0;
+        for (int i = from; i < n_history; i++) {
+            int id = history[i];
+            if (id < 0 || id >= n) continue;
+            /* penalise each distinct token once */
+            int seen = 0;
+            for (int j = from; j < i && !seen; j++) seen = history[j] == id;
+            if (seen) continue;
+            w[id] = w[id] > 0 ? w[id] / p->repeat_penalty : w[id] * p->repeat_penalty;
+        }
+    }
+
+    if (p->temperature == 0.0f) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (w[i] > w[best]) best = i;
+        return best;
+    }
+
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (w[i] > max) max = w[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        float e = expf((w[i] - max) / p->temperature);
+        s->cands[i] = (candidate){e, i};
+        sum += e;
+    }
+    for (int i = 0; i < n; i++) s->cands[i].p = (float)(s->cands[i].p / sum);
+    qsort(s->cands, (size_t)n, sizeof *s->cands, by_prob_desc);
+
+    int keep = n;
+    if (p->top_k > 0 && p->top_k < keep) keep = p->top_k;
+    if (p->top_p < 1.0f) {
+        double cum = 0.0;
+        for (int i = 0; i < keep; i++) {
+            cum += s->cands[i].p;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if (p->min_p > 0.0f) {
+        float floor_p = p->min_p * s->cands[0].p;
+        int k = 1;
+        while (k < keep && s->cands[k].p >= floor_p) k++;
+        keep = k;
+    }
+    double total = 0.0;
+    for (int i = 0; i < keep; i++) total += s->cands[i].p;
+    double r = next_uniform(&s->rng) * total, acc = 0.0;
+    for (int i = 0; i < keep; i++) {
+        acc += s->cands[i].p;
+        if (r < acc) return s->cands[i].id;
+    }
+    return s->cands[keep - 1].id;
+}

@@ -1,0 +1,315 @@
+/* Tokenizer: building it from a GGUF file, encoding, and the public
+ * tokenize / detokenize / streaming API. */
+#include "tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+#include "names.h"
+#include "spm_proto.h"
+#include "spm_wrapper.h"
+
+struct tokenizer {
+    spm_processor *sp;
+    int n_vocab;
+    int bos, eos;
+    int add_bos;
+    char **pieces;        // (n_vocab) NUL-terminated
+    unsigned char *kinds; // (n_vocab) enum spm_piece_kind
+    const char *source;
+};
+
+void tokenizer_free(tokenizer *t) {
+    if (!t) return;
+    if (t->pieces)
+        for (int i = 0; i < t->n_vocab; i++) free(t->pieces[i]);
+    free(t->pieces);
+    free(t->kinds);
+    spm_free(t->sp);
+    free(t);
+}
+
+tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out, tinyllm_error *err) {
+    *out = NULL;
+    tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the tokenizer", f->path);
+    tinyllm_status st = TINYLLM_OK;
+    unsigned char *rebuilt = NULL;
+    const void *proto;
+    size_t proto_len;
+    const gguf_kv *emb = gguf_find_kv(f, KEY_SP_MODEL);
+    if (emb) {
+        if (emb->type != GGUF_ARRAY || (emb->elem_type != GGUF_U8 && emb->elem_type != GGUF_I8)) {
+            st = set_error(err, TINYLLM_ERR_TOKENIZER, "%s: '%s' must be a u8 array (the .model bytes)", f->path,
+                           KEY_SP_MODEL);
+            goto fail;
+        }
+        proto = emb->value;
+        proto_len = emb->n;
+        t->source = "embedded SentencePiece model";
+    } else {
+        gguf_str kind;
+        int rc = gguf_get_string(f, KEY_TOK_MODEL, &kind);
+        if (rc == -1) {
+            st = set_error(err, TINYLLM_ERR_TOKENIZER,
+                           "%s: no tokenizer (neither '%s' nor '%s'); expected a SentencePiece vocabulary", f->path,
+                           KEY_SP_MODEL, KEY_TOK_MODEL);
+            goto fail;
+        }
+        if (rc || !gguf_str_eq(kind, "llama")) {
+            st = set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                           "%s: tokenizer '%.*s' is not supported (expected \"llama\", SentencePiece BPE)", f->path,
+                           rc ? 0 : (int)(kind.len > 32 ? 32 : kind.len), rc ? "" : kind.ptr);
+            goto fail;
+        }
+        if ((st = spm_proto_from_gguf(f, &rebuilt, &proto_len, err))) goto fail;
+        proto = rebuilt;
+        t->source = "rebuilt from tokenizer.ggml arrays";
+    }
+    char msg[256] = "";
+    if (spm_load(proto, proto_len, &t->sp, msg, sizeof msg)) {
+        st = set_error(err, TINYLLM_ERR_TOKENIZER, "%s: SentencePiece rejected the tokenizer: %s", f->path, msg);
+        goto fail;
+    }
+    free(rebuilt);
+    rebuilt = NULL;
+    int n = spm_piece_count(t->sp);
+    if (n != n_vocab) {
+        st = set_error(err, TINYLLM_ERR_TOKENIZER,
+                       "%s: the tokenizer has %d pieces but the model's vocabulary (token_embd rows) is %d "
+                       "(expected equal)",
+                       f->path, n, n_vocab);
+        goto fail;
+    }
+    t->n_vocab = n;
+    t->pieces = calloc((size_t)n, sizeof *t->pieces);
+    t->kinds = malloc((size_t)n);
+    if (!t->pieces || !t->kinds) {
+        st = set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the vocabulary", f->path);
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        if (spm_piece(t->sp, i, &t->pieces[i])) {
+            st = set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the vocabulary", f->path);
+            goto fail;
+        }
+        if (strlen(t->pieces[i]) > TOKENIZER_MAX_PIECE_BYTES) {
+            st = set_error(err, TINYLLM_ERR_TOKENIZER, "%s: token %d is %zu bytes long (expected at most %d)",
+                           f->path, i, strlen(t->pieces[i]), TOKENIZER_MAX_PIECE_BYTES);
+            goto fail;
+        }
+        t->kinds[i] = (unsigned char)spm_piece_kind(t->sp, i);
+    }
+    t->bos = spm_bos_id(t->sp);
+    t->eos = spm_eos_id(t->sp);
+    int64_t id;
+    if (t->bos < 0 && gguf_get_int(f, KEY_TOK_BOS, &id) == 0 && id >= 0 && id < n) t->bos = (int)id;
+    if (t->eos < 0 && gguf_get_int(f, KEY_TOK_EOS, &id) == 0 && id >= 0 && id < n) t->eos = (int)id;
+    t->add_bos = 1;
+    if (gguf_get_bool(f, KEY_TOK_ADD_BOS, &t->add_bos) == -2) t->add_bos = 1;
+    *out = t;
+    return TINYLLM_OK;
+fail:
+    free(rebuilt);
+    tokenizer_free(t);
+    return st;
+}
+
+/* ----------------------------------------------------------- UTF-8 -- */
+
+/* Length of the UTF-8 sequence a lead byte starts, 0 when it cannot lead. */
+static int utf8_len(unsigned char c) {
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) return 2;
+    if (c >= 0xe0 && c <= 0xef) return 3;
+    if (c >= 0xf0 && c <= 0xf4) return 4;
+    return 0;
+}
+
+/* Offset of the first invalid byte, or -1 when all of s is valid UTF-8. */
+static long utf8_first_invalid(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        int n = utf8_len(u[i]);
+        if (!n || i + (size_t)n > len) return (long)i;
+        for (int k = 1; k < n; k++)
+            if ((u[i + k] & 0xc0) != 0x80) return (long)i;
+        /* overlong 3/4-byte forms, surrogates, > U+10FFFF */
+        if ((u[i] == 0xe0 && u[i + 1] < 0xa0) || (u[i] == 0xed && u[i + 1] >= 0xa0) ||
+            (u[i] == 0xf0 && u[i + 1] < 0x90) || (u[i] == 0xf4 && u[i + 1] >= 0x90))
+            return (long)i;
+        i += (size_t)n;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------- public -- */
+
+int tinyllm_token_bos(const tinyllm_model *m) { return m ? m->tok->bos : -1; }
+int tinyllm_token_eos(const tinyllm_model *m) { return m ? m->tok->eos : -1; }
+const char *tinyllm_tokenizer_source(const tinyllm_model *m) { return m ? m->tok->source : ""; }
+
+const char *tinyllm_token_piece(const tinyllm_model *m, int token) {
+    if (!m || token < 0 || token >= m->tok->n_vocab) return NULL;
+    return m->tok->pieces[token];
+}
+
+tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t len, int add_bos, int *tokens,
+                                int cap, int *n_out, tinyllm_error *err) {
+    if (!m || !n_out || (!text && len) || (cap > 0 && !tokens) || cap < 0)
+        return set_error(err, TINYLLM_ERR_ARG, "tinyllm_tokenize: NULL or negative argument");
+    *n_out = 0;
+    long bad = utf8_first_invalid(text ? text : "", len);
+    if (bad >= 0)
+        return set_error(err, TINYLLM_ERR_ARG, "text: invalid UTF-8 at byte %ld (expected UTF-8 text)", bad);
+    const tokenizer *t = m->tok;
+    int *ids = NULL;
+    size_t n = 0;
+    char msg[256] = "";
+    if (len && spm_encode(t->sp, text, len, &ids, &n, msg, sizeof msg))
+        return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
+    int bos = add_bos && t->bos >= 0;
+    if (n + (size_t)bos > (size_t)1 << 30) {
+        free(ids);
+        return set_error(err, TINYLLM_ERR_ARG, "text: too long to tokenize");
+    }
+    int total = (int)n + bos;
+    *n_out = total;
+    if (total > cap) {
+        free(ids);
+        if (cap == 0 && !tokens) return TINYLLM_OK; /* a measuring call */
+        return set_error(err, TINYLLM_ERR_ARG, "tinyllm_tokenize: %d tokens do not fit in %d", total, cap);
+    }
+    if (bos) tokens[0] = t->bos;
+    if (n) memcpy(tokens + bos, ids, n * sizeof(int));
+    free(ids);
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_detokenize(const tinyllm_model *m, const int *tokens, int n, char *out, size_t cap,
+                                  size_t *len_out, tinyllm_error *err) {
+    if (!m || (!tokens && n) || n < 0 || !out || !cap)
+        return set_error(err, TINYLLM_ERR_ARG, "tinyllm_detokenize: NULL or out-of-range argument");
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->tok->n_vocab)
+            return set_error(err, TINYLLM_ERR_ARG, "tokens[%d] = %d is out of range (expected 0..%d)", i, tokens[i],
+                             m->tok->n_vocab - 1);
+    char *text = NULL, msg[256] = "";
+    size_t len = 0;
+    if (spm_decode(m->tok->sp, tokens, (size_t)n, &text, &len, msg, sizeof msg))
+        return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
+    if (len_out) *len_out = len;
+    if (len + 1 > cap) {
+        free(text);
+        return set_error(err, TINYLLM_ERR_ARG, "tinyllm_detokenize: %zu bytes do not fit in %zu", len + 1, cap);
+    }
+    memcpy(out, text, len + 1);
+    free(text);
+    return TINYLLM_OK;
+}
+
+void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space) {
+    if (!d) return;
+    memset(d, 0, sizeof *d);
+    d->at_start = strip_leading_space != 0;
+}
+
+static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+typedef struct {
+    char *out;
+    size_t cap, len;
+    int overflow;
+} sink;
+
+static void emit(sink *s, const void *p, size_t n) {
+    if (s->len + n + 1 > s->cap) {
+        s->overflow = 1;
+        return;
+    }
+    memcpy(s->out + s->len, p, n);
+    s->len += n;
+}
+
+/* Feeds one byte through the UTF-8 hold-back: complete characters go out,
+ * an incomplete one waits, a broken one becomes U+FFFD. */
+static void push_byte(tinyllm_detok *d, sink *s, unsigned char c) {
+    if (d->n_pending) {
+        if ((c & 0xc0) == 0x80) {
+            d->pending[d->n_pending++] = c;
+            if (d->n_pending == utf8_len(d->pending[0])) {
+                emit(s, d->pending, (size_t)d->n_pending);
+                d->n_pending = 0;
+            }
+            return;
+        }
+        emit(s, REPLACEMENT, 3);
+        d->n_pending = 0;
+    }
+    int n = utf8_len(c);
+    if (n == 1)
+        emit(s, &c, 1);
+    else if (n == 0)
+        emit(s, REPLACEMENT, 3);
+    else {
+        d->pending[0] = c;
+        d->n_pending = 1;
+    }
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char *out, size_t cap) {
+    if (!m || !d || !out || cap == 0 || token < 0 || token >= m->tok->n_vocab) return -1;
+    sink s = {out, cap, 0, 0};
+    const tokenizer *t = m->tok;
+    const char *piece = t->pieces[token];
+    switch (t->kinds[token]) {
+    case SPM_CONTROL:
+    case SPM_UNUSED:
+        break;
+    case SPM_BYTE: { /* "<0xAB>" */
+        int hi = strlen(piece) == 6 ? hexval(piece[3]) : -1, lo = hi >= 0 ? hexval(piece[4]) : -1;
+        if (hi >= 0 && lo >= 0) push_byte(d, &s, (unsigned char)(hi * 16 + lo));
+        d->at_start = 0;
+        break;
+    }
+    case SPM_UNKNOWN:
+        for (const char *p = " \xe2\x81\x87 "; *p; p++) push_byte(d, &s, (unsigned char)*p);
+        d->at_start = 0;
+        break;
+    default:
+        for (const char *p = piece; *p; p++) {
+            if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81) {
+                if (!d->at_start) push_byte(d, &s, ' '); /* ▁ is a space */
+                p += 2;
+            } else {
+                push_byte(d, &s, (unsigned char)*p);
+            }
+            d->at_start = 0;
+        }
+    }
+    if (s.overflow) return -1;
+    out[s.len] = 0;
+    return (int)s.len;
+}
+
+int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap) {
+    if (!d || !out || cap < 4) return -1;
+    int n = 0;
+    if (d->n_pending) {
+        memcpy(out, REPLACEMENT, 3);
+        n = 3;
+    }
+    d->n_pending = 0;
+    out[n] = 0;
+    return n;
+}

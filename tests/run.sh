@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test runner behind `make test`: runs every suite, prints each result
+# line, and ends with "N passed, N failed, N skipped". Exit 1 on any failure.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+export BUILD PYTHON SHARED=${SHARED:-../shared}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+suite() { # name, command...
+  local name=$1; shift
+  echo "== $name"
+  "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    echo "FAIL suite.$name: exited with status $rc" | tee -a "$log"
+  fi
+}
+
+suite unit "$BUILD/test_unit"
+suite engine "$PYTHON" tests/test_engine.py "$@"
+for extra in tests/suites/*.sh; do
+  [ -e "$extra" ] || continue
+  suite "$(basename "$extra" .sh)" bash "$extra"
+done
+
+passed=$(grep -c '^PASS ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^SKIP ' "$log")
+echo
+grep '^FAIL ' "$log" | sed 's/^/  /'
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,123 @@
+/* Sampler properties that must hold whatever the random draws. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tinyllm.h"
+
+static int sample_with(tinyllm_sampler_params p, const float *logits, int n, const int *hist, int n_hist) {
+    tinyllm_sampler *s = NULL;
+    if (tinyllm_sampler_create(&p, n, &s, NULL)) return -2;
+    int id = tinyllm_sampler_sample(s, logits, hist, n_hist);
+    tinyllm_sampler_free(s);
+    return id;
+}
+
+void run_sampler_tests(void) {
+    enum { N = 50 };
+    float logits[N];
+    for (int i = 0; i < N; i++) logits[i] = (float)((i * 37) % N) / 10.0f; /* argmax at i where (i*37)%50 == 49 */
+    int argmax = 0;
+    for (int i = 1; i < N; i++)
+        if (logits[i] > logits[argmax]) argmax = i;
+
+    test_state ts = {0};
+    tinyllm_sampler_params p = tinyllm_sampler_default_params();
+    p.temperature = 0;
+    CHECK(&ts, sample_with(p, logits, N, NULL, 0) == argmax, "greedy is not argmax");
+    p = tinyllm_sampler_default_params();
+    p.top_k = 1;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        p.seed = seed;
+        CHECK(&ts, sample_with(p, logits, N, NULL, 0) == argmax, "top-k 1 is not argmax (seed %llu)",
+              (unsigned long long)seed);
+    }
+    report_test("sampler.greedy_and_top_k1", &ts);
+
+    ts = (test_state){0};
+    p = tinyllm_sampler_default_params();
+    p.top_k = 0;
+    p.min_p = 0;
+    p.top_p = 1;
+    p.temperature = 1.0f;
+    p.seed = 1234;
+    tinyllm_sampler *a = NULL, *b = NULL;
+    tinyllm_sampler_create(&p, N, &a, NULL);
+    tinyllm_sampler_create(&p, N, &b, NULL);
+    int differs = 0, distinct[N] = {0}, n_distinct = 0;
+    for (int i = 0; i < 200; i++) {
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0), y = tinyllm_sampler_sample(b, logits, NULL, 0);
+        differs |= x != y;
+        if (x >= 0 && !distinct[x]++) n_distinct++;
+    }
+    CHECK(&ts, !differs, "same seed gave different draws");
+    CHECK(&ts, n_distinct > 5, "temperature 1 drew only %d distinct tokens in 200", n_distinct);
+    tinyllm_sampler_free(a);
+    tinyllm_sampler_free(b);
+    report_test("sampler.seed_reproducible", &ts);
+
+    /* top-k 3 never leaves the three most likely tokens */
+    ts = (test_state){0};
+    p.top_k = 3;
+    tinyllm_sampler_create(&p, N, &a, NULL);
+    for (int i = 0; i < 300; i++) {
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0), rank = 0;
+        for (int j = 0; j < N; j++) rank += logits[j] > logits[x];
+        CHECK(&ts, rank < 3, "top-k 3 drew a token of rank %d", rank);
+    }
+    tinyllm_sampler_free(a);
+    report_test("sampler.top_k", &ts);
+
+    /* min-p 0.5: only tokens with p >= 0.5 p_max, i.e. logit >= max - ln 2 */
+    ts = (test_state){0};
+    p.top_k = 0;
+    p.min_p = 0.5f;
+    tinyllm_sampler_create(&p, N, &a, NULL);
+    for (int i = 0; i < 300; i++) {
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0);
+        CHECK(&ts, logits[x] >= logits[argmax] - 0.6932f, "min-p drew logit %g (max %g)", logits[x], logits[argmax]);
+    }
+    tinyllm_sampler_free(a);
+    report_test("sampler.min_p", &ts);
+
+    /* top-p: a tiny p keeps only the best token */
+    ts = (test_state){0};
+    p.min_p = 0;
+    p.top_p = 0.01f;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        p.seed = seed;
+        CHECK(&ts, sample_with(p, logits, N, NULL, 0) == argmax, "top-p 0.01 is not argmax");
+    }
+    report_test("sampler.top_p", &ts);
+
+    /* repetition penalty can move greedy off a repeated token */
+    ts = (test_state){0};
+    p = tinyllm_sampler_default_params();
+    p.temperature = 0;
+    p.repeat_penalty = 100.0f;
+    int hist[1] = {argmax};
+    int x = sample_with(p, logits, N, hist, 1);
+    CHECK(&ts, x != argmax && x >= 0, "penalised argmax was chosen again");
+    report_test("sampler.repeat_penalty", &ts);
+
+    /* every bad parameter is refused with its name */
+    ts = (test_state){0};
+    struct {
+        const char *flag;
+        tinyllm_sampler_params p;
+    } bad[5];
+    for (int i = 0; i < 5; i++) bad[i].p = tinyllm_sampler_default_params();
+    bad[0].flag = "--temp", bad[0].p.temperature = -1;
+    bad[1].flag = "--top-p", bad[1].p.top_p = 0;
+    bad[2].flag = "--top-p", bad[2].p.top_p = 1.5f;
+    bad[3].flag = "--top-k", bad[3].p.top_k = -2;
+    bad[4].flag = "--min-p", bad[4].p.min_p = -0.1f;
+    for (int i = 0; i < 5; i++) {
+        tinyllm_error err = {0};
+        tinyllm_sampler *s = NULL;
+        tinyllm_status st = tinyllm_sampler_create(&bad[i].p, N, &s, &err);
+        CHECK(&ts, st == TINYLLM_ERR_ARG && !s && strstr(err.message, bad[i].flag), "case %d: status %d '%.150s'", i, st,
+              err.message);
+    }
+    report_test("sampler.bad_params", &ts);
+}

@@ -1,0 +1,235 @@
+"""The one GGUF v3 writer every tinyllm tool uses (converters, the trainer,
+synthetic test and benchmark models).
+
+Facts: ../shared/docs/gguf.md. dims are written innermost first, so a numpy
+array of shape (out, in) is stored with dims [in, out]. Metadata is written
+in insertion order; tensors are aligned to `alignment` (general.alignment is
+written whenever it is not the default 32).
+"""
+import struct
+
+import numpy as np
+
+GGUF_MAGIC = b"GGUF"
+GGUF_VERSION = 3
+DEFAULT_ALIGNMENT = 32
+
+# metadata value types
+T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STRING, T_ARRAY, T_U64, T_I64, T_F64 = range(13)
+_SCALAR_FMT = {T_U8: "<B", T_I8: "<b", T_U16: "<H", T_I16: "<h", T_U32: "<I", T_I32: "<i",
+               T_F32: "<f", T_BOOL: "<?", T_U64: "<Q", T_I64: "<q", T_F64: "<d"}
+
+# tensor types
+GGML_F32, GGML_F16 = 0, 1
+_NP_DTYPE = {GGML_F32: np.float32, GGML_F16: np.float16}
+
+# tokenizer.ggml.token_type values
+TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
+
+# the project's own key: the SentencePiece .model bytes, so one file is the whole model
+KEY_SP_MODEL = "tinyllm.tokenizer.sentencepiece_model"
+# the project's own key: "learned" (position_embd tensor) or "sinusoidal" (fixed, no tensor)
+KEY_POSITION_ENCODING = "tinyllm.position_encoding"
+
+
+def _string(s):
+    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    return struct.pack("<Q", len(b)) + b
+
+
+class GGUFWriter:
+    def __init__(self, alignment=DEFAULT_ALIGNMENT):
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise ValueError(f"alignment {alignment} is not a power of two")
+        self.alignment = alignment
+        self.kv = []        # (key, type, payload bytes)
+        self.tensors = []   # (name, array, ggml_type)
+        if alignment != DEFAULT_ALIGNMENT:
+            self.add_u32("general.alignment", alignment)
+
+    # -- metadata -----------------------------------------------------------
+    def _add(self, key, vtype, payload):
+        if any(k == key for k, _, _ in self.kv):
+            raise ValueError(f"duplicate metadata key {key}")
+        self.kv.append((key, vtype, payload))
+
+    def add_scalar(self, key, vtype, value):
+        self._add(key, vtype, struct.pack(_SCALAR_FMT[vtype], value))
+
+    def add_u32(self, key, v): self.add_scalar(key, T_U32, v)
+    def add_i32(self, key, v): self.add_scalar(key, T_I32, v)
+    def add_u64(self, key, v): self.add_scalar(key, T_U64, v)
+    def add_f32(self, key, v): self.add_scalar(key, T_F32, v)
+    def add_bool(self, key, v): self.add_scalar(key, T_BOOL, v)
+
+    def add_string(self, key, s):
+        self._add(key, T_STRING, _string(s))
+
+    def add_array(self, key, elem_type, values):
+        head = struct.pack("<IQ", elem_type, len(values))
+        if elem_type == T_STRING:
+            body = b"".join(_string(v) for v in values)
+        elif elem_type == T_U8 and isinstance(values, (bytes, bytearray)):
+            body = bytes(values)
+        else:
+            body = np.asarray(values, dtype=np.dtype(_SCALAR_FMT[elem_type])).tobytes()
+        self._add(key, T_ARRAY, head + body)
+
+    # -- tensors ------------------------------------------------------------
+    def add_tensor(self, name, array, ggml_type=GGML_F32):
+        if any(n == name for n, _, _ in self.tensors):
+            raise ValueError(f"duplicate tensor {name}")
+        arr = np.ascontiguousarray(array, dtype=_NP_DTYPE[ggml_type])
+        if not 1 <= arr.ndim <= 4:
+            raise ValueError(f"tensor {name}: {arr.ndim} dims (expected 1..4)")
+        self.tensors.append((name, arr, ggml_type))
+
+    # -- output -------------------------------------------------------------
+    def _pad(self, n):
+        return (self.alignment - n % self.alignment) % self.alignment
+
+    def to_bytes(self):
+        out = bytearray()
+        out += GGUF_MAGIC + struct.pack("<IQQ", GGUF_VERSION, len(self.tensors), len(self.kv))
+        for key, vtype, payload in self.kv:
+            out += _string(key) + struct.pack("<I", vtype) + payload
+        offset = 0
+        for name, arr, gtype in self.tensors:
+            out += _string(name) + struct.pack("<I", arr.ndim)
+            out += struct.pack(f"<{arr.ndim}Q", *reversed(arr.shape))
+            out += struct.pack("<IQ", gtype, offset)
+            offset += arr.nbytes + self._pad(arr.nbytes)
+        out += b"\0" * self._pad(len(out))
+        for _, arr, _ in self.tensors:
+            out += arr.tobytes() + b"\0" * self._pad(arr.nbytes)
+        return bytes(out)
+
+    def write(self, path):
+        with open(path, "wb") as f:
+            f.write(self.to_bytes())
+
+
+def add_sentencepiece_tokenizer(writer, model_path, embed_model=True):
+    """Writes the standard tokenizer.ggml.* arrays for a SentencePiece model,
+    and (embed_model) the .model bytes under KEY_SP_MODEL."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=model_path)
+    n = sp.get_piece_size()
+    tokens, scores, types = [], [], []
+    for i in range(n):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(sp.get_score(i))
+        if sp.is_unknown(i):
+            types.append(TOKEN_UNKNOWN)
+        elif sp.is_control(i):
+            types.append(TOKEN_CONTROL)
+        elif sp.is_unused(i):
+            types.append(TOKEN_UNUSED)
+        elif sp.is_byte(i):
+            types.append(TOKEN_BYTE)
+        else:
+            types.append(TOKEN_NORMAL)
+    writer.add_string("tokenizer.ggml.model", "llama")
+    writer.add_array("tokenizer.ggml.tokens", T_STRING, tokens)
+    writer.add_array("tokenizer.ggml.scores", T_F32, scores)
+    writer.add_array("tokenizer.ggml.token_type", T_I32, types)
+    for key, tid in (("bos", sp.bos_id()), ("eos", sp.eos_id()), ("unknown", sp.unk_id()),
+                     ("padding", sp.pad_id())):
+        if tid >= 0:
+            writer.add_u32(f"tokenizer.ggml.{key}_token_id", tid)
+    writer.add_bool("tokenizer.ggml.add_bos_token", True)
+    writer.add_bool("tokenizer.ggml.add_space_prefix", True)
+    if embed_model:
+        with open(model_path, "rb") as f:
+            writer.add_array(KEY_SP_MODEL, T_U8, f.read())
+    return n
+
+
+def add_synthetic_tokenizer(writer, n_vocab):
+    """A SentencePiece-style vocabulary of any size with no .model bytes
+    (engines rebuild it from the arrays): <unk>, <s>, </s>, the 256 byte
+    pieces, then made-up pieces. For benchmark and test models."""
+    if n_vocab < 259 + 1:
+        raise ValueError("a synthetic vocabulary needs at least 260 pieces")
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL] + [TOKEN_BYTE] * 256
+    letters = "etaoinshrdlucmfwypvbgkjqxz"
+    i = 0
+    while len(tokens) < n_vocab:
+        j, word = i, ""
+        while True:
+            word += letters[j % 26]
+            j //= 26
+            if j == 0:
+                break
+        tokens.append("\u2581" + word)
+        types.append(TOKEN_NORMAL)
+        i += 1
+    writer.add_string("tokenizer.ggml.model", "llama")
+    writer.add_array("tokenizer.ggml.tokens", T_STRING, tokens)
+    writer.add_array("tokenizer.ggml.scores", T_F32, [0.0] * 259 + [-float(k) for k in range(n_vocab - 259)])
+    writer.add_array("tokenizer.ggml.token_type", T_I32, types)
+    writer.add_u32("tokenizer.ggml.bos_token_id", 1)
+    writer.add_u32("tokenizer.ggml.eos_token_id", 2)
+    writer.add_u32("tokenizer.ggml.unknown_token_id", 0)
+
+
+def _add_tokenizer(writer, tokenizer, n_vocab):
+    """tokenizer: path of a SentencePiece .model, or None for a synthetic one."""
+    if tokenizer is None:
+        add_synthetic_tokenizer(writer, n_vocab)
+    else:
+        n = add_sentencepiece_tokenizer(writer, tokenizer)
+        if n != n_vocab:
+            raise ValueError(f"{tokenizer}: {n} pieces, but the model's vocabulary is {n_vocab} (expected equal)")
+
+
+def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama"):
+    """Writes a llama-family model. hp: n_vocab, n_ctx, n_embd, n_layer,
+    n_head, n_head_kv, n_ff, eps, rope_theta. weights: numpy arrays by GGUF
+    tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent."""
+    w = GGUFWriter()
+    w.add_string("general.architecture", "llama")
+    w.add_string("general.name", name)
+    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
+    w.add_u32("llama.context_length", hp["n_ctx"])
+    w.add_u32("llama.embedding_length", hp["n_embd"])
+    w.add_u32("llama.block_count", hp["n_layer"])
+    w.add_u32("llama.feed_forward_length", hp["n_ff"])
+    w.add_u32("llama.rope.dimension_count", hp["n_embd"] // hp["n_head"])
+    w.add_u32("llama.attention.head_count", hp["n_head"])
+    w.add_u32("llama.attention.head_count_kv", hp["n_head_kv"])
+    w.add_f32("llama.attention.layer_norm_rms_epsilon", hp["eps"])
+    w.add_f32("llama.rope.freq_base", hp.get("rope_theta", 10000.0))
+    _add_tokenizer(w, tokenizer, hp["n_vocab"])
+    for tname, arr in weights.items():
+        w.add_tensor(tname, arr, ggml_type if arr.ndim == 2 else GGML_F32)
+    w.write(path)
+
+
+def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-gpt2",
+               write_output=True):
+    """Writes a gpt2-family model. hp: dict with n_vocab, n_ctx, n_embd, n_layer,
+    n_head, n_ff, eps, positions ("learned"|"sinusoidal"). weights: dict of
+    numpy arrays named by GGUF tensor name, PyTorch (out, in) layout.
+    tokenizer: a SentencePiece .model path, or None for a synthetic vocabulary.
+    write_output copies the tied embedding to output.weight, which llama.cpp
+    requires to open a gpt2 file."""
+    w = GGUFWriter()
+    w.add_string("general.architecture", "gpt2")
+    w.add_string("general.name", name)
+    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
+    w.add_u32("gpt2.context_length", hp["n_ctx"])
+    w.add_u32("gpt2.embedding_length", hp["n_embd"])
+    w.add_u32("gpt2.block_count", hp["n_layer"])
+    w.add_u32("gpt2.feed_forward_length", hp["n_ff"])
+    w.add_u32("gpt2.attention.head_count", hp["n_head"])
+    w.add_f32("gpt2.attention.layer_norm_epsilon", hp["eps"])
+    w.add_string(KEY_POSITION_ENCODING, hp["positions"])
+    _add_tokenizer(w, tokenizer, hp["n_vocab"])
+    for tname, arr in weights.items():
+        # norms and biases stay F32: they are tiny and precision-sensitive
+        w.add_tensor(tname, arr, ggml_type if arr.ndim == 2 else GGML_F32)
+    if write_output and "output.weight" not in weights:
+        w.add_tensor("output.weight", weights["token_embd.weight"], ggml_type)
+    w.write(path)

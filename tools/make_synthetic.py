@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Writes a model with random weights (small normal values) through the GGUF
+writer, for tests and benchmarks.
+
+  make_synthetic.py OUT.gguf --arch gpt2|llama [--positions learned|sinusoidal]
+      [--dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 128 --vocab 512 --ctx 64]
+      [--dtype f32|f16] [--tokenizer FILE.model] [--seed 0] [--std 0.02]
+  make_synthetic.py OUT.gguf --preset llama-15m|llama-42m|llama-110m|gpt2-small
+
+Without --tokenizer the file gets a synthetic SentencePiece-style vocabulary
+(no .model bytes), which the engine rebuilds from the arrays.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_writer as gw  # noqa: E402
+
+# The TinyStories checkpoints' shapes (llama2.c) and GPT-2 small.
+PRESETS = {
+    "llama-15m": dict(arch="llama", dim=288, ff=768, layers=6, heads=6, kv_heads=6, vocab=32000, ctx=256),
+    "llama-42m": dict(arch="llama", dim=512, ff=1376, layers=8, heads=8, kv_heads=8, vocab=32000, ctx=1024),
+    "llama-110m": dict(arch="llama", dim=768, ff=2048, layers=12, heads=12, kv_heads=12, vocab=32000, ctx=1024),
+    "gpt2-small": dict(arch="gpt2", dim=768, ff=3072, layers=12, heads=12, kv_heads=12, vocab=50257, ctx=1024),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--preset", choices=sorted(PRESETS))
+    ap.add_argument("--arch", choices=["llama", "gpt2"], default="gpt2")
+    ap.add_argument("--positions", choices=["learned", "sinusoidal"], default="learned")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=0, help="llama: key/value heads (default: --heads)")
+    ap.add_argument("--ff", type=int, default=0, help="default 4*dim (gpt2) or 3*dim (llama)")
+    ap.add_argument("--vocab", type=int, default=512)
+    ap.add_argument("--ctx", type=int, default=64)
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
+    ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--std", type=float, default=0.02)
+    a = ap.parse_args()
+    if a.preset:
+        for k, v in PRESETS[a.preset].items():
+            setattr(a, k, v)
+    if a.tokenizer:
+        import sentencepiece as spm
+        a.vocab = spm.SentencePieceProcessor(model_file=a.tokenizer).get_piece_size()
+    a.kv_heads = a.kv_heads or a.heads
+    a.ff = a.ff or (4 * a.dim if a.arch == "gpt2" else 3 * a.dim)
+    rng = np.random.default_rng(a.seed)
+
+    def mat(rows, cols):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * a.std)
+
+    def vec(n, center=0.0, spread=0.1):
+        return (center + rng.standard_normal(n, dtype=np.float32) * spread)
+
+    gtype = gw.GGML_F16 if a.dtype == "f16" else gw.GGML_F32
+    d, kv = a.dim, a.dim // a.heads * a.kv_heads
+    w = {"token_embd.weight": mat(a.vocab, d) * 25}  # embeddings of order 0.5
+    if a.arch == "llama":
+        for i in range(a.layers):
+            p = f"blk.{i}."
+            w[p + "attn_norm.weight"] = vec(d, 1.0)
+            w[p + "attn_q.weight"] = mat(d, d) * 5
+            w[p + "attn_k.weight"] = mat(kv, d) * 5
+            w[p + "attn_v.weight"] = mat(kv, d) * 5
+            w[p + "attn_output.weight"] = mat(d, d) * 5
+            w[p + "ffn_norm.weight"] = vec(d, 1.0)
+            w[p + "ffn_gate.weight"] = mat(a.ff, d) * 5
+            w[p + "ffn_up.weight"] = mat(a.ff, d) * 5
+            w[p + "ffn_down.weight"] = mat(d, a.ff) * 5
+        w["output_norm.weight"] = vec(d, 1.0)
+        hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
+              "n_head_kv": a.kv_heads, "n_ff": a.ff, "eps": 1e-5, "rope_theta": 10000.0}
+        gw.write_llama(a.out, hp, w, a.tokenizer, gtype, f"synthetic-llama-{a.preset or 'custom'}")
+    else:
+        if a.positions == "learned":
+            w["position_embd.weight"] = mat(a.ctx, d) * 10
+        for i in range(a.layers):
+            p = f"blk.{i}."
+            w[p + "attn_norm.weight"] = vec(d, 1.0)
+            w[p + "attn_norm.bias"] = vec(d)
+            w[p + "attn_qkv.weight"] = mat(3 * d, d) * 5
+            w[p + "attn_qkv.bias"] = vec(3 * d)
+            w[p + "attn_output.weight"] = mat(d, d) * 5
+            w[p + "attn_output.bias"] = vec(d)
+            w[p + "ffn_norm.weight"] = vec(d, 1.0)
+            w[p + "ffn_norm.bias"] = vec(d)
+            w[p + "ffn_up.weight"] = mat(a.ff, d) * 5
+            w[p + "ffn_up.bias"] = vec(a.ff)
+            w[p + "ffn_down.weight"] = mat(d, a.ff) * 5
+            w[p + "ffn_down.bias"] = vec(d)
+        w["output_norm.weight"] = vec(d, 1.0)
+        w["output_norm.bias"] = vec(d)
+        hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
+              "n_ff": a.ff, "eps": 1e-5, "positions": a.positions}
+        gw.write_gpt2(a.out, hp, w, a.tokenizer, gtype, f"synthetic-gpt2-{a.preset or a.positions}",
+                      write_output=False)
+
+
+if __name__ == "__main__":
+    main()

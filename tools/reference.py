@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""The independent numpy reference implementation of tinyllm's two model
+families. It is written from the architecture descriptions, not from the C
+code, shares no code with it, computes in float64, and recomputes the whole
+sequence for every step (no KV cache). Golden values for the tests come from
+here, never from the engine.
+
+Usage:
+  reference.py greedy MODEL.gguf (--prompt TEXT | --tokens 1,2,3) -n N   -> token ids
+  reference.py logits MODEL.gguf --tokens 1,2,3 --out logits.npy        -> (T, vocab)
+  reference.py tokenize MODEL.gguf --prompt TEXT                        -> token ids (with BOS)
+"""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_reader import GGUFFile  # noqa: E402
+
+SP_KEY = "tinyllm.tokenizer.sentencepiece_model"
+
+
+class Model:
+    def __init__(self, path):
+        g = GGUFFile(path)
+        self.g = g
+        a = g.kv["general.architecture"]
+        self.arch = a
+        self.n_ctx = int(g.kv[f"{a}.context_length"])
+        self.dim = int(g.kv[f"{a}.embedding_length"])
+        self.n_layer = int(g.kv[f"{a}.block_count"])
+        self.n_ff = int(g.kv[f"{a}.feed_forward_length"])
+        self.n_head = int(g.kv[f"{a}.attention.head_count"])
+        self.head_dim = self.dim // self.n_head
+        if a == "llama":
+            self.n_head_kv = int(g.kv.get(f"{a}.attention.head_count_kv", self.n_head))
+            self.eps = float(g.kv[f"{a}.attention.layer_norm_rms_epsilon"])
+            self.theta = float(g.kv.get(f"{a}.rope.freq_base", 10000.0))
+        else:
+            self.n_head_kv = self.n_head
+            self.eps = float(g.kv[f"{a}.attention.layer_norm_epsilon"])
+            self.positions = g.kv.get("tinyllm.position_encoding", "learned")
+        self.w = {name: g.tensor(name).astype(np.float64) for name in g.tensors}
+        self.vocab = self.w["token_embd.weight"].shape[0]
+        self.out_w = self.w.get("output.weight", self.w["token_embd.weight"])
+        self._sp = None
+
+    # -- tokenizer (the Python SentencePiece binding) ------------------------
+    def sp(self):
+        if self._sp is None:
+            import sentencepiece as spm
+            if SP_KEY not in self.g.kv:
+                raise SystemExit("reference: the model has no embedded SentencePiece model")
+            self._sp = spm.SentencePieceProcessor(model_proto=bytes(self.g.kv[SP_KEY]))
+        return self._sp
+
+    def tokenize(self, text):
+        sp = self.sp()
+        return [sp.bos_id()] + sp.encode(text)
+
+    # -- the forward pass ----------------------------------------------------
+    def forward(self, tokens, taps=None):
+        """Logits (T, vocab) for every position. taps: dict filled with the
+        named intermediate tensors (see docs/taps.md)."""
+        T = len(tokens)
+        w = self.w
+        tap = (lambda name, v: taps.__setitem__(name, np.array(v))) if taps is not None else (lambda n, v: None)
+        x = w["token_embd.weight"][tokens]
+        tap("embed", x)
+        if self.arch == "gpt2":
+            x = x + self.position_table()[:T]
+            tap("pos", x)
+        for l in range(self.n_layer):
+            p = f"blk.{l}."
+            h = self.norm(x, p + "attn_norm")
+            tap(f"{l}.attn_norm", h)
+            if self.arch == "llama":
+                q = h @ w[p + "attn_q.weight"].T
+                k = h @ w[p + "attn_k.weight"].T
+                v = h @ w[p + "attn_v.weight"].T
+                q = self.rope(q, self.n_head)
+                k = self.rope(k, self.n_head_kv)
+            else:
+                qkv = h @ w[p + "attn_qkv.weight"].T + w[p + "attn_qkv.bias"]
+                q, k, v = np.split(qkv, 3, axis=1)
+            tap(f"{l}.q", q)
+            tap(f"{l}.k", k)
+            tap(f"{l}.v", v)
+            att, scores, probs = self.attention(q, k, v)
+            tap(f"{l}.attn_scores", scores)
+            tap(f"{l}.attn_probs", probs)
+            tap(f"{l}.attn_out", att)
+            proj = att @ w[p + "attn_output.weight"].T
+            if self.arch == "gpt2":
+                proj = proj + w[p + "attn_output.bias"]
+            tap(f"{l}.attn_proj", proj)
+            x = x + proj
+            tap(f"{l}.resid_attn", x)
+            h = self.norm(x, p + "ffn_norm")
+            tap(f"{l}.ffn_norm", h)
+            if self.arch == "llama":
+                gate = h @ w[p + "ffn_gate.weight"].T
+                up = h @ w[p + "ffn_up.weight"].T
+                hidden = gate / (1.0 + np.exp(-gate)) * up
+                out = hidden @ w[p + "ffn_down.weight"].T
+            else:
+                u = h @ w[p + "ffn_up.weight"].T + w[p + "ffn_up.bias"]
+                hidden = 0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3)))
+                out = hidden @ w[p + "ffn_down.weight"].T + w[p + "ffn_down.bias"]
+            tap(f"{l}.ffn_hidden", hidden)
+            tap(f"{l}.ffn_out", out)
+            x = x + out
+            tap(f"{l}.resid_ffn", x)
+        h = self.norm(x, "output_norm")
+        tap("final_norm", h)
+        logits = h @ self.out_w.T
+        tap("logits", logits)
+        return logits
+
+    def norm(self, x, name):
+        w = self.w[name + ".weight"]
+        if self.arch == "llama":
+            return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + self.eps) * w + self.w[name + ".bias"]
+
+    def rope(self, x, n_heads):
+        """Rotate adjacent pairs (x[2i], x[2i+1]) of each head by pos * theta^(-2i/d)."""
+        T = x.shape[0]
+        d = self.head_dim
+        xh = x.reshape(T, n_heads, d // 2, 2)
+        inv = self.theta ** (-np.arange(0, d, 2) / d)               # (d/2)
+        ang = np.arange(T)[:, None] * inv[None, :]                 # (T, d/2)
+        c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+        a, b = xh[..., 0], xh[..., 1]
+        out = np.stack([a * c - b * s, a * s + b * c], axis=-1)
+        return out.reshape(T, n_heads * d)
+
+    def position_table(self):
+        if self.positions == "learned":
+            return self.w["position_embd.weight"]
+        pos = np.arange(self.n_ctx)[:, None]
+        i = np.arange(0, self.dim, 2)[None, :]
+        ang = pos / np.power(10000.0, i / self.dim)
+        pe = np.zeros((self.n_ctx, self.dim))
+        pe[:, 0::2] = np.sin(ang)
+        pe[:, 1::2] = np.cos(ang)
+        return pe
+
+    def attention(self, q, k, v):
+        """Causal multi-head attention with grouped K/V heads. Returns the
+        concatenated head outputs (T, dim), scores (H, T, T) scaled and masked
+        with -inf, and probabilities (H, T, T)."""
+        T, d, H = q.shape[0], self.head_dim, self.n_head
+        group = H // self.n_head_kv
+        qh = q.reshape(T, H, d).transpose(1, 0, 2)                       # (H, T, d)
+        kh = np.repeat(k.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
+        vh = np.repeat(v.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
+        scores = qh @ kh.transpose(0, 2, 1) / math.sqrt(d)               # (H, T, T)
+        mask = np.triu(np.ones((T, T), dtype=bool), 1)
+        scores = np.where(mask[None], -np.inf, scores)
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)
+        out = (probs @ vh).transpose(1, 0, 2).reshape(T, H * d)
+        return out, scores, probs
+
+    def greedy(self, tokens, n):
+        tokens = list(tokens)
+        out = []
+        for _ in range(n):
+            nxt = int(np.argmax(self.forward(tokens)[-1]))
+            out.append(nxt)
+            tokens.append(nxt)
+        return out
+
+
+def parse_tokens(s):
+    return [int(t) for t in s.split(",") if t.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["greedy", "logits", "tokenize"])
+    ap.add_argument("model")
+    ap.add_argument("--prompt")
+    ap.add_argument("--tokens")
+    ap.add_argument("-n", type=int, default=32)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    m = Model(a.model)
+    toks = parse_tokens(a.tokens) if a.tokens else m.tokenize(a.prompt) if a.prompt is not None else None
+    if a.command == "tokenize":
+        print(" ".join(map(str, toks)))
+    elif a.command == "greedy":
+        print(" ".join(map(str, m.greedy(toks, a.n))))
+    else:
+        logits = m.forward(toks)
+        if a.out:
+            np.save(a.out, logits.astype(np.float32))
+        else:
+            print(logits[-1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+#include "args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void print_usage(const command_spec *cmd, FILE *to) {
+    fprintf(to, "usage: tinyllm %s %s\n  %s\n\noptions:\n", cmd->command, cmd->usage, cmd->about);
+    for (int i = 0; i < cmd->n_opts; i++) {
+        const opt_spec *o = &cmd->opts[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "%s%s%s %s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+                 o->kind == OPT_FLAG ? "" : o->metavar);
+        fprintf(to, "  %-28s %s\n", flag, o->help);
+    }
+    fprintf(to, "  %-28s %s\n", "-h, --help", "show this help");
+}
+
+int usage_error(const command_spec *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tinyllm %s: ", cmd->command);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'tinyllm %s --help')\n", cmd->command);
+    return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < -2147483647L || v > 2147483647L) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_value(const command_spec *cmd, const opt_spec *o, const char *v) {
+    switch (o->kind) {
+    case OPT_STRING:
+        *(const char **)o->dest = v;
+        return 0;
+    case OPT_INT:
+        if (parse_int(v, o->dest)) return usage_error(cmd, "%s '%s': expected an integer", o->name, v);
+        return 0;
+    case OPT_FLOAT: {
+        char *end;
+        errno = 0;
+        float f = strtof(v, &end);
+        if (errno || end == v || *end || !isfinite(f))
+            return usage_error(cmd, "%s '%s': expected a number", o->name, v);
+        *(float *)o->dest = f;
+        return 0;
+    }
+    case OPT_U64: {
+        char *end;
+        errno = 0;
+        if (*v == '-') return usage_error(cmd, "%s '%s': expected a non-negative integer", o->name, v);
+        unsigned long long u = strtoull(v, &end, 10);
+        if (errno || end == v || *end) return usage_error(cmd, "%s '%s': expected a non-negative integer", o->name, v);
+        *(uint64_t *)o->dest = u;
+        return 0;
+    }
+    case OPT_INT_LIST: {
+        int_list *l = o->dest;
+        l->n = 0;
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (l->n == MAX_LIST) return usage_error(cmd, "%s: at most %d values", o->name, MAX_LIST);
+            if (parse_int(tok, &l->v[l->n]))
+                return usage_error(cmd, "%s '%s': expected comma-separated integers", o->name, v);
+            l->n++;
+        }
+        if (!l->n) return usage_error(cmd, "%s '%s': expected comma-separated integers", o->name, v);
+        return 0;
+    }
+    case OPT_FLAG:
+        *(int *)o->dest = 1;
+        return 0;
+    }
+    return 0;
+}
+
+int parse_args(const command_spec *cmd, int argc, char **argv, const char **positional, int max_pos, int *n_pos) {
+    *n_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            print_usage(cmd, stdout);
+            return EXIT_OK;
+        }
+        if (a[0] != '-' || a[1] == 0) {
+            if (*n_pos >= max_pos) return usage_error(cmd, "unexpected argument '%s'", a);
+            positional[(*n_pos)++] = a;
+            continue;
+        }
+        /* --name=value is accepted too */
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
+        const opt_spec *o = NULL;
+        for (int k = 0; k < cmd->n_opts && !o; k++) {
+            const opt_spec *c = &cmd->opts[k];
+            if ((strlen(c->name) == name_len && !strncmp(c->name, a, name_len)) ||
+                (c->alias && strlen(c->alias) == name_len && !strncmp(c->alias, a, name_len)))
+                o = c;
+        }
+        if (!o) return usage_error(cmd, "unknown option '%.*s'", (int)name_len, a);
+        if (o->seen) *o->seen = 1;
+        if (o->kind == OPT_FLAG) {
+            if (eq) return usage_error(cmd, "%s takes no value", o->name);
+            parse_value(cmd, o, NULL);
+            continue;
+        }
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (i + 1 >= argc) return usage_error(cmd, "option %s needs a value (%s)", o->name, o->metavar);
+            v = argv[++i];
+        }
+        int rc = parse_value(cmd, o, v);
+        if (rc) return rc;
+    }
+    return -1;
+}

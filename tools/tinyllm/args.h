@@ -1,0 +1,45 @@
+/* Table-driven option parsing for the CLI's commands. Every bad flag or
+ * value is a one-line message naming the option, then exit code 2. */
+#ifndef TINYLLM_CLI_ARGS_H
+#define TINYLLM_CLI_ARGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_MODEL = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
+
+typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_INT_LIST } opt_kind;
+
+typedef struct {
+    const char *name;   /* "--temp" */
+    const char *alias;  /* "-t" or NULL */
+    opt_kind kind;
+    void *dest;         /* const char **, int *, float *, uint64_t *, int * (flag), int_list * */
+    const char *metavar;
+    const char *help;
+    int *seen;          /* optional: set to 1 when given */
+} opt_spec;
+
+#define MAX_LIST 16
+typedef struct {
+    int n;
+    int v[MAX_LIST];
+} int_list;
+
+typedef struct {
+    const char *command; /* "generate" */
+    const char *usage;   /* "-m MODEL.gguf -p PROMPT [options]" */
+    const char *about;   /* one line */
+    const opt_spec *opts;
+    int n_opts;
+} command_spec;
+
+/* Parses argv (after the command word). Returns -1 to go on, or an exit code
+ * (0 after --help, 2 after an error, both already printed). Positional
+ * arguments are collected into positional[] (at most max_pos). */
+int parse_args(const command_spec *cmd, int argc, char **argv, const char **positional, int max_pos, int *n_pos);
+void print_usage(const command_spec *cmd, FILE *to);
+/* One-line usage error: "tinyllm CMD: MESSAGE" + hint; returns EXIT_USAGE. */
+int usage_error(const command_spec *cmd, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,69 @@
+/* tinyllm info: what a model file holds. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "common.h"
+
+static const char *positions_name(tinyllm_pos_kind k) {
+    return k == TINYLLM_POS_ROPE ? "rotary (RoPE)" : k == TINYLLM_POS_LEARNED ? "learned" : "sinusoidal (fixed)";
+}
+
+int cmd_info(int argc, char **argv) {
+    int check_tensors = 0, show_meta = 0;
+    const opt_spec opts[] = {
+        {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf", NULL},
+        {"--metadata", NULL, OPT_FLAG, &show_meta, "", "list every metadata key", NULL},
+    };
+    const command_spec cmd = {"info", "MODEL.gguf [options]",
+                              "Show a model's architecture, hyperparameters, tokenizer and tensors.", opts,
+                              (int)(sizeof opts / sizeof opts[0])};
+    const char *pos[1];
+    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 1, &n_pos);
+    if (rc >= 0) return rc;
+    if (n_pos != 1) return usage_error(&cmd, "missing MODEL.gguf");
+    tinyllm_model *m = load_model_or_report(pos[0], check_tensors);
+    if (!m) return EXIT_MODEL;
+    tinyllm_model_info h;
+    tinyllm_model_info_get(m, &h);
+    static const char *const FILE_TYPES[] = {"all F32", "mostly F16", "mostly Q4_0", "mostly Q4_1"};
+    printf("file:          %s (%" PRIu64 " bytes)\n", pos[0], h.file_size);
+    printf("architecture:  %s\n", h.architecture);
+    if (*h.name) printf("name:          %s\n", h.name);
+    if (h.file_type >= 0)
+        printf("file type:     %d (%s)\n", h.file_type,
+               h.file_type < 4 ? FILE_TYPES[h.file_type] : h.file_type == 7 ? "mostly Q8_0" : "other");
+    printf("parameters:    %" PRId64 " (%.2f M)\n", h.n_params, h.n_params / 1e6);
+    printf("context:       %d\n", h.n_ctx_train);
+    printf("embedding:     %d\n", h.n_embd);
+    printf("layers:        %d\n", h.n_layer);
+    printf("heads:         %d (kv heads %d, head size %d)\n", h.n_head, h.n_head_kv, h.head_dim);
+    printf("feed-forward:  %d (%s)\n", h.n_ff, h.positions == TINYLLM_POS_ROPE ? "SwiGLU" : "GELU");
+    printf("norm:          %s, eps %g\n", h.positions == TINYLLM_POS_ROPE ? "RMSNorm" : "LayerNorm", h.norm_eps);
+    printf("positions:     %s", positions_name(h.positions));
+    if (h.positions == TINYLLM_POS_ROPE) printf(", theta %g", h.rope_theta);
+    printf("\nclassifier:    %s\n", h.tied_output ? "tied to token_embd" : "output.weight");
+    int bos = tinyllm_token_bos(m), eos = tinyllm_token_eos(m);
+    printf("tokenizer:     SentencePiece, %d pieces, %s; bos %d '%s', eos %d '%s'\n", h.n_vocab,
+           tinyllm_tokenizer_source(m), bos, bos >= 0 ? tinyllm_token_piece(m, bos) : "", eos,
+           eos >= 0 ? tinyllm_token_piece(m, eos) : "");
+    if (show_meta) {
+        printf("\nmetadata (%d keys):\n", tinyllm_model_n_meta(m));
+        for (int i = 0; i < tinyllm_model_n_meta(m); i++) {
+            const char *key;
+            char value[256];
+            if (tinyllm_model_meta(m, i, &key, value, sizeof value) == TINYLLM_OK) printf("  %-44s %s\n", key, value);
+        }
+    }
+    printf("\ntensors (%d):\n  %-36s %-5s %s\n", tinyllm_model_n_tensors(m), "name", "type", "shape (GGUF order)");
+    for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
+        tinyllm_tensor_info t;
+        if (tinyllm_model_tensor(m, i, &t)) continue;
+        char shape[96];
+        int n = 0;
+        for (int d = 0; d < t.n_dims; d++) n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ", %" PRId64 : "%" PRId64, t.dims[d]);
+        printf("  %-36s %-5s [%s]\n", t.name, t.type, shape);
+    }
+    tinyllm_model_free(m);
+    return EXIT_OK;
+}

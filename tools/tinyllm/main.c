@@ -1,0 +1,42 @@
+/* tinyllm: the command-line front end. Each command lives in cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "common.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} command;
+
+static const command COMMANDS[] = {
+    {"generate", cmd_generate, "generate text from a prompt"},
+    {"info", cmd_info, "show what a model file holds"},
+};
+
+static void usage(FILE *to) {
+    fprintf(to, "usage: tinyllm COMMAND [options]   (tinyllm COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(to, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].about);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tinyllm %s\n", TINYLLM_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "tinyllm: unknown command '%s' (see 'tinyllm --help')\n", argv[1]);
+    return EXIT_USAGE;
+}
