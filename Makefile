@@ -69,6 +69,17 @@ $(BUILD)/tinyllm: $(CLI_OBJ) $(BUILD)/libtinyllm.a
 $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
 
+# A CLI with deliberate bugs behind TINYLLM_FAULT=... (tests of `verify` only).
+FAULT_OBJ = $(LIB_C:src/%.c=$(BUILD)/faults/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o)
+$(BUILD)/faults/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DTINYLLM_FAULT_INJECTION -c $< -o $@
+$(BUILD)/faults/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+$(BUILD)/faults/tinyllm: $(FAULT_OBJ)
+	$(CC) -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
+
 $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS)
@@ -93,8 +104,13 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 	    $(SHARED)/models/stories260K/tok512.model $@
 
 # --- tests ------------------------------------------------------------------
-test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump
+test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/faults/tinyllm
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
+
+# Goldens come from the numpy reference only. Regenerating is deliberate:
+# run it after changing the reference or a test model, and review the diff.
+golden: $(BUILD)/stories260K.gguf
+	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/make_golden.sh
 
 # --- install ----------------------------------------------------------------
 install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm

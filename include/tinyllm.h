@@ -169,6 +169,51 @@ const float *tinyllm_logits(const tinyllm_context *ctx);
 /* With logits_all: logits of token i of the last prefill (0 <= i < n). */
 const float *tinyllm_logits_at(const tinyllm_context *ctx, int i);
 
+/* ----------------------------------------------------------------- taps -- */
+
+/* Named tap points: the forward pass hands each intermediate tensor to a
+ * callback the caller installs. With no callback the cost is one branch per
+ * tap. Names and shapes, in forward order (T = tokens in this call, L =
+ * pos0 + T visible keys, C = n_embd, KV = n_head_kv * head_dim, H = n_head):
+ *
+ *   embed              (T, C)      token embeddings
+ *   pos                (T, C)      after absolute positions are added (gpt2 only)
+ *   N.attn_norm        (T, C)      layer N's attention input norm
+ *   N.q                (T, C)      queries, after RoPE where it applies
+ *   N.k                (T, KV)     keys, after RoPE where it applies
+ *   N.v                (T, KV)     values
+ *   N.attn_scores      (H, T, L)   scaled by 1/sqrt(head_dim), masked (-inf), pre-softmax
+ *   N.attn_probs       (H, T, L)   softmax rows; 0 above the diagonal
+ *   N.attn_out         (T, C)      heads concatenated, before the output projection
+ *   N.attn_proj        (T, C)      after the output projection (+ bias)
+ *   N.resid_attn       (T, C)      residual stream after attention
+ *   N.ffn_norm         (T, C)      feed-forward input norm
+ *   N.ffn_hidden       (T, n_ff)   after the activation (GELU) or gating (SwiGLU)
+ *   N.ffn_out          (T, C)      after the down projection (+ bias)
+ *   N.resid_ffn        (T, C)      residual stream after the layer
+ *   final_norm         (R, C)      R = T with logits_all, else 1 (the last token)
+ *   logits             (R, n_vocab)
+ *
+ * Row t of a tap is the token at position pos0 + t (final_norm/logits: the
+ * last R tokens). Data is valid only during the callback. */
+typedef struct {
+    const char *name;  /* full name: "embed", "3.attn_probs", "logits" */
+    const char *kind;  /* the name without its layer: "attn_probs" */
+    int layer;         /* -1 outside the layers */
+    int pos0;          /* position of row 0 */
+    int n_dims;        /* 2 or 3 */
+    int64_t shape[3];
+    const float *data;
+} tinyllm_tap;
+
+typedef void (*tinyllm_tap_fn)(const tinyllm_tap *tap, void *user);
+
+/* Installs (or with fn NULL removes) the tap callback of a context. */
+tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user);
+
+/* Tap kinds in forward order ("embed", "pos", "attn_norm", ...); NULL past the end. */
+const char *tinyllm_tap_kind(int i);
+
 /* ------------------------------------------------------------- sampling -- */
 
 typedef struct tinyllm_sampler tinyllm_sampler;

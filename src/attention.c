@@ -53,3 +53,36 @@ void attention_forward(float *out, float *scores, float *probs, const float *q, 
                     0.0f, out + h * head_dim, dim);
     }
 }
+
+#ifdef TINYLLM_FAULT_INJECTION
+#include "context.h"
+
+void attention_forward_faulty(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
+                              int T, int pos0, int n_head, int n_head_kv, int head_dim, int fault) {
+    int L = pos0 + T, dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int h = 0; h < n_head; h++) {
+        int g = h / group;
+        float *S = scores + (size_t)h * T * L, *P = probs + (size_t)h * T * L;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, head_dim, scale, q + h * head_dim, dim,
+                    k + g * head_dim, kv_dim, 0.0f, S, L);
+        for (int t = 0; t < T; t++) {
+            int visible = pos0 + t + 1;
+            float *srow = S + (size_t)t * L, *prow = P + (size_t)t * L;
+            if (fault == FAULT_MASK_AFTER_SOFTMAX) { /* bug: softmax over the future too, mask afterwards */
+                memcpy(prow, srow, (size_t)L * sizeof(float));
+                softmax_forward(prow, L);
+                for (int j = visible; j < L; j++) prow[j] = 0.0f;
+                continue;
+            }
+            for (int j = visible; j < L; j++) srow[j] = -INFINITY;
+            double sum = 0; /* bug: exp without subtracting the row maximum */
+            for (int j = 0; j < visible; j++) sum += (prow[j] = expf(srow[j]));
+            for (int j = 0; j < visible; j++) prow[j] = (float)(prow[j] / sum);
+            for (int j = visible; j < L; j++) prow[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, L, 1.0f, P, L, v + g * head_dim, kv_dim,
+                    0.0f, out + h * head_dim, dim);
+    }
+}
+#endif

@@ -27,4 +27,10 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
 void attention_forward(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
                        int T, int pos0, int n_head, int n_head_kv, int head_dim);
 
+#ifdef TINYLLM_FAULT_INJECTION
+/* attention_forward with a deliberate bug (enum fault_kind in context.h). */
+void attention_forward_faulty(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
+                              int T, int pos0, int n_head, int n_head_kv, int head_dim, int fault);
+#endif
+
 #endif

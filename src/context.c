@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -72,6 +73,12 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
     }
+#ifdef TINYLLM_FAULT_INJECTION
+    const char *fault = getenv("TINYLLM_FAULT");
+    static const char *const FAULTS[] = {"", "mask_after_softmax", "rope_wrong_pairs", "softmax_no_max", "skip_layer"};
+    for (int i = 1; fault && i < (int)(sizeof FAULTS / sizeof FAULTS[0]); i++)
+        if (!strcmp(fault, FAULTS[i])) c->fault = i;
+#endif
     *out = c;
     return TINYLLM_OK;
 }

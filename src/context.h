@@ -26,7 +26,16 @@ struct tinyllm_context {
     float *probs;   // (n_head, n_batch, n_ctx)
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
     int n_logits;   // rows of logits valid after the last call
+
+    tinyllm_tap_fn tap_fn; // NULL: nobody listens
+    void *tap_user;
+    int fault;      // debug builds only (TINYLLM_FAULT_INJECTION): enum fault_kind
 };
+
+/* Deliberate bugs for proving that `tinyllm verify` catches them. Compiled
+ * in only with -DTINYLLM_FAULT_INJECTION; chosen by the TINYLLM_FAULT
+ * environment variable when a context is created. */
+enum fault_kind { FAULT_NONE = 0, FAULT_MASK_AFTER_SOFTMAX, FAULT_ROPE_WRONG_PAIRS, FAULT_SOFTMAX_NO_MAX, FAULT_SKIP_LAYER };
 
 /* Runs T tokens (T <= n_batch) at positions n_past.. through the model;
  * writes logits for the last token, or for all T at row `logits_row0`.. when

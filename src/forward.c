@@ -1,10 +1,12 @@
 /* The forward pass, one function, top to bottom. Both families share it:
  * llama = RMSNorm, RoPE, GQA, SwiGLU; gpt2 = LayerNorm + bias, absolute
- * positions, fused QKV with bias, GELU MLP. */
+ * positions, fused QKV with bias, GELU MLP. TAP(...) hands intermediate
+ * tensors to a listener (taps.h); it costs one branch when nobody listens. */
 #include <string.h>
 
 #include "context.h"
 #include "kernels.h"
+#include "taps.h"
 
 /* norm(out, in) for the family: RMSNorm (llama) or LayerNorm (gpt2). */
 static void norm_forward(const tinyllm_model *m, float *out, const float *in, const float *w, const float *b, int T) {
@@ -14,40 +16,79 @@ static void norm_forward(const tinyllm_model *m, float *out, const float *in, co
         layernorm_forward(out, in, w, b, T, m->info.n_embd, m->info.norm_eps);
 }
 
+#ifdef TINYLLM_FAULT_INJECTION
+/* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
+static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, int pos0, float theta) {
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < n_heads; h++)
+            for (int i = 0; i < hd / 2; i++) {
+                double ang = (pos0 + t) * pow((double)theta, -2.0 * i / hd);
+                float *p = x + (size_t)t * stride + h * hd;
+                float a = p[i], b = p[i + hd / 2];
+                p[i] = a * (float)cos(ang) - b * (float)sin(ang);
+                p[i + hd / 2] = a * (float)sin(ang) + b * (float)cos(ang);
+            }
+}
+#include <math.h>
+#define ROPE(ctx, ...) ((ctx)->fault == FAULT_ROPE_WRONG_PAIRS ? rope_wrong_pairs(__VA_ARGS__) : rope_forward(__VA_ARGS__))
+#define ATTENTION(ctx, ...)                                                                          \
+    ((ctx)->fault == FAULT_MASK_AFTER_SOFTMAX || (ctx)->fault == FAULT_SOFTMAX_NO_MAX                \
+         ? attention_forward_faulty(__VA_ARGS__, (ctx)->fault)                                       \
+         : attention_forward(__VA_ARGS__))
+#define SKIP_LAYER(ctx, l) ((ctx)->fault == FAULT_SKIP_LAYER && (l) == 1)
+#else
+#define ROPE(ctx, ...) rope_forward(__VA_ARGS__)
+#define ATTENTION(ctx, ...) attention_forward(__VA_ARGS__)
+#define SKIP_LAYER(ctx, l) 0
+#endif
+
 void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     const tinyllm_model *m = ctx->model;
     const tinyllm_model_info *h = &m->info;
-    int dim = h->n_embd, kv_dim = m->kv_dim, ff = h->n_ff, hd = h->head_dim;
-    int pos0 = ctx->n_past;
+    int dim = h->n_embd, kv_dim = m->kv_dim, ff = h->n_ff, hd = h->head_dim, H = h->n_head;
+    int pos0 = ctx->n_past, L = pos0 + T;
     float *x = ctx->x; // (T, dim)
 
     /* token embeddings (+ absolute positions for gpt2) */
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++)
         memcpy(x + (size_t)t * dim, m->tok_embd + (size_t)tokens[t] * dim, (size_t)dim * sizeof(float));
-        if (m->pos_embd) residual_forward(x + (size_t)t * dim, m->pos_embd + (size_t)(pos0 + t) * dim, dim);
+    TAP(ctx, TAP_EMBED, -1, pos0, x, 2, T, dim, 1);
+    if (m->pos_embd) {
+        residual_forward(x, m->pos_embd + (size_t)pos0 * dim, (long)T * dim);
+        TAP(ctx, TAP_POS, -1, pos0, x, 2, T, dim, 1);
     }
 
     for (int l = 0; l < h->n_layer; l++) {
+        if (SKIP_LAYER(ctx, l)) continue;
         const layer_weights *w = &m->layers[l];
         float *kc = kv_cache_k(&ctx->kv, l), *vc = kv_cache_v(&ctx->kv, l); // (n_ctx, kv_dim)
         float *k_new = kc + (size_t)pos0 * kv_dim, *v_new = vc + (size_t)pos0 * kv_dim; // (T, kv_dim)
 
         /* attention sublayer: keys and values go straight into the cache */
         norm_forward(m, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T);
+        TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
         matmul_forward(ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
         matmul_forward(k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
         matmul_forward(v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
         if (h->positions == TINYLLM_POS_ROPE) {
-            rope_forward(ctx->q, T, dim, h->n_head, hd, pos0, h->rope_theta);
-            rope_forward(k_new, T, kv_dim, h->n_head_kv, hd, pos0, h->rope_theta);
+            ROPE(ctx, ctx->q, T, dim, H, hd, pos0, h->rope_theta);
+            ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, pos0, h->rope_theta);
         }
-        attention_forward(ctx->att_out, ctx->scores, ctx->probs, ctx->q, kc, vc, T, pos0, h->n_head, h->n_head_kv,
-                          hd);
+        TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
+        TAP(ctx, TAP_K, l, pos0, k_new, 2, T, kv_dim, 1);
+        TAP(ctx, TAP_V, l, pos0, v_new, 2, T, kv_dim, 1);
+        ATTENTION(ctx, ctx->att_out, ctx->scores, ctx->probs, ctx->q, kc, vc, T, pos0, H, h->n_head_kv, hd);
+        TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
+        TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
+        TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
         matmul_forward(ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim);
+        TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
+        TAP(ctx, TAP_RESID_ATTN, l, pos0, x, 2, T, dim, 1);
 
         /* feed-forward sublayer */
         norm_forward(m, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
+        TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
         if (m->arch == ARCH_LLAMA) {
             matmul_forward(ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
             matmul_forward(ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
@@ -56,15 +97,19 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul_forward(ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
             gelu_forward(ctx->hb, (long)T * ff);
         }
+        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->hb, 2, T, ff, 1);
         matmul_forward(ctx->proj, ctx->hb, w->w_down, w->b_down, T, ff, dim);
+        TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
+        TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);
     }
 
     /* final norm and classifier: every row with logits_all, else the last only */
     int first = ctx->logits_all ? 0 : T - 1, rows = T - first;
-    float *xl = x + (size_t)first * dim;
-    norm_forward(m, ctx->xb, xl, m->out_norm_w, m->out_norm_b, rows);
-    matmul_forward(ctx->logits + (size_t)(ctx->logits_all ? logits_row0 : 0) * h->n_vocab, ctx->xb, m->output,
-                   NULL, rows, dim, h->n_vocab);
+    float *logits = ctx->logits + (size_t)(ctx->logits_all ? logits_row0 : 0) * h->n_vocab; // (rows, vocab)
+    norm_forward(m, ctx->xb, x + (size_t)first * dim, m->out_norm_w, m->out_norm_b, rows);
+    TAP(ctx, TAP_FINAL_NORM, -1, pos0 + first, ctx->xb, 2, rows, dim, 1);
+    matmul_forward(logits, ctx->xb, m->output, NULL, rows, dim, h->n_vocab);
+    TAP(ctx, TAP_LOGITS, -1, pos0 + first, logits, 2, rows, h->n_vocab, 1);
     ctx->n_past += T;
 }

@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.02)
+    ap.add_argument("--qk-scale", type=float, default=1.0,
+                    help="scale query/key weights (large values give large attention logits)")
     a = ap.parse_args()
     if a.preset:
         for k, v in PRESETS[a.preset].items():
@@ -69,8 +71,8 @@ def main():
         for i in range(a.layers):
             p = f"blk.{i}."
             w[p + "attn_norm.weight"] = vec(d, 1.0)
-            w[p + "attn_q.weight"] = mat(d, d) * 5
-            w[p + "attn_k.weight"] = mat(kv, d) * 5
+            w[p + "attn_q.weight"] = mat(d, d) * 5 * a.qk_scale
+            w[p + "attn_k.weight"] = mat(kv, d) * 5 * a.qk_scale
             w[p + "attn_v.weight"] = mat(kv, d) * 5
             w[p + "attn_output.weight"] = mat(d, d) * 5
             w[p + "ffn_norm.weight"] = vec(d, 1.0)
@@ -89,6 +91,7 @@ def main():
             w[p + "attn_norm.weight"] = vec(d, 1.0)
             w[p + "attn_norm.bias"] = vec(d)
             w[p + "attn_qkv.weight"] = mat(3 * d, d) * 5
+            w[p + "attn_qkv.weight"][:2 * d] *= a.qk_scale
             w[p + "attn_qkv.bias"] = vec(3 * d)
             w[p + "attn_output.weight"] = mat(d, d) * 5
             w[p + "attn_output.bias"] = vec(d)

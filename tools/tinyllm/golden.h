@@ -1,0 +1,34 @@
+/* Reader of golden files (format: docs/golden-format.md). Every length is
+ * checked against the file size; a bad file is a one-line error. */
+#ifndef TINYLLM_CLI_GOLDEN_H
+#define TINYLLM_CLI_GOLDEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *name;
+    int n_dims;
+    int64_t dims[3];
+    int64_t n;     /* elements */
+    float *data;   /* (dims) */
+} golden_tap;
+
+typedef struct {
+    char sha256[65];
+    char *prompt;
+    int *prompt_ids;
+    int n_prompt;
+    int *cont_ids;
+    int n_cont;
+    golden_tap *taps;
+    int n_taps;
+    unsigned char *raw;
+} golden;
+
+/* 0 on success; else writes a one-line message into msg. */
+int golden_load(const char *path, golden *g, char *msg, size_t cap);
+void golden_free(golden *g);
+int golden_find(const golden *g, const char *name);
+
+#endif
