@@ -16,5 +16,6 @@ int *tokenize_prompt(const tinyllm_model *m, const char *prompt, int *n_tokens);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 #endif

@@ -1,0 +1,146 @@
+/* tinyllm perplexity: mean negative log-likelihood per token, perplexity and
+ * bits per byte of a text file, computed by the engine with sliding windows.
+ *
+ * Definition (shared with scripts/train_model.py): tokens = [BOS] +
+ * encode(text). Windows of --ctx tokens start at 0, stride, 2*stride, ...;
+ * each window scores only the tokens no earlier window scored (the first
+ * window scores all but BOS), each from all the context its window gives it.
+ * bits/byte = total NLL / ln 2 / bytes of the file: tokenizer-independent. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "common.h"
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap + 1);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *p = realloc(buf, 2 * cap + 1);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    const char *model_path = NULL, *text_path = NULL;
+    int n_ctx = 0, stride = 0, n_threads = 0;
+    const opt_spec opts[] = {
+        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
+        {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
+        {"--ctx", "-c", OPT_INT, &n_ctx, "N", "window length in tokens (default: the model's context)", NULL},
+        {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2)", NULL},
+        {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
+    };
+    const command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
+                              "Mean NLL per token, perplexity and bits per byte of a text.", opts,
+                              (int)(sizeof opts / sizeof opts[0])};
+    const char *pos[1];
+    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    if (rc >= 0) return rc;
+    if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
+    if (!text_path) return usage_error(&cmd, "missing -f TEXT");
+    if (n_ctx < 0 || n_ctx == 1) return usage_error(&cmd, "--ctx %d: expected at least 2", n_ctx);
+    if (stride < 0) return usage_error(&cmd, "--stride %d: expected a positive step", stride);
+    if (n_threads < 0) return usage_error(&cmd, "-t %d: expected a positive thread count", n_threads);
+    size_t n_bytes = 0;
+    char *text = read_file(text_path, &n_bytes);
+    if (!text) {
+        fprintf(stderr, "tinyllm perplexity: %s: cannot read the text file\n", text_path);
+        return EXIT_USAGE;
+    }
+    if (n_bytes == 0) {
+        fprintf(stderr, "tinyllm perplexity: %s: empty file (expected some text)\n", text_path);
+        free(text);
+        return EXIT_USAGE;
+    }
+    tinyllm_model *m = load_model_or_report(model_path, 0);
+    if (!m) {
+        free(text);
+        return EXIT_MODEL;
+    }
+    int exit_code = EXIT_OK, n_tok = 0, *tokens = NULL;
+    tinyllm_context *ctx = NULL;
+    tinyllm_error err = {0};
+    tinyllm_model_info info;
+    tinyllm_model_info_get(m, &info);
+    if (!n_ctx) n_ctx = info.n_ctx_train;
+    if (!stride) stride = n_ctx / 2;
+    if (stride > n_ctx) {
+        exit_code = usage_error(&cmd, "--stride %d: expected at most --ctx %d", stride, n_ctx);
+        goto done;
+    }
+    if (tinyllm_tokenize(m, text, n_bytes, 1, NULL, 0, &n_tok, &err) ||
+        !(tokens = malloc((size_t)n_tok * sizeof *tokens)) ||
+        tinyllm_tokenize(m, text, n_bytes, 1, tokens, n_tok, &n_tok, &err)) {
+        fprintf(stderr, "tinyllm perplexity: %s: %s\n", text_path, tokens ? err.message : "out of memory");
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    if (n_tok < 2) {
+        fprintf(stderr, "tinyllm perplexity: %s: too short (expected at least one token of text)\n", text_path);
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    tinyllm_context_params cp = tinyllm_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = n_threads;
+    cp.logits_all = 1;
+    if (tinyllm_context_create(m, &cp, &ctx, &err)) {
+        fprintf(stderr, "tinyllm perplexity: %s\n", err.message);
+        exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+        goto done;
+    }
+    double t0 = now_seconds(), nll = 0;
+    long scored = 0;
+    int windows = 0, scored_upto = 1;
+    for (int start = 0;; start += stride) {
+        int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
+        tinyllm_context_rewind(ctx, 0);
+        if (tinyllm_prefill(ctx, tokens + start, end - start, &err)) {
+            report(&err);
+            exit_code = EXIT_RUNTIME;
+            goto done;
+        }
+        windows++;
+        int first = scored_upto > start + 1 ? scored_upto : start + 1;
+        for (int t = first; t < end; t++) {
+            const float *l = tinyllm_logits_at(ctx, t - start - 1);
+            double max = l[0], sum = 0;
+            for (int v = 1; v < info.n_vocab; v++) max = l[v] > max ? l[v] : max;
+            for (int v = 0; v < info.n_vocab; v++) sum += exp(l[v] - max);
+            nll += -(l[tokens[t]] - max - log(sum));
+            scored++;
+        }
+        scored_upto = end;
+        if (end == n_tok) break;
+    }
+    double secs = now_seconds() - t0;
+    printf("file:        %s (%zu bytes, %d tokens + BOS)\n", text_path, n_bytes, n_tok - 1);
+    printf("windows:     %d of %d tokens, stride %d (%.1f s, %.0f tok/s)\n", windows, n_ctx, stride, secs,
+           (double)windows * n_ctx / secs);
+    printf("nll/token:   %.6f\nperplexity:  %.4f\nbits/byte:   %.6f\n", nll / scored, exp(nll / scored),
+           nll / log(2.0) / (double)n_bytes);
+done:
+    free(tokens);
+    free(text);
+    tinyllm_context_free(ctx);
+    tinyllm_model_free(m);
+    return exit_code;
+}
