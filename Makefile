@@ -25,7 +25,7 @@ TEST_C  = $(wildcard tests/unit/*.c)
 TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
 
-.PHONY: all deps run test install uninstall clean golden help
+.PHONY: all deps run test install uninstall clean golden help bench
 all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
 
 help:
@@ -79,6 +79,12 @@ $(BUILD)/faults/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 $(BUILD)/faults/tinyllm: $(FAULT_OBJ)
 	$(CC) -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
+
+$(BUILD)/bench_limits: tools/bench_limits.c | $(BUILD)/.deps
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DEPS_LIBS)
+
+bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
+	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/bench.sh
 
 $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -30,15 +30,44 @@ void free_kv_cache(kv_cache *c) {
 float *kv_cache_k(const kv_cache *c, int layer) { return c->k + (size_t)layer * c->n_ctx * c->kv_dim; }
 float *kv_cache_v(const kv_cache *c, int layer) { return c->v + (size_t)layer * c->n_ctx * c->kv_dim; }
 
-void attention_forward(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
-                       int T, int pos0, int n_head, int n_head_kv, int head_dim) {
+/* One new token against L cached keys (decode): no BLAS call overhead. */
+static void attention_one(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+                          const float *k, const float *v, int L, int n_head, int n_head_kv, int head_dim) {
+    int kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int h = 0; h < n_head; h++) {
+        int g = h / group;
+        const float *qh = q + h * head_dim;
+        float *S = scores + h * head_stride, *P = probs + h * head_stride, *o = out + h * head_dim; // (L), (L), (hd)
+        for (int j = 0; j < L; j++) {
+            const float *kj = k + (size_t)j * kv_dim + g * head_dim;
+            float d = 0.0f;
+            for (int i = 0; i < head_dim; i++) d += qh[i] * kj[i];
+            S[j] = d * scale;
+        }
+        memcpy(P, S, (size_t)L * sizeof(float));
+        softmax_forward(P, L);
+        memset(o, 0, (size_t)head_dim * sizeof(float));
+        for (int j = 0; j < L; j++) {
+            const float *vj = v + (size_t)j * kv_dim + g * head_dim;
+            for (int i = 0; i < head_dim; i++) o[i] += P[j] * vj[i];
+        }
+    }
+}
+
+void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
+                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim) {
     int L = pos0 + T; /* visible keys for the last new token */
+    if (T == 1) {
+        attention_one(out, scores, probs, head_stride, q, k, v, L, n_head, n_head_kv, head_dim);
+        return;
+    }
     int dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int h = 0; h < n_head; h++) {
         int g = h / group;
-        float *S = scores + (size_t)h * T * L; // (T, L)
-        float *P = probs + (size_t)h * T * L;  // (T, L)
+        float *S = scores + h * head_stride; // (T, L)
+        float *P = probs + h * head_stride;  // (T, L)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, head_dim, scale, q + h * head_dim, dim,
                     k + g * head_dim, kv_dim, 0.0f, S, L);
         for (int t = 0; t < T; t++) {
@@ -57,13 +86,14 @@ void attention_forward(float *out, float *scores, float *probs, const float *q, 
 #ifdef TINYLLM_FAULT_INJECTION
 #include "context.h"
 
-void attention_forward_faulty(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
-                              int T, int pos0, int n_head, int n_head_kv, int head_dim, int fault) {
+void attention_forward_faulty(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+                              const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
+                              int head_dim, int fault) {
     int L = pos0 + T, dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int h = 0; h < n_head; h++) {
         int g = h / group;
-        float *S = scores + (size_t)h * T * L, *P = probs + (size_t)h * T * L;
+        float *S = scores + h * head_stride, *P = probs + h * head_stride;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, head_dim, scale, q + h * head_dim, dim,
                     k + g * head_dim, kv_dim, 0.0f, S, L);
         for (int t = 0; t < T; t++) {

@@ -23,14 +23,18 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
  *   k, v   (n_ctx, n_head_kv * head_dim)
  *   scores (n_head, T, pos0 + T)   scaled, masked (-inf), pre-softmax
  *   probs  (n_head, T, pos0 + T)   softmax rows, 0 above the diagonal
- * Scores use one sgemm per head: Q_h @ K_g^T / sqrt(head_dim). */
-void attention_forward(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
-                       int T, int pos0, int n_head, int n_head_kv, int head_dim);
+ * head_stride is the distance between heads in scores/probs: T * (pos0 + T)
+ * to keep every head (taps), 0 to reuse one (T, pos0 + T) scratch.
+ * T > 1 (prefill): one sgemm per head for Q_h @ K_g^T / sqrt(head_dim) and
+ * one for P @ V_g; T == 1 (decode): dot products against the cache. */
+void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
+                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim);
 
 #ifdef TINYLLM_FAULT_INJECTION
 /* attention_forward with a deliberate bug (enum fault_kind in context.h). */
-void attention_forward_faulty(float *out, float *scores, float *probs, const float *q, const float *k, const float *v,
-                              int T, int pos0, int n_head, int n_head_kv, int head_dim, int fault);
+void attention_forward_faulty(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+                              const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
+                              int head_dim, int fault);
 #endif
 
 #endif

@@ -25,6 +25,7 @@ static void free_buffers(tinyllm_context *c) {
 
 void tinyllm_context_free(tinyllm_context *ctx) {
     if (!ctx) return;
+    free_thread_pool(ctx->pool);
     free_kv_cache(&ctx->kv);
     free_buffers(ctx);
     free(ctx);
@@ -46,6 +47,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
         return set_error(err, TINYLLM_ERR_ARG,
                          "context: --ctx %d exceeds the model's context_length %d (its position table ends there)",
                          n_ctx, h->n_ctx_train);
+    if (p.n_threads > 256)
+        return set_error(err, TINYLLM_ERR_ARG, "context: n_threads %d is too many (expected at most 256)", p.n_threads);
     if (n_ctx > (1 << 20))
         return set_error(err, TINYLLM_ERR_ARG, "context: --ctx %d is too large (expected at most %d)", n_ctx, 1 << 20);
     tinyllm_context *c = calloc(1, sizeof *c);
@@ -57,7 +60,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->n_threads = p.n_threads ? p.n_threads : (int)(cores > 0 ? cores : 1);
     c->logits_all = p.logits_all != 0;
     size_t B = (size_t)c->n_batch, dim = (size_t)h->n_embd, ff = (size_t)h->n_ff;
-    size_t att = (size_t)h->n_head * B * (size_t)n_ctx;
+    size_t att = B * (size_t)n_ctx; /* one head at a time until taps need all */
     c->x = malloc(B * dim * sizeof(float));
     c->xb = malloc(B * dim * sizeof(float));
     c->q = malloc(B * dim * sizeof(float));
@@ -69,7 +72,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
     if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->hb || !c->hb2 || !c->scores || !c->probs ||
-        !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim)) {
+        !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
+        !(c->pool = build_thread_pool(c->n_threads))) {
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
     }
@@ -79,6 +83,10 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     for (int i = 1; fault && i < (int)(sizeof FAULTS / sizeof FAULTS[0]); i++)
         if (!strcmp(fault, FAULTS[i])) c->fault = i;
 #endif
+    /* This context's pool owns the threads: OpenBLAS runs single-threaded
+     * inside each part, so the cores are never oversubscribed. (The setting
+     * is process-wide in OpenBLAS.) */
+    openblas_set_num_threads(1);
     *out = c;
     return TINYLLM_OK;
 }
@@ -112,7 +120,6 @@ tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, t
         return set_error(err, TINYLLM_ERR_ARG, "prefill: NULL context/tokens or no tokens (expected n >= 1)");
     tinyllm_status st = check_tokens(ctx, tokens, n, err);
     if (st) return st;
-    openblas_set_num_threads(ctx->n_threads);
     for (int i = 0; i < n; i += ctx->n_batch) {
         int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
         forward(ctx, tokens + i, T, i);
@@ -125,7 +132,6 @@ tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *er
     if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "decode: context is NULL");
     tinyllm_status st = check_tokens(ctx, &token, 1, err);
     if (st) return st;
-    openblas_set_num_threads(ctx->n_threads);
     forward(ctx, &token, 1, 0);
     ctx->n_logits = 1;
     return TINYLLM_OK;

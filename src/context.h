@@ -5,6 +5,7 @@
 
 #include "attention.h"
 #include "model.h"
+#include "threadpool.h"
 
 struct tinyllm_context {
     const tinyllm_model *model;
@@ -22,11 +23,13 @@ struct tinyllm_context {
     float *proj;    // (n_batch, dim)  sublayer output before the residual add
     float *hb;      // (n_batch, ff)   gate / up-projection
     float *hb2;     // (n_batch, ff)   llama: up-projection
-    float *scores;  // (n_head, n_batch, n_ctx)
-    float *probs;   // (n_head, n_batch, n_ctx)
+    float *scores;  // (n_batch, n_ctx), or (n_head, n_batch, n_ctx) once taps are on
+    float *probs;   // same shape as scores
+    int att_all_heads; // scores/probs keep every head (taps need them)
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
     int n_logits;   // rows of logits valid after the last call
 
+    thread_pool *pool; // n_threads - 1 workers; the caller is thread 0
     tinyllm_tap_fn tap_fn; // NULL: nobody listens
     void *tap_user;
     int fault;      // debug builds only (TINYLLM_FAULT_INJECTION): enum fault_kind

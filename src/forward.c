@@ -16,6 +16,31 @@ static void norm_forward(const tinyllm_model *m, float *out, const float *in, co
         layernorm_forward(out, in, w, b, T, m->info.n_embd, m->info.norm_eps);
 }
 
+/* Products smaller than this many multiply-adds run on one thread: waking
+ * the pool would cost more than it saves. */
+#define PARALLEL_MIN_WORK (1L << 16)
+
+typedef struct {
+    float *out;
+    const float *in, *w, *bias;
+    int T, C, OC;
+} matmul_job;
+
+static void matmul_part(void *arg, int ith, int nth) {
+    const matmul_job *j = arg;
+    int chunk = ((j->OC + nth - 1) / nth + 15) & ~15; /* whole cache lines of output */
+    int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
+    matmul_forward(j->out, j->in, j->w, j->bias, j->T, j->C, j->OC, o0, o1);
+}
+
+/* out (T, OC) = in (T, C) @ w (OC, C)^T + bias, split by columns over the pool. */
+static void matmul(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *bias, int T, int C,
+                   int OC) {
+    matmul_job j = {out, in, w, bias, T, C, OC};
+    int nth = (long)T * C * OC < PARALLEL_MIN_WORK ? 1 : thread_pool_size(ctx->pool);
+    thread_pool_run(ctx->pool, matmul_part, &j, nth);
+}
+
 #ifdef TINYLLM_FAULT_INJECTION
 /* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
 static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, int pos0, float theta) {
@@ -67,9 +92,9 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         /* attention sublayer: keys and values go straight into the cache */
         norm_forward(m, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T);
         TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        matmul_forward(ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
-        matmul_forward(k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
-        matmul_forward(v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
+        matmul(ctx, ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
+        matmul(ctx, k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
+        matmul(ctx, v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
         if (h->positions == TINYLLM_POS_ROPE) {
             ROPE(ctx, ctx->q, T, dim, H, hd, pos0, h->rope_theta);
             ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, pos0, h->rope_theta);
@@ -77,11 +102,13 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k_new, 2, T, kv_dim, 1);
         TAP(ctx, TAP_V, l, pos0, v_new, 2, T, kv_dim, 1);
-        ATTENTION(ctx, ctx->att_out, ctx->scores, ctx->probs, ctx->q, kc, vc, T, pos0, H, h->n_head_kv, hd);
+        size_t head_stride = ctx->att_all_heads ? (size_t)T * L : 0;
+        ATTENTION(ctx, ctx->att_out, ctx->scores, ctx->probs, head_stride, ctx->q, kc, vc, T, pos0, H, h->n_head_kv,
+                  hd);
         TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
         TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
         TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
-        matmul_forward(ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim);
+        matmul(ctx, ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim);
         TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
         TAP(ctx, TAP_RESID_ATTN, l, pos0, x, 2, T, dim, 1);
@@ -90,15 +117,15 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         norm_forward(m, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
         TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
         if (m->arch == ARCH_LLAMA) {
-            matmul_forward(ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
-            matmul_forward(ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
+            matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
+            matmul(ctx, ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
             swiglu_forward(ctx->hb, ctx->hb2, (long)T * ff);
         } else {
-            matmul_forward(ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
+            matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
             gelu_forward(ctx->hb, (long)T * ff);
         }
         TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->hb, 2, T, ff, 1);
-        matmul_forward(ctx->proj, ctx->hb, w->w_down, w->b_down, T, ff, dim);
+        matmul(ctx, ctx->proj, ctx->hb, w->w_down, w->b_down, T, ff, dim);
         TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
         TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);
@@ -109,7 +136,7 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     float *logits = ctx->logits + (size_t)(ctx->logits_all ? logits_row0 : 0) * h->n_vocab; // (rows, vocab)
     norm_forward(m, ctx->xb, x + (size_t)first * dim, m->out_norm_w, m->out_norm_b, rows);
     TAP(ctx, TAP_FINAL_NORM, -1, pos0 + first, ctx->xb, 2, rows, dim, 1);
-    matmul_forward(logits, ctx->xb, m->output, NULL, rows, dim, h->n_vocab);
+    matmul(ctx, logits, ctx->xb, m->output, NULL, rows, dim, h->n_vocab);
     TAP(ctx, TAP_LOGITS, -1, pos0 + first, logits, 2, rows, h->n_vocab, 1);
     ctx->n_past += T;
 }

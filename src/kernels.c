@@ -4,12 +4,73 @@
 #include <math.h>
 #include <stddef.h>
 
-void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC) {
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
+    int C8 = C & ~7, o = o0;
+    for (; o + 4 <= o1; o += 4) {
+        const float *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < C8; c += 8) {
+            __m256 xv = _mm256_loadu_ps(x + c);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + c), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + c), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + c), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + c), xv, a3);
+        }
+        float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+        for (int c = C8; c < C; c++) {
+            s0 += w0[c] * x[c];
+            s1 += w1[c] * x[c];
+            s2 += w2[c] * x[c];
+            s3 += w3[c] * x[c];
+        }
+        out[o] = s0 + (bias ? bias[o] : 0.0f);
+        out[o + 1] = s1 + (bias ? bias[o + 1] : 0.0f);
+        out[o + 2] = s2 + (bias ? bias[o + 2] : 0.0f);
+        out[o + 3] = s3 + (bias ? bias[o + 3] : 0.0f);
+    }
+    for (; o < o1; o++) {
+        const float *wr = w + (size_t)o * C;
+        __m256 a = _mm256_setzero_ps();
+        for (int c = 0; c < C8; c += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c), _mm256_loadu_ps(x + c), a);
+        float s = hsum256(a);
+        for (int c = C8; c < C; c++) s += wr[c] * x[c];
+        out[o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+#else
+void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
+    for (int o = o0; o < o1; o++) {
+        const float *wr = w + (size_t)o * C;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += wr[c] * x[c];
+        out[o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+#endif
+
+void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC, int o0,
+                    int o1) {
+    if (o1 <= o0) return;
+    if (T == 1) {
+        matvec_forward(out, in, w, bias, C, o0, o1);
+        return;
+    }
     if (bias) {
         for (int t = 0; t < T; t++)
-            for (int o = 0; o < OC; o++) out[(size_t)t * OC + o] = bias[o];
+            for (int o = o0; o < o1; o++) out[(size_t)t * OC + o] = bias[o];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, OC, C, 1.0f, in, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, C, w + (size_t)o0 * C, C,
+                bias ? 1.0f : 0.0f, out + o0, OC);
 }
 
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps) {

@@ -3,9 +3,15 @@
 #ifndef TINYLLM_KERNELS_H
 #define TINYLLM_KERNELS_H
 
-/* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL).
- * One cblas_sgemm: the prefill path's workhorse. */
-void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC);
+/* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
+ * output columns [o0, o1) only (so threads can split a product by columns).
+ * T > 1: one cblas_sgemm (the prefill path); T == 1: matvec_forward. */
+void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC, int o0,
+                    int o1);
+
+/* out[o] = w[o, :] . x + bias[o] for o in [o0, o1): the decode path's
+ * workhorse, bound by reading w once; vectorized 4 rows at a time. */
+void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1);
 
 /* out (T, C) = in / rms(in) * w, per row. */
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);

@@ -23,13 +23,15 @@ static float *rand_buf(long n, float scale) {
     return p;
 }
 
-static void test_matmul(void) {
+static void test_matmul_T(int T) {
     test_state ts = {0};
-    int T = 7, C = 33, OC = 19;
+    int C = 33, OC = 19;
     float *in = rand_buf((long)T * C, 1), *w = rand_buf((long)OC * C, 1), *b = rand_buf(OC, 1);
     float *out = malloc(sizeof(float) * T * OC), *ref = malloc(sizeof(float) * T * OC);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
-        matmul_forward(out, in, w, with_bias ? b : NULL, T, C, OC);
+        /* in two column ranges, as two threads would split it */
+        matmul_forward(out, in, w, with_bias ? b : NULL, T, C, OC, 0, 6);
+        matmul_forward(out, in, w, with_bias ? b : NULL, T, C, OC, 6, OC);
         for (int t = 0; t < T; t++)
             for (int o = 0; o < OC; o++) {
                 double s = with_bias ? b[o] : 0;
@@ -39,7 +41,7 @@ static void test_matmul(void) {
         double d = max_abs_diff(out, ref, (long)T * OC);
         CHECK(&ts, d < 1e-4, "bias=%d max diff %g", with_bias, d);
     }
-    report_test("kernels.matmul", &ts);
+    report_test(T == 1 ? "kernels.matvec" : "kernels.matmul", &ts);
     free(in), free(w), free(b), free(out), free(ref);
 }
 
@@ -129,13 +131,13 @@ static void test_softmax(void) {
 
 /* attention_forward against a loop, with GQA and a non-zero pos0 (the
  * decode case: new tokens attend to cached ones). */
-static void test_attention(void) {
+static void test_attention_T(int T) {
     test_state ts = {0};
-    int H = 4, Hkv = 2, D = 8, pos0 = 3, T = 4, L = pos0 + T, dim = H * D, kvd = Hkv * D, n_ctx = 16;
+    int H = 4, Hkv = 2, D = 8, pos0 = 3, L = pos0 + T, dim = H * D, kvd = Hkv * D, n_ctx = 16;
     float *q = rand_buf((long)T * dim, 1), *k = rand_buf((long)n_ctx * kvd, 1), *v = rand_buf((long)n_ctx * kvd, 1);
     float *out = malloc(sizeof(float) * T * dim), *ref = malloc(sizeof(float) * T * dim);
     float *scores = malloc(sizeof(float) * H * T * L), *probs = malloc(sizeof(float) * H * T * L);
-    attention_forward(out, scores, probs, q, k, v, T, pos0, H, Hkv, D);
+    attention_forward(out, scores, probs, (size_t)T * L, q, k, v, T, pos0, H, Hkv, D);
     double max_row_err = 0, max_upper = 0;
     for (int h = 0; h < H; h++) {
         int g = h / (H / Hkv);
@@ -164,15 +166,17 @@ static void test_attention(void) {
     CHECK(&ts, max_abs_diff(out, ref, (long)T * dim) < 1e-5, "output diff %g", max_abs_diff(out, ref, (long)T * dim));
     CHECK(&ts, max_row_err < 1e-5, "probability rows sum off by %g", max_row_err);
     CHECK(&ts, max_upper == 0, "probability %g above the diagonal", max_upper);
-    report_test("kernels.attention", &ts);
+    report_test(T == 1 ? "kernels.attention_decode" : "kernels.attention", &ts);
     free(q), free(k), free(v), free(out), free(ref), free(scores), free(probs);
 }
 
 void run_kernel_tests(void) {
-    test_matmul();
+    test_matmul_T(7);
+    test_matmul_T(1);
     test_norms();
     test_activations();
     test_rope();
     test_softmax();
-    test_attention();
+    test_attention_T(4);
+    test_attention_T(1);
 }

@@ -14,6 +14,7 @@ typedef struct {
 static const command COMMANDS[] = {
     {"generate", cmd_generate, "generate text from a prompt"},
     {"info", cmd_info, "show what a model file holds"},
+    {"bench", cmd_bench, "measure prefill and generation speed"},
     {"perplexity", cmd_perplexity, "perplexity and bits per byte of a text file"},
     {"verify", cmd_verify, "compare every tap with a golden file from the reference"},
 };
