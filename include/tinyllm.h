@@ -50,10 +50,16 @@ typedef struct tinyllm_model tinyllm_model;
 
 typedef struct {
     int check_tensors; /* scan every weight for NaN/Inf while loading */
+    int no_mmap;       /* read the file into private memory instead of mapping it */
 } tinyllm_model_params;
 
 tinyllm_model_params tinyllm_model_default_params(void);
 
+/* Loads a GGUF model. By default the file is memory-mapped and F32 weights
+ * are used in place. While a model is loaded, deleting the file or replacing
+ * it by rename is safe (the mapping keeps the old contents); truncating or
+ * rewriting it in place is not: pages past the new end fault with SIGBUS, as
+ * in every mmap-based engine. Use no_mmap to be immune to that. */
 tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params,
                                   tinyllm_model **out, tinyllm_error *err);
 void tinyllm_model_free(tinyllm_model *model);

@@ -299,11 +299,11 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
     /* smallest possible entries: kv 8+4+1 bytes, tensor info 8+4+8+4+8 */
     if (f->n_kv > (size - c.pos) / 13)
         return set_error(err, TINYLLM_ERR_FORMAT,
-                         "%s: metadata count %llu cannot fit in a file of %zu bytes (corrupt header)", name,
+                         "%s: metadata count %llu cannot fit in a file of %zu bytes (the file is truncated or corrupt)", name,
                          (unsigned long long)f->n_kv, size);
     if (f->n_tensors > (size - c.pos) / 32)
         return set_error(err, TINYLLM_ERR_FORMAT,
-                         "%s: tensor count %llu cannot fit in a file of %zu bytes (corrupt header)", name,
+                         "%s: tensor count %llu cannot fit in a file of %zu bytes (the file is truncated or corrupt)", name,
                          (unsigned long long)f->n_tensors, size);
 
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
@@ -371,9 +371,10 @@ fail:
     return st;
 }
 
-tinyllm_status gguf_open(gguf_file *f, const char *path, tinyllm_error *err) {
+tinyllm_status gguf_open(gguf_file *f, const char *path, int use_mmap, tinyllm_error *err) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return set_error(err, TINYLLM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -395,10 +396,32 @@ tinyllm_status gguf_open(gguf_file *f, const char *path, tinyllm_error *err) {
         return set_error(err, TINYLLM_ERR_FORMAT, "%s: empty file (expected a GGUF model)", path);
     }
     size_t size = (size_t)sb.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return set_error(err, TINYLLM_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    void *map;
+    if (use_mmap) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        int e = errno;
+        close(fd);
+        if (map == MAP_FAILED) return set_error(err, TINYLLM_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    } else { /* a private copy: immune to the file changing later */
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED) {
+            close(fd);
+            return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+        }
+        size_t got = 0;
+        while (got < size) {
+            ssize_t n = pread(fd, (char *)map + got, size - got, (off_t)got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                int e = n < 0 ? errno : EIO;
+                close(fd);
+                munmap(map, size);
+                return set_error(err, TINYLLM_ERR_IO, "%s: read failed at byte %zu: %s", path, got, strerror(e));
+            }
+            got += (size_t)n;
+        }
+        close(fd);
+    }
     tinyllm_status st = gguf_parse(f, map, size, path, err);
     if (st) {
         munmap(map, size);

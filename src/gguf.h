@@ -59,8 +59,9 @@ typedef struct {
     int owns_map; /* opened by gguf_open: gguf_close unmaps */
 } gguf_file;
 
-/* Opens and indexes `path`. On failure nothing is left open. */
-tinyllm_status gguf_open(gguf_file *f, const char *path, tinyllm_error *err);
+/* Opens and indexes `path`: memory-mapped (use_mmap) or read into private
+ * memory. On failure nothing is left open. */
+tinyllm_status gguf_open(gguf_file *f, const char *path, int use_mmap, tinyllm_error *err);
 /* Indexes a buffer the caller owns (fuzzing, tests); `name` is for messages. */
 tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const char *name, tinyllm_error *err);
 /* Frees the index and, when gguf_open mapped the file, the mapping. */

@@ -444,7 +444,7 @@ tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *
     if (!path) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: path is NULL");
     tinyllm_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", path);
-    tinyllm_status st = gguf_open(&m->file, path, err);
+    tinyllm_status st = gguf_open(&m->file, path, !(params && params->no_mmap), err);
     if (st) {
         free(m);
         return st;

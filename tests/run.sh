@@ -21,6 +21,7 @@ suite() { # name, command...
 
 suite unit "$BUILD/test_unit"
 suite engine "$PYTHON" tests/test_engine.py "$@"
+suite errors "$PYTHON" tests/test_errors.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue
   suite "$(basename "$extra" .sh)" bash "$extra"

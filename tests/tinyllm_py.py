@@ -10,7 +10,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("check_tensors", C.c_int)]
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int)]
 
 
 class ContextParams(C.Structure):
@@ -70,11 +70,11 @@ def load_library(build_dir):
 
 
 class Model:
-    def __init__(self, lib, path, check_tensors=False):
+    def __init__(self, lib, path, check_tensors=False, no_mmap=False):
         self.lib = lib
         self.h = C.c_void_p()
         err = Error()
-        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors))), C.byref(self.h),
+        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap))), C.byref(self.h),
                                     C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())

@@ -3,6 +3,7 @@
  * hash of its bytes) so tests can compare with what the Python writer wrote. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gguf.h"
@@ -48,7 +49,7 @@ int main(int argc, char **argv) {
     }
     gguf_file f;
     tinyllm_error err = {0};
-    if (gguf_open(&f, argv[1], &err)) {
+    if (gguf_open(&f, argv[1], 1, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
@@ -68,18 +69,15 @@ int main(int argc, char **argv) {
         } else if (kv->type == GGUF_ARRAY) {
             printf("\"elem_type\": %u, \"value\": [", kv->elem_type);
             if (kv->elem_type == GGUF_STRING) {
-                gguf_str strs[4096];
-                uint64_t n = kv->n < 4096 ? kv->n : 4096;
-                gguf_kv head = *kv;
-                head.n = n;
-                gguf_array_strings(&head, strs);
-                for (uint64_t j = 0; j < n; j++) {
+                gguf_str *strs = malloc((kv->n + 1) * sizeof *strs);
+                if (!strs) return 1;
+                gguf_array_strings(kv, strs);
+                for (uint64_t j = 0; j < kv->n; j++) {
                     if (j) printf(", ");
                     json_str(strs[j].ptr, strs[j].len);
                 }
+                free(strs);
             } else {
-                uint64_t es = kv->n ? 0 : 0;
-                (void)es;
                 for (uint64_t j = 0; j < kv->n; j++) {
                     if (j) printf(", ");
                     if (kv->elem_type == GGUF_F32 || kv->elem_type == GGUF_F64)

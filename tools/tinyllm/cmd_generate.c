@@ -10,7 +10,7 @@
 
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL;
-    int n_predict = 256, n_ctx = 0, n_threads = 0, check_tensors = 0, ignore_eos = 0, seed_given = 0;
+    int n_predict = 256, n_ctx = 0, n_threads = 0, check_tensors = 0, ignore_eos = 0, seed_given = 0, no_mmap = 0;
     tinyllm_sampler_params sp = tinyllm_sampler_default_params();
     sp.top_p = 0.9f;
     sp.repeat_penalty = 1.0f;
@@ -31,6 +31,7 @@ int cmd_generate(int argc, char **argv) {
         {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
         {"--ignore-eos", NULL, OPT_FLAG, &ignore_eos, "", "keep generating after the end-of-text token", NULL},
         {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf while loading", NULL},
+        {"--no-mmap", NULL, OPT_FLAG, &no_mmap, "", "read the model into memory instead of mapping it", NULL},
     };
     const command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
                               "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts,
@@ -58,7 +59,7 @@ int cmd_generate(int argc, char **argv) {
     sampler = NULL;
 
     double t_load = now_seconds();
-    tinyllm_model *model = load_model_or_report(model_path, check_tensors);
+    tinyllm_model *model = load_model_or_report(model_path, check_tensors, no_mmap);
     if (!model) return EXIT_MODEL;
     tinyllm_model_info info;
     tinyllm_model_info_get(model, &info);
