@@ -1,3 +1,4 @@
+SHELL := /bin/bash
 # tinyllm — build, run, test.  `make run` and `make test` are the whole set-up:
 # missing Debian packages are installed by scripts/setup.sh on first use.
 
@@ -25,7 +26,8 @@ TEST_C  = $(wildcard tests/unit/*.c)
 TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
 
-.PHONY: all deps run test install uninstall clean golden help bench
+.SECONDARY:
+.PHONY: all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
 all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
 
 help:
@@ -61,7 +63,7 @@ $(BUILD)/libtinyllm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libtinyllm.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(DEPS_LIBS)
+	$(CC) -shared -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
 
 $(BUILD)/tinyllm: $(CLI_OBJ) $(BUILD)/libtinyllm.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
@@ -88,7 +90,7 @@ bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
 
 $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
 
 # --- the default model ------------------------------------------------------
 # models/austen.gguf is the project's own model (scripts/train_default_model.sh);
@@ -117,6 +119,56 @@ test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/
 # run it after changing the reference or a test model, and review the diff.
 golden: $(BUILD)/stories260K.gguf
 	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/make_golden.sh
+
+# --- sanitizers, valgrind, fuzzing ------------------------------------------
+dev-deps:
+	@scripts/setup.sh --dev
+
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
+# The whole suite with AddressSanitizer + UndefinedBehaviorSanitizer (leak
+# checking included for every C program; the Python test process preloads
+# the runtime and leaves leak checking to the programs it starts).
+test-asan: dev-deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)" \
+	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/faults/tinyllm
+	ASAN_OPTIONS=detect_leaks=0 TINYLLM_CHILD_ASAN_OPTIONS=detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+	TINYLLM_EXAMPLE_CFLAGS="$(SAN)" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=build-asan tests/run.sh
+
+# End-to-end generate and verify under valgrind memcheck: zero errors and
+# zero definitely-lost bytes. AVX2 code only (valgrind has no AVX-512).
+VG = valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite -q
+test-valgrind: dev-deps
+	$(MAKE) BUILD=build-valgrind OPT="-O1 -g -march=x86-64-v3" build-valgrind/tinyllm
+	OPENBLAS_CORETYPE=Haswell VG="$(VG)" BUILD=build-valgrind SHARED=$(SHARED) PYTHON=$(PYTHON) tests/valgrind.sh
+
+# libFuzzer targets (clang): the model loader and the tokenizer wrapper.
+# FUZZ_SECONDS per target; crashes land in build-fuzz/ as crash-*; copy them
+# into tests/fuzz/corpus/ as regression seeds.
+FUZZ_SECONDS ?= 60
+FUZZ_CC  = clang
+FUZZ_CXX = clang++
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc $(DEPS_CFLAGS)
+FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -c $< -o $@
+build-fuzz/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -c $< -o $@
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CXX) -x c -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -c $< -o $@.o
+	$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined -o $@ $@.o $(FUZZ_LIB_OBJ) $(DEPS_LIBS)
+fuzz: dev-deps build-fuzz/fuzz_gguf build-fuzz/fuzz_tokenizer
+	@for t in gguf tokenizer; do \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 \
+	    | grep -E "^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|INFO: seed)" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 # --- install ----------------------------------------------------------------
 install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs tinyllm's Debian dependencies that are missing, and nothing else.
-# Usage: scripts/setup.sh [--train]   (--train adds PyTorch, matplotlib, R's janeaustenr)
+# Usage: scripts/setup.sh [--train|--dev]
+#   --train adds PyTorch, matplotlib, R's janeaustenr; --dev adds clang, libFuzzer, valgrind
 set -euo pipefail
 
 want=(build-essential pkg-config libopenblas-dev libsentencepiece-dev sentencepiece
       python3 python3-numpy python3-sentencepiece libpng-dev)
-if [ "${1:-}" = "--train" ]; then
-  want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core)
-fi
+case "${1:-}" in
+  --train) want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core) ;;
+  --dev) want+=(clang libclang-rt-14-dev valgrind) ;;  # sanitizers, fuzzing, memcheck
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -55,6 +55,7 @@ static const tensor_spec GPT2_LAYER[] = {
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_POSITION_TABLE (1 << 28) /* GPT-2's is 1024 x 768 */
 
 /* ---------------------------------------------- numeric conversion -- */
 
@@ -331,6 +332,11 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     const tinyllm_model_info *h = &m->info;
     int learned = m->arch == ARCH_GPT2 && h->positions == TINYLLM_POS_LEARNED;
     size_t extra = h->positions == TINYLLM_POS_SINUSOIDAL ? (size_t)h->n_ctx_train * h->n_embd : 0;
+    if (extra > MAX_POSITION_TABLE)
+        return set_error(err, TINYLLM_ERR_MODEL,
+                         "%s: a sinusoidal table of context_length %d x embedding_length %d is too large "
+                         "(expected at most %d values)",
+                         m->file.path, h->n_ctx_train, h->n_embd, MAX_POSITION_TABLE);
     layer_weights scratch;
     for (int pass = 0; pass < 2; pass++) {
         int count_only = pass == 0;
@@ -437,6 +443,28 @@ tinyllm_model_params tinyllm_model_default_params(void) {
     return p;
 }
 
+/* Everything after the file is indexed: hyperparameters, weights, tokenizer. */
+static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *params, tinyllm_error *err) {
+    const char *path = m->file.path;
+    tinyllm_status st;
+    /* the vocabulary size is the embedding's row count */
+    const gguf_tensor *emb = gguf_find_tensor(&m->file, TN_TOKEN_EMBD);
+    if ((st = build_names(m, err))) return st;
+    if ((st = read_hparams(m, err))) return st;
+    if (!emb)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: missing tensor '%s' (required for architecture %s)", path,
+                         TN_TOKEN_EMBD, m->info.architecture);
+    if (emb->n_dims != 2 || emb->dims[1] > (1u << 24))
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
+    m->info.n_vocab = (int)emb->dims[1];
+    if ((st = bind_tensors(m, err))) return st;
+    if (params && params->check_tensors && (st = check_finite(m, err))) return st;
+    if ((st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err))) return st;
+    m->info.file_size = m->file.size;
+    for (uint64_t i = 0; i < m->file.n_tensors; i++) m->info.n_params += (int64_t)m->file.tensors[i].n_elements;
+    return TINYLLM_OK;
+}
+
 tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params, tinyllm_model **out,
                                   tinyllm_error *err) {
     if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: out is NULL");
@@ -449,30 +477,30 @@ tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *
         free(m);
         return st;
     }
-    /* the vocabulary size is the embedding's row count */
-    const gguf_tensor *emb = gguf_find_tensor(&m->file, TN_TOKEN_EMBD);
-    if ((st = build_names(m, err))) goto fail;
-    if ((st = read_hparams(m, err))) goto fail;
-    if (!emb) {
-        st = set_error(err, TINYLLM_ERR_MODEL, "%s: missing tensor '%s' (required for architecture %s)", path,
-                       TN_TOKEN_EMBD, m->info.architecture);
-        goto fail;
+    if ((st = model_build(m, params, err))) {
+        tinyllm_model_free(m);
+        return st;
     }
-    if (emb->n_dims != 2 || emb->dims[1] > (1u << 24)) {
-        st = set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
-        goto fail;
-    }
-    m->info.n_vocab = (int)emb->dims[1];
-    if ((st = bind_tensors(m, err))) goto fail;
-    if (params && params->check_tensors && (st = check_finite(m, err))) goto fail;
-    if ((st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err))) goto fail;
-    m->info.file_size = m->file.size;
-    for (uint64_t i = 0; i < m->file.n_tensors; i++) m->info.n_params += (int64_t)m->file.tensors[i].n_elements;
     *out = m;
     return TINYLLM_OK;
-fail:
-    tinyllm_model_free(m);
-    return st;
+}
+
+tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name, tinyllm_model **out,
+                                 tinyllm_error *err) {
+    *out = NULL;
+    tinyllm_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", name);
+    tinyllm_status st = gguf_parse(&m->file, buf, size, name, err);
+    if (st) {
+        free(m);
+        return st;
+    }
+    if ((st = model_build(m, NULL, err))) {
+        tinyllm_model_free(m);
+        return st;
+    }
+    *out = m;
+    return TINYLLM_OK;
 }
 
 void tinyllm_model_free(tinyllm_model *m) {

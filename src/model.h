@@ -43,4 +43,9 @@ struct tinyllm_model {
     tokenizer *tok;
 };
 
+/* Loads a model from a GGUF image in memory that outlives the model (the
+ * fuzzer's entry point; `name` is used in messages). */
+tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name, tinyllm_model **out,
+                                 tinyllm_error *err);
+
 #endif

@@ -19,7 +19,7 @@ suite() { # name, command...
   fi
 }
 
-suite unit "$BUILD/test_unit"
+suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
 suite engine "$PYTHON" tests/test_engine.py "$@"
 suite errors "$PYTHON" tests/test_errors.py
 for extra in tests/suites/*.sh; do

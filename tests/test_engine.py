@@ -16,6 +16,12 @@ import traceback
 
 import numpy as np
 
+# Under `make test-asan` this process preloads the sanitizer runtime without
+# leak checks; the programs it starts get their own options and no preload.
+if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
+    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
+    os.environ.pop("LD_PRELOAD", None)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -478,7 +484,8 @@ def install_and_build_example_against_it():
     assert flags.returncode == 0, flags.stderr
     exe = os.path.join(TMP, "example")
     src = os.path.join(ROOT, "tests", "example", "example.c")
-    r = run(["cc", "-std=c11", "-Wall", "-Wextra", "-o", exe, src, *flags.stdout.split(),
+    extra = os.environ.get("TINYLLM_EXAMPLE_CFLAGS", "").split()
+    r = run(["cc", "-std=c11", "-Wall", "-Wextra", *extra, "-o", exe, src, *flags.stdout.split(),
              "-Wl,-rpath," + os.path.join(prefix, "lib")], env=env)
     assert r.returncode == 0, r.stderr
     r = run([exe, gpt2_learned(), "Hello"])

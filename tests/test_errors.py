@@ -13,6 +13,12 @@ import traceback
 
 import numpy as np
 
+# Under `make test-asan` this process preloads the sanitizer runtime without
+# leak checks; the programs it starts get their own options and no preload.
+if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
+    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
+    os.environ.pop("LD_PRELOAD", None)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))

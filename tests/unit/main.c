@@ -1,9 +1,11 @@
-/* C unit tests: kernels and sampler (no model file needed). */
+/* C unit tests: kernels, sampler, and (given a model path) the lifecycle loop. */
 void run_kernel_tests(void);
 void run_sampler_tests(void);
+void run_lifecycle_tests(const char *model_path);
 
-int main(void) {
+int main(int argc, char **argv) {
     run_kernel_tests();
     run_sampler_tests();
+    run_lifecycle_tests(argc > 1 ? argv[1] : 0);
     return 0;
 }
