@@ -220,6 +220,15 @@ tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, 
 /* Tap kinds in forward order ("embed", "pos", "attn_norm", ...); NULL past the end. */
 const char *tinyllm_tap_kind(int i);
 
+/* Logit lens: runs one residual-stream vector x (n_embd) through the
+ * model's final norm and classifier into logits (n_vocab). */
+tinyllm_status tinyllm_logit_lens(const tinyllm_model *model, const float *x, float *logits);
+
+/* Head ablation: with on != 0, head `head` of layer `layer` contributes zeros
+ * to attn_out (before the output projection) in every later forward pass;
+ * on == 0 restores it. layer -1 with on == 0 clears every ablation. */
+tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on);
+
 /* ------------------------------------------------------------- sampling -- */
 
 typedef struct tinyllm_sampler tinyllm_sampler;

@@ -26,6 +26,7 @@ static void free_buffers(tinyllm_context *c) {
 void tinyllm_context_free(tinyllm_context *ctx) {
     if (!ctx) return;
     free_thread_pool(ctx->pool);
+    free(ctx->ablated);
     free_kv_cache(&ctx->kv);
     free_buffers(ctx);
     free(ctx);
@@ -73,6 +74,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
     if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->hb || !c->hb2 || !c->scores || !c->probs ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
+        !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
@@ -134,6 +136,18 @@ tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *er
     if (st) return st;
     forward(ctx, &token, 1, 0);
     ctx->n_logits = 1;
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on) {
+    if (!ctx) return TINYLLM_ERR_ARG;
+    const tinyllm_model_info *h = &ctx->model->info;
+    if (layer == -1 && !on) {
+        memset(ctx->ablated, 0, (size_t)h->n_layer * h->n_head);
+        return TINYLLM_OK;
+    }
+    if (layer < 0 || layer >= h->n_layer || head < 0 || head >= h->n_head) return TINYLLM_ERR_ARG;
+    ctx->ablated[layer * h->n_head + head] = on != 0;
     return TINYLLM_OK;
 }
 

@@ -30,6 +30,7 @@ struct tinyllm_context {
     int n_logits;   // rows of logits valid after the last call
 
     thread_pool *pool; // n_threads - 1 workers; the caller is thread 0
+    unsigned char *ablated; // (n_layer, n_head): 1 = head's attn_out is zeroed
     tinyllm_tap_fn tap_fn; // NULL: nobody listens
     void *tap_user;
     int fault;      // debug builds only (TINYLLM_FAULT_INJECTION): enum fault_kind

@@ -2,6 +2,7 @@
  * llama = RMSNorm, RoPE, GQA, SwiGLU; gpt2 = LayerNorm + bias, absolute
  * positions, fused QKV with bias, GELU MLP. TAP(...) hands intermediate
  * tensors to a listener (taps.h); it costs one branch when nobody listens. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "context.h"
@@ -14,6 +15,17 @@ static void norm_forward(const tinyllm_model *m, float *out, const float *in, co
         rmsnorm_forward(out, in, w, T, m->info.n_embd, m->info.norm_eps);
     else
         layernorm_forward(out, in, w, b, T, m->info.n_embd, m->info.norm_eps);
+}
+
+tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float *logits) {
+    if (!m || !x || !logits) return TINYLLM_ERR_ARG;
+    int dim = m->info.n_embd;
+    float *xn = malloc((size_t)dim * sizeof *xn);
+    if (!xn) return TINYLLM_ERR_NOMEM;
+    norm_forward(m, xn, x, m->out_norm_w, m->out_norm_b, 1);
+    matvec_forward(logits, xn, m->output, NULL, dim, 0, m->info.n_vocab);
+    free(xn);
+    return TINYLLM_OK;
 }
 
 /* Products smaller than this many multiply-adds run on one thread: waking
@@ -105,6 +117,9 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         size_t head_stride = ctx->att_all_heads ? (size_t)T * L : 0;
         ATTENTION(ctx, ctx->att_out, ctx->scores, ctx->probs, head_stride, ctx->q, kc, vc, T, pos0, H, h->n_head_kv,
                   hd);
+        for (int head = 0; head < H; head++) /* ablated heads contribute nothing */
+            if (ctx->ablated[l * H + head])
+                for (int t = 0; t < T; t++) memset(ctx->att_out + (size_t)t * dim + head * hd, 0, hd * sizeof(float));
         TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
         TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
         TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);

@@ -45,6 +45,11 @@ void run_lifecycle_tests(const char *model_path) {
         if (i == 99) rss_at_100 = resident_kib();
     }
     long growth = resident_kib() - rss_at_100;
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's quarantine keeps freed memory resident; LeakSanitizer checks instead */
+    (void)growth;
+#else
     CHECK(&ts, growth < 2048, "resident memory grew by %ld KiB between round 100 and 1000", growth);
+#endif
     report_test("lifecycle.open_close_1000", &ts);
 }
