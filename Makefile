@@ -14,6 +14,9 @@ WARN     = -Wall -Wextra
 # pkg-config runs when a recipe runs (recursive '='), i.e. after `deps`
 DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece)
 DEPS_LIBS   = $(shell pkg-config --libs openblas) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
+# the CLI alone draws pictures (Cairo, which writes PNG through libpng)
+CLI_CFLAGS = $(shell pkg-config --cflags cairo)
+CLI_LIBS   = $(shell pkg-config --libs cairo)
 CFLAGS_ALL   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CXXFLAGS)
 
@@ -52,7 +55,7 @@ $(BUILD)/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
 
 $(BUILD)/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(CLI_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/test/%.o: tests/unit/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
@@ -66,7 +69,7 @@ $(BUILD)/libtinyllm.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
 
 $(BUILD)/tinyllm: $(CLI_OBJ) $(BUILD)/libtinyllm.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
 $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
@@ -78,15 +81,19 @@ $(BUILD)/faults/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
 	$(CC) $(CFLAGS_ALL) -DTINYLLM_FAULT_INJECTION -c $< -o $@
 $(BUILD)/faults/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(CLI_CFLAGS) -c $< -o $@
 $(BUILD)/faults/tinyllm: $(FAULT_OBJ)
-	$(CC) -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
+	$(CC) -o $@ $^ $(DEPS_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
 $(BUILD)/bench_limits: tools/bench_limits.c | $(BUILD)/.deps
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(DEPS_LIBS)
 
 bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
 	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/bench.sh
+
+$(BUILD)/tests/png_check: tests/tools/png_check.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $$(pkg-config --cflags libpng) -o $@ $< $$(pkg-config --libs libpng) $(LDFLAGS)
 
 $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -112,7 +119,7 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 	    $(SHARED)/models/stories260K/tok512.model $@
 
 # --- tests ------------------------------------------------------------------
-test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/faults/tinyllm
+test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check $(BUILD)/faults/tinyllm
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
 
 # Goldens come from the numpy reference only. Regenerating is deliberate:
@@ -130,7 +137,7 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 # the runtime and leaves leak checking to the programs it starts).
 test-asan: dev-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)" \
-	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/faults/tinyllm
+	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/tests/png_check build-asan/faults/tinyllm
 	ASAN_OPTIONS=detect_leaks=0 TINYLLM_CHILD_ASAN_OPTIONS=detect_leaks=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	TINYLLM_EXAMPLE_CFLAGS="$(SAN)" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

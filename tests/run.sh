@@ -22,6 +22,7 @@ suite() { # name, command...
 suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
 suite engine "$PYTHON" tests/test_engine.py "$@"
 suite errors "$PYTHON" tests/test_errors.py
+suite step "$PYTHON" tests/test_step.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue
   suite "$(basename "$extra" .sh)" bash "$extra"

@@ -18,5 +18,7 @@ int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_step(int argc, char **argv);
+int cmd_attn(int argc, char **argv);
 
 #endif

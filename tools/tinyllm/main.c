@@ -16,6 +16,8 @@ static const command COMMANDS[] = {
     {"info", cmd_info, "show what a model file holds"},
     {"bench", cmd_bench, "measure prefill and generation speed"},
     {"perplexity", cmd_perplexity, "perplexity and bits per byte of a text file"},
+    {"step", cmd_step, "step through the layers and look (interactive or scripted)"},
+    {"attn", cmd_attn, "draw an attention heatmap as a PNG"},
     {"verify", cmd_verify, "compare every tap with a golden file from the reference"},
 };
 

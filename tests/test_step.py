@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""Scripted `tinyllm step` / `tinyllm attn` sessions whose outputs are checked:
+attention rows, the logit lens against the real logits, PNGs decoded back with
+libpng, head ablation, generation, and bad commands. Runs on stories260K
+(../shared) and on the project's tiny Austen model (always present)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+
+if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
+    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
+    os.environ.pop("LD_PRELOAD", None)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
+SHARED = os.path.abspath(os.environ.get("SHARED", os.path.join(ROOT, "..", "shared")))
+PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")
+TINYLLM = os.path.join(BUILD, "tinyllm")
+TMP = tempfile.mkdtemp(prefix="tinyllm-step-")
+TESTS = []
+PROMPT = "Once upon a time, there was a little"
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def models():
+    """(name, path, n_layer) for each model the session tests run on."""
+    out = [("austen-tiny-sin", os.path.join(ROOT, "tests", "models", "austen-tiny-sin.gguf"), 2)]
+    stories = os.path.join(SHARED, "models", "stories260K")
+    if os.path.isfile(os.path.join(stories, "stories260K.bin")):
+        path = os.path.join(TMP, "stories260K.gguf")
+        if not os.path.exists(path):
+            subprocess.run([PYTHON, os.path.join(ROOT, "tools", "convert_llama2c.py"),
+                            os.path.join(stories, "stories260K.bin"), os.path.join(stories, "tok512.model"), path],
+                           check=True, capture_output=True)
+        out.append(("stories260K", path, 5))
+    return out
+
+
+def step(model, script, json_out=True, prompt=PROMPT):
+    args = [TINYLLM, "step", "-m", model, "-p", prompt, "--script", script] + (["--json"] if json_out else [])
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    return [json.loads(line) for line in r.stdout.splitlines()] if json_out else r.stdout
+
+
+@test
+def attention_rows_sum_to_one_and_are_causal():
+    for name, path, n_layer in models():
+        files = [os.path.join(TMP, f"{name}_p{l}.npy") for l in range(n_layer)]
+        out = step(path, "; ".join(f"dump {l}.attn_probs {f}" for l, f in enumerate(files)) + "; heads 1")
+        assert all("error" not in o for o in out), out
+        for f in files:
+            p = np.load(f)  # (H, N, N)
+            assert np.allclose(p.sum(-1), 1, atol=1e-5), (name, f, p.sum(-1))
+            assert np.all(np.triu(p, 1) == 0), (name, f)
+            assert np.all(p >= 0)
+        heads = out[-1]["heads"]
+        assert heads and all(abs(h["sum"] - 1) < 1e-5 and h["entropy"] >= 0 for h in heads)
+
+
+@test
+def logit_lens_at_last_layer_equals_logits():
+    for name, path, n_layer in models():
+        out = step(path, f"pos 4; layer {n_layer - 1}; next 12; show; lens; top")
+        assert out[3]["tap"] == f"{n_layer - 1}.resid_ffn", out[3]
+        lens, top = out[4]["top"], out[5]["top"]
+        assert [t["id"] for t in lens] == [t["id"] for t in top], (lens, top)
+        assert all(abs(a["p"] - b["p"]) < 1e-4 for a, b in zip(lens, top)), (lens, top)
+        # and an early layer's lens is a different distribution
+        early = step(path, "pos 4; layer 0; lens")[-1]["top"]
+        assert [t["p"] for t in early] != [t["p"] for t in top]
+
+
+@test
+def attention_png_decodes_to_expected_size():
+    png_check = os.path.join(BUILD, "tests", "png_check")
+    for name, path, _ in models():
+        png = os.path.join(TMP, f"{name}_attn.png")
+        out = step(path, f"attn 1 0 --png {png}")[-1]
+        r = subprocess.run([png_check, png], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        w, h = map(int, r.stdout.split()[:2])
+        assert (w, h) == (out["width"], out["height"]), (w, h, out)
+        n, c, gx, gy = out["tokens"], out["cell"], out["grid_x"], out["grid_y"]
+        # a masked cell (row 0, last column) is grey; the first diagonal cell is coloured
+        pix = subprocess.run([png_check, png, str(gx + (n - 1) * c + c // 2), str(gy + c // 2),
+                              str(gx + c // 2), str(gy + c // 2)], capture_output=True, text=True).stdout.split("\n")
+        grey = [int(v) for v in pix[1].split()]
+        assert len(set(grey)) == 1 and 210 <= grey[0] <= 230, pix  # neutral light grey
+        assert len(set(pix[2].split())) > 1, pix  # not grey: the diagonal of row 0 has probability 1
+        grid = os.path.join(TMP, f"{name}_all.png")
+        r = subprocess.run([TINYLLM, "attn", "-m", path, "-p", PROMPT, "--layer", "0", "--all", "--png", grid],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        w2, h2 = map(int, subprocess.run([png_check, grid], capture_output=True, text=True).stdout.split()[:2])
+        assert w2 > w and h2 >= h, (w2, h2, w, h)
+
+
+@test
+def ablation_changes_only_from_the_head_on():
+    for name, path, n_layer in models():
+        f = lambda tag, tap: os.path.join(TMP, f"{name}_{tag}_{tap}.npy")  # noqa: E731
+        taps = ["0.resid_ffn", "1.attn_probs", "1.attn_out", "1.resid_ffn", f"{n_layer - 1}.resid_ffn", "logits"]
+        before = "; ".join(f"dump {t} {f('a', t)}" for t in taps)
+        after = "; ".join(f"dump {t} {f('b', t)}" for t in taps)
+        out = step(path, f"{before}; ablate 1 2; rerun; {after}")
+        assert all("error" not in o for o in out), out
+        a = {t: np.load(f("a", t)) for t in taps}
+        b = {t: np.load(f("b", t)) for t in taps}
+        assert np.array_equal(a["0.resid_ffn"], b["0.resid_ffn"]), "a layer before the ablation changed"
+        assert np.array_equal(a["1.attn_probs"], b["1.attn_probs"]), "attention weights changed"
+        hd = a["1.attn_out"].shape[1] // a["1.attn_probs"].shape[0]
+        head = slice(2 * hd, 3 * hd)
+        assert np.all(b["1.attn_out"][:, head] == 0), "ablated head still contributes"
+        other = np.ones(a["1.attn_out"].shape[1], bool)
+        other[head] = False
+        assert np.array_equal(a["1.attn_out"][:, other], b["1.attn_out"][:, other]), "other heads changed"
+        assert not np.allclose(a["1.resid_ffn"], b["1.resid_ffn"]), "no effect downstream"
+        assert not np.allclose(a["logits"], b["logits"])
+        rerun = [o for o in out if o.get("cmd") == "rerun"][0]
+        assert rerun["before"] and rerun["after"]
+
+
+@test
+def gen_then_step_through_new_token():
+    for name, path, _ in models():
+        out = step(path, "tokens; gen 3; where; show 0.q; top")
+        n_prompt = len(out[0]["tokens"])
+        assert len(out[1]["tokens"]) == 3
+        assert out[2]["pos"] == n_prompt + 2, out[2]
+        assert out[3]["tap"] == "0.q" and out[3]["pos"] == n_prompt + 2
+
+
+@test
+def bad_commands_keep_the_session():
+    for name, path, _ in models():
+        out = step(path, "frobnicate; layer 99; pos -1; show nope; attn 0 99; gen 0; dump x; next 0; top 3")
+        errors = [o for o in out if "error" in o]
+        assert len(errors) == 8, out
+        assert "unknown command 'frobnicate'" in errors[0]["error"]
+        assert "layer" in errors[1]["error"] and "pos" in errors[2]["error"]
+        assert out[-1]["cmd"] == "top" and len(out[-1]["top"]) == 3
+        text = step(path, "frobnicate; top 2", json_out=False)
+        assert "error: unknown command 'frobnicate' (try 'help')" in text and "next token after" in text
+
+
+@test
+def commands_from_stdin_when_not_a_terminal():
+    path = models()[0][1]
+    r = subprocess.run([TINYLLM, "step", "-m", path, "-p", PROMPT], input="where\ntop 2\nquit\nnever reached\n",
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "> where" in r.stdout and "next token after" in r.stdout, r.stdout
+    assert "never reached" not in r.stdout
+
+
+@test
+def attn_cli_errors():
+    path = models()[0][1]
+    for args, needle in [(["--layer", "0", "--png", "x.png"], "--head H or --all"),
+                         (["--layer", "9", "--head", "0", "--png", os.path.join(TMP, "x.png")], "--layer 9"),
+                         (["--layer", "0", "--head", "0"], "--png")]:
+        r = subprocess.run([TINYLLM, "attn", "-m", path, "-p", PROMPT, *args], capture_output=True, text=True)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+
+
+def main():
+    for fn in TESTS:
+        name = "step." + fn.__name__
+        try:
+            fn()
+            print(f"PASS {name}", flush=True)
+        except Exception as e:  # noqa: BLE001
+            tb = traceback.extract_tb(e.__traceback__)[-1]
+            msg = str(e).replace("\n", " | ")[:400]
+            print(f"FAIL {name}: {type(e).__name__} at line {tb.lineno}: {msg}", flush=True)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
