@@ -32,10 +32,11 @@ float *kv_cache_v(const kv_cache *c, int layer) { return c->v + (size_t)layer * 
 
 /* One new token against L cached keys (decode): no BLAS call overhead. */
 static void attention_one(float *out, float *scores, float *probs, size_t head_stride, const float *q,
-                          const float *k, const float *v, int L, int n_head, int n_head_kv, int head_dim) {
+                          const float *k, const float *v, int L, int n_head, int n_head_kv, int head_dim, int h0,
+                          int h1) {
     int kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
     float scale = 1.0f / sqrtf((float)head_dim);
-    for (int h = 0; h < n_head; h++) {
+    for (int h = h0; h < h1; h++) {
         int g = h / group;
         const float *qh = q + h * head_dim;
         float *S = scores + h * head_stride, *P = probs + h * head_stride, *o = out + h * head_dim; // (L), (L), (hd)
@@ -56,15 +57,15 @@ static void attention_one(float *out, float *scores, float *probs, size_t head_s
 }
 
 void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
-                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim) {
+                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim, int h0, int h1) {
     int L = pos0 + T; /* visible keys for the last new token */
     if (T == 1) {
-        attention_one(out, scores, probs, head_stride, q, k, v, L, n_head, n_head_kv, head_dim);
+        attention_one(out, scores, probs, head_stride, q, k, v, L, n_head, n_head_kv, head_dim, h0, h1);
         return;
     }
     int dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
     float scale = 1.0f / sqrtf((float)head_dim);
-    for (int h = 0; h < n_head; h++) {
+    for (int h = h0; h < h1; h++) {
         int g = h / group;
         float *S = scores + h * head_stride; // (T, L)
         float *P = probs + h * head_stride;  // (T, L)

@@ -26,9 +26,11 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
  * head_stride is the distance between heads in scores/probs: T * (pos0 + T)
  * to keep every head (taps), 0 to reuse one (T, pos0 + T) scratch.
  * T > 1 (prefill): one sgemm per head for Q_h @ K_g^T / sqrt(head_dim) and
- * one for P @ V_g; T == 1 (decode): dot products against the cache. */
+ * one for P @ V_g; T == 1 (decode): dot products against the cache.
+ * Only heads [h0, h1) are computed, so threads can split the heads; with
+ * head_stride 0 each thread passes its own scratch. */
 void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
-                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim);
+                       const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim, int h0, int h1);
 
 #ifdef TINYLLM_FAULT_INJECTION
 /* attention_forward with a deliberate bug (enum fault_kind in context.h). */

@@ -61,7 +61,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->n_threads = p.n_threads ? p.n_threads : (int)(cores > 0 ? cores : 1);
     c->logits_all = p.logits_all != 0;
     size_t B = (size_t)c->n_batch, dim = (size_t)h->n_embd, ff = (size_t)h->n_ff;
-    size_t att = B * (size_t)n_ctx; /* one head at a time until taps need all */
+    /* a (B, n_ctx) scratch per thread until taps need every head at once */
+    size_t att = (size_t)c->n_threads * B * (size_t)n_ctx;
     c->x = malloc(B * dim * sizeof(float));
     c->xb = malloc(B * dim * sizeof(float));
     c->q = malloc(B * dim * sizeof(float));

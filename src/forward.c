@@ -2,6 +2,7 @@
  * llama = RMSNorm, RoPE, GQA, SwiGLU; gpt2 = LayerNorm + bias, absolute
  * positions, fused QKV with bias, GELU MLP. TAP(...) hands intermediate
  * tensors to a listener (taps.h); it costs one branch when nobody listens. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,32 @@ static void matmul(tinyllm_context *ctx, float *out, const float *in, const floa
     thread_pool_run(ctx->pool, matmul_part, &j, nth);
 }
 
+typedef struct {
+    tinyllm_context *ctx;
+    const float *k, *v;
+    int T, pos0;
+    size_t head_stride;
+} attention_job;
+
+/* Heads split over the pool; with one shared scratch per thread unless the
+ * taps keep every head. */
+static void attention_part(void *arg, int ith, int nth) {
+    const attention_job *j = arg;
+    const tinyllm_model_info *h = &j->ctx->model->info;
+    int per = (h->n_head + nth - 1) / nth, h0 = ith * per, h1 = h0 + per < h->n_head ? h0 + per : h->n_head;
+    size_t scratch = j->head_stride ? 0 : (size_t)ith * j->ctx->n_batch * j->ctx->n_ctx;
+    if (h0 < h1)
+        attention_forward(j->ctx->att_out, j->ctx->scores + scratch, j->ctx->probs + scratch, j->head_stride,
+                          j->ctx->q, j->k, j->v, j->T, j->pos0, h->n_head, h->n_head_kv, h->head_dim, h0, h1);
+}
+
+static void attention(tinyllm_context *ctx, const float *k, const float *v, int T, int pos0) {
+    attention_job j = {ctx, k, v, T, pos0, ctx->att_all_heads ? (size_t)T * (pos0 + T) : 0};
+    long work = (long)T * (pos0 + T) * ctx->model->info.n_embd;
+    int nth = work < PARALLEL_MIN_WORK ? 1 : thread_pool_size(ctx->pool);
+    thread_pool_run(ctx->pool, attention_part, &j, nth);
+}
+
 #ifdef TINYLLM_FAULT_INJECTION
 /* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
 static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, int pos0, float theta) {
@@ -66,16 +93,17 @@ static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, i
                 p[i + hd / 2] = a * (float)sin(ang) + b * (float)cos(ang);
             }
 }
-#include <math.h>
 #define ROPE(ctx, ...) ((ctx)->fault == FAULT_ROPE_WRONG_PAIRS ? rope_wrong_pairs(__VA_ARGS__) : rope_forward(__VA_ARGS__))
-#define ATTENTION(ctx, ...)                                                                          \
+#define ATTENTION(ctx, k, v, T, pos0)                                                               \
     ((ctx)->fault == FAULT_MASK_AFTER_SOFTMAX || (ctx)->fault == FAULT_SOFTMAX_NO_MAX                \
-         ? attention_forward_faulty(__VA_ARGS__, (ctx)->fault)                                       \
-         : attention_forward(__VA_ARGS__))
+         ? attention_forward_faulty((ctx)->att_out, (ctx)->scores, (ctx)->probs,                     \
+                                    (ctx)->att_all_heads ? (size_t)(T) * ((pos0) + (T)) : 0, (ctx)->q, \
+                                    k, v, T, pos0, H, h->n_head_kv, hd, (ctx)->fault)                 \
+         : attention(ctx, k, v, T, pos0))
 #define SKIP_LAYER(ctx, l) ((ctx)->fault == FAULT_SKIP_LAYER && (l) == 1)
 #else
 #define ROPE(ctx, ...) rope_forward(__VA_ARGS__)
-#define ATTENTION(ctx, ...) attention_forward(__VA_ARGS__)
+#define ATTENTION(ctx, k, v, T, pos0) attention(ctx, k, v, T, pos0)
 #define SKIP_LAYER(ctx, l) 0
 #endif
 
@@ -114,9 +142,7 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k_new, 2, T, kv_dim, 1);
         TAP(ctx, TAP_V, l, pos0, v_new, 2, T, kv_dim, 1);
-        size_t head_stride = ctx->att_all_heads ? (size_t)T * L : 0;
-        ATTENTION(ctx, ctx->att_out, ctx->scores, ctx->probs, head_stride, ctx->q, kc, vc, T, pos0, H, h->n_head_kv,
-                  hd);
+        ATTENTION(ctx, kc, vc, T, pos0);
         for (int head = 0; head < H; head++) /* ablated heads contribute nothing */
             if (ctx->ablated[l * H + head])
                 for (int t = 0; t < T; t++) memset(ctx->att_out + (size_t)t * dim + head * hd, 0, hd * sizeof(float));

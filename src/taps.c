@@ -30,7 +30,8 @@ void tap_emit(const tinyllm_context *ctx, tap_id id, int layer, int pos0, const 
 tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user) {
     if (!ctx) return TINYLLM_ERR_ARG;
     if (fn && !ctx->att_all_heads) { /* the attention taps show every head at once */
-        size_t n = (size_t)ctx->model->info.n_head * ctx->n_batch * ctx->n_ctx;
+        int per = ctx->model->info.n_head > ctx->n_threads ? ctx->model->info.n_head : ctx->n_threads;
+        size_t n = (size_t)per * ctx->n_batch * ctx->n_ctx;
         float *s = realloc(ctx->scores, n * sizeof(float));
         if (s) ctx->scores = s;
         float *p = s ? realloc(ctx->probs, n * sizeof(float)) : NULL;

@@ -137,7 +137,8 @@ static void test_attention_T(int T) {
     float *q = rand_buf((long)T * dim, 1), *k = rand_buf((long)n_ctx * kvd, 1), *v = rand_buf((long)n_ctx * kvd, 1);
     float *out = malloc(sizeof(float) * T * dim), *ref = malloc(sizeof(float) * T * dim);
     float *scores = malloc(sizeof(float) * H * T * L), *probs = malloc(sizeof(float) * H * T * L);
-    attention_forward(out, scores, probs, (size_t)T * L, q, k, v, T, pos0, H, Hkv, D);
+    attention_forward(out, scores, probs, (size_t)T * L, q, k, v, T, pos0, H, Hkv, D, 0, 1);
+    attention_forward(out, scores, probs, (size_t)T * L, q, k, v, T, pos0, H, Hkv, D, 1, H); /* split like threads */
     double max_row_err = 0, max_upper = 0;
     for (int h = 0; h < H; h++) {
         int g = h / (H / Hkv);
