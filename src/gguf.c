@@ -429,6 +429,7 @@ tinyllm_status gguf_open(gguf_file *f, const char *path, int use_mmap, tinyllm_e
         return st;
     }
     f->owns_map = 1;
+    f->file_backed = use_mmap;
     return TINYLLM_OK;
 }
 

@@ -56,7 +56,8 @@ typedef struct {
     gguf_tensor *tensors;
     uint64_t alignment;
     uint64_t data_offset;
-    int owns_map; /* opened by gguf_open: gguf_close unmaps */
+    int owns_map;    /* opened by gguf_open: gguf_close unmaps */
+    int file_backed; /* the mapping is the file itself (not a private copy) */
 } gguf_file;
 
 /* Opens and indexes `path`: memory-mapped (use_mmap) or read into private

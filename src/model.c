@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "names.h"
@@ -307,6 +309,16 @@ static arch_specs specs_for(model_arch a) {
     return (arch_specs){GPT2_GLOBAL, COUNT(GPT2_GLOBAL), GPT2_LAYER, COUNT(GPT2_LAYER)};
 }
 
+/* A converted tensor is not read from the file again: let the kernel drop
+ * its mapped pages, so resident memory holds each weight once, even at peak. */
+static void release_source(const tinyllm_model *m, const gguf_tensor *t) {
+    if (!m->file.file_backed) return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)t->data + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)t->data + t->n_bytes) & ~(uintptr_t)(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* Binds one tensor into its slot, copying into the arena when needed. */
 static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer, void *base, size_t *arena_used,
                                int count_only, tinyllm_error *err) {
@@ -317,6 +329,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
         if (!count_only) {
             float *dst = m->arena + *arena_used;
             to_f32(dst, t);
+            release_source(m, t);
             *(const float **)((char *)base + s->offset) = dst;
         }
         *arena_used += t->n_elements;
