@@ -14,6 +14,26 @@ static float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* e^x for 8 floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts
+ * for accuracy), e^r by a degree-6 polynomial, 2^n put into the exponent
+ * bits. Relative error about 1e-7; inputs clamped to +-88.37 (float range). */
+static __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
+    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
+}
+#define HAVE_EXP8 1
+
 void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
     int C8 = C & ~7, o = o0;
     for (; o + 4 <= o1; o += 4) {
@@ -100,14 +120,36 @@ void layernorm_forward(float *out, const float *in, const float *w, const float 
 
 void gelu_forward(float *x, long N) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (long i = 0; i < N; i++) {
+    long i = 0;
+#ifdef HAVE_EXP8
+    /* tanh(y) = 1 - 2 / (e^(2y) + 1) */
+    for (; i + 8 <= N; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+        __m256 y = _mm256_mul_ps(_mm256_set1_ps(k), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+        __m256 e = exp8(_mm256_add_ps(y, y));
+        __m256 th = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                                  _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
+                                              _mm256_add_ps(_mm256_set1_ps(1.0f), th)));
+    }
+#endif
+    for (; i < N; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
     }
 }
 
 void swiglu_forward(float *gate, const float *up, long N) {
-    for (long i = 0; i < N; i++) {
+    long i = 0;
+#ifdef HAVE_EXP8
+    for (; i + 8 <= N; i += 8) { /* silu(g) = g / (1 + e^-g) */
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 s = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+#endif
+    for (; i < N; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
@@ -136,12 +178,24 @@ void softmax_forward(float *x, int N) {
     for (int i = 0; i < N; i++)
         if (x[i] > max) max = x[i];
     double sum = 0.0;
-    for (int i = 0; i < N; i++) {
+    int i = 0;
+#ifdef HAVE_EXP8
+    __m256 vsum = _mm256_setzero_ps(), vmax = _mm256_set1_ps(max);
+    for (; i + 8 <= N; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(x + i, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vsum);
+    for (int k = 0; k < 8; k++) sum += lanes[k];
+#endif
+    for (; i < N; i++) {
         x[i] = expf(x[i] - max);
         sum += x[i];
     }
     float inv = (float)(1.0 / sum);
-    for (int i = 0; i < N; i++) x[i] *= inv;
+    for (i = 0; i < N; i++) x[i] *= inv;
 }
 
 void residual_forward(float *x, const float *y, long N) {
