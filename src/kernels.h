@@ -10,7 +10,7 @@ void matmul_forward(float *out, const float *in, const float *w, const float *bi
                     int o1);
 
 /* out[o] = w[o, :] . x + bias[o] for o in [o0, o1): the decode path's
- * workhorse, bound by reading w once; vectorized 4 rows at a time. */
+ * workhorse, bound by reading w once; one row at a time, so w streams. */
 void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1);
 
 /* out (T, C) = in / rms(in) * w, per row. */
