@@ -163,10 +163,18 @@ void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, in
 
 void softmax_forward(float *x, int N) {
     float max = -INFINITY;
-    for (int i = 0; i < N; i++)
+    int i = 0;
+#ifdef HAVE_EXP8
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= N; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    float lm[8];
+    _mm256_storeu_ps(lm, vm);
+    for (int k = 0; k < 8; k++) max = lm[k] > max ? lm[k] : max;
+#endif
+    for (; i < N; i++)
         if (x[i] > max) max = x[i];
     double sum = 0.0;
-    int i = 0;
+    i = 0;
 #ifdef HAVE_EXP8
     __m256 vsum = _mm256_setzero_ps(), vmax = _mm256_set1_ps(max);
     for (; i + 8 <= N; i += 8) {
@@ -183,7 +191,11 @@ void softmax_forward(float *x, int N) {
         sum += x[i];
     }
     float inv = (float)(1.0 / sum);
-    for (i = 0; i < N; i++) x[i] *= inv;
+    i = 0;
+#ifdef HAVE_EXP8
+    for (; i + 8 <= N; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
+#endif
+    for (; i < N; i++) x[i] *= inv;
 }
 
 void residual_forward(float *x, const float *y, long N) {
