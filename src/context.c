@@ -69,7 +69,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->att_out = malloc(B * dim * sizeof(float));
     c->proj = malloc(B * dim * sizeof(float));
     c->hb = malloc(B * ff * sizeof(float));
-    c->hb2 = malloc(B * ff * sizeof(float));
+    c->hb2 = m->arch == ARCH_LLAMA ? malloc(B * ff * sizeof(float)) : malloc(sizeof(float)); /* SwiGLU's up */
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
