@@ -29,9 +29,13 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
     return TINYLLM_OK;
 }
 
-/* Products smaller than this many multiply-adds run on one thread: waking
- * the pool would cost more than it saves. */
-#define PARALLEL_MIN_WORK (1L << 16)
+/* Below these sizes a product runs on one thread: waking the pool would cost
+ * more than it saves (a sleeping worker takes tens of microseconds to wake).
+ * Decode (T == 1) is bound by reading the weights, so it splits from 64K
+ * weights (256 KB) on; prefill is bound by arithmetic and splits from 4M
+ * multiply-adds on. */
+#define PARALLEL_MIN_WEIGHTS (1L << 16)
+#define PARALLEL_MIN_WORK (1L << 22)
 
 typedef struct {
     float *out;
@@ -50,8 +54,8 @@ static void matmul_part(void *arg, int ith, int nth) {
 static void matmul(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *bias, int T, int C,
                    int OC) {
     matmul_job j = {out, in, w, bias, T, C, OC};
-    int nth = (long)T * C * OC < PARALLEL_MIN_WORK ? 1 : thread_pool_size(ctx->pool);
-    thread_pool_run(ctx->pool, matmul_part, &j, nth);
+    int small = T == 1 ? (long)C * OC < PARALLEL_MIN_WEIGHTS : (long)T * C * OC < PARALLEL_MIN_WORK;
+    thread_pool_run(ctx->pool, matmul_part, &j, small ? 1 : thread_pool_size(ctx->pool));
 }
 
 typedef struct {
