@@ -478,14 +478,9 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     return TINYLLM_OK;
 }
 
-tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params, tinyllm_model **out,
-                                  tinyllm_error *err) {
-    if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: out is NULL");
-    *out = NULL;
-    if (!path) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: path is NULL");
-    tinyllm_model *m = calloc(1, sizeof *m);
-    if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", path);
-    tinyllm_status st = gguf_open(&m->file, path, !(params && params->no_mmap), err);
+/* After the file is indexed (st: how that went): build the model or clean up. */
+static tinyllm_status finish_load(tinyllm_model *m, tinyllm_status st, const tinyllm_model_params *params,
+                                  tinyllm_model **out, tinyllm_error *err) {
     if (st) {
         free(m);
         return st;
@@ -498,22 +493,22 @@ tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *
     return TINYLLM_OK;
 }
 
+tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params, tinyllm_model **out,
+                                  tinyllm_error *err) {
+    if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_model_load: path is NULL");
+    tinyllm_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", path);
+    return finish_load(m, gguf_open(&m->file, path, !(params && params->no_mmap), err), params, out, err);
+}
+
 tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name, tinyllm_model **out,
                                  tinyllm_error *err) {
     *out = NULL;
     tinyllm_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", name);
-    tinyllm_status st = gguf_parse(&m->file, buf, size, name, err);
-    if (st) {
-        free(m);
-        return st;
-    }
-    if ((st = model_build(m, NULL, err))) {
-        tinyllm_model_free(m);
-        return st;
-    }
-    *out = m;
-    return TINYLLM_OK;
+    return finish_load(m, gguf_parse(&m->file, buf, size, name, err), NULL, out, err);
 }
 
 void tinyllm_model_free(tinyllm_model *m) {

@@ -19,12 +19,33 @@ static void put_msg(char *msg, size_t cap, const char *what) {
     if (msg && cap) std::snprintf(msg, cap, "%s", what);
 }
 
+// Runs body() with every C++ exception turned into a message and a 1.
+template <typename F> static int guarded(char *msg, size_t cap, F body) {
+    try {
+        return body();
+    } catch (const std::exception &e) {
+        put_msg(msg, cap, e.what());
+    } catch (...) {
+        put_msg(msg, cap, "unknown C++ exception");
+    }
+    return 1;
+}
+
+// A NUL-terminated malloc'd copy (C callers free it).
+static char *c_copy(const std::string &s) {
+    char *c = static_cast<char *>(std::malloc(s.size() + 1));
+    if (c) {
+        std::memcpy(c, s.data(), s.size());
+        c[s.size()] = 0;
+    }
+    return c;
+}
+
 extern "C" int spm_load(const void *proto, size_t len, spm_processor **out, char *msg, size_t msg_cap) {
     *out = nullptr;
-    try {
+    return guarded(msg, msg_cap, [&] {
         spm_processor *p = new spm_processor();
-        auto st = p->sp.LoadFromSerializedProto(
-            absl::string_view(static_cast<const char *>(proto), len));
+        auto st = p->sp.LoadFromSerializedProto(absl::string_view(static_cast<const char *>(proto), len));
         if (!st.ok()) {
             put_msg(msg, msg_cap, st.ToString().c_str());
             delete p;
@@ -32,12 +53,7 @@ extern "C" int spm_load(const void *proto, size_t len, spm_processor **out, char
         }
         *out = p;
         return 0;
-    } catch (const std::exception &e) {
-        put_msg(msg, msg_cap, e.what());
-    } catch (...) {
-        put_msg(msg, msg_cap, "unknown C++ exception");
-    }
-    return 1;
+    });
 }
 
 extern "C" void spm_free(spm_processor *p) {
@@ -52,17 +68,7 @@ extern "C" int spm_unk_id(const spm_processor *p) { return p->sp.unk_id(); }
 extern "C" int spm_piece(const spm_processor *p, int id, char **out) {
     *out = nullptr;
     if (id < 0 || id >= p->sp.GetPieceSize()) return 1;
-    try {
-        const std::string &s = p->sp.IdToPiece(id);
-        char *c = static_cast<char *>(std::malloc(s.size() + 1));
-        if (!c) return 1;
-        std::memcpy(c, s.data(), s.size());
-        c[s.size()] = 0;
-        *out = c;
-        return 0;
-    } catch (...) {
-        return 1;
-    }
+    return guarded(nullptr, 0, [&] { return (*out = c_copy(p->sp.IdToPiece(id))) ? 0 : 1; });
 }
 
 extern "C" int spm_piece_kind(const spm_processor *p, int id) {
@@ -77,7 +83,7 @@ extern "C" int spm_encode(const spm_processor *p, const char *text, size_t len, 
                           size_t msg_cap) {
     *ids = nullptr;
     *n = 0;
-    try {
+    return guarded(msg, msg_cap, [&] {
         std::vector<int> v;
         auto st = p->sp.Encode(absl::string_view(text, len), &v);
         if (!st.ok()) {
@@ -93,40 +99,25 @@ extern "C" int spm_encode(const spm_processor *p, const char *text, size_t len, 
         *ids = a;
         *n = v.size();
         return 0;
-    } catch (const std::exception &e) {
-        put_msg(msg, msg_cap, e.what());
-    } catch (...) {
-        put_msg(msg, msg_cap, "unknown C++ exception");
-    }
-    return 1;
+    });
 }
 
 extern "C" int spm_decode(const spm_processor *p, const int *ids, size_t n, char **text, size_t *len, char *msg,
                           size_t msg_cap) {
     *text = nullptr;
     *len = 0;
-    try {
-        std::vector<int> v(ids, ids + n);
+    return guarded(msg, msg_cap, [&] {
         std::string s;
-        auto st = p->sp.Decode(v, &s);
+        auto st = p->sp.Decode(std::vector<int>(ids, ids + n), &s);
         if (!st.ok()) {
             put_msg(msg, msg_cap, st.ToString().c_str());
             return 1;
         }
-        char *c = static_cast<char *>(std::malloc(s.size() + 1));
-        if (!c) {
+        if (!(*text = c_copy(s))) {
             put_msg(msg, msg_cap, "out of memory");
             return 1;
         }
-        std::memcpy(c, s.data(), s.size());
-        c[s.size()] = 0;
-        *text = c;
         *len = s.size();
         return 0;
-    } catch (const std::exception &e) {
-        put_msg(msg, msg_cap, e.what());
-    } catch (...) {
-        put_msg(msg, msg_cap, "unknown C++ exception");
-    }
-    return 1;
+    });
 }

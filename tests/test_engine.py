@@ -8,48 +8,22 @@ Usage: test_engine.py [NAME_SUBSTRING ...]
 """
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
-import traceback
 
 import numpy as np
 
-# Under `make test-asan` this process preloads the sanitizer runtime without
-# leak checks; the programs it starts get their own options and no preload.
-if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
-    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
-    os.environ.pop("LD_PRELOAD", None)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+from harness import (BUILD, PYTHON, ROOT, SHARED, SP512, STORIES, TINY_SIN, TINYLLM,  # noqa: F401
+                     Skip, Suite)
+import golden as golden_file  # noqa: E402
 import gguf_writer as gw  # noqa: E402
 import reference  # noqa: E402
 import tinyllm_py as tl  # noqa: E402
 
-BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-SHARED = os.path.abspath(os.environ.get("SHARED", os.path.join(ROOT, "..", "shared")))
-PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")
-TINYLLM = os.path.join(BUILD, "tinyllm")
-STORIES = os.path.join(SHARED, "models", "stories260K")
-TMP = tempfile.mkdtemp(prefix="tinyllm-test-")
+SUITE = Suite("engine")
+test = SUITE.test
+TMP = SUITE.tmp
 LIB = tl.load_library(BUILD)
-SP512 = os.path.join(ROOT, "tests", "data", "austen512.model")
-TINY_SIN = os.path.join(ROOT, "tests", "models", "austen-tiny-sin.gguf")
 EXCERPT = os.path.join(ROOT, "tests", "data", "austen_heldout_excerpt.txt")
-
-TESTS = []
-
-
-class Skip(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
 
 
 def need_shared():
@@ -609,7 +583,7 @@ def verify_catches_softmax_without_max_subtraction():
     r = run([PYTHON, os.path.join(ROOT, "tools", "golden.py"), model, "--prompt", "It is a truth universally", "-n", "4",
              "--out", golden])
     assert r.returncode == 0, r.stderr
-    _, _, _, _, taps = __import__("golden").read_golden(golden)
+    _, _, _, _, taps = golden_file.read_golden(golden)
     assert np.nanmax(taps["0.attn_scores"]) > 100, "the model's attention logits are not large enough"
     ok = run([TINYLLM, "verify", "-m", model, "--golden", golden])
     assert ok.returncode == 0, ok.stdout[-500:]  # the real engine subtracts the max
@@ -637,23 +611,5 @@ def verify_tolerance_override_can_fail():
     assert r.returncode == 4 and "FIRST FAILING TAP" in r.stdout, r.stdout[-400:]
 
 
-def main():
-    only = sys.argv[1:]
-    for fn in TESTS:
-        name = "engine." + fn.__name__
-        if only and not any(o in name for o in only):
-            continue
-        try:
-            fn()
-            print(f"PASS {name}", flush=True)
-        except Skip as e:
-            print(f"SKIP {name}: {e}", flush=True)
-        except Exception as e:  # noqa: BLE001 - a test failure of any kind
-            tb = traceback.extract_tb(e.__traceback__)[-1]
-            msg = str(e).replace("\n", " | ")[:400]
-            print(f"FAIL {name}: {type(e).__name__} at line {tb.lineno}: {msg}", flush=True)
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    main()
+    SUITE.main()

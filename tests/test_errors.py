@@ -7,39 +7,17 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
-import tempfile
-import traceback
 
 import numpy as np
 
-# Under `make test-asan` this process preloads the sanitizer runtime without
-# leak checks; the programs it starts get their own options and no preload.
-if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
-    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
-    os.environ.pop("LD_PRELOAD", None)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+from harness import BUILD, ROOT, TINYLLM, Skip, Suite
 import gguf_writer as gw  # noqa: E402
 import tinyllm_py as tl  # noqa: E402
 
-BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-TINYLLM = os.path.join(BUILD, "tinyllm")
-TMP = tempfile.mkdtemp(prefix="tinyllm-errors-")
+SUITE = Suite("errors")
+test = SUITE.test
+TMP = SUITE.tmp
 LIB = tl.load_library(BUILD)
-SP512 = os.path.join(ROOT, "tests", "data", "austen512.model")
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-class Skip(Exception):
-    pass
 
 
 def micro_writer(drop_key=None, key_override=None, vocab=260, tokens_vocab=None, arch="gpt2", extra=None,
@@ -426,20 +404,5 @@ def model_file_replaced_or_deleted_while_generating():
             assert before == after, action
 
 
-def main():
-    for fn in TESTS:
-        name = "errors." + fn.__name__
-        try:
-            fn()
-            print(f"PASS {name}", flush=True)
-        except Skip as e:
-            print(f"SKIP {name}: {e}", flush=True)
-        except Exception as e:  # noqa: BLE001
-            tb = traceback.extract_tb(e.__traceback__)[-1]
-            msg = str(e).replace("\n", " | ")[:400]
-            print(f"FAIL {name}: {type(e).__name__} at line {tb.lineno}: {msg}", flush=True)
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    main()
+    SUITE.main()

@@ -5,37 +5,22 @@ libpng, head ablation, generation, and bad commands. Runs on stories260K
 (../shared) and on the project's tiny Austen model (always present)."""
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
-import traceback
 
 import numpy as np
 
-if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ:
-    os.environ["ASAN_OPTIONS"] = os.environ["TINYLLM_CHILD_ASAN_OPTIONS"]
-    os.environ.pop("LD_PRELOAD", None)
+from harness import BUILD, PYTHON, ROOT, STORIES, TINY_SIN, TINYLLM, Suite
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-SHARED = os.path.abspath(os.environ.get("SHARED", os.path.join(ROOT, "..", "shared")))
-PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")
-TINYLLM = os.path.join(BUILD, "tinyllm")
-TMP = tempfile.mkdtemp(prefix="tinyllm-step-")
-TESTS = []
+SUITE = Suite("step")
+test = SUITE.test
+TMP = SUITE.tmp
 PROMPT = "Once upon a time, there was a little"
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
 
 
 def models():
     """(name, path, n_layer) for each model the session tests run on."""
-    out = [("austen-tiny-sin", os.path.join(ROOT, "tests", "models", "austen-tiny-sin.gguf"), 2)]
-    stories = os.path.join(SHARED, "models", "stories260K")
+    out = [("austen-tiny-sin", TINY_SIN, 2)]
+    stories = STORIES
     if os.path.isfile(os.path.join(stories, "stories260K.bin")):
         path = os.path.join(TMP, "stories260K.gguf")
         if not os.path.exists(path):
@@ -173,18 +158,5 @@ def attn_cli_errors():
         assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
 
 
-def main():
-    for fn in TESTS:
-        name = "step." + fn.__name__
-        try:
-            fn()
-            print(f"PASS {name}", flush=True)
-        except Exception as e:  # noqa: BLE001
-            tb = traceback.extract_tb(e.__traceback__)[-1]
-            msg = str(e).replace("\n", " | ")[:400]
-            print(f"FAIL {name}: {type(e).__name__} at line {tb.lineno}: {msg}", flush=True)
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    main()
+    SUITE.main()

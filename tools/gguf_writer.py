@@ -184,18 +184,25 @@ def _add_tokenizer(writer, tokenizer, n_vocab):
             raise ValueError(f"{tokenizer}: {n} pieces, but the model's vocabulary is {n_vocab} (expected equal)")
 
 
+def _general(arch, name, ggml_type, hp):
+    """A writer with the general keys and the first hyperparameters both
+    families share (key order is part of a file's bytes: keep it stable)."""
+    w = GGUFWriter()
+    w.add_string("general.architecture", arch)
+    w.add_string("general.name", name)
+    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
+    w.add_u32(f"{arch}.context_length", hp["n_ctx"])
+    w.add_u32(f"{arch}.embedding_length", hp["n_embd"])
+    w.add_u32(f"{arch}.block_count", hp["n_layer"])
+    w.add_u32(f"{arch}.feed_forward_length", hp["n_ff"])
+    return w
+
+
 def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama"):
     """Writes a llama-family model. hp: n_vocab, n_ctx, n_embd, n_layer,
     n_head, n_head_kv, n_ff, eps, rope_theta. weights: numpy arrays by GGUF
     tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent."""
-    w = GGUFWriter()
-    w.add_string("general.architecture", "llama")
-    w.add_string("general.name", name)
-    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
-    w.add_u32("llama.context_length", hp["n_ctx"])
-    w.add_u32("llama.embedding_length", hp["n_embd"])
-    w.add_u32("llama.block_count", hp["n_layer"])
-    w.add_u32("llama.feed_forward_length", hp["n_ff"])
+    w = _general("llama", name, ggml_type, hp)
     w.add_u32("llama.rope.dimension_count", hp["n_embd"] // hp["n_head"])
     w.add_u32("llama.attention.head_count", hp["n_head"])
     w.add_u32("llama.attention.head_count_kv", hp["n_head_kv"])
@@ -215,14 +222,7 @@ def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-g
     tokenizer: a SentencePiece .model path, or None for a synthetic vocabulary.
     write_output copies the tied embedding to output.weight, which llama.cpp
     requires to open a gpt2 file."""
-    w = GGUFWriter()
-    w.add_string("general.architecture", "gpt2")
-    w.add_string("general.name", name)
-    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
-    w.add_u32("gpt2.context_length", hp["n_ctx"])
-    w.add_u32("gpt2.embedding_length", hp["n_embd"])
-    w.add_u32("gpt2.block_count", hp["n_layer"])
-    w.add_u32("gpt2.feed_forward_length", hp["n_ff"])
+    w = _general("gpt2", name, ggml_type, hp)
     w.add_u32("gpt2.attention.head_count", hp["n_head"])
     w.add_f32("gpt2.attention.layer_norm_epsilon", hp["eps"])
     w.add_string(KEY_POSITION_ENCODING, hp["positions"])

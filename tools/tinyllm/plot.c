@@ -28,6 +28,20 @@ static double text_width(cairo_t *cr, const char *s) {
     return e.x_advance;
 }
 
+/* A white picture with a bold title line; text after it is regular. */
+static cairo_t *start(cairo_surface_t *surface, const char *title) {
+    cairo_t *cr = cairo_create(surface);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 13);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_move_to(cr, 6, 16);
+    cairo_show_text(cr, title);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    return cr;
+}
+
 static int finish(cairo_surface_t *surface, cairo_t *cr, const char *path, char *msg, size_t cap) {
     cairo_destroy(cr);
     cairo_status_t st = cairo_surface_write_to_png(surface, path);
@@ -57,15 +71,7 @@ int plot_attention(const char *png_path, const char *title, const float *const *
     int cols = (int)ceil(sqrt((double)n_panels)), rows = (n_panels + cols - 1) / cols;
     int W = cols * panel_w, H = (int)title_h + rows * panel_h;
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(surface);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(cr, 13);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, 6, 16);
-    cairo_show_text(cr, title);
-    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_t *cr = start(surface, title);
     if (geom) *geom = (plot_geometry){W, H, margin, (int)(2 * title_h) + margin, cell};
     for (int p = 0; p < n_panels; p++) {
         double x0 = (p % cols) * panel_w, y0 = title_h + (p / cols) * panel_h;
@@ -106,15 +112,7 @@ int plot_lens(const char *png_path, const char *title, const char *const *row_la
     const int cell_w = 78, cell_h = 20, left = 90, top = 44;
     int W = left + N * cell_w + 10, H = top + n_rows * cell_h + 10;
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(surface);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(cr, 13);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, 6, 16);
-    cairo_show_text(cr, title);
-    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_t *cr = start(surface, title);
     cairo_set_font_size(cr, font);
     for (int c = 0; c < N; c++) {
         cairo_set_source_rgb(cr, 0, 0, 0);
