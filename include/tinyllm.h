@@ -131,9 +131,9 @@ typedef struct {
 } tinyllm_detok;
 
 void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
-/* Appends the text of `token` to out (at most cap-1 bytes + NUL); returns the
- * number of bytes written, or -1 on a bad token / too small buffer (>= 64 is
- * always enough). */
+/* Writes the text `token` completes into out (at most cap-1 bytes + NUL);
+ * returns the number of bytes written, or -1 on a bad token or a too small
+ * buffer (1024 is always enough: pieces are at most 256 bytes). */
 int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
 /* Flushes bytes still held back (as U+FFFD when incomplete). */
 int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);
