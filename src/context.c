@@ -16,7 +16,8 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 }
 
 static void free_buffers(tinyllm_context *c) {
-    float **bufs[] = {&c->x, &c->xb, &c->q, &c->att_out, &c->proj, &c->hb, &c->hb2, &c->scores, &c->probs, &c->logits};
+    float **bufs[] = {&c->x,  &c->xb,  &c->q,      &c->att_out, &c->proj,
+                      &c->qkv, &c->hb, &c->hb2, &c->scores,  &c->probs, &c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -68,12 +69,14 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->q = malloc(B * dim * sizeof(float));
     c->att_out = malloc(B * dim * sizeof(float));
     c->proj = malloc(B * dim * sizeof(float));
-    c->hb = malloc(B * ff * sizeof(float));
-    c->hb2 = m->arch == ARCH_LLAMA ? malloc(B * ff * sizeof(float)) : malloc(sizeof(float)); /* SwiGLU's up */
+    int llama = m->arch == ARCH_LLAMA;
+    c->qkv = malloc(B * (dim + 2 * (size_t)m->kv_dim) * sizeof(float));
+    c->hb = malloc(B * ff * (llama ? 2 : 1) * sizeof(float));
+    c->hb2 = malloc((llama ? B * ff : 1) * sizeof(float));
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->hb || !c->hb2 || !c->scores || !c->probs ||
+    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->qkv || !c->hb || !c->hb2 || !c->scores || !c->probs ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {

@@ -136,9 +136,20 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         /* attention sublayer: keys and values go straight into the cache */
         norm_forward(m, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T);
         TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        matmul(ctx, ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
-        matmul(ctx, k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
-        matmul(ctx, v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
+        if (w->qkv_adjacent) { /* one product, then rows split into q and the cache */
+            int qkv_dim = dim + 2 * kv_dim;
+            matmul(ctx, ctx->qkv, ctx->xb, w->wq, w->bq, T, dim, qkv_dim); // (T, qkv_dim)
+            for (int t = 0; t < T; t++) {
+                const float *row = ctx->qkv + (size_t)t * qkv_dim;
+                memcpy(ctx->q + (size_t)t * dim, row, (size_t)dim * sizeof(float));
+                memcpy(k_new + (size_t)t * kv_dim, row + dim, (size_t)kv_dim * sizeof(float));
+                memcpy(v_new + (size_t)t * kv_dim, row + dim + kv_dim, (size_t)kv_dim * sizeof(float));
+            }
+        } else {
+            matmul(ctx, ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
+            matmul(ctx, k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
+            matmul(ctx, v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
+        }
         if (h->positions == TINYLLM_POS_ROPE) {
             ROPE(ctx, ctx->q, T, dim, H, hd, pos0, h->rope_theta);
             ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, pos0, h->rope_theta);
@@ -161,7 +172,16 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         /* feed-forward sublayer */
         norm_forward(m, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
         TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        if (m->arch == ARCH_LLAMA) {
+        float *hidden = ctx->hb; // (T, ff)
+        if (m->arch == ARCH_LLAMA && w->gate_up_adjacent) {
+            matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, 2 * ff); // (T, 2 ff): gate | up
+            for (int t = 0; t < T; t++) {
+                float *row = ctx->hb + (size_t)t * 2 * ff;
+                swiglu_forward(row, row + ff, ff);
+                memcpy(ctx->hb2 + (size_t)t * ff, row, (size_t)ff * sizeof(float));
+            }
+            hidden = ctx->hb2;
+        } else if (m->arch == ARCH_LLAMA) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
             matmul(ctx, ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
             swiglu_forward(ctx->hb, ctx->hb2, (long)T * ff);
@@ -169,8 +189,8 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
             gelu_forward(ctx->hb, (long)T * ff);
         }
-        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->hb, 2, T, ff, 1);
-        matmul(ctx, ctx->proj, ctx->hb, w->w_down, w->b_down, T, ff, dim);
+        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, hidden, 2, T, ff, 1);
+        matmul(ctx, ctx->proj, hidden, w->w_down, w->b_down, T, ff, dim);
         TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
         TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);

@@ -385,6 +385,16 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     if (h->positions == TINYLLM_POS_SINUSOIDAL && gguf_find_tensor(&m->file, TN_POS_EMBD))
         return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' present but %s says \"sinusoidal\" (expected one)",
                          m->file.path, TN_POS_EMBD, KEY_POSITION_ENCODING);
+    /* Products whose weights lie back to back can run as one wider product
+     * (fewer, larger sgemm calls); files usually store them that way. */
+    for (int l = 0; l < h->n_layer; l++) {
+        layer_weights *w = &m->layers[l];
+        size_t dd = (size_t)h->n_embd * h->n_embd, kd = (size_t)m->kv_dim * h->n_embd;
+        int biases = (!w->bq && !w->bk && !w->bv) ||
+                     (w->bq && w->bk == w->bq + h->n_embd && w->bv == w->bk + m->kv_dim);
+        w->qkv_adjacent = m->arch == ARCH_GPT2 || (w->wk == w->wq + dd && w->wv == w->wk + kd && biases);
+        w->gate_up_adjacent = m->arch == ARCH_LLAMA && w->w_up == w->w_gate + (size_t)h->n_ff * h->n_embd;
+    }
     m->info.tied_output = m->output == NULL;
     if (!m->output) m->output = m->tok_embd;
     if (m->arch == ARCH_GPT2) { /* q, k, v are row blocks of the fused projection */

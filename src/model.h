@@ -21,6 +21,8 @@ typedef struct {
     const float *w_gate;                    // llama: (ff, dim)
     const float *w_up, *b_up;               // (ff, dim), (ff)
     const float *w_down, *b_down;           // (dim, ff), (dim)
+    int qkv_adjacent;      // wq, wk, wv (and their biases) are one (dim + 2 kv_dim, dim) block
+    int gate_up_adjacent;  // llama: w_gate, w_up are one (2 ff, dim) block
 } layer_weights;
 
 struct tinyllm_model {
