@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "kernels.h"
 
 #define DEFAULT_BATCH 256
 
@@ -17,7 +18,7 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 
 static void free_buffers(tinyllm_context *c) {
     float **bufs[] = {&c->x,  &c->xb,  &c->q,      &c->att_out, &c->proj,
-                      &c->qkv, &c->hb, &c->hb2, &c->scores,  &c->probs, &c->logits};
+                      &c->qkv, &c->hb, &c->hb2, &c->scores,  &c->probs, &c->logits, &c->rope_cos, &c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -71,18 +72,23 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->proj = malloc(B * dim * sizeof(float));
     int llama = m->arch == ARCH_LLAMA;
     c->qkv = malloc(B * (dim + 2 * (size_t)m->kv_dim) * sizeof(float));
+    size_t rope = h->positions == TINYLLM_POS_ROPE ? (size_t)n_ctx * (h->head_dim / 2) : 1;
+    c->rope_cos = malloc(rope * sizeof(float));
+    c->rope_sin = malloc(rope * sizeof(float));
     c->hb = malloc(B * ff * (llama ? 2 : 1) * sizeof(float));
     c->hb2 = malloc((llama ? B * ff : 1) * sizeof(float));
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->qkv || !c->hb || !c->hb2 || !c->scores || !c->probs ||
+    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->qkv || !c->hb || !c->hb2 || !c->rope_cos ||
+        !c->rope_sin || !c->scores || !c->probs ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
     }
+    if (h->positions == TINYLLM_POS_ROPE) rope_table(c->rope_cos, c->rope_sin, n_ctx, h->head_dim, h->rope_theta);
 #ifdef TINYLLM_FAULT_INJECTION
     const char *fault = getenv("TINYLLM_FAULT");
     static const char *const FAULTS[] = {"", "mask_after_softmax", "rope_wrong_pairs", "softmax_no_max", "skip_layer"};

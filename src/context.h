@@ -27,6 +27,7 @@ struct tinyllm_context {
     float *scores;  // (n_batch, n_ctx), or (n_head, n_batch, n_ctx) once taps are on
     float *probs;   // same shape as scores
     int att_all_heads; // scores/probs keep every head (taps need them)
+    float *rope_cos, *rope_sin; // (n_ctx, head_dim / 2), llama only
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
     int n_logits;   // rows of logits valid after the last call
 

@@ -86,15 +86,14 @@ static void attention(tinyllm_context *ctx, const float *k, const float *v, int 
 
 #ifdef TINYLLM_FAULT_INJECTION
 /* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
-static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, int pos0, float theta) {
+static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, const float *cos, const float *sin) {
     for (int t = 0; t < T; t++)
         for (int h = 0; h < n_heads; h++)
             for (int i = 0; i < hd / 2; i++) {
-                double ang = (pos0 + t) * pow((double)theta, -2.0 * i / hd);
-                float *p = x + (size_t)t * stride + h * hd;
+                float *p = x + (size_t)t * stride + h * hd, c = cos[t * (hd / 2) + i], s = sin[t * (hd / 2) + i];
                 float a = p[i], b = p[i + hd / 2];
-                p[i] = a * (float)cos(ang) - b * (float)sin(ang);
-                p[i + hd / 2] = a * (float)sin(ang) + b * (float)cos(ang);
+                p[i] = a * c - b * s;
+                p[i + hd / 2] = a * s + b * c;
             }
 }
 #define ROPE(ctx, ...) ((ctx)->fault == FAULT_ROPE_WRONG_PAIRS ? rope_wrong_pairs(__VA_ARGS__) : rope_forward(__VA_ARGS__))
@@ -151,8 +150,9 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul(ctx, v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
         }
         if (h->positions == TINYLLM_POS_ROPE) {
-            ROPE(ctx, ctx->q, T, dim, H, hd, pos0, h->rope_theta);
-            ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, pos0, h->rope_theta);
+            const float *cos = ctx->rope_cos + (size_t)pos0 * (hd / 2), *sin = ctx->rope_sin + (size_t)pos0 * (hd / 2);
+            ROPE(ctx, ctx->q, T, dim, H, hd, cos, sin);
+            ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, cos, sin);
         }
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k_new, 2, T, kv_dim, 1);

@@ -143,19 +143,28 @@ void swiglu_forward(float *gate, const float *up, long N) {
     }
 }
 
-void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, int pos0, float theta) {
+void rope_table(float *cos_out, float *sin_out, int n_pos, int head_dim, float theta) {
+    for (int i = 0; i < head_dim; i += 2) {
+        double freq = pow((double)theta, -(double)i / head_dim);
+        for (int p = 0; p < n_pos; p++) {
+            double angle = p * freq;
+            cos_out[(size_t)p * (head_dim / 2) + i / 2] = (float)cos(angle);
+            sin_out[(size_t)p * (head_dim / 2) + i / 2] = (float)sin(angle);
+        }
+    }
+}
+
+void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
+    int half = head_dim / 2;
     for (int t = 0; t < T; t++) {
         float *row = x + (size_t)t * row_stride;
-        int pos = pos0 + t;
-        for (int i = 0; i < head_dim; i += 2) {
-            double freq = pow((double)theta, -(double)i / head_dim);
-            double angle = pos * freq;
-            float c = (float)cos(angle), s = (float)sin(angle);
-            for (int h = 0; h < n_heads; h++) {
-                float *p = row + h * head_dim + i;
-                float a = p[0], b = p[1];
-                p[0] = a * c - b * s;
-                p[1] = a * s + b * c;
+        const float *c = cos + (size_t)t * half, *s = sin + (size_t)t * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *p = row + h * head_dim;
+            for (int i = 0; i < half; i++) {
+                float a = p[2 * i], b = p[2 * i + 1];
+                p[2 * i] = a * c[i] - b * s[i];
+                p[2 * i + 1] = a * s[i] + b * c[i];
             }
         }
     }

@@ -25,10 +25,15 @@ void gelu_forward(float *x, long N);
 /* gate (N) = silu(gate) * up (SwiGLU). In place on gate. */
 void swiglu_forward(float *gate, const float *up, long N);
 
+/* The rotation table: cos/sin (n_pos, head_dim / 2) of angle
+ * pos * theta^(-2i / head_dim) for pair i. */
+void rope_table(float *cos_out, float *sin_out, int n_pos, int head_dim, float theta);
+
 /* Rotary position embedding on x (T, n_heads * head_dim), in place: for each
- * head, the pair (x[2i], x[2i+1]) at position pos0 + t is rotated by angle
- * (pos0 + t) * theta^(-2i / head_dim). row_stride is the distance between rows. */
-void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, int pos0, float theta);
+ * head, the pair (x[2i], x[2i+1]) of row t is rotated by the angle in row t of
+ * cos/sin (T, head_dim / 2) (the table's rows from position pos0 on).
+ * row_stride is the distance between rows of x. */
+void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
 
 /* Softmax of x (N) in place, the row maximum subtracted first. */
 void softmax_forward(float *x, int N);

@@ -97,7 +97,9 @@ static void test_rope(void) {
     int T = 6, H = 3, D = 8, pos0 = 4;
     float *x = rand_buf((long)T * H * D, 1), *y = malloc(sizeof(float) * T * H * D);
     memcpy(y, x, sizeof(float) * T * H * D);
-    rope_forward(y, T, H * D, H, D, pos0, 10000.0f);
+    float cs[16 * 4], sn[16 * 4]; /* (pos0 + T) x D/2 */
+    rope_table(cs, sn, pos0 + T, D, 10000.0f);
+    rope_forward(y, T, H * D, H, D, cs + pos0 * (D / 2), sn + pos0 * (D / 2));
     double maxd = 0;
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++)
