@@ -20,8 +20,32 @@ _SCALAR_FMT = {T_U8: "<B", T_I8: "<b", T_U16: "<H", T_I16: "<h", T_U32: "<I", T_
                T_F32: "<f", T_BOOL: "<?", T_U64: "<Q", T_I64: "<q", T_F64: "<d"}
 
 # tensor types
-GGML_F32, GGML_F16 = 0, 1
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0 = 0, 1, 2, 8
 _NP_DTYPE = {GGML_F32: np.float32, GGML_F16: np.float16}
+QK = 32  # values per Q8_0 / Q4_0 block
+
+
+def quantize_q8_0(arr):
+    """Blocks of 32 along each row: fp16 scale d = max|x| / 127, then 32 int8 (x = q d)."""
+    x = np.asarray(arr, dtype=np.float32).reshape(-1, QK)
+    d = (np.abs(x).max(axis=1) / 127.0).astype(np.float16)
+    inv = np.divide(1.0, d.astype(np.float32), out=np.zeros(len(d), np.float32), where=d != 0)
+    q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int8)
+    return np.concatenate([d.view(np.uint8).reshape(-1, 2), q.view(np.uint8)], axis=1).tobytes()
+
+
+def quantize_q4_0(arr):
+    """Blocks of 32: fp16 scale d, then 16 bytes; value j in the low nibble of
+    byte j, value j+16 in the high nibble; x = (nibble - 8) d."""
+    x = np.asarray(arr, dtype=np.float32).reshape(-1, QK)
+    d = (np.abs(x).max(axis=1) / 7.0).astype(np.float16)
+    inv = np.divide(1.0, d.astype(np.float32), out=np.zeros(len(d), np.float32), where=d != 0)
+    q = (np.clip(np.rint(x * inv[:, None]), -8, 7) + 8).astype(np.uint8)
+    packed = q[:, :16] | (q[:, 16:] << 4)
+    return np.concatenate([d.view(np.uint8).reshape(-1, 2), packed], axis=1).tobytes()
+
+
+_QUANTIZE = {GGML_Q8_0: quantize_q8_0, GGML_Q4_0: quantize_q4_0}
 
 # tokenizer.ggml.token_type values
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -30,6 +54,16 @@ TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TO
 KEY_SP_MODEL = "tinyllm.tokenizer.sentencepiece_model"
 # the project's own key: "learned" (position_embd tensor) or "sinusoidal" (fixed, no tensor)
 KEY_POSITION_ENCODING = "tinyllm.position_encoding"
+
+
+class _Quantized:
+    """Packed blocks standing in for an array: shape, ndim, nbytes, tobytes()."""
+
+    def __init__(self, shape, data):
+        self.shape, self.ndim, self.nbytes, self._data = tuple(shape), len(shape), len(data), data
+
+    def tobytes(self):
+        return self._data
 
 
 def _string(s):
@@ -79,6 +113,12 @@ class GGUFWriter:
     def add_tensor(self, name, array, ggml_type=GGML_F32):
         if any(n == name for n, _, _ in self.tensors):
             raise ValueError(f"duplicate tensor {name}")
+        if ggml_type in _QUANTIZE:
+            arr = np.asarray(array, dtype=np.float32)
+            if arr.shape[-1] % QK:
+                raise ValueError(f"tensor {name}: rows of {arr.shape[-1]} values (quantized types need multiples of 32)")
+            self.tensors.append((name, _Quantized(arr.shape, _QUANTIZE[ggml_type](arr)), ggml_type))
+            return
         arr = np.ascontiguousarray(array, dtype=_NP_DTYPE[ggml_type])
         if not 1 <= arr.ndim <= 4:
             raise ValueError(f"tensor {name}: {arr.ndim} dims (expected 1..4)")
@@ -190,7 +230,9 @@ def _general(arch, name, ggml_type, hp):
     w = GGUFWriter()
     w.add_string("general.architecture", arch)
     w.add_string("general.name", name)
-    w.add_u32("general.file_type", 1 if ggml_type == GGML_F16 else 0)
+    w.add_u32("general.file_type", {GGML_F32: 0, GGML_F16: 1, GGML_Q4_0: 2, GGML_Q8_0: 7}[ggml_type])
+    if ggml_type in _QUANTIZE:
+        w.add_u32("general.quantization_version", 2)
     w.add_u32(f"{arch}.context_length", hp["n_ctx"])
     w.add_u32(f"{arch}.embedding_length", hp["n_embd"])
     w.add_u32(f"{arch}.block_count", hp["n_layer"])

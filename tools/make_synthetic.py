@@ -41,7 +41,8 @@ def main():
     ap.add_argument("--ff", type=int, default=0, help="default 4*dim (gpt2) or 3*dim (llama)")
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--ctx", type=int, default=64)
-    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
+    ap.add_argument("--dtype", choices=["f32", "f16", "q8_0", "q4_0"], default="f32",
+                    help="type of the weight matrices (norms and biases stay F32)")
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.02)
@@ -64,7 +65,7 @@ def main():
     def vec(n, center=0.0, spread=0.1):
         return (center + rng.standard_normal(n, dtype=np.float32) * spread)
 
-    gtype = gw.GGML_F16 if a.dtype == "f16" else gw.GGML_F32
+    gtype = {"f32": gw.GGML_F32, "f16": gw.GGML_F16, "q8_0": gw.GGML_Q8_0, "q4_0": gw.GGML_Q4_0}[a.dtype]
     d, kv = a.dim, a.dim // a.heads * a.kv_heads
     w = {"token_embd.weight": mat(a.vocab, d) * 25}  # embeddings of order 0.5
     if a.arch == "llama":
