@@ -90,6 +90,33 @@ static int by_prob_desc(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static int before(const candidate *x, const candidate *y) { return by_prob_desc(x, y) < 0; }
+
+/* Reorders c[0..n) so that its k first are the k largest (in by_prob_desc's
+ * total order), in linear expected time; the rest of the order is undefined. */
+static void select_top(candidate *c, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        candidate pivot = c[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (before(&c[i], &pivot)) i++;
+            while (before(&pivot, &c[j])) j--;
+            if (i <= j) {
+                candidate t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
 int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history) {
     if (!s || !logits || n_history < 0 || (n_history && !history)) return -1;
     const tinyllm_sampler_params *p = &s->params;
@@ -126,11 +153,26 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
         s->cands[i] = (candidate){e, i};
         sum += e;
     }
-    for (int i = 0; i < n; i++) s->cands[i].p = (float)(s->cands[i].p / sum);
-    qsort(s->cands, (size_t)n, sizeof *s->cands, by_prob_desc);
-
+    /* Every filter keeps a prefix of the tokens sorted by probability, so
+     * min-p and top-k can cut the list in linear time first; only the few
+     * survivors are sorted (a full sort of 50K tokens would dominate). */
+    float p_max = 0.0f;
+    for (int i = 0; i < n; i++) {
+        s->cands[i].p = (float)(s->cands[i].p / sum);
+        if (s->cands[i].p > p_max) p_max = s->cands[i].p;
+    }
     int keep = n;
-    if (p->top_k > 0 && p->top_k < keep) keep = p->top_k;
+    if (p->min_p > 0.0f) {
+        float floor_p = p->min_p * p_max;
+        keep = 0;
+        for (int i = 0; i < n; i++)
+            if (s->cands[i].p >= floor_p) s->cands[keep++] = s->cands[i];
+    }
+    if (p->top_k > 0 && p->top_k < keep) {
+        select_top(s->cands, keep, p->top_k);
+        keep = p->top_k;
+    }
+    qsort(s->cands, (size_t)keep, sizeof *s->cands, by_prob_desc);
     if (p->top_p < 1.0f) {
         double cum = 0.0;
         for (int i = 0; i < keep; i++) {
@@ -140,12 +182,6 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
                 break;
             }
         }
-    }
-    if (p->min_p > 0.0f) {
-        float floor_p = p->min_p * s->cands[0].p;
-        int k = 1;
-        while (k < keep && s->cands[k].p >= floor_p) k++;
-        keep = k;
     }
     double total = 0.0;
     for (int i = 0; i < keep; i++) total += s->cands[i].p;

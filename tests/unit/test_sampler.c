@@ -1,4 +1,5 @@
 /* Sampler properties that must hold whatever the random draws. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,61 @@ static int sample_with(tinyllm_sampler_params p, const float *logits, int n, con
     return id;
 }
 
+/* Brute force: sort every token by probability (ties by id), keep the
+ * prefix the three filters allow; returns its length, ids in kept[]. */
+static int naive_kept(const float *logits, int n, float temp, int top_k, float top_p, float min_p, int *kept) {
+    double *pr = malloc(sizeof(double) * n), mx = -1e30, sum = 0;
+    int *ord = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < n; i++) sum += (pr[i] = exp((logits[i] - mx) / temp));
+    for (int i = 0; i < n; i++) pr[i] /= sum, ord[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort: p desc, id asc */
+        for (int j = i; j > 0 && (pr[ord[j]] > pr[ord[j - 1]] || (pr[ord[j]] == pr[ord[j - 1]] && ord[j] < ord[j - 1])); j--) {
+            int t = ord[j];
+            ord[j] = ord[j - 1], ord[j - 1] = t;
+        }
+    int keep = top_k > 0 && top_k < n ? top_k : n;
+    double cum = 0;
+    for (int i = 0; i < keep && top_p < 1; i++)
+        if ((cum += pr[ord[i]]) >= top_p * (1 - 1e-6)) { keep = i + 1; break; }
+    int k = 1;
+    while (k < keep && pr[ord[k]] >= min_p * pr[ord[0]] * (1 - 1e-6)) k++;
+    keep = min_p > 0 ? k : keep;
+    for (int i = 0; i < keep; i++) kept[i] = ord[i];
+    free(pr), free(ord);
+    return keep;
+}
+
+static void test_filters_against_brute_force(void) {
+    enum { N = 300 };
+    test_state ts = {0};
+    float logits[N];
+    int kept[N];
+    for (int i = 0; i < N; i++) logits[i] = (float)((i * 7919) % 37) / 6.0f; /* many ties */
+    const struct { int k; float p, mp; } cases[] = {{0, 1, 0}, {5, 1, 0}, {0, 0.5f, 0}, {0, 1, 0.3f}, {20, 0.7f, 0.1f}, {3, 0.2f, 0.5f}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int n_kept = naive_kept(logits, N, 0.7f, cases[c].k, cases[c].p, cases[c].mp, kept);
+        tinyllm_sampler_params p = tinyllm_sampler_default_params();
+        p.temperature = 0.7f, p.top_k = cases[c].k, p.top_p = cases[c].p, p.min_p = cases[c].mp, p.seed = c;
+        tinyllm_sampler *s = NULL;
+        tinyllm_sampler_create(&p, N, &s, NULL);
+        int seen[N] = {0};
+        for (int draw = 0; draw < 2000; draw++) {
+            int x = tinyllm_sampler_sample(s, logits, NULL, 0), ok = 0;
+            for (int i = 0; i < n_kept; i++) ok |= kept[i] == x;
+            CHECK(&ts, ok, "case %zu: drew %d outside the %d allowed tokens", c, x, n_kept);
+            if (x >= 0) seen[x] = 1;
+        }
+        int n_seen = 0;
+        for (int i = 0; i < N; i++) n_seen += seen[i];
+        CHECK(&ts, n_kept <= 3 ? n_seen == n_kept : n_seen > 1, "case %zu: %d distinct draws of %d kept", c, n_seen, n_kept);
+        tinyllm_sampler_free(s);
+    }
+    report_test("sampler.filters_match_brute_force", &ts);
+}
+
 void run_sampler_tests(void) {
+    test_filters_against_brute_force();
     enum { N = 50 };
     float logits[N];
     for (int i = 0; i < N; i++) logits[i] = (float)((i * 37) % N) / 10.0f; /* argmax at i where (i*37)%50 == 49 */
