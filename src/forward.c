@@ -84,6 +84,39 @@ static void attention(tinyllm_context *ctx, const float *k, const float *v, int 
     thread_pool_run(ctx->pool, attention_part, &j, nth);
 }
 
+typedef struct {
+    tinyllm_context *ctx;
+    const layer_weights *w;
+    int T;
+} activation_job;
+
+/* The feed-forward activation on rows [t0, t1) of this call's tokens:
+ * SwiGLU (from the fused gate|up buffer into hb2, or hb with hb2) or GELU. */
+static void activation_part(void *arg, int ith, int nth) {
+    const activation_job *j = arg;
+    tinyllm_context *ctx = j->ctx;
+    int ff = ctx->model->info.n_ff, per = (j->T + nth - 1) / nth, t0 = ith * per;
+    int t1 = t0 + per < j->T ? t0 + per : j->T;
+    if (t0 >= t1) return;
+    if (ctx->model->arch != ARCH_LLAMA) {
+        gelu_forward(ctx->hb + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+    } else if (j->w->gate_up_adjacent) {
+        for (int t = t0; t < t1; t++) {
+            float *row = ctx->hb + (size_t)t * 2 * ff; // gate | up
+            swiglu_forward(row, row + ff, ff);
+            memcpy(ctx->hb2 + (size_t)t * ff, row, (size_t)ff * sizeof(float));
+        }
+    } else {
+        swiglu_forward(ctx->hb + (size_t)t0 * ff, ctx->hb2 + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+    }
+}
+
+static void activation(tinyllm_context *ctx, const layer_weights *w, int T) {
+    activation_job j = {ctx, w, T};
+    int small = (long)T * ctx->model->info.n_ff < PARALLEL_MIN_WORK / 64;
+    thread_pool_run(ctx->pool, activation_part, &j, small ? 1 : thread_pool_size(ctx->pool));
+}
+
 #ifdef TINYLLM_FAULT_INJECTION
 /* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
 static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, const float *cos, const float *sin) {
@@ -175,20 +208,14 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         float *hidden = ctx->hb; // (T, ff)
         if (m->arch == ARCH_LLAMA && w->gate_up_adjacent) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, 2 * ff); // (T, 2 ff): gate | up
-            for (int t = 0; t < T; t++) {
-                float *row = ctx->hb + (size_t)t * 2 * ff;
-                swiglu_forward(row, row + ff, ff);
-                memcpy(ctx->hb2 + (size_t)t * ff, row, (size_t)ff * sizeof(float));
-            }
-            hidden = ctx->hb2;
+            hidden = ctx->hb2; // the activation gathers the gated rows here
         } else if (m->arch == ARCH_LLAMA) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
             matmul(ctx, ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
-            swiglu_forward(ctx->hb, ctx->hb2, (long)T * ff);
         } else {
             matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
-            gelu_forward(ctx->hb, (long)T * ff);
         }
+        activation(ctx, w, T); // SwiGLU or GELU, into `hidden`
         TAP(ctx, TAP_FFN_HIDDEN, l, pos0, hidden, 2, T, ff, 1);
         matmul(ctx, ctx->proj, hidden, w->w_down, w->b_down, T, ff, dim);
         TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
