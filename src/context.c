@@ -17,8 +17,9 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 }
 
 static void free_buffers(tinyllm_context *c) {
-    float **bufs[] = {&c->x,  &c->xb,  &c->q,      &c->att_out, &c->proj,
-                      &c->qkv, &c->hb, &c->hb2, &c->scores,  &c->probs, &c->logits, &c->rope_cos, &c->rope_sin};
+    /* proj and qkv alias q and hb */
+    float **bufs[] = {&c->x,      &c->xb,    &c->q,      &c->att_out,  &c->hb,      &c->scores,
+                      &c->probs,  &c->logits, &c->rope_cos, &c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -69,18 +70,18 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->xb = malloc(B * dim * sizeof(float));
     c->q = malloc(B * dim * sizeof(float));
     c->att_out = malloc(B * dim * sizeof(float));
-    c->proj = malloc(B * dim * sizeof(float));
     int llama = m->arch == ARCH_LLAMA;
-    c->qkv = malloc(B * (dim + 2 * (size_t)m->kv_dim) * sizeof(float));
+    size_t hb = B * ff * (llama ? 2 : 1), qkv = B * (dim + 2 * (size_t)m->kv_dim);
     size_t rope = h->positions == TINYLLM_POS_ROPE ? (size_t)n_ctx * (h->head_dim / 2) : 1;
     c->rope_cos = malloc(rope * sizeof(float));
     c->rope_sin = malloc(rope * sizeof(float));
-    c->hb = malloc(B * ff * (llama ? 2 : 1) * sizeof(float));
-    c->hb2 = malloc((llama ? B * ff : 1) * sizeof(float));
+    c->hb = malloc((hb > qkv ? hb : qkv) * sizeof(float));
+    c->qkv = c->hb;
+    c->proj = c->q;
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->att_out || !c->proj || !c->qkv || !c->hb || !c->hb2 || !c->rope_cos ||
+    if (!c->x || !c->xb || !c->q || !c->att_out || !c->hb || !c->rope_cos ||
         !c->rope_sin || !c->scores || !c->probs ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||

@@ -20,10 +20,9 @@ struct tinyllm_context {
     float *xb;      // (n_batch, dim)  normed input of a sublayer
     float *q;       // (n_batch, dim)
     float *att_out; // (n_batch, dim)  heads concatenated
-    float *proj;    // (n_batch, dim)  sublayer output before the residual add
-    float *qkv;     // (n_batch, dim + 2 kv_dim) a fused q|k|v product
+    float *proj;    // (n_batch, dim)  sublayer output before the residual add; aliases q (dead by then)
     float *hb;      // (n_batch, ff) gpt2: up-projection; llama: (n_batch, 2 ff) gate|up
-    float *hb2;     // (n_batch, ff)   llama: the gated hidden state
+    float *qkv;     // (n_batch, dim + 2 kv_dim) a fused q|k|v product; aliases hb (free until the FFN)
     float *scores;  // (n_batch, n_ctx), or (n_head, n_batch, n_ctx) once taps are on
     float *probs;   // same shape as scores
     int att_all_heads; // scores/probs keep every head (taps need them)

@@ -40,22 +40,28 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
 typedef struct {
     float *out;
     const float *in, *w, *bias;
-    int T, C, OC;
+    int in_stride, T, C, OC;
 } matmul_job;
 
 static void matmul_part(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     int chunk = ((j->OC + nth - 1) / nth + 15) & ~15; /* whole cache lines of output */
     int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
-    matmul_forward(j->out, j->in, j->w, j->bias, j->T, j->C, j->OC, o0, o1);
+    matmul_forward(j->out, j->in, j->in_stride, j->w, j->bias, j->T, j->C, j->OC, o0, o1);
 }
 
-/* out (T, OC) = in (T, C) @ w (OC, C)^T + bias, split by columns over the pool. */
-static void matmul(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *bias, int T, int C,
-                   int OC) {
-    matmul_job j = {out, in, w, bias, T, C, OC};
+/* out (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T + bias, split
+ * by columns over the pool. */
+static void matmul_strided(tinyllm_context *ctx, float *out, const float *in, int in_stride, const float *w,
+                           const float *bias, int T, int C, int OC) {
+    matmul_job j = {out, in, w, bias, in_stride, T, C, OC};
     int small = T == 1 ? (long)C * OC < PARALLEL_MIN_WEIGHTS : (long)T * C * OC < PARALLEL_MIN_WORK;
     thread_pool_run(ctx->pool, matmul_part, &j, small ? 1 : thread_pool_size(ctx->pool));
+}
+
+static void matmul(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *bias, int T, int C,
+                   int OC) {
+    matmul_strided(ctx, out, in, C, w, bias, T, C, OC);
 }
 
 typedef struct {
@@ -90,8 +96,9 @@ typedef struct {
     int T;
 } activation_job;
 
-/* The feed-forward activation on rows [t0, t1) of this call's tokens:
- * SwiGLU (from the fused gate|up buffer into hb2, or hb with hb2) or GELU. */
+/* The feed-forward activation on rows [t0, t1) of this call's tokens, in
+ * place in hb: GELU, or SwiGLU into the gate half of each fused gate|up row
+ * (or, unfused, gate rows at hb and up rows at hb + n_batch * ff). */
 static void activation_part(void *arg, int ith, int nth) {
     const activation_job *j = arg;
     tinyllm_context *ctx = j->ctx;
@@ -104,10 +111,10 @@ static void activation_part(void *arg, int ith, int nth) {
         for (int t = t0; t < t1; t++) {
             float *row = ctx->hb + (size_t)t * 2 * ff; // gate | up
             swiglu_forward(row, row + ff, ff);
-            memcpy(ctx->hb2 + (size_t)t * ff, row, (size_t)ff * sizeof(float));
         }
     } else {
-        swiglu_forward(ctx->hb + (size_t)t0 * ff, ctx->hb2 + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+        float *up = ctx->hb + (size_t)ctx->n_batch * ff;
+        swiglu_forward(ctx->hb + (size_t)t0 * ff, up + (size_t)t0 * ff, (long)(t1 - t0) * ff);
     }
 }
 
@@ -205,19 +212,24 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         /* feed-forward sublayer */
         norm_forward(m, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
         TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        float *hidden = ctx->hb; // (T, ff)
+        int hidden_stride = ff; // hb holds the hidden state (T, ff), rows this far apart
         if (m->arch == ARCH_LLAMA && w->gate_up_adjacent) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, 2 * ff); // (T, 2 ff): gate | up
-            hidden = ctx->hb2; // the activation gathers the gated rows here
+            hidden_stride = 2 * ff; // the gated values stay in the gate halves
         } else if (m->arch == ARCH_LLAMA) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);
-            matmul(ctx, ctx->hb2, ctx->xb, w->w_up, NULL, T, dim, ff);
+            matmul(ctx, ctx->hb + (size_t)ctx->n_batch * ff, ctx->xb, w->w_up, NULL, T, dim, ff);
         } else {
             matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff);
         }
-        activation(ctx, w, T); // SwiGLU or GELU, into `hidden`
-        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, hidden, 2, T, ff, 1);
-        matmul(ctx, ctx->proj, hidden, w->w_down, w->b_down, T, ff, dim);
+        activation(ctx, w, T); // SwiGLU or GELU, in place
+        if (ctx->tap_fn && hidden_stride != ff) { /* taps show packed rows: close the gaps (in order, in place) */
+            for (int t = 1; t < T; t++)
+                memmove(ctx->hb + (size_t)t * ff, ctx->hb + (size_t)t * hidden_stride, (size_t)ff * sizeof(float));
+            hidden_stride = ff;
+        }
+        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->hb, 2, T, ff, 1);
+        matmul_strided(ctx, ctx->proj, ctx->hb, hidden_stride, w->w_down, w->b_down, T, ff, dim);
         TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
         residual_forward(x, ctx->proj, (long)T * dim);
         TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);

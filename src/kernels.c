@@ -66,8 +66,8 @@ void matvec_forward(float *out, const float *x, const float *w, const float *bia
 }
 #endif
 
-void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC, int o0,
-                    int o1) {
+void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
+                    int o0, int o1) {
     if (o1 <= o0) return;
     if (T == 1) {
         matvec_forward(out, in, w, bias, C, o0, o1);
@@ -77,7 +77,7 @@ void matmul_forward(float *out, const float *in, const float *w, const float *bi
         for (int t = 0; t < T; t++)
             for (int o = o0; o < o1; o++) out[(size_t)t * OC + o] = bias[o];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, C, w + (size_t)o0 * C, C,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, in_stride, w + (size_t)o0 * C, C,
                 bias ? 1.0f : 0.0f, out + o0, OC);
 }
 

@@ -5,9 +5,10 @@
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
+ * Rows of `in` are in_stride floats apart (C when packed).
  * T > 1: one cblas_sgemm (the prefill path); T == 1: matvec_forward. */
-void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int C, int OC, int o0,
-                    int o1);
+void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
+                    int o0, int o1);
 
 /* out[o] = w[o, :] . x + bias[o] for o in [o0, o1): the decode path's
  * workhorse, bound by reading w once; one row at a time, so w streams. */

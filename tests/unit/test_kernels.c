@@ -30,8 +30,8 @@ static void test_matmul_T(int T) {
     float *out = malloc(sizeof(float) * T * OC), *ref = malloc(sizeof(float) * T * OC);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         /* in two column ranges, as two threads would split it */
-        matmul_forward(out, in, w, with_bias ? b : NULL, T, C, OC, 0, 6);
-        matmul_forward(out, in, w, with_bias ? b : NULL, T, C, OC, 6, OC);
+        matmul_forward(out, in, C, w, with_bias ? b : NULL, T, C, OC, 0, 6);
+        matmul_forward(out, in, C, w, with_bias ? b : NULL, T, C, OC, 6, OC);
         for (int t = 0; t < T; t++)
             for (int o = 0; o < OC; o++) {
                 double s = with_bias ? b[o] : 0;
