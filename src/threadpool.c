@@ -1,6 +1,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -34,7 +35,7 @@ static void *worker_main(void *p) {
         int spins = 0;
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load(&pool->quit) && spins < SPIN_ITERATIONS)
-            spins++;
+            if (++spins % 1024 == 0) sched_yield(); /* let a thread without a core run */
         if (gen == seen && !atomic_load(&pool->quit)) {
             pthread_mutex_lock(&pool->mu);
             while ((gen = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->quit))
@@ -101,6 +102,9 @@ void thread_pool_run(thread_pool *p, parallel_fn fn, void *arg, int nth) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, nth);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        ; /* the other parts take about as long as ours */
+    /* The other parts take about as long as ours: spin briefly, then yield, so
+     * a worker that has no core of its own (more threads than cores, or
+     * valgrind running one thread at a time) gets to finish. */
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++)
+        if (spins > 1000) sched_yield();
 }
