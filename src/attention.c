@@ -67,20 +67,27 @@ void attention_forward(float *out, float *scores, float *probs, size_t head_stri
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int h = h0; h < h1; h++) {
         int g = h / group;
-        float *S = scores + h * head_stride; // (T, L)
-        float *P = probs + h * head_stride;  // (T, L)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, head_dim, scale, q + h * head_dim, dim,
-                    k + g * head_dim, kv_dim, 0.0f, S, L);
-        for (int t = 0; t < T; t++) {
-            int visible = pos0 + t + 1; /* the causal mask, applied before softmax */
-            float *srow = S + (size_t)t * L, *prow = P + (size_t)t * L;
-            for (int j = visible; j < L; j++) srow[j] = -INFINITY;
-            memcpy(prow, srow, (size_t)visible * sizeof(float));
-            softmax_forward(prow, visible);
-            memset(prow + visible, 0, (size_t)(L - visible) * sizeof(float));
+        /* Rows in blocks: block [t0, t1) sees keys 0..pos0+t1-1 only, so the
+         * products skip the masked upper triangle except inside the block. */
+        for (int t0 = 0; t0 < T; t0 += ATTENTION_ROW_BLOCK) {
+            int t1 = t0 + ATTENTION_ROW_BLOCK < T ? t0 + ATTENTION_ROW_BLOCK : T, rows = t1 - t0;
+            int Lb = pos0 + t1;            /* keys this block can see */
+            int ld = head_stride ? L : Lb; /* taps keep whole (T, L) heads */
+            float *S = head_stride ? scores + h * head_stride + (size_t)t0 * L : scores; // (rows, Lb), rows ld apart
+            float *P = head_stride ? probs + h * head_stride + (size_t)t0 * L : probs;   // same
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Lb, head_dim, scale,
+                        q + (size_t)t0 * dim + h * head_dim, dim, k + g * head_dim, kv_dim, 0.0f, S, ld);
+            for (int t = t0; t < t1; t++) {
+                int visible = pos0 + t + 1; /* the causal mask, applied before softmax */
+                float *srow = S + (size_t)(t - t0) * ld, *prow = P + (size_t)(t - t0) * ld;
+                for (int j = visible; j < ld; j++) srow[j] = -INFINITY;
+                memcpy(prow, srow, (size_t)visible * sizeof(float));
+                softmax_forward(prow, visible);
+                memset(prow + visible, 0, (size_t)(ld - visible) * sizeof(float));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, head_dim, Lb, 1.0f, P, ld,
+                        v + g * head_dim, kv_dim, 0.0f, out + (size_t)t0 * dim + h * head_dim, dim);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, L, 1.0f, P, L, v + g * head_dim, kv_dim,
-                    0.0f, out + h * head_dim, dim);
     }
 }
 

@@ -11,6 +11,10 @@ typedef struct {
     int n_layer, n_ctx, kv_dim;
 } kv_cache;
 
+/* Query rows per attention block in prefill: small enough that the masked
+ * triangle inside a diagonal block costs little, large enough for sgemm. */
+#define ATTENTION_ROW_BLOCK 64
+
 int build_kv_cache(kv_cache *c, int n_layer, int n_ctx, int kv_dim); /* 0 or -1 (no memory) */
 void free_kv_cache(kv_cache *c);
 float *kv_cache_k(const kv_cache *c, int layer); // (n_ctx, kv_dim)
@@ -24,9 +28,11 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
  *   scores (n_head, T, pos0 + T)   scaled, masked (-inf), pre-softmax
  *   probs  (n_head, T, pos0 + T)   softmax rows, 0 above the diagonal
  * head_stride is the distance between heads in scores/probs: T * (pos0 + T)
- * to keep every head (taps), 0 to reuse one (T, pos0 + T) scratch.
- * T > 1 (prefill): one sgemm per head for Q_h @ K_g^T / sqrt(head_dim) and
- * one for P @ V_g; T == 1 (decode): dot products against the cache.
+ * to keep every head (taps), or 0 to reuse one scratch of
+ * (ATTENTION_ROW_BLOCK, pos0 + T) floats each for scores and probs.
+ * T > 1 (prefill): per head and block of ATTENTION_ROW_BLOCK rows, one sgemm
+ * for Q_h @ K_g^T / sqrt(head_dim) over the keys the block can see and one
+ * for P @ V_g; T == 1 (decode): dot products against the cache.
  * Only heads [h0, h1) are computed, so threads can split the heads; with
  * head_stride 0 each thread passes its own scratch. */
 void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,

@@ -9,7 +9,7 @@
 #include "error.h"
 #include "kernels.h"
 
-#define DEFAULT_BATCH 256
+#define DEFAULT_BATCH 512
 
 tinyllm_context_params tinyllm_context_default_params(void) {
     tinyllm_context_params p = {0, 0, 0};
@@ -17,8 +17,8 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 }
 
 static void free_buffers(tinyllm_context *c) {
-    /* proj and qkv alias q and hb */
-    float **bufs[] = {&c->x,      &c->xb,    &c->q,      &c->att_out,  &c->hb,      &c->scores,
+    /* proj, att_out and qkv alias q, xb and hb */
+    float **bufs[] = {&c->x,      &c->xb,    &c->q,      &c->hb,      &c->scores,
                       &c->probs,  &c->logits, &c->rope_cos, &c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
@@ -64,12 +64,17 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->n_threads = p.n_threads ? p.n_threads : (int)(cores > 0 ? cores : 1);
     c->logits_all = p.logits_all != 0;
     size_t B = (size_t)c->n_batch, dim = (size_t)h->n_embd, ff = (size_t)h->n_ff;
-    /* a (B, n_ctx) scratch per thread until taps need every head at once */
-    size_t att = (size_t)c->n_threads * B * (size_t)n_ctx;
+    /* attention scores and probabilities: a block of rows per thread until
+     * taps need every head at once (taps.c) */
+    size_t rows = B < ATTENTION_ROW_BLOCK ? B : ATTENTION_ROW_BLOCK;
+#ifdef TINYLLM_FAULT_INJECTION
+    rows = B; /* the faulty attention computes whole (T, L) heads */
+#endif
+    c->att_scratch = rows * (size_t)n_ctx;
+    size_t att = (size_t)c->n_threads * c->att_scratch;
     c->x = malloc(B * dim * sizeof(float));
     c->xb = malloc(B * dim * sizeof(float));
     c->q = malloc(B * dim * sizeof(float));
-    c->att_out = malloc(B * dim * sizeof(float));
     int llama = m->arch == ARCH_LLAMA;
     size_t hb = B * ff * (llama ? 2 : 1), qkv = B * (dim + 2 * (size_t)m->kv_dim);
     size_t rope = h->positions == TINYLLM_POS_ROPE ? (size_t)n_ctx * (h->head_dim / 2) : 1;
@@ -78,10 +83,11 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->hb = malloc((hb > qkv ? hb : qkv) * sizeof(float));
     c->qkv = c->hb;
     c->proj = c->q;
+    c->att_out = c->xb;
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->att_out || !c->hb || !c->rope_cos ||
+    if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos ||
         !c->rope_sin || !c->scores || !c->probs ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||

@@ -19,11 +19,12 @@ struct tinyllm_context {
     float *x;       // (n_batch, dim)  residual stream
     float *xb;      // (n_batch, dim)  normed input of a sublayer
     float *q;       // (n_batch, dim)
-    float *att_out; // (n_batch, dim)  heads concatenated
+    float *att_out; // (n_batch, dim)  heads concatenated; aliases xb (dead after the q|k|v product)
     float *proj;    // (n_batch, dim)  sublayer output before the residual add; aliases q (dead by then)
     float *hb;      // (n_batch, ff) gpt2: up-projection; llama: (n_batch, 2 ff) gate|up
     float *qkv;     // (n_batch, dim + 2 kv_dim) a fused q|k|v product; aliases hb (free until the FFN)
-    float *scores;  // (n_batch, n_ctx), or (n_head, n_batch, n_ctx) once taps are on
+    float *scores;  // (n_threads, att_scratch), or (n_head, n_batch, n_ctx) once taps are on
+    size_t att_scratch; // floats of scores (and of probs) per thread: (ATTENTION_ROW_BLOCK, n_ctx)
     float *probs;   // same shape as scores
     int att_all_heads; // scores/probs keep every head (taps need them)
     float *rope_cos, *rope_sin; // (n_ctx, head_dim / 2), llama only

@@ -77,7 +77,7 @@ static void attention_part(void *arg, int ith, int nth) {
     const attention_job *j = arg;
     const tinyllm_model_info *h = &j->ctx->model->info;
     int per = (h->n_head + nth - 1) / nth, h0 = ith * per, h1 = h0 + per < h->n_head ? h0 + per : h->n_head;
-    size_t scratch = j->head_stride ? 0 : (size_t)ith * j->ctx->n_batch * j->ctx->n_ctx;
+    size_t scratch = j->head_stride ? 0 : (size_t)ith * j->ctx->att_scratch;
     if (h0 < h1)
         attention_forward(j->ctx->att_out, j->ctx->scores + scratch, j->ctx->probs + scratch, j->head_stride,
                           j->ctx->q, j->k, j->v, j->T, j->pos0, h->n_head, h->n_head_kv, h->head_dim, h0, h1);

@@ -54,6 +54,35 @@ def attention_rows_sum_to_one_and_are_causal():
 
 
 @test
+def long_prompt_taps_match_reference():
+    """A prompt of about 120 tokens runs its attention in several row blocks;
+    with taps on, every head's full scores (masked with -inf) and
+    probabilities must still equal the numpy reference's, and so must the
+    logits of every position."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import reference
+    with open(os.path.join(ROOT, "tests", "data", "austen_heldout_excerpt.txt"), encoding="utf-8") as f:
+        text = f.read()[:400]
+    ref = reference.Model(TINY_SIN)
+    toks = ref.tokenize(text)[:120]
+    prompt = ref.sp().decode(toks[1:])
+    files = {t: os.path.join(TMP, f"long_{t}.npy") for t in ("0.attn_scores", "1.attn_probs", "logits")}
+    out = step(TINY_SIN, "tokens; " + "; ".join(f"dump {t} {f}" for t, f in files.items()), prompt=prompt)
+    ids = [t["id"] for t in out[0]["tokens"]]
+    assert len(ids) > 64, len(ids)  # at least two row blocks
+    want = {}
+    ref.forward(ids, want)
+    for tap, f in files.items():
+        got = np.load(f)
+        assert got.shape == want[tap].shape, (tap, got.shape, want[tap].shape)
+        finite = np.isfinite(want[tap])
+        assert np.array_equal(finite, np.isfinite(got)), f"{tap}: masked cells differ"
+        err = np.max(np.abs(got[finite] - want[tap][finite]))
+        assert err < 1e-4, f"{tap}: max |error| {err:.3g}"
+
+
+@test
 def logit_lens_at_last_layer_equals_logits():
     for name, path, n_layer in models():
         out = step(path, f"pos 4; layer {n_layer - 1}; next 12; show; lens; top")
