@@ -51,6 +51,8 @@ typedef struct tinyllm_model tinyllm_model;
 typedef struct {
     int check_tensors; /* scan every weight for NaN/Inf while loading */
     int no_mmap;       /* read the file into private memory instead of mapping it */
+    int skip_tokenizer; /* token ids only (benchmarks): no tokenizer is built, saving its
+                           memory; the tokenizer functions then fail or return -1/NULL */
 } tinyllm_model_params;
 
 tinyllm_model_params tinyllm_model_default_params(void);

@@ -482,7 +482,8 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     m->info.n_vocab = (int)emb->dims[1];
     if ((st = bind_tensors(m, err))) return st;
     if (params && params->check_tensors && (st = check_finite(m, err))) return st;
-    if ((st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err))) return st;
+    if (!(params && params->skip_tokenizer) && (st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err)))
+        return st;
     m->info.file_size = m->file.size;
     for (uint64_t i = 0; i < m->file.n_tensors; i++) m->info.n_params += (int64_t)m->file.tensors[i].n_elements;
     return TINYLLM_OK;

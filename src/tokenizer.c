@@ -148,12 +148,17 @@ static long utf8_first_invalid(const char *s, size_t len) {
 
 /* ---------------------------------------------------------- public -- */
 
-int tinyllm_token_bos(const tinyllm_model *m) { return m ? m->tok->bos : -1; }
-int tinyllm_token_eos(const tinyllm_model *m) { return m ? m->tok->eos : -1; }
-const char *tinyllm_tokenizer_source(const tinyllm_model *m) { return m ? m->tok->source : ""; }
+/* m->tok is NULL when the model was loaded with skip_tokenizer. */
+int tinyllm_token_bos(const tinyllm_model *m) { return m && m->tok ? m->tok->bos : -1; }
+int tinyllm_token_eos(const tinyllm_model *m) { return m && m->tok ? m->tok->eos : -1; }
+const char *tinyllm_tokenizer_source(const tinyllm_model *m) { return m && m->tok ? m->tok->source : "none"; }
+
+static tinyllm_status no_tokenizer(tinyllm_error *err) {
+    return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: the model was loaded with skip_tokenizer (token ids only)");
+}
 
 const char *tinyllm_token_piece(const tinyllm_model *m, int token) {
-    if (!m || token < 0 || token >= m->tok->n_vocab) return NULL;
+    if (!m || !m->tok || token < 0 || token >= m->tok->n_vocab) return NULL;
     return m->tok->pieces[token];
 }
 
@@ -165,6 +170,7 @@ tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t
     long bad = utf8_first_invalid(text ? text : "", len);
     if (bad >= 0)
         return set_error(err, TINYLLM_ERR_ARG, "text: invalid UTF-8 at byte %ld (expected UTF-8 text)", bad);
+    if (!m->tok) return no_tokenizer(err);
     const tokenizer *t = m->tok;
     int *ids = NULL;
     size_t n = 0;
@@ -193,6 +199,7 @@ tinyllm_status tinyllm_detokenize(const tinyllm_model *m, const int *tokens, int
                                   size_t *len_out, tinyllm_error *err) {
     if (!m || (!tokens && n) || n < 0 || !out || !cap)
         return set_error(err, TINYLLM_ERR_ARG, "tinyllm_detokenize: NULL or out-of-range argument");
+    if (!m->tok) return no_tokenizer(err);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->tok->n_vocab)
             return set_error(err, TINYLLM_ERR_ARG, "tokens[%d] = %d is out of range (expected 0..%d)", i, tokens[i],
@@ -268,7 +275,7 @@ static int hexval(char c) {
 }
 
 int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char *out, size_t cap) {
-    if (!m || !d || !out || cap == 0 || token < 0 || token >= m->tok->n_vocab) return -1;
+    if (!m || !m->tok || !d || !out || cap == 0 || token < 0 || token >= m->tok->n_vocab) return -1;
     sink s = {out, cap, 0, 0};
     const tokenizer *t = m->tok;
     const char *piece = t->pieces[token];

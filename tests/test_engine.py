@@ -75,6 +75,12 @@ def llama_gqa():
                      "2", "--ctx", "48", "--tokenizer", SP512, "--seed", "13")
 
 
+def llama_long():
+    """Context 700: prompts longer than one internal batch (512 tokens)."""
+    return synthetic("llama_long", "--arch", "llama", "--dim", "32", "--layers", "2", "--heads", "4", "--kv-heads",
+                     "2", "--ff", "64", "--ctx", "700", "--tokenizer", SP512, "--seed", "15")
+
+
 def gpt2_f16():
     return synthetic("gpt2_f16", "--arch", "gpt2", "--dim", "32", "--layers", "2", "--heads", "4", "--ctx", "32",
                      "--dtype", "f16", "--tokenizer", SP512, "--seed", "14")
@@ -398,6 +404,43 @@ def prefill_in_chunks_equals_one_prefill():
             c.prefill(toks[13:])
             rewound = c.logits()
     assert np.max(np.abs(one - three)) < 1e-4 and np.max(np.abs(one - rewound)) < 1e-4
+
+
+@test
+def long_prompt_matches_reference_across_blocks_and_batches():
+    """600 tokens: attention runs in row blocks (the masked triangle is
+    skipped) and the prompt spans two internal batches; split over calls the
+    blocks start at other positions. Every row's logits must match."""
+    path = llama_long()
+    rng = np.random.default_rng(5)
+    toks = [1] + rng.integers(3, 512, 599).tolist()
+    _compare_logits(path, toks, 1e-3)
+    want = reference.Model(path).forward(toks)[-1]
+    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+        c.prefill(toks[:97])
+        c.prefill(toks[97:])
+        err = np.max(np.abs(c.logits() - want))
+    assert err < 1e-3, f"split prefill: max |logit error| {err:.3g}"
+
+
+@test
+def skip_tokenizer_runs_ids_only():
+    """A model loaded with skip_tokenizer computes the same logits; its
+    tokenizer functions fail with a clear error instead of crashing."""
+    path = llama_gqa()
+    toks = [1, 55, 66, 77, 88]
+    with tl.Model(LIB, path) as a, tl.Model(LIB, path, skip_tokenizer=True) as b:
+        with tl.Context(a) as ca, tl.Context(b) as cb:
+            ca.prefill(toks)
+            cb.prefill(toks)
+            assert np.array_equal(ca.logits(), cb.logits())
+        try:
+            b.tokenize("hello")
+            raise AssertionError("tokenize worked without a tokenizer")
+        except tl.TinyLLMError as e:
+            assert "skip_tokenizer" in str(e), e
+        assert b.piece(5) is None and LIB.tinyllm_token_bos(b.h) == -1
+        assert a.piece(5) is not None
 
 
 @test

@@ -10,7 +10,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int)]
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int)]
 
 
 class ContextParams(C.Structure):
@@ -70,11 +70,12 @@ def load_library(build_dir):
 
 
 class Model:
-    def __init__(self, lib, path, check_tensors=False, no_mmap=False):
+    def __init__(self, lib, path, check_tensors=False, no_mmap=False, skip_tokenizer=False):
         self.lib = lib
         self.h = C.c_void_p()
         err = Error()
-        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap))), C.byref(self.h),
+        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer))),
+                                    C.byref(self.h),
                                     C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
@@ -131,7 +132,8 @@ class Model:
         return out + buf.raw[:n]
 
     def piece(self, i):
-        return self.lib.tinyllm_token_piece(self.h, i).decode("utf-8")
+        p = self.lib.tinyllm_token_piece(self.h, i)
+        return None if p is None else p.decode("utf-8")
 
 
 class Context:

@@ -83,7 +83,9 @@ int cmd_bench(int argc, char **argv) {
         if (threads.v[i] < 0 || threads.v[i] > 256) return usage_error(&cmd, "-t %d: expected 1 to 256", threads.v[i]);
 
     double t_load = now_seconds();
-    tinyllm_model *m = load_model_or_report(model_path, 0, 0);
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
+    tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info info;

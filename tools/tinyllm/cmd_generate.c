@@ -59,7 +59,10 @@ int cmd_generate(int argc, char **argv) {
     sampler = NULL;
 
     double t_load = now_seconds();
-    tinyllm_model *model = load_model_or_report(model_path, check_tensors, no_mmap);
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.check_tensors = check_tensors;
+    mp.no_mmap = no_mmap;
+    tinyllm_model *model = load_model_or_report(model_path, &mp);
     if (!model) return EXIT_MODEL;
     tinyllm_model_info info;
     tinyllm_model_info_get(model, &info);

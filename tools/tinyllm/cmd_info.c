@@ -22,7 +22,9 @@ int cmd_info(int argc, char **argv) {
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 1, &n_pos);
     if (rc >= 0) return rc;
     if (n_pos != 1) return usage_error(&cmd, "missing MODEL.gguf");
-    tinyllm_model *m = load_model_or_report(pos[0], check_tensors, 0);
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.check_tensors = check_tensors;
+    tinyllm_model *m = load_model_or_report(pos[0], &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
     tinyllm_model_info_get(m, &h);

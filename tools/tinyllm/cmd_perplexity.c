@@ -70,7 +70,7 @@ int cmd_perplexity(int argc, char **argv) {
         free(text);
         return EXIT_USAGE;
     }
-    tinyllm_model *m = load_model_or_report(model_path, 0, 0);
+    tinyllm_model *m = load_model_or_report(model_path, NULL);
     if (!m) {
         free(text);
         return EXIT_MODEL;

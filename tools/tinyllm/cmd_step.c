@@ -756,7 +756,7 @@ static int build_stepper(stepper *st, const char *model_path, const char *prompt
     memset(st, 0, sizeof *st);
     tap_store_init(&st->store);
     st->top_k = 5;
-    if (!(st->m = load_model_or_report(model_path, 0, 0))) return EXIT_MODEL;
+    if (!(st->m = load_model_or_report(model_path, NULL))) return EXIT_MODEL;
     tinyllm_model_info_get(st->m, &st->info);
     int n = 0;
     int *ids = tokenize_prompt(st->m, prompt, &n);

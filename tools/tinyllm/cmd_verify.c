@@ -228,7 +228,7 @@ int cmd_verify(int argc, char **argv) {
         golden_free(&g);
         return EXIT_MODEL;
     }
-    tinyllm_model *m = load_model_or_report(model_path, 0, 0);
+    tinyllm_model *m = load_model_or_report(model_path, NULL);
     if (!m) {
         golden_free(&g);
         return EXIT_MODEL;

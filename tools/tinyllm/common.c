@@ -15,13 +15,10 @@ void report(const tinyllm_error *err) {
     fprintf(stderr, "tinyllm: %s\n", err->message);
 }
 
-tinyllm_model *load_model_or_report(const char *path, int check_tensors, int no_mmap) {
-    tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.check_tensors = check_tensors;
-    mp.no_mmap = no_mmap;
+tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params) {
     tinyllm_model *m = NULL;
     tinyllm_error err = {0};
-    if (tinyllm_model_load(path, &mp, &m, &err)) {
+    if (tinyllm_model_load(path, params, &m, &err)) {
         report(&err);
         return NULL;
     }

@@ -6,7 +6,7 @@
 
 double now_seconds(void);
 /* Loads a model; on failure prints "tinyllm: <message>" and returns NULL. */
-tinyllm_model *load_model_or_report(const char *path, int check_tensors, int no_mmap);
+tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params); /* NULL params: defaults */
 /* Prints "tinyllm: <message>" for a failed call. */
 void report(const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after
