@@ -124,6 +124,54 @@ static void activation(tinyllm_context *ctx, const layer_weights *w, int T) {
     thread_pool_run(ctx->pool, activation_part, &j, small ? 1 : thread_pool_size(ctx->pool));
 }
 
+/* Row-wise work (norms, residual adds, splitting q|k|v, RoPE) split over the
+ * pool by rows; a single decode row stays on the calling thread. */
+typedef void (*rows_fn)(tinyllm_context *ctx, void *arg, int t0, int t1);
+
+typedef struct {
+    tinyllm_context *ctx;
+    rows_fn fn;
+    void *arg;
+    int T;
+} rows_job;
+
+static void rows_part(void *arg, int ith, int nth) {
+    const rows_job *j = arg;
+    int per = (j->T + nth - 1) / nth, t0 = ith * per, t1 = t0 + per < j->T ? t0 + per : j->T;
+    if (t0 < t1) j->fn(j->ctx, j->arg, t0, t1);
+}
+
+static void parallel_rows(tinyllm_context *ctx, rows_fn fn, void *arg, int T) {
+    rows_job j = {ctx, fn, arg, T};
+    int small = (long)T * ctx->model->info.n_embd < PARALLEL_MIN_WORK / 64;
+    thread_pool_run(ctx->pool, rows_part, &j, small ? 1 : thread_pool_size(ctx->pool));
+}
+
+typedef struct {
+    float *out;
+    const float *in, *w, *b;
+} norm_args;
+
+static void norm_rows(tinyllm_context *ctx, void *arg, int t0, int t1) {
+    const norm_args *a = arg;
+    size_t dim = (size_t)ctx->model->info.n_embd;
+    norm_forward(ctx->model, a->out + t0 * dim, a->in + t0 * dim, a->w, a->b, t1 - t0);
+}
+
+/* out (T, dim) = norm(in (T, dim)) with weight w and bias b (gpt2) */
+static void norm(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *b, int T) {
+    norm_args a = {out, in, w, b};
+    parallel_rows(ctx, norm_rows, &a, T);
+}
+
+static void residual_rows(tinyllm_context *ctx, void *arg, int t0, int t1) {
+    size_t dim = (size_t)ctx->model->info.n_embd;
+    residual_forward(ctx->x + t0 * dim, (const float *)arg + t0 * dim, (long)(t1 - t0) * dim);
+}
+
+/* x (T, dim) += y (T, dim) */
+static void residual(tinyllm_context *ctx, const float *y, int T) { parallel_rows(ctx, residual_rows, (void *)y, T); }
+
 #ifdef TINYLLM_FAULT_INJECTION
 /* bug: rotate (x[i], x[i + d/2]) instead of adjacent pairs */
 static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, const float *cos, const float *sin) {
@@ -150,6 +198,31 @@ static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, c
 #define SKIP_LAYER(ctx, l) 0
 #endif
 
+typedef struct {
+    float *k_new, *v_new;      // (T, kv_dim) this call's rows of the cache
+    const float *cos, *sin;    // (T, head_dim / 2) from position pos0
+    int fused;                 // q|k|v came as one product in ctx->qkv
+} qkv_args;
+
+/* Rows [t0, t1): a fused q|k|v product split into q and the cache, then
+ * RoPE on q and k (llama). */
+static void qkv_rows(tinyllm_context *ctx, void *arg, int t0, int t1) {
+    const qkv_args *a = arg;
+    const tinyllm_model *m = ctx->model;
+    int dim = m->info.n_embd, kv_dim = m->kv_dim, hd = m->info.head_dim, qkv_dim = dim + 2 * kv_dim;
+    for (int t = t0; a->fused && t < t1; t++) {
+        const float *row = ctx->qkv + (size_t)t * qkv_dim;
+        memcpy(ctx->q + (size_t)t * dim, row, (size_t)dim * sizeof(float));
+        memcpy(a->k_new + (size_t)t * kv_dim, row + dim, (size_t)kv_dim * sizeof(float));
+        memcpy(a->v_new + (size_t)t * kv_dim, row + dim + kv_dim, (size_t)kv_dim * sizeof(float));
+    }
+    if (m->info.positions == TINYLLM_POS_ROPE) {
+        const float *cos = a->cos + (size_t)t0 * (hd / 2), *sin = a->sin + (size_t)t0 * (hd / 2);
+        ROPE(ctx, ctx->q + (size_t)t0 * dim, t1 - t0, dim, m->info.n_head, hd, cos, sin);
+        ROPE(ctx, a->k_new + (size_t)t0 * kv_dim, t1 - t0, kv_dim, m->info.n_head_kv, hd, cos, sin);
+    }
+}
+
 void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     const tinyllm_model *m = ctx->model;
     const tinyllm_model_info *h = &m->info;
@@ -173,27 +246,19 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         float *k_new = kc + (size_t)pos0 * kv_dim, *v_new = vc + (size_t)pos0 * kv_dim; // (T, kv_dim)
 
         /* attention sublayer: keys and values go straight into the cache */
-        norm_forward(m, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T);
+        norm(ctx, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T);
         TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        if (w->qkv_adjacent) { /* one product, then rows split into q and the cache */
-            int qkv_dim = dim + 2 * kv_dim;
-            matmul(ctx, ctx->qkv, ctx->xb, w->wq, w->bq, T, dim, qkv_dim); // (T, qkv_dim)
-            for (int t = 0; t < T; t++) {
-                const float *row = ctx->qkv + (size_t)t * qkv_dim;
-                memcpy(ctx->q + (size_t)t * dim, row, (size_t)dim * sizeof(float));
-                memcpy(k_new + (size_t)t * kv_dim, row + dim, (size_t)kv_dim * sizeof(float));
-                memcpy(v_new + (size_t)t * kv_dim, row + dim + kv_dim, (size_t)kv_dim * sizeof(float));
-            }
+        if (w->qkv_adjacent) { /* one product; rows are split into q and the cache below */
+            matmul(ctx, ctx->qkv, ctx->xb, w->wq, w->bq, T, dim, dim + 2 * kv_dim); // (T, dim + 2 kv_dim)
         } else {
             matmul(ctx, ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim);
             matmul(ctx, k_new, ctx->xb, w->wk, w->bk, T, dim, kv_dim);
             matmul(ctx, v_new, ctx->xb, w->wv, w->bv, T, dim, kv_dim);
         }
-        if (h->positions == TINYLLM_POS_ROPE) {
-            const float *cos = ctx->rope_cos + (size_t)pos0 * (hd / 2), *sin = ctx->rope_sin + (size_t)pos0 * (hd / 2);
-            ROPE(ctx, ctx->q, T, dim, H, hd, cos, sin);
-            ROPE(ctx, k_new, T, kv_dim, h->n_head_kv, hd, cos, sin);
-        }
+        int rope = h->positions == TINYLLM_POS_ROPE;
+        qkv_args qa = {k_new, v_new, rope ? ctx->rope_cos + (size_t)pos0 * (hd / 2) : NULL,
+                       rope ? ctx->rope_sin + (size_t)pos0 * (hd / 2) : NULL, w->qkv_adjacent};
+        parallel_rows(ctx, qkv_rows, &qa, T);
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k_new, 2, T, kv_dim, 1);
         TAP(ctx, TAP_V, l, pos0, v_new, 2, T, kv_dim, 1);
@@ -206,11 +271,11 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
         matmul(ctx, ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim);
         TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
-        residual_forward(x, ctx->proj, (long)T * dim);
+        residual(ctx, ctx->proj, T);
         TAP(ctx, TAP_RESID_ATTN, l, pos0, x, 2, T, dim, 1);
 
         /* feed-forward sublayer */
-        norm_forward(m, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
+        norm(ctx, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T);
         TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
         int hidden_stride = ff; // hb holds the hidden state (T, ff), rows this far apart
         if (m->arch == ARCH_LLAMA && w->gate_up_adjacent) {
@@ -231,7 +296,7 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->hb, 2, T, ff, 1);
         matmul_strided(ctx, ctx->proj, ctx->hb, hidden_stride, w->w_down, w->b_down, T, ff, dim);
         TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
-        residual_forward(x, ctx->proj, (long)T * dim);
+        residual(ctx, ctx->proj, T);
         TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);
     }
 
