@@ -53,6 +53,11 @@ typedef struct {
     int no_mmap;       /* read the file into private memory instead of mapping it */
     int skip_tokenizer; /* token ids only (benchmarks): no tokenizer is built, saving its
                            memory; the tokenizer functions then fail or return -1/NULL */
+    int keep_f16;      /* F16 matrices stay F16 (used in place from the mapping) instead of
+                          being expanded to F32: half the memory and half the bytes read per
+                          decoded token; products convert each weight on the fly (F16C). The
+                          numbers are the same weights, so results match the F32 path up to
+                          float rounding of sums. No effect on other tensor types. */
 } tinyllm_model_params;
 
 tinyllm_model_params tinyllm_model_default_params(void);
@@ -86,6 +91,7 @@ typedef struct {
     int64_t n_params;         /* parameters in the file's tensors (tied counted once) */
     uint64_t file_size;
     int file_type;            /* general.file_type, or -1 when absent */
+    uint64_t weight_bytes;    /* memory the weights occupy as loaded (F32, or F16 kept) */
 } tinyllm_model_info;
 
 tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);

@@ -6,6 +6,8 @@
 #      small real models,
 #   3. one table (scripts/bench_report.py): pp tok/s and % of the compute
 #      bound, tg tok/s and % of the bandwidth bound, peak RSS.
+# Models named *-f16 are the same shapes stored as F16 and run with
+# --keep-f16 (the optional faster decode format).
 # Environment: MODELS="llama-15m llama-42m ..." to choose, REPS=5, THREADS=1,2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ PY=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
 REPS=${REPS:-5}
 THREADS=${THREADS:-1,2}
-MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small}
+MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16}
 out=$BUILD/bench
 mkdir -p "$out"
 
@@ -23,14 +25,17 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), OpenBLAS
 results=()
 for name in $MODELS; do
   model=$out/$name.gguf
-  [ -f "$model" ] || "$PY" tools/make_synthetic.py "$model" --preset "$name"
-  "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.json"
+  preset=${name%-f16} extra=()
+  if [ "$preset" != "$name" ]; then extra=(--keep-f16); fi
+  [ -f "$model" ] || "$PY" tools/make_synthetic.py "$model" --preset "$preset" ${extra:+--dtype f16}
+  "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json "${extra[@]}" > "$out/$name.json"
   results+=("$out/$name.json")
 done
-for small in "$BUILD/stories260K.gguf" models/austen.gguf; do
-  [ -f "$small" ] || continue
-  name=$(basename "$small" .gguf)
-  "$BUILD/tinyllm" bench -m "$small" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.json"
+for small in "$BUILD/stories260K.gguf" models/austen.gguf models/austen.gguf:f16; do
+  file=${small%:f16} extra=() name=$(basename "${small%:f16}" .gguf)
+  if [ "$file" != "$small" ]; then extra=(--keep-f16) name=$name-f16; fi
+  [ -f "$file" ] || continue
+  "$BUILD/tinyllm" bench -m "$file" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json "${extra[@]}" > "$out/$name.json"
   results+=("$out/$name.json")
 done
 "$PY" scripts/bench_report.py "$out/limits.json" "${results[@]}"

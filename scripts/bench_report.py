@@ -9,8 +9,10 @@ same thread count / (2 x layer matmul params per token + 2 x classifier params
 uses instead OpenBLAS's own measured rate on the model's layer shapes at
 M = 512 (what sgemm itself reaches on exactly these products).
 Bandwidth bound (tg): measured read GB/s at the same thread count / bytes
-read per generated token: every weight matrix once (F32 in memory) plus the
-KV cache (on average half of the generated length).
+read per generated token: every weight matrix once, at the bytes per weight
+the engine holds them in (4 for F32; about 2 for F16 kept with --keep-f16,
+from the bench's weight_bytes), plus the KV cache (on average half of the
+generated length). The RSS budget uses the same weights in memory.
 
 Usage: bench_report.py LIMITS.json RESULT.json [RESULT.json ...]
 """
@@ -59,7 +61,9 @@ def main():
         name = path.rsplit("/", 1)[-1][:-5]
         lp, cls = layer_params(r), r["n_vocab"] * r["n_embd"]
         kv_dim = r["n_embd"] // r["n_head"] * r["n_head_kv"]
-        weights_mib = 4 * r["params"] / 2**20  # F32 in memory
+        weight_bytes = r.get("weight_bytes", 4 * r["params"])  # as held in memory
+        bytes_per_weight = weight_bytes / r["params"]
+        weights_mib = weight_bytes / 2**20
         by = {}
         for x in r["results"]:
             by.setdefault(x["threads"], {})[x["test"]] = x
@@ -79,7 +83,7 @@ def main():
             tg = tests.get("tg128")
             if tg:
                 n = tg["n_tokens"]
-                bytes_tok = 4 * (lp + cls) + 2 * r["n_layer"] * kv_dim * 4 * (n - 1) / 2
+                bytes_tok = bytes_per_weight * (lp + cls) + 2 * r["n_layer"] * kv_dim * 4 * (n - 1) / 2
                 bound = lim["read_gb_s"] * 1e9 / bytes_tok
                 row += [f"{tg['tok_s']:.1f}", f"{100 * tg['tok_s'] / bound:.0f}%"]
             else:

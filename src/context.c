@@ -18,8 +18,8 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 
 static void free_buffers(tinyllm_context *c) {
     /* proj, att_out and qkv alias q, xb and hb */
-    float **bufs[] = {&c->x,      &c->xb,    &c->q,      &c->hb,      &c->scores,
-                      &c->probs,  &c->logits, &c->rope_cos, &c->rope_sin};
+    float **bufs[] = {&c->x,     &c->xb,       &c->q,        &c->hb,      &c->scores,
+                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -87,8 +87,11 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
+    c->f16_conv_cols = (int)(dim > ff ? dim : ff);
+    size_t conv = m->has_f16 && B > 1 ? (size_t)c->n_threads * F16_CONV_ROWS * c->f16_conv_cols : 1;
+    c->f16_conv = malloc(conv * sizeof(float));
     if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos ||
-        !c->rope_sin || !c->scores || !c->probs ||
+        !c->rope_sin || !c->scores || !c->probs || !c->f16_conv ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {

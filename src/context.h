@@ -7,6 +7,10 @@
 #include "model.h"
 #include "threadpool.h"
 
+/* Prefill with F16 weights converts this many weight rows at a time per
+ * thread: enough rows that repacking the input per block costs little. */
+#define F16_CONV_ROWS 256
+
 struct tinyllm_context {
     const tinyllm_model *model;
     int n_ctx;      // KV cache length
@@ -29,6 +33,8 @@ struct tinyllm_context {
     int att_all_heads; // scores/probs keep every head (taps need them)
     float *rope_cos, *rope_sin; // (n_ctx, head_dim / 2), llama only
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
+    float *f16_conv;    // (n_threads, F16_CONV_ROWS, f16_conv_cols): F16 weights converted for sgemm
+    int f16_conv_cols;  // max(dim, ff): the longest weight row
     int n_logits;   // rows of logits valid after the last call
 
     thread_pool *pool; // n_threads - 1 workers; the caller is thread 0

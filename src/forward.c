@@ -24,7 +24,10 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
     float *xn = malloc((size_t)dim * sizeof *xn);
     if (!xn) return TINYLLM_ERR_NOMEM;
     norm_forward(m, xn, x, m->out_norm_w, m->out_norm_b, 1);
-    matvec_forward(logits, xn, m->output, NULL, dim, 0, m->info.n_vocab);
+    if (m->output.f16)
+        matvec_f16_forward(logits, xn, m->output.f16, NULL, dim, 0, m->info.n_vocab);
+    else
+        matvec_forward(logits, xn, m->output.f32, NULL, dim, 0, m->info.n_vocab);
     free(xn);
     return TINYLLM_OK;
 }
@@ -38,8 +41,10 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
 #define PARALLEL_MIN_WORK (1L << 22)
 
 typedef struct {
+    tinyllm_context *ctx;
     float *out;
-    const float *in, *w, *bias;
+    const float *in, *bias;
+    matrix w;
     int in_stride, T, C, OC;
 } matmul_job;
 
@@ -47,19 +52,25 @@ static void matmul_part(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     int chunk = ((j->OC + nth - 1) / nth + 15) & ~15; /* whole cache lines of output */
     int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
-    matmul_forward(j->out, j->in, j->in_stride, j->w, j->bias, j->T, j->C, j->OC, o0, o1);
+    if (j->w.f16) {
+        float *conv = j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols; // (F16_CONV_ROWS, C)
+        matmul_f16_forward(j->out, j->in, j->in_stride, j->w.f16, j->bias, j->T, j->C, j->OC, o0, o1, conv,
+                           F16_CONV_ROWS);
+    } else {
+        matmul_forward(j->out, j->in, j->in_stride, j->w.f32, j->bias, j->T, j->C, j->OC, o0, o1);
+    }
 }
 
 /* out (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T + bias, split
  * by columns over the pool. */
-static void matmul_strided(tinyllm_context *ctx, float *out, const float *in, int in_stride, const float *w,
+static void matmul_strided(tinyllm_context *ctx, float *out, const float *in, int in_stride, matrix w,
                            const float *bias, int T, int C, int OC) {
-    matmul_job j = {out, in, w, bias, in_stride, T, C, OC};
+    matmul_job j = {ctx, out, in, bias, w, in_stride, T, C, OC};
     int small = T == 1 ? (long)C * OC < PARALLEL_MIN_WEIGHTS : (long)T * C * OC < PARALLEL_MIN_WORK;
     thread_pool_run(ctx->pool, matmul_part, &j, small ? 1 : thread_pool_size(ctx->pool));
 }
 
-static void matmul(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *bias, int T, int C,
+static void matmul(tinyllm_context *ctx, float *out, const float *in, matrix w, const float *bias, int T, int C,
                    int OC) {
     matmul_strided(ctx, out, in, C, w, bias, T, C, OC);
 }
@@ -231,8 +242,13 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     float *x = ctx->x; // (T, dim)
 
     /* token embeddings (+ absolute positions for gpt2) */
-    for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * dim, m->tok_embd + (size_t)tokens[t] * dim, (size_t)dim * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        size_t row = (size_t)tokens[t] * dim;
+        if (m->tok_embd.f16)
+            f16_to_f32_row(x + (size_t)t * dim, m->tok_embd.f16 + row, dim);
+        else
+            memcpy(x + (size_t)t * dim, m->tok_embd.f32 + row, (size_t)dim * sizeof(float));
+    }
     TAP(ctx, TAP_EMBED, -1, pos0, x, 2, T, dim, 1);
     if (m->pos_embd) {
         residual_forward(x, m->pos_embd + (size_t)pos0 * dim, (long)T * dim);

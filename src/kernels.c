@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -66,6 +67,102 @@ void matvec_forward(float *out, const float *x, const float *w, const float *bia
 }
 #endif
 
+/* ------------------------------------------------------------ F16 -- */
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            exp = 113;
+            while (!(man & 1024)) {
+                man <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((man & 1023) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#define HAVE_F16C 1
+#endif
+
+void f16_to_f32_row(float *dst, const uint16_t *src, long n) {
+    long i = 0;
+#ifdef HAVE_F16C
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+
+#ifdef HAVE_F16C
+static inline __m256 load8_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
+    /* the F32 kernel's loop with each weight converted as it is loaded: the
+     * same products summed in the same order, from half the bytes */
+    int C8 = C & ~7, C32 = C & ~31;
+    for (int o = o0; o < o1; o++) {
+        const uint16_t *wr = w + (size_t)o * C;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int c = 0;
+        for (; c < C32; c += 32) {
+            a0 = _mm256_fmadd_ps(load8_f16(wr + c), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(load8_f16(wr + c + 8), _mm256_loadu_ps(x + c + 8), a1);
+            a2 = _mm256_fmadd_ps(load8_f16(wr + c + 16), _mm256_loadu_ps(x + c + 16), a2);
+            a3 = _mm256_fmadd_ps(load8_f16(wr + c + 24), _mm256_loadu_ps(x + c + 24), a3);
+        }
+        for (; c < C8; c += 8) a0 = _mm256_fmadd_ps(load8_f16(wr + c), _mm256_loadu_ps(x + c), a0);
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; c < C; c++) s += f16_to_f32(wr[c]) * x[c];
+        out[o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+#else
+void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
+    for (int o = o0; o < o1; o++) {
+        const uint16_t *wr = w + (size_t)o * C;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += f16_to_f32(wr[c]) * x[c];
+        out[o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+#endif
+
+/* out[:, o0:o1] = in @ w_rows^T (+ bias), w_rows holding rows o0..o1-1. */
+static void sgemm_columns(float *out, const float *in, int in_stride, const float *w_rows, const float *bias, int T,
+                          int C, int OC, int o0, int o1) {
+    if (bias) {
+        for (int t = 0; t < T; t++)
+            for (int o = o0; o < o1; o++) out[(size_t)t * OC + o] = bias[o];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, in_stride, w_rows, C,
+                bias ? 1.0f : 0.0f, out + o0, OC);
+}
+
+void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, float *conv, int conv_rows) {
+    if (o1 <= o0) return;
+    if (T == 1) {
+        matvec_f16_forward(out, in, w, bias, C, o0, o1);
+        return;
+    }
+    for (int c0 = o0; c0 < o1; c0 += conv_rows) {
+        int c1 = c0 + conv_rows < o1 ? c0 + conv_rows : o1;
+        f16_to_f32_row(conv, w + (size_t)c0 * C, (long)(c1 - c0) * C); // (c1 - c0, C)
+        sgemm_columns(out, in, in_stride, conv, bias, T, C, OC, c0, c1);
+    }
+}
+
 void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
                     int o0, int o1) {
     if (o1 <= o0) return;
@@ -73,12 +170,7 @@ void matmul_forward(float *out, const float *in, int in_stride, const float *w, 
         matvec_forward(out, in, w, bias, C, o0, o1);
         return;
     }
-    if (bias) {
-        for (int t = 0; t < T; t++)
-            for (int o = o0; o < o1; o++) out[(size_t)t * OC + o] = bias[o];
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, in_stride, w + (size_t)o0 * C, C,
-                bias ? 1.0f : 0.0f, out + o0, OC);
+    sgemm_columns(out, in, in_stride, w + (size_t)o0 * C, bias, T, C, OC, o0, o1);
 }
 
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps) {

@@ -3,6 +3,8 @@
 #ifndef TINYLLM_KERNELS_H
 #define TINYLLM_KERNELS_H
 
+#include <stdint.h>
+
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
@@ -13,6 +15,15 @@ void matmul_forward(float *out, const float *in, int in_stride, const float *w, 
 /* out[o] = w[o, :] . x + bias[o] for o in [o0, o1): the decode path's
  * workhorse, bound by reading w once; one row at a time, so w streams. */
 void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1);
+
+/* F16 weights kept as stored (keep_f16): the same products, each weight
+ * converted on the fly (F16C). Decode reads half the bytes; prefill converts
+ * conv_rows rows at a time into conv (conv_rows, C) and runs sgemm on them. */
+float f16_to_f32(uint16_t h);
+void f16_to_f32_row(float *dst, const uint16_t *src, long n);
+void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1);
+void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, float *conv, int conv_rows);
 
 /* out (T, C) = in / rms(in) * w, per row. */
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "kernels.h"
 #include "names.h"
 
 /* ------------------------------------------------- binding tables -- */
@@ -22,64 +23,48 @@ typedef struct {
     const char *name;  /* per-layer names contain %d */
     dim_sym d0, d1;    /* GGUF order: d0 is the row length (the "in" size) */
     int optional;
+    int is_matrix;     /* the slot is a `matrix` (may stay F16), else a const float * */
     size_t offset;     /* into tinyllm_model, or layer_weights when per-layer */
 } tensor_spec;
 
-#define M(f) offsetof(struct tinyllm_model, f)
-#define L(f) offsetof(layer_weights, f)
+/* slots: vectors (norm weights, biases, position tables) and matrices */
+#define M(f) 0, offsetof(struct tinyllm_model, f)
+#define L(f) 0, offsetof(layer_weights, f)
+#define MM(f) 1, offsetof(struct tinyllm_model, f)
+#define LM(f) 1, offsetof(layer_weights, f)
 
 static const tensor_spec LLAMA_GLOBAL[] = {
-    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, M(tok_embd)},
+    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, MM(tok_embd)},
     {TN_OUTPUT_NORM, D_EMBD, D_1, 0, M(out_norm_w)},
-    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, M(output)},
+    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, MM(output)},
 };
 static const tensor_spec LLAMA_LAYER[] = {
-    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_Q, D_EMBD, D_EMBD, 0, L(wq)},
-    {TN_ATTN_K, D_EMBD, D_KV, 0, L(wk)},            {TN_ATTN_V, D_EMBD, D_KV, 0, L(wv)},
-    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, L(wo)},        {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},
-    {TN_FFN_GATE, D_EMBD, D_FF, 0, L(w_gate)},      {TN_FFN_UP, D_EMBD, D_FF, 0, L(w_up)},
-    {TN_FFN_DOWN, D_FF, D_EMBD, 0, L(w_down)},
+    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_Q, D_EMBD, D_EMBD, 0, LM(wq)},
+    {TN_ATTN_K, D_EMBD, D_KV, 0, LM(wk)},            {TN_ATTN_V, D_EMBD, D_KV, 0, LM(wv)},
+    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, LM(wo)},        {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},
+    {TN_FFN_GATE, D_EMBD, D_FF, 0, LM(w_gate)},      {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},
+    {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},
 };
 static const tensor_spec GPT2_GLOBAL[] = {
-    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, M(tok_embd)},
+    {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, MM(tok_embd)},
     {TN_OUTPUT_NORM, D_EMBD, D_1, 0, M(out_norm_w)},
     {TN_OUTPUT_NORM_B, D_EMBD, D_1, 0, M(out_norm_b)},
-    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, M(output)},
+    {TN_OUTPUT, D_EMBD, D_VOCAB, 1, MM(output)},
 };
 static const tensor_spec GPT2_POS = {TN_POS_EMBD, D_EMBD, D_CTX, 0, M(pos_embd)};
 static const tensor_spec GPT2_LAYER[] = {
     {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_NORM_B, D_EMBD, D_1, 0, L(attn_norm_b)},
-    {TN_ATTN_QKV, D_EMBD, D_QKV, 0, L(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 0, L(bqkv)},
-    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, L(wo)},        {TN_ATTN_OUT_B, D_EMBD, D_1, 0, L(bo)},
+    {TN_ATTN_QKV, D_EMBD, D_QKV, 0, LM(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 0, L(bqkv)},
+    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, LM(wo)},        {TN_ATTN_OUT_B, D_EMBD, D_1, 0, L(bo)},
     {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},   {TN_FFN_NORM_B, D_EMBD, D_1, 0, L(ffn_norm_b)},
-    {TN_FFN_UP, D_EMBD, D_FF, 0, L(w_up)},          {TN_FFN_UP_B, D_FF, D_1, 0, L(b_up)},
-    {TN_FFN_DOWN, D_FF, D_EMBD, 0, L(w_down)},      {TN_FFN_DOWN_B, D_EMBD, D_1, 0, L(b_down)},
+    {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},          {TN_FFN_UP_B, D_FF, D_1, 0, L(b_up)},
+    {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},      {TN_FFN_DOWN_B, D_EMBD, D_1, 0, L(b_down)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_POSITION_TABLE (1 << 28) /* GPT-2's is 1024 x 768 */
 
 /* ---------------------------------------------- numeric conversion -- */
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalise */
-            exp = 113;
-            while (!(man & 1024)) { man <<= 1; exp--; }
-            bits = sign | (exp << 23) | ((man & 1023) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /* Expands one tensor's data to F32 (dst holds n_elements floats). */
 static void to_f32(float *dst, const gguf_tensor *t) {
@@ -90,10 +75,14 @@ static void to_f32(float *dst, const gguf_tensor *t) {
         memcpy(dst, src, n * 4);
         break;
     case GGML_TYPE_F16:
+        if (((uintptr_t)src & 1) == 0) {
+            f16_to_f32_row(dst, (const uint16_t *)src, (long)n);
+            break;
+        }
         for (uint64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            dst[i] = half_to_float(h);
+            dst[i] = f16_to_f32(h);
         }
         break;
     case GGML_TYPE_Q8_0:
@@ -101,7 +90,7 @@ static void to_f32(float *dst, const gguf_tensor *t) {
             const uint8_t *blk = src + 34 * b;
             uint16_t h;
             memcpy(&h, blk, 2);
-            float d = half_to_float(h);
+            float d = f16_to_f32(h);
             for (int j = 0; j < 32; j++) dst[32 * b + j] = (float)(int8_t)blk[2 + j] * d;
         }
         break;
@@ -110,7 +99,7 @@ static void to_f32(float *dst, const gguf_tensor *t) {
             const uint8_t *blk = src + 18 * b;
             uint16_t h;
             memcpy(&h, blk, 2);
-            float d = half_to_float(h);
+            float d = f16_to_f32(h);
             for (int j = 0; j < 16; j++) {
                 dst[32 * b + j] = (float)((blk[2 + j] & 15) - 8) * d;
                 dst[32 * b + j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
@@ -319,22 +308,40 @@ static void release_source(const tinyllm_model *m, const gguf_tensor *t) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+/* F16 matrices stay as stored with keep_f16 (2-byte aligned data only). */
+static int keeps_f16(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
+    return m->keep_f16 && s->is_matrix && t->type == GGML_TYPE_F16 && ((uintptr_t)t->data & 1) == 0;
+}
+
 /* Binds one tensor into its slot, copying into the arena when needed. */
 static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer, void *base, size_t *arena_used,
                                int count_only, tinyllm_error *err) {
     const gguf_tensor *t;
     tinyllm_status st = find_checked(m, s, layer, &t, err);
     if (st || !t) return st;
-    if (needs_copy(t)) {
+    const float *f32 = NULL;
+    const uint16_t *f16 = NULL;
+    if (keeps_f16(m, s, t)) {
+        f16 = t->data;
+    } else if (needs_copy(t)) {
         if (!count_only) {
             float *dst = m->arena + *arena_used;
             to_f32(dst, t);
             release_source(m, t);
-            *(const float **)((char *)base + s->offset) = dst;
+            f32 = dst;
         }
         *arena_used += t->n_elements;
-    } else if (!count_only) {
-        *(const float **)((char *)base + s->offset) = t->data;
+    } else {
+        f32 = t->data;
+    }
+    if (count_only) return TINYLLM_OK;
+    m->info.weight_bytes += f16 ? 2 * t->n_elements : 4 * t->n_elements;
+    m->has_f16 |= f16 != NULL;
+    if (s->is_matrix) {
+        matrix w = {f32, f16};
+        memcpy((char *)base + s->offset, &w, sizeof w);
+    } else {
+        memcpy((char *)base + s->offset, &f32, sizeof f32);
     }
     return TINYLLM_OK;
 }
@@ -380,6 +387,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
                     if (i + 1 < h->n_embd) pe[(size_t)p * h->n_embd + i + 1] = (float)cos(angle);
                 }
             m->pos_embd = pe;
+            m->info.weight_bytes += extra * sizeof(float);
         }
     }
     if (h->positions == TINYLLM_POS_SINUSOIDAL && gguf_find_tensor(&m->file, TN_POS_EMBD))
@@ -392,18 +400,19 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
         size_t dd = (size_t)h->n_embd * h->n_embd, kd = (size_t)m->kv_dim * h->n_embd;
         int biases = (!w->bq && !w->bk && !w->bv) ||
                      (w->bq && w->bk == w->bq + h->n_embd && w->bv == w->bk + m->kv_dim);
-        w->qkv_adjacent = m->arch == ARCH_GPT2 || (w->wk == w->wq + dd && w->wv == w->wk + kd && biases);
-        w->gate_up_adjacent = m->arch == ARCH_LLAMA && w->w_up == w->w_gate + (size_t)h->n_ff * h->n_embd;
+        w->qkv_adjacent = m->arch == ARCH_GPT2 || (matrix_follows(w->wq, w->wk, dd) &&
+                                                   matrix_follows(w->wk, w->wv, kd) && biases);
+        w->gate_up_adjacent = m->arch == ARCH_LLAMA && matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
     }
-    m->info.tied_output = m->output == NULL;
-    if (!m->output) m->output = m->tok_embd;
+    m->info.tied_output = !m->output.f32 && !m->output.f16;
+    if (m->info.tied_output) m->output = m->tok_embd;
     if (m->arch == ARCH_GPT2) { /* q, k, v are row blocks of the fused projection */
         size_t dd = (size_t)h->n_embd * h->n_embd;
         for (int l = 0; l < h->n_layer; l++) {
             layer_weights *w = &m->layers[l];
             w->wq = w->wqkv;
-            w->wk = w->wqkv + dd;
-            w->wv = w->wqkv + 2 * dd;
+            w->wk = matrix_at(w->wqkv, dd);
+            w->wv = matrix_at(w->wqkv, 2 * dd);
             w->bq = w->bqkv;
             w->bk = w->bqkv + h->n_embd;
             w->bv = w->bqkv + 2 * h->n_embd;
@@ -480,6 +489,7 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     if (emb->n_dims != 2 || emb->dims[1] > (1u << 24))
         return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
     m->info.n_vocab = (int)emb->dims[1];
+    m->keep_f16 = params && params->keep_f16;
     if ((st = bind_tensors(m, err))) return st;
     if (params && params->check_tensors && (st = check_finite(m, err))) return st;
     if (!(params && params->skip_tokenizer) && (st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err)))
@@ -514,12 +524,12 @@ tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *
     return finish_load(m, gguf_open(&m->file, path, !(params && params->no_mmap), err), params, out, err);
 }
 
-tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name, tinyllm_model **out,
-                                 tinyllm_error *err) {
+tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name,
+                                 const tinyllm_model_params *params, tinyllm_model **out, tinyllm_error *err) {
     *out = NULL;
     tinyllm_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory", name);
-    return finish_load(m, gguf_parse(&m->file, buf, size, name, err), NULL, out, err);
+    return finish_load(m, gguf_parse(&m->file, buf, size, name, err), params, out, err);
 }
 
 void tinyllm_model_free(tinyllm_model *m) {

@@ -1,6 +1,7 @@
 /* The loaded model: hyperparameters, weight pointers bound by name from the
  * GGUF file (F32 tensors used in place from the mapping; F16/Q8_0/Q4_0
- * expanded once to F32), and the tokenizer. Read-only after load. */
+ * expanded once to F32, or F16 matrices used in place with keep_f16), and
+ * the tokenizer. Read-only after load. */
 #ifndef TINYLLM_MODEL_H
 #define TINYLLM_MODEL_H
 
@@ -10,17 +11,35 @@
 
 typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1 } model_arch;
 
-/* Weight matrices are PyTorch layout (out, in), row-major. */
+/* A weight matrix, PyTorch layout (out, in), row-major: F32 (expanded when
+ * the file holds another type), or with keep_f16 the file's F16 values used
+ * in place. Exactly one pointer is set. */
+typedef struct {
+    const float *f32;
+    const uint16_t *f16;
+} matrix;
+
+/* The matrix from element `offset` on (a block of rows). */
+static inline matrix matrix_at(matrix w, size_t offset) {
+    matrix r = {w.f32 ? w.f32 + offset : NULL, w.f16 ? w.f16 + offset : NULL};
+    return r;
+}
+
+/* b starts exactly `offset` elements after a, in the same storage. */
+static inline int matrix_follows(matrix a, matrix b, size_t offset) {
+    return a.f32 ? b.f32 == a.f32 + offset : (a.f16 && b.f16 == a.f16 + offset);
+}
+
 typedef struct {
     const float *attn_norm_w, *attn_norm_b; // (dim), bias gpt2 only
-    const float *wqkv, *bqkv;               // gpt2: (3*dim, dim), (3*dim)
-    const float *wq, *wk, *wv;              // (dim, dim), (kv_dim, dim), (kv_dim, dim)
+    matrix wqkv; const float *bqkv;         // gpt2: (3*dim, dim), (3*dim)
+    matrix wq, wk, wv;                      // (dim, dim), (kv_dim, dim), (kv_dim, dim)
     const float *bq, *bk, *bv;              // gpt2: slices of bqkv
-    const float *wo, *bo;                   // (dim, dim), (dim)
+    matrix wo; const float *bo;             // (dim, dim), (dim)
     const float *ffn_norm_w, *ffn_norm_b;   // (dim)
-    const float *w_gate;                    // llama: (ff, dim)
-    const float *w_up, *b_up;               // (ff, dim), (ff)
-    const float *w_down, *b_down;           // (dim, ff), (dim)
+    matrix w_gate;                          // llama: (ff, dim)
+    matrix w_up; const float *b_up;         // (ff, dim), (ff)
+    matrix w_down; const float *b_down;     // (dim, ff), (dim)
     int qkv_adjacent;      // wq, wk, wv (and their biases) are one (dim + 2 kv_dim, dim) block
     int gate_up_adjacent;  // llama: w_gate, w_up are one (2 ff, dim) block
 } layer_weights;
@@ -32,11 +51,13 @@ struct tinyllm_model {
     char name[128];
     int kv_dim; // n_head_kv * head_dim
 
-    const float *tok_embd;                  // (vocab, dim)
+    matrix tok_embd;                        // (vocab, dim)
     const float *pos_embd;                  // (n_ctx_train, dim): learned or sinusoidal
     layer_weights *layers;                  // (n_layer)
     const float *out_norm_w, *out_norm_b;   // (dim)
-    const float *output;                    // (vocab, dim): token_embd when tied
+    matrix output;                          // (vocab, dim): token_embd when tied
+    int keep_f16;                           // the load parameter
+    int has_f16;                            // some matrix is kept F16
 
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)
     char *names_arena;          // NUL-terminated key and tensor names
@@ -47,7 +68,7 @@ struct tinyllm_model {
 
 /* Loads a model from a GGUF image in memory that outlives the model (the
  * fuzzer's entry point; `name` is used in messages). */
-tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name, tinyllm_model **out,
-                                 tinyllm_error *err);
+tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name,
+                                 const tinyllm_model_params *params, tinyllm_model **out, tinyllm_error *err);
 
 #endif

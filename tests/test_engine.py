@@ -81,6 +81,12 @@ def llama_long():
                      "2", "--ff", "64", "--ctx", "700", "--tokenizer", SP512, "--seed", "15")
 
 
+def llama_f16():
+    """F16 matrices; gate|up has 640 rows, so prefill converts several blocks."""
+    return synthetic("llama_f16", "--arch", "llama", "--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads",
+                     "2", "--ff", "320", "--ctx", "64", "--dtype", "f16", "--tokenizer", SP512, "--seed", "16")
+
+
 def gpt2_f16():
     return synthetic("gpt2_f16", "--arch", "gpt2", "--dim", "32", "--layers", "2", "--heads", "4", "--ctx", "32",
                      "--dtype", "f16", "--tokenizer", SP512, "--seed", "14")
@@ -424,6 +430,36 @@ def long_prompt_matches_reference_across_blocks_and_batches():
 
 
 @test
+def keep_f16_matches_f32_expansion():
+    """keep_f16 uses the file's F16 weights in place: the same values as the
+    F32 expansion, so logits agree to float rounding (prefill with several
+    conversion blocks, and decode), match the reference, and the weights take
+    about half the memory. Greedy output is the same with 1 and 2 threads."""
+    toks = [1] + list(range(40, 80))
+    for path in (llama_f16(), gpt2_f16()):
+        ref = reference.Model(path)
+        n = min(len(toks), ref.n_ctx)
+        ref = ref.forward(toks[:n])
+        with tl.Model(LIB, path) as a, tl.Model(LIB, path, keep_f16=True) as b:
+            assert b.info.weight_bytes < 0.6 * a.info.weight_bytes, (a.info.weight_bytes, b.info.weight_bytes)
+            got = {}
+            for name, m in (("f32", a), ("f16", b)):
+                with tl.Context(m, logits_all=True) as c:
+                    c.prefill(toks[:n])
+                    got[name] = np.stack([c.logits_at(i) for i in range(n)])
+                with tl.Context(m) as c:
+                    for t in toks[:n]:
+                        c.decode(t)
+                    got[name + "_decode"] = c.logits()
+            assert np.max(np.abs(got["f16"] - got["f32"])) < 1e-5, np.max(np.abs(got["f16"] - got["f32"]))
+            assert np.max(np.abs(got["f16_decode"] - got["f32_decode"])) < 1e-5
+            assert np.max(np.abs(got["f16"] - ref[:n])) < 1e-3
+            assert np.max(np.abs(got["f16"][-1] - got["f16_decode"])) < 1e-4
+            with tl.Context(b, n_threads=1) as c1, tl.Context(b, n_threads=2) as c2:
+                assert c1.greedy(toks[:8], 12) == c2.greedy(toks[:8], 12)
+
+
+@test
 def skip_tokenizer_runs_ids_only():
     """A model loaded with skip_tokenizer computes the same logits; its
     tokenizer functions fail with a clear error instead of crashing."""
@@ -627,6 +663,15 @@ def verify_all_goldens_pass():
         assert "FAIL" not in r.stdout and "tokens match" in r.stdout, name
         checked += 1
     assert checked >= 2, "fewer than two goldens were checked"
+
+
+@test
+def verify_default_model_with_keep_f16():
+    """The default model stores F16 matrices; used in place (--keep-f16) it
+    passes its golden at the same per-tap tolerances as the F32 expansion."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    r = run([TINYLLM, "verify", "-m", model, "--golden", os.path.join(GOLDEN, "austen.tlg"), "--keep-f16"])
+    assert r.returncode == 0 and "verify: PASS" in r.stdout and "24 of 24" in r.stdout, (r.stdout[-800:], r.stderr)
 
 
 def _verify_fault(fault, model, golden):

@@ -10,7 +10,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int)]
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int)]
 
 
 class ContextParams(C.Structure):
@@ -22,7 +22,7 @@ class ModelInfo(C.Structure):
                 ("n_embd", C.c_int), ("n_layer", C.c_int), ("n_head", C.c_int), ("n_head_kv", C.c_int),
                 ("n_ff", C.c_int), ("head_dim", C.c_int), ("norm_eps", C.c_float), ("rope_theta", C.c_float),
                 ("positions", C.c_int), ("tied_output", C.c_int), ("n_params", C.c_int64),
-                ("file_size", C.c_uint64), ("file_type", C.c_int)]
+                ("file_size", C.c_uint64), ("file_type", C.c_int), ("weight_bytes", C.c_uint64)]
 
 
 class Detok(C.Structure):
@@ -70,11 +70,11 @@ def load_library(build_dir):
 
 
 class Model:
-    def __init__(self, lib, path, check_tensors=False, no_mmap=False, skip_tokenizer=False):
+    def __init__(self, lib, path, check_tensors=False, no_mmap=False, skip_tokenizer=False, keep_f16=False):
         self.lib = lib
         self.h = C.c_void_p()
         err = Error()
-        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer))),
+        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer), int(keep_f16))),
                                     C.byref(self.h),
                                     C.byref(err))
         if rc:

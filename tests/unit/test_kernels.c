@@ -45,6 +45,45 @@ static void test_matmul_T(int T) {
     free(in), free(w), free(b), free(out), free(ref);
 }
 
+/* F16 conversion: known values, the vector path equal to the scalar one for
+ * every bit pattern, and products with F16 weights equal to the same
+ * products with the weights expanded to F32. */
+static void test_f16(void) {
+    test_state ts = {0};
+    const struct { uint16_t h; float f; } known[] = {
+        {0x3c00, 1.0f}, {0xc000, -2.0f}, {0x7bff, 65504.0f}, {0x0001, 5.9604645e-8f}, {0x0000, 0.0f}, {0x3555, 0.33325195f}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        CHECK(&ts, f16_to_f32(known[i].h) == known[i].f, "f16 %04x -> %g", known[i].h, f16_to_f32(known[i].h));
+    CHECK(&ts, isinf(f16_to_f32(0x7c00)) && isnan(f16_to_f32(0x7e00)), "inf/nan");
+    uint16_t *all = malloc(65536 * sizeof *all);
+    float *conv = malloc(65536 * sizeof *conv);
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    f16_to_f32_row(conv, all, 65536);
+    int bad = 0;
+    for (int i = 0; i < 65536; i++) {
+        float want = f16_to_f32((uint16_t)i);
+        bad += isnan(want) ? !isnan(conv[i]) : conv[i] != want;
+    }
+    CHECK(&ts, bad == 0, "%d bit patterns convert differently", bad);
+
+    int T = 9, C = 45, OC = 37;
+    float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
+    uint16_t *wh = malloc(sizeof(uint16_t) * OC * C);
+    for (int i = 0; i < OC * C; i++) wh[i] = all[(int)(randn() * 3000 + 0x3000) & 0x7fff]; /* finite values */
+    f16_to_f32_row(wf, wh, (long)OC * C);
+    float *out = malloc(sizeof(float) * T * OC), *ref = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
+    for (int t1 = 1; t1 <= T; t1 += T - 1) { /* decode (one row) and prefill */
+        matmul_forward(ref, in, C, wf, b, t1, C, OC, 0, OC);
+        /* two column ranges, converted 8 rows at a time */
+        matmul_f16_forward(out, in, C, wh, b, t1, C, OC, 0, 13, tmp, 8);
+        matmul_f16_forward(out, in, C, wh, b, t1, C, OC, 13, OC, tmp, 8);
+        double d = max_abs_diff(out, ref, (long)t1 * OC);
+        CHECK(&ts, d < 1e-5, "T=%d: F16 product differs from F32 by %g", t1, d);
+    }
+    report_test("kernels.f16", &ts);
+    free(all), free(conv), free(in), free(wf), free(b), free(wh), free(out), free(ref), free(tmp);
+}
+
 static void test_norms(void) {
     test_state ts = {0};
     int T = 5, C = 24;
@@ -174,6 +213,7 @@ static void test_attention_T(int T) {
 }
 
 void run_kernel_tests(void) {
+    test_f16();
     test_matmul_T(7);
     test_matmul_T(1);
     test_norms();

@@ -55,7 +55,7 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *format = "md";
     int_list prompts = {2, {128, 512}}, threads = {0, {0}};
-    int n_gen = 128, reps = 5;
+    int n_gen = 128, reps = 5, keep_f16 = 0;
     uint64_t seed = 1;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
@@ -65,6 +65,7 @@ int cmd_bench(int argc, char **argv) {
         {"--reps", "-r", OPT_INT, &reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
+        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
     const command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
                               "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts,
@@ -85,6 +86,7 @@ int cmd_bench(int argc, char **argv) {
     double t_load = now_seconds();
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
+    mp.keep_f16 = keep_f16;
     tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
@@ -149,9 +151,9 @@ int cmd_bench(int argc, char **argv) {
     double rss_mib = ru.ru_maxrss / 1024.0;
     if (!strcmp(format, "json")) {
         printf("{\"model\": \"%s\", \"architecture\": \"%s\", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64
-               ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
-               "\"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [",
-               model_path, info.architecture, info.file_size, info.n_params, info.n_embd, info.n_layer, info.n_ff,
+               ", \"weight_bytes\": %" PRIu64 ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, "
+               "\"n_head\": %d, \"n_head_kv\": %d, \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [",
+               model_path, info.architecture, info.file_size, info.n_params, info.weight_bytes, info.n_embd, info.n_layer, info.n_ff,
                info.n_vocab, info.n_head, info.n_head_kv, load_ms, first_token_ms, rss_mib);
         for (int i = 0; i < n_rows; i++)
             printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
@@ -166,8 +168,9 @@ int cmd_bench(int argc, char **argv) {
             printf("| %s %s | %.1f MiB | %.2f M | %d | %s | %.1f | %.1f .. %.1f |\n", info.architecture,
                    *info.name ? info.name : "", info.file_size / 1048576.0, info.n_params / 1e6, rows[i].threads,
                    rows[i].test, rows[i].median, rows[i].min, rows[i].max);
-        printf("\nload %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d repetitions after a warm-up\n",
-               load_ms, first_token_ms, rss_mib, reps);
+        printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
+               "repetitions after a warm-up\n",
+               info.weight_bytes / 1048576.0, keep_f16 ? " (--keep-f16)" : "", load_ms, first_token_ms, rss_mib, reps);
     }
 done:
     free(tokens);

@@ -11,6 +11,7 @@
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL;
     int n_predict = 256, n_ctx = 0, n_threads = 0, check_tensors = 0, ignore_eos = 0, seed_given = 0, no_mmap = 0;
+    int keep_f16 = 0;
     tinyllm_sampler_params sp = tinyllm_sampler_default_params();
     sp.top_p = 0.9f;
     sp.repeat_penalty = 1.0f;
@@ -32,6 +33,7 @@ int cmd_generate(int argc, char **argv) {
         {"--ignore-eos", NULL, OPT_FLAG, &ignore_eos, "", "keep generating after the end-of-text token", NULL},
         {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf while loading", NULL},
         {"--no-mmap", NULL, OPT_FLAG, &no_mmap, "", "read the model into memory instead of mapping it", NULL},
+        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
     const command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
                               "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts,
@@ -62,6 +64,7 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.check_tensors = check_tensors;
     mp.no_mmap = no_mmap;
+    mp.keep_f16 = keep_f16;
     tinyllm_model *model = load_model_or_report(model_path, &mp);
     if (!model) return EXIT_MODEL;
     tinyllm_model_info info;

@@ -36,6 +36,8 @@ int cmd_info(int argc, char **argv) {
         printf("file type:     %d (%s)\n", h.file_type,
                h.file_type < 4 ? FILE_TYPES[h.file_type] : h.file_type == 7 ? "mostly Q8_0" : "other");
     printf("parameters:    %" PRId64 " (%.2f M)\n", h.n_params, h.n_params / 1e6);
+    printf("in memory:     %.1f MiB of weights as F32 (--keep-f16 keeps F16 matrices as stored)\n",
+           h.weight_bytes / 1048576.0);
     printf("context:       %d\n", h.n_ctx_train);
     printf("embedding:     %d\n", h.n_embd);
     printf("layers:        %d\n", h.n_layer);

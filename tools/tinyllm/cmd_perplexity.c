@@ -40,13 +40,14 @@ static char *read_file(const char *path, size_t *len) {
 
 int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL;
-    int n_ctx = 0, stride = 0, n_threads = 0;
+    int n_ctx = 0, stride = 0, n_threads = 0, keep_f16 = 0;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
         {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
         {"--ctx", "-c", OPT_INT, &n_ctx, "N", "window length in tokens (default: the model's context)", NULL},
         {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2)", NULL},
         {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
+        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
     const command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
                               "Mean NLL per token, perplexity and bits per byte of a text.", opts,
@@ -70,7 +71,9 @@ int cmd_perplexity(int argc, char **argv) {
         free(text);
         return EXIT_USAGE;
     }
-    tinyllm_model *m = load_model_or_report(model_path, NULL);
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.keep_f16 = keep_f16;
+    tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) {
         free(text);
         return EXIT_MODEL;

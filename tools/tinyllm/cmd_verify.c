@@ -192,7 +192,7 @@ static void shape_text(const golden_tap *t, char *buf, size_t cap) {
 int cmd_verify(int argc, char **argv) {
     const char *model_path = NULL, *golden_path = NULL;
     float rtol_override = -1, atol_override = -1;
-    int n_threads = 0, quiet = 0;
+    int n_threads = 0, quiet = 0, keep_f16 = 0;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
         {"--golden", "-g", OPT_STRING, &golden_path, "FILE", "golden file from tools/golden.py (required)", NULL},
@@ -200,6 +200,7 @@ int cmd_verify(int argc, char **argv) {
         {"--atol", NULL, OPT_FLOAT, &atol_override, "A", "absolute tolerance for every tap (default: per tap)", NULL},
         {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
         {"--quiet", "-q", OPT_FLAG, &quiet, "", "print failures and the summary only", NULL},
+        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
     const command_spec cmd = {"verify", "-m MODEL.gguf --golden FILE.tlg [options]",
                               "Compare every tap of prefill and decode, and the greedy continuation, with a golden "
@@ -228,7 +229,9 @@ int cmd_verify(int argc, char **argv) {
         golden_free(&g);
         return EXIT_MODEL;
     }
-    tinyllm_model *m = load_model_or_report(model_path, NULL);
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.keep_f16 = keep_f16;
+    tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) {
         golden_free(&g);
         return EXIT_MODEL;
