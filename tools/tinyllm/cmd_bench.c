@@ -55,7 +55,7 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *format = "md";
     int_list prompts = {2, {128, 512}}, threads = {0, {0}};
-    int n_gen = 128, reps = 5, keep_f16 = 0;
+    int n_gen = 128, reps = 5, keep_f16 = 0, no_mmap = 0;
     uint64_t seed = 1;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
@@ -66,6 +66,7 @@ int cmd_bench(int argc, char **argv) {
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
         {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
+        {"--no-mmap", NULL, OPT_FLAG, &no_mmap, "", "read the model into memory instead of mapping it", NULL},
     };
     const command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
                               "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts,
@@ -87,6 +88,7 @@ int cmd_bench(int argc, char **argv) {
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
     mp.keep_f16 = keep_f16;
+    mp.no_mmap = no_mmap;
     tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
