@@ -87,6 +87,12 @@ def llama_f16():
                      "2", "--ff", "320", "--ctx", "64", "--dtype", "f16", "--tokenizer", SP512, "--seed", "16")
 
 
+def llama_wide():
+    """Large enough that products, attention and row work split over threads."""
+    return synthetic("llama_wide", "--arch", "llama", "--dim", "256", "--layers", "2", "--heads", "8", "--kv-heads",
+                     "4", "--ff", "768", "--ctx", "320", "--tokenizer", SP512, "--seed", "17")
+
+
 def gpt2_f16():
     return synthetic("gpt2_f16", "--arch", "gpt2", "--dim", "32", "--layers", "2", "--heads", "4", "--ctx", "32",
                      "--dtype", "f16", "--tokenizer", SP512, "--seed", "14")
@@ -457,6 +463,31 @@ def keep_f16_matches_f32_expansion():
             assert np.max(np.abs(got["f16"][-1] - got["f16_decode"])) < 1e-4
             with tl.Context(b, n_threads=1) as c1, tl.Context(b, n_threads=2) as c2:
                 assert c1.greedy(toks[:8], 12) == c2.greedy(toks[:8], 12)
+
+
+@test
+def one_and_two_threads_agree():
+    """A model wide enough that the pool splits products by columns, attention
+    by heads and norms/RoPE by rows: logits of a 280-token prefill match the
+    reference and each other on 1 and 2 threads, and the greedy continuations
+    (decode, split too) are identical."""
+    path = llama_wide()
+    rng = np.random.default_rng(9)
+    toks = [1] + rng.integers(3, 512, 279).tolist()
+    want = reference.Model(path).forward(toks)
+    got, cont = {}, {}
+    with tl.Model(LIB, path) as m:
+        for n in (1, 2):
+            with tl.Context(m, n_threads=n, logits_all=True) as c:
+                c.prefill(toks)
+                got[n] = np.stack([c.logits_at(i) for i in range(len(toks))])
+            with tl.Context(m, n_threads=n) as c:
+                cont[n] = c.greedy(toks, 24)
+    for n in (1, 2):
+        err = np.max(np.abs(got[n] - want))
+        assert err < 1e-3, f"{n} thread(s): max |logit error| {err:.3g}"
+    assert np.max(np.abs(got[1] - got[2])) < 1e-5, np.max(np.abs(got[1] - got[2]))
+    assert cont[1] == cont[2], (cont[1], cont[2])
 
 
 @test
