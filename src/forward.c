@@ -53,7 +53,7 @@ static void matmul_part(void *arg, int ith, int nth) {
     int chunk = ((j->OC + nth - 1) / nth + 15) & ~15; /* whole cache lines of output */
     int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
     if (j->w.f16) {
-        float *conv = j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols; // (F16_CONV_ROWS, C)
+        float *conv = j->T > 1 ? j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols : NULL;
         matmul_f16_forward(j->out, j->in, j->in_stride, j->w.f16, j->bias, j->T, j->C, j->OC, o0, o1, conv,
                            F16_CONV_ROWS);
     } else {
@@ -101,40 +101,6 @@ static void attention(tinyllm_context *ctx, const float *k, const float *v, int 
     thread_pool_run(ctx->pool, attention_part, &j, nth);
 }
 
-typedef struct {
-    tinyllm_context *ctx;
-    const layer_weights *w;
-    int T;
-} activation_job;
-
-/* The feed-forward activation on rows [t0, t1) of this call's tokens, in
- * place in hb: GELU, or SwiGLU into the gate half of each fused gate|up row
- * (or, unfused, gate rows at hb and up rows at hb + n_batch * ff). */
-static void activation_part(void *arg, int ith, int nth) {
-    const activation_job *j = arg;
-    tinyllm_context *ctx = j->ctx;
-    int ff = ctx->model->info.n_ff, per = (j->T + nth - 1) / nth, t0 = ith * per;
-    int t1 = t0 + per < j->T ? t0 + per : j->T;
-    if (t0 >= t1) return;
-    if (ctx->model->arch != ARCH_LLAMA) {
-        gelu_forward(ctx->hb + (size_t)t0 * ff, (long)(t1 - t0) * ff);
-    } else if (j->w->gate_up_adjacent) {
-        for (int t = t0; t < t1; t++) {
-            float *row = ctx->hb + (size_t)t * 2 * ff; // gate | up
-            swiglu_forward(row, row + ff, ff);
-        }
-    } else {
-        float *up = ctx->hb + (size_t)ctx->n_batch * ff;
-        swiglu_forward(ctx->hb + (size_t)t0 * ff, up + (size_t)t0 * ff, (long)(t1 - t0) * ff);
-    }
-}
-
-static void activation(tinyllm_context *ctx, const layer_weights *w, int T) {
-    activation_job j = {ctx, w, T};
-    int small = (long)T * ctx->model->info.n_ff < PARALLEL_MIN_WORK / 64;
-    thread_pool_run(ctx->pool, activation_part, &j, small ? 1 : thread_pool_size(ctx->pool));
-}
-
 /* Row-wise work (norms, residual adds, splitting q|k|v, RoPE) split over the
  * pool by rows; a single decode row stays on the calling thread. */
 typedef void (*rows_fn)(tinyllm_context *ctx, void *arg, int t0, int t1);
@@ -156,6 +122,30 @@ static void parallel_rows(tinyllm_context *ctx, rows_fn fn, void *arg, int T) {
     rows_job j = {ctx, fn, arg, T};
     int small = (long)T * ctx->model->info.n_embd < PARALLEL_MIN_WORK / 64;
     thread_pool_run(ctx->pool, rows_part, &j, small ? 1 : thread_pool_size(ctx->pool));
+}
+
+/* The feed-forward activation on rows [t0, t1) of this call's tokens, in
+ * place in hb: GELU, or SwiGLU into the gate half of each fused gate|up row
+ * (or, unfused, gate rows at hb and up rows at hb + n_batch * ff). */
+static void activation_rows(tinyllm_context *ctx, void *arg, int t0, int t1) {
+    const layer_weights *w = arg;
+    int ff = ctx->model->info.n_ff;
+    if (ctx->model->arch != ARCH_LLAMA) {
+        gelu_forward(ctx->hb + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+    } else if (w->gate_up_adjacent) {
+        for (int t = t0; t < t1; t++) {
+            float *row = ctx->hb + (size_t)t * 2 * ff; // gate | up
+            swiglu_forward(row, row + ff, ff);
+        }
+    } else {
+        float *up = ctx->hb + (size_t)ctx->n_batch * ff;
+        swiglu_forward(ctx->hb + (size_t)t0 * ff, up + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+    }
+}
+
+/* SwiGLU or GELU on hb (T rows), in place */
+static void activation(tinyllm_context *ctx, const layer_weights *w, int T) {
+    parallel_rows(ctx, activation_rows, (void *)w, T);
 }
 
 typedef struct {
