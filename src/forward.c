@@ -96,8 +96,11 @@ static void attention_part(void *arg, int ith, int nth) {
 
 static void attention(tinyllm_context *ctx, const float *k, const float *v, int T, int pos0) {
     attention_job j = {ctx, k, v, T, pos0, ctx->att_all_heads ? (size_t)T * (pos0 + T) : 0};
-    long work = (long)T * (pos0 + T) * ctx->model->info.n_embd;
-    int nth = work < PARALLEL_MIN_WORK ? 1 : thread_pool_size(ctx->pool);
+    /* decode streams the cached keys and values (bound by reading them, like
+     * a matrix-vector product); prefill is bound by arithmetic */
+    int small = T == 1 ? 2L * (pos0 + T) * ctx->model->kv_dim < PARALLEL_MIN_WEIGHTS
+                       : (long)T * (pos0 + T) * ctx->model->info.n_embd < PARALLEL_MIN_WORK;
+    int nth = small ? 1 : thread_pool_size(ctx->pool);
     thread_pool_run(ctx->pool, attention_part, &j, nth);
 }
 
