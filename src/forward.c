@@ -34,7 +34,8 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
 
 /* Below these sizes a product runs on one thread: waking the pool would cost
  * more than it saves (a sleeping worker takes tens of microseconds to wake).
- * Decode (T == 1) is bound by reading the weights, so it splits from 64K
+ * Decode and short prompts (T <= STREAM_MAX_ROWS) are bound by reading the
+ * weights, so they split from 64K
  * weights (256 KB) on; prefill is bound by arithmetic and splits from 4M
  * multiply-adds on. */
 #define PARALLEL_MIN_WEIGHTS (1L << 16)
@@ -66,7 +67,7 @@ static void matmul_part(void *arg, int ith, int nth) {
 static void matmul_strided(tinyllm_context *ctx, float *out, const float *in, int in_stride, matrix w,
                            const float *bias, int T, int C, int OC) {
     matmul_job j = {ctx, out, in, bias, w, in_stride, T, C, OC};
-    int small = T == 1 ? (long)C * OC < PARALLEL_MIN_WEIGHTS : (long)T * C * OC < PARALLEL_MIN_WORK;
+    int small = T <= STREAM_MAX_ROWS ? (long)C * OC < PARALLEL_MIN_WEIGHTS : (long)T * C * OC < PARALLEL_MIN_WORK;
     thread_pool_run(ctx->pool, matmul_part, &j, small ? 1 : thread_pool_size(ctx->pool));
 }
 

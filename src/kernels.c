@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define HAVE_F16C 1
+#endif
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
@@ -35,36 +39,6 @@ static __m256 exp8(__m256 x) {
 }
 #define HAVE_EXP8 1
 
-void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
-    /* one row at a time, four accumulators: the rows are adjacent, so the
-     * whole matrix is read as a single forward stream (what the hardware
-     * prefetcher follows best); x stays in L1 */
-    int C8 = C & ~7, C32 = C & ~31;
-    for (int o = o0; o < o1; o++) {
-        const float *wr = w + (size_t)o * C;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int c = 0;
-        for (; c < C32; c += 32) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c), _mm256_loadu_ps(x + c), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c + 8), _mm256_loadu_ps(x + c + 8), a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c + 16), _mm256_loadu_ps(x + c + 16), a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c + 24), _mm256_loadu_ps(x + c + 24), a3);
-        }
-        for (; c < C8; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c), _mm256_loadu_ps(x + c), a0);
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        for (; c < C; c++) s += wr[c] * x[c];
-        out[o] = s + (bias ? bias[o] : 0.0f);
-    }
-}
-#else
-void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
-    for (int o = o0; o < o1; o++) {
-        const float *wr = w + (size_t)o * C;
-        float s = 0.0f;
-        for (int c = 0; c < C; c++) s += wr[c] * x[c];
-        out[o] = s + (bias ? bias[o] : 0.0f);
-    }
-}
 #endif
 
 /* ------------------------------------------------------------ F16 -- */
@@ -92,9 +66,6 @@ float f16_to_f32(uint16_t h) {
     return f;
 }
 
-#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
-#define HAVE_F16C 1
-#endif
 
 void f16_to_f32_row(float *dst, const uint16_t *src, long n) {
     long i = 0;
@@ -104,39 +75,134 @@ void f16_to_f32_row(float *dst, const uint16_t *src, long n) {
     for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
 }
 
-#ifdef HAVE_F16C
-static inline __m256 load8_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+/* ------------------------------------------ weight-streaming products -- */
+/* Decode (one row) and short prompts (a few rows) are bound by reading the
+ * weights: these kernels read each weight once, as one forward stream (the
+ * rows are adjacent; the hardware prefetcher follows that best), for F32 or
+ * F16 storage alike (an F16 weight is converted as it is loaded). With few
+ * rows, sgemm would copy (pack) every weight first and read it again. */
 
-void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
-    /* the F32 kernel's loop with each weight converted as it is loaded: the
-     * same products summed in the same order, from half the bytes */
+#ifdef HAVE_F16C
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE __m256 load8w(const void *w, size_t i, int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
+               : _mm256_loadu_ps((const float *)w + i);
+}
+
+ALWAYS_INLINE float load1w(const void *w, size_t i, int f16) {
+    return f16 ? f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+}
+
+/* One row: four accumulators per weight row (the decode path). */
+ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16, const float *bias, int C, int o0,
+                              int o1) {
     int C8 = C & ~7, C32 = C & ~31;
     for (int o = o0; o < o1; o++) {
-        const uint16_t *wr = w + (size_t)o * C;
+        size_t r = (size_t)o * C;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int c = 0;
         for (; c < C32; c += 32) {
-            a0 = _mm256_fmadd_ps(load8_f16(wr + c), _mm256_loadu_ps(x + c), a0);
-            a1 = _mm256_fmadd_ps(load8_f16(wr + c + 8), _mm256_loadu_ps(x + c + 8), a1);
-            a2 = _mm256_fmadd_ps(load8_f16(wr + c + 16), _mm256_loadu_ps(x + c + 16), a2);
-            a3 = _mm256_fmadd_ps(load8_f16(wr + c + 24), _mm256_loadu_ps(x + c + 24), a3);
+            a0 = _mm256_fmadd_ps(load8w(w, r + c, f16), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(load8w(w, r + c + 8, f16), _mm256_loadu_ps(x + c + 8), a1);
+            a2 = _mm256_fmadd_ps(load8w(w, r + c + 16, f16), _mm256_loadu_ps(x + c + 16), a2);
+            a3 = _mm256_fmadd_ps(load8w(w, r + c + 24, f16), _mm256_loadu_ps(x + c + 24), a3);
         }
-        for (; c < C8; c += 8) a0 = _mm256_fmadd_ps(load8_f16(wr + c), _mm256_loadu_ps(x + c), a0);
+        for (; c < C8; c += 8) a0 = _mm256_fmadd_ps(load8w(w, r + c, f16), _mm256_loadu_ps(x + c), a0);
         float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        for (; c < C; c++) s += f16_to_f32(wr[c]) * x[c];
+        for (; c < C; c++) s += load1w(w, r + c, f16) * x[c];
         out[o] = s + (bias ? bias[o] : 0.0f);
     }
+}
+
+/* R rows (a compile-time 2..4) against each weight row while it is in L1:
+ * two accumulators per row. out rows are OC apart, x rows x_stride. */
+ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride, const int R, const void *w, int f16,
+                               const float *bias, int C, int o0, int o1) {
+    int C8 = C & ~7, C16 = C & ~15;
+    for (int o = o0; o < o1; o++) {
+        size_t r = (size_t)o * C;
+        __m256 acc[4][2];
+        for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+        int c = 0;
+        for (; c < C16; c += 16) {
+            __m256 w0 = load8w(w, r + c, f16), w1 = load8w(w, r + c + 8, f16);
+            for (int t = 0; t < R; t++) {
+                const float *xt = x + (size_t)t * x_stride + c;
+                acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), acc[t][0]);
+                acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), acc[t][1]);
+            }
+        }
+        for (; c < C8; c += 8) {
+            __m256 w0 = load8w(w, r + c, f16);
+            for (int t = 0; t < R; t++)
+                acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * x_stride + c), acc[t][0]);
+        }
+        for (int t = 0; t < R; t++) {
+            const float *xt = x + (size_t)t * x_stride;
+            float s = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
+            for (int cc = c; cc < C; cc++) s += load1w(w, r + cc, f16) * xt[cc];
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+/* out[:, o0:o1] (T, OC) for T <= STREAM_MAX_ROWS, four rows per pass. */
+ALWAYS_INLINE void stream_product(float *out, const float *in, int in_stride, const void *w, int f16,
+                                  const float *bias, int T, int C, int OC, int o0, int o1) {
+    for (int t = 0; t < T; t += 4) {
+        float *ot = out + (size_t)t * OC;
+        const float *xt = in + (size_t)t * in_stride;
+        switch (T - t < 4 ? T - t : 4) {
+        case 1: stream_one(ot, xt, w, f16, bias, C, o0, o1); break;
+        case 2: stream_rows(ot, OC, xt, in_stride, 2, w, f16, bias, C, o0, o1); break;
+        case 3: stream_rows(ot, OC, xt, in_stride, 3, w, f16, bias, C, o0, o1); break;
+        default: stream_rows(ot, OC, xt, in_stride, 4, w, f16, bias, C, o0, o1); break;
+        }
+    }
+}
+
+static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    stream_product(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1);
+}
+
+static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    stream_product(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1);
 }
 #else
-void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
-    for (int o = o0; o < o1; o++) {
-        const uint16_t *wr = w + (size_t)o * C;
-        float s = 0.0f;
-        for (int c = 0; c < C; c++) s += f16_to_f32(wr[c]) * x[c];
-        out[o] = s + (bias ? bias[o] : 0.0f);
-    }
+static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) {
+            const float *wr = w + (size_t)o * C, *x = in + (size_t)t * in_stride;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += wr[c] * x[c];
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+}
+
+static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint16_t *wr = w + (size_t)o * C;
+            const float *x = in + (size_t)t * in_stride;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += f16_to_f32(wr[c]) * x[c];
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
 }
 #endif
+
+void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
+    stream_f32(out, x, C, w, bias, 1, C, 0, o0, o1);
+}
+
+void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
+    stream_f16(out, x, C, w, bias, 1, C, 0, o0, o1);
+}
 
 /* out[:, o0:o1] = in @ w_rows^T (+ bias), w_rows holding rows o0..o1-1. */
 static void sgemm_columns(float *out, const float *in, int in_stride, const float *w_rows, const float *bias, int T,
@@ -152,8 +218,8 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
 void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, float *conv, int conv_rows) {
     if (o1 <= o0) return;
-    if (T == 1) {
-        matvec_f16_forward(out, in, w, bias, C, o0, o1);
+    if (T <= STREAM_MAX_ROWS) {
+        stream_f16(out, in, in_stride, w, bias, T, C, OC, o0, o1);
         return;
     }
     for (int c0 = o0; c0 < o1; c0 += conv_rows) {
@@ -166,8 +232,8 @@ void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16
 void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
                     int o0, int o1) {
     if (o1 <= o0) return;
-    if (T == 1) {
-        matvec_forward(out, in, w, bias, C, o0, o1);
+    if (T <= STREAM_MAX_ROWS) {
+        stream_f32(out, in, in_stride, w, bias, T, C, OC, o0, o1);
         return;
     }
     sgemm_columns(out, in, in_stride, w + (size_t)o0 * C, bias, T, C, OC, o0, o1);

@@ -5,10 +5,15 @@
 
 #include <stdint.h>
 
+/* Products of at most this many rows stream the weights once (decode, short
+ * prompts); longer ones run as sgemm. */
+#define STREAM_MAX_ROWS 8
+
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
- * T > 1: one cblas_sgemm (the prefill path); T == 1: matvec_forward. */
+ * T > STREAM_MAX_ROWS: one cblas_sgemm (the prefill path); otherwise the
+ * weights are streamed once per four rows, as in matvec_forward. */
 void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
                     int o0, int o1);
 

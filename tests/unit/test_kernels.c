@@ -1,6 +1,7 @@
 /* Each kernel against a plain, obviously-correct loop. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ static float *rand_buf(long n, float scale) {
 
 static void test_matmul_T(int T) {
     test_state ts = {0};
-    int C = 33, OC = 19;
+    int C = 45, OC = 19; /* 45: every tail (16-, 8- and 1-wide) of the streamed kernels runs */
     float *in = rand_buf((long)T * C, 1), *w = rand_buf((long)OC * C, 1), *b = rand_buf(OC, 1);
     float *out = malloc(sizeof(float) * T * OC), *ref = malloc(sizeof(float) * T * OC);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -41,7 +42,9 @@ static void test_matmul_T(int T) {
         double d = max_abs_diff(out, ref, (long)T * OC);
         CHECK(&ts, d < 1e-4, "bias=%d max diff %g", with_bias, d);
     }
-    report_test(T == 1 ? "kernels.matvec" : "kernels.matmul", &ts);
+    char name[32];
+    snprintf(name, sizeof name, T == 1 ? "kernels.matvec" : "kernels.matmul_T%d", T);
+    report_test(name, &ts);
     free(in), free(w), free(b), free(out), free(ref);
 }
 
@@ -72,7 +75,7 @@ static void test_f16(void) {
     for (int i = 0; i < OC * C; i++) wh[i] = all[(int)(randn() * 3000 + 0x3000) & 0x7fff]; /* finite values */
     f16_to_f32_row(wf, wh, (long)OC * C);
     float *out = malloc(sizeof(float) * T * OC), *ref = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
-    for (int t1 = 1; t1 <= T; t1 += T - 1) { /* decode (one row) and prefill */
+    for (int t1 = 1; t1 <= T; t1 += 4) { /* decode (one row), streamed rows and sgemm on converted blocks */
         matmul_forward(ref, in, C, wf, b, t1, C, OC, 0, OC);
         /* two column ranges, converted 8 rows at a time */
         matmul_f16_forward(out, in, C, wh, b, t1, C, OC, 0, 13, tmp, 8);
@@ -214,8 +217,10 @@ static void test_attention_T(int T) {
 
 void run_kernel_tests(void) {
     test_f16();
+    /* decode, streamed passes of 2/3/4 rows, 4+3 rows, and sgemm */
+    for (int T = 1; T <= 4; T++) test_matmul_T(T);
     test_matmul_T(7);
-    test_matmul_T(1);
+    test_matmul_T(STREAM_MAX_ROWS + 5);
     test_norms();
     test_activations();
     test_rope();
