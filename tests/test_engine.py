@@ -595,6 +595,14 @@ def cli_info_lists_model():
         assert needle in r.stdout, needle
     r = run([TINYLLM, "info", "--help"])
     assert r.returncode == 0 and "usage: tinyllm info" in r.stdout
+    # the weights' memory: F16 matrices expanded, or kept with --keep-f16
+    mib = {}
+    for flag in ([], ["--keep-f16"]):
+        r = run([TINYLLM, "info", gpt2_f16()] + flag)
+        line = next(ln for ln in r.stdout.splitlines() if ln.startswith("in memory:"))
+        mib[bool(flag)] = float(line.split()[2])
+        assert ("kept as stored" in line) == bool(flag), line
+    assert 0.45 < mib[True] / mib[False] < 0.6, mib
 
 
 @test

@@ -1,6 +1,7 @@
 /* tinyllm info: what a model file holds. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "args.h"
 #include "common.h"
@@ -10,10 +11,11 @@ static const char *positions_name(tinyllm_pos_kind k) {
 }
 
 int cmd_info(int argc, char **argv) {
-    int check_tensors = 0, show_meta = 0;
+    int check_tensors = 0, show_meta = 0, keep_f16 = 0;
     const opt_spec opts[] = {
         {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf", NULL},
         {"--metadata", NULL, OPT_FLAG, &show_meta, "", "list every metadata key", NULL},
+        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "load F16 matrices as stored (see 'in memory')", NULL},
     };
     const command_spec cmd = {"info", "MODEL.gguf [options]",
                               "Show a model's architecture, hyperparameters, tokenizer and tensors.", opts,
@@ -24,6 +26,7 @@ int cmd_info(int argc, char **argv) {
     if (n_pos != 1) return usage_error(&cmd, "missing MODEL.gguf");
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.check_tensors = check_tensors;
+    mp.keep_f16 = keep_f16;
     tinyllm_model *m = load_model_or_report(pos[0], &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
@@ -36,8 +39,15 @@ int cmd_info(int argc, char **argv) {
         printf("file type:     %d (%s)\n", h.file_type,
                h.file_type < 4 ? FILE_TYPES[h.file_type] : h.file_type == 7 ? "mostly Q8_0" : "other");
     printf("parameters:    %" PRId64 " (%.2f M)\n", h.n_params, h.n_params / 1e6);
-    printf("in memory:     %.1f MiB of weights as F32 (--keep-f16 keeps F16 matrices as stored)\n",
-           h.weight_bytes / 1048576.0);
+    int has_f16 = 0;
+    for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
+        tinyllm_tensor_info t;
+        has_f16 |= tinyllm_model_tensor(m, i, &t) == TINYLLM_OK && !strcmp(t.type, "F16");
+    }
+    printf("in memory:     %.1f MiB of weights%s\n", h.weight_bytes / 1048576.0,
+           !has_f16   ? ""
+           : keep_f16 ? " (F16 matrices kept as stored)"
+                      : " (F16 expanded to F32; --keep-f16 keeps F16 matrices as stored)");
     printf("context:       %d\n", h.n_ctx_train);
     printf("embedding:     %d\n", h.n_embd);
     printf("layers:        %d\n", h.n_layer);
