@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One benchmark run on the machine at hand (`make bench`):
 #   1. the machine's limits (build/bench_limits: sgemm GFLOP/s, read GB/s),
+#      measured before and again after the models (the report takes the
+#      higher of the two, so a slow moment of the host cannot inflate ratios),
 #   2. `tinyllm bench` on synthetic models at realistic shapes (written to
 #      build/bench/ by tools/make_synthetic.py, never committed) and on the
 #      small real models,
@@ -38,4 +40,5 @@ for small in "$BUILD/stories260K.gguf" models/austen.gguf models/austen.gguf:f16
   "$BUILD/tinyllm" bench -m "$file" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json "${extra[@]}" > "$out/$name.json"
   results+=("$out/$name.json")
 done
-"$PY" scripts/bench_report.py "$out/limits.json" "${results[@]}"
+"$BUILD/bench_limits" "$(nproc)" > "$out/limits-after.json"
+"$PY" scripts/bench_report.py "$out/limits.json,$out/limits-after.json" "${results[@]}"
