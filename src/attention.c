@@ -30,40 +30,6 @@ void free_kv_cache(kv_cache *c) {
 float *kv_cache_k(const kv_cache *c, int layer) { return c->k + (size_t)layer * c->n_ctx * c->kv_dim; }
 float *kv_cache_v(const kv_cache *c, int layer) { return c->v + (size_t)layer * c->n_ctx * c->kv_dim; }
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-
-/* a . b over n floats, eight lanes at a time */
-static float dot(const float *a, const float *b, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    float d = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
-    for (; i < n; i++) d += a[i] * b[i];
-    return d;
-}
-
-/* y (n) += a * x (n) */
-static void axpy(float *y, float a, const float *x, int n) {
-    __m256 va = _mm256_set1_ps(a);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-#else
-static float dot(const float *a, const float *b, int n) {
-    float d = 0.0f;
-    for (int i = 0; i < n; i++) d += a[i] * b[i];
-    return d;
-}
-
-static void axpy(float *y, float a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-#endif
-
 /* One new token against L cached keys (decode): no BLAS call overhead. */
 static void attention_one(float *out, float *scores, float *probs, size_t head_stride, const float *q,
                           const float *k, const float *v, int L, int n_head, int n_head_kv, int head_dim, int h0,
@@ -74,11 +40,10 @@ static void attention_one(float *out, float *scores, float *probs, size_t head_s
         int g = h / group;
         const float *qh = q + h * head_dim;
         float *S = scores + h * head_stride, *P = probs + h * head_stride, *o = out + h * head_dim; // (L), (L), (hd)
-        for (int j = 0; j < L; j++) S[j] = dot(qh, k + (size_t)j * kv_dim + g * head_dim, head_dim) * scale;
+        dots_forward(S, qh, k + g * head_dim, kv_dim, scale, L, head_dim);
         memcpy(P, S, (size_t)L * sizeof(float));
         softmax_forward(P, L);
-        memset(o, 0, (size_t)head_dim * sizeof(float));
-        for (int j = 0; j < L; j++) axpy(o, P[j], v + (size_t)j * kv_dim + g * head_dim, head_dim);
+        weighted_sum_forward(o, P, v + g * head_dim, kv_dim, L, head_dim);
     }
 }
 

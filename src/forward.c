@@ -18,16 +18,23 @@ static void norm_forward(const tinyllm_model *m, float *out, const float *in, co
         layernorm_forward(out, in, w, b, T, m->info.n_embd, m->info.norm_eps);
 }
 
+/* out[:, o0:o1] (T, OC) = in @ w^T + bias for either storage of w; conv is
+ * this thread's (F16_CONV_ROWS, C) scratch for F16 weights in prefill. */
+static void matrix_product(float *out, const float *in, int in_stride, matrix w, const float *bias, int T, int C,
+                           int OC, int o0, int o1, float *conv) {
+    if (w.f16)
+        matmul_f16_forward(out, in, in_stride, w.f16, bias, T, C, OC, o0, o1, conv, F16_CONV_ROWS);
+    else
+        matmul_forward(out, in, in_stride, w.f32, bias, T, C, OC, o0, o1);
+}
+
 tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float *logits) {
     if (!m || !x || !logits) return TINYLLM_ERR_ARG;
     int dim = m->info.n_embd;
     float *xn = malloc((size_t)dim * sizeof *xn);
     if (!xn) return TINYLLM_ERR_NOMEM;
     norm_forward(m, xn, x, m->out_norm_w, m->out_norm_b, 1);
-    if (m->output.f16)
-        matvec_f16_forward(logits, xn, m->output.f16, NULL, dim, 0, m->info.n_vocab);
-    else
-        matvec_forward(logits, xn, m->output.f32, NULL, dim, 0, m->info.n_vocab);
+    matrix_product(logits, xn, dim, m->output, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab, NULL);
     free(xn);
     return TINYLLM_OK;
 }
@@ -35,9 +42,8 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
 /* Below these sizes a product runs on one thread: waking the pool would cost
  * more than it saves (a sleeping worker takes tens of microseconds to wake).
  * Decode and short prompts (T <= STREAM_MAX_ROWS) are bound by reading the
- * weights, so they split from 64K
- * weights (256 KB) on; prefill is bound by arithmetic and splits from 4M
- * multiply-adds on. */
+ * weights, so they split from 64K weights (256 KB) on; prefill is bound by
+ * arithmetic and splits from 4M multiply-adds on. */
 #define PARALLEL_MIN_WEIGHTS (1L << 16)
 #define PARALLEL_MIN_WORK (1L << 22)
 
@@ -53,13 +59,9 @@ static void matmul_part(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     int chunk = ((j->OC + nth - 1) / nth + 15) & ~15; /* whole cache lines of output */
     int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
-    if (j->w.f16) {
-        float *conv = j->T > 1 ? j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols : NULL;
-        matmul_f16_forward(j->out, j->in, j->in_stride, j->w.f16, j->bias, j->T, j->C, j->OC, o0, o1, conv,
-                           F16_CONV_ROWS);
-    } else {
-        matmul_forward(j->out, j->in, j->in_stride, j->w.f32, j->bias, j->T, j->C, j->OC, o0, o1);
-    }
+    /* the conversion scratch exists only for models with F16 matrices */
+    float *conv = j->w.f16 && j->T > 1 ? j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols : NULL;
+    matrix_product(j->out, j->in, j->in_stride, j->w, j->bias, j->T, j->C, j->OC, o0, o1, conv);
 }
 
 /* out (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T + bias, split

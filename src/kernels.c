@@ -38,6 +38,7 @@ static __m256 exp8(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
 }
 #define HAVE_EXP8 1
+#define HAVE_AVX2 1
 
 #endif
 
@@ -195,14 +196,6 @@ static void stream_f16(float *out, const float *in, int in_stride, const uint16_
         }
 }
 #endif
-
-void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1) {
-    stream_f32(out, x, C, w, bias, 1, C, 0, o0, o1);
-}
-
-void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1) {
-    stream_f16(out, x, C, w, bias, 1, C, 0, o0, o1);
-}
 
 /* out[:, o0:o1] = in @ w_rows^T (+ bias), w_rows holding rows o0..o1-1. */
 static void sgemm_columns(float *out, const float *in, int in_stride, const float *w_rows, const float *bias, int T,
@@ -363,6 +356,35 @@ void softmax_forward(float *x, int N) {
     for (; i + 8 <= N; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
 #endif
     for (; i < N; i++) x[i] *= inv;
+}
+
+void dots_forward(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C) {
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        int c = 0;
+        float d = 0.0f;
+#ifdef HAVE_AVX2
+        __m256 acc = _mm256_setzero_ps();
+        for (; c + 8 <= C; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), _mm256_loadu_ps(r + c), acc);
+        d = hsum256(acc);
+#endif
+        for (; c < C; c++) d += q[c] * r[c];
+        out[j] = d * scale;
+    }
+}
+
+void weighted_sum_forward(float *out, const float *p, const float *rows, int row_stride, int L, int C) {
+    memset(out, 0, (size_t)C * sizeof(float));
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        int c = 0;
+#ifdef HAVE_AVX2
+        __m256 pj = _mm256_set1_ps(p[j]);
+        for (; c + 8 <= C; c += 8)
+            _mm256_storeu_ps(out + c, _mm256_fmadd_ps(pj, _mm256_loadu_ps(r + c), _mm256_loadu_ps(out + c)));
+#endif
+        for (; c < C; c++) out[c] += p[j] * r[c];
+    }
 }
 
 void residual_forward(float *x, const float *y, long N) {

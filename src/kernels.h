@@ -13,20 +13,16 @@
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
  * T > STREAM_MAX_ROWS: one cblas_sgemm (the prefill path); otherwise the
- * weights are streamed once per four rows, as in matvec_forward. */
+ * weights are streamed once per four rows (one forward stream over the rows,
+ * a weight row reused from L1 for every input row). */
 void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
                     int o0, int o1);
-
-/* out[o] = w[o, :] . x + bias[o] for o in [o0, o1): the decode path's
- * workhorse, bound by reading w once; one row at a time, so w streams. */
-void matvec_forward(float *out, const float *x, const float *w, const float *bias, int C, int o0, int o1);
 
 /* F16 weights kept as stored (keep_f16): the same products, each weight
  * converted on the fly (F16C). Decode reads half the bytes; prefill converts
  * conv_rows rows at a time into conv (conv_rows, C) and runs sgemm on them. */
 float f16_to_f32(uint16_t h);
 void f16_to_f32_row(float *dst, const uint16_t *src, long n);
-void matvec_f16_forward(float *out, const float *x, const uint16_t *w, const float *bias, int C, int o0, int o1);
 void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, float *conv, int conv_rows);
 
@@ -54,6 +50,13 @@ void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, co
 
 /* Softmax of x (N) in place, the row maximum subtracted first. */
 void softmax_forward(float *x, int N);
+
+/* out[j] = scale * (q . rows[j]) for j < L: q (C), rows L vectors of C
+ * floats, row_stride apart (one query against the cached keys). */
+void dots_forward(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C);
+
+/* out (C) = sum over j < L of p[j] * rows[j] (rows as above: the values). */
+void weighted_sum_forward(float *out, const float *p, const float *rows, int row_stride, int L, int C);
 
 /* x (N) += y (N). */
 void residual_forward(float *x, const float *y, long N);
