@@ -6,8 +6,16 @@ CC      ?= cc
 CXX     ?= c++
 PYTHON  ?= /usr/bin/python3
 PREFIX  ?= /usr/local
+# PORTABLE=1: a build that runs on any x86-64-v2 CPU (2009 on) and still
+# uses AVX2 / AVX-512 kernels where the CPU has them (chosen at run time);
+# it builds into build-portable/. The default is tuned for this machine.
+ifeq ($(PORTABLE),1)
+BUILD   ?= build-portable
+OPT     ?= -O2 -march=x86-64-v2 -mtune=generic
+else
 BUILD   ?= build
 OPT     ?= -O2 -march=native
+endif
 SHARED  ?= ../shared
 
 WARN     = -Wall -Wextra
@@ -20,9 +28,22 @@ CLI_LIBS   = $(shell pkg-config --libs cairo)
 CFLAGS_ALL   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CXXFLAGS)
 
-LIB_C   = $(wildcard src/*.c)
+# The hot kernels (src/kernels_isa.c) are compiled once per instruction set,
+# each with its own -march placed after OPT (the last -march wins), and one
+# is picked at run time (src/kernels.c). Other CPUs get the scalar set only.
+ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+KERNEL_ISAS = scalar avx2 avx512
+else
+KERNEL_ISAS = scalar
+CFLAGS += -DTINYLLM_SCALAR_ONLY
+endif
+ISA_FLAGS_scalar = -march=x86-64-v2
+ISA_FLAGS_avx2   = -march=x86-64-v3
+ISA_FLAGS_avx512 = -march=x86-64-v4
+LIB_C   = $(filter-out src/kernels_isa.c,$(wildcard src/*.c))
 LIB_CXX = $(wildcard src/*.cpp)
-LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o)
+ISA_OBJ = $(KERNEL_ISAS:%=$(BUILD)/obj/kernels_isa-%.o)
+LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ)
 CLI_C   = $(wildcard tools/tinyllm/*.c)
 CLI_OBJ = $(CLI_C:tools/tinyllm/%.c=$(BUILD)/obj/cli/%.o)
 TEST_C  = $(wildcard tests/unit/*.c)
@@ -53,6 +74,10 @@ $(BUILD)/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj/kernels_isa-%.o: src/kernels_isa.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+
 $(BUILD)/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(CLI_CFLAGS) -c $< -o $@
@@ -75,7 +100,8 @@ $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
 
 # A CLI with deliberate bugs behind TINYLLM_FAULT=... (tests of `verify` only).
-FAULT_OBJ = $(LIB_C:src/%.c=$(BUILD)/faults/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o)
+FAULT_OBJ = $(LIB_C:src/%.c=$(BUILD)/faults/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ) \
+            $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o)
 $(BUILD)/faults/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DTINYLLM_FAULT_INJECTION -c $< -o $@
@@ -85,8 +111,9 @@ $(BUILD)/faults/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
 $(BUILD)/faults/tinyllm: $(FAULT_OBJ)
 	$(CC) -o $@ $^ $(DEPS_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
+# measures this machine: always built for it
 $(BUILD)/bench_limits: tools/bench_limits.c | $(BUILD)/.deps
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(DEPS_LIBS)
+	$(CC) $(CFLAGS_ALL) -march=native -o $@ $< $(DEPS_LIBS)
 
 bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
 	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/bench.sh
@@ -157,7 +184,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC  = clang
 FUZZ_CXX = clang++
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc $(DEPS_CFLAGS)
-FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o)
+FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o) \
+               $(KERNEL_ISAS:%=build-fuzz/obj/kernels_isa-%.o)
+build-fuzz/obj/kernels_isa-%.o: src/kernels_isa.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
 build-fuzz/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -c $< -o $@

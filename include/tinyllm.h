@@ -92,6 +92,8 @@ typedef struct {
     uint64_t file_size;
     int file_type;            /* general.file_type, or -1 when absent */
     uint64_t weight_bytes;    /* memory the weights occupy as loaded (F32, or F16 kept) */
+    const char *kernels;      /* the kernel set chosen for this CPU at load: "avx512", "avx2" or
+                                 "scalar" (TINYLLM_ISA=NAME forces a set the CPU has) */
 } tinyllm_model_info;
 
 tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);

@@ -31,7 +31,7 @@ float *kv_cache_k(const kv_cache *c, int layer) { return c->k + (size_t)layer * 
 float *kv_cache_v(const kv_cache *c, int layer) { return c->v + (size_t)layer * c->n_ctx * c->kv_dim; }
 
 /* One new token against L cached keys (decode): no BLAS call overhead. */
-static void attention_one(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+static void attention_one(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q,
                           const float *k, const float *v, int L, int n_head, int n_head_kv, int head_dim, int h0,
                           int h1) {
     int kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
@@ -40,18 +40,18 @@ static void attention_one(float *out, float *scores, float *probs, size_t head_s
         int g = h / group;
         const float *qh = q + h * head_dim;
         float *S = scores + h * head_stride, *P = probs + h * head_stride, *o = out + h * head_dim; // (L), (L), (hd)
-        dots_forward(S, qh, k + g * head_dim, kv_dim, scale, L, head_dim);
+        ops->dots(S, qh, k + g * head_dim, kv_dim, scale, L, head_dim);
         memcpy(P, S, (size_t)L * sizeof(float));
-        softmax_forward(P, L);
-        weighted_sum_forward(o, P, v + g * head_dim, kv_dim, L, head_dim);
+        ops->softmax(P, L);
+        ops->weighted_sum(o, P, v + g * head_dim, kv_dim, L, head_dim);
     }
 }
 
-void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
+void attention_forward(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
                        const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim, int h0, int h1) {
     int L = pos0 + T; /* visible keys for the last new token */
     if (T == 1) {
-        attention_one(out, scores, probs, head_stride, q, k, v, L, n_head, n_head_kv, head_dim, h0, h1);
+        attention_one(ops, out, scores, probs, head_stride, q, k, v, L, n_head, n_head_kv, head_dim, h0, h1);
         return;
     }
     int dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
@@ -73,7 +73,7 @@ void attention_forward(float *out, float *scores, float *probs, size_t head_stri
                 float *srow = S + (size_t)(t - t0) * ld, *prow = P + (size_t)(t - t0) * ld;
                 for (int j = visible; j < ld; j++) srow[j] = -INFINITY;
                 memcpy(prow, srow, (size_t)visible * sizeof(float));
-                softmax_forward(prow, visible);
+                ops->softmax(prow, visible);
                 memset(prow + visible, 0, (size_t)(ld - visible) * sizeof(float));
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, head_dim, Lb, 1.0f, P, ld,
@@ -85,7 +85,7 @@ void attention_forward(float *out, float *scores, float *probs, size_t head_stri
 #ifdef TINYLLM_FAULT_INJECTION
 #include "context.h"
 
-void attention_forward_faulty(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+void attention_forward_faulty(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q,
                               const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
                               int head_dim, int fault) {
     int L = pos0 + T, dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
@@ -100,7 +100,7 @@ void attention_forward_faulty(float *out, float *scores, float *probs, size_t he
             float *srow = S + (size_t)t * L, *prow = P + (size_t)t * L;
             if (fault == FAULT_MASK_AFTER_SOFTMAX) { /* bug: softmax over the future too, mask afterwards */
                 memcpy(prow, srow, (size_t)L * sizeof(float));
-                softmax_forward(prow, L);
+                ops->softmax(prow, L);
                 for (int j = visible; j < L; j++) prow[j] = 0.0f;
                 continue;
             }

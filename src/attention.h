@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "kernels.h"
+
 typedef struct {
     float *k;   // (n_layer, n_ctx, kv_dim)
     float *v;   // (n_layer, n_ctx, kv_dim)
@@ -34,13 +36,13 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
  * for Q_h @ K_g^T / sqrt(head_dim) over the keys the block can see and one
  * for P @ V_g; T == 1 (decode): dot products against the cache.
  * Only heads [h0, h1) are computed, so threads can split the heads; with
- * head_stride 0 each thread passes its own scratch. */
-void attention_forward(float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
+ * head_stride 0 each thread passes its own scratch. ops: the kernel set. */
+void attention_forward(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
                        const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim, int h0, int h1);
 
 #ifdef TINYLLM_FAULT_INJECTION
 /* attention_forward with a deliberate bug (enum fault_kind in context.h). */
-void attention_forward_faulty(float *out, float *scores, float *probs, size_t head_stride, const float *q,
+void attention_forward_faulty(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q,
                               const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
                               int head_dim, int fault);
 #endif

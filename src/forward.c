@@ -20,12 +20,12 @@ static void norm_forward(const tinyllm_model *m, float *out, const float *in, co
 
 /* out[:, o0:o1] (T, OC) = in @ w^T + bias for either storage of w; conv is
  * this thread's (F16_CONV_ROWS, C) scratch for F16 weights in prefill. */
-static void matrix_product(float *out, const float *in, int in_stride, matrix w, const float *bias, int T, int C,
+static void matrix_product(const tinyllm_model *m, float *out, const float *in, int in_stride, matrix w, const float *bias, int T, int C,
                            int OC, int o0, int o1, float *conv) {
     if (w.f16)
-        matmul_f16_forward(out, in, in_stride, w.f16, bias, T, C, OC, o0, o1, conv, F16_CONV_ROWS);
+        matmul_f16_forward(m->kern, out, in, in_stride, w.f16, bias, T, C, OC, o0, o1, conv, F16_CONV_ROWS);
     else
-        matmul_forward(out, in, in_stride, w.f32, bias, T, C, OC, o0, o1);
+        matmul_forward(m->kern, out, in, in_stride, w.f32, bias, T, C, OC, o0, o1);
 }
 
 tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float *logits) {
@@ -34,7 +34,7 @@ tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float 
     float *xn = malloc((size_t)dim * sizeof *xn);
     if (!xn) return TINYLLM_ERR_NOMEM;
     norm_forward(m, xn, x, m->out_norm_w, m->out_norm_b, 1);
-    matrix_product(logits, xn, dim, m->output, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab, NULL);
+    matrix_product(m, logits, xn, dim, m->output, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab, NULL);
     free(xn);
     return TINYLLM_OK;
 }
@@ -61,7 +61,7 @@ static void matmul_part(void *arg, int ith, int nth) {
     int o0 = ith * chunk, o1 = o0 + chunk < j->OC ? o0 + chunk : j->OC;
     /* the conversion scratch exists only for models with F16 matrices */
     float *conv = j->w.f16 && j->T > 1 ? j->ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * j->ctx->f16_conv_cols : NULL;
-    matrix_product(j->out, j->in, j->in_stride, j->w, j->bias, j->T, j->C, j->OC, o0, o1, conv);
+    matrix_product(j->ctx->model, j->out, j->in, j->in_stride, j->w, j->bias, j->T, j->C, j->OC, o0, o1, conv);
 }
 
 /* out (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T + bias, split
@@ -93,7 +93,7 @@ static void attention_part(void *arg, int ith, int nth) {
     int per = (h->n_head + nth - 1) / nth, h0 = ith * per, h1 = h0 + per < h->n_head ? h0 + per : h->n_head;
     size_t scratch = j->head_stride ? 0 : (size_t)ith * j->ctx->att_scratch;
     if (h0 < h1)
-        attention_forward(j->ctx->att_out, j->ctx->scores + scratch, j->ctx->probs + scratch, j->head_stride,
+        attention_forward(j->ctx->model->kern, j->ctx->att_out, j->ctx->scores + scratch, j->ctx->probs + scratch, j->head_stride,
                           j->ctx->q, j->k, j->v, j->T, j->pos0, h->n_head, h->n_head_kv, h->head_dim, h0, h1);
 }
 
@@ -137,15 +137,15 @@ static void activation_rows(tinyllm_context *ctx, void *arg, int t0, int t1) {
     const layer_weights *w = arg;
     int ff = ctx->model->info.n_ff;
     if (ctx->model->arch != ARCH_LLAMA) {
-        gelu_forward(ctx->hb + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+        ctx->model->kern->gelu(ctx->hb + (size_t)t0 * ff, (long)(t1 - t0) * ff);
     } else if (w->gate_up_adjacent) {
         for (int t = t0; t < t1; t++) {
             float *row = ctx->hb + (size_t)t * 2 * ff; // gate | up
-            swiglu_forward(row, row + ff, ff);
+            ctx->model->kern->swiglu(row, row + ff, ff);
         }
     } else {
         float *up = ctx->hb + (size_t)ctx->n_batch * ff;
-        swiglu_forward(ctx->hb + (size_t)t0 * ff, up + (size_t)t0 * ff, (long)(t1 - t0) * ff);
+        ctx->model->kern->swiglu(ctx->hb + (size_t)t0 * ff, up + (size_t)t0 * ff, (long)(t1 - t0) * ff);
     }
 }
 
@@ -194,7 +194,7 @@ static void rope_wrong_pairs(float *x, int T, int stride, int n_heads, int hd, c
 #define ROPE(ctx, ...) ((ctx)->fault == FAULT_ROPE_WRONG_PAIRS ? rope_wrong_pairs(__VA_ARGS__) : rope_forward(__VA_ARGS__))
 #define ATTENTION(ctx, k, v, T, pos0)                                                               \
     ((ctx)->fault == FAULT_MASK_AFTER_SOFTMAX || (ctx)->fault == FAULT_SOFTMAX_NO_MAX                \
-         ? attention_forward_faulty((ctx)->att_out, (ctx)->scores, (ctx)->probs,                     \
+         ? attention_forward_faulty((ctx)->model->kern, (ctx)->att_out, (ctx)->scores, (ctx)->probs,                     \
                                     (ctx)->att_all_heads ? (size_t)(T) * ((pos0) + (T)) : 0, (ctx)->q, \
                                     k, v, T, pos0, H, h->n_head_kv, hd, (ctx)->fault)                 \
          : attention(ctx, k, v, T, pos0))
@@ -241,7 +241,7 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     for (int t = 0; t < T; t++) {
         size_t row = (size_t)tokens[t] * dim;
         if (m->tok_embd.f16)
-            f16_to_f32_row(x + (size_t)t * dim, m->tok_embd.f16 + row, dim);
+            m->kern->f16_to_f32_row(x + (size_t)t * dim, m->tok_embd.f16 + row, dim);
         else
             memcpy(x + (size_t)t * dim, m->tok_embd.f32 + row, (size_t)dim * sizeof(float));
     }

@@ -9,34 +9,63 @@
  * prompts); longer ones run as sgemm. */
 #define STREAM_MAX_ROWS 8
 
+/* The kernels that have vector code, one table per instruction set
+ * (kernels_isa.c, compiled once per set). Every set computes the same
+ * functions; only the order of the float additions differs. */
+typedef struct kernel_ops {
+    const char *name; /* "scalar", "avx2", "avx512" */
+    /* dst (n) = the F16 values src (n) as F32 (exact) */
+    void (*f16_to_f32_row)(float *dst, const uint16_t *src, long n);
+    /* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T
+     * + bias (OC, may be NULL), for T <= STREAM_MAX_ROWS: each weight read
+     * once (F32 weights, or F16 converted as they load) */
+    void (*stream_f32)(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1);
+    void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
+                       int C, int OC, int o0, int o1);
+    /* x (N) = GELU(x), tanh approximation (GPT-2's), in place */
+    void (*gelu)(float *x, long N);
+    /* gate (N) = silu(gate) * up (SwiGLU), in place on gate */
+    void (*swiglu)(float *gate, const float *up, long N);
+    /* softmax of x (N) in place, the row maximum subtracted first */
+    void (*softmax)(float *x, int N);
+    /* out[j] = scale * (q . rows[j]) for j < L: q (C), rows L vectors of C
+     * floats, row_stride apart (one query against the cached keys) */
+    void (*dots)(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C);
+    /* out (C) = sum over j < L of p[j] * rows[j] (rows as above: the values) */
+    void (*weighted_sum)(float *out, const float *p, const float *rows, int row_stride, int L, int C);
+} kernel_ops;
+
+/* The kernel set for this CPU: the widest it supports, or the one named by
+ * the environment variable TINYLLM_ISA (scalar, avx2, avx512) when the CPU
+ * supports that one (otherwise the variable is ignored). Never NULL. */
+const kernel_ops *kernels_select(void);
+/* The set called `name`, or NULL when it is unknown or this CPU lacks it. */
+const kernel_ops *kernels_named(const char *name);
+/* The names of the sets in this build, widest first: i = 0, 1, ... until
+ * NULL (whether or not this CPU can run them). */
+const char *kernels_built(int i);
+
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
- * T > STREAM_MAX_ROWS: one cblas_sgemm (the prefill path); otherwise the
- * weights are streamed once per four rows (one forward stream over the rows,
- * a weight row reused from L1 for every input row). */
-void matmul_forward(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C, int OC,
-                    int o0, int o1);
+ * T > STREAM_MAX_ROWS: one cblas_sgemm (the prefill path); otherwise k's
+ * streaming kernel. */
+void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const float *w,
+                    const float *bias, int T, int C, int OC, int o0, int o1);
 
 /* F16 weights kept as stored (keep_f16): the same products, each weight
- * converted on the fly (F16C). Decode reads half the bytes; prefill converts
+ * converted on the fly. Decode reads half the bytes; prefill converts
  * conv_rows rows at a time into conv (conv_rows, C) and runs sgemm on them. */
 float f16_to_f32(uint16_t h);
-void f16_to_f32_row(float *dst, const uint16_t *src, long n);
-void matmul_f16_forward(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1, float *conv, int conv_rows);
+void matmul_f16_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const uint16_t *w,
+                        const float *bias, int T, int C, int OC, int o0, int o1, float *conv, int conv_rows);
 
 /* out (T, C) = in / rms(in) * w, per row. */
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);
 
 /* out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row. */
 void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T, int C, float eps);
-
-/* x (N) = GELU(x), tanh approximation (GPT-2's). In place. */
-void gelu_forward(float *x, long N);
-
-/* gate (N) = silu(gate) * up (SwiGLU). In place on gate. */
-void swiglu_forward(float *gate, const float *up, long N);
 
 /* The rotation table: cos/sin (n_pos, head_dim / 2) of angle
  * pos * theta^(-2i / head_dim) for pair i. */
@@ -47,16 +76,6 @@ void rope_table(float *cos_out, float *sin_out, int n_pos, int head_dim, float t
  * cos/sin (T, head_dim / 2) (the table's rows from position pos0 on).
  * row_stride is the distance between rows of x. */
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
-
-/* Softmax of x (N) in place, the row maximum subtracted first. */
-void softmax_forward(float *x, int N);
-
-/* out[j] = scale * (q . rows[j]) for j < L: q (C), rows L vectors of C
- * floats, row_stride apart (one query against the cached keys). */
-void dots_forward(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C);
-
-/* out (C) = sum over j < L of p[j] * rows[j] (rows as above: the values). */
-void weighted_sum_forward(float *out, const float *p, const float *rows, int row_stride, int L, int C);
 
 /* x (N) += y (N). */
 void residual_forward(float *x, const float *y, long N);

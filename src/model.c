@@ -67,7 +67,7 @@ static const tensor_spec GPT2_LAYER[] = {
 /* ---------------------------------------------- numeric conversion -- */
 
 /* Expands one tensor's data to F32 (dst holds n_elements floats). */
-static void to_f32(float *dst, const gguf_tensor *t) {
+static void to_f32(const kernel_ops *k, float *dst, const gguf_tensor *t) {
     const uint8_t *src = t->data;
     uint64_t n = t->n_elements;
     switch (t->type) {
@@ -76,7 +76,7 @@ static void to_f32(float *dst, const gguf_tensor *t) {
         break;
     case GGML_TYPE_F16:
         if (((uintptr_t)src & 1) == 0) {
-            f16_to_f32_row(dst, (const uint16_t *)src, (long)n);
+            k->f16_to_f32_row(dst, (const uint16_t *)src, (long)n);
             break;
         }
         for (uint64_t i = 0; i < n; i++) {
@@ -326,7 +326,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     } else if (needs_copy(t)) {
         if (!count_only) {
             float *dst = m->arena + *arena_used;
-            to_f32(dst, t);
+            to_f32(m->kern, dst, t);
             release_source(m, t);
             f32 = dst;
         }
@@ -428,7 +428,7 @@ static tinyllm_status check_finite(const tinyllm_model *m, tinyllm_error *err) {
         if (!type_is_runnable(t->type)) continue;
         float *tmp = malloc(t->n_elements * sizeof(float));
         if (!tmp) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory checking tensors", m->file.path);
-        to_f32(tmp, t);
+        to_f32(m->kern, tmp, t);
         for (uint64_t j = 0; j < t->n_elements; j++)
             if (!isfinite(tmp[j])) {
                 tinyllm_status st = set_error(err, TINYLLM_ERR_NUMERIC,
@@ -490,6 +490,8 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
         return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
     m->info.n_vocab = (int)emb->dims[1];
     m->keep_f16 = params && params->keep_f16;
+    m->kern = kernels_select();
+    m->info.kernels = m->kern->name;
     if ((st = bind_tensors(m, err))) return st;
     if (params && params->check_tensors && (st = check_finite(m, err))) return st;
     if (!(params && params->skip_tokenizer) && (st = tokenizer_build(&m->file, m->info.n_vocab, &m->tok, err)))

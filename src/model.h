@@ -6,6 +6,7 @@
 #define TINYLLM_MODEL_H
 
 #include "gguf.h"
+#include "kernels.h"
 #include "tinyllm.h"
 #include "tokenizer.h"
 
@@ -58,6 +59,7 @@ struct tinyllm_model {
     matrix output;                          // (vocab, dim): token_embd when tied
     int keep_f16;                           // the load parameter
     int has_f16;                            // some matrix is kept F16
+    const kernel_ops *kern;                 // the kernel set for this CPU (kernels_select)
 
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)
     char *names_arena;          // NUL-terminated key and tensor names

@@ -1,0 +1,322 @@
+/* The hot kernels, written once and compiled once per instruction set: the
+ * Makefile builds this file three times (KERNEL_ISA = scalar, avx2, avx512)
+ * with that set's -march, and kernels.c picks one table at run time from the
+ * CPU's features. The vector code is written against a small set of v_*
+ * macros that map to AVX2 (8 floats) or AVX-512 (16 floats); the scalar
+ * build uses the plain loops that follow each vector loop (the tails).
+ *
+ * Summation order differs between the sets (vector lanes, accumulators), so
+ * their results differ by float rounding of sums, never by more: the tests
+ * bound that difference (tests/README.md). */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#ifndef KERNEL_ISA
+#error "compile with -DKERNEL_ISA=scalar|avx2|avx512 (see the Makefile)"
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define STR_(a) #a
+#define STR(a) STR_(a)
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#define VW 16
+typedef __m512 vec;
+#define v_zero() _mm512_setzero_ps()
+#define v_load(p) _mm512_loadu_ps(p)
+#define v_store(p, v) _mm512_storeu_ps(p, v)
+#define v_set1(x) _mm512_set1_ps(x)
+#define v_add(a, b) _mm512_add_ps(a, b)
+#define v_sub(a, b) _mm512_sub_ps(a, b)
+#define v_mul(a, b) _mm512_mul_ps(a, b)
+#define v_div(a, b) _mm512_div_ps(a, b)
+#define v_min(a, b) _mm512_min_ps(a, b)
+#define v_max(a, b) _mm512_max_ps(a, b)
+#define v_fmadd(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define v_fnmadd(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define v_floor(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define v_load_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+/* 2^n for whole numbers n (as floats) in the normal range */
+#define v_pow2(n) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define v_hsum(v) _mm512_reduce_add_ps(v)
+#define v_hmax(v) _mm512_reduce_max_ps(v)
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define VW 8
+typedef __m256 vec;
+#define v_zero() _mm256_setzero_ps()
+#define v_load(p) _mm256_loadu_ps(p)
+#define v_store(p, v) _mm256_storeu_ps(p, v)
+#define v_set1(x) _mm256_set1_ps(x)
+#define v_add(a, b) _mm256_add_ps(a, b)
+#define v_sub(a, b) _mm256_sub_ps(a, b)
+#define v_mul(a, b) _mm256_mul_ps(a, b)
+#define v_div(a, b) _mm256_div_ps(a, b)
+#define v_min(a, b) _mm256_min_ps(a, b)
+#define v_max(a, b) _mm256_max_ps(a, b)
+#define v_fmadd(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define v_fnmadd(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define v_floor(x) _mm256_floor_ps(x)
+#define v_load_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define v_pow2(n) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23))
+ALWAYS_INLINE float v_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+ALWAYS_INLINE float v_hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+#else
+#define VW 0 /* scalar: no vector loops */
+#endif
+
+#if VW
+/* e^x for VW floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts
+ * for accuracy), e^r by a degree-6 polynomial, 2^n put into the exponent
+ * bits. Relative error about 1e-7; inputs clamped to +-88.37 (float range). */
+ALWAYS_INLINE vec v_exp(vec x) {
+    x = v_min(v_max(x, v_set1(-88.3762626647949f)), v_set1(88.3762626647949f));
+    vec n = v_floor(v_fmadd(x, v_set1(1.44269504088896341f), v_set1(0.5f)));
+    vec r = v_fnmadd(n, v_set1(0.693359375f), x);
+    r = v_fnmadd(n, v_set1(-2.12194440e-4f), r);
+    vec p = v_set1(1.9875691500e-4f);
+    p = v_fmadd(p, r, v_set1(1.3981999507e-3f));
+    p = v_fmadd(p, r, v_set1(8.3334519073e-3f));
+    p = v_fmadd(p, r, v_set1(4.1665795894e-2f));
+    p = v_fmadd(p, r, v_set1(1.6666665459e-1f));
+    p = v_fmadd(p, r, v_set1(5.0000001201e-1f));
+    p = v_fmadd(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    return v_mul(p, v_pow2(n));
+}
+
+/* VW weights from element i of an F32 or F16 row */
+ALWAYS_INLINE vec load_w(const void *w, size_t i, int f16) {
+    return f16 ? v_load_f16((const uint16_t *)w + i) : v_load((const float *)w + i);
+}
+#endif
+
+ALWAYS_INLINE float load1_w(const void *w, size_t i, int f16) {
+    return f16 ? f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+}
+
+/* ------------------------------------------------------------ F16 -- */
+
+static void f16_row(float *dst, const uint16_t *src, long n) {
+    long i = 0;
+#if VW
+    for (; i + VW <= n; i += VW) v_store(dst + i, v_load_f16(src + i));
+#endif
+    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+
+/* ------------------------------------------ weight-streaming products -- */
+/* Decode (one row) and short prompts (a few rows) are bound by reading the
+ * weights: these kernels read each weight once, as one forward stream (the
+ * rows are adjacent; the hardware prefetcher follows that best), for F32 or
+ * F16 storage alike (an F16 weight is converted as it is loaded). With few
+ * rows, sgemm would copy (pack) every weight first and read it again. */
+
+/* One row: four accumulators per weight row (the decode path). */
+ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16, const float *bias, int C, int o0,
+                              int o1) {
+    for (int o = o0; o < o1; o++) {
+        size_t r = (size_t)o * C;
+        int c = 0;
+        float s = 0.0f;
+#if VW
+        vec a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
+        for (; c + 4 * VW <= C; c += 4 * VW) {
+            a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
+            a1 = v_fmadd(load_w(w, r + c + VW, f16), v_load(x + c + VW), a1);
+            a2 = v_fmadd(load_w(w, r + c + 2 * VW, f16), v_load(x + c + 2 * VW), a2);
+            a3 = v_fmadd(load_w(w, r + c + 3 * VW, f16), v_load(x + c + 3 * VW), a3);
+        }
+        for (; c + VW <= C; c += VW) a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
+        s = v_hsum(v_add(v_add(a0, a1), v_add(a2, a3)));
+#endif
+        for (; c < C; c++) s += load1_w(w, r + c, f16) * x[c];
+        out[o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+
+/* R rows (a compile-time 2..4) against each weight row while it is in L1:
+ * two accumulators per row. out rows are OC apart, x rows x_stride. */
+ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride, const int R, const void *w, int f16,
+                               const float *bias, int C, int o0, int o1) {
+    for (int o = o0; o < o1; o++) {
+        size_t r = (size_t)o * C;
+        float s[4] = {0};
+        int c = 0;
+#if VW
+        vec acc[4][2];
+        for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = v_zero();
+        for (; c + 2 * VW <= C; c += 2 * VW) {
+            vec w0 = load_w(w, r + c, f16), w1 = load_w(w, r + c + VW, f16);
+            for (int t = 0; t < R; t++) {
+                const float *xt = x + (size_t)t * x_stride + c;
+                acc[t][0] = v_fmadd(w0, v_load(xt), acc[t][0]);
+                acc[t][1] = v_fmadd(w1, v_load(xt + VW), acc[t][1]);
+            }
+        }
+        for (; c + VW <= C; c += VW) {
+            vec w0 = load_w(w, r + c, f16);
+            for (int t = 0; t < R; t++) acc[t][0] = v_fmadd(w0, v_load(x + (size_t)t * x_stride + c), acc[t][0]);
+        }
+        for (int t = 0; t < R; t++) s[t] = v_hsum(v_add(acc[t][0], acc[t][1]));
+#endif
+        for (int t = 0; t < R; t++) {
+            const float *xt = x + (size_t)t * x_stride;
+            for (int cc = c; cc < C; cc++) s[t] += load1_w(w, r + cc, f16) * xt[cc];
+            out[(size_t)t * OC + o] = s[t] + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+/* out[:, o0:o1] (T, OC) for T <= STREAM_MAX_ROWS, four rows per pass. */
+ALWAYS_INLINE void stream_product(float *out, const float *in, int in_stride, const void *w, int f16,
+                                  const float *bias, int T, int C, int OC, int o0, int o1) {
+    for (int t = 0; t < T; t += 4) {
+        float *ot = out + (size_t)t * OC;
+        const float *xt = in + (size_t)t * in_stride;
+        switch (T - t < 4 ? T - t : 4) {
+        case 1: stream_one(ot, xt, w, f16, bias, C, o0, o1); break;
+        case 2: stream_rows(ot, OC, xt, in_stride, 2, w, f16, bias, C, o0, o1); break;
+        case 3: stream_rows(ot, OC, xt, in_stride, 3, w, f16, bias, C, o0, o1); break;
+        default: stream_rows(ot, OC, xt, in_stride, 4, w, f16, bias, C, o0, o1); break;
+        }
+    }
+}
+
+static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    stream_product(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1);
+}
+
+static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    stream_product(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1);
+}
+
+/* ------------------------------------------------------ activations -- */
+
+static void gelu(float *x, long N) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    long i = 0;
+#if VW
+    /* tanh(y) = 1 - 2 / (e^(2y) + 1) */
+    for (; i + VW <= N; i += VW) {
+        vec v = v_load(x + i), v3 = v_mul(v_mul(v, v), v);
+        vec y = v_mul(v_set1(k), v_fmadd(v_set1(0.044715f), v3, v));
+        vec e = v_exp(v_add(y, y));
+        vec th = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
+        v_store(x + i, v_mul(v_mul(v_set1(0.5f), v), v_add(v_set1(1.0f), th)));
+    }
+#endif
+    for (; i < N; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static void swiglu(float *gate, const float *up, long N) {
+    long i = 0;
+#if VW
+    for (; i + VW <= N; i += VW) { /* silu(g) = g / (1 + e^-g) */
+        vec g = v_load(gate + i);
+        vec s = v_div(g, v_add(v_set1(1.0f), v_exp(v_sub(v_zero(), g))));
+        v_store(gate + i, v_mul(s, v_load(up + i)));
+    }
+#endif
+    for (; i < N; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* ------------------------------------------------------- attention -- */
+
+static void softmax(float *x, int N) {
+    float max = -INFINITY;
+    int i = 0;
+#if VW
+    vec vm = v_set1(-INFINITY);
+    for (; i + VW <= N; i += VW) vm = v_max(vm, v_load(x + i));
+    max = v_hmax(vm);
+#endif
+    for (; i < N; i++)
+        if (x[i] > max) max = x[i];
+    double sum = 0.0;
+    i = 0;
+#if VW
+    vec vsum = v_zero(), vmax = v_set1(max);
+    for (; i + VW <= N; i += VW) {
+        vec e = v_exp(v_sub(v_load(x + i), vmax));
+        v_store(x + i, e);
+        vsum = v_add(vsum, e);
+    }
+    sum = v_hsum(vsum);
+#endif
+    for (; i < N; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    i = 0;
+#if VW
+    for (; i + VW <= N; i += VW) v_store(x + i, v_mul(v_load(x + i), v_set1(inv)));
+#endif
+    for (; i < N; i++) x[i] *= inv;
+}
+
+static void dots(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C) {
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        int c = 0;
+        float d = 0.0f;
+#if VW
+        vec acc = v_zero();
+        for (; c + VW <= C; c += VW) acc = v_fmadd(v_load(q + c), v_load(r + c), acc);
+        d = v_hsum(acc);
+#endif
+        for (; c < C; c++) d += q[c] * r[c];
+        out[j] = d * scale;
+    }
+}
+
+static void weighted_sum(float *out, const float *p, const float *rows, int row_stride, int L, int C) {
+    memset(out, 0, (size_t)C * sizeof(float));
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        int c = 0;
+#if VW
+        vec pj = v_set1(p[j]);
+        for (; c + VW <= C; c += VW) v_store(out + c, v_fmadd(pj, v_load(r + c), v_load(out + c)));
+#endif
+        for (; c < C; c++) out[c] += p[j] * r[c];
+    }
+}
+
+const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
+    .name = STR(KERNEL_ISA),
+    .f16_to_f32_row = f16_row,
+    .stream_f32 = stream_f32,
+    .stream_f16 = stream_f16,
+    .gelu = gelu,
+    .swiglu = swiglu,
+    .softmax = softmax,
+    .dots = dots,
+    .weighted_sum = weighted_sum,
+};
