@@ -18,6 +18,8 @@ import golden as golden_file  # noqa: E402
 import gguf_writer as gw  # noqa: E402
 import reference  # noqa: E402
 import tinyllm_py as tl  # noqa: E402
+from tolerance import (assert_greedy_agree, assert_greedy_matches, assert_matches_reference,  # noqa: E402
+                       assert_runs_agree, assert_within, logits_and_spread, reference_greedy)
 
 SUITE = Suite("engine")
 test = SUITE.test
@@ -134,7 +136,7 @@ def gguf_roundtrip_every_key_and_tensor():
     for key, t, v in scalars:
         assert kv[key]["type"] == t, key
         got = kv[key]["value"]
-        assert (abs(got - v) < 1e-12 if isinstance(v, float) else got == v), (key, got, v)
+        assert got == v, (key, got, v)  # exact: floats are printed with enough digits to round-trip
     assert kv["t.string"]["value"] == "héllo \"wörld\" ✓"
     assert kv["t.empty"]["value"] == ""
     assert kv["t.arr_i32"]["value"] == [1, -2, 3] and kv["t.arr_f32"]["value"] == [0.25, -1.5]
@@ -161,7 +163,7 @@ def quantized_q8_0_and_q4_0_models_match_reference():
                          "--dtype", dtype, "--tokenizer", SP512, "--seed", "15")
         r = run([TINYLLM, "info", path])
         assert r.returncode == 0 and dtype.upper() in r.stdout, r.stdout[-300:]
-        _compare_logits(path, [1, 20, 30, 40, 50, 60, 70], 1e-3)
+        _compare_logits(path, [1, 20, 30, 40, 50, 60, 70])
 
 
 @test
@@ -169,11 +171,9 @@ def gguf_model_tensors_equal_reference_reader():
     """Weights bound by the C model equal what the Python reader decodes:
     checked through logits of a one-token prompt per embedding row."""
     path = gpt2_f16()
-    ref = reference.Model(path)
     with tl.Model(LIB, path) as m, tl.Context(m) as c:
         c.prefill([5])
-        want = ref.forward([5])[-1]
-        assert np.max(np.abs(c.logits() - want)) < 1e-4
+        assert_matches_reference(path, [5], c.logits()[None, :])
 
 
 # ------------------------------------------------------------- tokenizer --
@@ -283,29 +283,28 @@ def stream_holds_back_split_utf8():
 
 # ---------------------------------------------------------------- models --
 
-def _compare_logits(path, tokens, tol):
-    ref = reference.Model(path)
-    want = ref.forward(tokens)
+def _compare_logits(path, tokens):
+    """Every position's logits against the reference, within its rounding
+    spread (tests/tolerance.py)."""
     with tl.Model(LIB, path) as m, tl.Context(m, logits_all=True) as c:
         c.prefill(tokens)
         got = np.stack([c.logits_at(i) for i in range(len(tokens))])
-    err = np.max(np.abs(got - want))
-    assert err < tol, f"max |logit error| {err:.3g} (tolerance {tol})"
+    assert_matches_reference(path, tokens, got)
 
 
 @test
 def gpt2_learned_logits_match_reference():
-    _compare_logits(gpt2_learned(), [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6], 1e-3)
+    _compare_logits(gpt2_learned(), [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6])
 
 
 @test
 def gpt2_sinusoidal_logits_match_reference():
-    _compare_logits(gpt2_sinusoidal(), [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130], 1e-3)
+    _compare_logits(gpt2_sinusoidal(), [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130])
 
 
 @test
 def llama_gqa_logits_match_reference():
-    _compare_logits(llama_gqa(), [1, 55, 66, 77, 88, 99, 111, 222, 333, 444], 1e-3)
+    _compare_logits(llama_gqa(), [1, 55, 66, 77, 88, 99, 111, 222, 333, 444])
 
 
 @test
@@ -330,9 +329,9 @@ def llama_any_tensor_order_matches_reference():
         w.add_tensor(name, g.tensor(name))
     w.write(path)
     toks = [1, 55, 66, 77, 88, 99, 111, 222, 333, 444]
-    _compare_logits(path, toks, 1e-3)
+    _compare_logits(path, toks)
     with tl.Model(LIB, path) as a, tl.Model(LIB, llama_gqa()) as b, tl.Context(a) as ca, tl.Context(b) as cb:
-        assert ca.greedy(toks, 8) == cb.greedy(toks, 8)
+        assert_greedy_agree(path, toks, ca.greedy(toks, 8), cb.greedy(toks, 8))
 
 
 @test
@@ -341,20 +340,19 @@ def austen_tiny_sinusoidal_logits_match_reference():
         text = f.read()[:300]
     with tl.Model(LIB, TINY_SIN) as m:
         toks = m.tokenize(text)[:m.info.n_ctx_train]
-    _compare_logits(TINY_SIN, toks, 1e-3)
+    _compare_logits(TINY_SIN, toks)
 
 
 @test
 def stories260k_greedy_matches_reference():
-    """Greedy continuation of "Once upon a time", token for token."""
+    """Greedy continuation of "Once upon a time", token for token (up to the
+    reference's first near tie, if any)."""
     path = stories_gguf()
-    ref = reference.Model(path)
-    prompt = ref.tokenize("Once upon a time")
+    prompt = reference.Model(path).tokenize("Once upon a time")
     assert prompt == [1, 403, 407, 261, 378]
-    want = ref.greedy(prompt, 48)
     with tl.Model(LIB, path) as m, tl.Context(m) as c:
         got = c.greedy(prompt, 48)
-    assert got == want, f"engine {got}\nreference {want}"
+    assert_greedy_matches(path, prompt, got, min_decisive=24)
 
 
 @test
@@ -366,7 +364,7 @@ def stories260k_llamacpp_file_generates_same():
         ours = c.greedy([1, 403, 407, 261, 378], 40)
     with tl.Model(LIB, os.path.join(STORIES, "stories260K.llamacpp.gguf")) as m, tl.Context(m) as c:
         theirs = c.greedy([1, 403, 407, 261, 378], 40)
-    assert ours == theirs
+    assert_greedy_agree(path, [1, 403, 407, 261, 378], ours, theirs, min_decisive=24)
 
 
 def _prefill_vs_decode(path, tokens):
@@ -379,8 +377,7 @@ def _prefill_vs_decode(path, tokens):
             for t in tokens:
                 c.decode(t)
                 steps.append(c.logits())
-    err = np.max(np.abs(batch - np.stack(steps)))
-    assert err < 1e-4, f"prefill vs decode max diff {err:.3g}"
+    assert_runs_agree(path, tokens, batch, np.stack(steps), "prefill vs decode")
 
 
 @test
@@ -415,7 +412,8 @@ def prefill_in_chunks_equals_one_prefill():
             c.rewind(13)
             c.prefill(toks[13:])
             rewound = c.logits()
-    assert np.max(np.abs(one - three)) < 1e-4 and np.max(np.abs(one - rewound)) < 1e-4
+    assert_runs_agree(path, toks, one, three, "one prefill vs three")
+    assert_runs_agree(path, toks, one, rewound, "one prefill vs rewound")
 
 
 @test
@@ -426,13 +424,11 @@ def long_prompt_matches_reference_across_blocks_and_batches():
     path = llama_long()
     rng = np.random.default_rng(5)
     toks = [1] + rng.integers(3, 512, 599).tolist()
-    _compare_logits(path, toks, 1e-3)
-    want = reference.Model(path).forward(toks)[-1]
+    _compare_logits(path, toks)
     with tl.Model(LIB, path) as m, tl.Context(m) as c:
         c.prefill(toks[:97])
         c.prefill(toks[97:])
-        err = np.max(np.abs(c.logits() - want))
-    assert err < 1e-3, f"split prefill: max |logit error| {err:.3g}"
+        assert_matches_reference(path, toks, c.logits()[None, :], "split prefill")
 
 
 @test
@@ -440,13 +436,13 @@ def keep_f16_matches_f32_expansion():
     """keep_f16 uses the file's F16 weights in place: the same values as the
     F32 expansion, so logits agree to float rounding (prefill with several
     conversion blocks, and decode), match the reference, and the weights take
-    about half the memory. Greedy output is the same with 1 and 2 threads."""
+    about half the memory. Greedy output follows the reference with 1 and 2
+    threads."""
     toks = [1] + list(range(40, 80))
     for path in (llama_f16(), gpt2_f16()):
-        ref = reference.Model(path)
-        n = min(len(toks), ref.n_ctx)
-        ref = ref.forward(toks[:n])
+        n = min(len(toks), reference.Model(path).n_ctx)
         with tl.Model(LIB, path) as a, tl.Model(LIB, path, keep_f16=True) as b:
+            # half the bytes for the matrices; F32 norms and biases add a little
             assert b.info.weight_bytes < 0.6 * a.info.weight_bytes, (a.info.weight_bytes, b.info.weight_bytes)
             got = {}
             for name, m in (("f32", a), ("f16", b)):
@@ -457,12 +453,12 @@ def keep_f16_matches_f32_expansion():
                     for t in toks[:n]:
                         c.decode(t)
                     got[name + "_decode"] = c.logits()
-            assert np.max(np.abs(got["f16"] - got["f32"])) < 1e-5, np.max(np.abs(got["f16"] - got["f32"]))
-            assert np.max(np.abs(got["f16_decode"] - got["f32_decode"])) < 1e-5
-            assert np.max(np.abs(got["f16"] - ref[:n])) < 1e-3
-            assert np.max(np.abs(got["f16"][-1] - got["f16_decode"])) < 1e-4
+            assert_runs_agree(path, toks[:n], got["f16"], got["f32"], "F16 in place vs F32 (prefill)")
+            assert_runs_agree(path, toks[:n], got["f16_decode"], got["f32_decode"], "F16 in place vs F32 (decode)")
+            assert_matches_reference(path, toks[:n], got["f16"], "F16 in place")
+            assert_runs_agree(path, toks[:n], got["f16"][-1], got["f16_decode"], "F16 prefill vs decode")
             with tl.Context(b, n_threads=1) as c1, tl.Context(b, n_threads=2) as c2:
-                assert c1.greedy(toks[:8], 12) == c2.greedy(toks[:8], 12)
+                assert_greedy_agree(path, toks[:8], c1.greedy(toks[:8], 12), c2.greedy(toks[:8], 12))
 
 
 @test
@@ -474,7 +470,6 @@ def one_and_two_threads_agree():
     path = llama_wide()
     rng = np.random.default_rng(9)
     toks = [1] + rng.integers(3, 512, 279).tolist()
-    want = reference.Model(path).forward(toks)
     got, cont = {}, {}
     with tl.Model(LIB, path) as m:
         for n in (1, 2):
@@ -484,10 +479,9 @@ def one_and_two_threads_agree():
             with tl.Context(m, n_threads=n) as c:
                 cont[n] = c.greedy(toks, 24)
     for n in (1, 2):
-        err = np.max(np.abs(got[n] - want))
-        assert err < 1e-3, f"{n} thread(s): max |logit error| {err:.3g}"
-    assert np.max(np.abs(got[1] - got[2])) < 1e-5, np.max(np.abs(got[1] - got[2]))
-    assert cont[1] == cont[2], (cont[1], cont[2])
+        assert_matches_reference(path, toks, got[n], f"{n} thread(s)")
+    assert_runs_agree(path, toks, got[1], got[2], "1 vs 2 threads")
+    assert_greedy_agree(path, toks, cont[1], cont[2])
 
 
 @test
@@ -537,11 +531,13 @@ def context_overflow_is_an_error():
 def cli_generate_greedy_matches_reference_text():
     path = stories_gguf()
     ref = reference.Model(path)
-    want_ids = ref.greedy(ref.tokenize("Once upon a time"), 30)
-    want = "Once upon a time" + ref.sp().decode([403, 407, 261, 378] + want_ids)[len("Once upon a time"):]
+    want_ids, decisive = reference_greedy(path, ref.tokenize("Once upon a time"), 30)
+    assert decisive >= 24, decisive
+    want = "Once upon a time" + ref.sp().decode([403, 407, 261, 378] + want_ids[:decisive])[len("Once upon a time"):]
     r = run([TINYLLM, "generate", "-m", path, "-p", "Once upon a time", "-n", "30", "--temp", "0", "--ignore-eos"])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.rstrip("\n") == want, (r.stdout, want)
+    # past the reference's first near tie (if any) either continuation is right
+    assert r.stdout.rstrip("\n") == want if decisive == 30 else r.stdout.startswith(want), (r.stdout, want)
     assert "prefill: 5 tokens" in r.stderr and "decode: 29 tokens" in r.stderr and "tok/s" in r.stderr, r.stderr
 
 
@@ -602,6 +598,7 @@ def cli_info_lists_model():
         line = next(ln for ln in r.stdout.splitlines() if ln.startswith("in memory:"))
         mib[bool(flag)] = float(line.split()[2])
         assert ("kept as stored" in line) == bool(flag), line
+    # F16 halves every matrix; norm weights and biases stay F32 (a few percent)
     assert 0.45 < mib[True] / mib[False] < 0.6, mib
 
 
@@ -635,7 +632,12 @@ def _perplexity(model, text, ctx, stride):
 @test
 def perplexity_matches_pytorch_evaluation():
     """The engine's perplexity of held-out text agrees with the PyTorch
-    evaluation that the training script recorded, within 0.5%."""
+    evaluation that the training script recorded. PyTorch ran the F32
+    checkpoint; the GGUF may hold it as F16. Each token's NLL (logsumexp
+    minus one logit) moves by at most twice the largest logit change, and
+    the logits of the two runs differ by at most twice the reference's
+    spread with the weights' F16 storage rounding modelled: tolerance
+    4 x that spread (of the first window) per token."""
     checked = 0
     for model in (TINY_SIN, os.path.join(ROOT, "models", "austen.gguf")):
         log = os.path.splitext(model)[0] + ".log.json"
@@ -643,9 +645,15 @@ def perplexity_matches_pytorch_evaluation():
             continue
         with open(log) as f:
             ex = json.load(f)["excerpt"]
-        nll, bpb = _perplexity(model, os.path.join(ROOT, "tests", "data", ex["file"]), ex["ctx"], ex["stride"])
-        assert abs(nll / ex["nll_per_token"] - 1) < 0.005, (model, nll, ex["nll_per_token"])
-        assert abs(bpb / ex["bits_per_byte"] - 1) < 0.005, (model, bpb, ex["bits_per_byte"])
+        text = os.path.join(ROOT, "tests", "data", ex["file"])
+        ref = reference.Model(model)
+        with open(text, encoding="utf-8") as f:
+            first_window = ref.tokenize(f.read())[:ex["ctx"]]
+        _, spread = ref.rounding_spread(first_window, storage=True)
+        nll, bpb = _perplexity(model, text, ex["ctx"], ex["stride"])
+        assert_within(nll, ex["nll_per_token"], 4 * spread, f"{model}: nll/token")
+        assert_within(bpb, ex["bits_per_byte"], 4 * spread * ex["tokens"] / ex["bytes"] / np.log(2),
+                      f"{model}: bits/byte")
         checked += 1
     assert checked >= 1
 
@@ -673,7 +681,9 @@ def perplexity_definition_matches_reference():
             break
         start += stride
     nll, _ = _perplexity(TINY_SIN, path, ctx, stride)
-    assert abs(nll - total / (len(toks) - 1)) < 1e-4, (nll, total / (len(toks) - 1))
+    # each token's NLL moves by at most twice the largest logit error
+    spread = max(logits_and_spread(TINY_SIN, toks[s:s + ctx])[1] for s in range(0, len(toks), stride))
+    assert_within(nll, total / (len(toks) - 1), 2 * spread, "nll/token")
 
 
 # ---------------------------------------------------------------- verify --

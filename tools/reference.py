@@ -21,6 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf_reader import GGUFFile  # noqa: E402
 
 SP_KEY = "tinyllm.tokenizer.sentencepiece_model"
+U32 = 2.0 ** -24  # unit roundoff of float32
+
+
+def gamma(k):
+    """Bound on the relative error of a float32 sum of k terms in any order
+    (Higham, Accuracy and Stability of Numerical Algorithms, 3.1)."""
+    return k * U32 / (1 - k * U32)
 
 
 class Model:
@@ -47,6 +54,58 @@ class Model:
         self.vocab = self.w["token_embd.weight"].shape[0]
         self.out_w = self.w.get("output.weight", self.w["token_embd.weight"])
         self._sp = None
+        self.rounding = None  # a numpy Generator while forward() models float32 rounding
+        self.storage = False  # ... and also the rounding of F16-stored weights (2^-11 each)
+        # unit roundoff of each weight as stored: F16 2^-11; F32 0 (exact)
+        self.storage_u = {name: (2.0 ** -11 if g.tensors[name][1] == 1 else 0.0) for name in g.tensors}
+
+    # -- float32 rounding, modelled (see rounding_spread) ---------------------
+    def mm(self, a, b, weight=None):
+        """a @ b; while modelling rounding, each of the K-term sums moves by
+        its float32 worst case gamma(K) * sum |a_i b_i|, with a random sign
+        (plus, with self.storage, u_w * sum |a_i b_i| for b = the weight
+        `weight` stored with unit roundoff u_w)."""
+        out = a @ b
+        if self.rounding is None:
+            return out
+        u_w = self.storage_u.get(weight, 0.0) if self.storage else 0.0
+        err = (gamma(a.shape[-1]) + u_w) * (np.abs(a) @ np.abs(b))
+        return out + err * self.rounding.choice((-1.0, 1.0), size=out.shape)
+
+    def rnd(self, x, n_ops):
+        """x after n_ops float32 operations per element (elementwise work:
+        norms, activations, softmax): relative n_ops * u, random sign."""
+        if self.rounding is None:
+            return x
+        return x * (1 + n_ops * U32 * self.rounding.choice((-1.0, 1.0), size=np.shape(x)))
+
+    def rounding_spread(self, tokens, trials=2, taps=None, storage=False):
+        """How far float32 rounding can legitimately move this computation:
+        the forward pass rerun with every sum and elementwise result moved by
+        its worst-case rounding error (random signs, `trials` seeds). Returns
+        the exact logits and the largest |change| seen; with a dict `taps`,
+        fills it with each tap's largest |change|. Any correct float32
+        implementation, whatever its summation order, lies well inside this
+        (its sums err by about sqrt(K) u, not K u). With storage, the F16
+        weights' own rounding is modelled too: how far the logits of the
+        original (F32) weights may lie from those of the stored ones."""
+        exact_taps = {} if taps is not None else None
+        exact = self.forward(tokens, exact_taps)
+        worst = 0.0
+        for seed in range(trials):
+            self.rounding, self.storage = np.random.default_rng(seed), storage
+            try:
+                moved_taps = {} if taps is not None else None
+                moved = self.forward(tokens, moved_taps)
+            finally:
+                self.rounding, self.storage = None, False
+            worst = max(worst, float(np.max(np.abs(moved - exact))))
+            for name in (moved_taps or {}):
+                with np.errstate(invalid="ignore"):  # masked scores: -inf - -inf
+                    d = np.abs(moved_taps[name] - exact_taps[name])
+                d = float(np.max(d[np.isfinite(d)])) if np.isfinite(d).any() else 0.0
+                taps[name] = max(taps.get(name, 0.0), d)
+        return exact, worst
 
     # -- tokenizer (the Python SentencePiece binding) ------------------------
     def sp(self):
@@ -69,6 +128,8 @@ class Model:
         w = self.w
         tap = (lambda name, v: taps.__setitem__(name, np.array(v))) if taps is not None else (lambda n, v: None)
         x = w["token_embd.weight"][tokens]
+        if self.rounding is not None and self.storage:  # the embedding rows' own storage rounding
+            x = x * (1 + self.storage_u["token_embd.weight"] * self.rounding.choice((-1.0, 1.0), size=x.shape))
         tap("embed", x)
         if self.arch == "gpt2":
             x = x + self.position_table()[:T]
@@ -78,13 +139,13 @@ class Model:
             h = self.norm(x, p + "attn_norm")
             tap(f"{l}.attn_norm", h)
             if self.arch == "llama":
-                q = h @ w[p + "attn_q.weight"].T
-                k = h @ w[p + "attn_k.weight"].T
-                v = h @ w[p + "attn_v.weight"].T
-                q = self.rope(q, self.n_head)
-                k = self.rope(k, self.n_head_kv)
+                q = self.mm(h, w[p + "attn_q.weight"].T, p + "attn_q.weight")
+                k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight")
+                v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight")
+                q = self.rnd(self.rope(q, self.n_head), 4)
+                k = self.rnd(self.rope(k, self.n_head_kv), 4)
             else:
-                qkv = h @ w[p + "attn_qkv.weight"].T + w[p + "attn_qkv.bias"]
+                qkv = self.mm(h, w[p + "attn_qkv.weight"].T, p + "attn_qkv.weight") + w[p + "attn_qkv.bias"]
                 q, k, v = np.split(qkv, 3, axis=1)
             tap(f"{l}.q", q)
             tap(f"{l}.k", k)
@@ -93,40 +154,40 @@ class Model:
             tap(f"{l}.attn_scores", scores)
             tap(f"{l}.attn_probs", probs)
             tap(f"{l}.attn_out", att)
-            proj = att @ w[p + "attn_output.weight"].T
+            proj = self.mm(att, w[p + "attn_output.weight"].T, p + "attn_output.weight")
             if self.arch == "gpt2":
                 proj = proj + w[p + "attn_output.bias"]
             tap(f"{l}.attn_proj", proj)
-            x = x + proj
+            x = self.rnd(x + proj, 1)
             tap(f"{l}.resid_attn", x)
             h = self.norm(x, p + "ffn_norm")
             tap(f"{l}.ffn_norm", h)
             if self.arch == "llama":
-                gate = h @ w[p + "ffn_gate.weight"].T
-                up = h @ w[p + "ffn_up.weight"].T
-                hidden = gate / (1.0 + np.exp(-gate)) * up
-                out = hidden @ w[p + "ffn_down.weight"].T
+                gate = self.mm(h, w[p + "ffn_gate.weight"].T, p + "ffn_gate.weight")
+                up = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight")
+                hidden = self.rnd(gate / (1.0 + np.exp(-gate)) * up, 12)
+                out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight")
             else:
-                u = h @ w[p + "ffn_up.weight"].T + w[p + "ffn_up.bias"]
-                hidden = 0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3)))
-                out = hidden @ w[p + "ffn_down.weight"].T + w[p + "ffn_down.bias"]
+                u = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight") + w[p + "ffn_up.bias"]
+                hidden = self.rnd(0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3))), 12)
+                out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight") + w[p + "ffn_down.bias"]
             tap(f"{l}.ffn_hidden", hidden)
             tap(f"{l}.ffn_out", out)
-            x = x + out
+            x = self.rnd(x + out, 1)
             tap(f"{l}.resid_ffn", x)
         h = self.norm(x, "output_norm")
         tap("final_norm", h)
-        logits = h @ self.out_w.T
+        logits = self.mm(h, self.out_w.T, "output.weight" if "output.weight" in self.w else "token_embd.weight")
         tap("logits", logits)
         return logits
 
     def norm(self, x, name):
         w = self.w[name + ".weight"]
         if self.arch == "llama":
-            return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
+            return self.rnd(x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w, 4)
         mu = x.mean(axis=-1, keepdims=True)
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + self.eps) * w + self.w[name + ".bias"]
+        return self.rnd((x - mu) / np.sqrt(var + self.eps) * w + self.w[name + ".bias"], 5)
 
     def rope(self, x, n_heads):
         """Rotate adjacent pairs (x[2i], x[2i+1]) of each head by pos * theta^(-2i/d)."""
@@ -160,12 +221,12 @@ class Model:
         qh = q.reshape(T, H, d).transpose(1, 0, 2)                       # (H, T, d)
         kh = np.repeat(k.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
         vh = np.repeat(v.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
-        scores = qh @ kh.transpose(0, 2, 1) / math.sqrt(d)               # (H, T, T)
+        scores = self.mm(qh, kh.transpose(0, 2, 1)) / math.sqrt(d)      # (H, T, T)
         mask = np.triu(np.ones((T, T), dtype=bool), 1)
         scores = np.where(mask[None], -np.inf, scores)
         e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        probs = e / e.sum(axis=-1, keepdims=True)
-        out = (probs @ vh).transpose(1, 0, 2).reshape(T, H * d)
+        probs = self.rnd(e / e.sum(axis=-1, keepdims=True), 8 + T)
+        out = self.mm(probs, vh).transpose(1, 0, 2).reshape(T, H * d)
         return out, scores, probs
 
     def greedy(self, tokens, n):
