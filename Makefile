@@ -51,7 +51,7 @@ TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
 
 .SECONDARY:
-.PHONY: all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
+.PHONY: mutations all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
 all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
 
 help:
@@ -148,6 +148,11 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 # --- tests ------------------------------------------------------------------
 test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check $(BUILD)/faults/tinyllm
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
+
+# One-line bugs applied one at a time to a copy of the tree; each must turn
+# `make test` red (tests/mutations.py). Slow: run after changing tolerances.
+mutations:
+	SHARED=$(SHARED) $(PYTHON) tests/mutations.py
 
 # Goldens come from the numpy reference only. Regenerating is deliberate:
 # run it after changing the reference or a test model, and review the diff.

@@ -1,5 +1,6 @@
 /* Sampler properties that must hold whatever the random draws. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,8 +68,78 @@ static void test_filters_against_brute_force(void) {
     report_test("sampler.filters_match_brute_force", &ts);
 }
 
+/* Draws `draws` tokens; returns a bit mask of the ids seen (ids < 64), or
+ * bit 63 when an id >= 63 or an error came back. */
+static uint64_t draw_set(tinyllm_sampler_params p, const float *logits, int n, const int *hist, int n_hist, int draws) {
+    tinyllm_sampler *s = NULL;
+    if (tinyllm_sampler_create(&p, n, &s, NULL)) return 1ull << 63;
+    uint64_t seen = 0;
+    for (int i = 0; i < draws; i++) {
+        int x = tinyllm_sampler_sample(s, logits, hist, n_hist);
+        seen |= x >= 0 && x < 63 ? 1ull << x : 1ull << 63;
+    }
+    tinyllm_sampler_free(s);
+    return seen;
+}
+
+/* Each filter's exact boundary: a candidate exactly at the threshold, one
+ * just above and one just below it, ties broken by id, and the token exactly
+ * repeat_last_n back. Probabilities here are exact in float (ties: e^0 = 1),
+ * or 2% away from the threshold, far beyond rounding. */
+static void test_filter_boundaries(void) {
+    test_state ts = {0};
+    tinyllm_sampler_params p = tinyllm_sampler_default_params();
+    p.temperature = 1.0f, p.top_k = 0, p.top_p = 1.0f, p.min_p = 0.0f, p.seed = 3;
+    enum { N = 8 };
+    /* ids 0..2 tied at the top; id 3 at 0.51 p_max, id 4 at 0.49 p_max, the rest far below */
+    float lg[N] = {2.0f, 2.0f, 2.0f, 2.0f + logf(0.51f), 2.0f + logf(0.49f), -20.0f, -20.0f, -20.0f};
+
+    p.min_p = 1.0f; /* p >= 1 * p_max: exactly the three tied tokens */
+    uint64_t seen = draw_set(p, lg, N, NULL, 0, 600);
+    CHECK(&ts, seen == 0x7, "min-p 1 with three tied at the top: drew set %#llx (expected 0x7)", (unsigned long long)seen);
+    p.min_p = 0.5f; /* 0.51 p_max is in, 0.49 p_max is out */
+    seen = draw_set(p, lg, N, NULL, 0, 2000);
+    CHECK(&ts, seen == 0xf, "min-p 0.5: drew set %#llx (expected 0xf: ids 0-3)", (unsigned long long)seen);
+    p.min_p = 0.0f;
+
+    /* top-k 2 of three tied: the two lowest ids */
+    p.top_k = 2;
+    seen = draw_set(p, lg, N, NULL, 0, 600);
+    CHECK(&ts, seen == 0x3, "top-k 2 with a three-way tie: drew set %#llx (expected 0x3)", (unsigned long long)seen);
+    p.top_k = 0;
+
+    /* top-p: four tokens at exactly 1/4 each; 0.5 is reached at the second */
+    float quarter[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    p.top_p = 0.5f;
+    seen = draw_set(p, quarter, 4, NULL, 0, 600);
+    CHECK(&ts, seen == 0x3, "top-p 0.5 over four quarters: drew set %#llx (expected 0x3)", (unsigned long long)seen);
+    p.top_p = 1.0f;
+
+    /* repetition window: the last repeat_last_n tokens, the oldest included */
+    float rl[3] = {5.0f, 4.9f, 0.0f}; /* id 0 wins unless penalised (5 / 2 < 4.9) */
+    int hist[10] = {2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    p.temperature = 0, p.repeat_penalty = 2.0f, p.repeat_last_n = 4;
+    hist[6] = 0; /* exactly repeat_last_n back */
+    CHECK(&ts, sample_with(p, rl, 3, hist, 10) == 1, "the token exactly repeat_last_n back was not penalised");
+    hist[6] = 2, hist[5] = 0; /* one further back */
+    CHECK(&ts, sample_with(p, rl, 3, hist, 10) == 0, "a token repeat_last_n + 1 back was penalised");
+    hist[5] = 2, hist[9] = 0; /* the newest */
+    CHECK(&ts, sample_with(p, rl, 3, hist, 10) == 1, "the newest token was not penalised");
+    p.repeat_last_n = 0;
+    CHECK(&ts, sample_with(p, rl, 3, hist, 10) == 0, "repeat_last_n 0 still penalised");
+    p.repeat_last_n = 64; /* longer than the history: all of it */
+    hist[9] = 2, hist[0] = 0;
+    CHECK(&ts, sample_with(p, rl, 3, hist, 10) == 1, "repeat_last_n past the history missed its first token");
+    /* negative logits are multiplied by the penalty (moved down, not up) */
+    float neg[2] = {-1.0f, -1.5f};
+    int h1[1] = {0};
+    CHECK(&ts, sample_with(p, neg, 2, h1, 1) == 1, "a negative logit was not pushed down by the penalty");
+    report_test("sampler.filter_boundaries", &ts);
+}
+
 void run_sampler_tests(void) {
     test_filters_against_brute_force();
+    test_filter_boundaries();
     enum { N = 50 };
     float logits[N];
     for (int i = 0; i < N; i++) logits[i] = (float)((i * 37) % N) / 10.0f; /* argmax at i where (i*37)%50 == 49 */

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""Mutation check: applies one-line bugs to a copy of the tree, one at a time,
+and expects `make test` to fail on each. It guards the suite's teeth: a
+tolerance loosened too far, or a boundary left unpinned, shows up here as a
+mutation that survives. Run it after changing tolerances (`make mutations`);
+it takes a few minutes per mutation on two cores.
+
+Usage: tests/mutations.py [NAME_SUBSTRING ...]   (exit 1 if any survives)
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (name, file, text, replacement): text must occur in the file; the first
+# occurrence is replaced.
+MUTATIONS = [
+    ("attention_scale", "src/attention.c", "float scale = 1.0f / sqrtf((float)head_dim);",
+     "float scale = 1.0f / (float)head_dim;"),
+    ("decode_attention_off_by_one", "src/attention.c", "int L = pos0 + T; /* visible keys",
+     "int L = pos0 + T - 1; /* visible keys"),
+    ("rope_frequency", "src/kernels.c", "pow((double)theta, -(double)i / head_dim)",
+     "pow((double)theta, -(double)(i + 1) / head_dim)"),
+    ("rmsnorm_eps_dropped", "src/kernels.c", "sqrt(ss / C + eps)", "sqrt(ss / C)"),
+    ("layernorm_variance", "src/kernels.c", "var /= C;", "var /= C - 1;"),
+    ("gelu_constant", "src/kernels_isa.c", "0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)))",
+     "0.5f * v * (1.0f + tanhf(k * (v + 0.04715f * v * v * v)))"),
+    ("gelu_constant_vector", "src/kernels_isa.c", "v_fmadd(v_set1(0.044715f), v3, v)",
+     "v_fmadd(v_set1(0.04715f), v3, v)"),
+    ("sinusoidal_sin_cos_swapped", "src/model.c", "pe[(size_t)p * h->n_embd + i] = (float)sin(angle);",
+     "pe[(size_t)p * h->n_embd + i] = (float)cos(angle);"),
+    ("stream_tail_dropped", "src/kernels_isa.c", "for (; c < C; c++) s += load1_w(w, r + c, f16) * x[c];",
+     "for (; c < C - 1; c++) s += load1_w(w, r + c, f16) * x[c];"),
+    ("dots_lane_dropped", "src/kernels_isa.c", "for (; c < C; c++) d += q[c] * r[c];",
+     "for (; c < C - 1; c++) d += q[c] * r[c];"),
+    ("softmax_without_max", "src/kernels_isa.c", "x[i] = expf(x[i] - max);", "x[i] = expf(x[i]);"),
+    ("f16_subnormal", "src/kernels.c", "exp = 113;", "exp = 112;"),
+    ("thread_split_overlap", "src/forward.c", "int o0 = ith * chunk,", "int o0 = ith * chunk + (ith > 0),"),
+    ("top_k_count", "src/sampler.c", "keep = p->top_k;", "keep = p->top_k + 1;"),
+    ("top_p_cut", "src/sampler.c", "if (cum >= p->top_p) {", "if (cum > p->top_p) {"),
+    ("temperature", "src/sampler.c", "expf((w[i] - max) / p->temperature)", "expf((w[i] - max) * p->temperature)"),
+    ("min_p_boundary", "src/sampler.c", "if (s->cands[i].p >= floor_p)", "if (s->cands[i].p > 1.5f * floor_p)"),
+    ("repeat_window_late", "src/sampler.c", "n_history - p->repeat_last_n : 0;",
+     "n_history - p->repeat_last_n + 1 : 0;"),
+    ("perplexity_offset", "tools/tinyllm/cmd_perplexity.c", "tinyllm_logits_at(ctx, t - start - 1)",
+     "tinyllm_logits_at(ctx, t - start)"),
+]
+
+
+def main():
+    only = sys.argv[1:]
+    shared = os.path.abspath(os.environ.get("SHARED", os.path.join(ROOT, "..", "shared")))
+    work = tempfile.mkdtemp(prefix="tinyllm-mutations-")
+    tree = os.path.join(work, "tree")
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        os.makedirs(os.path.dirname(os.path.join(tree, f)), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, f), os.path.join(tree, f))
+    env = dict(os.environ, SHARED=shared)
+    base = subprocess.run(["make", "-s", "test"], cwd=tree, env=env, capture_output=True, text=True)
+    if base.returncode != 0:
+        print("the unmutated tree fails its tests:\n" + base.stdout[-2000:])
+        return 1
+    survived = []
+    for name, path, old, new in MUTATIONS:
+        if only and not any(o in name for o in only):
+            continue
+        target = os.path.join(tree, path)
+        with open(target) as f:
+            src = f.read()
+        if old not in src:
+            print(f"STALE {name}: '{old}' is no longer in {path}")
+            survived.append(name)
+            continue
+        t0 = time.time()
+        with open(target, "w") as f:
+            f.write(src.replace(old, new, 1))
+        r = subprocess.run(["make", "-s", "test"], cwd=tree, env=env, capture_output=True, text=True)
+        with open(target, "w") as f:
+            f.write(src)
+        os.utime(target)  # rebuild the original next time
+        fails = [ln for ln in r.stdout.splitlines() if ln.startswith("FAIL ")]
+        if r.returncode == 0:
+            print(f"SURVIVED {name} ({time.time() - t0:.0f} s)", flush=True)
+            survived.append(name)
+        else:
+            print(f"caught {name}: {len(fails)} failing, first {fails[0][5:][:150] if fails else r.stderr[-150:]}"
+                  f" ({time.time() - t0:.0f} s)", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(survived)} of the mutations survived" + (": " + ", ".join(survived) if survived else ""))
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
