@@ -180,7 +180,7 @@ test-asan: dev-deps
 VG = valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite -q
 test-valgrind: dev-deps
 	$(MAKE) BUILD=build-valgrind OPT="-O1 -g -march=x86-64-v3" build-valgrind/tinyllm
-	OPENBLAS_CORETYPE=Haswell VG="$(VG)" BUILD=build-valgrind SHARED=$(SHARED) PYTHON=$(PYTHON) tests/valgrind.sh
+	TINYLLM_ISA=avx2 OPENBLAS_CORETYPE=Haswell VG="$(VG)" BUILD=build-valgrind SHARED=$(SHARED) PYTHON=$(PYTHON) tests/valgrind.sh
 
 # libFuzzer targets (clang): the model loader and the tokenizer wrapper.
 # FUZZ_SECONDS per target; crashes land in build-fuzz/ as crash-*; copy them

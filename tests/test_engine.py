@@ -591,6 +591,16 @@ def cli_info_lists_model():
         assert needle in r.stdout, needle
     r = run([TINYLLM, "info", "--help"])
     assert r.returncode == 0 and "usage: tinyllm info" in r.stdout
+    # the kernel set in use: the scalar set runs on every CPU, and forcing it works
+    r = run([TINYLLM, "info", gpt2_sinusoidal()], env=dict(os.environ, TINYLLM_ISA="scalar"))
+    assert "kernels:       scalar (forced by TINYLLM_ISA), sgemm: OpenBLAS " in r.stdout, r.stdout
+    r = run([TINYLLM, "info", gpt2_sinusoidal()], env={k: v for k, v in os.environ.items() if k != "TINYLLM_ISA"})
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("kernels:"))
+    assert line.split()[1] in ("avx512", "avx2", "scalar") and "widest" in line, line
+    forced = os.environ.get("TINYLLM_ISA")
+    with tl.Model(LIB, gpt2_sinusoidal()) as m:  # the library reports the same set
+        if forced in (None, "scalar"):
+            assert m.info.kernels.decode() == (forced or line.split()[1]), (m.info.kernels, line)
     # the weights' memory: F16 matrices expanded, or kept with --keep-f16
     mib = {}
     for flag in ([], ["--keep-f16"]):

@@ -154,9 +154,9 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(format, "json")) {
         printf("{\"model\": \"%s\", \"architecture\": \"%s\", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64
                ", \"weight_bytes\": %" PRIu64 ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, "
-               "\"n_head\": %d, \"n_head_kv\": %d, \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [",
+               "\"n_head\": %d, \"n_head_kv\": %d, \"kernels\": \"%s\", \"blas_core\": \"%s\", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [",
                model_path, info.architecture, info.file_size, info.n_params, info.weight_bytes, info.n_embd, info.n_layer, info.n_ff,
-               info.n_vocab, info.n_head, info.n_head_kv, load_ms, first_token_ms, rss_mib);
+               info.n_vocab, info.n_head, info.n_head_kv, info.kernels, blas_core(), load_ms, first_token_ms, rss_mib);
         for (int i = 0; i < n_rows; i++)
             printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
                    "\"max\": %.3f, \"reps\": %d}",
@@ -171,8 +171,9 @@ int cmd_bench(int argc, char **argv) {
                    *info.name ? info.name : "", info.file_size / 1048576.0, info.n_params / 1e6, rows[i].threads,
                    rows[i].test, rows[i].median, rows[i].min, rows[i].max);
         printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
-               "repetitions after a warm-up\n",
-               info.weight_bytes / 1048576.0, keep_f16 ? " (--keep-f16)" : "", load_ms, first_token_ms, rss_mib, reps);
+               "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
+               info.weight_bytes / 1048576.0, keep_f16 ? " (--keep-f16)" : "", load_ms, first_token_ms, rss_mib, reps,
+               info.kernels, blas_core());
     }
 done:
     free(tokens);

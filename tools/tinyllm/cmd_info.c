@@ -1,6 +1,7 @@
 /* tinyllm info: what a model file holds. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
@@ -48,6 +49,11 @@ int cmd_info(int argc, char **argv) {
            !has_f16   ? ""
            : keep_f16 ? " (F16 matrices kept as stored)"
                       : " (F16 expanded to F32; --keep-f16 keeps F16 matrices as stored)");
+    const char *forced = getenv("TINYLLM_ISA");
+    printf("kernels:       %s (%s), sgemm: OpenBLAS %s\n", h.kernels,
+           forced && !strcmp(forced, h.kernels) ? "forced by TINYLLM_ISA"
+                                                 : "the widest set this CPU runs; TINYLLM_ISA=scalar|avx2|avx512 forces one",
+           blas_core());
     printf("context:       %d\n", h.n_ctx_train);
     printf("embedding:     %d\n", h.n_embd);
     printf("layers:        %d\n", h.n_layer);

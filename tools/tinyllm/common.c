@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,11 @@ double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+const char *blas_core(void) {
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
 }
 
 void report(const tinyllm_error *err) {

@@ -5,6 +5,8 @@
 #include "tinyllm.h"
 
 double now_seconds(void);
+/* The BLAS kernel OpenBLAS chose for this CPU (prefill's sgemm), e.g. "Haswell". */
+const char *blas_core(void);
 /* Loads a model; on failure prints "tinyllm: <message>" and returns NULL. */
 tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params); /* NULL params: defaults */
 /* Prints "tinyllm: <message>" for a failed call. */
