@@ -51,7 +51,7 @@ TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
 
 .SECONDARY:
-.PHONY: mutations all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
+.PHONY: bench-portable mutations all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
 all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
 
 help:
@@ -117,6 +117,11 @@ $(BUILD)/bench_limits: tools/bench_limits.c | $(BUILD)/.deps
 
 bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
 	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/bench.sh
+
+# the portable build against the native one, in one run
+bench-portable: build/tinyllm
+	$(MAKE) PORTABLE=1 build-portable/tinyllm
+	PYTHON=$(PYTHON) scripts/bench_portable.sh
 
 $(BUILD)/tests/png_check: tests/tools/png_check.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)

@@ -260,8 +260,12 @@ tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int 
                                       tinyllm_sampler **out, tinyllm_error *err);
 void tinyllm_sampler_free(tinyllm_sampler *s);
 /* Chooses the next token from logits (n_vocab); history (may be NULL) feeds
- * the repetition penalty. Never modifies logits. Returns the id, or -1 on
- * bad arguments. */
+ * the repetition penalty. Never modifies logits. Total over all inputs: a NaN
+ * logit is never chosen (it counts as -inf); +inf logits share all the
+ * probability equally (softmax's limit). Returns the id, or -1 on bad
+ * arguments or when no logit is above -inf (nothing can be chosen). Callers
+ * that want non-finite logits reported should check them first (the CLI
+ * does). */
 int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history);
 
 #ifdef __cplusplus

@@ -124,6 +124,10 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
     float *w = s->work;
     memcpy(w, logits, (size_t)n * sizeof *w);
 
+    /* NaN is never chosen: it counts as -inf */
+    for (int i = 0; i < n; i++)
+        if (isnan(w[i])) w[i] = -INFINITY;
+
     if (p->repeat_penalty != 1.0f && history) {
         int from = n_history > p->repeat_last_n ? n_history - p->repeat_last_n : 0;
         for (int i = from; i < n_history; i++) {
@@ -137,19 +141,19 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
         }
     }
 
-    if (p->temperature == 0.0f) {
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (w[i] > w[best]) best = i;
-        return best;
-    }
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (w[i] > w[best]) best = i;
+    float max = w[best];
+    if (max == -INFINITY) return -1; /* no token has a usable logit */
+    if (p->temperature == 0.0f) return best;
 
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (w[i] > max) max = w[i];
+    /* e^((w - max) / T), each in [0, 1] and 1 at the maximum, so sum >= 1.
+     * +inf logits (a logit can also overflow to +inf under a penalty) are
+     * the limit of softmax: they share all the probability equally. */
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
-        float e = expf((w[i] - max) / p->temperature);
+        float e = max == INFINITY ? (float)(w[i] == INFINITY) : expf((w[i] - max) / p->temperature);
         s->cands[i] = (candidate){e, i};
         sum += e;
     }
@@ -161,6 +165,9 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
         s->cands[i].p = (float)(s->cands[i].p / sum);
         if (s->cands[i].p > p_max) p_max = s->cands[i].p;
     }
+    /* every filter below keeps at least the most likely token (p_max >=
+     * min_p * p_max, top_k >= 1, the first token reaches any top_p or is
+     * followed), so keep >= 1 and total > 0 */
     int keep = n;
     if (p->min_p > 0.0f) {
         float floor_p = p->min_p * p_max;

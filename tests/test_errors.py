@@ -21,7 +21,7 @@ LIB = tl.load_library(BUILD)
 
 
 def micro_writer(drop_key=None, key_override=None, vocab=260, tokens_vocab=None, arch="gpt2", extra=None,
-                 nan=False, shape_bug=False):
+                 nan=False, shape_bug=False, poke=None):
     """A tiny valid gpt2 model (dim 8, 1 layer, synthetic vocabulary),
     with one thing optionally broken."""
     rng = np.random.default_rng(0)
@@ -49,6 +49,8 @@ def micro_writer(drop_key=None, key_override=None, vocab=260, tokens_vocab=None,
         t["blk.0.ffn_up.weight"][3, 5] = np.nan
     if shape_bug:
         t["blk.0.ffn_up.weight"] = rng.standard_normal((ff + 1, d))
+    if poke:  # (tensor, index, value): one weight set to a hostile value
+        t[poke[0]][poke[1]] = poke[2]
     for name, arr in t.items():
         w.add_tensor(name, arr)
     for name, arr in (extra or {}).items():
@@ -291,6 +293,24 @@ def nan_weights_with_check_tensors():
     assert r.returncode == 0, "without --check-tensors the file loads"
     expect(["info", path, "--check-tensors"], 1, "blk.0.ffn_up.weight", "NaN", path=path)
     expect(["generate", "-m", path, "-p", "a", "--check-tensors"], 1, "NaN", path=path)
+
+
+@test
+def non_finite_logits_are_reported_not_sampled():
+    """A NaN weight, or one finite but huge weight (3e38: passes
+    --check-tensors, overflows to inf in the logits), used to crash the
+    sampler (heap overflow, exit by signal). Now generate names the position
+    and exits 3, whatever the sampler settings; a penalty that overflows a
+    logit to +inf (2e-38) still samples."""
+    for name, value in (("nan_out_norm.gguf", np.nan), ("huge_out_norm.gguf", 3e38)):
+        path = write(name, micro_writer(poke=("output_norm.weight", 3, value)).to_bytes())
+        for extra in (["--min-p", "0"], ["--temp", "0"], ["--top-k", "0", "--top-p", "1", "--min-p", "0"]):
+            expect(["generate", "-m", path, "-p", "a", "-n", "3", "--seed", "1", *extra], 3, "not finite",
+                   "after position")
+    ok = subprocess.run([TINYLLM, "generate", "-m", write("ok.gguf", valid_bytes()), "-p", "a", "-n", "3",
+                         "--repeat-penalty", "2e-38", "--min-p", "0", "--seed", "1"],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, (ok.returncode, ok.stderr)
 
 
 @test

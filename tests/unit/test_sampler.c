@@ -137,8 +137,73 @@ static void test_filter_boundaries(void) {
     report_test("sampler.filter_boundaries", &ts);
 }
 
+static uint64_t prop_rng = 7;
+static uint32_t prop_next(void) {
+    prop_rng = prop_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(prop_rng >> 33);
+}
+static float prop_pick(const float *v, int n) { return v[prop_next() % (uint32_t)n]; }
+
+/* The sampler is total: thousands of hostile logit vectors (NaN, +-inf,
+ * huge, subnormal, all equal, all -inf) with random valid settings and
+ * histories (ids out of range included). Every call returns a token whose
+ * logit is not NaN, or -1 exactly when no logit can be chosen; under
+ * `make test-asan` any read outside the arrays fails the run. */
+static void test_total_on_hostile_logits(void) {
+    test_state ts = {0};
+    enum { MAXN = 40 };
+    float lg[MAXN];
+    int hist[8];
+    const float temps[] = {0.0f, 1e-39f, 0.3f, 1.0f, 100.0f}, top_ps[] = {1e-6f, 0.5f, 0.95f, 1.0f};
+    const float min_ps[] = {0.0f, 1e-30f, 0.5f, 1.0f}, penalties[] = {1.0f, 2e-38f, 0.5f, 1.3f, 1e30f};
+    const float specials[] = {NAN, INFINITY, -INFINITY, 3e38f, -3e38f, 1e-40f, 0.0f, 88.0f, -1000.0f};
+    for (int trial = 0; trial < 4000 && !ts.failed; trial++) {
+        int n = 1 + (int)(prop_next() % MAXN), pattern = (int)(prop_next() % 6);
+        for (int i = 0; i < n; i++) {
+            float normal = (float)((int)(prop_next() % 2001) - 1000) / 100.0f;
+            switch (pattern) {
+            case 0: lg[i] = normal; break;                                                 /* ordinary */
+            case 1: lg[i] = prop_next() % 4 ? normal : prop_pick(specials, 9); break;      /* some special */
+            case 2: lg[i] = prop_pick(specials, 9); break;                                 /* all special */
+            case 3: lg[i] = NAN; break;                                                    /* all NaN */
+            case 4: lg[i] = -INFINITY; break;                                              /* all -inf */
+            default: lg[i] = 1.5f; break;                                                  /* all equal */
+            }
+        }
+        tinyllm_sampler_params p = tinyllm_sampler_default_params();
+        p.temperature = prop_pick(temps, 5), p.top_p = prop_pick(top_ps, 4), p.min_p = prop_pick(min_ps, 4);
+        p.repeat_penalty = prop_pick(penalties, 5), p.top_k = (int)(prop_next() % 6) * (n / 3 + 1);
+        p.repeat_last_n = (int)(prop_next() % 10), p.seed = trial;
+        int n_hist = (int)(prop_next() % 9);
+        for (int i = 0; i < n_hist; i++) hist[i] = (int)(prop_next() % (MAXN + 10)) - 5;
+        tinyllm_sampler *s = NULL;
+        if (tinyllm_sampler_create(&p, n, &s, NULL)) {
+            CHECK(&ts, 0, "trial %d: valid settings refused", trial);
+            break;
+        }
+        int usable = 0, penalised = p.repeat_penalty != 1.0f && n_hist > 0 && p.repeat_last_n > 0;
+        for (int i = 0; i < n; i++) usable |= !isnan(lg[i]) && lg[i] > -INFINITY;
+        for (int draw = 0; draw < 3; draw++) {
+            int x = tinyllm_sampler_sample(s, lg, n_hist ? hist : NULL, n_hist);
+            CHECK(&ts, x >= -1 && x < n, "trial %d: returned %d for %d tokens", trial, x, n);
+            if (x >= 0) CHECK(&ts, !isnan(lg[x]) && lg[x] > -INFINITY, "trial %d: chose token %d, logit %g", trial, x, lg[x]);
+            /* without a penalty (which may push a huge logit to -inf) a usable logit is always found */
+            if (!penalised) CHECK(&ts, (x >= 0) == usable, "trial %d: returned %d (usable logits: %d)", trial, x, usable);
+        }
+        tinyllm_sampler_free(s);
+    }
+    /* +inf logits share all the probability */
+    float inf2[5] = {1.0f, INFINITY, 2.0f, INFINITY, NAN};
+    tinyllm_sampler_params p = tinyllm_sampler_default_params();
+    p.temperature = 1.0f, p.top_k = 0, p.top_p = 1.0f, p.min_p = 0.0f, p.seed = 9;
+    uint64_t seen = draw_set(p, inf2, 5, NULL, 0, 300);
+    CHECK(&ts, seen == 0xa, "two +inf logits: drew set %#llx (expected 0xa)", (unsigned long long)seen);
+    report_test("sampler.total_on_hostile_logits", &ts);
+}
+
 void run_sampler_tests(void) {
     test_filters_against_brute_force();
+    test_total_on_hostile_logits();
     test_filter_boundaries();
     enum { N = 50 };
     float logits[N];

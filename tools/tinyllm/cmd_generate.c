@@ -1,5 +1,6 @@
 /* tinyllm generate: prefill the prompt, then decode token by token,
  * streaming text as it is produced, with separate prefill/decode speeds. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,24 @@
 
 #include "args.h"
 #include "common.h"
+
+/* The next token, or -1 after one line on stderr: the model's logits after
+ * position `pos` hold NaN or Inf (reported, never sampled from silently), or
+ * nothing can be sampled. */
+static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_vocab, const int *history,
+                          int n_history, int pos) {
+    for (int i = 0; i < n_vocab; i++)
+        if (!isfinite(logits[i])) {
+            fprintf(stderr,
+                    "tinyllm generate: the logits after position %d are not finite (token %d is %s); "
+                    "expected finite values: the model's weights or activations overflow (try --check-tensors)\n",
+                    pos, i, isnan(logits[i]) ? "NaN" : logits[i] > 0 ? "+inf" : "-inf");
+            return -1;
+        }
+    int next = tinyllm_sampler_sample(sampler, logits, history, n_history);
+    if (next < 0) fprintf(stderr, "tinyllm generate: no token can be sampled after position %d\n", pos);
+    return next;
+}
 
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL;
@@ -121,7 +140,11 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_detok_init(&detok, 0);
     char piece[1024];
     int n_gen = 0, eos = tinyllm_token_eos(model);
-    int next = tinyllm_sampler_sample(sampler, tinyllm_logits(ctx), tokens, n_prompt);
+    int next = sample_checked(sampler, tinyllm_logits(ctx), info.n_vocab, tokens, n_prompt, n_prompt - 1);
+    if (next < 0) {
+        exit_code = EXIT_RUNTIME;
+        goto done;
+    }
     double t_first = now_seconds();
     while (1) {
         if (next == eos && !ignore_eos) break;
@@ -137,7 +160,12 @@ int cmd_generate(int argc, char **argv) {
             exit_code = EXIT_RUNTIME;
             goto done;
         }
-        next = tinyllm_sampler_sample(sampler, tinyllm_logits(ctx), tokens, n_prompt + n_gen);
+        next = sample_checked(sampler, tinyllm_logits(ctx), info.n_vocab, tokens, n_prompt + n_gen,
+                              n_prompt + n_gen - 1);
+        if (next < 0) {
+            exit_code = EXIT_RUNTIME;
+            goto done;
+        }
     }
     double t2 = now_seconds();
     int n = tinyllm_detok_flush(&detok, piece, sizeof piece);
