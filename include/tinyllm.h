@@ -44,6 +44,13 @@ typedef struct {
 /* A short name for a status code ("format error", ...). Never NULL. */
 const char *tinyllm_status_name(tinyllm_status code);
 
+/* Copies len bytes of s into out (cap bytes, always NUL-terminated) fit for
+ * one line of a message or a terminal: control characters (C0, DEL, C1),
+ * NUL and invalid UTF-8 become \xNN; valid UTF-8 is kept; a string that does
+ * not fit is cut at a character boundary and ends in "...". Every message in
+ * tinyllm_error has been through it. Returns out. */
+const char *tinyllm_printable(const char *s, size_t len, char *out, size_t cap);
+
 /* ---------------------------------------------------------------- model -- */
 
 typedef struct tinyllm_model tinyllm_model;

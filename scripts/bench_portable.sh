@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The portable build against the native one, in one run (`make bench-portable`):
-# both CLIs bench the same models, alternating (native, portable, native,
-# portable) so that a slow moment of the host hits both; the table gives each
-# build's best-of-rounds median tok/s and the ratio portable / native.
+# both CLIs bench the same models, alternating model by model and swapping
+# which build goes first each round, so that a slow moment of the host hits
+# both; the table gives each build's median over the rounds of its median
+# tok/s, and the ratio portable / native.
 # Environment: MODELS (bench.sh presets; *-f16 = F16 with --keep-f16),
-# ROUNDS=2, REPS=3, THREADS=1,2.
+# ROUNDS=4, REPS=3, THREADS=1,2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-4}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1,2}
 MODELS=${MODELS:-llama-15m llama-42m llama-42m-f16}
@@ -21,8 +22,10 @@ for name in $MODELS; do
 done
 files=()
 for round in $(seq "$ROUNDS"); do
-  for build in build build-portable; do
-    for name in $MODELS; do
+  order="build build-portable"
+  [ $((round % 2)) -eq 0 ] && order="build-portable build"
+  for name in $MODELS; do
+    for build in $order; do
       extra=()
       [ "${name%-f16}" != "$name" ] && extra=(--keep-f16)
       f=$out/portable-$build-$name-$round.json
@@ -34,7 +37,7 @@ done
 "$PY" - "${files[@]}" <<'PYEOF'
 import json, os, sys
 from collections import defaultdict
-best = defaultdict(float)
+runs = defaultdict(list)
 for f in sys.argv[1:]:
     base = os.path.basename(f)[len("portable-"):-len(".json")]
     build = "portable" if base.startswith("build-portable") else "native"
@@ -42,7 +45,8 @@ for f in sys.argv[1:]:
     d = json.load(open(f))
     for r in d["results"]:
         key = (name, r["threads"], f'{r["test"]}{r["n_tokens"]}' if r["test"] in ("pp", "tg") else r["test"], d["kernels"])
-        best[key + (build,)] = max(best[key + (build,)], r["tok_s"])
+        runs[key + (build,)].append(r["tok_s"])
+best = {k: sorted(v)[len(v) // 2] for k, v in runs.items()}  # median over the rounds
 print("| model | threads | test | kernels | native tok/s | portable tok/s | portable / native |")
 print("|---|---:|---|---|---:|---:|---:|")
 ratios = []

@@ -125,6 +125,15 @@ static tinyllm_status take_str(cursor *c, gguf_str *s, const char *what) {
     return TINYLLM_OK;
 }
 
+/* A key or tensor name: text, so no NUL byte (names become C strings). */
+static tinyllm_status take_name(cursor *c, gguf_str *s, const char *what, uint64_t index) {
+    tinyllm_status st = take_str(c, s, what);
+    if (st || !memchr(s->ptr, 0, s->len)) return st;
+    char shown[80];
+    return set_error(c->err, TINYLLM_ERR_FORMAT, "%s: %s %llu '%s' contains a NUL byte (expected text)", c->name, what,
+                     (unsigned long long)index, tinyllm_printable(s->ptr, s->len, shown, sizeof shown));
+}
+
 /* ----------------------------------------------- other formats, named -- */
 
 static int starts_with(const uint8_t *buf, size_t size, const char *prefix) {
@@ -246,9 +255,9 @@ static tinyllm_status parse_value(cursor *c, gguf_kv *kv) {
     return TINYLLM_OK;
 }
 
-static tinyllm_status parse_tensor_info(cursor *c, gguf_tensor *t) {
+static tinyllm_status parse_tensor_info(cursor *c, gguf_tensor *t, uint64_t index) {
     tinyllm_status st;
-    if ((st = take_str(c, &t->name, "tensor name"))) return st;
+    if ((st = take_name(c, &t->name, "tensor name", index))) return st;
     int nl = (int)(t->name.len > 100 ? 100 : t->name.len);
     if ((st = take_u32(c, &t->n_dims, "tensor dimension count"))) return st;
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
@@ -315,7 +324,7 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
     }
     for (uint64_t i = 0; i < f->n_kv; i++) {
         gguf_kv *kv = &f->kv[i];
-        if ((st = take_str(&c, &kv->key, "metadata key"))) goto fail;
+        if ((st = take_name(&c, &kv->key, "metadata key", i))) goto fail;
         if ((st = take_u32(&c, &kv->type, "metadata value type"))) goto fail;
         if ((st = parse_value(&c, kv))) goto fail;
         names[i] = kv->key;
@@ -334,7 +343,7 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
     }
 
     for (uint64_t i = 0; i < f->n_tensors; i++) {
-        if ((st = parse_tensor_info(&c, &f->tensors[i]))) goto fail;
+        if ((st = parse_tensor_info(&c, &f->tensors[i], i))) goto fail;
         names[i] = f->tensors[i].name;
     }
     if ((st = check_unique(names, f->n_tensors, "tensor name", name, err))) goto fail;
@@ -478,6 +487,13 @@ static double read_float(uint32_t type, const uint8_t *p) {
     if (type == GGUF_F32) { float v; memcpy(&v, p, 4); return v; }
     if (type == GGUF_F64) { double v; memcpy(&v, p, 8); return v; }
     return (double)read_int(type, p);
+}
+
+int64_t gguf_kv_int(const gguf_kv *kv) { return gguf_value_is_int(kv->type) ? read_int(kv->type, kv->value) : 0; }
+
+double gguf_kv_float(const gguf_kv *kv) {
+    return kv->type == GGUF_F32 || kv->type == GGUF_F64 || gguf_value_is_int(kv->type) ? read_float(kv->type, kv->value)
+                                                                                        : 0.0;
 }
 
 int gguf_get_int(const gguf_file *f, const char *key, int64_t *out) {

@@ -79,6 +79,9 @@ int gguf_get_float(const gguf_file *f, const char *key, double *out);
 int gguf_get_bool(const gguf_file *f, const char *key, int *out);
 int gguf_get_string(const gguf_file *f, const char *key, gguf_str *out);
 
+/* A scalar entry's value: any integer type, or F32/F64 (others read as 0). */
+int64_t gguf_kv_int(const gguf_kv *kv);
+double gguf_kv_float(const gguf_kv *kv);
 /* Elements of an array value (bounds were checked at open). */
 int64_t gguf_array_int(const gguf_kv *kv, uint64_t i);
 double gguf_array_float(const gguf_kv *kv, uint64_t i);

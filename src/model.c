@@ -177,13 +177,14 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
         m->arch = ARCH_GPT2;
         h->architecture = "gpt2";
     } else {
+        char shown[72];
         return set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                         "%s: architecture '%.*s' is not supported (expected \"llama\" or \"gpt2\")", path,
-                         (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+                         "%s: architecture '%s' is not supported (expected \"llama\" or \"gpt2\")", path,
+                         tinyllm_printable(arch.ptr, arch.len, shown, sizeof shown));
     }
     gguf_str name;
     if (gguf_get_string(&m->file, KEY_NAME, &name) == 0)
-        snprintf(m->name, sizeof m->name, "%.*s", (int)(name.len > 127 ? 127 : name.len), name.ptr);
+        tinyllm_printable(name.ptr, name.len, m->name, sizeof m->name);
     h->name = m->name;
     int64_t ft = -1;
     h->file_type = gguf_get_int(&m->file, KEY_FILE_TYPE, &ft) == 0 ? (int)ft : -1;
@@ -226,10 +227,11 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
         if (rc == 0) {
             if (gguf_str_eq(pe, "sinusoidal"))
                 h->positions = TINYLLM_POS_SINUSOIDAL;
-            else if (!gguf_str_eq(pe, "learned"))
-                return set_error(err, TINYLLM_ERR_MODEL,
-                                 "%s: %s = '%.*s' (expected \"learned\" or \"sinusoidal\")", path,
-                                 KEY_POSITION_ENCODING, (int)(pe.len > 32 ? 32 : pe.len), pe.ptr);
+            else if (!gguf_str_eq(pe, "learned")) {
+                char shown[48];
+                return set_error(err, TINYLLM_ERR_MODEL, "%s: %s = '%s' (expected \"learned\" or \"sinusoidal\")",
+                                 path, KEY_POSITION_ENCODING, tinyllm_printable(pe.ptr, pe.len, shown, sizeof shown));
+            }
         }
     }
     m->kv_dim = h->n_head_kv * h->head_dim;
@@ -575,22 +577,20 @@ tinyllm_status tinyllm_model_meta(const tinyllm_model *m, int i, const char **ke
     if (!m || !key || !value || cap == 0 || i < 0 || (uint64_t)i >= m->file.n_kv) return TINYLLM_ERR_ARG;
     const gguf_kv *kv = &m->file.kv[i];
     *key = m->kv_keys[i];
+    /* the value read from this entry itself (never looked up again by name) */
     if (kv->type == GGUF_STRING) {
         uint64_t len;
         memcpy(&len, kv->value, 8);
-        snprintf(value, cap, "\"%.*s\"", (int)(len > 200 ? 200 : len), (const char *)kv->value + 8);
+        char shown[204];
+        snprintf(value, cap, "\"%s\"", tinyllm_printable((const char *)kv->value + 8, len, shown, sizeof shown));
     } else if (kv->type == GGUF_ARRAY) {
         snprintf(value, cap, "[%s x %llu]", gguf_value_type_name(kv->elem_type), (unsigned long long)kv->n);
     } else if (kv->type == GGUF_F32 || kv->type == GGUF_F64) {
-        double v;
-        gguf_get_float(&m->file, *key, &v);
-        snprintf(value, cap, "%g", v);
+        snprintf(value, cap, "%g", gguf_kv_float(kv));
     } else if (kv->type == GGUF_BOOL) {
         snprintf(value, cap, "%s", kv->value[0] ? "true" : "false");
     } else {
-        int64_t v;
-        gguf_get_int(&m->file, *key, &v);
-        snprintf(value, cap, "%lld", (long long)v);
+        snprintf(value, cap, "%lld", (long long)gguf_kv_int(kv));
     }
     return TINYLLM_OK;
 }

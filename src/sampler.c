@@ -52,9 +52,9 @@ tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int 
         return set_error(err, TINYLLM_ERR_ARG, "--temp %g: expected a finite number >= 0 (0 = greedy)", p.temperature);
     if (p.top_k < 0) return set_error(err, TINYLLM_ERR_ARG, "--top-k %d: expected >= 0 (0 = off)", p.top_k);
     if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
-        return set_error(err, TINYLLM_ERR_ARG, "--top-p %g: expected a value in (0, 1] (1 = off)", p.top_p);
+        return set_error(err, TINYLLM_ERR_ARG, "--top-p %.9g: expected a value in (0, 1] (1 = off)", p.top_p);
     if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
-        return set_error(err, TINYLLM_ERR_ARG, "--min-p %g: expected a value in [0, 1] (0 = off)", p.min_p);
+        return set_error(err, TINYLLM_ERR_ARG, "--min-p %.9g: expected a value in [0, 1] (0 = off)", p.min_p);
     if (!(p.repeat_penalty > 0.0f) || !isfinite(p.repeat_penalty))
         return set_error(err, TINYLLM_ERR_ARG, "--repeat-penalty %g: expected a finite number > 0 (1 = off)",
                          p.repeat_penalty);

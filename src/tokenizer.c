@@ -59,9 +59,10 @@ tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out,
             goto fail;
         }
         if (rc || !gguf_str_eq(kind, "llama")) {
+            char shown[48];
             st = set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                           "%s: tokenizer '%.*s' is not supported (expected \"llama\", SentencePiece BPE)", f->path,
-                           rc ? 0 : (int)(kind.len > 32 ? 32 : kind.len), rc ? "" : kind.ptr);
+                           "%s: tokenizer '%s' is not supported (expected \"llama\", SentencePiece BPE)", f->path,
+                           rc ? "" : tinyllm_printable(kind.ptr, kind.len, shown, sizeof shown));
             goto fail;
         }
         if ((st = spm_proto_from_gguf(f, &rebuilt, &proto_len, err))) goto fail;

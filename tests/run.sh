@@ -23,6 +23,7 @@ suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
 suite engine "$PYTHON" tests/test_engine.py "$@"
 suite errors "$PYTHON" tests/test_errors.py
 suite step "$PYTHON" tests/test_step.py
+suite hostile "$PYTHON" tests/test_hostile.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue
   suite "$(basename "$extra" .sh)" bash "$extra"

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -47,11 +48,10 @@ static int parse_value(const command_spec *cmd, const opt_spec *o, const char *v
         return 0;
     case OPT_FLOAT: {
         char *end;
-        errno = 0;
-        float f = strtof(v, &end);
-        if (errno || end == v || *end || !isfinite(f))
-            return usage_error(cmd, "%s '%s': expected a number", o->name, v);
-        *(float *)o->dest = f;
+        double d = strtod(v, &end); /* tiny values round to subnormals or 0: accepted */
+        if (end == v || *end || isnan(d)) return usage_error(cmd, "%s '%s': expected a number", o->name, v);
+        if (!(fabs(d) <= FLT_MAX)) return usage_error(cmd, "%s '%s': out of range (expected a finite number)", o->name, v);
+        *(float *)o->dest = (float)d;
         return 0;
     }
     case OPT_U64: {
@@ -67,14 +67,19 @@ static int parse_value(const command_spec *cmd, const opt_spec *o, const char *v
         int_list *l = o->dest;
         l->n = 0;
         char buf[256];
+        if (strlen(v) >= sizeof buf) return usage_error(cmd, "%s: the list is too long", o->name);
         snprintf(buf, sizeof buf, "%s", v);
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        /* every field between commas must be an integer: "1,,2" and "1," are errors */
+        for (char *field = buf;;) {
+            char *comma = strchr(field, ',');
+            if (comma) *comma = 0;
             if (l->n == MAX_LIST) return usage_error(cmd, "%s: at most %d values", o->name, MAX_LIST);
-            if (parse_int(tok, &l->v[l->n]))
+            if (parse_int(field, &l->v[l->n]))
                 return usage_error(cmd, "%s '%s': expected comma-separated integers", o->name, v);
             l->n++;
+            if (!comma) break;
+            field = comma + 1;
         }
-        if (!l->n) return usage_error(cmd, "%s '%s': expected comma-separated integers", o->name, v);
         return 0;
     }
     case OPT_FLAG:

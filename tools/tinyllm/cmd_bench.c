@@ -52,6 +52,9 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
     return 0;
 }
 
+/* RoPE models may be benchmarked past their trained context, up to this */
+#define BENCH_MAX_CTX 32768
+
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *format = "md";
     int_list prompts = {2, {128, 512}}, threads = {0, {0}};
@@ -80,6 +83,9 @@ int cmd_bench(int argc, char **argv) {
     if (n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", n_gen);
     for (int i = 0; i < prompts.n; i++)
         if (prompts.v[i] < 0) return usage_error(&cmd, "-p %d: expected prompt lengths >= 0", prompts.v[i]);
+    int any = n_gen > 0;
+    for (int i = 0; i < prompts.n; i++) any |= prompts.v[i] > 0;
+    if (!any) return usage_error(&cmd, "-p/-n: nothing to measure (expected a prompt length or -n above 0)");
     if (threads.n == 0) threads.n = 1;
     for (int i = 0; i < threads.n; i++)
         if (threads.v[i] < 0 || threads.v[i] > 256) return usage_error(&cmd, "-t %d: expected 1 to 256", threads.v[i]);
@@ -94,6 +100,18 @@ int cmd_bench(int argc, char **argv) {
     double load_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info info;
     tinyllm_model_info_get(m, &info);
+    /* the context bench can give: the trained one (RoPE models may run past
+     * it, up to BENCH_MAX_CTX, as other engines' benches do) */
+    int limit = info.positions == TINYLLM_POS_ROPE && info.n_ctx_train < BENCH_MAX_CTX ? BENCH_MAX_CTX : info.n_ctx_train;
+    for (int i = 0; i <= prompts.n; i++) {
+        int n = i < prompts.n ? prompts.v[i] : n_gen;
+        if (n > limit) {
+            tinyllm_model_free(m);
+            return usage_error(&cmd, "%s %d: longer than the %d tokens of context this model allows%s",
+                               i < prompts.n ? "-p" : "-n", n, limit,
+                               info.positions == TINYLLM_POS_ROPE ? "" : " (its positions end there)");
+        }
+    }
     int max_tokens = n_gen;
     for (int i = 0; i < prompts.n; i++) max_tokens = prompts.v[i] > max_tokens ? prompts.v[i] : max_tokens;
     int *tokens = malloc((size_t)(max_tokens + 1) * sizeof *tokens);

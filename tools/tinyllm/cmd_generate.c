@@ -110,7 +110,7 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     int n_ctx_used = tinyllm_context_n_ctx(ctx);
-    if (n_prompt + n_predict > n_ctx_used) {
+    if ((long long)n_prompt + n_predict > n_ctx_used) { /* no int overflow at -n 2147483647 */
         fprintf(stderr,
                 "tinyllm generate: the prompt (%d tokens) plus -n %d exceeds the context of %d tokens; "
                 "use a smaller -n, a shorter prompt or a larger --ctx (at most %d for this model)\n",

@@ -72,7 +72,9 @@ int cmd_info(int argc, char **argv) {
         for (int i = 0; i < tinyllm_model_n_meta(m); i++) {
             const char *key;
             char value[256];
-            if (tinyllm_model_meta(m, i, &key, value, sizeof value) == TINYLLM_OK) printf("  %-44s %s\n", key, value);
+            char shown[96]; /* keys come from the file: printed as one escaped line */
+            if (tinyllm_model_meta(m, i, &key, value, sizeof value) == TINYLLM_OK)
+                printf("  %-44s %s\n", tinyllm_printable(key, strlen(key), shown, sizeof shown), value);
         }
     }
     printf("\ntensors (%d):\n  %-36s %-5s %s\n", tinyllm_model_n_tensors(m), "name", "type", "shape (GGUF order)");
@@ -82,7 +84,8 @@ int cmd_info(int argc, char **argv) {
         char shape[96];
         int n = 0;
         for (int d = 0; d < t.n_dims; d++) n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ", %" PRId64 : "%" PRId64, t.dims[d]);
-        printf("  %-36s %-5s [%s]\n", t.name, t.type, shape);
+        char shown[96];
+        printf("  %-36s %-5s [%s]\n", tinyllm_printable(t.name, strlen(t.name), shown, sizeof shown), t.type, shape);
     }
     tinyllm_model_free(m);
     return EXIT_OK;

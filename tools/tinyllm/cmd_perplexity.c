@@ -14,29 +14,9 @@
 #include "args.h"
 #include "common.h"
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap + 1);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *p = realloc(buf, 2 * cap + 1);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = p;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
+/* the largest text accepted: about a billion tokens' worth of work is more
+ * than anyone waits for on a CPU; /dev/zero and the like are refused anyway */
+#define TEXT_MAX_BYTES ((size_t)1 << 30)
 
 int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL;
@@ -61,9 +41,10 @@ int cmd_perplexity(int argc, char **argv) {
     if (stride < 0) return usage_error(&cmd, "--stride %d: expected a positive step", stride);
     if (n_threads < 0) return usage_error(&cmd, "-t %d: expected a positive thread count", n_threads);
     size_t n_bytes = 0;
-    char *text = read_file(text_path, &n_bytes);
+    char why[256];
+    char *text = read_regular_file(text_path, TEXT_MAX_BYTES, &n_bytes, why, sizeof why);
     if (!text) {
-        fprintf(stderr, "tinyllm perplexity: %s: cannot read the text file\n", text_path);
+        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, why);
         return EXIT_USAGE;
     }
     if (n_bytes == 0) {
@@ -84,16 +65,26 @@ int cmd_perplexity(int argc, char **argv) {
     tinyllm_model_info info;
     tinyllm_model_info_get(m, &info);
     if (!n_ctx) n_ctx = info.n_ctx_train;
-    if (!stride) stride = n_ctx / 2;
+    if (n_ctx < 2) { /* a one-token window scores nothing (and its default stride would be 0) */
+        fprintf(stderr, "tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
+                        "a token from the one before it)\n", model_path, n_ctx);
+        exit_code = EXIT_MODEL;
+        goto done;
+    }
+    if (!stride) stride = n_ctx / 2; /* >= 1: every window advances */
     if (stride > n_ctx) {
         exit_code = usage_error(&cmd, "--stride %d: expected at most --ctx %d", stride, n_ctx);
         goto done;
     }
-    if (tinyllm_tokenize(m, text, n_bytes, 1, NULL, 0, &n_tok, &err) ||
-        !(tokens = malloc((size_t)n_tok * sizeof *tokens)) ||
-        tinyllm_tokenize(m, text, n_bytes, 1, tokens, n_tok, &n_tok, &err)) {
-        fprintf(stderr, "tinyllm perplexity: %s: %s\n", text_path, tokens ? err.message : "out of memory");
+    if (tinyllm_tokenize(m, text, n_bytes, 1, NULL, 0, &n_tok, &err)) {
+        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, err.message);
         exit_code = EXIT_USAGE;
+        goto done;
+    }
+    if (!(tokens = malloc((size_t)n_tok * sizeof *tokens)) ||
+        tinyllm_tokenize(m, text, n_bytes, 1, tokens, n_tok, &n_tok, &err)) {
+        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, tokens ? err.message : "out of memory");
+        exit_code = EXIT_RUNTIME;
         goto done;
     }
     if (n_tok < 2) {

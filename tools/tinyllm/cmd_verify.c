@@ -196,7 +196,7 @@ static void shape_text(const golden_tap *t, char *buf, size_t cap) {
 
 int cmd_verify(int argc, char **argv) {
     const char *model_path = NULL, *golden_path = NULL;
-    float rtol_override = -1, atol_override = -1;
+    float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
     int n_threads = 0, quiet = 0, keep_f16 = 0;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
@@ -216,8 +216,10 @@ int cmd_verify(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
     if (!golden_path) return usage_error(&cmd, "missing --golden FILE");
-    if ((rtol_override != -1 && rtol_override < 0) || (atol_override != -1 && atol_override < 0))
-        return usage_error(&cmd, "--tol/--atol: expected a tolerance >= 0");
+    if (!isnan(rtol_override) && !(rtol_override >= 0 && isfinite(rtol_override)))
+        return usage_error(&cmd, "--tol %g: expected a finite tolerance >= 0", rtol_override);
+    if (!isnan(atol_override) && !(atol_override >= 0 && isfinite(atol_override)))
+        return usage_error(&cmd, "--atol %g: expected a finite tolerance >= 0", atol_override);
     if (n_threads < 0) return usage_error(&cmd, "-t %d: expected a positive thread count", n_threads);
 
     golden g;
@@ -226,14 +228,7 @@ int cmd_verify(int argc, char **argv) {
         fprintf(stderr, "tinyllm verify: %s\n", msg);
         return EXIT_MODEL;
     }
-    char sha[65];
-    if (sha256_file(model_path, sha) == 0 && strcmp(sha, g.sha256)) {
-        fprintf(stderr, "tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
-                        "(wrong model, or regenerate the golden with make golden)\n",
-                golden_path, g.sha256, model_path, sha);
-        golden_free(&g);
-        return EXIT_MODEL;
-    }
+    /* the model first: its loader refuses FIFOs and devices, so hashing it cannot block */
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.keep_f16 = keep_f16;
     tinyllm_model *m = load_model_or_report(model_path, &mp);
@@ -242,6 +237,28 @@ int cmd_verify(int argc, char **argv) {
         return EXIT_MODEL;
     }
     int exit_code = EXIT_OK;
+    char sha[65];
+    if (sha256_file(model_path, sha) == 0 && strcmp(sha, g.sha256)) {
+        fprintf(stderr, "tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
+                        "(wrong model, or regenerate the golden with make golden)\n",
+                golden_path, g.sha256, model_path, sha);
+        golden_free(&g);
+        tinyllm_model_free(m);
+        return EXIT_MODEL;
+    }
+    tinyllm_model_info info;
+    tinyllm_model_info_get(m, &info);
+    for (int i = 0; i < g.n_prompt + g.n_cont; i++) {
+        int id = i < g.n_prompt ? g.prompt_ids[i] : g.cont_ids[i - g.n_prompt];
+        if (id < 0 || id >= info.n_vocab) {
+            fprintf(stderr, "tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n",
+                    golden_path, i < g.n_prompt ? "prompt" : "continuation", i < g.n_prompt ? i : i - g.n_prompt,
+                    id, info.n_vocab);
+            golden_free(&g);
+            tinyllm_model_free(m);
+            return EXIT_MODEL;
+        }
+    }
     collector paths[2] = {0};
     int *cont = malloc(((size_t)g.n_cont + 1) * sizeof *cont);
     if (!cont || build_collector(&paths[0], &g) || build_collector(&paths[1], &g)) {
@@ -255,8 +272,9 @@ int cmd_verify(int argc, char **argv) {
         goto done;
     }
 
+    char shown_prompt[256]; /* text from the golden file: one escaped line */
     printf("model:   %s\ngolden:  %s (%d prompt tokens, %d taps)\nprompt:  %s\n\n", model_path, golden_path,
-           g.n_prompt, g.n_taps, g.prompt);
+           g.n_prompt, g.n_taps, tinyllm_printable(g.prompt, strlen(g.prompt), shown_prompt, sizeof shown_prompt));
     printf("%-18s %-16s %-11s %-11s %-10s %-10s %-9s %s\n", "tap", "shape", "prefill", "decode", "max rel", "NMSE",
            "tol", "result");
     printf("%-18s %-16s %-11s %-11s\n", "", "", "max|err|", "max|err|");
@@ -265,8 +283,8 @@ int cmd_verify(int argc, char **argv) {
     for (int i = 0; i < g.n_taps; i++) {
         const golden_tap *t = &g.taps[i];
         tolerance tol = tolerance_for(t->name);
-        if (rtol_override >= 0) tol.rtol = rtol_override;
-        if (atol_override >= 0) tol.atol = atol_override;
+        if (!isnan(rtol_override)) tol.rtol = rtol_override;
+        if (!isnan(atol_override)) tol.atol = atol_override;
         double ref_max = 0;
         for (int64_t j = 0; j < t->n; j++)
             if (isfinite(t->data[j])) ref_max = fmax(ref_max, fabs(t->data[j]));

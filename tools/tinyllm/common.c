@@ -1,10 +1,15 @@
 #include "common.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 double now_seconds(void) {
     struct timespec ts;
@@ -15,6 +20,73 @@ double now_seconds(void) {
 const char *blas_core(void) {
     const char *core = openblas_get_corename();
     return core ? core : "unknown";
+}
+
+static const char *file_kind(mode_t mode) {
+    return S_ISDIR(mode)                     ? "a directory"
+           : S_ISFIFO(mode)                  ? "a FIFO"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+           : S_ISSOCK(mode)                  ? "a socket"
+                                             : "not a regular file";
+}
+
+char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap) {
+    struct stat st;
+    if (stat(path, &st)) {
+        snprintf(why, why_cap, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) { /* refused before open: opening a FIFO or a device may block or act */
+        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind(st.st_mode));
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_cap, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) { /* replaced between stat and open */
+        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind(st.st_mode));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        snprintf(why, why_cap, "is %lld bytes (expected at most %zu)", (long long)st.st_size, max_bytes);
+        goto fail;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0; /* the file may still grow: read to EOF, up to max_bytes */
+    buf = malloc(cap + 1);
+    while (buf) {
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            snprintf(why, why_cap, "cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+        if (n > max_bytes) {
+            snprintf(why, why_cap, "grew past %zu bytes while being read (expected at most that)", max_bytes);
+            goto fail;
+        }
+        if (n == cap) {
+            char *p = realloc(buf, 2 * cap + 1);
+            if (!p) free(buf);
+            buf = p, cap *= 2;
+        }
+    }
+    if (!buf) {
+        snprintf(why, why_cap, "out of memory reading %zu bytes", cap);
+        goto fail;
+    }
+    close(fd);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+fail:
+    free(buf);
+    close(fd);
+    return NULL;
 }
 
 void report(const tinyllm_error *err) {

@@ -9,6 +9,13 @@ double now_seconds(void);
 const char *blas_core(void);
 /* Loads a model; on failure prints "tinyllm: <message>" and returns NULL. */
 tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params); /* NULL params: defaults */
+/* Reads a whole regular file of at most max_bytes into a NUL-terminated
+ * malloc'd buffer (*len bytes before the NUL). Never blocks: a FIFO, device,
+ * socket or directory is refused before any read (checked with stat, then
+ * again with fstat on a non-blocking descriptor). NULL on failure, with the
+ * reason (without the path) in why: "is a FIFO (expected a regular file)". */
+char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap);
+
 /* Prints "tinyllm: <message>" for a failed call. */
 void report(const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after

@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
+/* the largest golden accepted (a 512-token prompt of a 110M model is ~1 GB) */
+#define GOLDEN_MAX_BYTES ((size_t)4 << 30)
+
 typedef struct {
     const unsigned char *p;
     size_t size, pos;
@@ -42,21 +47,20 @@ int golden_find(const golden *g, const char *name) {
 
 int golden_load(const char *path, golden *g, char *msg, size_t cap) {
     memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(msg, cap, "%s: cannot open the golden file", path);
+    char why[256];
+    size_t size = 0;
+    char *raw = read_regular_file(path, GOLDEN_MAX_BYTES, &size, why, sizeof why);
+    if (!raw) {
+        snprintf(msg, cap, "%s: %s (expected a golden file from tools/golden.py)", path, why);
         return -1;
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    g->raw = malloc(size > 0 ? (size_t)size : 1);
-    if (size < 0 || !g->raw || fread(g->raw, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        BAD("%s: cannot read the golden file", path);
-    }
-    fclose(f);
-    reader r = {g->raw, (size_t)size, 0};
+    return golden_parse((unsigned char *)raw, size, path, g, msg, cap);
+}
+
+int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, char *msg, size_t cap) {
+    memset(g, 0, sizeof *g);
+    g->raw = raw;
+    reader r = {g->raw, size, 0};
     char magic[8];
     uint32_t version, reserved, n;
     if (take(&r, magic, 8) || memcmp(magic, "TLGOLD\0\0", 8)) BAD("%s: not a golden file (expected magic TLGOLD)", path);
@@ -107,5 +111,7 @@ int golden_load(const char *path, golden *g, char *msg, size_t cap) {
     }
     g->n_taps = (int)n;
     if (r.pos != r.size) BAD("%s: %zu bytes after the last tap (expected none)", path, r.size - r.pos);
+    if (g->n_taps == 0 && g->n_cont == 0)
+        BAD("%s: no taps and no continuation tokens: it verifies nothing (expected at least one of them)", path);
     return 0;
 }

@@ -26,8 +26,12 @@ typedef struct {
     unsigned char *raw;
 } golden;
 
-/* 0 on success; else writes a one-line message into msg. */
+/* 0 on success; else writes a one-line message into msg. A FIFO, device or
+ * directory is refused without blocking. */
 int golden_load(const char *path, golden *g, char *msg, size_t cap);
+/* The same from raw (size bytes, malloc'd; the golden owns it from here on,
+ * failure included); path names it in messages. */
+int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, char *msg, size_t cap);
 void golden_free(golden *g);
 int golden_find(const golden *g, const char *name);
 
