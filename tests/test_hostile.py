@@ -3,7 +3,9 @@
 found by a hostile-input hunt -- a crash, a hang, a deleted file, a
 multi-line or garbage message -- and checks the fixed behaviour. Each one
 failed on the code before the fix. Prints one PASS/FAIL/SKIP line per test."""
+import json
 import os
+import stat
 import subprocess
 
 import numpy as np
@@ -155,6 +157,93 @@ def numeric_flags_say_what_is_wrong():
     assert r.returncode == 0, r.stderr
     one_line(run(["generate", "-m", TINY_SIN, "-p", "Hi", "--top-p", "1.0000001"]), 2, "--top-p 1.0000001")
     one_line(run(["generate", "-m", TINY_SIN, "-p", "Hi", "--temp", "1e39"]), 2, "--temp", "out of range")
+
+
+def _attn(png, code=0):
+    r = run(["attn", "-m", TINY_SIN, "-p", "It is a truth", "--layer", "0", "--head", "1", "--png", png])
+    if code:
+        return one_line(r, code)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@test
+def output_files_are_written_safely():
+    """attn --png PATH deleted what was at PATH (a device node was replaced
+    by a regular file; as root, --png /dev/null would destroy it) and
+    replaced symlinks. Now: a FIFO, directory or device is refused and left
+    as it was; a symlink is written through; a failed write leaves the old
+    file; no temporary file is left behind."""
+    fifo = os.path.join(TMP, "out.fifo")
+    os.mkfifo(fifo)
+    _attn(fifo, 3)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO was replaced"
+    d = os.path.join(TMP, "outdir")
+    os.mkdir(d)
+    assert "directory" in _attn(d, 3) and os.path.isdir(d)
+    dev = os.path.join(TMP, "null-dev")
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        dev = None  # not allowed here: the FIFO and the directory cover the rule
+    if dev:
+        assert "device" in _attn(dev, 3) and stat.S_ISCHR(os.stat(dev).st_mode), "the device node was replaced"
+    real = write("real.png", b"old contents")
+    link = os.path.join(TMP, "link.png")
+    os.symlink(real, link)
+    _attn(link)
+    assert os.path.islink(link), "the symlink was replaced"
+    with open(real, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", "the file the symlink names was not written"
+    dangling = os.path.join(TMP, "dangling.png")
+    os.symlink(os.path.join(TMP, "nowhere", "x.png"), dangling)
+    assert "symlink" in _attn(dangling, 3)
+    leftovers = [n for n in os.listdir(TMP) if n.startswith(".tinyllm-tmp")]
+    assert not leftovers, leftovers
+
+
+@test
+def attn_write_failures_are_reported_on_stderr():
+    """--png /nonexistent/a.png or --png '' exited 3 with the message on
+    stdout and nothing on stderr."""
+    err = _attn("/nonexistent-dir/a.png", 3)
+    assert "tinyllm attn:" in err and "/nonexistent-dir/a.png" in err, err
+    one_line(run(["attn", "-m", TINY_SIN, "-p", "Hi", "--layer", "0", "--head", "0", "--png", ""]), 2, "--png")
+
+
+@test
+def step_never_splits_a_long_line():
+    """Lines over 1023 bytes were cut and the rest ran as a separate command
+    (dump logits <long path>.npy wrote a file with a truncated name)."""
+    long_dir = os.path.join(TMP, "d" * 200)
+    os.makedirs(long_dir, exist_ok=True)
+    deep = os.path.join(long_dir, "x" * 200, "y" * 200, "z" * 200)
+    os.makedirs(deep, exist_ok=True)
+    target = os.path.join(deep, "w" * 150 + ".npy")
+    too_long = "dump logits " + os.path.join(deep, "v" * 70000 + ".npy")
+    script = f"dump logits {target}\n{too_long}\ntop 1\n"
+    r = subprocess.run([TINYLLM, "step", "-m", TINY_SIN, "-p", "Hi", "--json"], input=script.encode(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+    assert len(lines) == 3, lines
+    assert lines[0].get("file") == target and os.path.exists(target), lines[0]  # 1000+ bytes: read whole
+    assert "error" in lines[1] and "longer than" in lines[1]["error"], lines[1]
+    assert lines[2].get("cmd") == "top", lines[2]
+    assert sorted(os.listdir(deep)) == [os.path.basename(target)], os.listdir(deep)
+
+
+@test
+def step_json_is_valid_json_for_any_path():
+    """A path containing a double quote gave invalid JSON."""
+    path = os.path.join(TMP, 'we"ird\\name.npy')  # no blanks: step's commands split on them
+    r = subprocess.run([TINYLLM, "step", "-m", TINY_SIN, "-p", "Hi", "--json", "--script",
+                        f"dump logits {path}; lens --png {path}.png; attn 0 0 --png {path}.a.png"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+    assert out[0]["file"] == path and out[1]["png"] == path + ".png" and out[2]["png"] == path + ".a.png", out
+    assert os.path.exists(path) and os.path.exists(path + ".png")
 
 
 if __name__ == "__main__":

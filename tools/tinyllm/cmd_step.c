@@ -29,28 +29,69 @@ typedef struct {
     int cur_tap, cur_pos;
     int json, echo, top_k;
     char **labels;   /* display text per token */
+    int errors;      /* say_error calls so far */
+    const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
 } stepper;
+
+/* The longest command line read from stdin (paths included). */
+#define STEP_MAX_LINE 65536
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* One line of f into buf (cap bytes): its length, -1 at the end of input, or
+ * -2 for a line that does not fit (read to its end and dropped, so its tail
+ * never runs as a command of its own). */
+static long read_line(char *buf, size_t cap, FILE *f) {
+    if (!fgets(buf, (int)cap, f)) return -1;
+    size_t len = strlen(buf);
+    if (len == cap - 1 && buf[len - 1] != '\n') {
+        int ch;
+        while ((ch = fgetc(f)) != EOF && ch != '\n') {
+        }
+        return -2;
+    }
+    return (long)len;
+}
 
 /* ---------------------------------------------------------- output -- */
 
+/* A JSON string: quotes, backslashes and control characters escaped; bytes
+ * that are not valid UTF-8 (a path may hold any) as \u00XX, so the line
+ * always parses. */
 static void json_string(const char *s) {
     putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2, ok = c < 0x80 || (c >= 0xC2 && c <= 0xF4);
+        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
             printf("\\u%04x", c);
-        else
-            putchar(c);
+            p++;
+        } else if (n > 1) {
+            fwrite(p, 1, n, stdout);
+            p += n;
+        } else {
+            if (c == '"' || c == '\\')
+                printf("\\%c", c);
+            else if (c < 0x20 || c == 0x7f)
+                printf("\\u%04x", c);
+            else
+                putchar(c);
+            p++;
+        }
     }
     putchar('"');
 }
 
-static void say_error(const stepper *st, const char *fmt, const char *arg) {
+static void say_error(stepper *st, const char *fmt, const char *arg) {
     char buf[1024];
     snprintf(buf, sizeof buf, fmt, arg ? arg : "");
-    if (st->json) {
+    st->errors++;
+    if (st->cli) {
+        char shown[1024];
+        fprintf(stderr, "tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
+    } else if (st->json) {
         printf("{\"error\": ");
         json_string(buf);
         printf("}\n");
@@ -292,9 +333,11 @@ static void cmd_lens_png(stepper *st, const char *path) {
     if (plot_lens(path, title, (const char *const *)row_labels, rows, (const char *const *)st->labels, N, texts, probs,
                   msg, sizeof msg))
         say_error(st, "%s", msg);
-    else if (st->json)
-        printf("{\"cmd\": \"lens\", \"png\": \"%s\", \"rows\": %d, \"cols\": %d}\n", path, rows, N);
-    else
+    else if (st->json) {
+        printf("{\"cmd\": \"lens\", \"png\": ");
+        json_string(path);
+        printf(", \"rows\": %d, \"cols\": %d}\n", rows, N);
+    } else
         printf("wrote %s (%d stages x %d positions)\n", path, rows, N);
 done:
     if (owned)
@@ -425,11 +468,16 @@ static void cmd_dump(stepper *st, const char *name, const char *path) {
                     buf[((size_t)h * N + pos) * N + j] = row && j <= pos ? row[(size_t)h * (pos + 1) + j] : masked;
         }
     }
-    if (npy_write_f32(path, buf, shape, t->n_dims))
-        say_error(st, "%s: cannot write the file", path);
-    else if (st->json)
-        printf("{\"cmd\": \"dump\", \"tap\": \"%s\", \"file\": \"%s\"}\n", name, path);
-    else
+    char msg[512];
+    if (npy_write_f32(path, buf, shape, t->n_dims, msg, sizeof msg)) {
+        say_error(st, "%s", msg);
+    } else if (st->json) {
+        printf("{\"cmd\": \"dump\", \"tap\": ");
+        json_string(name);
+        printf(", \"file\": ");
+        json_string(path);
+        printf("}\n");
+    } else
         printf("wrote %s to %s\n", name, path);
     free(buf);
 }
@@ -470,11 +518,12 @@ static void cmd_attn_png(stepper *st, int layer, int head, const char *path) {
         snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
         if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels, N, &g, msg, sizeof msg))
             say_error(st, "%s", msg);
-        else if (st->json)
-            printf("{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"png\": \"%s\", \"tokens\": %d, \"width\": %d, "
-                   "\"height\": %d, \"grid_x\": %d, \"grid_y\": %d, \"cell\": %d}\n",
-                   layer, head, path, N, g.width, g.height, g.grid_x, g.grid_y, g.cell);
-        else
+        else if (st->json) {
+            printf("{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"png\": ", layer, head);
+            json_string(path);
+            printf(", \"tokens\": %d, \"width\": %d, \"height\": %d, \"grid_x\": %d, \"grid_y\": %d, \"cell\": %d}\n", N,
+                   g.width, g.height, g.grid_x, g.grid_y, g.cell);
+        } else
             printf("wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);
     }
     free(mats), free(ptrs), free(titles), free(tptrs);
@@ -834,17 +883,24 @@ int cmd_step(int argc, char **argv) {
         }
         free(copy);
     } else {
-        char line[1024];
+        char *line = malloc(STEP_MAX_LINE + 2);
         for (;;) {
             if (interactive) {
                 printf("step> ");
                 fflush(stdout);
             }
-            if (!fgets(line, sizeof line, stdin)) break;
+            long n = line ? read_line(line, STEP_MAX_LINE + 2, stdin) : -1;
+            if (n == -1) break;
+            if (n == -2) { /* never cut into two commands */
+                say_error(&st, "the line is longer than %s bytes and was skipped whole", STR(STEP_MAX_LINE));
+                fflush(stdout);
+                continue;
+            }
             if (!interactive && !json && line[strspn(line, " \t\r\n")]) printf("> %s", line);
             if (run_command(&st, line)) break;
             fflush(stdout);
         }
+        free(line);
     }
     if (st.store.oom) fprintf(stderr, "tinyllm step: out of memory recording taps; some rows are missing\n");
     free_stepper(&st);
@@ -870,6 +926,7 @@ int cmd_attn(int argc, char **argv) {
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
     if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");
+    if (!*png) return usage_error(&cmd, "--png: empty file name (expected a path for the picture)");
     if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
         return usage_error(&cmd, "give --layer L and one of --head H or --all");
     stepper st;
@@ -879,9 +936,9 @@ int cmd_attn(int argc, char **argv) {
     if (!rc && head >= st.info.n_head)
         rc = usage_error(&cmd, "--head %d: the model has heads 0..%d", head, st.info.n_head - 1);
     if (!rc) {
-        unlink(png);
+        st.cli = "attn";
         cmd_attn_png(&st, layer, all ? -1 : head, png);
-        if (access(png, R_OK)) rc = EXIT_RUNTIME;
+        if (st.errors) rc = EXIT_RUNTIME;
     }
     free_stepper(&st);
     return rc;

@@ -89,6 +89,91 @@ fail:
     return NULL;
 }
 
+static void out_free(out_file *o) {
+    free(o->tmp_path);
+    free(o->final_path);
+    o->tmp_path = o->final_path = NULL;
+    o->f = NULL;
+}
+
+int out_open(out_file *o, const char *path, char *why, size_t why_cap) {
+    memset(o, 0, sizeof *o);
+    if (!path || !*path) {
+        snprintf(why, why_cap, "empty file name (expected a path to write)");
+        return -1;
+    }
+    struct stat st;
+    int exists = lstat(path, &st) == 0;
+    if (exists && S_ISLNK(st.st_mode)) { /* written through: the file the link names */
+        o->final_path = realpath(path, NULL);
+        if (!o->final_path) {
+            snprintf(why, why_cap, "is a symlink to a missing file (expected a regular file or a new name)");
+            return -1;
+        }
+        exists = stat(o->final_path, &st) == 0;
+    } else {
+        o->final_path = strdup(path);
+    }
+    if (!o->final_path) {
+        snprintf(why, why_cap, "out of memory");
+        return -1;
+    }
+    if (exists && !S_ISREG(st.st_mode)) {
+        snprintf(why, why_cap, "is %s (expected a regular file or a new name; left untouched)", file_kind(st.st_mode));
+        out_free(o);
+        return -1;
+    }
+    /* the temporary lives in the target's directory, so the rename is atomic */
+    const char *slash = strrchr(o->final_path, '/');
+    size_t dir_len = slash ? (size_t)(slash - o->final_path) + 1 : 0;
+    o->tmp_path = malloc(dir_len + 32);
+    if (!o->tmp_path) {
+        snprintf(why, why_cap, "out of memory");
+        out_free(o);
+        return -1;
+    }
+    memcpy(o->tmp_path, o->final_path, dir_len);
+    strcpy(o->tmp_path + dir_len, ".tinyllm-tmp-XXXXXX");
+    int fd = mkstemp(o->tmp_path);
+    if (fd < 0) {
+        snprintf(why, why_cap, "cannot write: %s", strerror(errno));
+        out_free(o);
+        return -1;
+    }
+    mode_t mask = umask(0); /* the mode a new file would get (or the old file's) */
+    umask(mask);
+    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~mask));
+    if (!(o->f = fdopen(fd, "wb"))) {
+        snprintf(why, why_cap, "cannot write: %s", strerror(errno));
+        close(fd);
+        unlink(o->tmp_path);
+        out_free(o);
+        return -1;
+    }
+    return 0;
+}
+
+int out_commit(out_file *o, char *why, size_t why_cap) {
+    int bad = fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0;
+    int err = errno;
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (!bad && rename(o->tmp_path, o->final_path) == 0) {
+        out_free(o);
+        return 0;
+    }
+    snprintf(why, why_cap, "cannot write: %s", strerror(bad ? (err ? err : EIO) : errno));
+    unlink(o->tmp_path);
+    out_free(o);
+    return -1;
+}
+
+void out_abort(out_file *o) {
+    if (o->f) fclose(o->f);
+    if (o->tmp_path) unlink(o->tmp_path);
+    out_free(o);
+}
+
 void report(const tinyllm_error *err) {
     fprintf(stderr, "tinyllm: %s\n", err->message);
 }

@@ -16,6 +16,25 @@ tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params
  * reason (without the path) in why: "is a FIFO (expected a regular file)". */
 char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap);
 
+/* Output files, written safely: into a temporary file beside the target,
+ * renamed over it only once complete. The target must be a new name or a
+ * regular file; a FIFO, device, directory or socket is refused and left
+ * untouched. A symlink is written through: the file it points to is
+ * replaced (a symlink to nowhere is refused). A failed write leaves the
+ * target as it was. Every file the CLI writes goes through these. */
+#include <stdio.h>
+typedef struct {
+    FILE *f;          /* write here between out_open and out_commit */
+    char *tmp_path;   /* the temporary file */
+    char *final_path; /* the target, symlinks resolved */
+} out_file;
+/* 0, or -1 with the reason (without the path) in why. */
+int out_open(out_file *o, const char *path, char *why, size_t why_cap);
+/* Flushes, syncs and renames into place; 0, or -1 (temporary removed). */
+int out_commit(out_file *o, char *why, size_t why_cap);
+/* Abandons the write: the temporary is removed, the target untouched. */
+void out_abort(out_file *o);
+
 /* Prints "tinyllm: <message>" for a failed call. */
 void report(const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after

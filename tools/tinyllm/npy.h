@@ -4,7 +4,10 @@
 
 #include <stdint.h>
 
-/* Returns 0, or -1 when the file cannot be written. */
-int npy_write_f32(const char *path, const float *data, const int64_t *shape, int n_dims);
+#include <stddef.h>
+
+/* Returns 0, or -1 with a one-line message in msg when the file cannot be
+ * written (written safely: common.h's out_open). */
+int npy_write_f32(const char *path, const float *data, const int64_t *shape, int n_dims, char *msg, size_t cap);
 
 #endif

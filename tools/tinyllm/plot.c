@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "common.h"
+
 /* viridis, 11 stops: dark purple (0) to yellow (1) */
 static const double VIRIDIS[11][3] = {
     {0.267, 0.005, 0.329}, {0.283, 0.141, 0.458}, {0.254, 0.265, 0.530}, {0.207, 0.372, 0.553},
@@ -42,15 +44,31 @@ static cairo_t *start(cairo_surface_t *surface, const char *title) {
     return cr;
 }
 
+static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int length) {
+    return fwrite(data, 1, length, closure) == length ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* The PNG written safely (common.h's out_open): never over a device or FIFO. */
 static int finish(cairo_surface_t *surface, cairo_t *cr, const char *path, char *msg, size_t cap) {
     cairo_destroy(cr);
-    cairo_status_t st = cairo_surface_write_to_png(surface, path);
-    cairo_surface_destroy(surface);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        snprintf(msg, cap, "%s: cannot write the PNG (%s)", path, cairo_status_to_string(st));
-        return -1;
+    out_file o;
+    char why[200];
+    int rc = -1;
+    if (out_open(&o, path, why, sizeof why)) {
+        snprintf(msg, cap, "%s: %s", path, why);
+    } else {
+        cairo_status_t st = cairo_surface_write_to_png_stream(surface, to_file, o.f);
+        if (st != CAIRO_STATUS_SUCCESS) {
+            out_abort(&o);
+            snprintf(msg, cap, "%s: cannot write the PNG (%s)", path, cairo_status_to_string(st));
+        } else if (out_commit(&o, why, sizeof why)) {
+            snprintf(msg, cap, "%s: %s", path, why);
+        } else {
+            rc = 0;
+        }
     }
-    return 0;
+    cairo_surface_destroy(surface);
+    return rc;
 }
 
 int plot_attention(const char *png_path, const char *title, const float *const *mats, const char *const *panel_titles,
