@@ -19,7 +19,7 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 static void free_buffers(tinyllm_context *c) {
     /* proj, att_out and qkv alias q, xb and hb */
     float **bufs[] = {&c->x,     &c->xb,       &c->q,        &c->hb,      &c->scores,
-                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv};
+                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv, &c->pos_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -80,6 +80,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     size_t rope = h->positions == TINYLLM_POS_ROPE ? (size_t)n_ctx * (h->head_dim / 2) : 1;
     c->rope_cos = malloc(rope * sizeof(float));
     c->rope_sin = malloc(rope * sizeof(float));
+    size_t sin_table = h->positions == TINYLLM_POS_SINUSOIDAL ? (size_t)n_ctx * dim : 1;
+    c->pos_sin = malloc(sin_table * sizeof(float));
     c->hb = malloc((hb > qkv ? hb : qkv) * sizeof(float));
     c->qkv = c->hb;
     c->proj = c->q;
@@ -90,7 +92,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->f16_conv_cols = (int)(dim > ff ? dim : ff);
     size_t conv = m->has_f16 && B > 1 ? (size_t)c->n_threads * F16_CONV_ROWS * c->f16_conv_cols : 1;
     c->f16_conv = malloc(conv * sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos ||
+    if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos || !c->pos_sin ||
         !c->rope_sin || !c->scores || !c->probs || !c->f16_conv ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
@@ -99,6 +101,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
     }
     if (h->positions == TINYLLM_POS_ROPE) rope_table(c->rope_cos, c->rope_sin, n_ctx, h->head_dim, h->rope_theta);
+    if (h->positions == TINYLLM_POS_SINUSOIDAL) sinusoidal_table(c->pos_sin, n_ctx, h->n_embd);
 #ifdef TINYLLM_FAULT_INJECTION
     const char *fault = getenv("TINYLLM_FAULT");
     static const char *const FAULTS[] = {"", "mask_after_softmax", "rope_wrong_pairs", "softmax_no_max", "skip_layer"};

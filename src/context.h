@@ -32,6 +32,8 @@ struct tinyllm_context {
     float *probs;   // same shape as scores
     int att_all_heads; // scores/probs keep every head (taps need them)
     float *rope_cos, *rope_sin; // (n_ctx, head_dim / 2), llama only
+    float *pos_sin;             // (n_ctx, dim) sinusoidal positions (gpt2 with them only), built for this
+                                // context's length, not the file's context_length
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
     float *f16_conv;    // (n_threads, F16_CONV_ROWS, f16_conv_cols): F16 weights converted for sgemm
     int f16_conv_cols;  // max(dim, ff): the longest weight row

@@ -246,8 +246,9 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             memcpy(x + (size_t)t * dim, m->tok_embd.f32 + row, (size_t)dim * sizeof(float));
     }
     TAP(ctx, TAP_EMBED, -1, pos0, x, 2, T, dim, 1);
-    if (m->pos_embd) {
-        residual_forward(x, m->pos_embd + (size_t)pos0 * dim, (long)T * dim);
+    const float *positions = m->pos_embd ? m->pos_embd : ctx->pos_sin; // (n_ctx, dim): learned, or sinusoidal
+    if (m->arch == ARCH_GPT2) {
+        residual_forward(x, positions + (size_t)pos0 * dim, (long)T * dim);
         TAP(ctx, TAP_POS, -1, pos0, x, 2, T, dim, 1);
     }
 

@@ -157,6 +157,15 @@ void rope_table(float *cos_out, float *sin_out, int n_pos, int head_dim, float t
     }
 }
 
+void sinusoidal_table(float *out, int n_pos, int dim) {
+    for (int p = 0; p < n_pos; p++)
+        for (int i = 0; i < dim; i += 2) {
+            double angle = p / pow(10000.0, (double)i / dim);
+            out[(size_t)p * dim + i] = (float)sin(angle);
+            if (i + 1 < dim) out[(size_t)p * dim + i + 1] = (float)cos(angle);
+        }
+}
+
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
     int half = head_dim / 2;
     for (int t = 0; t < T; t++) {

@@ -71,6 +71,10 @@ void layernorm_forward(float *out, const float *in, const float *w, const float 
  * pos * theta^(-2i / head_dim) for pair i. */
 void rope_table(float *cos_out, float *sin_out, int n_pos, int head_dim, float theta);
 
+/* The original Transformer's sinusoidal positions, out (n_pos, dim):
+ * out[p, 2i] = sin(p / 10000^(2i / dim)), out[p, 2i + 1] = cos(same). */
+void sinusoidal_table(float *out, int n_pos, int dim);
+
 /* Rotary position embedding on x (T, n_heads * head_dim), in place: for each
  * head, the pair (x[2i], x[2i+1]) of row t is rotated by the angle in row t of
  * cos/sin (T, head_dim / 2) (the table's rows from position pos0 on).

@@ -62,7 +62,6 @@ static const tensor_spec GPT2_LAYER[] = {
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_POSITION_TABLE (1 << 28) /* GPT-2's is 1024 x 768 */
 
 /* ---------------------------------------------- numeric conversion -- */
 
@@ -353,12 +352,6 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     arch_specs sp = specs_for(m->arch);
     const tinyllm_model_info *h = &m->info;
     int learned = m->arch == ARCH_GPT2 && h->positions == TINYLLM_POS_LEARNED;
-    size_t extra = h->positions == TINYLLM_POS_SINUSOIDAL ? (size_t)h->n_ctx_train * h->n_embd : 0;
-    if (extra > MAX_POSITION_TABLE)
-        return set_error(err, TINYLLM_ERR_MODEL,
-                         "%s: a sinusoidal table of context_length %d x embedding_length %d is too large "
-                         "(expected at most %d values)",
-                         m->file.path, h->n_ctx_train, h->n_embd, MAX_POSITION_TABLE);
     layer_weights scratch;
     for (int pass = 0; pass < 2; pass++) {
         int count_only = pass == 0;
@@ -373,23 +366,12 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
                 if ((st = bind_one(m, &sp.layer[i], l, base, &used, count_only, err))) return st;
             }
         if (count_only) {
-            size_t total = used + extra;
+            size_t total = used;
             m->arena = total ? malloc(total * sizeof(float)) : NULL;
             m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
             if ((total && !m->arena) || !m->layers)
                 return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for %zu converted weights",
                                  m->file.path, total);
-        } else if (extra) {
-            /* The original Transformer's encoding: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(.) */
-            float *pe = m->arena + used;
-            for (int p = 0; p < h->n_ctx_train; p++)
-                for (int i = 0; i < h->n_embd; i += 2) {
-                    double angle = p / pow(10000.0, (double)i / h->n_embd);
-                    pe[(size_t)p * h->n_embd + i] = (float)sin(angle);
-                    if (i + 1 < h->n_embd) pe[(size_t)p * h->n_embd + i + 1] = (float)cos(angle);
-                }
-            m->pos_embd = pe;
-            m->info.weight_bytes += extra * sizeof(float);
         }
     }
     if (h->positions == TINYLLM_POS_SINUSOIDAL && gguf_find_tensor(&m->file, TN_POS_EMBD))

@@ -53,7 +53,7 @@ struct tinyllm_model {
     int kv_dim; // n_head_kv * head_dim
 
     matrix tok_embd;                        // (vocab, dim)
-    const float *pos_embd;                  // (n_ctx_train, dim): learned or sinusoidal
+    const float *pos_embd;                  // (n_ctx_train, dim): learned positions (sinusoidal: per context)
     layer_weights *layers;                  // (n_layer)
     const float *out_norm_w, *out_norm_b;   // (dim)
     matrix output;                          // (vocab, dim): token_embd when tied

@@ -6,12 +6,13 @@ import gguf_writer as gw
 
 
 def micro_writer(drop_key=None, key_override=None, vocab=260, tokens_vocab=None, arch="gpt2", extra=None,
-                 nan=False, shape_bug=False, poke=None, ctx=8, extra_keys=(), tokenizer_model=None):
+                 nan=False, shape_bug=False, poke=None, ctx=8, extra_keys=(), tokenizer_model=None,
+                 learned=True, dim=8):
     """A tiny valid gpt2 model (dim 8, 1 layer, synthetic vocabulary),
     with one thing optionally broken. extra_keys: (key, "s"|"u"|"f", value)
     added; tokenizer_model replaces tokenizer.ggml.model."""
     rng = np.random.default_rng(0)
-    d, ff = 8, 16
+    d, ff = dim, 2 * dim
     w = gw.GGUFWriter()
     keys = [("general.architecture", "s", arch), ("gpt2.context_length", "u", ctx), ("gpt2.embedding_length", "u", d),
             ("gpt2.block_count", "u", 1), ("gpt2.feed_forward_length", "u", ff),
@@ -27,7 +28,8 @@ def micro_writer(drop_key=None, key_override=None, vocab=260, tokens_vocab=None,
     gw.add_synthetic_tokenizer(w, tokens_vocab or vocab)
     if tokenizer_model is not None:
         w.kv = [(k, t, gw._string(tokenizer_model) if k == "tokenizer.ggml.model" else p) for k, t, p in w.kv]
-    t = {"token_embd.weight": rng.standard_normal((vocab, d)), "position_embd.weight": rng.standard_normal((ctx, d)),
+    pos = {"position_embd.weight": rng.standard_normal((ctx, d))} if learned else {}
+    t = {"token_embd.weight": rng.standard_normal((vocab, d)), **pos,
          "blk.0.attn_norm.weight": np.ones(d), "blk.0.attn_norm.bias": np.zeros(d),
          "blk.0.attn_qkv.weight": rng.standard_normal((3 * d, d)), "blk.0.attn_qkv.bias": np.zeros(3 * d),
          "blk.0.attn_output.weight": rng.standard_normal((d, d)), "blk.0.attn_output.bias": np.zeros(d),

@@ -246,5 +246,25 @@ def step_json_is_valid_json_for_any_path():
     assert os.path.exists(path) and os.path.exists(path + ".png")
 
 
+@test
+def info_sizes_nothing_by_the_files_maximum_context():
+    """A gpt2 file with sinusoidal positions and context_length 2^20 took
+    8-10 s and 1 GB to `info`: the position table was built at load for the
+    file's maximum context. Now it is built per context, for the length the
+    context asks for. Checked by memory (peak RSS of `info`), not by time."""
+    path = write("long_ctx.gguf", micro_writer(ctx=1 << 20, dim=64, extra_keys=[("tinyllm.position_encoding", "s", "sinusoidal")],
+                                               learned=False).to_bytes())
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, TINYLLM, "info", path], capture_output=True, text=True,
+                       timeout=60)
+    code, rss_kib = map(int, r.stdout.split())
+    assert code == 0, r.stderr
+    assert rss_kib < 50 * 1024, f"info took {rss_kib / 1024:.0f} MiB"  # a 2^20 x 64 table alone is 256 MiB
+    # a short context on the same file builds a short table and runs
+    r = run(["generate", "-m", path, "-p", "a", "-n", "2", "--ctx", "16", "--seed", "1"])
+    assert r.returncode == 0, r.stderr
+
+
 if __name__ == "__main__":
     SUITE.main()
