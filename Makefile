@@ -205,11 +205,20 @@ build-fuzz/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
 build-fuzz/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -c $< -o $@
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	$(FUZZ_CXX) -x c -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -c $< -o $@.o
-	$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined -o $@ $@.o $(FUZZ_LIB_OBJ) $(DEPS_LIBS)
-fuzz: dev-deps build-fuzz/fuzz_gguf build-fuzz/fuzz_tokenizer
-	@for t in gguf tokenizer; do \
+# the golden reader is the CLI's (tools/tinyllm/golden.c)
+FUZZ_CLI_OBJ = build-fuzz/obj/cli/golden.o build-fuzz/obj/cli/common.o
+build-fuzz/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -Itools/tinyllm -c $< -o $@
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ)
+	$(FUZZ_CXX) -x c -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -Itools/tinyllm -c $< -o $@.o
+	$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined -o $@ $@.o $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ) $(DEPS_LIBS)
+# byte-level: the loader and the tokenizer; structure-aware: one field of a
+# generated valid model at a time (fields); the golden reader; the sampler.
+# A crash, a leak or a hang (-timeout) fails the run.
+FUZZ_TARGETS = gguf tokenizer fields golden sampler
+fuzz: dev-deps $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \

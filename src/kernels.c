@@ -21,16 +21,30 @@ typedef struct {
 } kernel_set;
 
 #ifdef HAVE_X86_SETS
-/* __builtin_cpu_supports also checks that the OS saves the wider registers */
-static int cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#include <cpuid.h>
+
+/* The CPU's features from CPUID, and whether the OS saves the registers they
+ * use (XCR0: the YMM state for AVX, the ZMM/mask state for AVX-512). */
+typedef struct {
+    int avx2_fma_f16c, avx512;
+} cpu_features;
+
+static cpu_features cpu_detect(void) {
+    cpu_features f = {0, 0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return f; /* no OSXSAVE: no AVX state */
+    int fma = c >> 12 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    uint64_t xcr0 = (uint64_t)hi << 32 | lo;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    int avx2 = b >> 5 & 1, avx512f = b >> 16 & 1, avx512dq = b >> 17 & 1;
+    f.avx2_fma_f16c = avx && avx2 && fma && f16c && (xcr0 & 0x6) == 0x6;
+    f.avx512 = f.avx2_fma_f16c && avx512f && avx512dq && (xcr0 & 0xe6) == 0xe6;
+    return f;
 }
-static int cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
+static int cpu_has_avx512(void) { return cpu_detect().avx512; }
+static int cpu_has_avx2(void) { return cpu_detect().avx2_fma_f16c; }
 #endif
 static int cpu_has_any(void) { return 1; }
 

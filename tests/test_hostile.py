@@ -90,6 +90,9 @@ def goldens_that_verify_nothing_or_bad_ids_are_bad_files():
     one_line(run(["verify", "-m", TINY_SIN, "--golden", bad]), 1, "-3", bad)
     empty = _golden_variant("empty.tlg", cont_ids=[], taps={})
     one_line(run(["verify", "-m", TINY_SIN, "--golden", empty]), 1, "verifies nothing", empty)
+    # found by fuzz_golden: a tap name with a newline made a two-line message
+    odd = _golden_variant("odd.tlg", taps={"0.q\n\x1b[31m": np.zeros((2, 2), np.float32)})
+    one_line(run(["verify", "-m", TINY_SIN, "--golden", odd]), 1, "not a tap name", odd)
 
 
 @test

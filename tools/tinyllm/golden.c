@@ -43,7 +43,22 @@ int golden_find(const golden *g, const char *name) {
     return -1;
 }
 
-#define BAD(...) do { snprintf(msg, cap, __VA_ARGS__); golden_free(g); return -1; } while (0)
+/* a one-line message (escaped: names and the path may hold anything), then fail */
+#define BAD(...)                                                      \
+    do {                                                              \
+        char raw_msg_[768];                                           \
+        snprintf(raw_msg_, sizeof raw_msg_, __VA_ARGS__);             \
+        tinyllm_printable(raw_msg_, strlen(raw_msg_), msg, cap);      \
+        golden_free(g);                                               \
+        return -1;                                                    \
+    } while (0)
+
+/* tap names are engine names: "embed", "3.attn_probs" */
+static int is_tap_name(const char *s) {
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_')) return 0;
+    return 1;
+}
 
 int golden_load(const char *path, golden *g, char *msg, size_t cap) {
     memset(g, 0, sizeof *g);
@@ -94,6 +109,9 @@ int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, c
         g->n_taps = (int)i + 1;
         take(&r, t->name, len);
         t->name[len] = 0;
+        if (!len || strlen(t->name) != len || !is_tap_name(t->name))
+            BAD("%s: tap %u: '%s' is not a tap name (expected lower-case letters, digits, '.' and '_')", path, i,
+                t->name);
         if (take_u32(&r, &nd) || nd < 1 || nd > 3) BAD("%s: tap %s: %u dims (expected 1 to 3)", path, t->name, nd);
         t->n_dims = (int)nd;
         t->n = 1;
