@@ -62,14 +62,19 @@ class Model:
     # -- float32 rounding, modelled (see rounding_spread) ---------------------
     def mm(self, a, b, weight=None):
         """a @ b; while modelling rounding, each of the K-term sums moves by
-        its float32 worst case gamma(K) * sum |a_i b_i|, with a random sign
-        (plus, with self.storage, u_w * sum |a_i b_i| for b = the weight
-        `weight` stored with unit roundoff u_w)."""
+        its float32 worst case gamma(K) * sum |a_i b_i|, with a random sign.
+        With self.storage, also by the effect of the weight `weight` having
+        been rounded to its storage type (unit roundoff u_w): those roundings
+        are of independent values, errors within u_w |w| each, so the sum's
+        error has a standard deviation of at most u_w / sqrt(3) * ||a * b||_2;
+        six of those (a 1e-9 chance to be exceeded) are added."""
         out = a @ b
         if self.rounding is None:
             return out
+        err = gamma(a.shape[-1]) * (np.abs(a) @ np.abs(b))
         u_w = self.storage_u.get(weight, 0.0) if self.storage else 0.0
-        err = (gamma(a.shape[-1]) + u_w) * (np.abs(a) @ np.abs(b))
+        if u_w:
+            err = err + 6 / math.sqrt(3) * u_w * np.sqrt((a * a) @ (b * b))
         return out + err * self.rounding.choice((-1.0, 1.0), size=out.shape)
 
     def rnd(self, x, n_ops):

@@ -29,11 +29,13 @@ static int naive_kept(const float *logits, int n, float temp, int top_k, float t
             ord[j] = ord[j - 1], ord[j - 1] = t;
         }
     int keep = top_k > 0 && top_k < n ? top_k : n;
-    double cum = 0;
+    /* the sampler's p are float32 (exp, a sum of n, a division): within
+     * gamma(n + 8) relative of these, so a threshold is met up to that */
+    double slack = 1 - gamma_k(n + 8), cum = 0;
     for (int i = 0; i < keep && top_p < 1; i++)
-        if ((cum += pr[ord[i]]) >= top_p * (1 - 1e-6)) { keep = i + 1; break; }
+        if ((cum += pr[ord[i]]) >= top_p * slack) { keep = i + 1; break; }
     int k = 1;
-    while (k < keep && pr[ord[k]] >= min_p * pr[ord[0]] * (1 - 1e-6)) k++;
+    while (k < keep && pr[ord[k]] >= min_p * pr[ord[0]] * slack) k++;
     keep = min_p > 0 ? k : keep;
     for (int i = 0; i < keep; i++) kept[i] = ord[i];
     free(pr), free(ord);
