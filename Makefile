@@ -176,7 +176,7 @@ test-asan: dev-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)" \
 	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/tests/png_check build-asan/faults/tinyllm
 	ASAN_OPTIONS=detect_leaks=0 TINYLLM_CHILD_ASAN_OPTIONS=detect_leaks=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	TINYLLM_EXAMPLE_CFLAGS="$(SAN)" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=build-asan tests/run.sh
 
