@@ -19,6 +19,12 @@ endif
 SHARED  ?= ../shared
 
 WARN     = -Wall -Wextra
+# the version lives in include/tinyllm.h only
+VERSION_PART = $(shell sed -n 's/^\#define TINYLLM_VERSION_$(1) \([0-9]*\)$$/\1/p' include/tinyllm.h)
+VERSION := $(call VERSION_PART,MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+SOMAJOR := $(call VERSION_PART,MAJOR)
+# the library exports tinyllm_* only (TINYLLM_API, scripts/libtinyllm.map)
+LIB_VIS  = -fvisibility=hidden
 # pkg-config runs when a recipe runs (recursive '='), i.e. after `deps`
 DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece)
 DEPS_LIBS   = $(shell pkg-config --libs openblas) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
@@ -49,6 +55,10 @@ CLI_OBJ = $(CLI_C:tools/tinyllm/%.c=$(BUILD)/obj/cli/%.o)
 TEST_C  = $(wildcard tests/unit/*.c)
 TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
+# each object's header dependencies, written by the compiler (-MMD -MP)
+DEPFLAGS = -MMD -MP
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(BUILD)/faults/*.d $(BUILD)/faults/*/*.d \
+                    build-fuzz/obj/*.d build-fuzz/obj/*/*.d)
 
 .SECONDARY:
 .PHONY: bench-portable mutations all deps run test install uninstall clean golden help bench test-asan test-valgrind fuzz dev-deps
@@ -66,32 +76,38 @@ $(BUILD)/.deps: scripts/setup.sh
 	@scripts/setup.sh
 	@touch $@
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -c $< -o $@
 
-$(BUILD)/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/%.o: src/%.cpp | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+	$(CXX) $(CXXFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -c $< -o $@
 
-$(BUILD)/obj/kernels_isa-%.o: src/kernels_isa.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
 
-$(BUILD)/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/cli/%.o: tools/tinyllm/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CLI_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(CLI_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/test/%.o: tests/unit/%.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/test/%.o: tests/unit/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libtinyllm.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libtinyllm.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(DEPS_LIBS) $(LDFLAGS)
+# libtinyllm.so.MAJOR.MINOR.PATCH with SONAME libtinyllm.so.MAJOR, and the
+# usual symlinks (libtinyllm.so for linking, .so.MAJOR for running)
+$(BUILD)/libtinyllm.so.$(VERSION): $(LIB_OBJ) scripts/libtinyllm.map
+	$(CC) -shared -Wl,-soname,libtinyllm.so.$(SOMAJOR) -Wl,--version-script=scripts/libtinyllm.map -o $@ \
+	    $(LIB_OBJ) $(DEPS_LIBS) $(LDFLAGS)
+$(BUILD)/libtinyllm.so: $(BUILD)/libtinyllm.so.$(VERSION)
+	ln -sf libtinyllm.so.$(VERSION) $(BUILD)/libtinyllm.so.$(SOMAJOR)
+	ln -sf libtinyllm.so.$(SOMAJOR) $@
 
 $(BUILD)/tinyllm: $(CLI_OBJ) $(BUILD)/libtinyllm.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(CLI_LIBS) $(LDFLAGS)
@@ -102,12 +118,12 @@ $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
 # A CLI with deliberate bugs behind TINYLLM_FAULT=... (tests of `verify` only).
 FAULT_OBJ = $(LIB_C:src/%.c=$(BUILD)/faults/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ) \
             $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o)
-$(BUILD)/faults/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/faults/%.o: src/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DTINYLLM_FAULT_INJECTION -c $< -o $@
-$(BUILD)/faults/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -DTINYLLM_FAULT_INJECTION -c $< -o $@
+$(BUILD)/faults/cli/%.o: tools/tinyllm/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CLI_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(CLI_CFLAGS) -c $< -o $@
 $(BUILD)/faults/tinyllm: $(FAULT_OBJ)
 	$(CC) -o $@ $^ $(DEPS_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
@@ -196,20 +212,20 @@ FUZZ_CXX = clang++
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc $(DEPS_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o) \
                $(KERNEL_ISAS:%=build-fuzz/obj/kernels_isa-%.o)
-build-fuzz/obj/kernels_isa-%.o: src/kernels_isa.c $(HEADERS) | $(BUILD)/.deps
+build-fuzz/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
-build-fuzz/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/.deps
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+build-fuzz/obj/%.o: src/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -c $< -o $@
-build-fuzz/obj/%.o: src/%.cpp $(HEADERS) | $(BUILD)/.deps
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) -c $< -o $@
+build-fuzz/obj/%.o: src/%.cpp | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -c $< -o $@
+	$(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) $(DEPFLAGS) -c $< -o $@
 # the golden reader is the CLI's (tools/tinyllm/golden.c)
 FUZZ_CLI_OBJ = build-fuzz/obj/cli/golden.o build-fuzz/obj/cli/common.o
-build-fuzz/obj/cli/%.o: tools/tinyllm/%.c $(HEADERS) | $(BUILD)/.deps
+build-fuzz/obj/cli/%.o: tools/tinyllm/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -Itools/tinyllm -c $< -o $@
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) -Itools/tinyllm -c $< -o $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ)
 	$(FUZZ_CXX) -x c -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) -Itools/tinyllm -c $< -o $@.o
 	$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined -o $@ $@.o $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ) $(DEPS_LIBS)
@@ -228,18 +244,26 @@ fuzz: dev-deps $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 	done
 
 # --- install ----------------------------------------------------------------
+# Programs built with `pkg-config --cflags --libs tinyllm` run without
+# LD_LIBRARY_PATH: the .pc carries an rpath to $(PREFIX)/lib, and for a
+# system-wide install (no DESTDIR, as root) ldconfig refreshes the cache.
+# `make install PORTABLE=1` installs the build that runs on any x86-64-v2 CPU.
 install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(BUILD)/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libtinyllm.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libtinyllm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libtinyllm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtinyllm.so.$(SOMAJOR)
+	ln -sf libtinyllm.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libtinyllm.so
 	install -m 644 include/tinyllm.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(BUILD)/tinyllm $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' scripts/tinyllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/tinyllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/libtinyllm.so \
+	rm -f $(DESTDIR)$(PREFIX)/lib/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/libtinyllm.so* \
 	      $(DESTDIR)$(PREFIX)/include/tinyllm.h $(DESTDIR)$(PREFIX)/bin/tinyllm \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
 
+# every build tree (the default, portable, generic, sanitizer, valgrind and fuzzing ones)
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.* $(BUILD)/tests
+	rm -rf $(BUILD) build build-portable build-generic build-asan build-valgrind build-fuzz

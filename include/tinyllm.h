@@ -21,7 +21,27 @@
 extern "C" {
 #endif
 
-#define TINYLLM_VERSION "0.1.0"
+/* The version, in this one place (the Makefile reads it from here). */
+#define TINYLLM_VERSION_MAJOR 0
+#define TINYLLM_VERSION_MINOR 2
+#define TINYLLM_VERSION_PATCH 0
+#define TINYLLM_STR_(x) #x
+#define TINYLLM_XSTR_(x) TINYLLM_STR_(x)
+#define TINYLLM_VERSION \
+    TINYLLM_XSTR_(TINYLLM_VERSION_MAJOR) "." TINYLLM_XSTR_(TINYLLM_VERSION_MINOR) "." TINYLLM_XSTR_(TINYLLM_VERSION_PATCH)
+
+/* Every function of this header is exported from the shared library; the
+ * library's internals are not (built with -fvisibility=hidden and a version
+ * script: `nm -D` lists tinyllm_* only). */
+#if defined(__GNUC__)
+#define TINYLLM_API __attribute__((visibility("default")))
+#else
+#define TINYLLM_API
+#endif
+
+/* The library's version ("0.2.0"), which may differ from the header's
+ * TINYLLM_VERSION when a program runs against another build. */
+TINYLLM_API const char *tinyllm_version(void);
 
 typedef enum {
     TINYLLM_OK = 0,
@@ -42,14 +62,14 @@ typedef struct {
 } tinyllm_error;
 
 /* A short name for a status code ("format error", ...). Never NULL. */
-const char *tinyllm_status_name(tinyllm_status code);
+TINYLLM_API const char *tinyllm_status_name(tinyllm_status code);
 
 /* Copies len bytes of s into out (cap bytes, always NUL-terminated) fit for
  * one line of a message or a terminal: control characters (C0, DEL, C1),
  * NUL and invalid UTF-8 become \xNN; valid UTF-8 is kept; a string that does
  * not fit is cut at a character boundary and ends in "...". Every message in
  * tinyllm_error has been through it. Returns out. */
-const char *tinyllm_printable(const char *s, size_t len, char *out, size_t cap);
+TINYLLM_API const char *tinyllm_printable(const char *s, size_t len, char *out, size_t cap);
 
 /* ---------------------------------------------------------------- model -- */
 
@@ -67,16 +87,16 @@ typedef struct {
                           float rounding of sums. No effect on other tensor types. */
 } tinyllm_model_params;
 
-tinyllm_model_params tinyllm_model_default_params(void);
+TINYLLM_API tinyllm_model_params tinyllm_model_default_params(void);
 
 /* Loads a GGUF model. By default the file is memory-mapped and F32 weights
  * are used in place. While a model is loaded, deleting the file or replacing
  * it by rename is safe (the mapping keeps the old contents); truncating or
  * rewriting it in place is not: pages past the new end fault with SIGBUS, as
  * in every mmap-based engine. Use no_mmap to be immune to that. */
-tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params,
-                                  tinyllm_model **out, tinyllm_error *err);
-void tinyllm_model_free(tinyllm_model *model);
+TINYLLM_API tinyllm_status tinyllm_model_load(const char *path, const tinyllm_model_params *params,
+                                              tinyllm_model **out, tinyllm_error *err);
+TINYLLM_API void tinyllm_model_free(tinyllm_model *model);
 
 typedef enum { TINYLLM_POS_ROPE = 0, TINYLLM_POS_LEARNED = 1, TINYLLM_POS_SINUSOIDAL = 2 } tinyllm_pos_kind;
 
@@ -103,10 +123,10 @@ typedef struct {
                                  "scalar" (TINYLLM_ISA=NAME forces a set the CPU has) */
 } tinyllm_model_info;
 
-tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);
+TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);
 
 /* Tensor table (file order) and metadata, for `tinyllm info` and tools. */
-int tinyllm_model_n_tensors(const tinyllm_model *model);
+TINYLLM_API int tinyllm_model_n_tensors(const tinyllm_model *model);
 typedef struct {
     const char *name;
     const char *type;   /* "F32", "F16", ... */
@@ -114,29 +134,29 @@ typedef struct {
     int64_t dims[4];    /* GGUF order: dims[0] is the row length */
     uint64_t n_bytes;
 } tinyllm_tensor_info;
-tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out);
+TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out);
 
-int tinyllm_model_n_meta(const tinyllm_model *model);
+TINYLLM_API int tinyllm_model_n_meta(const tinyllm_model *model);
 /* Key i and its value rendered as short text (arrays summarised). */
-tinyllm_status tinyllm_model_meta(const tinyllm_model *model, int i, const char **key,
-                                  char *value, size_t value_cap);
+TINYLLM_API tinyllm_status tinyllm_model_meta(const tinyllm_model *model, int i, const char **key,
+                                              char *value, size_t value_cap);
 
 /* ------------------------------------------------------------ tokenizer -- */
 
-int tinyllm_token_bos(const tinyllm_model *model);
-int tinyllm_token_eos(const tinyllm_model *model);
+TINYLLM_API int tinyllm_token_bos(const tinyllm_model *model);
+TINYLLM_API int tinyllm_token_eos(const tinyllm_model *model);
 /* "llama" (SentencePiece) and where the model came from: "embedded .model" or
  * "rebuilt from tokenizer.ggml arrays". */
-const char *tinyllm_tokenizer_source(const tinyllm_model *model);
+TINYLLM_API const char *tinyllm_tokenizer_source(const tinyllm_model *model);
 
 /* Encodes UTF-8 text (len bytes; invalid UTF-8 is an error). With add_bos
  * the BOS id is prepended. Writes at most cap ids; *n_out is the full count,
  * so a call with cap 0 measures. Returns TINYLLM_ERR_ARG when cap is short. */
-tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const char *text, size_t len, int add_bos,
-                                int *tokens, int cap, int *n_out, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const char *text, size_t len, int add_bos,
+                                            int *tokens, int cap, int *n_out, tinyllm_error *err);
 
 /* The raw piece of a token ("▁the", "<0x0A>"), or NULL when out of range. */
-const char *tinyllm_token_piece(const tinyllm_model *model, int token);
+TINYLLM_API const char *tinyllm_token_piece(const tinyllm_model *model, int token);
 
 /* Streaming detokenizer: turns ids into bytes as they come, keeps spaces
  * (SentencePiece's ▁), never splits a UTF-8 character (an incomplete one is
@@ -147,17 +167,17 @@ typedef struct {
     int at_start; /* strip the dummy-prefix space of the very first piece */
 } tinyllm_detok;
 
-void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
+TINYLLM_API void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
 /* Writes the text `token` completes into out (at most cap-1 bytes + NUL);
  * returns the number of bytes written, or -1 on a bad token or a too small
  * buffer (1024 is always enough: pieces are at most 256 bytes). */
-int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
+TINYLLM_API int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
 /* Flushes bytes still held back (as U+FFFD when incomplete). */
-int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);
+TINYLLM_API int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);
 
 /* Whole-sequence decode, like SentencePiece's DecodeIds. */
-tinyllm_status tinyllm_detokenize(const tinyllm_model *model, const int *tokens, int n, char *out,
-                                  size_t cap, size_t *len_out, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_detokenize(const tinyllm_model *model, const int *tokens, int n, char *out,
+                                              size_t cap, size_t *len_out, tinyllm_error *err);
 
 /* -------------------------------------------------------------- context -- */
 
@@ -169,28 +189,28 @@ typedef struct {
     int logits_all; /* keep logits for every position of a prefill (perplexity) */
 } tinyllm_context_params;
 
-tinyllm_context_params tinyllm_context_default_params(void);
+TINYLLM_API tinyllm_context_params tinyllm_context_default_params(void);
 
-tinyllm_status tinyllm_context_create(const tinyllm_model *model, const tinyllm_context_params *params,
-                                      tinyllm_context **out, tinyllm_error *err);
-void tinyllm_context_free(tinyllm_context *ctx);
+TINYLLM_API tinyllm_status tinyllm_context_create(const tinyllm_model *model, const tinyllm_context_params *params,
+                                                  tinyllm_context **out, tinyllm_error *err);
+TINYLLM_API void tinyllm_context_free(tinyllm_context *ctx);
 
-int tinyllm_context_n_ctx(const tinyllm_context *ctx);
+TINYLLM_API int tinyllm_context_n_ctx(const tinyllm_context *ctx);
 /* Tokens already in the KV cache (the position of the next token). */
-int tinyllm_context_n_past(const tinyllm_context *ctx);
+TINYLLM_API int tinyllm_context_n_past(const tinyllm_context *ctx);
 /* Forget the cache (keep the first n_keep tokens; 0 clears it). */
-tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep);
+TINYLLM_API tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep);
 
 /* Runs n tokens at positions n_past.. through the whole model at once
  * (batched: one sgemm per projection), appending them to the KV cache. */
-tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err);
 /* One token against the KV cache (the generation loop's step). */
-tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err);
 
 /* Logits (n_vocab) after the last token of the last prefill/decode. */
-const float *tinyllm_logits(const tinyllm_context *ctx);
+TINYLLM_API const float *tinyllm_logits(const tinyllm_context *ctx);
 /* With logits_all: logits of token i of the last prefill (0 <= i < n). */
-const float *tinyllm_logits_at(const tinyllm_context *ctx, int i);
+TINYLLM_API const float *tinyllm_logits_at(const tinyllm_context *ctx, int i);
 
 /* ----------------------------------------------------------------- taps -- */
 
@@ -232,19 +252,19 @@ typedef struct {
 typedef void (*tinyllm_tap_fn)(const tinyllm_tap *tap, void *user);
 
 /* Installs (or with fn NULL removes) the tap callback of a context. */
-tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user);
+TINYLLM_API tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user);
 
 /* Tap kinds in forward order ("embed", "pos", "attn_norm", ...); NULL past the end. */
-const char *tinyllm_tap_kind(int i);
+TINYLLM_API const char *tinyllm_tap_kind(int i);
 
 /* Logit lens: runs one residual-stream vector x (n_embd) through the
  * model's final norm and classifier into logits (n_vocab). */
-tinyllm_status tinyllm_logit_lens(const tinyllm_model *model, const float *x, float *logits);
+TINYLLM_API tinyllm_status tinyllm_logit_lens(const tinyllm_model *model, const float *x, float *logits);
 
 /* Head ablation: with on != 0, head `head` of layer `layer` contributes zeros
  * to attn_out (before the output projection) in every later forward pass;
  * on == 0 restores it. layer -1 with on == 0 clears every ablation. */
-tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on);
+TINYLLM_API tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on);
 
 /* ------------------------------------------------------------- sampling -- */
 
@@ -260,12 +280,12 @@ typedef struct {
     uint64_t seed;
 } tinyllm_sampler_params;
 
-tinyllm_sampler_params tinyllm_sampler_default_params(void);
+TINYLLM_API tinyllm_sampler_params tinyllm_sampler_default_params(void);
 
 /* Checks every parameter; a bad one is TINYLLM_ERR_ARG with its name. */
-tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab,
-                                      tinyllm_sampler **out, tinyllm_error *err);
-void tinyllm_sampler_free(tinyllm_sampler *s);
+TINYLLM_API tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab,
+                                                  tinyllm_sampler **out, tinyllm_error *err);
+TINYLLM_API void tinyllm_sampler_free(tinyllm_sampler *s);
 /* Chooses the next token from logits (n_vocab); history (may be NULL) feeds
  * the repetition penalty. Never modifies logits. Total over all inputs: a NaN
  * logit is never chosen (it counts as -inf); +inf logits share all the
@@ -273,7 +293,7 @@ void tinyllm_sampler_free(tinyllm_sampler *s);
  * arguments or when no logit is above -inf (nothing can be chosen). Callers
  * that want non-finite logits reported should check them first (the CLI
  * does). */
-int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history);
+TINYLLM_API int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history);
 
 #ifdef __cplusplus
 }

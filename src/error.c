@@ -79,3 +79,5 @@ const char *tinyllm_status_name(tinyllm_status code) {
     }
     return "unknown error";
 }
+
+const char *tinyllm_version(void) { return TINYLLM_VERSION; }

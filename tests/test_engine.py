@@ -623,11 +623,34 @@ def install_and_build_example_against_it():
     exe = os.path.join(TMP, "example")
     src = os.path.join(ROOT, "tests", "example", "example.c")
     extra = os.environ.get("TINYLLM_EXAMPLE_CFLAGS", "").split()
-    r = run(["cc", "-std=c11", "-Wall", "-Wextra", *extra, "-o", exe, src, *flags.stdout.split(),
-             "-Wl,-rpath," + os.path.join(prefix, "lib")], env=env)
+    r = run(["cc", "-std=c11", "-Wall", "-Wextra", *extra, "-o", exe, src, *flags.stdout.split()], env=env)
     assert r.returncode == 0, r.stderr
-    r = run([exe, gpt2_learned(), "Hello"])
+    # runs without LD_LIBRARY_PATH: the .pc's rpath finds the installed library by its SONAME
+    clean_env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    r = run([exe, gpt2_learned(), "Hello"], env=clean_env)
     assert r.returncode == 0 and r.stdout.startswith("Hello"), (r.stdout, r.stderr)
+    lib = os.path.join(prefix, "lib")
+    assert os.readlink(os.path.join(lib, "libtinyllm.so")) == "libtinyllm.so.0", os.listdir(lib)
+    soname = run(["readelf", "-d", os.path.join(lib, "libtinyllm.so")])
+    assert "Library soname: [libtinyllm.so.0]" in soname.stdout, soname.stdout
+
+
+@test
+def shared_library_exports_the_api_only():
+    """nm -D lists tinyllm_* symbols only (no internals, no C++ template
+    instances); the version is the header's."""
+    r = run(["nm", "-D", "--defined-only", os.path.join(BUILD, "libtinyllm.so")])
+    assert r.returncode == 0, r.stderr
+    names = [ln.split()[-1] for ln in r.stdout.splitlines() if ln.strip()]
+    assert names and all(n.startswith("tinyllm_") for n in names), [n for n in names if not n.startswith("tinyllm_")]
+    with open(os.path.join(ROOT, "include", "tinyllm.h")) as f:
+        header = f.read()
+    import re
+    declared = set(re.findall(r"TINYLLM_API [^;]*?\b(tinyllm_\w+)\(", header))
+    assert declared == set(names), (declared ^ set(names))
+    LIB.tinyllm_version.restype = tl.C.c_char_p
+    parts = [re.search(rf"#define TINYLLM_VERSION_{p} (\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
+    assert LIB.tinyllm_version().decode() == ".".join(parts)
 
 
 # ------------------------------------------------------------ perplexity --
