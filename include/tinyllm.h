@@ -121,6 +121,8 @@ typedef struct {
     uint64_t weight_bytes;    /* memory the weights occupy as loaded (F32, or F16 kept) */
     const char *kernels;      /* the kernel set chosen for this CPU at load: "avx512", "avx2" or
                                  "scalar" (TINYLLM_ISA=NAME forces a set the CPU has) */
+    const char *norm;         /* "RMSNorm" or "LayerNorm" */
+    const char *activation;   /* the feed-forward's: "SwiGLU" or "GELU" */
 } tinyllm_model_info;
 
 TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);

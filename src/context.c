@@ -19,7 +19,8 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 static void free_buffers(tinyllm_context *c) {
     /* proj, att_out and qkv alias q, xb and hb */
     float **bufs[] = {&c->x,     &c->xb,       &c->q,        &c->hb,      &c->scores,
-                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv, &c->pos_sin};
+                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv, &c->pos_sin,
+                      &c->tap_rows};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -58,6 +59,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     tinyllm_context *c = calloc(1, sizeof *c);
     if (!c) return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory");
     c->model = m;
+    c->rope = rope_forward;
+    c->skip_layer = -1;
     c->n_ctx = n_ctx;
     c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -75,8 +78,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->x = malloc(B * dim * sizeof(float));
     c->xb = malloc(B * dim * sizeof(float));
     c->q = malloc(B * dim * sizeof(float));
-    int llama = m->arch == ARCH_LLAMA;
-    size_t hb = B * ff * (llama ? 2 : 1), qkv = B * (dim + 2 * (size_t)m->kv_dim);
+    size_t hb = B * ff * (m->family->act == ACT_SWIGLU ? 2 : 1), qkv = B * (dim + 2 * (size_t)m->kv_dim);
     size_t rope = h->positions == TINYLLM_POS_ROPE ? (size_t)n_ctx * (h->head_dim / 2) : 1;
     c->rope_cos = malloc(rope * sizeof(float));
     c->rope_sin = malloc(rope * sizeof(float));
@@ -103,10 +105,14 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     if (h->positions == TINYLLM_POS_ROPE) rope_table(c->rope_cos, c->rope_sin, n_ctx, h->head_dim, h->rope_theta);
     if (h->positions == TINYLLM_POS_SINUSOIDAL) sinusoidal_table(c->pos_sin, n_ctx, h->n_embd);
 #ifdef TINYLLM_FAULT_INJECTION
-    const char *fault = getenv("TINYLLM_FAULT");
+    const char *name = getenv("TINYLLM_FAULT");
     static const char *const FAULTS[] = {"", "mask_after_softmax", "rope_wrong_pairs", "softmax_no_max", "skip_layer"};
-    for (int i = 1; fault && i < (int)(sizeof FAULTS / sizeof FAULTS[0]); i++)
-        if (!strcmp(fault, FAULTS[i])) c->fault = i;
+    int fault = FAULT_NONE;
+    for (int i = 1; name && i < (int)(sizeof FAULTS / sizeof FAULTS[0]); i++)
+        if (!strcmp(name, FAULTS[i])) fault = i;
+    if (fault == FAULT_ROPE_WRONG_PAIRS) c->rope = rope_wrong_pairs;
+    if (fault == FAULT_MASK_AFTER_SOFTMAX || fault == FAULT_SOFTMAX_NO_MAX) c->faulty_attention = fault;
+    if (fault == FAULT_SKIP_LAYER) c->skip_layer = 1;
 #endif
     /* This context's pool owns the threads: OpenBLAS runs single-threaded
      * inside each part, so the cores are never oversubscribed. (The setting

@@ -20,13 +20,20 @@ struct tinyllm_context {
     int n_past;     // tokens in the cache
     kv_cache kv;
 
+    /* Scratch of one forward chunk. Three buffers are shared, each by two
+     * tensors whose lives do not overlap within a layer:
+     *   buffer | first holds                        | then holds
+     *   xb     | the normed sublayer input          | att_out (after q|k|v is computed)
+     *   q      | the queries                        | proj (after attention has read them)
+     *   hb     | qkv, a fused q|k|v product          | the FFN hidden state (after the split) */
     float *x;       // (n_batch, dim)  residual stream
     float *xb;      // (n_batch, dim)  normed input of a sublayer
     float *q;       // (n_batch, dim)
-    float *att_out; // (n_batch, dim)  heads concatenated; aliases xb (dead after the q|k|v product)
-    float *proj;    // (n_batch, dim)  sublayer output before the residual add; aliases q (dead by then)
-    float *hb;      // (n_batch, ff) gpt2: up-projection; llama: (n_batch, 2 ff) gate|up
-    float *qkv;     // (n_batch, dim + 2 kv_dim) a fused q|k|v product; aliases hb (free until the FFN)
+    float *att_out; // (n_batch, dim)  heads concatenated: xb
+    float *proj;    // (n_batch, dim)  sublayer output before the residual add: q
+    float *hb;      // (n_batch, ff) gelu: up-projection; swiglu: (n_batch, 2 ff) gate|up
+    float *qkv;     // (n_batch, dim + 2 kv_dim) a fused q|k|v product: hb
+    float *tap_rows; // (n_batch, ff) the FFN hidden rows packed for the tap (taps on only)
     float *scores;  // (n_threads, att_scratch), or (n_head, n_batch, n_ctx) once taps are on
     size_t att_scratch; // floats of scores (and of probs) per thread: (ATTENTION_ROW_BLOCK, n_ctx)
     float *probs;   // same shape as scores
@@ -43,7 +50,12 @@ struct tinyllm_context {
     unsigned char *ablated; // (n_layer, n_head): 1 = head's attn_out is zeroed
     tinyllm_tap_fn tap_fn; // NULL: nobody listens
     void *tap_user;
-    int fault;      // debug builds only (TINYLLM_FAULT_INJECTION): enum fault_kind
+    /* The swappable ops: the real ones, or in fault builds
+     * (-DTINYLLM_FAULT_INJECTION) with TINYLLM_FAULT=NAME a deliberate bug,
+     * for tests that prove `verify` catches it. */
+    rope_fn rope;         // rope_forward, or rope_wrong_pairs
+    int faulty_attention; // 0, or the fault_kind attention_forward_faulty plays
+    int skip_layer;       // a layer forward() skips: -1, or 1 with skip_layer
 };
 
 /* Deliberate bugs for proving that `tinyllm verify` catches them. Compiled

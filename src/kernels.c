@@ -180,6 +180,20 @@ void sinusoidal_table(float *out, int n_pos, int dim) {
         }
 }
 
+#ifdef TINYLLM_FAULT_INJECTION
+void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
+    int half = head_dim / 2;
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < n_heads; h++)
+            for (int i = 0; i < half; i++) {
+                float *p = x + (size_t)t * row_stride + h * head_dim, c = cos[t * half + i], s = sin[t * half + i];
+                float a = p[i], b = p[i + half];
+                p[i] = a * c - b * s;
+                p[i + half] = a * s + b * c;
+            }
+}
+#endif
+
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
     int half = head_dim / 2;
     for (int t = 0; t < T; t++) {

@@ -80,6 +80,12 @@ void sinusoidal_table(float *out, int n_pos, int dim);
  * cos/sin (T, head_dim / 2) (the table's rows from position pos0 on).
  * row_stride is the distance between rows of x. */
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
+typedef void (*rope_fn)(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos,
+                        const float *sin);
+#ifdef TINYLLM_FAULT_INJECTION
+/* rope_forward with a bug: rotates (x[i], x[i + d/2]) instead of adjacent pairs */
+void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
+#endif
 
 /* x (N) += y (N). */
 void residual_forward(float *x, const float *y, long N);

@@ -160,6 +160,12 @@ static tinyllm_status get_fparam(const tinyllm_model *m, const char *fmt, int op
     return TINYLLM_OK;
 }
 
+/* The families, by model_arch. */
+static const model_family FAMILIES[] = {
+    [ARCH_LLAMA] = {"llama", NORM_RMS, ACT_SWIGLU, 1, "RMSNorm", "SwiGLU"},
+    [ARCH_GPT2] = {"gpt2", NORM_LAYER, ACT_GELU, 0, "LayerNorm", "GELU"},
+};
+
 static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
     tinyllm_model_info *h = &m->info;
     const char *path = m->file.path;
@@ -170,7 +176,7 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
                          path, KEY_ARCHITECTURE);
     if (rc) return key_error(m, KEY_ARCHITECTURE, rc, "a string", err);
     if (gguf_str_eq(arch, "llama")) {
-        m->arch = ARCH_LLAMA;
+        m->arch = ARCH_LLAMA; /* family set below, with the tensor tables */
         h->architecture = "llama";
     } else if (gguf_str_eq(arch, "gpt2")) {
         m->arch = ARCH_GPT2;
@@ -475,6 +481,9 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     m->info.n_vocab = (int)emb->dims[1];
     m->keep_f16 = params && params->keep_f16;
     m->kern = kernels_select();
+    m->family = &FAMILIES[m->arch];
+    m->info.norm = m->family->norm_name;
+    m->info.activation = m->family->act_name;
     m->info.kernels = m->kern->name;
     if ((st = bind_tensors(m, err))) return st;
     if (params && params->check_tensors && (st = check_finite(m, err))) return st;

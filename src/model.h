@@ -12,6 +12,20 @@
 
 typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1 } model_arch;
 
+/* What distinguishes one family from another, resolved once at load
+ * (model.c): forward.c, the context and `info` read this, never the
+ * architecture's name. A new family is one more descriptor, its tensor
+ * table in model.c, and any new op (docs/architecture.md). */
+typedef enum { NORM_RMS, NORM_LAYER } norm_kind;
+typedef enum { ACT_SWIGLU, ACT_GELU } act_kind;
+typedef struct {
+    const char *name;      // "llama", "gpt2"
+    norm_kind norm;        // RMSNorm, or LayerNorm with a bias
+    act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up))
+    int rope;              // rotary positions on q and k; else absolute positions added to the embedding
+    const char *norm_name, *act_name; // "RMSNorm"/"LayerNorm", "SwiGLU"/"GELU" (for info)
+} model_family;
+
 /* A weight matrix, PyTorch layout (out, in), row-major: F32 (expanded when
  * the file holds another type), or with keep_f16 the file's F16 values used
  * in place. Exactly one pointer is set. */
@@ -48,6 +62,7 @@ typedef struct {
 struct tinyllm_model {
     gguf_file file;
     model_arch arch;
+    const model_family *family; // FAMILIES[arch]
     tinyllm_model_info info;
     char name[128];
     int kv_dim; // n_head_kv * head_dim

@@ -39,6 +39,10 @@ tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, 
         ctx->probs = p;
         ctx->att_all_heads = 1;
     }
+    if (fn && !ctx->tap_rows) { /* packed FFN hidden rows for the tap, so taps never change hb */
+        ctx->tap_rows = malloc((size_t)ctx->n_batch * ctx->model->info.n_ff * sizeof(float));
+        if (!ctx->tap_rows) return TINYLLM_ERR_NOMEM;
+    }
     ctx->tap_fn = fn;
     ctx->tap_user = user;
     return TINYLLM_OK;

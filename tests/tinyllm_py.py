@@ -23,7 +23,7 @@ class ModelInfo(C.Structure):
                 ("n_ff", C.c_int), ("head_dim", C.c_int), ("norm_eps", C.c_float), ("rope_theta", C.c_float),
                 ("positions", C.c_int), ("tied_output", C.c_int), ("n_params", C.c_int64),
                 ("file_size", C.c_uint64), ("file_type", C.c_int), ("weight_bytes", C.c_uint64),
-                ("kernels", C.c_char_p)]
+                ("kernels", C.c_char_p), ("norm", C.c_char_p), ("activation", C.c_char_p)]
 
 
 class Detok(C.Structure):

@@ -58,8 +58,8 @@ int cmd_info(int argc, char **argv) {
     printf("embedding:     %d\n", h.n_embd);
     printf("layers:        %d\n", h.n_layer);
     printf("heads:         %d (kv heads %d, head size %d)\n", h.n_head, h.n_head_kv, h.head_dim);
-    printf("feed-forward:  %d (%s)\n", h.n_ff, h.positions == TINYLLM_POS_ROPE ? "SwiGLU" : "GELU");
-    printf("norm:          %s, eps %g\n", h.positions == TINYLLM_POS_ROPE ? "RMSNorm" : "LayerNorm", h.norm_eps);
+    printf("feed-forward:  %d (%s)\n", h.n_ff, h.activation);
+    printf("norm:          %s, eps %g\n", h.norm, h.norm_eps);
     printf("positions:     %s", positions_name(h.positions));
     if (h.positions == TINYLLM_POS_ROPE) printf(", theta %g", h.rope_theta);
     printf("\nclassifier:    %s\n", h.tied_output ? "tied to token_embd" : "output.weight");
