@@ -2,7 +2,7 @@
  * tensor infos. Every count, length and offset is checked against the file
  * size with overflow-safe arithmetic before it is used; after gguf_open
  * succeeds every pointer in the index is inside the mapping.
- * Facts: ../shared/docs/gguf.md. */
+ * Facts: docs/formats.md. */
 #ifndef TINYLLM_GGUF_H
 #define TINYLLM_GGUF_H
 

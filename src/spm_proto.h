@@ -1,6 +1,6 @@
 /* Builds a SentencePiece ModelProto (serialized protobuf) from the GGUF
  * tokenizer.ggml.* arrays, for files that carry no .model bytes.
- * Field numbers: ../shared/docs/sentencepiece.md. */
+ * Field numbers: docs/formats.md. */
 #ifndef TINYLLM_SPM_PROTO_H
 #define TINYLLM_SPM_PROTO_H
 

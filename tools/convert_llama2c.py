@@ -4,7 +4,9 @@ tokenizer into a GGUF v3 file of architecture `llama`.
 
 Usage: tools/convert_llama2c.py CHECKPOINT.bin TOKENIZER.model OUT.gguf
 
-Format of the .bin: ../shared/models/stories260K/README.md. llama2.c stores
+Format of the .bin (llama2.c's legacy version 0): a header of seven int32
+(dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size -- negative when
+the classifier is not shared --, seq_len), then the float32 weights. llama2.c stores
 q/k weights with RoPE pairs adjacent (x[2i], x[2i+1]), the same convention
 GGUF `llama` files use, so no permutation is needed.
 """

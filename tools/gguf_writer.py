@@ -1,7 +1,7 @@
 """The one GGUF v3 writer every tinyllm tool uses (converters, the trainer,
 synthetic test and benchmark models).
 
-Facts: ../shared/docs/gguf.md. dims are written innermost first, so a numpy
+Facts: docs/formats.md. dims are written innermost first, so a numpy
 array of shape (out, in) is stored with dims [in, out]. Metadata is written
 in insertion order; tensors are aligned to `alignment` (general.alignment is
 written whenever it is not the default 32).

@@ -128,7 +128,7 @@ class Model:
     # -- the forward pass ----------------------------------------------------
     def forward(self, tokens, taps=None):
         """Logits (T, vocab) for every position. taps: dict filled with the
-        named intermediate tensors (see docs/taps.md)."""
+        named intermediate tensors (names and shapes: the tap table in include/tinyllm.h)."""
         T = len(tokens)
         w = self.w
         tap = (lambda name, v: taps.__setitem__(name, np.array(v))) if taps is not None else (lambda n, v: None)
