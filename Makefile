@@ -137,11 +137,15 @@ bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
 # the portable build against the native one, in one run
 bench-portable: build/tinyllm
 	$(MAKE) PORTABLE=1 build-portable/tinyllm
-	PYTHON=$(PYTHON) scripts/bench_portable.sh
+	PYTHON=$(PYTHON) scripts/bench_ab.sh native build/tinyllm portable build-portable/tinyllm
 
 $(BUILD)/tests/png_check: tests/tools/png_check.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $$(pkg-config --cflags libpng) -o $@ $< $$(pkg-config --libs libpng) $(LDFLAGS)
+
+$(BUILD)/tests/struct_layout: tests/tools/struct_layout.c include/tinyllm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -167,7 +171,8 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 	    $(SHARED)/models/stories260K/tok512.model $@
 
 # --- tests ------------------------------------------------------------------
-test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check $(BUILD)/faults/tinyllm
+test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check \
+      $(BUILD)/tests/struct_layout $(BUILD)/faults/tinyllm
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
 
 # One-line bugs applied one at a time to a copy of the tree; each must turn
@@ -190,7 +195,8 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 # the runtime and leaves leak checking to the programs it starts).
 test-asan: dev-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)" \
-	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/tests/png_check build-asan/faults/tinyllm
+	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/tests/png_check \
+	    build-asan/tests/struct_layout build-asan/faults/tinyllm
 	ASAN_OPTIONS=detect_leaks=0 TINYLLM_CHILD_ASAN_OPTIONS=detect_leaks=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	TINYLLM_EXAMPLE_CFLAGS="$(SAN)" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

@@ -170,9 +170,13 @@ typedef struct {
 } tinyllm_detok;
 
 TINYLLM_API void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
+/* A buffer of this many bytes always holds what one push or flush writes
+ * (pieces are at most 256 bytes, plus held-back bytes). */
+#define TINYLLM_DETOK_MAX 1024
+
 /* Writes the text `token` completes into out (at most cap-1 bytes + NUL);
  * returns the number of bytes written, or -1 on a bad token or a too small
- * buffer (1024 is always enough: pieces are at most 256 bytes). */
+ * buffer (TINYLLM_DETOK_MAX is always enough). */
 TINYLLM_API int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
 /* Flushes bytes still held back (as U+FFFD when incomplete). */
 TINYLLM_API int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);

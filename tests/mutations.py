@@ -39,7 +39,7 @@ MUTATIONS = [
      "for (; c < C - 1; c++) d += q[c] * r[c];"),
     ("softmax_without_max", "src/kernels_isa.c", "x[i] = expf(x[i] - max);", "x[i] = expf(x[i]);"),
     ("f16_subnormal", "src/kernels.c", "exp = 113;", "exp = 112;"),
-    ("thread_split_overlap", "src/forward.c", "int o0 = ith * chunk,", "int o0 = ith * chunk + (ith > 0),"),
+    ("thread_split_rounding", "src/steps.c", "per = (per + align - 1) / align * align;", "per = per / align * align;"),
     ("top_k_count", "src/sampler.c", "keep = p->top_k;", "keep = p->top_k + 1;"),
     ("top_p_cut", "src/sampler.c", "if (cum >= p->top_p) {", "if (cum > p->top_p) {"),
     ("temperature", "src/sampler.c", "expf((w[i] - max) / p->temperature)", "expf((w[i] - max) * p->temperature)"),

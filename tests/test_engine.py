@@ -636,6 +636,26 @@ def install_and_build_example_against_it():
 
 
 @test
+def python_bindings_match_the_header_layout():
+    """Every struct the ctypes bindings mirror has the C compiler's size and
+    field offsets (build/tests/struct_layout), so a header change that the
+    bindings miss fails here instead of corrupting memory."""
+    r = run([os.path.join(BUILD, "tests", "struct_layout")])
+    assert r.returncode == 0, r.stderr
+    layout = json.loads(r.stdout)
+    mirrors = {"tinyllm_error": tl.Error, "tinyllm_model_params": tl.ModelParams,
+               "tinyllm_context_params": tl.ContextParams, "tinyllm_model_info": tl.ModelInfo,
+               "tinyllm_detok": tl.Detok}
+    for name, cls in mirrors.items():
+        c = layout[name]
+        assert tl.C.sizeof(cls) == c["size"], (name, tl.C.sizeof(cls), c["size"])
+        py_fields = [f[0] for f in cls._fields_]
+        assert py_fields == list(c["fields"]), (name, py_fields, list(c["fields"]))
+        for field, offset in c["fields"].items():
+            assert getattr(cls, field).offset == offset, (name, field, getattr(cls, field).offset, offset)
+
+
+@test
 def shared_library_exports_the_api_only():
     """nm -D lists tinyllm_* symbols only (no internals, no C++ template
     instances); the version is the header's."""

@@ -105,6 +105,32 @@ def logit_lens_at_last_layer_equals_logits():
 
 
 @test
+def gen_shows_pieces_of_any_length():
+    """`gen` decoded into 64-byte slots while a piece may take up to
+    TINYLLM_DETOK_MAX bytes: a 100-byte piece vanished from its text. A model
+    whose classifier always picks the token with that piece shows it."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import gguf_writer as gw
+    from micro_model import micro_writer
+    long_piece = "\u2581" + "long" * 25  # 103 bytes
+    dim, vocab, target = 8, 260, 259
+    out_w = np.zeros((vocab, dim))
+    out_w[target] = 1.0  # final norm gives ones (weight 0, bias 1): logits = row sums
+    w = micro_writer(extra={"output.weight": out_w})
+    w.tensors = [(n, np.zeros_like(a) if n == "output_norm.weight" else np.ones_like(a) if n == "output_norm.bias"
+                  else a, *rest) for n, a, *rest in w.tensors]
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [long_piece]
+    w.kv = [kv for kv in w.kv if kv[0] != "tokenizer.ggml.tokens"]
+    w.add_array("tokenizer.ggml.tokens", gw.T_STRING, pieces)
+    path = os.path.join(TMP, "long_piece.gguf")
+    w.write(path)
+    out = step(path, "gen 2", prompt="a")
+    assert out[-1]["tokens"] == [target, target], out[-1]
+    assert out[-1]["text"].count("long" * 25) == 2, out[-1]
+
+
+@test
 def attention_png_decodes_to_expected_size():
     png_check = os.path.join(BUILD, "tests", "png_check")
     for name, path, _ in models():

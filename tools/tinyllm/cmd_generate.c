@@ -138,7 +138,7 @@ int cmd_generate(int argc, char **argv) {
     fflush(stdout);
     tinyllm_detok detok;
     tinyllm_detok_init(&detok, 0);
-    char piece[1024];
+    char piece[TINYLLM_DETOK_MAX];
     int n_gen = 0, eos = tinyllm_token_eos(model);
     int next = sample_checked(sampler, tinyllm_logits(ctx), info.n_vocab, tokens, n_prompt, n_prompt - 1);
     if (next < 0) {

@@ -418,15 +418,18 @@ static void cmd_gen(stepper *st, int n) {
     } else {
         printf("generated %d token(s):", st->n_tokens - first);
     }
-    char *text = malloc(64 * (size_t)(st->n_tokens - first + 1) + 1);
+    /* every piece may need up to TINYLLM_DETOK_MAX bytes (tinyllm.h) */
+    char *text = malloc(TINYLLM_DETOK_MAX * (size_t)(st->n_tokens - first + 1) + 1);
     if (text) {
         size_t len = 0;
         tinyllm_detok d;
         tinyllm_detok_init(&d, 0);
         for (int i = first; i < st->n_tokens; i++) {
-            int k = tinyllm_detok_push(st->m, &d, st->tokens[i], text + len, 64);
+            int k = tinyllm_detok_push(st->m, &d, st->tokens[i], text + len, TINYLLM_DETOK_MAX);
             if (k > 0) len += (size_t)k;
         }
+        int k = tinyllm_detok_flush(&d, text + len, TINYLLM_DETOK_MAX);
+        if (k > 0) len += (size_t)k;
         text[len] = 0;
         if (st->json)
             json_string(text);
