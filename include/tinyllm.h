@@ -8,8 +8,25 @@
  *    file or argument, the problem and what was expected.
  *  - The library never prints, exits or aborts; it holds no global mutable
  *    state. Objects are freed with the matching *_free (NULL is allowed).
- *  - A model is read-only once loaded and may be shared by several contexts.
- *    A context (KV cache + scratch) belongs to one thread at a time.
+ *  - Names: tinyllm_<object>_<verb> for models, contexts and samplers
+ *    (tinyllm_context_prefill); the tokenizer's functions take the model and
+ *    are named for what they do (tinyllm_tokenize, tinyllm_detokenize,
+ *    tinyllm_token_*, tinyllm_detok_*).
+ *
+ * Lifetimes and threads:
+ *  - A model owns its weights (the mapped file), its tokenizer and every
+ *    string it returns (names, pieces, info fields); they live until
+ *    tinyllm_model_free. A model must outlive every context made from it.
+ *  - A context owns its KV cache, scratch and thread pool. The logits
+ *    pointers it returns stay valid until the next prefill, decode, rewind
+ *    or free of that context. Tap data is valid only during the callback.
+ *  - A model is read-only once loaded: any number of threads may use it at
+ *    once (tokenize, detokenize, create contexts, logit lens). A context and
+ *    a sampler belong to one thread at a time; different contexts may run
+ *    concurrently (each has its own pool; mind the cores).
+ *  - OpenBLAS's thread count is process-wide: creating a context sets it to
+ *    1 (the context's pool owns the threads) unless blas_threads says
+ *    otherwise (tinyllm_context_params).
  */
 #ifndef TINYLLM_H
 #define TINYLLM_H
@@ -125,7 +142,8 @@ typedef struct {
     const char *activation;   /* the feed-forward's: "SwiGLU" or "GELU" */
 } tinyllm_model_info;
 
-TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out);
+TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out,
+                                                  tinyllm_error *err);
 
 /* Tensor table (file order) and metadata, for `tinyllm info` and tools. */
 TINYLLM_API int tinyllm_model_n_tensors(const tinyllm_model *model);
@@ -136,12 +154,13 @@ typedef struct {
     int64_t dims[4];    /* GGUF order: dims[0] is the row length */
     uint64_t n_bytes;
 } tinyllm_tensor_info;
-TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out);
+TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out,
+                                                tinyllm_error *err);
 
 TINYLLM_API int tinyllm_model_n_meta(const tinyllm_model *model);
 /* Key i and its value rendered as short text (arrays summarised). */
 TINYLLM_API tinyllm_status tinyllm_model_meta(const tinyllm_model *model, int i, const char **key,
-                                              char *value, size_t value_cap);
+                                              char *value, size_t value_cap, tinyllm_error *err);
 
 /* ------------------------------------------------------------ tokenizer -- */
 
@@ -175,9 +194,10 @@ TINYLLM_API void tinyllm_detok_init(tinyllm_detok *d, int strip_leading_space);
 #define TINYLLM_DETOK_MAX 1024
 
 /* Writes the text `token` completes into out (at most cap-1 bytes + NUL);
- * returns the number of bytes written, or -1 on a bad token or a too small
- * buffer (TINYLLM_DETOK_MAX is always enough). */
-TINYLLM_API int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap);
+ * returns the number of bytes written, or -1 (with err) on a bad token or a
+ * too small buffer (TINYLLM_DETOK_MAX is always enough). */
+TINYLLM_API int tinyllm_detok_push(const tinyllm_model *model, tinyllm_detok *d, int token, char *out, size_t cap,
+                                   tinyllm_error *err);
 /* Flushes bytes still held back (as U+FFFD when incomplete). */
 TINYLLM_API int tinyllm_detok_flush(tinyllm_detok *d, char *out, size_t cap);
 
@@ -193,6 +213,9 @@ typedef struct {
     int n_ctx;      /* KV cache length in tokens; 0 = the model's context_length */
     int n_threads;  /* threads for the matrix products; 0 = all cores */
     int logits_all; /* keep logits for every position of a prefill (perplexity) */
+    int blas_threads; /* OpenBLAS's (process-wide) thread count, set at creation: 0 = 1 (the
+                         context's pool splits the work; OpenBLAS runs inside each part),
+                         N > 0 = N, -1 = leave OpenBLAS's setting alone */
 } tinyllm_context_params;
 
 TINYLLM_API tinyllm_context_params tinyllm_context_default_params(void);
@@ -205,18 +228,21 @@ TINYLLM_API int tinyllm_context_n_ctx(const tinyllm_context *ctx);
 /* Tokens already in the KV cache (the position of the next token). */
 TINYLLM_API int tinyllm_context_n_past(const tinyllm_context *ctx);
 /* Forget the cache (keep the first n_keep tokens; 0 clears it). */
-TINYLLM_API tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep);
+TINYLLM_API tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_error *err);
 
 /* Runs n tokens at positions n_past.. through the whole model at once
  * (batched: one sgemm per projection), appending them to the KV cache. */
-TINYLLM_API tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_context_prefill(tinyllm_context *ctx, const int *tokens, int n,
+                                                   tinyllm_error *err);
 /* One token against the KV cache (the generation loop's step). */
-TINYLLM_API tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err);
+TINYLLM_API tinyllm_status tinyllm_context_decode(tinyllm_context *ctx, int token, tinyllm_error *err);
 
-/* Logits (n_vocab) after the last token of the last prefill/decode. */
-TINYLLM_API const float *tinyllm_logits(const tinyllm_context *ctx);
+/* Logits (n_vocab) after the last token of the last prefill/decode; NULL
+ * before the first. Valid until the context's next prefill, decode, rewind
+ * or free. */
+TINYLLM_API const float *tinyllm_context_logits(const tinyllm_context *ctx);
 /* With logits_all: logits of token i of the last prefill (0 <= i < n). */
-TINYLLM_API const float *tinyllm_logits_at(const tinyllm_context *ctx, int i);
+TINYLLM_API const float *tinyllm_context_logits_at(const tinyllm_context *ctx, int i);
 
 /* ----------------------------------------------------------------- taps -- */
 
@@ -258,19 +284,22 @@ typedef struct {
 typedef void (*tinyllm_tap_fn)(const tinyllm_tap *tap, void *user);
 
 /* Installs (or with fn NULL removes) the tap callback of a context. */
-TINYLLM_API tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user);
+TINYLLM_API tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user,
+                                                   tinyllm_error *err);
 
 /* Tap kinds in forward order ("embed", "pos", "attn_norm", ...); NULL past the end. */
 TINYLLM_API const char *tinyllm_tap_kind(int i);
 
 /* Logit lens: runs one residual-stream vector x (n_embd) through the
  * model's final norm and classifier into logits (n_vocab). */
-TINYLLM_API tinyllm_status tinyllm_logit_lens(const tinyllm_model *model, const float *x, float *logits);
+TINYLLM_API tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *model, const float *x, float *logits,
+                                                    tinyllm_error *err);
 
 /* Head ablation: with on != 0, head `head` of layer `layer` contributes zeros
  * to attn_out (before the output projection) in every later forward pass;
  * on == 0 restores it. layer -1 with on == 0 clears every ablation. */
-TINYLLM_API tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on);
+TINYLLM_API tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on,
+                                                       tinyllm_error *err);
 
 /* ------------------------------------------------------------- sampling -- */
 
@@ -295,11 +324,12 @@ TINYLLM_API void tinyllm_sampler_free(tinyllm_sampler *s);
 /* Chooses the next token from logits (n_vocab); history (may be NULL) feeds
  * the repetition penalty. Never modifies logits. Total over all inputs: a NaN
  * logit is never chosen (it counts as -inf); +inf logits share all the
- * probability equally (softmax's limit). Returns the id, or -1 on bad
+ * probability equally (softmax's limit). Returns the id, or -1 (with err) on bad
  * arguments or when no logit is above -inf (nothing can be chosen). Callers
  * that want non-finite logits reported should check them first (the CLI
  * does). */
-TINYLLM_API int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history);
+TINYLLM_API int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history,
+                                       tinyllm_error *err);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@
 #define DEFAULT_BATCH 512
 
 tinyllm_context_params tinyllm_context_default_params(void) {
-    tinyllm_context_params p = {0, 0, 0};
+    tinyllm_context_params p = {0, 0, 0, 0};
     return p;
 }
 
@@ -52,6 +52,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
         return set_error(err, TINYLLM_ERR_ARG,
                          "context: --ctx %d exceeds the model's context_length %d (its position table ends there)",
                          n_ctx, h->n_ctx_train);
+    if (p.blas_threads < -1 || p.blas_threads > 256)
+        return set_error(err, TINYLLM_ERR_ARG, "context: blas_threads %d (expected -1, 0 or 1..256)", p.blas_threads);
     if (p.n_threads > 256)
         return set_error(err, TINYLLM_ERR_ARG, "context: n_threads %d is too many (expected at most 256)", p.n_threads);
     if (n_ctx > (1 << 20))
@@ -117,7 +119,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     /* This context's pool owns the threads: OpenBLAS runs single-threaded
      * inside each part, so the cores are never oversubscribed. (The setting
      * is process-wide in OpenBLAS.) */
-    openblas_set_num_threads(1);
+    if (p.blas_threads >= 0) openblas_set_num_threads(p.blas_threads ? p.blas_threads : 1);
     *out = c;
     return TINYLLM_OK;
 }
@@ -125,8 +127,11 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
 int tinyllm_context_n_ctx(const tinyllm_context *ctx) { return ctx ? ctx->n_ctx : 0; }
 int tinyllm_context_n_past(const tinyllm_context *ctx) { return ctx ? ctx->n_past : 0; }
 
-tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep) {
-    if (!ctx || n_keep < 0 || n_keep > ctx->n_past) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_rewind: context is NULL");
+    if (n_keep < 0 || n_keep > ctx->n_past)
+        return set_error(err, TINYLLM_ERR_ARG, "context_rewind: n_keep %d (expected 0..%d, the tokens in the cache)",
+                         n_keep, ctx->n_past);
     ctx->n_past = n_keep; /* rows past n_keep are overwritten by the next tokens */
     ctx->n_logits = 0;
     return TINYLLM_OK;
@@ -146,7 +151,7 @@ static tinyllm_status check_tokens(const tinyllm_context *ctx, const int *tokens
     return TINYLLM_OK;
 }
 
-tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
+tinyllm_status tinyllm_context_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
     if (!ctx || !tokens || n <= 0)
         return set_error(err, TINYLLM_ERR_ARG, "prefill: NULL context/tokens or no tokens (expected n >= 1)");
     tinyllm_status st = check_tokens(ctx, tokens, n, err);
@@ -159,7 +164,7 @@ tinyllm_status tinyllm_prefill(tinyllm_context *ctx, const int *tokens, int n, t
     return TINYLLM_OK;
 }
 
-tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *err) {
+tinyllm_status tinyllm_context_decode(tinyllm_context *ctx, int token, tinyllm_error *err) {
     if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "decode: context is NULL");
     tinyllm_status st = check_tokens(ctx, &token, 1, err);
     if (st) return st;
@@ -168,24 +173,26 @@ tinyllm_status tinyllm_decode(tinyllm_context *ctx, int token, tinyllm_error *er
     return TINYLLM_OK;
 }
 
-tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on) {
-    if (!ctx) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_ablate_head: context is NULL");
     const tinyllm_model_info *h = &ctx->model->info;
     if (layer == -1 && !on) {
         memset(ctx->ablated, 0, (size_t)h->n_layer * h->n_head);
         return TINYLLM_OK;
     }
-    if (layer < 0 || layer >= h->n_layer || head < 0 || head >= h->n_head) return TINYLLM_ERR_ARG;
+    if (layer < 0 || layer >= h->n_layer || head < 0 || head >= h->n_head)
+        return set_error(err, TINYLLM_ERR_ARG, "context_ablate_head: layer %d head %d (expected 0..%d and 0..%d)",
+                         layer, head, h->n_layer - 1, h->n_head - 1);
     ctx->ablated[layer * h->n_head + head] = on != 0;
     return TINYLLM_OK;
 }
 
-const float *tinyllm_logits(const tinyllm_context *ctx) {
+const float *tinyllm_context_logits(const tinyllm_context *ctx) {
     if (!ctx || ctx->n_logits == 0) return NULL;
     return ctx->logits + (size_t)(ctx->n_logits - 1) * ctx->model->info.n_vocab;
 }
 
-const float *tinyllm_logits_at(const tinyllm_context *ctx, int i) {
+const float *tinyllm_context_logits_at(const tinyllm_context *ctx, int i) {
     if (!ctx || !ctx->logits_all || i < 0 || i >= ctx->n_logits) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.n_vocab;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "error.h"
 #include "kernels.h"
 #include "steps.h"
 #include "taps.h"
@@ -131,11 +132,11 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     ctx->n_past += T;
 }
 
-tinyllm_status tinyllm_logit_lens(const tinyllm_model *m, const float *x, float *logits) {
-    if (!m || !x || !logits) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *m, const float *x, float *logits, tinyllm_error *err) {
+    if (!m || !x || !logits) return set_error(err, TINYLLM_ERR_ARG, "model_logit_lens: NULL model, x or logits");
     int dim = m->info.n_embd;
     float *xn = malloc((size_t)dim * sizeof *xn);
-    if (!xn) return TINYLLM_ERR_NOMEM;
+    if (!xn) return set_error(err, TINYLLM_ERR_NOMEM, "model_logit_lens: out of memory");
     if (m->family->norm == NORM_RMS)
         rmsnorm_forward(xn, x, m->out_norm_w, 1, dim, m->info.norm_eps);
     else

@@ -539,8 +539,8 @@ void tinyllm_model_free(tinyllm_model *m) {
     free(m);
 }
 
-tinyllm_status tinyllm_model_info_get(const tinyllm_model *m, tinyllm_model_info *out) {
-    if (!m || !out) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_model_info_get(const tinyllm_model *m, tinyllm_model_info *out, tinyllm_error *err) {
+    if (!m || !out) return set_error(err, TINYLLM_ERR_ARG, "model_info_get: NULL model or out");
     *out = m->info;
     return TINYLLM_OK;
 }
@@ -549,8 +549,11 @@ int tinyllm_model_n_tensors(const tinyllm_model *m) {
     return m ? (int)m->file.n_tensors : 0;
 }
 
-tinyllm_status tinyllm_model_tensor(const tinyllm_model *m, int i, tinyllm_tensor_info *out) {
-    if (!m || !out || i < 0 || (uint64_t)i >= m->file.n_tensors) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_model_tensor(const tinyllm_model *m, int i, tinyllm_tensor_info *out, tinyllm_error *err) {
+    if (!m || !out) return set_error(err, TINYLLM_ERR_ARG, "model_tensor: NULL model or out");
+    if (i < 0 || (uint64_t)i >= m->file.n_tensors)
+        return set_error(err, TINYLLM_ERR_ARG, "model_tensor: index %d is out of range (the model has %llu tensors)", i,
+                         (unsigned long long)m->file.n_tensors);
     const gguf_tensor *t = &m->file.tensors[i];
     out->name = m->tensor_names[i];
     out->type = gguf_type_name(t->type);
@@ -564,8 +567,13 @@ int tinyllm_model_n_meta(const tinyllm_model *m) {
     return m ? (int)m->file.n_kv : 0;
 }
 
-tinyllm_status tinyllm_model_meta(const tinyllm_model *m, int i, const char **key, char *value, size_t cap) {
-    if (!m || !key || !value || cap == 0 || i < 0 || (uint64_t)i >= m->file.n_kv) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_model_meta(const tinyllm_model *m, int i, const char **key, char *value, size_t cap,
+                                  tinyllm_error *err) {
+    if (!m || !key || !value || cap == 0)
+        return set_error(err, TINYLLM_ERR_ARG, "model_meta: NULL model, key or value, or a zero-size value buffer");
+    if (i < 0 || (uint64_t)i >= m->file.n_kv)
+        return set_error(err, TINYLLM_ERR_ARG, "model_meta: index %d is out of range (the model has %llu keys)", i,
+                         (unsigned long long)m->file.n_kv);
     const gguf_kv *kv = &m->file.kv[i];
     *key = m->kv_keys[i];
     /* the value read from this entry itself (never looked up again by name) */

@@ -117,8 +117,13 @@ static void select_top(candidate *c, int n, int k) {
     }
 }
 
-int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history) {
-    if (!s || !logits || n_history < 0 || (n_history && !history)) return -1;
+int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *history, int n_history,
+                           tinyllm_error *err) {
+    if (!s || !logits || n_history < 0 || (n_history && !history)) {
+        set_error(err, TINYLLM_ERR_ARG, "sampler_sample: NULL sampler or logits, or a history of %d tokens without "
+                                        "an array", n_history);
+        return -1;
+    }
     const tinyllm_sampler_params *p = &s->params;
     int n = s->n_vocab;
     float *w = s->work;
@@ -145,7 +150,10 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
     for (int i = 1; i < n; i++)
         if (w[i] > w[best]) best = i;
     float max = w[best];
-    if (max == -INFINITY) return -1; /* no token has a usable logit */
+    if (max == -INFINITY) { /* no token has a usable logit */
+        set_error(err, TINYLLM_ERR_NUMERIC, "sampler_sample: every logit is NaN or -inf (nothing can be chosen)");
+        return -1;
+    }
     if (p->temperature == 0.0f) return best;
 
     /* e^((w - max) / T), each in [0, 1] and 1 at the maximum, so sum >= 1.

@@ -27,21 +27,21 @@ void tap_emit(const tinyllm_context *ctx, tap_id id, int layer, int pos0, const 
     ctx->tap_fn(&t, ctx->tap_user);
 }
 
-tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user) {
-    if (!ctx) return TINYLLM_ERR_ARG;
+tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_set_tap: context is NULL");
     if (fn && !ctx->att_all_heads) { /* the attention taps show every head at once */
         int per = ctx->model->info.n_head > ctx->n_threads ? ctx->model->info.n_head : ctx->n_threads;
         size_t n = (size_t)per * ctx->n_batch * ctx->n_ctx;
         float *s = realloc(ctx->scores, n * sizeof(float));
         if (s) ctx->scores = s;
         float *p = s ? realloc(ctx->probs, n * sizeof(float)) : NULL;
-        if (!s || !p) return TINYLLM_ERR_NOMEM;
+        if (!s || !p) return set_error(err, TINYLLM_ERR_NOMEM, "context_set_tap: out of memory for every head's scores");
         ctx->probs = p;
         ctx->att_all_heads = 1;
     }
     if (fn && !ctx->tap_rows) { /* packed FFN hidden rows for the tap, so taps never change hb */
         ctx->tap_rows = malloc((size_t)ctx->n_batch * ctx->model->info.n_ff * sizeof(float));
-        if (!ctx->tap_rows) return TINYLLM_ERR_NOMEM;
+        if (!ctx->tap_rows) return set_error(err, TINYLLM_ERR_NOMEM, "context_set_tap: out of memory");
     }
     ctx->tap_fn = fn;
     ctx->tap_user = user;

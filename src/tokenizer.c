@@ -275,8 +275,21 @@ static int hexval(char c) {
     return -1;
 }
 
-int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char *out, size_t cap) {
-    if (!m || !m->tok || !d || !out || cap == 0 || token < 0 || token >= m->tok->n_vocab) return -1;
+int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char *out, size_t cap,
+                       tinyllm_error *err) {
+    if (!m || !d || !out || cap == 0) {
+        set_error(err, TINYLLM_ERR_ARG, "detok_push: NULL model, state or buffer, or a zero-size buffer");
+        return -1;
+    }
+    if (!m->tok) {
+        set_error(err, TINYLLM_ERR_TOKENIZER, "detok_push: the model was loaded without its tokenizer (skip_tokenizer)");
+        return -1;
+    }
+    if (token < 0 || token >= m->tok->n_vocab) {
+        set_error(err, TINYLLM_ERR_ARG, "detok_push: token %d is out of range (expected 0..%d)", token,
+                  m->tok->n_vocab - 1);
+        return -1;
+    }
     sink s = {out, cap, 0, 0};
     const tokenizer *t = m->tok;
     const char *piece = t->pieces[token];
@@ -305,7 +318,11 @@ int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char
             d->at_start = 0;
         }
     }
-    if (s.overflow) return -1;
+    if (s.overflow) {
+        set_error(err, TINYLLM_ERR_ARG, "detok_push: a buffer of %zu bytes is too small for token %d (expected %d)",
+                  cap, token, TINYLLM_DETOK_MAX);
+        return -1;
+    }
     out[s.len] = 0;
     return (int)s.len;
 }

@@ -46,8 +46,8 @@ MUTATIONS = [
     ("min_p_boundary", "src/sampler.c", "if (s->cands[i].p >= floor_p)", "if (s->cands[i].p > 1.5f * floor_p)"),
     ("repeat_window_late", "src/sampler.c", "n_history - p->repeat_last_n : 0;",
      "n_history - p->repeat_last_n + 1 : 0;"),
-    ("perplexity_offset", "tools/tinyllm/cmd_perplexity.c", "tinyllm_logits_at(ctx, t - start - 1)",
-     "tinyllm_logits_at(ctx, t - start)"),
+    ("perplexity_offset", "tools/tinyllm/cmd_perplexity.c", "tinyllm_context_logits_at(ctx, t - start - 1)",
+     "tinyllm_context_logits_at(ctx, t - start)"),
 ]
 
 

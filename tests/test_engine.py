@@ -274,7 +274,7 @@ def stream_holds_back_split_utf8():
         buf = tl.C.create_string_buffer(64)
         outs = []
         for i in ids:
-            n = LIB.tinyllm_detok_push(m.h, tl.C.byref(d), i, buf, 64)
+            n = LIB.tinyllm_detok_push(m.h, tl.C.byref(d), i, buf, 64, None)
             outs.append(buf.raw[:n])
         for o in outs:
             o.decode("utf-8")  # every chunk is valid UTF-8 on its own

@@ -334,9 +334,9 @@ def library_rejects_bad_arguments():
     assert LIB.tinyllm_model_load(None, None, tl.C.byref(out), tl.C.byref(err)) == 6
     assert LIB.tinyllm_model_load(b"x", None, None, None) == 6
     assert LIB.tinyllm_context_create(None, None, tl.C.byref(out), tl.C.byref(err)) == 6
-    assert LIB.tinyllm_prefill(None, None, 0, None) == 6
-    assert LIB.tinyllm_decode(None, 1, None) == 6
-    assert not LIB.tinyllm_logits(None)
+    assert LIB.tinyllm_context_prefill(None, None, 0, None) == 6
+    assert LIB.tinyllm_context_decode(None, 1, None) == 6
+    assert not LIB.tinyllm_context_logits(None)
     assert LIB.tinyllm_tokenize(None, b"x", 1, 1, None, 0, None, None) == 6
     path = write("valid.gguf", valid_bytes())
     with tl.Model(LIB, path) as m, tl.Context(m) as c:
@@ -351,10 +351,14 @@ def library_rejects_bad_arguments():
             raise AssertionError("out-of-range prefill accepted")
         except tl.TinyLLMError as e:
             assert "tokens[2] = 999" in str(e)
-        assert not LIB.tinyllm_logits_at(c.h, 0), "logits_at without logits_all"
-        assert LIB.tinyllm_context_rewind(c.h, 5) == 6, "rewind past n_past"
+        assert not LIB.tinyllm_context_logits_at(c.h, 0), "logits_at without logits_all"
+        err = tl.Error()
+        assert LIB.tinyllm_context_rewind(c.h, 5, tl.C.byref(err)) == 6, "rewind past n_past"
+        assert b"n_keep 5" in err.message, err.message  # every failing call leaves a message
         assert LIB.tinyllm_token_piece(m.h, -1) is None and LIB.tinyllm_token_piece(m.h, 260) is None
-        assert LIB.tinyllm_detok_push(m.h, None, 5, None, 0) == -1
+        err = tl.Error()
+        assert LIB.tinyllm_detok_push(m.h, None, 5, None, 0, tl.C.byref(err)) == -1
+        assert err.code == 6 and b"detok_push" in err.message, err.message
         try:
             m.detokenize([1, 5000])
             raise AssertionError("out-of-range detokenize accepted")

@@ -14,7 +14,7 @@ class ModelParams(C.Structure):
 
 
 class ContextParams(C.Structure):
-    _fields_ = [("n_ctx", C.c_int), ("n_threads", C.c_int), ("logits_all", C.c_int)]
+    _fields_ = [("n_ctx", C.c_int), ("n_threads", C.c_int), ("logits_all", C.c_int), ("blas_threads", C.c_int)]
 
 
 class ModelInfo(C.Structure):
@@ -42,21 +42,21 @@ def load_library(build_dir):
     sig = {
         "tinyllm_model_load": (C.c_int, [C.c_char_p, C.POINTER(ModelParams), C.POINTER(P), C.POINTER(Error)]),
         "tinyllm_model_free": (None, [P]),
-        "tinyllm_model_info_get": (C.c_int, [P, C.POINTER(ModelInfo)]),
+        "tinyllm_model_info_get": (C.c_int, [P, C.POINTER(ModelInfo), C.POINTER(Error)]),
         "tinyllm_context_create": (C.c_int, [P, C.POINTER(ContextParams), C.POINTER(P), C.POINTER(Error)]),
         "tinyllm_context_free": (None, [P]),
         "tinyllm_context_n_past": (C.c_int, [P]),
-        "tinyllm_context_rewind": (C.c_int, [P, C.c_int]),
-        "tinyllm_prefill": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.POINTER(Error)]),
-        "tinyllm_decode": (C.c_int, [P, C.c_int, C.POINTER(Error)]),
-        "tinyllm_logits": (C.POINTER(C.c_float), [P]),
-        "tinyllm_logits_at": (C.POINTER(C.c_float), [P, C.c_int]),
+        "tinyllm_context_rewind": (C.c_int, [P, C.c_int, C.POINTER(Error)]),
+        "tinyllm_context_prefill": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.POINTER(Error)]),
+        "tinyllm_context_decode": (C.c_int, [P, C.c_int, C.POINTER(Error)]),
+        "tinyllm_context_logits": (C.POINTER(C.c_float), [P]),
+        "tinyllm_context_logits_at": (C.POINTER(C.c_float), [P, C.c_int]),
         "tinyllm_tokenize": (C.c_int, [P, C.c_char_p, C.c_size_t, C.c_int, C.POINTER(C.c_int), C.c_int,
                                        C.POINTER(C.c_int), C.POINTER(Error)]),
         "tinyllm_detokenize": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.c_char_p, C.c_size_t,
                                          C.POINTER(C.c_size_t), C.POINTER(Error)]),
         "tinyllm_detok_init": (None, [C.POINTER(Detok), C.c_int]),
-        "tinyllm_detok_push": (C.c_int, [P, C.POINTER(Detok), C.c_int, C.c_char_p, C.c_size_t]),
+        "tinyllm_detok_push": (C.c_int, [P, C.POINTER(Detok), C.c_int, C.c_char_p, C.c_size_t, C.POINTER(Error)]),
         "tinyllm_detok_flush": (C.c_int, [C.POINTER(Detok), C.c_char_p, C.c_size_t]),
         "tinyllm_token_bos": (C.c_int, [P]),
         "tinyllm_token_eos": (C.c_int, [P]),
@@ -81,7 +81,7 @@ class Model:
         if rc:
             raise TinyLLMError(rc, err.message.decode())
         self.info = ModelInfo()
-        lib.tinyllm_model_info_get(self.h, C.byref(self.info))
+        lib.tinyllm_model_info_get(self.h, C.byref(self.info), None)
         self.n_vocab = self.info.n_vocab
 
     def close(self):
@@ -125,7 +125,7 @@ class Model:
         buf = C.create_string_buffer(1024)
         out = b""
         for i in ids:
-            n = self.lib.tinyllm_detok_push(self.h, C.byref(d), i, buf, len(buf))
+            n = self.lib.tinyllm_detok_push(self.h, C.byref(d), i, buf, len(buf), None)
             if n < 0:
                 raise TinyLLMError(6, f"detok_push failed on {i}")
             out += buf.raw[:n]
@@ -143,7 +143,7 @@ class Context:
         self.lib = model.lib
         self.h = C.c_void_p()
         err = Error()
-        rc = self.lib.tinyllm_context_create(model.h, C.byref(ContextParams(n_ctx, n_threads, int(logits_all))),
+        rc = self.lib.tinyllm_context_create(model.h, C.byref(ContextParams(n_ctx, n_threads, int(logits_all), 0)),
                                              C.byref(self.h), C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
@@ -162,26 +162,26 @@ class Context:
     def prefill(self, tokens):
         arr = (C.c_int * len(tokens))(*tokens)
         err = Error()
-        rc = self.lib.tinyllm_prefill(self.h, arr, len(tokens), C.byref(err))
+        rc = self.lib.tinyllm_context_prefill(self.h, arr, len(tokens), C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
     def decode(self, token):
         err = Error()
-        rc = self.lib.tinyllm_decode(self.h, token, C.byref(err))
+        rc = self.lib.tinyllm_context_decode(self.h, token, C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
     def logits(self):
-        p = self.lib.tinyllm_logits(self.h)
+        p = self.lib.tinyllm_context_logits(self.h)
         return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
 
     def logits_at(self, i):
-        p = self.lib.tinyllm_logits_at(self.h, i)
+        p = self.lib.tinyllm_context_logits_at(self.h, i)
         return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
 
     def rewind(self, n_keep=0):
-        return self.lib.tinyllm_context_rewind(self.h, n_keep)
+        return self.lib.tinyllm_context_rewind(self.h, n_keep, None)
 
     def greedy(self, prompt_tokens, n):
         self.prefill(prompt_tokens)

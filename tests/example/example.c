@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     }
     int tokens[256], n = 0;
     if (tinyllm_tokenize(model, argv[2], strlen(argv[2]), 1, tokens, 256, &n, &err) ||
-        tinyllm_prefill(ctx, tokens, n, &err)) {
+        tinyllm_context_prefill(ctx, tokens, n, &err)) {
         fprintf(stderr, "example: %s\n", err.message);
         tinyllm_context_free(ctx);
         tinyllm_model_free(model);
@@ -32,17 +32,17 @@ int main(int argc, char **argv) {
     sp.temperature = 0; /* greedy */
     tinyllm_sampler *sampler = NULL;
     tinyllm_model_info info;
-    tinyllm_model_info_get(model, &info);
+    tinyllm_model_info_get(model, &info, NULL);
     tinyllm_sampler_create(&sp, info.n_vocab, &sampler, &err);
     tinyllm_detok detok;
     tinyllm_detok_init(&detok, 0);
     char text[1024];
     printf("%s", argv[2]);
     for (int i = 0; i < 10; i++) {
-        int next = tinyllm_sampler_sample(sampler, tinyllm_logits(ctx), NULL, 0);
-        int len = tinyllm_detok_push(model, &detok, next, text, sizeof text);
+        int next = tinyllm_sampler_sample(sampler, tinyllm_context_logits(ctx), NULL, 0, NULL);
+        int len = tinyllm_detok_push(model, &detok, next, text, sizeof text, NULL);
         if (len > 0) fwrite(text, 1, (size_t)len, stdout);
-        if (tinyllm_decode(ctx, next, &err)) break;
+        if (tinyllm_context_decode(ctx, next, &err)) break;
     }
     printf("\n");
     tinyllm_sampler_free(sampler);

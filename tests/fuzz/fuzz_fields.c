@@ -298,12 +298,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (tinyllm_context_create(m, &cp, &ctx, &err) == TINYLLM_OK &&
             tinyllm_sampler_create(&sp, m->info.n_vocab, &s, &err) == TINYLLM_OK &&
             tinyllm_tokenize(m, "hi w\xc3\xb6\n", 7, 1, ids, 64, &n, &err) == TINYLLM_OK && n > 0 &&
-            tinyllm_prefill(ctx, ids, n < 6 ? n : 6, &err) == TINYLLM_OK) {
+            tinyllm_context_prefill(ctx, ids, n < 6 ? n : 6, &err) == TINYLLM_OK) {
             n = n < 6 ? n : 6;
-            int next = tinyllm_sampler_sample(s, tinyllm_logits(ctx), ids, n);
+            int next = tinyllm_sampler_sample(s, tinyllm_context_logits(ctx), ids, n, NULL);
             if (next < -1 || next >= m->info.n_vocab) abort(); /* the sampler returned garbage */
-            if (next >= 0 && tinyllm_decode(ctx, next, &err) == TINYLLM_OK) {
-                next = tinyllm_sampler_sample(s, tinyllm_logits(ctx), ids, n);
+            if (next >= 0 && tinyllm_context_decode(ctx, next, &err) == TINYLLM_OK) {
+                next = tinyllm_sampler_sample(s, tinyllm_context_logits(ctx), ids, n, NULL);
                 if (next < -1 || next >= m->info.n_vocab) abort();
             }
             char text[256];

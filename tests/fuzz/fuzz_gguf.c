@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int ids[4];
             int n = 0;
             if (tinyllm_tokenize(m, "hi", 2, 1, ids, 4, &n, &err) == TINYLLM_OK && n > 0)
-                tinyllm_prefill(ctx, ids, n, &err);
+                tinyllm_context_prefill(ctx, ids, n, &err);
             tinyllm_context_free(ctx);
         }
         tinyllm_model_free(m);

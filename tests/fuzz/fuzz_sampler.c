@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tinyllm_sampler *s = NULL;
     if (tinyllm_sampler_create(&sp, n_vocab, &s, NULL) == TINYLLM_OK) {
         for (int draw = 0; draw < 3; draw++) {
-            int id = tinyllm_sampler_sample(s, logits, n_hist ? hist : NULL, n_hist);
+            int id = tinyllm_sampler_sample(s, logits, n_hist ? hist : NULL, n_hist, NULL);
             if (id < -1 || id >= n_vocab) abort();
         }
         tinyllm_sampler_free(s);

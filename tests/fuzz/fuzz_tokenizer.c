@@ -26,7 +26,7 @@ static void decode_all(const int *ids, int n) {
     tinyllm_detok d;
     tinyllm_detok_init(&d, n & 1);
     char piece[1024];
-    for (int i = 0; i < n; i++) tinyllm_detok_push(model, &d, ids[i], piece, sizeof piece);
+    for (int i = 0; i < n; i++) tinyllm_detok_push(model, &d, ids[i], piece, sizeof piece, NULL);
     tinyllm_detok_flush(&d, piece, sizeof piece);
     size_t cap = 16 * (size_t)n + 64, len;
     char *out = malloc(cap);

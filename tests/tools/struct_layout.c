@@ -23,7 +23,7 @@ int main(void) {
     END();
     BEGIN(tinyllm_context_params);
     FIELD(tinyllm_context_params, n_ctx), FIELD(tinyllm_context_params, n_threads);
-    FIELD(tinyllm_context_params, logits_all);
+    FIELD(tinyllm_context_params, logits_all), FIELD(tinyllm_context_params, blas_threads);
     END();
     BEGIN(tinyllm_model_info);
     FIELD(tinyllm_model_info, architecture), FIELD(tinyllm_model_info, name), FIELD(tinyllm_model_info, n_vocab);

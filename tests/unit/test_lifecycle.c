@@ -36,9 +36,9 @@ void run_lifecycle_tests(const char *model_path) {
         CHECK(&ts, tinyllm_context_create(m, &cp, &ctx, &err) == TINYLLM_OK, "context: %.200s", err.message);
         int ids[8], n = 0;
         CHECK(&ts, tinyllm_tokenize(m, "She was", 7, 1, ids, 8, &n, &err) == TINYLLM_OK, "tokenize");
-        CHECK(&ts, ctx && tinyllm_prefill(ctx, ids, n, &err) == TINYLLM_OK, "prefill");
+        CHECK(&ts, ctx && tinyllm_context_prefill(ctx, ids, n, &err) == TINYLLM_OK, "prefill");
         CHECK(&ts, tinyllm_sampler_create(NULL, 512, &s, &err) == TINYLLM_OK, "sampler");
-        if (i % 2) tinyllm_context_set_tap(ctx, NULL, NULL);
+        if (i % 2) tinyllm_context_set_tap(ctx, NULL, NULL, NULL);
         tinyllm_sampler_free(s);
         tinyllm_context_free(ctx);
         tinyllm_model_free(m);

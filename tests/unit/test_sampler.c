@@ -10,7 +10,7 @@
 static int sample_with(tinyllm_sampler_params p, const float *logits, int n, const int *hist, int n_hist) {
     tinyllm_sampler *s = NULL;
     if (tinyllm_sampler_create(&p, n, &s, NULL)) return -2;
-    int id = tinyllm_sampler_sample(s, logits, hist, n_hist);
+    int id = tinyllm_sampler_sample(s, logits, hist, n_hist, NULL);
     tinyllm_sampler_free(s);
     return id;
 }
@@ -57,7 +57,7 @@ static void test_filters_against_brute_force(void) {
         tinyllm_sampler_create(&p, N, &s, NULL);
         int seen[N] = {0};
         for (int draw = 0; draw < 2000; draw++) {
-            int x = tinyllm_sampler_sample(s, logits, NULL, 0), ok = 0;
+            int x = tinyllm_sampler_sample(s, logits, NULL, 0, NULL), ok = 0;
             for (int i = 0; i < n_kept; i++) ok |= kept[i] == x;
             CHECK(&ts, ok, "case %zu: drew %d outside the %d allowed tokens", c, x, n_kept);
             if (x >= 0) seen[x] = 1;
@@ -77,7 +77,7 @@ static uint64_t draw_set(tinyllm_sampler_params p, const float *logits, int n, c
     if (tinyllm_sampler_create(&p, n, &s, NULL)) return 1ull << 63;
     uint64_t seen = 0;
     for (int i = 0; i < draws; i++) {
-        int x = tinyllm_sampler_sample(s, logits, hist, n_hist);
+        int x = tinyllm_sampler_sample(s, logits, hist, n_hist, NULL);
         seen |= x >= 0 && x < 63 ? 1ull << x : 1ull << 63;
     }
     tinyllm_sampler_free(s);
@@ -186,7 +186,7 @@ static void test_total_on_hostile_logits(void) {
         int usable = 0, penalised = p.repeat_penalty != 1.0f && n_hist > 0 && p.repeat_last_n > 0;
         for (int i = 0; i < n; i++) usable |= !isnan(lg[i]) && lg[i] > -INFINITY;
         for (int draw = 0; draw < 3; draw++) {
-            int x = tinyllm_sampler_sample(s, lg, n_hist ? hist : NULL, n_hist);
+            int x = tinyllm_sampler_sample(s, lg, n_hist ? hist : NULL, n_hist, NULL);
             CHECK(&ts, x >= -1 && x < n, "trial %d: returned %d for %d tokens", trial, x, n);
             if (x >= 0) CHECK(&ts, !isnan(lg[x]) && lg[x] > -INFINITY, "trial %d: chose token %d, logit %g", trial, x, lg[x]);
             /* without a penalty (which may push a huge logit to -inf) a usable logit is always found */
@@ -239,7 +239,7 @@ void run_sampler_tests(void) {
     tinyllm_sampler_create(&p, N, &b, NULL);
     int differs = 0, distinct[N] = {0}, n_distinct = 0;
     for (int i = 0; i < 200; i++) {
-        int x = tinyllm_sampler_sample(a, logits, NULL, 0), y = tinyllm_sampler_sample(b, logits, NULL, 0);
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0, NULL), y = tinyllm_sampler_sample(b, logits, NULL, 0, NULL);
         differs |= x != y;
         if (x >= 0 && !distinct[x]++) n_distinct++;
     }
@@ -254,7 +254,7 @@ void run_sampler_tests(void) {
     p.top_k = 3;
     tinyllm_sampler_create(&p, N, &a, NULL);
     for (int i = 0; i < 300; i++) {
-        int x = tinyllm_sampler_sample(a, logits, NULL, 0), rank = 0;
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0, NULL), rank = 0;
         for (int j = 0; j < N; j++) rank += logits[j] > logits[x];
         CHECK(&ts, rank < 3, "top-k 3 drew a token of rank %d", rank);
     }
@@ -267,7 +267,7 @@ void run_sampler_tests(void) {
     p.min_p = 0.5f;
     tinyllm_sampler_create(&p, N, &a, NULL);
     for (int i = 0; i < 300; i++) {
-        int x = tinyllm_sampler_sample(a, logits, NULL, 0);
+        int x = tinyllm_sampler_sample(a, logits, NULL, 0, NULL);
         CHECK(&ts, logits[x] >= logits[argmax] - 0.6932f, "min-p drew logit %g (max %g)", logits[x], logits[argmax]);
     }
     tinyllm_sampler_free(a);

@@ -29,13 +29,13 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
     tinyllm_error err = {0};
     if (!rate) return -1;
     for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
-        tinyllm_context_rewind(ctx, 0);
+        tinyllm_context_rewind(ctx, 0, NULL);
         double t0 = now_seconds();
         int rc = 0;
         if (is_tg)
-            for (int i = 0; i < n && !rc; i++) rc = tinyllm_decode(ctx, tokens[i], &err);
+            for (int i = 0; i < n && !rc; i++) rc = tinyllm_context_decode(ctx, tokens[i], &err);
         else
-            rc = tinyllm_prefill(ctx, tokens, n, &err);
+            rc = tinyllm_context_prefill(ctx, tokens, n, &err);
         double dt = now_seconds() - t0;
         if (rc) {
             report(&err);
@@ -99,7 +99,7 @@ int cmd_bench(int argc, char **argv) {
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info);
+    tinyllm_model_info_get(m, &info, NULL);
     /* the context bench can give: the trained one (RoPE models may run past
      * it, up to BENCH_MAX_CTX, as other engines' benches do) */
     int limit = info.positions == TINYLLM_POS_ROPE && info.n_ctx_train < BENCH_MAX_CTX ? BENCH_MAX_CTX : info.n_ctx_train;
@@ -145,7 +145,7 @@ int cmd_bench(int argc, char **argv) {
         }
         if (ti == 0) { /* start-up: load + one token, the first thing a user waits for */
             double t0 = now_seconds();
-            tinyllm_decode(ctx, tokens[0], NULL);
+            tinyllm_context_decode(ctx, tokens[0], NULL);
             first_token_ms = load_ms + (now_seconds() - t0) * 1e3;
         }
         int nth = threads.v[ti];

@@ -22,8 +22,9 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
                     pos, i, isnan(logits[i]) ? "NaN" : logits[i] > 0 ? "+inf" : "-inf");
             return -1;
         }
-    int next = tinyllm_sampler_sample(sampler, logits, history, n_history);
-    if (next < 0) fprintf(stderr, "tinyllm generate: no token can be sampled after position %d\n", pos);
+    tinyllm_error err = {0};
+    int next = tinyllm_sampler_sample(sampler, logits, history, n_history, &err);
+    if (next < 0) fprintf(stderr, "tinyllm generate: after position %d: %s\n", pos, err.message);
     return next;
 }
 
@@ -87,7 +88,7 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_model *model = load_model_or_report(model_path, &mp);
     if (!model) return EXIT_MODEL;
     tinyllm_model_info info;
-    tinyllm_model_info_get(model, &info);
+    tinyllm_model_info_get(model, &info, NULL);
     tinyllm_context_params cp = tinyllm_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
@@ -128,7 +129,7 @@ int cmd_generate(int argc, char **argv) {
 
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     double t0 = now_seconds();
-    if (tinyllm_prefill(ctx, tokens, n_prompt, &err)) {
+    if (tinyllm_context_prefill(ctx, tokens, n_prompt, &err)) {
         report(&err);
         exit_code = EXIT_RUNTIME;
         goto done;
@@ -140,7 +141,7 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_detok_init(&detok, 0);
     char piece[TINYLLM_DETOK_MAX];
     int n_gen = 0, eos = tinyllm_token_eos(model);
-    int next = sample_checked(sampler, tinyllm_logits(ctx), info.n_vocab, tokens, n_prompt, n_prompt - 1);
+    int next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_prompt, n_prompt - 1);
     if (next < 0) {
         exit_code = EXIT_RUNTIME;
         goto done;
@@ -149,18 +150,18 @@ int cmd_generate(int argc, char **argv) {
     while (1) {
         if (next == eos && !ignore_eos) break;
         tokens[n_prompt + n_gen++] = next;
-        int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece);
+        int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece, NULL);
         if (n > 0) {
             fwrite(piece, 1, (size_t)n, stdout);
             fflush(stdout);
         }
         if (n_gen == n_predict) break;
-        if (tinyllm_decode(ctx, next, &err)) {
+        if (tinyllm_context_decode(ctx, next, &err)) {
             report(&err);
             exit_code = EXIT_RUNTIME;
             goto done;
         }
-        next = sample_checked(sampler, tinyllm_logits(ctx), info.n_vocab, tokens, n_prompt + n_gen,
+        next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_prompt + n_gen,
                               n_prompt + n_gen - 1);
         if (next < 0) {
             exit_code = EXIT_RUNTIME;

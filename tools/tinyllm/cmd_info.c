@@ -31,7 +31,7 @@ int cmd_info(int argc, char **argv) {
     tinyllm_model *m = load_model_or_report(pos[0], &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
-    tinyllm_model_info_get(m, &h);
+    tinyllm_model_info_get(m, &h, NULL);
     static const char *const FILE_TYPES[] = {"all F32", "mostly F16", "mostly Q4_0", "mostly Q4_1"};
     printf("file:          %s (%" PRIu64 " bytes)\n", pos[0], h.file_size);
     printf("architecture:  %s\n", h.architecture);
@@ -43,7 +43,7 @@ int cmd_info(int argc, char **argv) {
     int has_f16 = 0;
     for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
         tinyllm_tensor_info t;
-        has_f16 |= tinyllm_model_tensor(m, i, &t) == TINYLLM_OK && !strcmp(t.type, "F16");
+        has_f16 |= tinyllm_model_tensor(m, i, &t, NULL) == TINYLLM_OK && !strcmp(t.type, "F16");
     }
     printf("in memory:     %.1f MiB of weights%s\n", h.weight_bytes / 1048576.0,
            !has_f16   ? ""
@@ -73,14 +73,14 @@ int cmd_info(int argc, char **argv) {
             const char *key;
             char value[256];
             char shown[96]; /* keys come from the file: printed as one escaped line */
-            if (tinyllm_model_meta(m, i, &key, value, sizeof value) == TINYLLM_OK)
+            if (tinyllm_model_meta(m, i, &key, value, sizeof value, NULL) == TINYLLM_OK)
                 printf("  %-44s %s\n", tinyllm_printable(key, strlen(key), shown, sizeof shown), value);
         }
     }
     printf("\ntensors (%d):\n  %-36s %-5s %s\n", tinyllm_model_n_tensors(m), "name", "type", "shape (GGUF order)");
     for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
         tinyllm_tensor_info t;
-        if (tinyllm_model_tensor(m, i, &t)) continue;
+        if (tinyllm_model_tensor(m, i, &t, NULL)) continue;
         char shape[96];
         int n = 0;
         for (int d = 0; d < t.n_dims; d++) n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ", %" PRId64 : "%" PRId64, t.dims[d]);

@@ -63,7 +63,7 @@ int cmd_perplexity(int argc, char **argv) {
     tinyllm_context *ctx = NULL;
     tinyllm_error err = {0};
     tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info);
+    tinyllm_model_info_get(m, &info, NULL);
     if (!n_ctx) n_ctx = info.n_ctx_train;
     if (n_ctx < 2) { /* a one-token window scores nothing (and its default stride would be 0) */
         fprintf(stderr, "tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
@@ -106,8 +106,8 @@ int cmd_perplexity(int argc, char **argv) {
     int windows = 0, scored_upto = 1;
     for (int start = 0;; start += stride) {
         int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
-        tinyllm_context_rewind(ctx, 0);
-        if (tinyllm_prefill(ctx, tokens + start, end - start, &err)) {
+        tinyllm_context_rewind(ctx, 0, NULL);
+        if (tinyllm_context_prefill(ctx, tokens + start, end - start, &err)) {
             report(&err);
             exit_code = EXIT_RUNTIME;
             goto done;
@@ -115,7 +115,7 @@ int cmd_perplexity(int argc, char **argv) {
         windows++;
         int first = scored_upto > start + 1 ? scored_upto : start + 1;
         for (int t = first; t < end; t++) {
-            const float *l = tinyllm_logits_at(ctx, t - start - 1);
+            const float *l = tinyllm_context_logits_at(ctx, t - start - 1);
             double max = l[0], sum = 0;
             for (int v = 1; v < info.n_vocab; v++) max = l[v] > max ? l[v] : max;
             for (int v = 0; v < info.n_vocab; v++) sum += exp(l[v] - max);

@@ -322,7 +322,7 @@ static void cmd_lens_png(stepper *st, const char *path) {
         for (int c = 0; c < N; c++) {
             const float *x = tap_store_row(&st->store, taps[r], c);
             ranked top;
-            if (!x || tinyllm_logit_lens(st->m, x, logits)) continue;
+            if (!x || tinyllm_model_logit_lens(st->m, x, logits, NULL)) continue;
             top_k_probs(logits, n_vocab, 1, &top);
             owned[r * N + c] = token_label(st->m, top.id);
             texts[r * N + c] = owned[r * N + c] ? owned[r * N + c] : "";
@@ -352,7 +352,7 @@ static void cmd_lens(stepper *st) {
     const float *x = tap_store_row(&st->store, tap, st->cur_pos);
     float *logits = malloc((size_t)st->info.n_vocab * sizeof *logits);
     ranked *top = malloc((size_t)st->top_k * sizeof *top);
-    if (!x || !logits || !top || tinyllm_logit_lens(st->m, x, logits)) {
+    if (!x || !logits || !top || tinyllm_model_logit_lens(st->m, x, logits, NULL)) {
         say_error(st, "no residual stream at this point%s", NULL);
     } else {
         int n = top_k_probs(logits, st->info.n_vocab, st->top_k, top);
@@ -400,7 +400,7 @@ static void cmd_gen(stepper *st, int n) {
         int best = 0;
         for (int v = 1; v < st->info.n_vocab; v++)
             if (l[v] > l[best]) best = v;
-        if (tinyllm_decode(st->ctx, best, &err)) {
+        if (tinyllm_context_decode(st->ctx, best, &err)) {
             say_error(st, "%s", err.message);
             break;
         }
@@ -425,7 +425,7 @@ static void cmd_gen(stepper *st, int n) {
         tinyllm_detok d;
         tinyllm_detok_init(&d, 0);
         for (int i = first; i < st->n_tokens; i++) {
-            int k = tinyllm_detok_push(st->m, &d, st->tokens[i], text + len, TINYLLM_DETOK_MAX);
+            int k = tinyllm_detok_push(st->m, &d, st->tokens[i], text + len, TINYLLM_DETOK_MAX, NULL);
             if (k > 0) len += (size_t)k;
         }
         int k = tinyllm_detok_flush(&d, text + len, TINYLLM_DETOK_MAX);
@@ -554,8 +554,8 @@ static void cmd_rerun(stepper *st) {
     }
     int nb = top_k_probs(l, st->info.n_vocab, k, before);
     float before_logit = l[before[0].id];
-    tinyllm_context_rewind(st->ctx, 0);
-    if (tinyllm_prefill(st->ctx, st->tokens, st->n_tokens, &err)) {
+    tinyllm_context_rewind(st->ctx, 0, NULL);
+    if (tinyllm_context_prefill(st->ctx, st->tokens, st->n_tokens, &err)) {
         say_error(st, "%s", err.message);
         free(before), free(after);
         return;
@@ -746,7 +746,7 @@ static int run_command(stepper *st, char *line) {
             say_error(st, "usage: ablate LAYER HEAD | unablate [LAYER HEAD]%s", NULL);
             return 0;
         }
-        if (tinyllm_context_ablate_head(st->ctx, layer, head, on)) {
+        if (tinyllm_context_ablate_head(st->ctx, layer, head, on, NULL)) {
             say_error(st, "%s: layer or head out of range", c);
             return 0;
         }
@@ -809,7 +809,7 @@ static int build_stepper(stepper *st, const char *model_path, const char *prompt
     tap_store_init(&st->store);
     st->top_k = 5;
     if (!(st->m = load_model_or_report(model_path, NULL))) return EXIT_MODEL;
-    tinyllm_model_info_get(st->m, &st->info);
+    tinyllm_model_info_get(st->m, &st->info, NULL);
     int n = 0;
     int *ids = tokenize_prompt(st->m, prompt, &n);
     if (!ids) return EXIT_USAGE;
@@ -834,8 +834,8 @@ static int build_stepper(stepper *st, const char *model_path, const char *prompt
         return EXIT_USAGE;
     }
     if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
-        tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store) ||
-        tinyllm_prefill(st->ctx, st->tokens, n, &err)) {
+        tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
+        tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
         fprintf(stderr, "tinyllm step: %s\n", *err.message ? err.message : "out of memory");
         return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
     }

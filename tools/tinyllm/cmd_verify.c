@@ -145,12 +145,12 @@ static int run_path(tinyllm_model *m, const golden *g, int decode_path, collecto
         report(&err);
         return -1;
     }
-    tinyllm_context_set_tap(ctx, on_tap, c);
+    tinyllm_context_set_tap(ctx, on_tap, c, NULL);
     int rc = 0;
     if (!decode_path)
-        rc = tinyllm_prefill(ctx, g->prompt_ids, g->n_prompt, &err);
+        rc = tinyllm_context_prefill(ctx, g->prompt_ids, g->n_prompt, &err);
     else
-        for (int i = 0; i < g->n_prompt && !rc; i++) rc = tinyllm_decode(ctx, g->prompt_ids[i], &err);
+        for (int i = 0; i < g->n_prompt && !rc; i++) rc = tinyllm_context_decode(ctx, g->prompt_ids[i], &err);
     if (rc) report(&err);
     tinyllm_context_free(ctx);
     return rc ? -1 : 0;
@@ -163,19 +163,19 @@ static int greedy_continuation(tinyllm_model *m, const golden *g, int *out, int 
     tinyllm_context *ctx = NULL;
     tinyllm_error err = {0};
     tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info);
-    if (tinyllm_context_create(m, &cp, &ctx, &err) || tinyllm_prefill(ctx, g->prompt_ids, g->n_prompt, &err)) {
+    tinyllm_model_info_get(m, &info, NULL);
+    if (tinyllm_context_create(m, &cp, &ctx, &err) || tinyllm_context_prefill(ctx, g->prompt_ids, g->n_prompt, &err)) {
         report(&err);
         tinyllm_context_free(ctx);
         return -1;
     }
     for (int i = 0; i < g->n_cont; i++) {
-        const float *l = tinyllm_logits(ctx);
+        const float *l = tinyllm_context_logits(ctx);
         int best = 0;
         for (int v = 1; v < info.n_vocab; v++)
             if (l[v] > l[best]) best = v;
         out[i] = best;
-        if (i + 1 < g->n_cont && tinyllm_decode(ctx, best, &err)) {
+        if (i + 1 < g->n_cont && tinyllm_context_decode(ctx, best, &err)) {
             report(&err);
             tinyllm_context_free(ctx);
             return -1;
@@ -247,7 +247,7 @@ int cmd_verify(int argc, char **argv) {
         return EXIT_MODEL;
     }
     tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info);
+    tinyllm_model_info_get(m, &info, NULL);
     for (int i = 0; i < g.n_prompt + g.n_cont; i++) {
         int id = i < g.n_prompt ? g.prompt_ids[i] : g.cont_ids[i - g.n_prompt];
         if (id < 0 || id >= info.n_vocab) {
