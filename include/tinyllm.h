@@ -317,7 +317,12 @@ typedef struct {
 
 TINYLLM_API tinyllm_sampler_params tinyllm_sampler_default_params(void);
 
-/* Checks every parameter; a bad one is TINYLLM_ERR_ARG with its name. */
+/* Checks every setting without creating anything: a bad one is
+ * TINYLLM_ERR_ARG with its flag's name (--temp, --top-p, ...). */
+TINYLLM_API tinyllm_status tinyllm_sampler_params_check(const tinyllm_sampler_params *params, tinyllm_error *err);
+
+/* Checks every parameter (as tinyllm_sampler_params_check); a bad one is
+ * TINYLLM_ERR_ARG with its name. */
 TINYLLM_API tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab,
                                                   tinyllm_sampler **out, tinyllm_error *err);
 TINYLLM_API void tinyllm_sampler_free(tinyllm_sampler *s);

@@ -42,12 +42,9 @@ static float next_uniform(uint64_t *s) {
     return (float)((*s * 0x2545f4914f6cdd1dull) >> 40) / 16777216.0f;
 }
 
-tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab, tinyllm_sampler **out,
-                                      tinyllm_error *err) {
-    if (!out) return set_error(err, TINYLLM_ERR_ARG, "sampler: out is NULL");
-    *out = NULL;
-    tinyllm_sampler_params p = params ? *params : tinyllm_sampler_default_params();
-    if (n_vocab <= 0) return set_error(err, TINYLLM_ERR_ARG, "sampler: n_vocab %d (expected > 0)", n_vocab);
+tinyllm_status tinyllm_sampler_params_check(const tinyllm_sampler_params *params, tinyllm_error *err) {
+    if (!params) return set_error(err, TINYLLM_ERR_ARG, "sampler: params is NULL");
+    tinyllm_sampler_params p = *params;
     if (!(p.temperature >= 0.0f) || !isfinite(p.temperature))
         return set_error(err, TINYLLM_ERR_ARG, "--temp %g: expected a finite number >= 0 (0 = greedy)", p.temperature);
     if (p.top_k < 0) return set_error(err, TINYLLM_ERR_ARG, "--top-k %d: expected >= 0 (0 = off)", p.top_k);
@@ -60,6 +57,17 @@ tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int 
                          p.repeat_penalty);
     if (p.repeat_last_n < 0)
         return set_error(err, TINYLLM_ERR_ARG, "--repeat-last-n %d: expected >= 0", p.repeat_last_n);
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int n_vocab, tinyllm_sampler **out,
+                                      tinyllm_error *err) {
+    if (!out) return set_error(err, TINYLLM_ERR_ARG, "sampler: out is NULL");
+    *out = NULL;
+    tinyllm_sampler_params p = params ? *params : tinyllm_sampler_default_params();
+    if (n_vocab <= 0) return set_error(err, TINYLLM_ERR_ARG, "sampler: n_vocab %d (expected > 0)", n_vocab);
+    tinyllm_status st = tinyllm_sampler_params_check(&p, err);
+    if (st) return st;
     tinyllm_sampler *s = calloc(1, sizeof *s);
     if (!s) return set_error(err, TINYLLM_ERR_NOMEM, "sampler: out of memory");
     s->work = malloc((size_t)n_vocab * sizeof *s->work);

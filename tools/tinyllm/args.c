@@ -89,6 +89,37 @@ static int parse_value(const command_spec *cmd, const opt_spec *o, const char *v
     return 0;
 }
 
+int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt_spec *own, int n_own) {
+    const struct {
+        unsigned flag;
+        opt_spec row;
+    } rows[] = {
+        {CF_MODEL, {"--model", "-m", OPT_STRING, &c->model, "FILE", "GGUF model (required)", NULL}},
+        {CF_CTX, {"--ctx", "-c", OPT_INT, &c->n_ctx, "N", "context length in tokens (default: the model's)", NULL}},
+        {CF_THREADS, {"--threads", "-t", OPT_INT, &c->n_threads, "N", "threads (default: all cores)", NULL}},
+        {CF_KEEP_F16,
+         {"--keep-f16", NULL, OPT_FLAG, &c->keep_f16, "", "use F16 weights in place instead of expanding them to F32",
+          NULL}},
+        {CF_NO_MMAP, {"--no-mmap", NULL, OPT_FLAG, &c->no_mmap, "", "read the model into memory instead of mapping it",
+                      NULL}},
+        {CF_CHECK_TENSORS,
+         {"--check-tensors", NULL, OPT_FLAG, &c->check_tensors, "", "check every weight for NaN/Inf while loading",
+          NULL}},
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (which & rows[i].flag) opts[n++] = rows[i].row;
+    for (int i = 0; i < n_own && n < MAX_OPTS; i++) opts[n++] = own[i];
+    return n;
+}
+
+int check_common_flags(const command_spec *cmd, unsigned which, const common_flags *c) {
+    if ((which & CF_MODEL) && !c->model) return usage_error(cmd, "missing -m MODEL.gguf");
+    if (c->n_ctx < 0) return usage_error(cmd, "--ctx %d: expected a positive length", c->n_ctx);
+    if (c->n_threads < 0 || c->n_threads > 256) return usage_error(cmd, "-t %d: expected 1 to 256 threads", c->n_threads);
+    return -1;
+}
+
 int parse_args(const command_spec *cmd, int argc, char **argv, const char **positional, int max_pos, int *n_pos) {
     *n_pos = 0;
     for (int i = 0; i < argc; i++) {

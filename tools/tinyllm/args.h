@@ -34,6 +34,25 @@ typedef struct {
     int n_opts;
 } command_spec;
 
+/* The flags several commands share, each defined once (args.c): a command
+ * asks for the ones it takes and reads them from one struct. */
+typedef struct {
+    const char *model; /* -m, --model */
+    int n_ctx;         /* -c, --ctx (0: the model's) */
+    int n_threads;     /* -t, --threads (0: all cores) */
+    int keep_f16, no_mmap, check_tensors;
+} common_flags;
+enum { CF_MODEL = 1 << 0, CF_CTX = 1 << 1, CF_THREADS = 1 << 2, CF_KEEP_F16 = 1 << 3, CF_NO_MMAP = 1 << 4,
+       CF_CHECK_TENSORS = 1 << 5 };
+#define MAX_OPTS 32
+
+/* opts (room for MAX_OPTS rows) = the rows of the common flags in `which`
+ * (writing into c), then the command's own n_own rows. Returns the count. */
+int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt_spec *own, int n_own);
+/* The checks every command makes of them: -m given (with CF_MODEL), --ctx
+ * >= 0, 1 to 256 threads. -1 to go on, else the exit code (message printed). */
+int check_common_flags(const command_spec *cmd, unsigned which, const common_flags *c);
+
 /* Parses argv (after the command word). Returns -1 to go on, or an exit code
  * (0 after --help, 2 after an error, both already printed). Positional
  * arguments are collected into positional[] (at most max_pos). */

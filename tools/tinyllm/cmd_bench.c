@@ -55,29 +55,46 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
 /* RoPE models may be benchmarked past their trained context, up to this */
 #define BENCH_MAX_CTX 32768
 
+/* n token ids drawn uniformly from the vocabulary by the library's seeded
+ * sampler (flat logits): the same ids for the same seed, and no second RNG. */
+static int random_tokens(int *tokens, int n, int n_vocab, uint64_t seed) {
+    tinyllm_sampler_params sp = tinyllm_sampler_default_params();
+    sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f, sp.repeat_penalty = 1.0f, sp.seed = seed;
+    tinyllm_sampler *s = NULL;
+    float *flat = calloc((size_t)n_vocab, sizeof *flat);
+    int rc = !flat || tinyllm_sampler_create(&sp, n_vocab, &s, NULL);
+    for (int i = 0; i < n && !rc; i++) rc = (tokens[i] = tinyllm_sampler_sample(s, flat, NULL, 0, NULL)) < 0;
+    tinyllm_sampler_free(s);
+    free(flat);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model_path = NULL, *format = "md";
+    const char *format = "md";
     int_list prompts = {2, {128, 512}}, threads = {0, {0}};
-    int n_gen = 128, reps = 5, keep_f16 = 0, no_mmap = 0;
+    int n_gen = 128, reps = 5;
     uint64_t seed = 1;
-    const opt_spec opts[] = {
-        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
+    common_flags cf = {0};
+    const unsigned common = CF_MODEL | CF_KEEP_F16 | CF_NO_MMAP;
+    const opt_spec own[] = { /* -t here is a list of thread counts */
         {"--n-prompt", "-p", OPT_INT_LIST, &prompts, "N,N", "prompt lengths to time (default 128,512)", NULL},
         {"--n-gen", "-n", OPT_INT, &n_gen, "N", "tokens to generate; 0 skips tg (default 128)", NULL},
         {"--threads", "-t", OPT_INT_LIST, &threads, "N,N", "thread counts (default: all cores)", NULL},
         {"--reps", "-r", OPT_INT, &reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
-        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
-        {"--no-mmap", NULL, OPT_FLAG, &no_mmap, "", "read the model into memory instead of mapping it", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
                               "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
-    if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
+    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
+    const char *model_path = cf.model;
+    int keep_f16 = cf.keep_f16;
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);
     if (reps < 1 || reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", reps);
     if (n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", n_gen);
@@ -91,10 +108,8 @@ int cmd_bench(int argc, char **argv) {
         if (threads.v[i] < 0 || threads.v[i] > 256) return usage_error(&cmd, "-t %d: expected 1 to 256", threads.v[i]);
 
     double t_load = now_seconds();
-    tinyllm_model_params mp = tinyllm_model_default_params();
+    tinyllm_model_params mp = model_params_from(&cf);
     mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
-    mp.keep_f16 = keep_f16;
-    mp.no_mmap = no_mmap;
     tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
@@ -124,11 +139,10 @@ int cmd_bench(int argc, char **argv) {
         exit_code = EXIT_RUNTIME;
         goto done;
     }
-    for (int i = 0; i < max_tokens; i++) { /* splitmix64 over the vocabulary */
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        tokens[i] = (int)((z ^ (z >> 31)) % (uint64_t)info.n_vocab);
+    if (random_tokens(tokens, max_tokens, info.n_vocab, seed)) {
+        fprintf(stderr, "tinyllm bench: out of memory\n");
+        exit_code = EXIT_RUNTIME;
+        goto done;
     }
     for (int ti = 0; ti < threads.n; ti++) {
         tinyllm_context_params cp = tinyllm_context_default_params();

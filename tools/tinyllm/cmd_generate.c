@@ -29,15 +29,15 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL;
-    int n_predict = 256, n_ctx = 0, n_threads = 0, check_tensors = 0, ignore_eos = 0, seed_given = 0, no_mmap = 0;
-    int keep_f16 = 0;
+    const char *prompt = NULL;
+    int n_predict = 256, ignore_eos = 0, seed_given = 0;
+    common_flags cf = {0};
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_KEEP_F16;
     tinyllm_sampler_params sp = tinyllm_sampler_default_params();
     sp.top_p = 0.9f;
     sp.repeat_penalty = 1.0f;
     uint64_t seed = 0;
-    const opt_spec opts[] = {
-        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
+    const opt_spec own[] = {
         {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt text (required, UTF-8)", NULL},
         {"--n-predict", "-n", OPT_INT, &n_predict, "N", "tokens to generate (default 256)", NULL},
         {"--temp", NULL, OPT_FLOAT, &sp.temperature, "T", "temperature; 0 = greedy (default 0.8)", NULL},
@@ -48,25 +48,19 @@ int cmd_generate(int argc, char **argv) {
          NULL},
         {"--repeat-last-n", NULL, OPT_INT, &sp.repeat_last_n, "N", "recent tokens the penalty sees (default 64)", NULL},
         {"--seed", "-s", OPT_U64, &seed, "N", "random seed (default: from the clock, printed)", &seed_given},
-        {"--ctx", "-c", OPT_INT, &n_ctx, "N", "context length (default: the model's)", NULL},
-        {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
         {"--ignore-eos", NULL, OPT_FLAG, &ignore_eos, "", "keep generating after the end-of-text token", NULL},
-        {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf while loading", NULL},
-        {"--no-mmap", NULL, OPT_FLAG, &no_mmap, "", "read the model into memory instead of mapping it", NULL},
-        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
-                              "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
-    if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
+    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (!prompt) return usage_error(&cmd, "missing -p PROMPT");
     if (!*prompt) return usage_error(&cmd, "-p: the prompt is empty (expected some text)");
     if (n_predict < 1) return usage_error(&cmd, "-n %d: expected at least 1 token to generate", n_predict);
-    if (n_ctx < 0) return usage_error(&cmd, "--ctx %d: expected a positive length", n_ctx);
-    if (n_threads < 0 || n_threads > 256) return usage_error(&cmd, "-t %d: expected 1 to 256 threads", n_threads);
     if (!seed_given) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,23 +69,18 @@ int cmd_generate(int argc, char **argv) {
     sp.seed = seed;
     tinyllm_error err = {0};
     tinyllm_sampler *sampler = NULL;
-    /* sampler first: a bad --temp is a usage error before any loading */
-    if (tinyllm_sampler_create(&sp, 1, &sampler, &err)) return usage_error(&cmd, "%s", err.message);
-    tinyllm_sampler_free(sampler);
-    sampler = NULL;
+    /* settings first: a bad --temp is a usage error before any loading */
+    if (tinyllm_sampler_params_check(&sp, &err)) return usage_error(&cmd, "%s", err.message);
 
     double t_load = now_seconds();
-    tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.check_tensors = check_tensors;
-    mp.no_mmap = no_mmap;
-    mp.keep_f16 = keep_f16;
-    tinyllm_model *model = load_model_or_report(model_path, &mp);
+    tinyllm_model_params mp = model_params_from(&cf);
+    tinyllm_model *model = load_model_or_report(cf.model, &mp);
     if (!model) return EXIT_MODEL;
     tinyllm_model_info info;
     tinyllm_model_info_get(model, &info, NULL);
     tinyllm_context_params cp = tinyllm_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_threads = n_threads;
+    cp.n_ctx = cf.n_ctx;
+    cp.n_threads = cf.n_threads;
     tinyllm_context *ctx = NULL;
     int exit_code = EXIT_OK;
     int *tokens = NULL, n_prompt = 0;

@@ -12,22 +12,22 @@ static const char *positions_name(tinyllm_pos_kind k) {
 }
 
 int cmd_info(int argc, char **argv) {
-    int check_tensors = 0, show_meta = 0, keep_f16 = 0;
-    const opt_spec opts[] = {
-        {"--check-tensors", NULL, OPT_FLAG, &check_tensors, "", "check every weight for NaN/Inf", NULL},
+    int show_meta = 0;
+    common_flags cf = {0};
+    const unsigned common = CF_CHECK_TENSORS | CF_KEEP_F16;
+    const opt_spec own[] = {
         {"--metadata", NULL, OPT_FLAG, &show_meta, "", "list every metadata key", NULL},
-        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "load F16 matrices as stored (see 'in memory')", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"info", "MODEL.gguf [options]",
-                              "Show a model's architecture, hyperparameters, tokenizer and tensors.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              "Show a model's architecture, hyperparameters, tokenizer and tensors.", opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 1, &n_pos);
     if (rc >= 0) return rc;
     if (n_pos != 1) return usage_error(&cmd, "missing MODEL.gguf");
-    tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.check_tensors = check_tensors;
-    mp.keep_f16 = keep_f16;
+    tinyllm_model_params mp = model_params_from(&cf);
+    int keep_f16 = cf.keep_f16;
     tinyllm_model *m = load_model_or_report(pos[0], &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;

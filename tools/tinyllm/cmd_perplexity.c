@@ -13,33 +13,32 @@
 
 #include "args.h"
 #include "common.h"
+#include "probs.h"
 
 /* the largest text accepted: about a billion tokens' worth of work is more
  * than anyone waits for on a CPU; /dev/zero and the like are refused anyway */
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model_path = NULL, *text_path = NULL;
-    int n_ctx = 0, stride = 0, n_threads = 0, keep_f16 = 0;
-    const opt_spec opts[] = {
-        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
+    const char *text_path = NULL;
+    int stride = 0;
+    common_flags cf = {0};
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_KEEP_F16;
+    const opt_spec own[] = {
         {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
-        {"--ctx", "-c", OPT_INT, &n_ctx, "N", "window length in tokens (default: the model's context)", NULL},
-        {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2)", NULL},
-        {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
-        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
+        {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2); windows are --ctx tokens long", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
-                              "Mean NLL per token, perplexity and bits per byte of a text.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              "Mean NLL per token, perplexity and bits per byte of a text.", opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
-    if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
+    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (!text_path) return usage_error(&cmd, "missing -f TEXT");
-    if (n_ctx < 0 || n_ctx == 1) return usage_error(&cmd, "--ctx %d: expected at least 2", n_ctx);
+    if (cf.n_ctx == 1) return usage_error(&cmd, "--ctx %d: expected at least 2", cf.n_ctx);
     if (stride < 0) return usage_error(&cmd, "--stride %d: expected a positive step", stride);
-    if (n_threads < 0) return usage_error(&cmd, "-t %d: expected a positive thread count", n_threads);
     size_t n_bytes = 0;
     char why[256];
     char *text = read_regular_file(text_path, TEXT_MAX_BYTES, &n_bytes, why, sizeof why);
@@ -52,9 +51,8 @@ int cmd_perplexity(int argc, char **argv) {
         free(text);
         return EXIT_USAGE;
     }
-    tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.keep_f16 = keep_f16;
-    tinyllm_model *m = load_model_or_report(model_path, &mp);
+    tinyllm_model_params mp = model_params_from(&cf);
+    tinyllm_model *m = load_model_or_report(cf.model, &mp);
     if (!m) {
         free(text);
         return EXIT_MODEL;
@@ -64,10 +62,10 @@ int cmd_perplexity(int argc, char **argv) {
     tinyllm_error err = {0};
     tinyllm_model_info info;
     tinyllm_model_info_get(m, &info, NULL);
-    if (!n_ctx) n_ctx = info.n_ctx_train;
+    int n_ctx = cf.n_ctx ? cf.n_ctx : info.n_ctx_train;
     if (n_ctx < 2) { /* a one-token window scores nothing (and its default stride would be 0) */
         fprintf(stderr, "tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
-                        "a token from the one before it)\n", model_path, n_ctx);
+                        "a token from the one before it)\n", cf.model, n_ctx);
         exit_code = EXIT_MODEL;
         goto done;
     }
@@ -94,7 +92,7 @@ int cmd_perplexity(int argc, char **argv) {
     }
     tinyllm_context_params cp = tinyllm_context_default_params();
     cp.n_ctx = n_ctx;
-    cp.n_threads = n_threads;
+    cp.n_threads = cf.n_threads;
     cp.logits_all = 1;
     if (tinyllm_context_create(m, &cp, &ctx, &err)) {
         fprintf(stderr, "tinyllm perplexity: %s\n", err.message);
@@ -115,11 +113,7 @@ int cmd_perplexity(int argc, char **argv) {
         windows++;
         int first = scored_upto > start + 1 ? scored_upto : start + 1;
         for (int t = first; t < end; t++) {
-            const float *l = tinyllm_context_logits_at(ctx, t - start - 1);
-            double max = l[0], sum = 0;
-            for (int v = 1; v < info.n_vocab; v++) max = l[v] > max ? l[v] : max;
-            for (int v = 0; v < info.n_vocab; v++) sum += exp(l[v] - max);
-            nll += -(l[tokens[t]] - max - log(sum));
+            nll -= log_prob(tinyllm_context_logits_at(ctx, t - start - 1), info.n_vocab, tokens[t]);
             scored++;
         }
         scored_upto = end;

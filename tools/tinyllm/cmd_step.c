@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "probs.h"
 #include "npy.h"
 #include "plot.h"
 #include "tap_store.h"
@@ -149,32 +150,6 @@ static const float *logits_at(const stepper *st, int pos) {
     return tap_store_row(&st->store, tap_index(st, "logits"), pos);
 }
 
-typedef struct {
-    int id;
-    float p;
-} ranked;
-
-/* Top-k of softmax(logits), highest first. */
-static int top_k_probs(const float *logits, int n_vocab, int k, ranked *out) {
-    float max = logits[0];
-    for (int i = 1; i < n_vocab; i++) max = logits[i] > max ? logits[i] : max;
-    double sum = 0;
-    for (int i = 0; i < n_vocab; i++) sum += exp(logits[i] - max);
-    int n = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        float p = (float)(exp(logits[i] - max) / sum);
-        if (n < k || p > out[n - 1].p) {
-            int j = n < k ? n++ : n - 1;
-            while (j > 0 && out[j - 1].p < p) {
-                out[j] = out[j - 1];
-                j--;
-            }
-            out[j] = (ranked){i, p};
-        }
-    }
-    return n;
-}
-
 static void print_ranked(const stepper *st, const ranked *r, int n) {
     if (st->json) {
         printf("[");
@@ -262,25 +237,19 @@ static void cmd_heads(stepper *st, int layer) {
             sum += p[j];
             if (p[j] > 0) entropy -= p[j] * log(p[j]);
         }
-        int best[3] = {-1, -1, -1};
-        for (int j = 0; j < L; j++)
-            for (int k = 0; k < 3; k++)
-                if (best[k] < 0 || p[j] > p[best[k]]) {
-                    for (int m = 2; m > k; m--) best[m] = best[m - 1];
-                    best[k] = j;
-                    break;
-                }
+        ranked best[3];
+        int n_best = top_k_values(p, L, 3, best);
         if (st->json) {
             printf("%s{\"head\": %d, \"entropy\": %.6f, \"sum\": %.6f, \"top\": [", h ? ", " : "", h, entropy, sum);
-            for (int k = 0; k < 3 && best[k] >= 0; k++) {
-                printf("%s{\"pos\": %d, \"text\": ", k ? ", " : "", best[k]);
-                json_string(st->labels[best[k]]);
-                printf(", \"p\": %.6f}", p[best[k]]);
+            for (int k = 0; k < n_best; k++) {
+                printf("%s{\"pos\": %d, \"text\": ", k ? ", " : "", best[k].id);
+                json_string(st->labels[best[k].id]);
+                printf(", \"p\": %.6f}", best[k].p);
             }
             printf("]}");
         } else {
             printf("  head %-2d entropy %.3f  ", h, entropy);
-            for (int k = 0; k < 3 && best[k] >= 0; k++) printf("  [%d]'%s' %.3f", best[k], st->labels[best[k]], p[best[k]]);
+            for (int k = 0; k < n_best; k++) printf("  [%d]'%s' %.3f", best[k].id, st->labels[best[k].id], best[k].p);
             printf("\n");
         }
     }
@@ -396,10 +365,7 @@ static void cmd_gen(stepper *st, int n) {
     tinyllm_error err = {0};
     int first = st->n_tokens;
     for (int i = 0; i < n; i++) {
-        const float *l = logits_at(st, st->n_tokens - 1);
-        int best = 0;
-        for (int v = 1; v < st->info.n_vocab; v++)
-            if (l[v] > l[best]) best = v;
+        int best = argmax(logits_at(st, st->n_tokens - 1), st->info.n_vocab);
         if (tinyllm_context_decode(st->ctx, best, &err)) {
             say_error(st, "%s", err.message);
             break;

@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "probs.h"
 #include "golden.h"
 #include "sha256.h"
 
@@ -170,10 +171,7 @@ static int greedy_continuation(tinyllm_model *m, const golden *g, int *out, int 
         return -1;
     }
     for (int i = 0; i < g->n_cont; i++) {
-        const float *l = tinyllm_context_logits(ctx);
-        int best = 0;
-        for (int v = 1; v < info.n_vocab; v++)
-            if (l[v] > l[best]) best = v;
+        int best = argmax(tinyllm_context_logits(ctx), info.n_vocab);
         out[i] = best;
         if (i + 1 < g->n_cont && tinyllm_context_decode(ctx, best, &err)) {
             report(&err);
@@ -195,32 +193,34 @@ static void shape_text(const golden_tap *t, char *buf, size_t cap) {
 }
 
 int cmd_verify(int argc, char **argv) {
-    const char *model_path = NULL, *golden_path = NULL;
+    const char *golden_path = NULL;
     float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
-    int n_threads = 0, quiet = 0, keep_f16 = 0;
-    const opt_spec opts[] = {
-        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
+    int quiet = 0;
+    common_flags cf = {0};
+    const unsigned common = CF_MODEL | CF_THREADS | CF_KEEP_F16;
+    const opt_spec own[] = {
         {"--golden", "-g", OPT_STRING, &golden_path, "FILE", "golden file from tools/golden.py (required)", NULL},
         {"--tol", NULL, OPT_FLOAT, &rtol_override, "R", "relative tolerance for every tap (default: per tap)", NULL},
         {"--atol", NULL, OPT_FLOAT, &atol_override, "A", "absolute tolerance for every tap (default: per tap)", NULL},
-        {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default: all cores)", NULL},
         {"--quiet", "-q", OPT_FLAG, &quiet, "", "print failures and the summary only", NULL},
-        {"--keep-f16", NULL, OPT_FLAG, &keep_f16, "", "use F16 weights in place instead of expanding them to F32", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"verify", "-m MODEL.gguf --golden FILE.tlg [options]",
                               "Compare every tap of prefill and decode, and the greedy continuation, with a golden "
                               "file from the reference.",
-                              opts, (int)(sizeof opts / sizeof opts[0])};
+                              opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
-    if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
+    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (!golden_path) return usage_error(&cmd, "missing --golden FILE");
     if (!isnan(rtol_override) && !(rtol_override >= 0 && isfinite(rtol_override)))
         return usage_error(&cmd, "--tol %g: expected a finite tolerance >= 0", rtol_override);
     if (!isnan(atol_override) && !(atol_override >= 0 && isfinite(atol_override)))
         return usage_error(&cmd, "--atol %g: expected a finite tolerance >= 0", atol_override);
-    if (n_threads < 0) return usage_error(&cmd, "-t %d: expected a positive thread count", n_threads);
+    const char *model_path = cf.model;
+    int n_threads = cf.n_threads;
 
     golden g;
     char msg[512];
@@ -229,8 +229,7 @@ int cmd_verify(int argc, char **argv) {
         return EXIT_MODEL;
     }
     /* the model first: its loader refuses FIFOs and devices, so hashing it cannot block */
-    tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.keep_f16 = keep_f16;
+    tinyllm_model_params mp = model_params_from(&cf);
     tinyllm_model *m = load_model_or_report(model_path, &mp);
     if (!m) {
         golden_free(&g);

@@ -178,6 +178,14 @@ void report(const tinyllm_error *err) {
     fprintf(stderr, "tinyllm: %s\n", err->message);
 }
 
+tinyllm_model_params model_params_from(const common_flags *c) {
+    tinyllm_model_params mp = tinyllm_model_default_params();
+    mp.keep_f16 = c->keep_f16;
+    mp.no_mmap = c->no_mmap;
+    mp.check_tensors = c->check_tensors;
+    return mp;
+}
+
 tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params) {
     tinyllm_model *m = NULL;
     tinyllm_error err = {0};

@@ -7,6 +7,10 @@
 double now_seconds(void);
 /* The BLAS kernel OpenBLAS chose for this CPU (prefill's sgemm), e.g. "Haswell". */
 const char *blas_core(void);
+/* The model parameters the shared flags ask for (args.h). */
+#include "args.h"
+tinyllm_model_params model_params_from(const common_flags *c);
+
 /* Loads a model; on failure prints "tinyllm: <message>" and returns NULL. */
 tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params); /* NULL params: defaults */
 /* Reads a whole regular file of at most max_bytes into a NUL-terminated
