@@ -1,7 +1,8 @@
 /* tinyllm step: walk through a forward pass tap by tap and look — tensor
  * statistics, per-head attention, the logit lens, the next-token
  * distribution, head ablation, attention pictures — interactively or from a
- * script. Also `tinyllm attn`, the non-interactive attention picture.
+ * script (the picture-only `tinyllm attn` is cmd_attn.c; the shared state
+ * is stepper.c).
  * Everything here comes from the public API (taps, logits, logit lens,
  * ablation, tokenizer). */
 #include <math.h>
@@ -10,29 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "common.h"
-#include "probs.h"
 #include "npy.h"
 #include "plot.h"
-#include "tap_store.h"
+#include "probs.h"
+#include "stepper.h"
 
 #define MAX_ARGS 8
-
-typedef struct {
-    tinyllm_model *m;
-    tinyllm_model_info info;
-    tinyllm_context *ctx;
-    tap_store store;
-    int *tokens;     /* prompt + generated */
-    int n_tokens, cap;
-    int n_prompt;
-    int cur_tap, cur_pos;
-    int json, echo, top_k;
-    char **labels;   /* display text per token */
-    int errors;      /* say_error calls so far */
-    const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
-} stepper;
 
 /* The longest command line read from stdin (paths included). */
 #define STEP_MAX_LINE 65536
@@ -56,99 +40,7 @@ static long read_line(char *buf, size_t cap, FILE *f) {
 
 /* ---------------------------------------------------------- output -- */
 
-/* A JSON string: quotes, backslashes and control characters escaped; bytes
- * that are not valid UTF-8 (a path may hold any) as \u00XX, so the line
- * always parses. */
-static void json_string(const char *s) {
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2, ok = c < 0x80 || (c >= 0xC2 && c <= 0xF4);
-        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
-        if (!ok) {
-            printf("\\u%04x", c);
-            p++;
-        } else if (n > 1) {
-            fwrite(p, 1, n, stdout);
-            p += n;
-        } else {
-            if (c == '"' || c == '\\')
-                printf("\\%c", c);
-            else if (c < 0x20 || c == 0x7f)
-                printf("\\u%04x", c);
-            else
-                putchar(c);
-            p++;
-        }
-    }
-    putchar('"');
-}
-
-static void say_error(stepper *st, const char *fmt, const char *arg) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, fmt, arg ? arg : "");
-    st->errors++;
-    if (st->cli) {
-        char shown[1024];
-        fprintf(stderr, "tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
-    } else if (st->json) {
-        printf("{\"error\": ");
-        json_string(buf);
-        printf("}\n");
-    } else {
-        printf("error: %s\n", buf);
-    }
-}
-
-/* A token as readable text: SentencePiece's ▁ shown as a space, bytes as
- * escapes, e.g. " time", "\n". */
-static char *token_label(const tinyllm_model *m, int id) {
-    const char *p = tinyllm_token_piece(m, id);
-    char *out = malloc(strlen(p) * 2 + 8), *o = out;
-    if (!out) return NULL;
-    if (!strcmp(p, "<0x0A>")) {
-        strcpy(out, "\\n");
-        return out;
-    }
-    for (; *p; p++) {
-        if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81) {
-            *o++ = ' ';
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = 0;
-    return out;
-}
-
 /* ---------------------------------------------------------- engine -- */
-
-static int add_token(stepper *st, int id) {
-    if (st->n_tokens == st->cap) {
-        int cap = st->cap * 2;
-        int *t = realloc(st->tokens, (size_t)cap * sizeof *t);
-        char **l = realloc(st->labels, (size_t)cap * sizeof *l);
-        if (t) st->tokens = t;
-        if (l) st->labels = l;
-        if (!t || !l) return -1;
-        st->cap = cap;
-    }
-    st->tokens[st->n_tokens] = id;
-    st->labels[st->n_tokens] = token_label(st->m, id);
-    st->n_tokens++;
-    return 0;
-}
-
-static int tap_index(const stepper *st, const char *name) {
-    int i = tap_store_find(&st->store, name);
-    return i;
-}
-
-static const float *logits_at(const stepper *st, int pos) {
-    return tap_store_row(&st->store, tap_index(st, "logits"), pos);
-}
 
 static void print_ranked(const stepper *st, const ranked *r, int n) {
     if (st->json) {
@@ -451,53 +343,6 @@ static void cmd_dump(stepper *st, const char *name, const char *path) {
     free(buf);
 }
 
-/* attention heatmap(s) of one layer: one head, or all heads in a grid */
-static void cmd_attn_png(stepper *st, int layer, int head, const char *path) {
-    char name[48];
-    snprintf(name, sizeof name, "%d.attn_probs", layer);
-    int tap = tap_index(st, name);
-    if (tap < 0) {
-        say_error(st, "no attention for layer %s", name);
-        return;
-    }
-    int N = st->store.n_pos, H = st->store.taps[tap].cols, h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
-    if (head >= H) {
-        say_error(st, "head out of range%s", NULL);
-        return;
-    }
-    float *mats = calloc((size_t)(h1 - h0) * N * N, sizeof *mats);
-    const float **ptrs = calloc((size_t)(h1 - h0), sizeof *ptrs);
-    char (*titles)[32] = calloc((size_t)(h1 - h0), sizeof *titles);
-    const char **tptrs = calloc((size_t)(h1 - h0), sizeof *tptrs);
-    if (!mats || !ptrs || !titles || !tptrs) {
-        say_error(st, "out of memory%s", NULL);
-    } else {
-        for (int h = h0; h < h1; h++) {
-            float *m = mats + (size_t)(h - h0) * N * N;
-            for (int i = 0; i < N; i++) {
-                const float *row = tap_store_row(&st->store, tap, i);
-                for (int j = 0; j <= i && row; j++) m[(size_t)i * N + j] = row[(size_t)h * (i + 1) + j];
-            }
-            ptrs[h - h0] = m;
-            snprintf(titles[h - h0], sizeof titles[0], "head %d", h);
-            tptrs[h - h0] = titles[h - h0];
-        }
-        char title[96], msg[256];
-        plot_geometry g;
-        snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
-        if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels, N, &g, msg, sizeof msg))
-            say_error(st, "%s", msg);
-        else if (st->json) {
-            printf("{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"png\": ", layer, head);
-            json_string(path);
-            printf(", \"tokens\": %d, \"width\": %d, \"height\": %d, \"grid_x\": %d, \"grid_y\": %d, \"cell\": %d}\n", N,
-                   g.width, g.height, g.grid_x, g.grid_y, g.cell);
-        } else
-            printf("wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);
-    }
-    free(mats), free(ptrs), free(titles), free(tptrs);
-}
-
 static int parse_int_arg(const char *s, int *v) {
     char *end;
     long x = strtol(s, &end, 10);
@@ -547,22 +392,283 @@ static void cmd_rerun(stepper *st) {
     free(before), free(after);
 }
 
-static const char HELP[] =
-    "commands:\n"
-    "  next [N] | prev          move to the next (previous) tap of the forward pass\n"
-    "  layer N | next layer     jump to layer N's first tap (or the next layer's)\n"
-    "  pos T                    choose the token position to look at\n"
-    "  show [TAP]               shape, mean, std, min, max, L2 norm and first values\n"
-    "  heads [L]                per head: the most attended earlier tokens and the entropy\n"
-    "  lens [--png FILE]        logit lens of the current residual stream (picture: all layers)\n"
-    "  top [K]                  the K most likely next tokens at this position\n"
-    "  gen N                    decode N tokens greedily, then keep stepping\n"
-    "  attn L H|all [--png F]   attention of a head (or all heads) as a picture\n"
-    "  ablate L H | unablate    zero a head's output from now on (unablate: all back)\n"
-    "  rerun                    run all tokens again and show how the prediction changed\n"
-    "  dump TAP FILE.npy        write a tap (all positions) as a NumPy file\n"
-    "  taps | tokens | where    list the taps, the tokens, the current place\n"
-    "  help | quit\n";
+/* Each session command: its handler gets the words of the line (argv[0] is
+ * the command) and returns 1 to end the session. */
+typedef int (*command_fn)(stepper *st, int argc, char **argv);
+
+static int do_quit(stepper *st, int argc, char **argv) {
+    (void)st, (void)argc, (void)argv;
+    return 1;
+}
+
+static int do_help(stepper *st, int argc, char **argv);
+
+static int do_next(stepper *st, int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "layer")) {
+        char name[48];
+        snprintf(name, sizeof name, "%d.attn_norm", st->store.taps[st->cur_tap].layer + 1);
+        int t = tap_index(st, name);
+        if (t < 0) {
+            say_error(st, "already at the last layer%s", NULL);
+            return 0;
+        }
+        st->cur_tap = t;
+        cmd_show(st, t, 1);
+        return 0;
+    }
+    int step = 1;
+    if (argc > 1 && (parse_int_arg(argv[1], &step) || step < 1)) {
+        say_error(st, "next: '%s' is not a positive count", argv[1]);
+        return 0;
+    }
+    int t = st->cur_tap + (!strcmp(argv[0], "next") ? step : -step);
+    if (t < 0 || t >= st->store.n) {
+        say_error(st, "%s", t < 0 ? "already at the first tap" : "already at the last tap (logits); try 'gen 1'");
+        return 0;
+    }
+    st->cur_tap = t;
+    cmd_show(st, t, 1);
+    return 0;
+}
+
+static int do_layer(stepper *st, int argc, char **argv) {
+    int v = 0;
+    if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->info.n_layer) {
+        char range[64];
+        snprintf(range, sizeof range, "layer: expected a layer number 0..%d", st->info.n_layer - 1);
+        say_error(st, "%s", range);
+        return 0;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "%d.attn_norm", v);
+    st->cur_tap = tap_index(st, name);
+    cmd_show(st, st->cur_tap, 1);
+    return 0;
+}
+
+static int do_pos(stepper *st, int argc, char **argv) {
+    int v = 0;
+    if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->store.n_pos) {
+        char range[64];
+        snprintf(range, sizeof range, "pos: expected a position 0..%d", st->store.n_pos - 1);
+        say_error(st, "%s", range);
+        return 0;
+    }
+    st->cur_pos = v;
+    if (st->json)
+        printf("{\"cmd\": \"pos\", \"pos\": %d}\n", v);
+    else
+        printf("position %d '%s'\n", v, st->labels[v]);
+    return 0;
+}
+
+static int do_show(stepper *st, int argc, char **argv) {
+    int t = argc > 1 ? tap_index(st, argv[1]) : st->cur_tap;
+    if (t < 0)
+        say_error(st, "unknown tap '%s' (try 'taps')", argv[1]);
+    else
+        cmd_show(st, t, 0);
+    return 0;
+}
+
+static int do_heads(stepper *st, int argc, char **argv) {
+    int layer = st->store.taps[st->cur_tap].layer;
+    if (argc > 1 && (parse_int_arg(argv[1], &layer) || layer < 0 || layer >= st->info.n_layer)) {
+        say_error(st, "heads: '%s' is not a layer number", argv[1]);
+        return 0;
+    }
+    cmd_heads(st, layer < 0 ? 0 : layer);
+    return 0;
+}
+
+static int do_lens(stepper *st, int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--png"))
+        cmd_lens_png(st, argv[2]);
+    else if (argc == 1)
+        cmd_lens(st);
+    else
+        say_error(st, "usage: lens [--png FILE]%s", NULL);
+    return 0;
+}
+
+static int do_top(stepper *st, int argc, char **argv) {
+    int k = st->top_k;
+    if (argc > 1 && (parse_int_arg(argv[1], &k) || k < 1 || k > st->info.n_vocab))
+        say_error(st, "top: '%s' is not a count of tokens", argv[1]);
+    else
+        cmd_top(st, k);
+    return 0;
+}
+
+static int do_gen(stepper *st, int argc, char **argv) {
+    int v = 0;
+    if (argc != 2 || parse_int_arg(argv[1], &v) || v < 1)
+        say_error(st, "gen: expected a number of tokens >= 1%s", NULL);
+    else if (st->n_tokens + v > tinyllm_context_n_ctx(st->ctx))
+        say_error(st, "gen: that would pass the end of the context (use a larger --ctx)%s", NULL);
+    else
+        cmd_gen(st, v);
+    return 0;
+}
+
+static int do_dump(stepper *st, int argc, char **argv) {
+    if (argc != 3)
+        say_error(st, "usage: dump TAP FILE.npy%s", NULL);
+    else
+        cmd_dump(st, argv[1], argv[2]);
+    return 0;
+}
+
+/* attn L H|all [--png FILE]: one head's rows as text, or a picture */
+static int do_attn(stepper *st, int argc, char **argv) {
+    int layer, head = -1;
+    const char *png = argc == 5 && !strcmp(argv[3], "--png") ? argv[4] : NULL;
+    if ((argc != 3 && argc != 5) || parse_int_arg(argv[1], &layer) || layer < 0 || layer >= st->info.n_layer ||
+        (strcmp(argv[2], "all") && (parse_int_arg(argv[2], &head) || head < 0 || head >= st->info.n_head))) {
+        say_error(st, "usage: attn LAYER HEAD|all [--png FILE] (layer and head in range)%s", NULL);
+        return 0;
+    }
+    if (png) {
+        stepper_attn_png(st, layer, head, png);
+        return 0;
+    }
+    if (head < 0) {
+        say_error(st, "attn L all needs --png FILE%s", NULL);
+        return 0;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "%d.attn_probs", layer);
+    int tap = tap_index(st, name);
+    printf(st->json ? "{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"rows\": [" : "layer %d head %d\n", layer,
+           head);
+    for (int i = 0; i < st->store.n_pos; i++) {
+        const float *row = tap_store_row(&st->store, tap, i);
+        if (st->json)
+            printf("%s[", i ? ", " : "");
+        else
+            printf("  %3d %-10.10s", i, st->labels[i]);
+        for (int j = 0; j <= i && row; j++)
+            printf(st->json ? (j ? ", %.6f" : "%.6f") : " %.2f", row[(size_t)head * (i + 1) + j]);
+        printf(st->json ? "]" : "\n");
+    }
+    if (st->json) printf("]}\n");
+    return 0;
+}
+
+static int do_ablate(stepper *st, int argc, char **argv) {
+    int layer = -1, head = -1, on = !strcmp(argv[0], "ablate");
+    if ((on && argc != 3) || (argc == 3 && (parse_int_arg(argv[1], &layer) || parse_int_arg(argv[2], &head))) ||
+        (argc != 1 && argc != 3)) {
+        say_error(st, "usage: ablate LAYER HEAD | unablate [LAYER HEAD]%s", NULL);
+        return 0;
+    }
+    tinyllm_error err = {0};
+    if (tinyllm_context_ablate_head(st->ctx, layer, head, on, &err)) {
+        say_error(st, "%s", err.message);
+        return 0;
+    }
+    if (st->json)
+        printf("{\"cmd\": \"%s\", \"layer\": %d, \"head\": %d}\n", argv[0], layer, head);
+    else if (layer < 0)
+        printf("all heads restored; 'rerun' to see the effect\n");
+    else
+        printf("head %d of layer %d %s; 'rerun' to see the effect\n", head, layer, on ? "ablated" : "restored");
+    return 0;
+}
+
+static int do_rerun(stepper *st, int argc, char **argv) {
+    (void)argc, (void)argv;
+    cmd_rerun(st);
+    return 0;
+}
+
+static int do_taps(stepper *st, int argc, char **argv) {
+    (void)argc, (void)argv;
+    int n = st->store.n;
+    if (st->json) printf("{\"cmd\": \"taps\", \"taps\": [");
+    for (int i = 0; i < n; i++)
+        if (st->json) {
+            printf("%s", i ? ", " : "");
+            json_string(st->store.taps[i].name);
+        } else {
+            printf("%s%s", st->store.taps[i].name, i + 1 < n ? (i % 8 == 7 ? "\n" : "  ") : "\n");
+        }
+    if (st->json) printf("]}\n");
+    return 0;
+}
+
+static int do_tokens(stepper *st, int argc, char **argv) {
+    (void)argc, (void)argv;
+    if (st->json) printf("{\"cmd\": \"tokens\", \"tokens\": [");
+    for (int i = 0; i < st->n_tokens; i++) {
+        if (st->json) {
+            printf("%s{\"pos\": %d, \"id\": %d, \"text\": ", i ? ", " : "", i, st->tokens[i]);
+            json_string(st->labels[i]);
+            printf("}");
+        } else {
+            printf("  %3d  %5d  '%s'%s\n", i, st->tokens[i], st->labels[i], i >= st->n_prompt ? "  (generated)" : "");
+        }
+    }
+    if (st->json) printf("]}\n");
+    return 0;
+}
+
+static int do_where(stepper *st, int argc, char **argv) {
+    (void)argc, (void)argv;
+    if (st->json)
+        printf("{\"cmd\": \"where\", \"tap\": \"%s\", \"pos\": %d}\n", st->store.taps[st->cur_tap].name, st->cur_pos);
+    else
+        printf("at %s, position %d '%s'\n", st->store.taps[st->cur_tap].name, st->cur_pos, st->labels[st->cur_pos]);
+    return 0;
+}
+
+/* The session's commands: name (and alias), arguments, help, handler. */
+static const struct {
+    const char *name, *alias, *args, *help;
+    command_fn fn;
+} COMMANDS[] = {
+    {"next", NULL, "[N | layer]", "move to the next tap of the forward pass (or the next layer's first)", do_next},
+    {"prev", NULL, "[N]", "move to the previous tap", do_next},
+    {"layer", NULL, "N", "jump to layer N's first tap", do_layer},
+    {"pos", NULL, "T", "choose the token position to look at", do_pos},
+    {"show", NULL, "[TAP]", "shape, mean, std, min, max, L2 norm and first values", do_show},
+    {"heads", NULL, "[L]", "per head: the most attended earlier tokens and the entropy", do_heads},
+    {"lens", NULL, "[--png FILE]", "logit lens of the current residual stream (picture: all layers)", do_lens},
+    {"top", NULL, "[K]", "the K most likely next tokens at this position", do_top},
+    {"gen", NULL, "N", "decode N tokens greedily, then keep stepping", do_gen},
+    {"attn", NULL, "L H|all [--png F]", "attention of a head (or all heads) as a picture", do_attn},
+    {"ablate", NULL, "L H", "zero a head's output from now on", do_ablate},
+    {"unablate", NULL, "[L H]", "give a head (or every head) back", do_ablate},
+    {"rerun", NULL, "", "run all tokens again and show how the prediction changed", do_rerun},
+    {"dump", NULL, "TAP FILE.npy", "write a tap (all positions) as a NumPy file", do_dump},
+    {"taps", NULL, "", "list the taps", do_taps},
+    {"tokens", NULL, "", "list the tokens", do_tokens},
+    {"where", NULL, "", "the current tap and position", do_where},
+    {"help", "?", "", "this list", do_help},
+    {"quit", "q", "", "end the session (also: exit)", do_quit},
+    {"exit", NULL, "", NULL, do_quit},
+};
+#define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
+
+static int do_help(stepper *st, int argc, char **argv) {
+    (void)argc, (void)argv;
+    char text[4096];
+    int n = snprintf(text, sizeof text, "commands:\n");
+    for (int i = 0; i < N_COMMANDS && n < (int)sizeof text; i++) {
+        if (!COMMANDS[i].help) continue; /* an alias of the one before */
+        char head[48];
+        snprintf(head, sizeof head, "%s %s", COMMANDS[i].name, COMMANDS[i].args);
+        n += snprintf(text + n, sizeof text - (size_t)n, "  %-26s %s\n", head, COMMANDS[i].help);
+    }
+    if (st->json) {
+        printf("{\"cmd\": \"help\", \"text\": ");
+        json_string(text);
+        printf("}\n");
+    } else {
+        fputs(text, stdout);
+    }
+    return 0;
+}
 
 /* Runs one command line; returns 1 to quit. */
 static int run_command(stepper *st, char *line) {
@@ -572,242 +678,14 @@ static int run_command(stepper *st, char *line) {
          tok = strtok_r(NULL, " \t\r\n", &save))
         argv[argc++] = tok;
     if (argc == 0) return 0;
-    const char *c = argv[0];
-    int v = 0, n_taps = st->store.n;
-    if (!strcmp(c, "quit") || !strcmp(c, "exit") || !strcmp(c, "q")) return 1;
-    if (!strcmp(c, "help") || !strcmp(c, "?")) {
-        if (st->json) {
-            printf("{\"cmd\": \"help\", \"text\": ");
-            json_string(HELP);
-            printf("}\n");
-        } else {
-            fputs(HELP, stdout);
-        }
-    } else if (!strcmp(c, "next") && argc == 2 && !strcmp(argv[1], "layer")) {
-        int layer = st->store.taps[st->cur_tap].layer + 1;
-        char name[48];
-        snprintf(name, sizeof name, "%d.attn_norm", layer);
-        int t = tap_index(st, name);
-        if (t < 0) {
-            say_error(st, "already at the last layer%s", NULL);
-            return 0;
-        }
-        st->cur_tap = t;
-        cmd_show(st, t, 1);
-    } else if (!strcmp(c, "next") || !strcmp(c, "prev")) {
-        int step = 1;
-        if (argc > 1 && (parse_int_arg(argv[1], &step) || step < 1)) {
-            say_error(st, "next: '%s' is not a positive count", argv[1]);
-            return 0;
-        }
-        int t = st->cur_tap + (!strcmp(c, "next") ? step : -step);
-        if (t < 0 || t >= n_taps) {
-            say_error(st, "%s", t < 0 ? "already at the first tap" : "already at the last tap (logits); try 'gen 1'");
-            return 0;
-        }
-        st->cur_tap = t;
-        cmd_show(st, t, 1);
-    } else if (!strcmp(c, "layer")) {
-        char name[48];
-        if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->info.n_layer) {
-            char range[64];
-            snprintf(range, sizeof range, "layer: expected a layer number 0..%d", st->info.n_layer - 1);
-            say_error(st, "%s", range);
-            return 0;
-        }
-        snprintf(name, sizeof name, "%d.attn_norm", v);
-        st->cur_tap = tap_index(st, name);
-        cmd_show(st, st->cur_tap, 1);
-    } else if (!strcmp(c, "pos")) {
-        if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->store.n_pos) {
-            char range[64];
-            snprintf(range, sizeof range, "pos: expected a position 0..%d", st->store.n_pos - 1);
-            say_error(st, "%s", range);
-            return 0;
-        }
-        st->cur_pos = v;
-        if (st->json)
-            printf("{\"cmd\": \"pos\", \"pos\": %d}\n", v);
-        else
-            printf("position %d '%s'\n", v, st->labels[v]);
-    } else if (!strcmp(c, "show")) {
-        int t = argc > 1 ? tap_index(st, argv[1]) : st->cur_tap;
-        if (t < 0) {
-            say_error(st, "unknown tap '%s' (try 'taps')", argv[1]);
-            return 0;
-        }
-        cmd_show(st, t, 0);
-    } else if (!strcmp(c, "heads")) {
-        int layer = st->store.taps[st->cur_tap].layer;
-        if (argc > 1 && (parse_int_arg(argv[1], &layer) || layer < 0 || layer >= st->info.n_layer)) {
-            say_error(st, "heads: '%s' is not a layer number", argv[1]);
-            return 0;
-        }
-        if (layer < 0) layer = 0;
-        cmd_heads(st, layer);
-    } else if (!strcmp(c, "lens")) {
-        if (argc == 3 && !strcmp(argv[1], "--png"))
-            cmd_lens_png(st, argv[2]);
-        else if (argc == 1)
-            cmd_lens(st);
-        else
-            say_error(st, "usage: lens [--png FILE]%s", NULL);
-    } else if (!strcmp(c, "top")) {
-        int k = st->top_k;
-        if (argc > 1 && (parse_int_arg(argv[1], &k) || k < 1 || k > st->info.n_vocab)) {
-            say_error(st, "top: '%s' is not a count of tokens", argv[1]);
-            return 0;
-        }
-        cmd_top(st, k);
-    } else if (!strcmp(c, "gen")) {
-        if (argc != 2 || parse_int_arg(argv[1], &v) || v < 1) {
-            say_error(st, "gen: expected a number of tokens >= 1%s", NULL);
-            return 0;
-        }
-        if (st->n_tokens + v > tinyllm_context_n_ctx(st->ctx)) {
-            say_error(st, "gen: that would pass the end of the context (use a larger --ctx)%s", NULL);
-            return 0;
-        }
-        cmd_gen(st, v);
-    } else if (!strcmp(c, "dump")) {
-        if (argc != 3) {
-            say_error(st, "usage: dump TAP FILE.npy%s", NULL);
-            return 0;
-        }
-        cmd_dump(st, argv[1], argv[2]);
-    } else if (!strcmp(c, "attn")) {
-        int layer, head = -1;
-        const char *png = argc == 5 && !strcmp(argv[3], "--png") ? argv[4] : NULL;
-        if ((argc != 3 && argc != 5) || parse_int_arg(argv[1], &layer) || layer < 0 || layer >= st->info.n_layer ||
-            (strcmp(argv[2], "all") && (parse_int_arg(argv[2], &head) || head < 0 || head >= st->info.n_head))) {
-            say_error(st, "usage: attn LAYER HEAD|all [--png FILE] (layer and head in range)%s", NULL);
-            return 0;
-        }
-        if (!png) { /* text: the head's rows (or a hint for all) */
-            if (head < 0) {
-                say_error(st, "attn L all needs --png FILE%s", NULL);
-                return 0;
-            }
-            char name[48];
-            snprintf(name, sizeof name, "%d.attn_probs", layer);
-            int tap = tap_index(st, name);
-            printf(st->json ? "{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"rows\": [" : "layer %d head %d\n",
-                   layer, head);
-            for (int i = 0; i < st->store.n_pos; i++) {
-                const float *row = tap_store_row(&st->store, tap, i);
-                if (st->json) printf("%s[", i ? ", " : "");
-                else printf("  %3d %-10.10s", i, st->labels[i]);
-                for (int j = 0; j <= i && row; j++)
-                    printf(st->json ? (j ? ", %.6f" : "%.6f") : " %.2f", row[(size_t)head * (i + 1) + j]);
-                printf(st->json ? "]" : "\n");
-            }
-            if (st->json) printf("]}\n");
-        } else {
-            cmd_attn_png(st, layer, head, png);
-        }
-    } else if (!strcmp(c, "ablate") || !strcmp(c, "unablate")) {
-        int layer = -1, head = -1, on = !strcmp(c, "ablate");
-        if ((on && argc != 3) || (argc == 3 && (parse_int_arg(argv[1], &layer) || parse_int_arg(argv[2], &head))) ||
-            (argc != 1 && argc != 3)) {
-            say_error(st, "usage: ablate LAYER HEAD | unablate [LAYER HEAD]%s", NULL);
-            return 0;
-        }
-        if (tinyllm_context_ablate_head(st->ctx, layer, head, on, NULL)) {
-            say_error(st, "%s: layer or head out of range", c);
-            return 0;
-        }
-        if (st->json)
-            printf("{\"cmd\": \"%s\", \"layer\": %d, \"head\": %d}\n", c, layer, head);
-        else if (layer < 0)
-            printf("all heads restored; 'rerun' to see the effect\n");
-        else
-            printf("head %d of layer %d %s; 'rerun' to see the effect\n", head, layer, on ? "ablated" : "restored");
-    } else if (!strcmp(c, "rerun")) {
-        cmd_rerun(st);
-    } else if (!strcmp(c, "taps")) {
-        if (st->json) printf("{\"cmd\": \"taps\", \"taps\": [");
-        for (int i = 0; i < n_taps; i++)
-            if (st->json) {
-                printf("%s", i ? ", " : "");
-                json_string(st->store.taps[i].name);
-            } else {
-                printf("%s%s", st->store.taps[i].name, i + 1 < n_taps ? (i % 8 == 7 ? "\n" : "  ") : "\n");
-            }
-        if (st->json) printf("]}\n");
-    } else if (!strcmp(c, "tokens")) {
-        if (st->json) printf("{\"cmd\": \"tokens\", \"tokens\": [");
-        for (int i = 0; i < st->n_tokens; i++) {
-            if (st->json) {
-                printf("%s{\"pos\": %d, \"id\": %d, \"text\": ", i ? ", " : "", i, st->tokens[i]);
-                json_string(st->labels[i]);
-                printf("}");
-            } else {
-                printf("  %3d  %5d  '%s'%s\n", i, st->tokens[i], st->labels[i], i >= st->n_prompt ? "  (generated)" : "");
-            }
-        }
-        if (st->json) printf("]}\n");
-    } else if (!strcmp(c, "where")) {
-        if (st->json)
-            printf("{\"cmd\": \"where\", \"tap\": \"%s\", \"pos\": %d}\n", st->store.taps[st->cur_tap].name, st->cur_pos);
-        else
-            printf("at %s, position %d '%s'\n", st->store.taps[st->cur_tap].name, st->cur_pos, st->labels[st->cur_pos]);
-    } else {
-        say_error(st, "unknown command '%s' (try 'help')", c);
-    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[0], COMMANDS[i].name) || (COMMANDS[i].alias && !strcmp(argv[0], COMMANDS[i].alias)))
+            return COMMANDS[i].fn(st, argc, argv);
+    say_error(st, "unknown command '%s' (try 'help')", argv[0]);
     return 0;
 }
 
 /* ------------------------------------------------------------ setup -- */
-
-static void free_stepper(stepper *st) {
-    if (st->labels)
-        for (int i = 0; i < st->n_tokens; i++) free(st->labels[i]);
-    free(st->labels);
-    free(st->tokens);
-    tap_store_free(&st->store);
-    tinyllm_context_free(st->ctx);
-    tinyllm_model_free(st->m);
-}
-
-/* Loads the model and runs the prompt with every tap recorded. */
-static int build_stepper(stepper *st, const char *model_path, const char *prompt, int n_ctx, int n_threads) {
-    memset(st, 0, sizeof *st);
-    tap_store_init(&st->store);
-    st->top_k = 5;
-    if (!(st->m = load_model_or_report(model_path, NULL))) return EXIT_MODEL;
-    tinyllm_model_info_get(st->m, &st->info, NULL);
-    int n = 0;
-    int *ids = tokenize_prompt(st->m, prompt, &n);
-    if (!ids) return EXIT_USAGE;
-    st->cap = n + 16;
-    st->tokens = malloc((size_t)st->cap * sizeof *st->tokens);
-    st->labels = calloc((size_t)st->cap, sizeof *st->labels);
-    if (!st->tokens || !st->labels) {
-        free(ids);
-        return EXIT_RUNTIME;
-    }
-    for (int i = 0; i < n; i++) add_token(st, ids[i]);
-    free(ids);
-    st->n_prompt = n;
-    tinyllm_context_params cp = tinyllm_context_default_params();
-    cp.n_ctx = n_ctx ? n_ctx : (st->info.n_ctx_train < 512 ? st->info.n_ctx_train : 512);
-    cp.n_threads = n_threads;
-    cp.logits_all = 1;
-    tinyllm_error err = {0};
-    if (n > cp.n_ctx) {
-        fprintf(stderr, "tinyllm step: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", n,
-                cp.n_ctx);
-        return EXIT_USAGE;
-    }
-    if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
-        tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
-        tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
-        fprintf(stderr, "tinyllm step: %s\n", *err.message ? err.message : "out of memory");
-        return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
-    }
-    st->cur_pos = n - 1;
-    return EXIT_OK;
-}
 
 int cmd_step(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *script = NULL;
@@ -876,39 +754,3 @@ int cmd_step(int argc, char **argv) {
     return EXIT_OK;
 }
 
-/* tinyllm attn: the attention picture without a session. */
-int cmd_attn(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *png = NULL;
-    int layer = -1, head = -1, all = 0;
-    const opt_spec opts[] = {
-        {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
-        {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt (required)", NULL},
-        {"--layer", "-l", OPT_INT, &layer, "L", "layer (required)", NULL},
-        {"--head", NULL, OPT_INT, &head, "H", "head (or --all)", NULL},
-        {"--all", NULL, OPT_FLAG, &all, "", "a grid of every head of the layer", NULL},
-        {"--png", NULL, OPT_STRING, &png, "FILE", "output picture (required)", NULL},
-    };
-    const command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
-                              "Draw an attention heatmap with the tokens as labels.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
-    if (rc >= 0) return rc;
-    if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");
-    if (!*png) return usage_error(&cmd, "--png: empty file name (expected a path for the picture)");
-    if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
-        return usage_error(&cmd, "give --layer L and one of --head H or --all");
-    stepper st;
-    rc = build_stepper(&st, model_path, prompt, 0, 1);
-    if (!rc && layer >= st.info.n_layer)
-        rc = usage_error(&cmd, "--layer %d: the model has layers 0..%d", layer, st.info.n_layer - 1);
-    if (!rc && head >= st.info.n_head)
-        rc = usage_error(&cmd, "--head %d: the model has heads 0..%d", head, st.info.n_head - 1);
-    if (!rc) {
-        st.cli = "attn";
-        cmd_attn_png(&st, layer, all ? -1 : head, png);
-        if (st.errors) rc = EXIT_RUNTIME;
-    }
-    free_stepper(&st);
-    return rc;
-}

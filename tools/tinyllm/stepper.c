@@ -1,0 +1,199 @@
+/* The stepper: a model and a prompt run once with every tap recorded, plus
+ * what `tinyllm step` and `tinyllm attn` share (token labels, errors, JSON
+ * strings, the attention picture). */
+#include "stepper.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+/* A JSON string: quotes, backslashes and control characters escaped; bytes
+ * that are not valid UTF-8 (a path may hold any) as \u00XX, so the line
+ * always parses. */
+void json_string(const char *s) {
+    putchar('"');
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2, ok = c < 0x80 || (c >= 0xC2 && c <= 0xF4);
+        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
+            printf("\\u%04x", c);
+            p++;
+        } else if (n > 1) {
+            fwrite(p, 1, n, stdout);
+            p += n;
+        } else {
+            if (c == '"' || c == '\\')
+                printf("\\%c", c);
+            else if (c < 0x20 || c == 0x7f)
+                printf("\\u%04x", c);
+            else
+                putchar(c);
+            p++;
+        }
+    }
+    putchar('"');
+}
+
+void say_error(stepper *st, const char *fmt, const char *arg) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, fmt, arg ? arg : "");
+    st->errors++;
+    if (st->cli) {
+        char shown[1024];
+        fprintf(stderr, "tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
+    } else if (st->json) {
+        printf("{\"error\": ");
+        json_string(buf);
+        printf("}\n");
+    } else {
+        printf("error: %s\n", buf);
+    }
+}
+
+/* A token as readable text: SentencePiece's ▁ shown as a space, bytes as
+ * escapes, e.g. " time", "\n". */
+char *token_label(const tinyllm_model *m, int id) {
+    const char *p = tinyllm_token_piece(m, id);
+    char *out = malloc(strlen(p) * 2 + 8), *o = out;
+    if (!out) return NULL;
+    if (!strcmp(p, "<0x0A>")) {
+        strcpy(out, "\\n");
+        return out;
+    }
+    for (; *p; p++) {
+        if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81) {
+            *o++ = ' ';
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+int add_token(stepper *st, int id) {
+    if (st->n_tokens == st->cap) {
+        int cap = st->cap * 2;
+        int *t = realloc(st->tokens, (size_t)cap * sizeof *t);
+        char **l = realloc(st->labels, (size_t)cap * sizeof *l);
+        if (t) st->tokens = t;
+        if (l) st->labels = l;
+        if (!t || !l) return -1;
+        st->cap = cap;
+    }
+    st->tokens[st->n_tokens] = id;
+    st->labels[st->n_tokens] = token_label(st->m, id);
+    st->n_tokens++;
+    return 0;
+}
+
+int tap_index(const stepper *st, const char *name) {
+    int i = tap_store_find(&st->store, name);
+    return i;
+}
+
+const float *logits_at(const stepper *st, int pos) {
+    return tap_store_row(&st->store, tap_index(st, "logits"), pos);
+}
+
+void free_stepper(stepper *st) {
+    if (st->labels)
+        for (int i = 0; i < st->n_tokens; i++) free(st->labels[i]);
+    free(st->labels);
+    free(st->tokens);
+    tap_store_free(&st->store);
+    tinyllm_context_free(st->ctx);
+    tinyllm_model_free(st->m);
+}
+
+/* Loads the model and runs the prompt with every tap recorded. */
+int build_stepper(stepper *st, const char *model_path, const char *prompt, int n_ctx, int n_threads) {
+    memset(st, 0, sizeof *st);
+    tap_store_init(&st->store);
+    st->top_k = 5;
+    if (!(st->m = load_model_or_report(model_path, NULL))) return EXIT_MODEL;
+    tinyllm_model_info_get(st->m, &st->info, NULL);
+    int n = 0;
+    int *ids = tokenize_prompt(st->m, prompt, &n);
+    if (!ids) return EXIT_USAGE;
+    st->cap = n + 16;
+    st->tokens = malloc((size_t)st->cap * sizeof *st->tokens);
+    st->labels = calloc((size_t)st->cap, sizeof *st->labels);
+    if (!st->tokens || !st->labels) {
+        free(ids);
+        return EXIT_RUNTIME;
+    }
+    for (int i = 0; i < n; i++) add_token(st, ids[i]);
+    free(ids);
+    st->n_prompt = n;
+    tinyllm_context_params cp = tinyllm_context_default_params();
+    cp.n_ctx = n_ctx ? n_ctx : (st->info.n_ctx_train < 512 ? st->info.n_ctx_train : 512);
+    cp.n_threads = n_threads;
+    cp.logits_all = 1;
+    tinyllm_error err = {0};
+    if (n > cp.n_ctx) {
+        fprintf(stderr, "tinyllm step: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", n,
+                cp.n_ctx);
+        return EXIT_USAGE;
+    }
+    if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
+        tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
+        tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
+        fprintf(stderr, "tinyllm step: %s\n", *err.message ? err.message : "out of memory");
+        return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    st->cur_pos = n - 1;
+    return EXIT_OK;
+}
+
+/* attention heatmap(s) of one layer: one head, or all heads in a grid */
+void stepper_attn_png(stepper *st, int layer, int head, const char *path) {
+    char name[48];
+    snprintf(name, sizeof name, "%d.attn_probs", layer);
+    int tap = tap_index(st, name);
+    if (tap < 0) {
+        say_error(st, "no attention for layer %s", name);
+        return;
+    }
+    int N = st->store.n_pos, H = st->store.taps[tap].cols, h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
+    if (head >= H) {
+        say_error(st, "head out of range%s", NULL);
+        return;
+    }
+    float *mats = calloc((size_t)(h1 - h0) * N * N, sizeof *mats);
+    const float **ptrs = calloc((size_t)(h1 - h0), sizeof *ptrs);
+    char (*titles)[32] = calloc((size_t)(h1 - h0), sizeof *titles);
+    const char **tptrs = calloc((size_t)(h1 - h0), sizeof *tptrs);
+    if (!mats || !ptrs || !titles || !tptrs) {
+        say_error(st, "out of memory%s", NULL);
+    } else {
+        for (int h = h0; h < h1; h++) {
+            float *m = mats + (size_t)(h - h0) * N * N;
+            for (int i = 0; i < N; i++) {
+                const float *row = tap_store_row(&st->store, tap, i);
+                for (int j = 0; j <= i && row; j++) m[(size_t)i * N + j] = row[(size_t)h * (i + 1) + j];
+            }
+            ptrs[h - h0] = m;
+            snprintf(titles[h - h0], sizeof titles[0], "head %d", h);
+            tptrs[h - h0] = titles[h - h0];
+        }
+        char title[96], msg[256];
+        plot_geometry g;
+        snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
+        if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels, N, &g, msg, sizeof msg))
+            say_error(st, "%s", msg);
+        else if (st->json) {
+            printf("{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"png\": ", layer, head);
+            json_string(path);
+            printf(", \"tokens\": %d, \"width\": %d, \"height\": %d, \"grid_x\": %d, \"grid_y\": %d, \"cell\": %d}\n", N,
+                   g.width, g.height, g.grid_x, g.grid_y, g.cell);
+        } else
+            printf("wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);
+    }
+    free(mats), free(ptrs), free(titles), free(tptrs);
+}

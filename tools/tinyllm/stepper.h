@@ -1,0 +1,44 @@
+/* The stepper shared by `tinyllm step` and `tinyllm attn` (stepper.c). */
+#ifndef TINYLLM_CLI_STEPPER_H
+#define TINYLLM_CLI_STEPPER_H
+
+#include "args.h"
+#include "common.h"
+#include "tap_store.h"
+
+typedef struct {
+    tinyllm_model *m;
+    tinyllm_model_info info;
+    tinyllm_context *ctx;
+    tap_store store;
+    int *tokens;     /* prompt + generated */
+    int n_tokens, cap;
+    int n_prompt;
+    int cur_tap, cur_pos;
+    int json, echo, top_k;
+    char **labels;   /* display text per token */
+    int errors;      /* say_error calls so far */
+    const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
+} stepper;
+
+/* Loads the model and runs the prompt with every tap recorded (context
+ * n_ctx, or the model's up to 512). 0, or an exit code after a message. */
+int build_stepper(stepper *st, const char *model_path, const char *prompt, int n_ctx, int n_threads);
+void free_stepper(stepper *st);
+/* Appends a token (and its label) to the sequence; -1 out of memory. */
+int add_token(stepper *st, int id);
+/* A tap's index by name, or -1. */
+int tap_index(const stepper *st, const char *name);
+/* The logits row of position pos. */
+const float *logits_at(const stepper *st, int pos);
+/* A token as readable text (malloc'd): SentencePiece's space as ' ', "\\n". */
+char *token_label(const tinyllm_model *m, int id);
+/* A JSON string on stdout: escaped, valid UTF-8 whatever the bytes. */
+void json_string(const char *s);
+/* An error: on stderr as "tinyllm CLI: ..." for one-shot commands, else in
+ * the session's output (text, or {"error": ...}). Counted in st->errors. */
+void say_error(stepper *st, const char *fmt, const char *arg);
+/* The attention picture of one head (head >= 0) or every head of a layer. */
+void stepper_attn_png(stepper *st, int layer, int head, const char *path);
+
+#endif
