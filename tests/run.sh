@@ -20,7 +20,9 @@ suite() { # name, command...
 }
 
 suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
-suite engine "$PYTHON" tests/test_engine.py "$@"
+for name in gguf tokenizer numerics threads cli install verify; do
+  suite "$name" "$PYTHON" "tests/test_$name.py" "$@"
+done
 suite errors "$PYTHON" tests/test_errors.py
 suite step "$PYTHON" tests/test_step.py
 suite hostile "$PYTHON" tests/test_hostile.py

@@ -11,7 +11,6 @@ import subprocess
 import numpy as np
 
 from harness import BUILD, ROOT, TINYLLM, Skip, Suite
-import gguf_writer as gw  # noqa: E402
 import tinyllm_py as tl  # noqa: E402
 from micro_model import micro_writer  # noqa: E402
 

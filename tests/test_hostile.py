@@ -255,8 +255,8 @@ def info_sizes_nothing_by_the_files_maximum_context():
     8-10 s and 1 GB to `info`: the position table was built at load for the
     file's maximum context. Now it is built per context, for the length the
     context asks for. Checked by memory (peak RSS of `info`), not by time."""
-    path = write("long_ctx.gguf", micro_writer(ctx=1 << 20, dim=64, extra_keys=[("tinyllm.position_encoding", "s", "sinusoidal")],
-                                               learned=False).to_bytes())
+    sinusoidal = [("tinyllm.position_encoding", "s", "sinusoidal")]
+    path = write("long_ctx.gguf", micro_writer(ctx=1 << 20, dim=64, extra_keys=sinusoidal, learned=False).to_bytes())
     probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     r = subprocess.run(["/usr/bin/python3", "-c", probe, TINYLLM, "info", path], capture_output=True, text=True,

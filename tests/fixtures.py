@@ -1,0 +1,99 @@
+"""Models and helpers the end-to-end suites share: the ctypes library, the
+project's converter run on stories260K (once per run), random-weight models
+from tools/make_synthetic.py (cached per run), and a subprocess helper."""
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import PYTHON, ROOT, SP512, STORIES, BUILD, Skip
+import numpy as np
+
+import tinyllm_py as tl
+from tolerance import assert_matches_reference
+
+LIB = tl.load_library(BUILD)
+EXCERPT = os.path.join(ROOT, "tests", "data", "austen_heldout_excerpt.txt")
+TMP = tempfile.mkdtemp(prefix="tinyllm-models-")
+atexit.register(shutil.rmtree, TMP, True)
+
+
+def need_shared():
+    if not os.path.isfile(os.path.join(STORIES, "stories260K.bin")):
+        raise Skip(f"{STORIES} is absent")
+
+
+def run(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+_cache = {}
+
+
+def stories_gguf():
+    """stories260K converted by the project's own converter (once per run)."""
+    need_shared()
+    if "stories" not in _cache:
+        out = os.path.join(TMP, "stories260K.gguf")
+        r = run([PYTHON, os.path.join(ROOT, "tools", "convert_llama2c.py"), os.path.join(STORIES, "stories260K.bin"),
+                 os.path.join(STORIES, "tok512.model"), out])
+        assert r.returncode == 0, r.stderr
+        _cache["stories"] = out
+    return _cache["stories"]
+
+
+def synthetic(name, *args):
+    """A random-weight model written by tools/make_synthetic.py (cached)."""
+    if name not in _cache:
+        out = os.path.join(TMP, name + ".gguf")
+        r = run([PYTHON, os.path.join(ROOT, "tools", "make_synthetic.py"), out, *args])
+        assert r.returncode == 0, r.stderr
+        _cache[name] = out
+    return _cache[name]
+
+
+def gpt2_learned():
+    return synthetic("gpt2_learned", "--arch", "gpt2", "--positions", "learned", "--dim", "48", "--layers", "3",
+                     "--heads", "4", "--ctx", "48", "--tokenizer", SP512, "--seed", "11")
+
+
+def gpt2_sinusoidal():
+    return synthetic("gpt2_sin", "--arch", "gpt2", "--positions", "sinusoidal", "--dim", "48", "--layers", "3",
+                     "--heads", "6", "--ctx", "48", "--tokenizer", SP512, "--seed", "12")
+
+
+def llama_gqa():
+    return synthetic("llama_gqa", "--arch", "llama", "--dim", "64", "--layers", "3", "--heads", "8", "--kv-heads",
+                     "2", "--ctx", "48", "--tokenizer", SP512, "--seed", "13")
+
+
+def llama_long():
+    """Context 700: prompts longer than one internal batch (512 tokens)."""
+    return synthetic("llama_long", "--arch", "llama", "--dim", "32", "--layers", "2", "--heads", "4", "--kv-heads",
+                     "2", "--ff", "64", "--ctx", "700", "--tokenizer", SP512, "--seed", "15")
+
+
+def llama_f16():
+    """F16 matrices; gate|up has 640 rows, so prefill converts several blocks."""
+    return synthetic("llama_f16", "--arch", "llama", "--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads",
+                     "2", "--ff", "320", "--ctx", "64", "--dtype", "f16", "--tokenizer", SP512, "--seed", "16")
+
+
+def llama_wide():
+    """Large enough that products, attention and row work split over threads."""
+    return synthetic("llama_wide", "--arch", "llama", "--dim", "256", "--layers", "2", "--heads", "8", "--kv-heads",
+                     "4", "--ff", "768", "--ctx", "320", "--tokenizer", SP512, "--seed", "17")
+
+
+def gpt2_f16():
+    return synthetic("gpt2_f16", "--arch", "gpt2", "--dim", "32", "--layers", "2", "--heads", "4", "--ctx", "32",
+                     "--dtype", "f16", "--tokenizer", SP512, "--seed", "14")
+
+def compare_logits(path, tokens):
+    """Every position's logits against the reference, within its rounding
+    spread (tests/tolerance.py)."""
+    with tl.Model(LIB, path) as m, tl.Context(m, logits_all=True) as c:
+        c.prefill(tokens)
+        got = np.stack([c.logits_at(i) for i in range(len(tokens))])
+    assert_matches_reference(path, tokens, got)

@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""The command line: generate, info, usage and model errors, perplexity.
+
+Prints one PASS/FAIL/SKIP line per test. Usage: test_cli.py [NAME_SUBSTRING ...]
+"""
+import json
+import os
+
+import numpy as np
+
+from harness import ROOT, TINY_SIN, TINYLLM, Suite
+from fixtures import LIB, gpt2_f16, gpt2_learned, gpt2_sinusoidal, run, stories_gguf
+import reference
+import tinyllm_py as tl
+from tolerance import assert_within, logits_and_spread, reference_greedy
+
+SUITE = Suite("cli")
+test = SUITE.test
+TMP = SUITE.tmp
+
+
+# ------------------------------------------------------------------- CLI --
+
+@test
+def cli_generate_greedy_matches_reference_text():
+    path = stories_gguf()
+    ref = reference.Model(path)
+    want_ids, decisive = reference_greedy(path, ref.tokenize("Once upon a time"), 30)
+    assert decisive >= 24, decisive
+    want = "Once upon a time" + ref.sp().decode([403, 407, 261, 378] + want_ids[:decisive])[len("Once upon a time"):]
+    r = run([TINYLLM, "generate", "-m", path, "-p", "Once upon a time", "-n", "30", "--temp", "0", "--ignore-eos"])
+    assert r.returncode == 0, r.stderr
+    # past the reference's first near tie (if any) either continuation is right
+    assert r.stdout.rstrip("\n") == want if decisive == 30 else r.stdout.startswith(want), (r.stdout, want)
+    assert "prefill: 5 tokens" in r.stderr and "decode: 29 tokens" in r.stderr and "tok/s" in r.stderr, r.stderr
+
+
+@test
+def cli_seeded_sampling_reproducible():
+    args = [TINYLLM, "generate", "-m", TINY_SIN, "-p", "She was", "-n", "40", "--temp", "1.0", "--ignore-eos"]
+    a = run(args + ["--seed", "7"])
+    b = run(args + ["--seed", "7"])
+    c = run(args + ["--seed", "8"])
+    assert a.returncode == 0 and a.stdout == b.stdout, "same seed, different text"
+    assert a.stdout != c.stdout, "different seeds gave the same 40 tokens"
+    d = run(args)  # no seed: the one used is printed and reproduces the run
+    seed = [ln for ln in d.stderr.splitlines() if ln.startswith("seed: ")]
+    assert seed, d.stderr
+    e = run(args + ["--seed", seed[0].split()[1]])
+    assert d.stdout == e.stdout
+
+
+@test
+def cli_usage_errors_exit_2():
+    path = gpt2_learned()
+    cases = [(["--bogus"], "unknown option"), (["-m", path, "-p"], "needs a value"),
+             (["-m", path, "-p", "hi", "-n", "0"], "-n 0"), (["-m", path, "-p", ""], "empty"),
+             (["-m", path, "-p", "hi", "--temp", "-1"], "--temp"), (["-m", path, "-p", "hi", "--top-p", "0"], "--top-p"),
+             (["-m", path, "-p", "hi", "--top-k", "-3"], "--top-k"), (["-m", path, "-p", "hi", "-n", "abc"], "integer"),
+             (["-m", path, "-p", "hi", "-n", "100", "--ctx", "40"], "exceeds the context"),
+             (["-m", path, "-p", b"bad \xff utf-8"], "UTF-8")]
+    for args, needle in cases:
+        r = run([TINYLLM, "generate", *args])
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+@test
+def cli_bad_model_exits_1_naming_file():
+    bad = os.path.join(TMP, "not_a_model.gguf")
+    with open(bad, "w") as f:
+        f.write("<!DOCTYPE html><html>oops</html>")
+    for path, needle in [(bad, "HTML"), (os.path.join(TMP, "missing.gguf"), "cannot open"), (TMP, "directory")]:
+        r = run([TINYLLM, "generate", "-m", path, "-p", "hi"])
+        assert r.returncode == 1 and path in r.stderr and needle in r.stderr, (path, r.returncode, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@test
+def cli_info_lists_model():
+    r = run([TINYLLM, "info", gpt2_sinusoidal(), "--metadata"])
+    assert r.returncode == 0, r.stderr
+    for needle in ["architecture:  gpt2", "sinusoidal", "layers:        3", "blk.2.ffn_down.bias",
+                   "tokenizer:     SentencePiece, 512 pieces", "tinyllm.position_encoding"]:
+        assert needle in r.stdout, needle
+    r = run([TINYLLM, "info", "--help"])
+    assert r.returncode == 0 and "usage: tinyllm info" in r.stdout
+    # the kernel set in use: the scalar set runs on every CPU, and forcing it works
+    r = run([TINYLLM, "info", gpt2_sinusoidal()], env=dict(os.environ, TINYLLM_ISA="scalar"))
+    assert "kernels:       scalar (forced by TINYLLM_ISA), sgemm: OpenBLAS " in r.stdout, r.stdout
+    r = run([TINYLLM, "info", gpt2_sinusoidal()], env={k: v for k, v in os.environ.items() if k != "TINYLLM_ISA"})
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("kernels:"))
+    assert line.split()[1] in ("avx512", "avx2", "scalar") and "widest" in line, line
+    forced = os.environ.get("TINYLLM_ISA")
+    with tl.Model(LIB, gpt2_sinusoidal()) as m:  # the library reports the same set
+        if forced in (None, "scalar"):
+            assert m.info.kernels.decode() == (forced or line.split()[1]), (m.info.kernels, line)
+    # the weights' memory: F16 matrices expanded, or kept with --keep-f16
+    mib = {}
+    for flag in ([], ["--keep-f16"]):
+        r = run([TINYLLM, "info", gpt2_f16()] + flag)
+        line = next(ln for ln in r.stdout.splitlines() if ln.startswith("in memory:"))
+        mib[bool(flag)] = float(line.split()[2])
+        assert ("kept as stored" in line) == bool(flag), line
+    # F16 halves every matrix; norm weights and biases stay F32 (a few percent)
+    assert 0.45 < mib[True] / mib[False] < 0.6, mib
+
+
+
+
+# ------------------------------------------------------------ perplexity --
+
+def _perplexity(model, text, ctx, stride):
+    r = run([TINYLLM, "perplexity", "-m", model, "-f", text, "--ctx", str(ctx), "--stride", str(stride)])
+    assert r.returncode == 0, r.stderr
+    vals = dict(ln.split(":", 1) for ln in r.stdout.splitlines() if ":" in ln)
+    return float(vals["nll/token"]), float(vals["bits/byte"])
+
+
+@test
+def perplexity_matches_pytorch_evaluation():
+    """The engine's perplexity of held-out text agrees with the PyTorch
+    evaluation that the training script recorded. PyTorch ran the F32
+    checkpoint; the GGUF may hold it as F16. Each token's NLL (logsumexp
+    minus one logit) moves by at most twice the largest logit change, and
+    the logits of the two runs differ by at most twice the reference's
+    spread with the weights' F16 storage rounding modelled: tolerance
+    4 x that spread (of the first window) per token."""
+    checked = 0
+    for model in (TINY_SIN, os.path.join(ROOT, "models", "austen.gguf")):
+        log = os.path.splitext(model)[0] + ".log.json"
+        if not os.path.exists(log):
+            continue
+        with open(log) as f:
+            ex = json.load(f)["excerpt"]
+        text = os.path.join(ROOT, "tests", "data", ex["file"])
+        ref = reference.Model(model)
+        with open(text, encoding="utf-8") as f:
+            first_window = ref.tokenize(f.read())[:ex["ctx"]]
+        _, spread = ref.rounding_spread(first_window, storage=True)
+        nll, bpb = _perplexity(model, text, ex["ctx"], ex["stride"])
+        assert_within(nll, ex["nll_per_token"], 4 * spread, f"{model}: nll/token")
+        assert_within(bpb, ex["bits_per_byte"], 4 * spread * ex["tokens"] / ex["bytes"] / np.log(2),
+                      f"{model}: bits/byte")
+        checked += 1
+    assert checked >= 1
+
+
+@test
+def perplexity_definition_matches_reference():
+    """Sliding windows score every token once: the engine's NLL equals the
+    numpy reference's on a short text with overlapping windows."""
+    path = os.path.join(TMP, "short.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+                "must be in want of a wife.\n")
+    ref = reference.Model(TINY_SIN)
+    toks = ref.tokenize(open(path, encoding="utf-8").read())
+    ctx, stride = 16, 5
+    total, scored_upto, start = 0.0, 1, 0
+    while True:
+        end = min(start + ctx, len(toks))
+        logits = ref.forward(toks[start:end])
+        for t in range(max(scored_upto, start + 1), end):
+            row = logits[t - start - 1]
+            total += np.log(np.exp(row - row.max()).sum()) + row.max() - row[toks[t]]
+        scored_upto = end
+        if end == len(toks):
+            break
+        start += stride
+    nll, _ = _perplexity(TINY_SIN, path, ctx, stride)
+    # each token's NLL moves by at most twice the largest logit error
+    spread = max(logits_and_spread(TINY_SIN, toks[s:s + ctx])[1] for s in range(0, len(toks), stride))
+    assert_within(nll, total / (len(toks) - 1), 2 * spread, "nll/token")
+
+
+if __name__ == "__main__":
+    SUITE.main()

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""tinyllm verify against the checked-in goldens, and the deliberate faults it
+must catch at the right tap.
+
+Prints one PASS/FAIL/SKIP line per test. Usage: test_verify.py [NAME_SUBSTRING ...]
+"""
+import os
+
+import numpy as np
+
+from harness import BUILD, PYTHON, ROOT, SP512, TINY_SIN, TINYLLM, Skip, Suite
+from fixtures import run, stories_gguf, synthetic
+import golden as golden_file
+
+SUITE = Suite("verify")
+test = SUITE.test
+TMP = SUITE.tmp
+
+
+# ---------------------------------------------------------------- verify --
+
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+GOLDEN_MODELS = [("gpt2-learned-tiny", lambda: os.path.join(ROOT, "tests", "models", "gpt2-learned-tiny.gguf")),
+                 ("austen-tiny-sin", lambda: TINY_SIN), ("stories260K", stories_gguf),
+                 ("austen", lambda: os.path.join(ROOT, "models", "austen.gguf"))]
+
+
+@test
+def verify_all_goldens_pass():
+    """`tinyllm verify` on every checked-in golden: all taps within tolerance
+    on both paths, greedy continuation equal."""
+    checked = 0
+    for name, model in GOLDEN_MODELS:
+        golden = os.path.join(GOLDEN, name + ".tlg")
+        if not os.path.exists(golden):
+            continue
+        try:
+            path = model()
+        except Skip:
+            continue
+        r = run([TINYLLM, "verify", "-m", path, "--golden", golden])
+        assert r.returncode == 0 and "verify: PASS" in r.stdout, (name, r.stdout[-800:], r.stderr)
+        assert "FAIL" not in r.stdout and "tokens match" in r.stdout, name
+        checked += 1
+    assert checked >= 2, "fewer than two goldens were checked"
+
+
+@test
+def verify_default_model_with_keep_f16():
+    """The default model stores F16 matrices; used in place (--keep-f16) it
+    passes its golden at the same per-tap tolerances as the F32 expansion."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    r = run([TINYLLM, "verify", "-m", model, "--golden", os.path.join(GOLDEN, "austen.tlg"), "--keep-f16"])
+    assert r.returncode == 0 and "verify: PASS" in r.stdout and "24 of 24" in r.stdout, (r.stdout[-800:], r.stderr)
+
+
+def _verify_fault(fault, model, golden):
+    env = dict(os.environ, TINYLLM_FAULT=fault)
+    r = run([os.path.join(BUILD, "faults", "tinyllm"), "verify", "-m", model, "--golden", golden, "-q"], env=env)
+    assert r.returncode == 4, (fault, r.returncode, r.stdout[-600:], r.stderr)
+    first = [ln.split(": ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("FIRST FAILING TAP (prefill)")]
+    return first[0] if first else None
+
+
+@test
+def verify_catches_mask_after_softmax():
+    golden = os.path.join(GOLDEN, "gpt2-learned-tiny.tlg")
+    model = os.path.join(ROOT, "tests", "models", "gpt2-learned-tiny.gguf")
+    assert _verify_fault("mask_after_softmax", model, golden) == "0.attn_scores"
+
+
+@test
+def verify_catches_rope_on_wrong_pairs():
+    assert _verify_fault("rope_wrong_pairs", stories_gguf(), os.path.join(GOLDEN, "stories260K.tlg")) == "0.q"
+
+
+@test
+def verify_catches_skipped_layer():
+    golden = os.path.join(GOLDEN, "austen-tiny-sin.tlg")
+    assert _verify_fault("skip_layer", TINY_SIN, golden) == "1.attn_norm"
+
+
+@test
+def verify_catches_softmax_without_max_subtraction():
+    """Needs attention logits large enough to overflow exp(): a model with
+    scaled-up query/key weights, and its golden made by the reference now."""
+    model = synthetic("hot_qk", "--arch", "gpt2", "--dim", "48", "--layers", "2", "--heads", "4", "--ctx", "32",
+                      "--qk-scale", "12", "--tokenizer", SP512, "--seed", "9")
+    golden = os.path.join(TMP, "hot_qk.tlg")
+    r = run([PYTHON, os.path.join(ROOT, "tools", "golden.py"), model, "--prompt", "It is a truth universally", "-n", "4",
+             "--out", golden])
+    assert r.returncode == 0, r.stderr
+    _, _, _, _, taps = golden_file.read_golden(golden)
+    assert np.nanmax(taps["0.attn_scores"]) > 100, "the model's attention logits are not large enough"
+    ok = run([TINYLLM, "verify", "-m", model, "--golden", golden])
+    assert ok.returncode == 0, ok.stdout[-500:]  # the real engine subtracts the max
+    assert _verify_fault("softmax_no_max", model, golden) == "0.attn_probs"
+
+
+@test
+def verify_refuses_golden_of_another_model():
+    r = run([TINYLLM, "verify", "-m", TINY_SIN, "--golden", os.path.join(GOLDEN, "gpt2-learned-tiny.tlg")])
+    assert r.returncode == 1 and "SHA-256" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    bad = os.path.join(TMP, "bad.tlg")
+    with open(os.path.join(GOLDEN, "gpt2-learned-tiny.tlg"), "rb") as f:
+        data = f.read()
+    with open(bad, "wb") as f:
+        f.write(data[:len(data) // 2])
+    r = run([TINYLLM, "verify", "-m", TINY_SIN, "--golden", bad])
+    assert r.returncode == 1 and bad in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+@test
+def verify_tolerance_override_can_fail():
+    """--tol 0 --atol 0 demands bit equality with float64: it must fail."""
+    r = run([TINYLLM, "verify", "-m", TINY_SIN, "--golden", os.path.join(GOLDEN, "austen-tiny-sin.tlg"), "--tol", "0",
+             "--atol", "0", "-q"])
+    assert r.returncode == 4 and "FIRST FAILING TAP" in r.stdout, r.stdout[-400:]
+
+
+
+if __name__ == "__main__":
+    SUITE.main()
