@@ -42,24 +42,18 @@ static long read_line(char *buf, size_t cap, FILE *f) {
 
 /* ---------------------------------------------------------- engine -- */
 
-static void print_ranked(const stepper *st, const ranked *r, int n) {
-    if (st->json) {
-        printf("[");
-        for (int i = 0; i < n; i++) {
-            char *l = token_label(st->m, r[i].id);
-            printf("%s{\"id\": %d, \"text\": ", i ? ", " : "", r[i].id);
-            json_string(l ? l : "");
-            printf(", \"p\": %.6f}", r[i].p);
-            free(l);
-        }
-        printf("]");
-    } else {
-        for (int i = 0; i < n; i++) {
-            char *l = token_label(st->m, r[i].id);
-            printf("  '%s' %.4f", l ? l : "", r[i].p);
-            free(l);
-        }
+/* ranked tokens as "key": [{id, text, p}...], or '  'text' p' in text */
+static void emit_ranked(stepper *st, const char *key, const ranked *r, int n) {
+    emit_open(st, key, '[');
+    for (int i = 0; i < n; i++) {
+        char *l = token_label(st->m, r[i].id);
+        emit_open(st, NULL, '{');
+        emit_int(st, "id", r[i].id), emit_str(st, "text", l), emit_num(st, "p", "%.6f", r[i].p);
+        emit_close(st, '{');
+        emit_text(st, "  '%s' %.4f", l ? l : "", r[i].p);
+        free(l);
     }
+    emit_close(st, '[');
 }
 
 /* ------------------------------------------------------- commands -- */
@@ -80,31 +74,36 @@ static void cmd_show(stepper *st, int tap, int brief) {
         mn = fmin(mn, row[i]), mx = fmax(mx, row[i]);
     }
     double mean = finite ? sum / finite : 0, sd = finite ? sqrt(fmax(0, sq / finite - mean * mean)) : 0;
-    if (st->json) {
-        printf("{\"cmd\": \"show\", \"tap\": \"%s\", \"layer\": %d, \"pos\": %d, \"shape\": ", t->name, t->layer,
-               st->cur_pos);
-        if (t->n_dims == 2)
-            printf("[%d, %d], \"row_shape\": [%d]", st->store.n_pos, t->cols, t->cols);
-        else
-            printf("[%d, %d, %d], \"row_shape\": [%d, %d]", t->cols, st->store.n_pos, st->store.n_pos, t->cols,
-                   st->cur_pos + 1);
-        printf(", \"mean\": %.6g, \"std\": %.6g, \"min\": %.6g, \"max\": %.6g, \"l2\": %.6g, \"first\": [", mean, sd,
-               mn, mx, sqrt(sq));
-        for (long i = 0; i < n && i < 8; i++) printf(i ? ", %.6g" : "%.6g", isfinite(row[i]) ? row[i] : 0.0);
-        printf("]}\n");
-        return;
-    }
+    /* the whole tap: (N, C) or (H, N, N); this position's row: (C) or (H, pos + 1) */
+    int shape2[2] = {st->store.n_pos, t->cols}, shape3[3] = {t->cols, st->store.n_pos, st->store.n_pos};
+    int row2[1] = {t->cols}, row3[2] = {t->cols, st->cur_pos + 1};
+    const int *shape = t->n_dims == 2 ? shape2 : shape3, *row_shape = t->n_dims == 2 ? row2 : row3;
+    emit_begin(st, "show");
+    emit_str(st, "tap", t->name), emit_int(st, "layer", t->layer), emit_int(st, "pos", st->cur_pos);
+    emit_open(st, "shape", '[');
+    for (int d = 0; d < t->n_dims; d++) emit_int(st, NULL, shape[d]);
+    emit_close(st, '[');
+    emit_open(st, "row_shape", '[');
+    for (int d = 0; d < t->n_dims - 1; d++) emit_int(st, NULL, row_shape[d]);
+    emit_close(st, '[');
+    emit_num(st, "mean", "%.6g", mean), emit_num(st, "std", "%.6g", sd), emit_num(st, "min", "%.6g", mn);
+    emit_num(st, "max", "%.6g", mx), emit_num(st, "l2", "%.6g", sqrt(sq));
+    emit_open(st, "first", '[');
+    for (long i = 0; i < n && i < 8; i++) emit_num(st, NULL, "%.6g", isfinite(row[i]) ? row[i] : 0.0);
+    emit_close(st, '[');
     if (t->n_dims == 2)
-        printf("%s  (%d, %d)  pos %d '%s'\n", t->name, st->store.n_pos, t->cols, st->cur_pos,
-               st->labels[st->cur_pos]);
+        emit_text(st, "%s  (%d, %d)  pos %d '%s'\n", t->name, st->store.n_pos, t->cols, st->cur_pos,
+                  st->labels[st->cur_pos]);
     else
-        printf("%s  (%d heads, %d, %d)  pos %d '%s': row (%d, %d)\n", t->name, t->cols, st->store.n_pos,
-               st->store.n_pos, st->cur_pos, st->labels[st->cur_pos], t->cols, st->cur_pos + 1);
-    printf("  mean %.5g  std %.5g  min %.5g  max %.5g  L2 %.5g\n", mean, sd, mn, mx, sqrt(sq));
-    if (brief) return;
-    printf("  first:");
-    for (long i = 0; i < n && i < 8; i++) printf(" %.4g", row[i]);
-    printf("\n");
+        emit_text(st, "%s  (%d heads, %d, %d)  pos %d '%s': row (%d, %d)\n", t->name, t->cols, st->store.n_pos,
+                  st->store.n_pos, st->cur_pos, st->labels[st->cur_pos], t->cols, st->cur_pos + 1);
+    emit_text(st, "  mean %.5g  std %.5g  min %.5g  max %.5g  L2 %.5g\n", mean, sd, mn, mx, sqrt(sq));
+    if (!brief) {
+        emit_text(st, "  first:");
+        for (long i = 0; i < n && i < 8; i++) emit_text(st, " %.4g", row[i]);
+        emit_text(st, "\n");
+    }
+    emit_end(st);
 }
 
 static void cmd_heads(stepper *st, int layer) {
@@ -117,11 +116,11 @@ static void cmd_heads(stepper *st, int layer) {
         return;
     }
     int L = st->cur_pos + 1, H = st->store.taps[tap].cols;
-    if (st->json)
-        printf("{\"cmd\": \"heads\", \"layer\": %d, \"pos\": %d, \"heads\": [", layer, st->cur_pos);
-    else
-        printf("layer %d, position %d '%s': what each head attends to\n", layer, st->cur_pos,
-               st->labels[st->cur_pos]);
+    emit_begin(st, "heads");
+    emit_int(st, "layer", layer), emit_int(st, "pos", st->cur_pos);
+    emit_text(st, "layer %d, position %d '%s': what each head attends to\n", layer, st->cur_pos,
+              st->labels[st->cur_pos]);
+    emit_open(st, "heads", '[');
     for (int h = 0; h < H; h++) {
         const float *p = row + (size_t)h * L;
         double entropy = 0, sum = 0;
@@ -131,21 +130,23 @@ static void cmd_heads(stepper *st, int layer) {
         }
         ranked best[3];
         int n_best = top_k_values(p, L, 3, best);
-        if (st->json) {
-            printf("%s{\"head\": %d, \"entropy\": %.6f, \"sum\": %.6f, \"top\": [", h ? ", " : "", h, entropy, sum);
-            for (int k = 0; k < n_best; k++) {
-                printf("%s{\"pos\": %d, \"text\": ", k ? ", " : "", best[k].id);
-                json_string(st->labels[best[k].id]);
-                printf(", \"p\": %.6f}", best[k].p);
-            }
-            printf("]}");
-        } else {
-            printf("  head %-2d entropy %.3f  ", h, entropy);
-            for (int k = 0; k < n_best; k++) printf("  [%d]'%s' %.3f", best[k].id, st->labels[best[k].id], best[k].p);
-            printf("\n");
+        emit_open(st, NULL, '{');
+        emit_int(st, "head", h), emit_num(st, "entropy", "%.6f", entropy), emit_num(st, "sum", "%.6f", sum);
+        emit_text(st, "  head %-2d entropy %.3f  ", h, entropy);
+        emit_open(st, "top", '[');
+        for (int k = 0; k < n_best; k++) {
+            emit_open(st, NULL, '{');
+            emit_int(st, "pos", best[k].id), emit_str(st, "text", st->labels[best[k].id]);
+            emit_num(st, "p", "%.6f", best[k].p);
+            emit_close(st, '{');
+            emit_text(st, "  [%d]'%s' %.3f", best[k].id, st->labels[best[k].id], best[k].p);
         }
+        emit_close(st, '[');
+        emit_close(st, '{');
+        emit_text(st, "\n");
     }
-    if (st->json) printf("]}\n");
+    emit_close(st, '[');
+    emit_end(st);
 }
 
 /* The residual stream at or before the current tap (embed, pos, resid_*). */
@@ -194,12 +195,12 @@ static void cmd_lens_png(stepper *st, const char *path) {
     if (plot_lens(path, title, (const char *const *)row_labels, rows, (const char *const *)st->labels, N, texts, probs,
                   msg, sizeof msg))
         say_error(st, "%s", msg);
-    else if (st->json) {
-        printf("{\"cmd\": \"lens\", \"png\": ");
-        json_string(path);
-        printf(", \"rows\": %d, \"cols\": %d}\n", rows, N);
-    } else
-        printf("wrote %s (%d stages x %d positions)\n", path, rows, N);
+    else {
+        emit_begin(st, "lens");
+        emit_str(st, "png", path), emit_int(st, "rows", rows), emit_int(st, "cols", N);
+        emit_text(st, "wrote %s (%d stages x %d positions)\n", path, rows, N);
+        emit_end(st);
+    }
 done:
     if (owned)
         for (int i = 0; i < (st->info.n_layer + 2) * N; i++) free(owned[i]);
@@ -217,16 +218,13 @@ static void cmd_lens(stepper *st) {
         say_error(st, "no residual stream at this point%s", NULL);
     } else {
         int n = top_k_probs(logits, st->info.n_vocab, st->top_k, top);
-        if (st->json) {
-            printf("{\"cmd\": \"lens\", \"tap\": \"%s\", \"pos\": %d, \"top\": ", st->store.taps[tap].name, st->cur_pos);
-            print_ranked(st, top, n);
-            printf("}\n");
-        } else {
-            printf("logit lens at %s, position %d '%s':\n", st->store.taps[tap].name, st->cur_pos,
-                   st->labels[st->cur_pos]);
-            print_ranked(st, top, n);
-            printf("\n");
-        }
+        emit_begin(st, "lens");
+        emit_str(st, "tap", st->store.taps[tap].name), emit_int(st, "pos", st->cur_pos);
+        emit_text(st, "logit lens at %s, position %d '%s':\n", st->store.taps[tap].name, st->cur_pos,
+                  st->labels[st->cur_pos]);
+        emit_ranked(st, "top", top, n);
+        emit_text(st, "\n");
+        emit_end(st);
     }
     free(logits);
     free(top);
@@ -241,15 +239,12 @@ static void cmd_top(stepper *st, int k) {
         return;
     }
     int n = top_k_probs(l, st->info.n_vocab, k, top);
-    if (st->json) {
-        printf("{\"cmd\": \"top\", \"pos\": %d, \"top\": ", st->cur_pos);
-        print_ranked(st, top, n);
-        printf("}\n");
-    } else {
-        printf("next token after position %d '%s':\n", st->cur_pos, st->labels[st->cur_pos]);
-        print_ranked(st, top, n);
-        printf("\n");
-    }
+    emit_begin(st, "top");
+    emit_int(st, "pos", st->cur_pos);
+    emit_text(st, "next token after position %d '%s':\n", st->cur_pos, st->labels[st->cur_pos]);
+    emit_ranked(st, "top", top, n);
+    emit_text(st, "\n");
+    emit_end(st);
     free(top);
 }
 
@@ -269,13 +264,11 @@ static void cmd_gen(stepper *st, int n) {
     }
     st->cur_pos = st->n_tokens - 1;
     st->cur_tap = 0;
-    if (st->json) {
-        printf("{\"cmd\": \"gen\", \"tokens\": [");
-        for (int i = first; i < st->n_tokens; i++) printf(i > first ? ", %d" : "%d", st->tokens[i]);
-        printf("], \"text\": ");
-    } else {
-        printf("generated %d token(s):", st->n_tokens - first);
-    }
+    emit_begin(st, "gen");
+    emit_open(st, "tokens", '[');
+    for (int i = first; i < st->n_tokens; i++) emit_int(st, NULL, st->tokens[i]);
+    emit_close(st, '[');
+    emit_text(st, "generated %d token(s):", st->n_tokens - first);
     /* every piece may need up to TINYLLM_DETOK_MAX bytes (tinyllm.h) */
     char *text = malloc(TINYLLM_DETOK_MAX * (size_t)(st->n_tokens - first + 1) + 1);
     if (text) {
@@ -289,13 +282,11 @@ static void cmd_gen(stepper *st, int n) {
         int k = tinyllm_detok_flush(&d, text + len, TINYLLM_DETOK_MAX);
         if (k > 0) len += (size_t)k;
         text[len] = 0;
-        if (st->json)
-            json_string(text);
-        else
-            printf(" %s\n", text);
+        emit_str(st, "text", text);
+        emit_text(st, " %s\n", text);
         free(text);
     }
-    if (st->json) printf("}\n");
+    emit_end(st);
 }
 
 static void cmd_dump(stepper *st, const char *name, const char *path) {
@@ -332,14 +323,12 @@ static void cmd_dump(stepper *st, const char *name, const char *path) {
     char msg[512];
     if (npy_write_f32(path, buf, shape, t->n_dims, msg, sizeof msg)) {
         say_error(st, "%s", msg);
-    } else if (st->json) {
-        printf("{\"cmd\": \"dump\", \"tap\": ");
-        json_string(name);
-        printf(", \"file\": ");
-        json_string(path);
-        printf("}\n");
-    } else
-        printf("wrote %s to %s\n", name, path);
+    } else {
+        emit_begin(st, "dump");
+        emit_str(st, "tap", name), emit_str(st, "file", path);
+        emit_text(st, "wrote %s to %s\n", name, path);
+        emit_end(st);
+    }
     free(buf);
 }
 
@@ -373,22 +362,18 @@ static void cmd_rerun(stepper *st) {
     }
     l = logits_at(st, last);
     int na = top_k_probs(l, st->info.n_vocab, k, after);
-    if (st->json) {
-        printf("{\"cmd\": \"rerun\", \"pos\": %d, \"before\": ", last);
-        print_ranked(st, before, nb);
-        printf(", \"after\": ");
-        print_ranked(st, after, na);
-        printf(", \"top_logit_change\": %.6f}\n", l[before[0].id] - before_logit);
-    } else {
-        printf("rerun of %d tokens; next token after position %d:\n  before:", st->n_tokens, last);
-        print_ranked(st, before, nb);
-        printf("\n  after: ");
-        print_ranked(st, after, na);
-        char *top = token_label(st->m, before[0].id);
-        printf("\n  logit of '%s' (the top token before) changed by %+.4f\n", top ? top : "",
-               l[before[0].id] - before_logit);
-        free(top);
-    }
+    char *top = token_label(st->m, before[0].id);
+    emit_begin(st, "rerun");
+    emit_int(st, "pos", last);
+    emit_text(st, "rerun of %d tokens; next token after position %d:\n  before:", st->n_tokens, last);
+    emit_ranked(st, "before", before, nb);
+    emit_text(st, "\n  after: ");
+    emit_ranked(st, "after", after, na);
+    emit_num(st, "top_logit_change", "%.6f", l[before[0].id] - before_logit);
+    emit_text(st, "\n  logit of '%s' (the top token before) changed by %+.4f\n", top ? top : "",
+              l[before[0].id] - before_logit);
+    emit_end(st);
+    free(top);
     free(before), free(after);
 }
 
@@ -455,10 +440,10 @@ static int do_pos(stepper *st, int argc, char **argv) {
         return 0;
     }
     st->cur_pos = v;
-    if (st->json)
-        printf("{\"cmd\": \"pos\", \"pos\": %d}\n", v);
-    else
-        printf("position %d '%s'\n", v, st->labels[v]);
+    emit_begin(st, "pos");
+    emit_int(st, "pos", v);
+    emit_text(st, "position %d '%s'\n", v, st->labels[v]);
+    emit_end(st);
     return 0;
 }
 
@@ -539,19 +524,23 @@ static int do_attn(stepper *st, int argc, char **argv) {
     char name[48];
     snprintf(name, sizeof name, "%d.attn_probs", layer);
     int tap = tap_index(st, name);
-    printf(st->json ? "{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"rows\": [" : "layer %d head %d\n", layer,
-           head);
+    emit_begin(st, "attn");
+    emit_int(st, "layer", layer), emit_int(st, "head", head);
+    emit_text(st, "layer %d head %d\n", layer, head);
+    emit_open(st, "rows", '[');
     for (int i = 0; i < st->store.n_pos; i++) {
         const float *row = tap_store_row(&st->store, tap, i);
-        if (st->json)
-            printf("%s[", i ? ", " : "");
-        else
-            printf("  %3d %-10.10s", i, st->labels[i]);
-        for (int j = 0; j <= i && row; j++)
-            printf(st->json ? (j ? ", %.6f" : "%.6f") : " %.2f", row[(size_t)head * (i + 1) + j]);
-        printf(st->json ? "]" : "\n");
+        emit_open(st, NULL, '[');
+        emit_text(st, "  %3d %-10.10s", i, st->labels[i]);
+        for (int j = 0; j <= i && row; j++) {
+            emit_num(st, NULL, "%.6f", row[(size_t)head * (i + 1) + j]);
+            emit_text(st, " %.2f", row[(size_t)head * (i + 1) + j]);
+        }
+        emit_close(st, '[');
+        emit_text(st, "\n");
     }
-    if (st->json) printf("]}\n");
+    emit_close(st, '[');
+    emit_end(st);
     return 0;
 }
 
@@ -567,12 +556,13 @@ static int do_ablate(stepper *st, int argc, char **argv) {
         say_error(st, "%s", err.message);
         return 0;
     }
-    if (st->json)
-        printf("{\"cmd\": \"%s\", \"layer\": %d, \"head\": %d}\n", argv[0], layer, head);
-    else if (layer < 0)
-        printf("all heads restored; 'rerun' to see the effect\n");
+    emit_begin(st, argv[0]);
+    emit_int(st, "layer", layer), emit_int(st, "head", head);
+    if (layer < 0)
+        emit_text(st, "all heads restored; 'rerun' to see the effect\n");
     else
-        printf("head %d of layer %d %s; 'rerun' to see the effect\n", head, layer, on ? "ablated" : "restored");
+        emit_text(st, "head %d of layer %d %s; 'rerun' to see the effect\n", head, layer, on ? "ablated" : "restored");
+    emit_end(st);
     return 0;
 }
 
@@ -585,40 +575,38 @@ static int do_rerun(stepper *st, int argc, char **argv) {
 static int do_taps(stepper *st, int argc, char **argv) {
     (void)argc, (void)argv;
     int n = st->store.n;
-    if (st->json) printf("{\"cmd\": \"taps\", \"taps\": [");
-    for (int i = 0; i < n; i++)
-        if (st->json) {
-            printf("%s", i ? ", " : "");
-            json_string(st->store.taps[i].name);
-        } else {
-            printf("%s%s", st->store.taps[i].name, i + 1 < n ? (i % 8 == 7 ? "\n" : "  ") : "\n");
-        }
-    if (st->json) printf("]}\n");
+    emit_begin(st, "taps");
+    emit_open(st, "taps", '[');
+    for (int i = 0; i < n; i++) {
+        emit_str(st, NULL, st->store.taps[i].name);
+        emit_text(st, "%s%s", st->store.taps[i].name, i + 1 < n ? (i % 8 == 7 ? "\n" : "  ") : "\n");
+    }
+    emit_close(st, '[');
+    emit_end(st);
     return 0;
 }
 
 static int do_tokens(stepper *st, int argc, char **argv) {
     (void)argc, (void)argv;
-    if (st->json) printf("{\"cmd\": \"tokens\", \"tokens\": [");
+    emit_begin(st, "tokens");
+    emit_open(st, "tokens", '[');
     for (int i = 0; i < st->n_tokens; i++) {
-        if (st->json) {
-            printf("%s{\"pos\": %d, \"id\": %d, \"text\": ", i ? ", " : "", i, st->tokens[i]);
-            json_string(st->labels[i]);
-            printf("}");
-        } else {
-            printf("  %3d  %5d  '%s'%s\n", i, st->tokens[i], st->labels[i], i >= st->n_prompt ? "  (generated)" : "");
-        }
+        emit_open(st, NULL, '{');
+        emit_int(st, "pos", i), emit_int(st, "id", st->tokens[i]), emit_str(st, "text", st->labels[i]);
+        emit_close(st, '{');
+        emit_text(st, "  %3d  %5d  '%s'%s\n", i, st->tokens[i], st->labels[i], i >= st->n_prompt ? "  (generated)" : "");
     }
-    if (st->json) printf("]}\n");
+    emit_close(st, '[');
+    emit_end(st);
     return 0;
 }
 
 static int do_where(stepper *st, int argc, char **argv) {
     (void)argc, (void)argv;
-    if (st->json)
-        printf("{\"cmd\": \"where\", \"tap\": \"%s\", \"pos\": %d}\n", st->store.taps[st->cur_tap].name, st->cur_pos);
-    else
-        printf("at %s, position %d '%s'\n", st->store.taps[st->cur_tap].name, st->cur_pos, st->labels[st->cur_pos]);
+    emit_begin(st, "where");
+    emit_str(st, "tap", st->store.taps[st->cur_tap].name), emit_int(st, "pos", st->cur_pos);
+    emit_text(st, "at %s, position %d '%s'\n", st->store.taps[st->cur_tap].name, st->cur_pos, st->labels[st->cur_pos]);
+    emit_end(st);
     return 0;
 }
 
@@ -660,13 +648,10 @@ static int do_help(stepper *st, int argc, char **argv) {
         snprintf(head, sizeof head, "%s %s", COMMANDS[i].name, COMMANDS[i].args);
         n += snprintf(text + n, sizeof text - (size_t)n, "  %-26s %s\n", head, COMMANDS[i].help);
     }
-    if (st->json) {
-        printf("{\"cmd\": \"help\", \"text\": ");
-        json_string(text);
-        printf("}\n");
-    } else {
-        fputs(text, stdout);
-    }
+    emit_begin(st, "help");
+    emit_str(st, "text", text);
+    emit_text(st, "%s", text);
+    emit_end(st);
     return 0;
 }
 

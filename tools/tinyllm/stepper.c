@@ -3,6 +3,8 @@
  * strings, the attention picture). */
 #include "stepper.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,71 @@ void json_string(const char *s) {
         }
     }
     putchar('"');
+}
+
+/* the separator and key of the next JSON member at the current level */
+static void emit_member(stepper *st, const char *key) {
+    int *has = &st->emit_has[st->emit_depth];
+    printf(*has ? ", " : "");
+    *has = 1;
+    if (key) {
+        json_string(key);
+        printf(": ");
+    }
+}
+
+void emit_begin(stepper *st, const char *cmd) {
+    st->emit_depth = 0;
+    st->emit_has[0] = 0;
+    if (!st->json) return;
+    printf("{");
+    emit_str(st, "cmd", cmd);
+}
+
+void emit_end(stepper *st) {
+    if (st->json) printf("}\n");
+}
+
+void emit_open(stepper *st, const char *key, char kind) {
+    if (!st->json) return;
+    emit_member(st, key);
+    putchar(kind);
+    if (st->emit_depth + 1 < (int)(sizeof st->emit_has / sizeof st->emit_has[0])) st->emit_has[++st->emit_depth] = 0;
+}
+
+void emit_close(stepper *st, char kind) {
+    if (!st->json) return;
+    putchar(kind == '[' ? ']' : '}');
+    if (st->emit_depth > 0) st->emit_depth--;
+}
+
+void emit_int(stepper *st, const char *key, long v) {
+    if (!st->json) return;
+    emit_member(st, key);
+    printf("%ld", v);
+}
+
+void emit_num(stepper *st, const char *key, const char *fmt, double v) {
+    if (!st->json) return;
+    emit_member(st, key);
+    if (isfinite(v))
+        printf(fmt, v);
+    else
+        printf("null");
+}
+
+void emit_str(stepper *st, const char *key, const char *v) {
+    if (!st->json) return;
+    emit_member(st, key);
+    json_string(v ? v : "");
+}
+
+void emit_text(stepper *st, const char *fmt, ...) {
+    if (st->json) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
 }
 
 void say_error(stepper *st, const char *fmt, const char *arg) {
@@ -187,13 +254,14 @@ void stepper_attn_png(stepper *st, int layer, int head, const char *path) {
         snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
         if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels, N, &g, msg, sizeof msg))
             say_error(st, "%s", msg);
-        else if (st->json) {
-            printf("{\"cmd\": \"attn\", \"layer\": %d, \"head\": %d, \"png\": ", layer, head);
-            json_string(path);
-            printf(", \"tokens\": %d, \"width\": %d, \"height\": %d, \"grid_x\": %d, \"grid_y\": %d, \"cell\": %d}\n", N,
-                   g.width, g.height, g.grid_x, g.grid_y, g.cell);
-        } else
-            printf("wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);
+        else {
+            emit_begin(st, "attn");
+            emit_int(st, "layer", layer), emit_int(st, "head", head), emit_str(st, "png", path), emit_int(st, "tokens", N);
+            emit_int(st, "width", g.width), emit_int(st, "height", g.height), emit_int(st, "grid_x", g.grid_x);
+            emit_int(st, "grid_y", g.grid_y), emit_int(st, "cell", g.cell);
+            emit_text(st, "wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);
+            emit_end(st);
+        }
     }
     free(mats), free(ptrs), free(titles), free(tptrs);
 }

@@ -18,6 +18,8 @@ typedef struct {
     int json, echo, top_k;
     char **labels;   /* display text per token */
     int errors;      /* say_error calls so far */
+    int emit_depth;   /* the emitter's JSON nesting, and whether each level has a member yet */
+    int emit_has[8];
     const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
 } stepper;
 
@@ -38,6 +40,20 @@ void json_string(const char *s);
 /* An error: on stderr as "tinyllm CLI: ..." for one-shot commands, else in
  * the session's output (text, or {"error": ...}). Counted in st->errors. */
 void say_error(stepper *st, const char *fmt, const char *arg);
+/* The emitter: every result of a session command goes through these, as
+ * text or (--json) as one JSON object per line. In JSON mode emit_text is
+ * silent; in text mode the keyed calls are. A result is emit_begin(cmd),
+ * members, emit_end(); members may nest with emit_open/emit_close ('[' or '{';
+ * key NULL inside an array). */
+void emit_begin(stepper *st, const char *cmd);
+void emit_end(stepper *st);
+void emit_open(stepper *st, const char *key, char kind);
+void emit_close(stepper *st, char kind);
+void emit_int(stepper *st, const char *key, long v);
+void emit_num(stepper *st, const char *key, const char *fmt, double v); /* non-finite: null */
+void emit_str(stepper *st, const char *key, const char *v);
+void emit_text(stepper *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The attention picture of one head (head >= 0) or every head of a layer. */
 void stepper_attn_png(stepper *st, int layer, int head, const char *path);
 
