@@ -174,5 +174,67 @@ def perplexity_definition_matches_reference():
     assert_within(nll, total / (len(toks) - 1), 2 * spread, "nll/token")
 
 
+@test
+def info_takes_m_and_says_what_it_counts_bench_names_its_threads():
+    """`info -m MODEL` works like `info MODEL`; the parameter count says it is
+    the file's tensors and, with an untied classifier, the count without it;
+    bench reports the threads it ran with, never 0."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    a, b = run([TINYLLM, "info", model]), run([TINYLLM, "info", "-m", model])
+    assert a.returncode == 0 and a.stdout == b.stdout, (a.stderr, b.stderr)
+    line = next(ln for ln in a.stdout.splitlines() if ln.startswith("parameters:"))
+    assert "in the file's tensors" in line and "output.weight included (5.85 M without it)" in line, line
+    r = run([TINYLLM, "bench", "-m", TINY_SIN, "-p", "4", "-n", "4", "-r", "1", "-o", "json"])
+    assert r.returncode == 0, r.stderr
+    assert all(row["threads"] >= 1 for row in json.loads(r.stdout)["results"]), r.stdout
+
+
+@test
+def generate_defaults_and_prompt_input():
+    """The plainest command works (-n defaults to 'until the end of text or a
+    full context'); the prompt comes from -p, -f FILE, -f - or -p - (stdin);
+    -e turns escapes into characters (seen in --verbose-prompt's tokens);
+    --no-display-prompt leaves it out of stdout."""
+    base = [TINYLLM, "generate", "-m", TINY_SIN, "--temp", "0"]
+    r = run(base + ["-p", "It is"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("It is") and len(r.stdout) > 20, r.stdout
+    want = run(base + ["-p", "She was", "-n", "12"])
+    assert want.returncode == 0, want.stderr
+    path = os.path.join(TMP, "prompt.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("She was")
+    for args, stdin in ((["-f", path], None), (["-f", "-"], "She was"), (["-p", "-"], "She was")):
+        got = run(base + args + ["-n", "12"], input=stdin)
+        assert got.returncode == 0 and got.stdout == want.stdout, (args, got.stdout, want.stdout, got.stderr)
+    quiet = run(base + ["-p", "She was", "-n", "12", "--no-display-prompt"])
+    assert quiet.stdout == want.stdout[len("She was"):], (quiet.stdout, want.stdout)
+    esc = run(base + ["-p", "a\\nb\\x41", "-e", "-n", "1", "--verbose-prompt"])
+    assert esc.returncode == 0 and esc.stdout.startswith("a\nbA"), (esc.stdout, esc.stderr)
+    assert "<0x0A>" in esc.stderr and "prompt: " in esc.stderr, esc.stderr
+    for args, needle in ((["-p", "x", "-f", path], "one of -p"), (["-p", "bad\\q", "-e"], "-e"),
+                         (["-f", os.path.join(TMP, "missing.txt")], "-f"), (["-p", "x", "-n", "-2"], "-n -2"),
+                         (["-p", "x", "--stop", ""], "--stop")):
+        bad = run(base + args)
+        assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, (args, bad.stderr)
+    warn = run(base + ["-p", "x", "-n", "1", "-t", "64"])
+    assert warn.returncode == 0 and "warning: -t 64" in warn.stderr, warn.stderr
+
+
+@test
+def generate_stops_at_a_stop_string_without_printing_it():
+    """--stop TEXT ends generation where TEXT appears; neither it nor any
+    part of it is printed, even when it arrives split over several tokens."""
+    base = [TINYLLM, "generate", "-m", TINY_SIN, "--temp", "0", "-p", "It is", "-n", "40", "--ignore-eos"]
+    full = run(base)
+    assert full.returncode == 0, full.stderr
+    generated = full.stdout[len("It is"):].rstrip("\n")
+    assert len(generated) > 12, generated
+    stop = generated[5:9]  # four characters from the middle: usually more than one token
+    cut = run(base + ["--stop", stop, "--stop", "zzzz-never"])
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stdout.rstrip("\n") == "It is" + generated[:generated.index(stop)], (cut.stdout, stop, generated)
+
+
 if __name__ == "__main__":
     SUITE.main()

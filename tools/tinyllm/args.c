@@ -43,6 +43,12 @@ static int parse_value(const command_spec *cmd, const opt_spec *o, const char *v
     case OPT_STRING:
         *(const char **)o->dest = v;
         return 0;
+    case OPT_STRING_LIST: {
+        string_list *l = o->dest;
+        if (l->n == MAX_LIST) return usage_error(cmd, "%s: at most %d values", o->name, MAX_LIST);
+        l->v[l->n++] = v;
+        return 0;
+    }
     case OPT_INT:
         if (parse_int(v, o->dest)) return usage_error(cmd, "%s '%s': expected an integer", o->name, v);
         return 0;

@@ -8,7 +8,7 @@
 
 enum { EXIT_OK = 0, EXIT_MODEL = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3, EXIT_VERIFY = 4 };
 
-typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_INT_LIST } opt_kind;
+typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_INT_LIST, OPT_STRING_LIST } opt_kind;
 
 typedef struct {
     const char *name;   /* "--temp" */
@@ -25,6 +25,10 @@ typedef struct {
     int n;
     int v[MAX_LIST];
 } int_list;
+typedef struct { /* a flag given several times: --stop A --stop B */
+    int n;
+    const char *v[MAX_LIST];
+} string_list;
 
 typedef struct {
     const char *command; /* "generate" */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "common.h"
@@ -170,7 +171,8 @@ int cmd_bench(int argc, char **argv) {
             snprintf(names[n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
             row->test = names[n_rows];
             row->n_tokens = n;
-            row->threads = nth ? nth : 0;
+            long cores = sysconf(_SC_NPROCESSORS_ONLN); /* the library's default: every core */
+            row->threads = nth ? nth : (int)(cores > 0 ? cores : 1);
             if (run_setting(ctx, tokens, n, is_tg, reps, row)) {
                 tinyllm_context_free(ctx);
                 exit_code = EXIT_RUNTIME;

@@ -5,9 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "common.h"
+#include "textio.h"
+
+/* the largest prompt read from a file or stdin */
+#define PROMPT_MAX_BYTES ((size_t)64 << 20)
 
 /* The next token, or -1 after one line on stderr: the model's logits after
  * position `pos` hold NaN or Inf (reported, never sampled from silently), or
@@ -29,8 +34,9 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *prompt = NULL;
-    int n_predict = 256, ignore_eos = 0, seed_given = 0;
+    const char *prompt = NULL, *prompt_file = NULL;
+    int n_predict = -1, ignore_eos = 0, seed_given = 0, escapes = 0, verbose_prompt = 0, no_display = 0;
+    string_list stops = {0};
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_KEEP_F16;
     tinyllm_sampler_params sp = tinyllm_sampler_default_params();
@@ -38,8 +44,14 @@ int cmd_generate(int argc, char **argv) {
     sp.repeat_penalty = 1.0f;
     uint64_t seed = 0;
     const opt_spec own[] = {
-        {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt text (required, UTF-8)", NULL},
-        {"--n-predict", "-n", OPT_INT, &n_predict, "N", "tokens to generate (default 256)", NULL},
+        {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt text (UTF-8; - reads stdin)", NULL},
+        {"--file", "-f", OPT_STRING, &prompt_file, "FILE", "read the prompt from FILE (- = stdin)", NULL},
+        {"--escape", "-e", OPT_FLAG, &escapes, "", "process \\n \\t \\\\ \\\" \\xNN in the prompt", NULL},
+        {"--n-predict", "-n", OPT_INT, &n_predict, "N",
+         "tokens to generate; -1 = until the end of text or a full context (default)", NULL},
+        {"--stop", NULL, OPT_STRING_LIST, &stops, "TEXT", "stop when TEXT is generated (not printed; repeatable)", NULL},
+        {"--verbose-prompt", NULL, OPT_FLAG, &verbose_prompt, "", "print the prompt's tokens to stderr", NULL},
+        {"--no-display-prompt", NULL, OPT_FLAG, &no_display, "", "do not echo the prompt", NULL},
         {"--temp", NULL, OPT_FLOAT, &sp.temperature, "T", "temperature; 0 = greedy (default 0.8)", NULL},
         {"--top-k", NULL, OPT_INT, &sp.top_k, "K", "keep the K most likely tokens; 0 = off (default 40)", NULL},
         {"--top-p", NULL, OPT_FLOAT, &sp.top_p, "P", "nucleus sampling in (0,1]; 1 = off (default 0.9)", NULL},
@@ -58,9 +70,43 @@ int cmd_generate(int argc, char **argv) {
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
     if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
-    if (!prompt) return usage_error(&cmd, "missing -p PROMPT");
-    if (!*prompt) return usage_error(&cmd, "-p: the prompt is empty (expected some text)");
-    if (n_predict < 1) return usage_error(&cmd, "-n %d: expected at least 1 token to generate", n_predict);
+    if (!prompt == !prompt_file) return usage_error(&cmd, "give the prompt with one of -p TEXT or -f FILE");
+    if (n_predict == 0 || n_predict < -1)
+        return usage_error(&cmd, "-n %d: expected a number of tokens >= 1, or -1 (until the end)", n_predict);
+    for (int i = 0; i < stops.n; i++)
+        if (!*stops.v[i]) return usage_error(&cmd, "--stop: empty string (expected some text)");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cf.n_threads > cores && cores > 0)
+        fprintf(stderr, "tinyllm generate: warning: -t %d is more threads than this machine's %ld cores (slower)\n",
+                cf.n_threads, cores);
+    stop_filter stop; /* freed at done */
+    stop_filter_init(&stop, stops.v, stops.n);
+    char *owned_prompt = NULL; /* from a file or stdin */
+    const char *source = prompt_file ? prompt_file : prompt;
+    if (prompt_file || !strcmp(prompt, "-")) {
+        size_t len = 0;
+        char why[256];
+        owned_prompt = !strcmp(source, "-") ? read_stdin(PROMPT_MAX_BYTES, &len, why, sizeof why)
+                                            : read_regular_file(source, PROMPT_MAX_BYTES, &len, why, sizeof why);
+        if (!owned_prompt) return usage_error(&cmd, "%s %s: %s", prompt_file ? "-f" : "-p", source, why);
+        if (strlen(owned_prompt) != len) {
+            free(owned_prompt);
+            return usage_error(&cmd, "%s %s: the text holds a NUL byte (expected UTF-8 text)", prompt_file ? "-f" : "-p",
+                               source);
+        }
+        prompt = owned_prompt;
+    } else if (escapes) {
+        owned_prompt = strdup(prompt);
+        prompt = owned_prompt;
+    }
+    if (escapes && owned_prompt && unescape(owned_prompt)) {
+        free(owned_prompt);
+        return usage_error(&cmd, "-e: a malformed escape in the prompt (expected \\n \\t \\r \\\\ \\\" \\' or \\xNN)");
+    }
+    if (!*prompt) {
+        free(owned_prompt);
+        return usage_error(&cmd, "%s: the prompt is empty (expected some text)", prompt_file ? "-f" : "-p");
+    }
     if (!seed_given) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -70,12 +116,18 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_error err = {0};
     tinyllm_sampler *sampler = NULL;
     /* settings first: a bad --temp is a usage error before any loading */
-    if (tinyllm_sampler_params_check(&sp, &err)) return usage_error(&cmd, "%s", err.message);
+    if (tinyllm_sampler_params_check(&sp, &err)) {
+        free(owned_prompt);
+        return usage_error(&cmd, "%s", err.message);
+    }
 
     double t_load = now_seconds();
     tinyllm_model_params mp = model_params_from(&cf);
     tinyllm_model *model = load_model_or_report(cf.model, &mp);
-    if (!model) return EXIT_MODEL;
+    if (!model) {
+        free(owned_prompt);
+        return EXIT_MODEL;
+    }
     tinyllm_model_info info;
     tinyllm_model_info_get(model, &info, NULL);
     tinyllm_context_params cp = tinyllm_context_default_params();
@@ -100,6 +152,23 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     int n_ctx_used = tinyllm_context_n_ctx(ctx);
+    if (verbose_prompt) {
+        fprintf(stderr, "prompt: %d tokens\n", n_prompt);
+        for (int i = 0; i < n_prompt; i++) {
+            const char *piece = tinyllm_token_piece(model, tokens[i]);
+            char shown[96];
+            fprintf(stderr, "%6d -> '%s'\n", tokens[i], tinyllm_printable(piece, strlen(piece), shown, sizeof shown));
+        }
+    }
+    if (n_prompt >= n_ctx_used) {
+        fprintf(stderr, "tinyllm generate: the prompt (%d tokens) does not fit the context of %d tokens; use a "
+                        "shorter prompt or a larger --ctx (at most %d for this model)\n",
+                n_prompt, n_ctx_used, info.n_ctx_train);
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    int until_full = n_predict == -1; /* until the end of text, or until the context is full */
+    if (until_full) n_predict = n_ctx_used - n_prompt;
     if ((long long)n_prompt + n_predict > n_ctx_used) { /* no int overflow at -n 2147483647 */
         fprintf(stderr,
                 "tinyllm generate: the prompt (%d tokens) plus -n %d exceeds the context of %d tokens; "
@@ -124,7 +193,7 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     double t1 = now_seconds();
-    fputs(prompt, stdout);
+    if (!no_display) fputs(prompt, stdout);
     fflush(stdout);
     tinyllm_detok detok;
     tinyllm_detok_init(&detok, 0);
@@ -141,10 +210,15 @@ int cmd_generate(int argc, char **argv) {
         tokens[n_prompt + n_gen++] = next;
         int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece, NULL);
         if (n > 0) {
-            fwrite(piece, 1, (size_t)n, stdout);
+            int r = stop_filter_feed(&stop, piece, (size_t)n, stdout);
             fflush(stdout);
+            if (r) break; /* a stop string (or no memory to hold text back) */
         }
-        if (n_gen == n_predict) break;
+        if (n_gen == n_predict) {
+            if (until_full && !ignore_eos)
+                fprintf(stderr, "\ntinyllm generate: stopped: the context of %d tokens is full\n", n_ctx_used);
+            break;
+        }
         if (tinyllm_context_decode(ctx, next, &err)) {
             report(&err);
             exit_code = EXIT_RUNTIME;
@@ -159,7 +233,8 @@ int cmd_generate(int argc, char **argv) {
     }
     double t2 = now_seconds();
     int n = tinyllm_detok_flush(&detok, piece, sizeof piece);
-    if (n > 0) fwrite(piece, 1, (size_t)n, stdout);
+    if (n > 0) stop_filter_feed(&stop, piece, (size_t)n, stdout);
+    stop_filter_flush(&stop, stdout);
     fputc('\n', stdout);
     fflush(stdout);
     /* decode speed counts the steps after the first sampled token */
@@ -170,6 +245,8 @@ int cmd_generate(int argc, char **argv) {
             n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), n_decode, (t2 - t_first) * 1e3,
             n_decode ? n_decode / (t2 - t_first) : 0.0, (t0 - t_load) * 1e3, (t_first - t_load) * 1e3);
 done:
+    stop_filter_free(&stop);
+    free(owned_prompt);
     free(tokens);
     tinyllm_sampler_free(sampler);
     tinyllm_context_free(ctx);

@@ -14,32 +14,38 @@ static const char *positions_name(tinyllm_pos_kind k) {
 int cmd_info(int argc, char **argv) {
     int show_meta = 0;
     common_flags cf = {0};
-    const unsigned common = CF_CHECK_TENSORS | CF_KEEP_F16;
+    const unsigned common = CF_MODEL | CF_CHECK_TENSORS | CF_KEEP_F16; /* MODEL.gguf or -m MODEL.gguf */
     const opt_spec own[] = {
         {"--metadata", NULL, OPT_FLAG, &show_meta, "", "list every metadata key", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"info", "MODEL.gguf [options]",
+    const command_spec cmd = {"info", "MODEL.gguf | -m MODEL.gguf [options]",
                               "Show a model's architecture, hyperparameters, tokenizer and tensors.", opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 1, &n_pos);
     if (rc >= 0) return rc;
-    if (n_pos != 1) return usage_error(&cmd, "missing MODEL.gguf");
+    if (n_pos + (cf.model != NULL) != 1) return usage_error(&cmd, "give one model: MODEL.gguf or -m MODEL.gguf");
+    const char *path = cf.model ? cf.model : pos[0];
+    if ((rc = check_common_flags(&cmd, common & ~CF_MODEL, &cf)) >= 0) return rc;
     tinyllm_model_params mp = model_params_from(&cf);
     int keep_f16 = cf.keep_f16;
-    tinyllm_model *m = load_model_or_report(pos[0], &mp);
+    tinyllm_model *m = load_model_or_report(path, &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
     tinyllm_model_info_get(m, &h, NULL);
     static const char *const FILE_TYPES[] = {"all F32", "mostly F16", "mostly Q4_0", "mostly Q4_1"};
-    printf("file:          %s (%" PRIu64 " bytes)\n", pos[0], h.file_size);
+    printf("file:          %s (%" PRIu64 " bytes)\n", path, h.file_size);
     printf("architecture:  %s\n", h.architecture);
     if (*h.name) printf("name:          %s\n", h.name);
     if (h.file_type >= 0)
         printf("file type:     %d (%s)\n", h.file_type,
                h.file_type < 4 ? FILE_TYPES[h.file_type] : h.file_type == 7 ? "mostly Q8_0" : "other");
-    printf("parameters:    %" PRId64 " (%.2f M)\n", h.n_params, h.n_params / 1e6);
+    printf("parameters:    %" PRId64 " (%.2f M) in the file's tensors", h.n_params, h.n_params / 1e6);
+    if (!h.tied_output) /* a classifier stored apart from the embedding counts on its own */
+        printf(", output.weight included (%.2f M without it)",
+               (h.n_params - (int64_t)h.n_vocab * h.n_embd) / 1e6);
+    printf("\n");
     int has_f16 = 0;
     for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
         tinyllm_tensor_info t;
