@@ -5,6 +5,7 @@ Prints one PASS/FAIL/SKIP line per test. Usage: test_cli.py [NAME_SUBSTRING ...]
 """
 import json
 import os
+import subprocess
 
 import numpy as np
 
@@ -234,6 +235,69 @@ def generate_stops_at_a_stop_string_without_printing_it():
     cut = run(base + ["--stop", stop, "--stop", "zzzz-never"])
     assert cut.returncode == 0, cut.stderr
     assert cut.stdout.rstrip("\n") == "It is" + generated[:generated.index(stop)], (cut.stdout, stop, generated)
+
+
+@test
+def perplexity_reports_its_standard_error_windows_and_progress():
+    """The standard error of the mean NLL over tokens (llama-perplexity's
+    +/-), equal to the one computed from the reference's per-token NLLs
+    within twice the NLL tolerance; --per-window lines that add up; a progress
+    line only when stderr is a terminal."""
+    path = os.path.join(TMP, "se.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+                "must be in want of a wife.\n")
+    ref = reference.Model(TINY_SIN)
+    toks = ref.tokenize(open(path, encoding="utf-8").read())
+    ctx, stride = 16, 5
+    nlls, scored_upto, start = [], 1, 0
+    while True:
+        end = min(start + ctx, len(toks))
+        logits = ref.forward(toks[start:end])
+        for t in range(max(scored_upto, start + 1), end):
+            row = logits[t - start - 1]
+            nlls.append(np.log(np.exp(row - row.max()).sum()) + row.max() - row[toks[t]])
+        scored_upto = end
+        if end == len(toks):
+            break
+        start += stride
+    nlls = np.array(nlls)
+    se_ref = nlls.std(ddof=1) / np.sqrt(len(nlls))
+    r = run([TINYLLM, "perplexity", "-m", TINY_SIN, "-f", path, "--ctx", str(ctx), "--stride", str(stride),
+             "--per-window"])
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("std. error:"))
+    se = float(line.split("+/-")[1].split(",")[0])
+    # each NLL moves by at most 2 x spread, the standard error by at most twice that / sqrt(n) (+ printing)
+    spread = max(logits_and_spread(TINY_SIN, toks[s:s + ctx])[1] for s in range(0, len(toks), stride))
+    assert_within(se, se_ref, 4 * spread / np.sqrt(len(nlls)) + 1e-6, "standard error")
+    windows = [ln for ln in r.stdout.splitlines() if ln.startswith("window ")]
+    assert sum(int(w.split("scored ")[1].split(",")[0]) for w in windows) == len(toks) - 1, windows
+    assert "window" not in r.stderr, r.stderr  # not a terminal: no progress line
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run([TINYLLM, "perplexity", "-m", TINY_SIN, "-f", path, "--ctx", str(ctx), "--stride", str(stride)],
+                       stdout=subprocess.PIPE, stderr=slave, timeout=60)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert p.returncode == 0 and b"perplexity: window 1/" in seen, seen[:200]
+
+
+@test
+def pictures_are_png_by_name():
+    """A .jpg name got PNG bytes; now the picture's name must end in .png."""
+    r = run([TINYLLM, "attn", "-m", TINY_SIN, "-p", "Hi", "--layer", "0", "--head", "0", "--png",
+             os.path.join(TMP, "x.jpg")])
+    assert r.returncode == 2 and ".png" in r.stderr and not os.path.exists(os.path.join(TMP, "x.jpg")), r.stderr
 
 
 if __name__ == "__main__":

@@ -177,14 +177,14 @@ def output_files_are_written_safely():
     replaced symlinks. Now: a FIFO, directory or device is refused and left
     as it was; a symlink is written through; a failed write leaves the old
     file; no temporary file is left behind."""
-    fifo = os.path.join(TMP, "out.fifo")
+    fifo = os.path.join(TMP, "fifo.png")
     os.mkfifo(fifo)
     _attn(fifo, 3)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO was replaced"
-    d = os.path.join(TMP, "outdir")
+    d = os.path.join(TMP, "dir.png")
     os.mkdir(d)
     assert "directory" in _attn(d, 3) and os.path.isdir(d)
-    dev = os.path.join(TMP, "null-dev")
+    dev = os.path.join(TMP, "null-dev.png")
     try:
         os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     except OSError:

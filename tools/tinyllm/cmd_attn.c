@@ -1,5 +1,7 @@
 /* tinyllm attn: the attention picture of a prompt without a session. */
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "stepper.h"
 
@@ -23,6 +25,9 @@ int cmd_attn(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");
     if (!*png) return usage_error(&cmd, "--png: empty file name (expected a path for the picture)");
+    size_t n = strlen(png);
+    if (n < 4 || strcasecmp(png + n - 4, ".png"))
+        return usage_error(&cmd, "--png %s: pictures are written as PNG (expected a name ending in .png)", png);
     if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
         return usage_error(&cmd, "give --layer L and one of --head H or --all");
     stepper st;

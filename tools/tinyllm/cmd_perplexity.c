@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "common.h"
@@ -21,12 +22,14 @@
 
 int cmd_perplexity(int argc, char **argv) {
     const char *text_path = NULL;
-    int stride = 0;
+    int stride = 0, per_window = 0, no_progress = 0;
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_KEEP_F16;
     const opt_spec own[] = {
         {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
         {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2); windows are --ctx tokens long", NULL},
+        {"--per-window", NULL, OPT_FLAG, &per_window, "", "print each window's tokens and NLL", NULL},
+        {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
@@ -99,9 +102,11 @@ int cmd_perplexity(int argc, char **argv) {
         exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }
-    double t0 = now_seconds(), nll = 0;
+    double t0 = now_seconds(), nll = 0, nll_sq = 0;
     long scored = 0;
     int windows = 0, scored_upto = 1;
+    int total_windows = n_tok <= n_ctx ? 1 : 1 + (n_tok - n_ctx + stride - 1) / stride;
+    int progress = !no_progress && isatty(STDERR_FILENO);
     for (int start = 0;; start += stride) {
         int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
         tinyllm_context_rewind(ctx, 0, NULL);
@@ -112,19 +117,36 @@ int cmd_perplexity(int argc, char **argv) {
         }
         windows++;
         int first = scored_upto > start + 1 ? scored_upto : start + 1;
+        double window_nll = 0;
         for (int t = first; t < end; t++) {
-            nll -= log_prob(tinyllm_context_logits_at(ctx, t - start - 1), info.n_vocab, tokens[t]);
+            double l = -log_prob(tinyllm_context_logits_at(ctx, t - start - 1), info.n_vocab, tokens[t]);
+            window_nll += l, nll_sq += l * l;
             scored++;
+        }
+        nll += window_nll;
+        if (per_window)
+            printf("window %d: tokens %d..%d, scored %d, nll/token %.6f\n", windows, start, end - 1, end - first,
+                   end > first ? window_nll / (end - first) : 0.0);
+        if (progress) { /* one line, rewritten in place */
+            double el = now_seconds() - t0;
+            fprintf(stderr, "\rperplexity: window %d/%d, %.0f tok/s, about %.0f s left ", windows, total_windows,
+                    windows * (double)n_ctx / el, el / windows * (total_windows - windows));
         }
         scored_upto = end;
         if (end == n_tok) break;
     }
+    if (progress) fprintf(stderr, "\r\033[K");
     double secs = now_seconds() - t0;
+    /* the standard error of the mean over tokens (as llama-perplexity gives it),
+     * and through exp() for the perplexity */
+    double mean = nll / scored, var = scored > 1 ? (nll_sq / scored - mean * mean) * scored / (scored - 1) : 0;
+    double se = sqrt(var > 0 ? var / scored : 0);
     printf("file:        %s (%zu bytes, %d tokens + BOS)\n", text_path, n_bytes, n_tok - 1);
     printf("windows:     %d of %d tokens, stride %d (%.1f s, %.0f tok/s)\n", windows, n_ctx, stride, secs,
            (double)windows * n_ctx / secs);
     printf("nll/token:   %.6f\nperplexity:  %.4f\nbits/byte:   %.6f\n", nll / scored, exp(nll / scored),
            nll / log(2.0) / (double)n_bytes);
+    printf("std. error:  nll/token +/- %.6f, perplexity +/- %.4f (over %ld tokens)\n", se, exp(mean) * se, scored);
 done:
     free(tokens);
     free(text);

@@ -3,6 +3,8 @@
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "common.h"
 
@@ -54,7 +56,10 @@ static int finish(cairo_surface_t *surface, cairo_t *cr, const char *path, char 
     out_file o;
     char why[200];
     int rc = -1;
-    if (out_open(&o, path, why, sizeof why)) {
+    size_t n = strlen(path);
+    if (n < 4 || strcasecmp(path + n - 4, ".png")) { /* the format follows the name: PNG only */
+        snprintf(msg, cap, "%s: pictures are written as PNG (expected a file name ending in .png)", path);
+    } else if (out_open(&o, path, why, sizeof why)) {
         snprintf(msg, cap, "%s: %s", path, why);
     } else {
         cairo_status_t st = cairo_surface_write_to_png_stream(surface, to_file, o.f);
