@@ -293,6 +293,24 @@ def perplexity_reports_its_standard_error_windows_and_progress():
 
 
 @test
+def every_error_names_its_command():
+    """Errors printed as 'tinyllm: ...' or 'tinyllm: prompt: ...' now start
+    with 'tinyllm COMMAND:' like the rest."""
+    missing = os.path.join(TMP, "missing.gguf")
+    for args, prefix in (([TINYLLM, "generate", "-m", missing, "-p", "x"], "tinyllm generate: "),
+                         ([TINYLLM, "generate", "-m", TINY_SIN, "-p", b"\xff"], "tinyllm generate: -p: "),
+                         ([TINYLLM, "perplexity", "-m", missing, "-f", missing], "tinyllm perplexity: "),
+                         ([TINYLLM, "bench", "-m", missing], "tinyllm bench: "),
+                         ([TINYLLM, "info", missing], "tinyllm info: "),
+                         ([TINYLLM, "verify", "-m", missing, "--golden", missing], "tinyllm verify: "),
+                         ([TINYLLM, "attn", "-m", missing, "-p", "x", "--layer", "0", "--head", "0", "--png", "a.png"],
+                          "tinyllm attn: "),
+                         ([TINYLLM, "step", "-m", missing, "-p", "x", "--script", "where"], "tinyllm step: ")):
+        r = run(args)
+        assert r.returncode in (1, 2) and r.stderr.startswith(prefix), (args, r.stderr)
+
+
+@test
 def pictures_are_png_by_name():
     """A .jpg name got PNG bytes; now the picture's name must end in .png."""
     r = run([TINYLLM, "attn", "-m", TINY_SIN, "-p", "Hi", "--layer", "0", "--head", "0", "--png",

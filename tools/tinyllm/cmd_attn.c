@@ -31,7 +31,7 @@ int cmd_attn(int argc, char **argv) {
     if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
         return usage_error(&cmd, "give --layer L and one of --head H or --all");
     stepper st;
-    rc = build_stepper(&st, model_path, prompt, 0, 1);
+    rc = build_stepper(&st, "attn", model_path, prompt, 0, 1);
     if (!rc && layer >= st.info.n_layer)
         rc = usage_error(&cmd, "--layer %d: the model has layers 0..%d", layer, st.info.n_layer - 1);
     if (!rc && head >= st.info.n_head)

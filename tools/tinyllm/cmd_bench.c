@@ -39,7 +39,7 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
             rc = tinyllm_context_prefill(ctx, tokens, n, &err);
         double dt = now_seconds() - t0;
         if (rc) {
-            report(&err);
+            report("bench", &err);
             free(rate);
             return -1;
         }
@@ -111,7 +111,7 @@ int cmd_bench(int argc, char **argv) {
     double t_load = now_seconds();
     tinyllm_model_params mp = model_params_from(&cf);
     mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
-    tinyllm_model *m = load_model_or_report(model_path, &mp);
+    tinyllm_model *m = load_model_or_report("bench", model_path, &mp);
     if (!m) return EXIT_MODEL;
     double load_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info info;

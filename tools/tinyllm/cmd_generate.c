@@ -123,7 +123,7 @@ int cmd_generate(int argc, char **argv) {
 
     double t_load = now_seconds();
     tinyllm_model_params mp = model_params_from(&cf);
-    tinyllm_model *model = load_model_or_report(cf.model, &mp);
+    tinyllm_model *model = load_model_or_report("generate", cf.model, &mp);
     if (!model) {
         free(owned_prompt);
         return EXIT_MODEL;
@@ -142,11 +142,11 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     if (tinyllm_sampler_create(&sp, info.n_vocab, &sampler, &err)) {
-        report(&err);
+        report("generate", &err);
         exit_code = EXIT_RUNTIME;
         goto done;
     }
-    tokens = tokenize_prompt(model, prompt, &n_prompt);
+    tokens = tokenize_prompt("generate", model, prompt, &n_prompt);
     if (!tokens) {
         exit_code = EXIT_USAGE;
         goto done;
@@ -179,7 +179,7 @@ int cmd_generate(int argc, char **argv) {
     }
     int *history = realloc(tokens, (size_t)(n_prompt + n_predict) * sizeof *tokens);
     if (!history) {
-        fprintf(stderr, "tinyllm: out of memory\n");
+        fprintf(stderr, "tinyllm generate: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
@@ -188,7 +188,7 @@ int cmd_generate(int argc, char **argv) {
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     double t0 = now_seconds();
     if (tinyllm_context_prefill(ctx, tokens, n_prompt, &err)) {
-        report(&err);
+        report("generate", &err);
         exit_code = EXIT_RUNTIME;
         goto done;
     }
@@ -220,7 +220,7 @@ int cmd_generate(int argc, char **argv) {
             break;
         }
         if (tinyllm_context_decode(ctx, next, &err)) {
-            report(&err);
+            report("generate", &err);
             exit_code = EXIT_RUNTIME;
             goto done;
         }

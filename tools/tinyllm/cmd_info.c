@@ -30,7 +30,7 @@ int cmd_info(int argc, char **argv) {
     if ((rc = check_common_flags(&cmd, common & ~CF_MODEL, &cf)) >= 0) return rc;
     tinyllm_model_params mp = model_params_from(&cf);
     int keep_f16 = cf.keep_f16;
-    tinyllm_model *m = load_model_or_report(path, &mp);
+    tinyllm_model *m = load_model_or_report("info", path, &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
     tinyllm_model_info_get(m, &h, NULL);

@@ -55,7 +55,7 @@ int cmd_perplexity(int argc, char **argv) {
         return EXIT_USAGE;
     }
     tinyllm_model_params mp = model_params_from(&cf);
-    tinyllm_model *m = load_model_or_report(cf.model, &mp);
+    tinyllm_model *m = load_model_or_report("perplexity", cf.model, &mp);
     if (!m) {
         free(text);
         return EXIT_MODEL;
@@ -111,7 +111,7 @@ int cmd_perplexity(int argc, char **argv) {
         int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
         tinyllm_context_rewind(ctx, 0, NULL);
         if (tinyllm_context_prefill(ctx, tokens + start, end - start, &err)) {
-            report(&err);
+            report("perplexity", &err);
             exit_code = EXIT_RUNTIME;
             goto done;
         }

@@ -695,7 +695,7 @@ int cmd_step(int argc, char **argv) {
     if (top_k < 1 || top_k > 100) return usage_error(&cmd, "--top-k %d: expected 1 to 100", top_k);
     if (n_ctx < 0 || n_threads < 1 || n_threads > 256) return usage_error(&cmd, "--ctx/-t: expected positive values");
     stepper st;
-    rc = build_stepper(&st, model_path, prompt, n_ctx, n_threads);
+    rc = build_stepper(&st, "step", model_path, prompt, n_ctx, n_threads);
     if (rc) {
         free_stepper(&st);
         return rc;

@@ -143,7 +143,7 @@ static int run_path(tinyllm_model *m, const golden *g, int decode_path, collecto
     tinyllm_context *ctx = NULL;
     tinyllm_error err = {0};
     if (tinyllm_context_create(m, &cp, &ctx, &err)) {
-        report(&err);
+        report("verify", &err);
         return -1;
     }
     tinyllm_context_set_tap(ctx, on_tap, c, NULL);
@@ -152,7 +152,7 @@ static int run_path(tinyllm_model *m, const golden *g, int decode_path, collecto
         rc = tinyllm_context_prefill(ctx, g->prompt_ids, g->n_prompt, &err);
     else
         for (int i = 0; i < g->n_prompt && !rc; i++) rc = tinyllm_context_decode(ctx, g->prompt_ids[i], &err);
-    if (rc) report(&err);
+    if (rc) report("verify", &err);
     tinyllm_context_free(ctx);
     return rc ? -1 : 0;
 }
@@ -166,7 +166,7 @@ static int greedy_continuation(tinyllm_model *m, const golden *g, int *out, int 
     tinyllm_model_info info;
     tinyllm_model_info_get(m, &info, NULL);
     if (tinyllm_context_create(m, &cp, &ctx, &err) || tinyllm_context_prefill(ctx, g->prompt_ids, g->n_prompt, &err)) {
-        report(&err);
+        report("verify", &err);
         tinyllm_context_free(ctx);
         return -1;
     }
@@ -174,7 +174,7 @@ static int greedy_continuation(tinyllm_model *m, const golden *g, int *out, int 
         int best = argmax(tinyllm_context_logits(ctx), info.n_vocab);
         out[i] = best;
         if (i + 1 < g->n_cont && tinyllm_context_decode(ctx, best, &err)) {
-            report(&err);
+            report("verify", &err);
             tinyllm_context_free(ctx);
             return -1;
         }
@@ -230,7 +230,7 @@ int cmd_verify(int argc, char **argv) {
     }
     /* the model first: its loader refuses FIFOs and devices, so hashing it cannot block */
     tinyllm_model_params mp = model_params_from(&cf);
-    tinyllm_model *m = load_model_or_report(model_path, &mp);
+    tinyllm_model *m = load_model_or_report("verify", model_path, &mp);
     if (!m) {
         golden_free(&g);
         return EXIT_MODEL;

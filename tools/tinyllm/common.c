@@ -174,8 +174,8 @@ void out_abort(out_file *o) {
     out_free(o);
 }
 
-void report(const tinyllm_error *err) {
-    fprintf(stderr, "tinyllm: %s\n", err->message);
+void report(const char *cmd, const tinyllm_error *err) {
+    fprintf(stderr, "tinyllm %s: %s\n", cmd, err->message);
 }
 
 tinyllm_model_params model_params_from(const common_flags *c) {
@@ -186,27 +186,27 @@ tinyllm_model_params model_params_from(const common_flags *c) {
     return mp;
 }
 
-tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params) {
+tinyllm_model *load_model_or_report(const char *cmd, const char *path, const tinyllm_model_params *params) {
     tinyllm_model *m = NULL;
     tinyllm_error err = {0};
     if (tinyllm_model_load(path, params, &m, &err)) {
-        report(&err);
+        report(cmd, &err);
         return NULL;
     }
     return m;
 }
 
-int *tokenize_prompt(const tinyllm_model *m, const char *prompt, int *n_tokens) {
+int *tokenize_prompt(const char *cmd, const tinyllm_model *m, const char *prompt, int *n_tokens) {
     tinyllm_error err = {0};
     size_t len = strlen(prompt);
     int n = 0;
     if (tinyllm_tokenize(m, prompt, len, 1, NULL, 0, &n, &err)) {
-        fprintf(stderr, "tinyllm: prompt: %s\n", err.message);
+        fprintf(stderr, "tinyllm %s: -p: %s\n", cmd, err.message);
         return NULL;
     }
     int *toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
     if (!toks || tinyllm_tokenize(m, prompt, len, 1, toks, n, &n, &err)) {
-        fprintf(stderr, "tinyllm: prompt: %s\n", toks ? err.message : "out of memory");
+        fprintf(stderr, "tinyllm %s: -p: %s\n", cmd, toks ? err.message : "out of memory");
         free(toks);
         return NULL;
     }

@@ -11,8 +11,9 @@ const char *blas_core(void);
 #include "args.h"
 tinyllm_model_params model_params_from(const common_flags *c);
 
-/* Loads a model; on failure prints "tinyllm: <message>" and returns NULL. */
-tinyllm_model *load_model_or_report(const char *path, const tinyllm_model_params *params); /* NULL params: defaults */
+/* Loads a model; on failure prints "tinyllm CMD: <message>" and returns NULL
+ * (NULL params: defaults). */
+tinyllm_model *load_model_or_report(const char *cmd, const char *path, const tinyllm_model_params *params);
 /* Reads a whole regular file of at most max_bytes into a NUL-terminated
  * malloc'd buffer (*len bytes before the NUL). Never blocks: a FIFO, device,
  * socket or directory is refused before any read (checked with stat, then
@@ -39,11 +40,11 @@ int out_commit(out_file *o, char *why, size_t why_cap);
 /* Abandons the write: the temporary is removed, the target untouched. */
 void out_abort(out_file *o);
 
-/* Prints "tinyllm: <message>" for a failed call. */
-void report(const tinyllm_error *err);
+/* Prints "tinyllm CMD: <message>" for a failed call (cmd: the command's name). */
+void report(const char *cmd, const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after
- * reporting. */
-int *tokenize_prompt(const tinyllm_model *m, const char *prompt, int *n_tokens);
+ * reporting "tinyllm CMD: -p: <why>". */
+int *tokenize_prompt(const char *cmd, const tinyllm_model *m, const char *prompt, int *n_tokens);
 
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -179,14 +179,14 @@ void free_stepper(stepper *st) {
 }
 
 /* Loads the model and runs the prompt with every tap recorded. */
-int build_stepper(stepper *st, const char *model_path, const char *prompt, int n_ctx, int n_threads) {
+int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads) {
     memset(st, 0, sizeof *st);
     tap_store_init(&st->store);
     st->top_k = 5;
-    if (!(st->m = load_model_or_report(model_path, NULL))) return EXIT_MODEL;
+    if (!(st->m = load_model_or_report(cmd, model_path, NULL))) return EXIT_MODEL;
     tinyllm_model_info_get(st->m, &st->info, NULL);
     int n = 0;
-    int *ids = tokenize_prompt(st->m, prompt, &n);
+    int *ids = tokenize_prompt(cmd, st->m, prompt, &n);
     if (!ids) return EXIT_USAGE;
     st->cap = n + 16;
     st->tokens = malloc((size_t)st->cap * sizeof *st->tokens);
@@ -204,14 +204,14 @@ int build_stepper(stepper *st, const char *model_path, const char *prompt, int n
     cp.logits_all = 1;
     tinyllm_error err = {0};
     if (n > cp.n_ctx) {
-        fprintf(stderr, "tinyllm step: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", n,
+        fprintf(stderr, "tinyllm %s: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", cmd, n,
                 cp.n_ctx);
         return EXIT_USAGE;
     }
     if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
         tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
         tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
-        fprintf(stderr, "tinyllm step: %s\n", *err.message ? err.message : "out of memory");
+        fprintf(stderr, "tinyllm %s: %s\n", cmd, *err.message ? err.message : "out of memory");
         return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
     }
     st->cur_pos = n - 1;

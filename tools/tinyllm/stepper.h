@@ -25,7 +25,7 @@ typedef struct {
 
 /* Loads the model and runs the prompt with every tap recorded (context
  * n_ctx, or the model's up to 512). 0, or an exit code after a message. */
-int build_stepper(stepper *st, const char *model_path, const char *prompt, int n_ctx, int n_threads);
+int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads);
 void free_stepper(stepper *st);
 /* Appends a token (and its label) to the sequence; -1 out of memory. */
 int add_token(stepper *st, int id);
