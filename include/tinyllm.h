@@ -230,6 +230,16 @@ TINYLLM_API int tinyllm_context_n_past(const tinyllm_context *ctx);
 /* Forget the cache (keep the first n_keep tokens; 0 clears it). */
 TINYLLM_API tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_error *err);
 
+/* Context shift: makes room in a full context by forgetting the n_discard
+ * tokens after the first n_keep; the tokens after them move down, as if the
+ * forgotten ones had never been there. tokens holds the n_past ids now in
+ * the cache (the context does not keep them). Exact for every family: the
+ * moved tokens are run again at their new positions, so the cache then equals
+ * a fresh prefill of the kept tokens (costs one prefill of n_past - n_keep -
+ * n_discard tokens), and the logits are those of the last kept token. */
+TINYLLM_API tinyllm_status tinyllm_context_shift(tinyllm_context *ctx, const int *tokens, int n_keep, int n_discard,
+                                                 tinyllm_error *err);
+
 /* Runs n tokens at positions n_past.. through the whole model at once
  * (batched: one sgemm per projection), appending them to the KV cache. */
 TINYLLM_API tinyllm_status tinyllm_context_prefill(tinyllm_context *ctx, const int *tokens, int n,

@@ -137,6 +137,23 @@ tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_
     return TINYLLM_OK;
 }
 
+tinyllm_status tinyllm_context_shift(tinyllm_context *ctx, const int *tokens, int n_keep, int n_discard,
+                                    tinyllm_error *err) {
+    if (!ctx || !tokens) return set_error(err, TINYLLM_ERR_ARG, "context_shift: NULL context or tokens");
+    if (n_keep < 0 || n_discard < 1 || n_keep + n_discard > ctx->n_past)
+        return set_error(err, TINYLLM_ERR_ARG,
+                         "context_shift: keep %d and discard %d tokens of %d (expected keep >= 0, discard >= 1, "
+                         "keep + discard <= the tokens in the cache)",
+                         n_keep, n_discard, ctx->n_past);
+    int n_past = ctx->n_past, n_tail = n_past - n_keep - n_discard;
+    /* the first n_keep rows of the cache stay as they are (nothing before them
+     * changed); the tail is run again at its new positions, so every key and
+     * value it leaves equals a fresh prefill's */
+    ctx->n_past = n_keep;
+    ctx->n_logits = 0;
+    return n_tail > 0 ? tinyllm_context_prefill(ctx, tokens + n_keep + n_discard, n_tail, err) : TINYLLM_OK;
+}
+
 static tinyllm_status check_tokens(const tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
     if (n > ctx->n_ctx - ctx->n_past)
         return set_error(err, TINYLLM_ERR_CONTEXT_FULL,

@@ -58,7 +58,7 @@ def cli_usage_errors_exit_2():
              (["-m", path, "-p", "hi", "-n", "0"], "-n 0"), (["-m", path, "-p", ""], "empty"),
              (["-m", path, "-p", "hi", "--temp", "-1"], "--temp"), (["-m", path, "-p", "hi", "--top-p", "0"], "--top-p"),
              (["-m", path, "-p", "hi", "--top-k", "-3"], "--top-k"), (["-m", path, "-p", "hi", "-n", "abc"], "integer"),
-             (["-m", path, "-p", "hi", "-n", "100", "--ctx", "40"], "exceeds the context"),
+             (["-m", path, "-p", "hi", "-n", "100", "--ctx", "40", "--no-context-shift"], "exceeds the context"),
              (["-m", path, "-p", b"bad \xff utf-8"], "UTF-8")]
     for args, needle in cases:
         r = run([TINYLLM, "generate", *args])
@@ -214,7 +214,7 @@ def generate_defaults_and_prompt_input():
     assert esc.returncode == 0 and esc.stdout.startswith("a\nbA"), (esc.stdout, esc.stderr)
     assert "<0x0A>" in esc.stderr and "prompt: " in esc.stderr, esc.stderr
     for args, needle in ((["-p", "x", "-f", path], "one of -p"), (["-p", "bad\\q", "-e"], "-e"),
-                         (["-f", os.path.join(TMP, "missing.txt")], "-f"), (["-p", "x", "-n", "-2"], "-n -2"),
+                         (["-f", os.path.join(TMP, "missing.txt")], "-f"), (["-p", "x", "-n", "-3"], "-n -3"),
                          (["-p", "x", "--stop", ""], "--stop")):
         bad = run(base + args)
         assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, (args, bad.stderr)
@@ -290,6 +290,25 @@ def perplexity_reports_its_standard_error_windows_and_progress():
         seen += chunk
     os.close(master)
     assert p.returncode == 0 and b"perplexity: window 1/" in seen, seen[:200]
+
+
+@test
+def generate_goes_past_the_context_by_shifting_it():
+    """-n larger than the context: the context is shifted (BOS and --keep
+    prompt tokens kept, half the rest forgotten) and generation goes on, the
+    cost said on stderr; -2 (the default) and --no-context-shift stop at a
+    full context instead."""
+    base = [TINYLLM, "generate", "-m", TINY_SIN, "-p", "It is a truth", "--ctx", "16", "--temp", "0", "--ignore-eos"]
+    r = run(base + ["-n", "40", "--keep", "2"])
+    assert r.returncode == 0, r.stderr
+    assert "decode: 39 tokens" in r.stderr and "context shifts: " in r.stderr and "kept 3" in r.stderr, r.stderr
+    r = run(base)
+    assert r.returncode == 0 and "the context of 16 tokens is full" in r.stderr, r.stderr
+    r = run(base + ["-n", "40", "--keep", "20"])  # kept: at most the prompt (9 tokens)
+    assert r.returncode == 0 and "kept 9" in r.stderr, r.stderr
+    r = run([TINYLLM, "generate", "-m", TINY_SIN, "-p", "It is a truth", "--ctx", "10", "-n", "20", "--keep", "8"])
+    # (that would keep all 9 prompt tokens of a 10-token context: nothing to forget)
+    assert r.returncode == 2 and "--keep 8" in r.stderr, r.stderr
 
 
 @test

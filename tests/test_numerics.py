@@ -239,5 +239,28 @@ def context_overflow_is_an_error():
             raise AssertionError("a context past the learned position table was created")
 
 
+@test
+def context_shift_equals_a_fresh_prefill_of_the_kept_tokens():
+    """tinyllm_context_shift forgets tokens in the middle of a full cache: the
+    logits after it (of the last kept token, and of the next decoded one)
+    equal the reference's fresh forward pass over the kept tokens, for RoPE
+    and for both absolute position kinds."""
+    for path in (llama_gqa(), gpt2_learned(), gpt2_sinusoidal()):
+        toks = [1] + list(range(40, 59))  # 20 tokens
+        kept = toks[:3] + toks[11:]
+        with tl.Model(LIB, path) as m, tl.Context(m, n_ctx=24) as c:
+            c.prefill(toks)
+            c.shift(toks, 3, 8)
+            assert LIB.tinyllm_context_n_past(c.h) == len(kept)
+            assert_matches_reference(path, kept, c.logits()[None, :], "after the shift")
+            c.decode(77)
+            assert_matches_reference(path, kept + [77], c.logits()[None, :], "decode after the shift")
+            try:
+                c.shift(toks, 3, 100)
+                raise AssertionError("a shift past the cache was accepted")
+            except tl.TinyLLMError as e:
+                assert e.code == 6 and "context_shift" in str(e), str(e)
+
+
 if __name__ == "__main__":
     SUITE.main()

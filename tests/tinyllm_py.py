@@ -47,6 +47,7 @@ def load_library(build_dir):
         "tinyllm_context_free": (None, [P]),
         "tinyllm_context_n_past": (C.c_int, [P]),
         "tinyllm_context_rewind": (C.c_int, [P, C.c_int, C.POINTER(Error)]),
+        "tinyllm_context_shift": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.c_int, C.POINTER(Error)]),
         "tinyllm_context_prefill": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.POINTER(Error)]),
         "tinyllm_context_decode": (C.c_int, [P, C.c_int, C.POINTER(Error)]),
         "tinyllm_context_logits": (C.POINTER(C.c_float), [P]),
@@ -182,6 +183,13 @@ class Context:
 
     def rewind(self, n_keep=0):
         return self.lib.tinyllm_context_rewind(self.h, n_keep, None)
+
+    def shift(self, tokens, n_keep, n_discard):
+        err = Error()
+        arr = (C.c_int * len(tokens))(*tokens)
+        rc = self.lib.tinyllm_context_shift(self.h, arr, n_keep, n_discard, C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode(errors="replace"))
 
     def greedy(self, prompt_tokens, n):
         self.prefill(prompt_tokens)

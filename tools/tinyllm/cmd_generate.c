@@ -35,7 +35,8 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
 
 int cmd_generate(int argc, char **argv) {
     const char *prompt = NULL, *prompt_file = NULL;
-    int n_predict = -1, ignore_eos = 0, seed_given = 0, escapes = 0, verbose_prompt = 0, no_display = 0;
+    int n_predict = -2, ignore_eos = 0, seed_given = 0, escapes = 0, verbose_prompt = 0, no_display = 0;
+    int keep = 0, no_shift = 0;
     string_list stops = {0};
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_KEEP_F16;
@@ -48,7 +49,11 @@ int cmd_generate(int argc, char **argv) {
         {"--file", "-f", OPT_STRING, &prompt_file, "FILE", "read the prompt from FILE (- = stdin)", NULL},
         {"--escape", "-e", OPT_FLAG, &escapes, "", "process \\n \\t \\\\ \\\" \\xNN in the prompt", NULL},
         {"--n-predict", "-n", OPT_INT, &n_predict, "N",
-         "tokens to generate; -1 = until the end of text or a full context (default)", NULL},
+         "tokens to generate (shifting the context when it fills); -1 = until the end of text; -2 = until the end "
+         "of text or a full context (default)", NULL},
+        {"--keep", NULL, OPT_INT, &keep, "N", "prompt tokens (after BOS) a context shift keeps (default 0)", NULL},
+        {"--no-context-shift", NULL, OPT_FLAG, &no_shift, "", "stop when the context is full instead of shifting it",
+         NULL},
         {"--stop", NULL, OPT_STRING_LIST, &stops, "TEXT", "stop when TEXT is generated (not printed; repeatable)", NULL},
         {"--verbose-prompt", NULL, OPT_FLAG, &verbose_prompt, "", "print the prompt's tokens to stderr", NULL},
         {"--no-display-prompt", NULL, OPT_FLAG, &no_display, "", "do not echo the prompt", NULL},
@@ -71,15 +76,18 @@ int cmd_generate(int argc, char **argv) {
     if (rc >= 0) return rc;
     if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (!prompt == !prompt_file) return usage_error(&cmd, "give the prompt with one of -p TEXT or -f FILE");
-    if (n_predict == 0 || n_predict < -1)
-        return usage_error(&cmd, "-n %d: expected a number of tokens >= 1, or -1 (until the end)", n_predict);
+    if (n_predict == 0 || n_predict < -2)
+        return usage_error(&cmd, "-n %d: expected a number of tokens >= 1, -1 (until the end of text) or -2 (until "
+                                 "the end of text or a full context)", n_predict);
+    if (keep < 0) return usage_error(&cmd, "--keep %d: expected >= 0", keep);
     for (int i = 0; i < stops.n; i++)
         if (!*stops.v[i]) return usage_error(&cmd, "--stop: empty string (expected some text)");
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cf.n_threads > cores && cores > 0)
         fprintf(stderr, "tinyllm generate: warning: -t %d is more threads than this machine's %ld cores (slower)\n",
                 cf.n_threads, cores);
-    stop_filter stop; /* freed at done */
+    int *cache = NULL; /* freed at done */
+    stop_filter stop;  /* freed at done */
     stop_filter_init(&stop, stops.v, stops.n);
     char *owned_prompt = NULL; /* from a file or stdin */
     const char *source = prompt_file ? prompt_file : prompt;
@@ -167,23 +175,39 @@ int cmd_generate(int argc, char **argv) {
         exit_code = EXIT_USAGE;
         goto done;
     }
-    int until_full = n_predict == -1; /* until the end of text, or until the context is full */
-    if (until_full) n_predict = n_ctx_used - n_prompt;
-    if ((long long)n_prompt + n_predict > n_ctx_used) { /* no int overflow at -n 2147483647 */
+    /* Past the end of the context, a context shift keeps BOS and --keep
+     * prompt tokens, forgets half of the rest and goes on (-n N and -1); -2
+     * and --no-context-shift stop there instead. */
+    int until_full = n_predict == -2, shift = !no_shift && !until_full;
+    if (!shift && n_predict > 0 && (long long)n_prompt + n_predict > n_ctx_used) { /* no int overflow */
         fprintf(stderr,
                 "tinyllm generate: the prompt (%d tokens) plus -n %d exceeds the context of %d tokens; "
-                "use a smaller -n, a shorter prompt or a larger --ctx (at most %d for this model)\n",
+                "use a smaller -n, a shorter prompt, a larger --ctx (at most %d for this model) or drop "
+                "--no-context-shift\n",
                 n_prompt, n_predict, n_ctx_used, info.n_ctx_train);
         exit_code = EXIT_USAGE;
         goto done;
     }
-    int *history = realloc(tokens, (size_t)(n_prompt + n_predict) * sizeof *tokens);
-    if (!history) {
+    int n_keep = 1 + keep < n_prompt ? 1 + keep : n_prompt; /* BOS and the first --keep prompt tokens */
+    if (shift && n_keep > n_ctx_used - 2) {
+        fprintf(stderr, "tinyllm generate: --keep %d: a context shift must forget something (expected at most %d "
+                        "for a context of %d)\n", keep, n_ctx_used - 3, n_ctx_used);
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    size_t cap = (size_t)n_prompt + 256; /* history: prompt + generated ids (grows); cache: the ids in the KV cache */
+    int *history = realloc(tokens, cap * sizeof *tokens);
+    if (!history || !(cache = malloc((size_t)n_ctx_used * sizeof *cache))) {
+        if (history) tokens = history;
         fprintf(stderr, "tinyllm generate: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
     tokens = history;
+    memcpy(cache, tokens, (size_t)n_prompt * sizeof *cache);
+    int n_cache = n_prompt, n_shifts = 0;
+    long shifted = 0;
+    double shift_secs = 0;
 
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     double t0 = now_seconds();
@@ -207,6 +231,15 @@ int cmd_generate(int argc, char **argv) {
     double t_first = now_seconds();
     while (1) {
         if (next == eos && !ignore_eos) break;
+        if ((size_t)(n_prompt + n_gen) == cap) {
+            int *t = realloc(tokens, 2 * cap * sizeof *tokens);
+            if (!t) {
+                fprintf(stderr, "\ntinyllm generate: out of memory\n");
+                exit_code = EXIT_RUNTIME;
+                goto done;
+            }
+            tokens = t, cap *= 2;
+        }
         tokens[n_prompt + n_gen++] = next;
         int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece, NULL);
         if (n > 0) {
@@ -214,11 +247,27 @@ int cmd_generate(int argc, char **argv) {
             fflush(stdout);
             if (r) break; /* a stop string (or no memory to hold text back) */
         }
-        if (n_gen == n_predict) {
-            if (until_full && !ignore_eos)
-                fprintf(stderr, "\ntinyllm generate: stopped: the context of %d tokens is full\n", n_ctx_used);
-            break;
+        if (n_gen == n_predict) break;
+        if (n_cache == n_ctx_used) { /* no room for the next token */
+            if (!shift) {
+                fprintf(stderr, "\ntinyllm generate: stopped: the context of %d tokens is full%s\n", n_ctx_used,
+                        no_shift ? " (--no-context-shift)" : " (-n -1 goes on by shifting it)");
+                break;
+            }
+            int discard = (n_cache - n_keep) / 2;
+            double ts = now_seconds();
+            if (tinyllm_context_shift(ctx, cache, n_keep, discard, &err)) {
+                report("generate", &err);
+                exit_code = EXIT_RUNTIME;
+                goto done;
+            }
+            shift_secs += now_seconds() - ts;
+            shifted += n_cache - n_keep - discard;
+            n_shifts++;
+            memmove(cache + n_keep, cache + n_keep + discard, (size_t)(n_cache - n_keep - discard) * sizeof *cache);
+            n_cache -= discard;
         }
+        cache[n_cache++] = next;
         if (tinyllm_context_decode(ctx, next, &err)) {
             report("generate", &err);
             exit_code = EXIT_RUNTIME;
@@ -244,7 +293,11 @@ int cmd_generate(int argc, char **argv) {
             "load %.1f ms, first token %.1f ms\n",
             n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), n_decode, (t2 - t_first) * 1e3,
             n_decode ? n_decode / (t2 - t_first) : 0.0, (t0 - t_load) * 1e3, (t_first - t_load) * 1e3);
+    if (n_shifts) /* the cost of going past the context: the moved tokens run again */
+        fprintf(stderr, "context shifts: %d (kept %d + the newer half each time; re-ran %ld tokens in %.1f ms)\n",
+                n_shifts, n_keep, shifted, shift_secs * 1e3);
 done:
+    free(cache);
     stop_filter_free(&stop);
     free(owned_prompt);
     free(tokens);
