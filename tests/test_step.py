@@ -33,8 +33,8 @@ def models():
     return out
 
 
-def step(model, script, json_out=True, prompt=PROMPT):
-    args = [TINYLLM, "step", "-m", model, "-p", prompt, "--script", script] + (["--json"] if json_out else [])
+def step(model, script, json_out=True, prompt=PROMPT, extra=()):
+    args = [TINYLLM, "step", "-m", model, "-p", prompt, "--script", script, *extra] + (["--json"] if json_out else [])
     r = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, (r.returncode, r.stderr)
     return [json.loads(line) for line in r.stdout.splitlines()] if json_out else r.stdout
@@ -128,6 +128,20 @@ def gen_shows_pieces_of_any_length():
     out = step(path, "gen 2", prompt="a")
     assert out[-1]["tokens"] == [target, target], out[-1]
     assert out[-1]["text"].count("long" * 25) == 2, out[-1]
+
+
+@test
+def gen_shifts_a_full_context():
+    """`gen` past the end of the context shifts it (BOS and the newer half
+    kept) and goes on; the recorded taps are then those of a fresh pass over
+    the kept tokens (checked against the reference's logits)."""
+    f = os.path.join(TMP, "shifted_logits.npy")
+    out = step(TINY_SIN, f"gen 20; tokens; dump logits {f}", prompt="It is a truth", extra=["--ctx", "12"])
+    gen, toks = out[0], [t["id"] for t in out[1]["tokens"]]
+    assert len(gen["tokens"]) == 20 and gen["context_shifts"] >= 1, gen
+    assert len(toks) <= 12 and toks[0] == 1 and toks[-len(gen["tokens"][-3:]):] == gen["tokens"][-3:], (toks, gen)
+    want, spread = logits_and_spread(TINY_SIN, toks)
+    assert_within(np.load(f)[-1], want[-1], spread, "logits after the shift")
 
 
 @test

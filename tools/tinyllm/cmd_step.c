@@ -248,11 +248,40 @@ static void cmd_top(stepper *st, int k) {
     free(top);
 }
 
+/* Makes room for one more token (context shift): keeps BOS and the newer
+ * half of the rest, then records every tap again from a fresh prefill of
+ * what is kept (positions change, so every stored row does). 0 or -1. */
+static int shift_stepper(stepper *st) {
+    tinyllm_error err = {0};
+    int n_keep = 1, discard = (st->n_tokens - n_keep) / 2;
+    for (int i = n_keep; i < n_keep + discard; i++) free(st->labels[i]);
+    memmove(st->tokens + n_keep, st->tokens + n_keep + discard, (size_t)(st->n_tokens - n_keep - discard) * sizeof(int));
+    memmove(st->labels + n_keep, st->labels + n_keep + discard,
+            (size_t)(st->n_tokens - n_keep - discard) * sizeof(char *));
+    st->n_tokens -= discard;
+    st->n_prompt = st->n_prompt > n_keep + discard ? st->n_prompt - discard : n_keep;
+    tap_store_free(&st->store);
+    tap_store_init(&st->store);
+    if (tinyllm_context_rewind(st->ctx, 0, &err) || tinyllm_context_prefill(st->ctx, st->tokens, st->n_tokens, &err)) {
+        say_error(st, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 static void cmd_gen(stepper *st, int n) {
     tinyllm_error err = {0};
-    int first = st->n_tokens;
+    int *made = malloc((size_t)n * sizeof *made), n_made = 0, shifts = 0; /* the new ids, whatever is shifted out */
+    if (!made) {
+        say_error(st, "out of memory%s", NULL);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         int best = argmax(logits_at(st, st->n_tokens - 1), st->info.n_vocab);
+        if (st->n_tokens == tinyllm_context_n_ctx(st->ctx)) { /* full: shift, then decode */
+            if (shift_stepper(st)) break;
+            shifts++;
+        }
         if (tinyllm_context_decode(st->ctx, best, &err)) {
             say_error(st, "%s", err.message);
             break;
@@ -261,22 +290,24 @@ static void cmd_gen(stepper *st, int n) {
             say_error(st, "out of memory%s", NULL);
             break;
         }
+        made[n_made++] = best;
     }
     st->cur_pos = st->n_tokens - 1;
     st->cur_tap = 0;
     emit_begin(st, "gen");
     emit_open(st, "tokens", '[');
-    for (int i = first; i < st->n_tokens; i++) emit_int(st, NULL, st->tokens[i]);
+    for (int i = 0; i < n_made; i++) emit_int(st, NULL, made[i]);
     emit_close(st, '[');
-    emit_text(st, "generated %d token(s):", st->n_tokens - first);
+    emit_int(st, "context_shifts", shifts);
+    emit_text(st, "generated %d token(s):", n_made);
     /* every piece may need up to TINYLLM_DETOK_MAX bytes (tinyllm.h) */
-    char *text = malloc(TINYLLM_DETOK_MAX * (size_t)(st->n_tokens - first + 1) + 1);
+    char *text = malloc(TINYLLM_DETOK_MAX * (size_t)(n_made + 1) + 1);
     if (text) {
         size_t len = 0;
         tinyllm_detok d;
         tinyllm_detok_init(&d, 0);
-        for (int i = first; i < st->n_tokens; i++) {
-            int k = tinyllm_detok_push(st->m, &d, st->tokens[i], text + len, TINYLLM_DETOK_MAX, NULL);
+        for (int i = 0; i < n_made; i++) {
+            int k = tinyllm_detok_push(st->m, &d, made[i], text + len, TINYLLM_DETOK_MAX, NULL);
             if (k > 0) len += (size_t)k;
         }
         int k = tinyllm_detok_flush(&d, text + len, TINYLLM_DETOK_MAX);
@@ -286,7 +317,9 @@ static void cmd_gen(stepper *st, int n) {
         emit_text(st, " %s\n", text);
         free(text);
     }
+    if (shifts) emit_text(st, "(the context filled: %d context shift(s) kept BOS and the newer half)\n", shifts);
     emit_end(st);
+    free(made);
 }
 
 static void cmd_dump(stepper *st, const char *name, const char *path) {
@@ -489,8 +522,6 @@ static int do_gen(stepper *st, int argc, char **argv) {
     int v = 0;
     if (argc != 2 || parse_int_arg(argv[1], &v) || v < 1)
         say_error(st, "gen: expected a number of tokens >= 1%s", NULL);
-    else if (st->n_tokens + v > tinyllm_context_n_ctx(st->ctx))
-        say_error(st, "gen: that would pass the end of the context (use a larger --ctx)%s", NULL);
     else
         cmd_gen(st, v);
     return 0;
@@ -623,7 +654,7 @@ static const struct {
     {"heads", NULL, "[L]", "per head: the most attended earlier tokens and the entropy", do_heads},
     {"lens", NULL, "[--png FILE]", "logit lens of the current residual stream (picture: all layers)", do_lens},
     {"top", NULL, "[K]", "the K most likely next tokens at this position", do_top},
-    {"gen", NULL, "N", "decode N tokens greedily, then keep stepping", do_gen},
+    {"gen", NULL, "N", "decode N tokens greedily (shifting a full context), then keep stepping", do_gen},
     {"attn", NULL, "L H|all [--png F]", "attention of a head (or all heads) as a picture", do_attn},
     {"ablate", NULL, "L H", "zero a head's output from now on", do_ablate},
     {"unablate", NULL, "[L H]", "give a head (or every head) back", do_ablate},
