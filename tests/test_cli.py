@@ -312,6 +312,34 @@ def generate_goes_past_the_context_by_shifting_it():
 
 
 @test
+def generate_interactive_turns_reverse_prompts_and_ctrl_c():
+    """-i: after each reply a line from stdin joins the same cache and the
+    model goes on; -r hands over when its text appears (printed); end of
+    input quits cleanly; Ctrl-C stops a reply in progress and gives the
+    prompt back instead of killing the program."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    r = run([TINYLLM, "generate", "-m", model, "-p", "She said", "-i", "-n", "30", "--temp", "0", "-r", "."],
+            input="Mr. Darcy\n")
+    assert r.returncode == 0, r.stderr
+    turns = r.stdout.split("\n> ")
+    assert len(turns) == 3 and turns[1].startswith("Mr. Darcy\n") and turns[2] == "\n", turns
+    assert turns[0].rstrip("\n").endswith(".") and turns[1].rstrip("\n").endswith("."), turns  # -r: printed, handed over
+    bad = run([TINYLLM, "generate", "-m", model, "-p", "x", "-r", "."])
+    assert bad.returncode == 2 and "-r needs -i" in bad.stderr, bad.stderr
+    import signal
+    import time
+    p = subprocess.Popen([TINYLLM, "generate", "-m", model, "-p", "It is", "-i", "-n", "100000", "--ignore-eos",
+                          "--seed", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen, t0 = b"", time.time()
+    while len(seen) < 40 and time.time() - t0 < 30:  # the reply is streaming
+        seen += os.read(p.stdout.fileno(), 4096)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(input=b"", timeout=60)  # then the end of input
+    assert p.returncode == 0, (p.returncode, err[-300:])
+    assert b"\n> " in seen + out, (seen + out)[-200:]
+
+
+@test
 def every_error_names_its_command():
     """Errors printed as 'tinyllm: ...' or 'tinyllm: prompt: ...' now start
     with 'tinyllm COMMAND:' like the rest."""

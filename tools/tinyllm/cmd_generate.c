@@ -1,6 +1,7 @@
 /* tinyllm generate: prefill the prompt, then decode token by token,
  * streaming text as it is produced, with separate prefill/decode speeds. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +34,80 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
     return next;
 }
 
+/* Ctrl-C in interactive mode: the generation in progress stops and the user
+ * gets the prompt back (the one piece of global state the CLI has: a signal
+ * handler can reach nothing else). */
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct {
+    int n;        /* context shifts so far */
+    long rerun;   /* tokens they ran again */
+    double secs;  /* and the time that took */
+} shift_stats;
+
+/* Room for `need` more tokens in the cache: a context shift (keep n_keep,
+ * forget at least half of the rest) when it is full and shifting is allowed.
+ * 0 when there is room; -1 when there is none (err set if a shift failed). */
+static int make_room(tinyllm_context *ctx, int *cache, int *n_cache, int n_ctx, int n_keep, int need, int shift,
+                     shift_stats *st, tinyllm_error *err) {
+    if (*n_cache + need <= n_ctx) return 0;
+    if (!shift) return -1;
+    int discard = (*n_cache - n_keep) / 2, over = *n_cache + need - n_ctx;
+    if (discard < over) discard = over;
+    if (discard > *n_cache - n_keep) return -1;
+    double t = now_seconds();
+    if (tinyllm_context_shift(ctx, cache, n_keep, discard, err)) return -1;
+    st->secs += now_seconds() - t;
+    st->rerun += *n_cache - n_keep - discard;
+    st->n++;
+    memmove(cache + n_keep, cache + n_keep + discard, (size_t)(*n_cache - n_keep - discard) * sizeof *cache);
+    *n_cache -= discard;
+    return 0;
+}
+
+/* ids (*cap entries) grown to hold at least n; -1 out of memory */
+static int grow_ids(int **ids, size_t *cap, int n) {
+    if ((size_t)n <= *cap) return 0;
+    size_t c = *cap * 2 > (size_t)n ? *cap * 2 : (size_t)n;
+    int *p = realloc(*ids, c * sizeof *p);
+    if (!p) return -1;
+    *ids = p, *cap = c;
+    return 0;
+}
+
+/* Appends n printed bytes to the tail buffer (cap bytes, NUL-terminated);
+ * 1 when the printed text now ends with a reverse prompt. */
+static int ends_with_reverse(char *tail, size_t cap, const char *text, size_t n, const string_list *rev) {
+    if (!rev->n) return 0;
+    size_t len = strlen(tail);
+    if (n >= cap - 1) {
+        memcpy(tail, text + n - (cap - 1), cap - 1);
+        len = cap - 1;
+    } else {
+        if (len + n > cap - 1) {
+            memmove(tail, tail + (len + n - (cap - 1)), cap - 1 - n);
+            len = cap - 1 - n;
+        }
+        memcpy(tail + len, text, n);
+        len += n;
+    }
+    tail[len] = 0;
+    for (int i = 0; i < rev->n; i++) {
+        size_t m = strlen(rev->v[i]);
+        if (m <= len && !memcmp(tail + len - m, rev->v[i], m)) return 1;
+    }
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv) {
     const char *prompt = NULL, *prompt_file = NULL;
     int n_predict = -2, ignore_eos = 0, seed_given = 0, escapes = 0, verbose_prompt = 0, no_display = 0;
-    int keep = 0, no_shift = 0;
+    int keep = 0, no_shift = 0, interactive = 0;
+    string_list reverse = {0};
     string_list stops = {0};
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_KEEP_F16;
@@ -54,6 +125,10 @@ int cmd_generate(int argc, char **argv) {
         {"--keep", NULL, OPT_INT, &keep, "N", "prompt tokens (after BOS) a context shift keeps (default 0)", NULL},
         {"--no-context-shift", NULL, OPT_FLAG, &no_shift, "", "stop when the context is full instead of shifting it",
          NULL},
+        {"--interactive", "-i", OPT_FLAG, &interactive, "",
+         "after each reply read a line from stdin and go on (Ctrl-C: back to input, Ctrl-D: quit)", NULL},
+        {"--reverse-prompt", "-r", OPT_STRING_LIST, &reverse, "TEXT",
+         "with -i: hand over to the user when TEXT is generated (printed; repeatable)", NULL},
         {"--stop", NULL, OPT_STRING_LIST, &stops, "TEXT", "stop when TEXT is generated (not printed; repeatable)", NULL},
         {"--verbose-prompt", NULL, OPT_FLAG, &verbose_prompt, "", "print the prompt's tokens to stderr", NULL},
         {"--no-display-prompt", NULL, OPT_FLAG, &no_display, "", "do not echo the prompt", NULL},
@@ -82,6 +157,10 @@ int cmd_generate(int argc, char **argv) {
     if (keep < 0) return usage_error(&cmd, "--keep %d: expected >= 0", keep);
     for (int i = 0; i < stops.n; i++)
         if (!*stops.v[i]) return usage_error(&cmd, "--stop: empty string (expected some text)");
+    for (int i = 0; i < reverse.n; i++)
+        if (!*reverse.v[i] || strlen(reverse.v[i]) > 200)
+            return usage_error(&cmd, "-r: expected a non-empty reverse prompt of at most 200 bytes");
+    if (reverse.n && !interactive) return usage_error(&cmd, "-r needs -i (the reverse prompt hands over to the user)");
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cf.n_threads > cores && cores > 0)
         fprintf(stderr, "tinyllm generate: warning: -t %d is more threads than this machine's %ld cores (slower)\n",
@@ -205,9 +284,8 @@ int cmd_generate(int argc, char **argv) {
     }
     tokens = history;
     memcpy(cache, tokens, (size_t)n_prompt * sizeof *cache);
-    int n_cache = n_prompt, n_shifts = 0;
-    long shifted = 0;
-    double shift_secs = 0;
+    int n_cache = n_prompt;
+    shift_stats shifts = {0};
 
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     double t0 = now_seconds();
@@ -222,59 +300,101 @@ int cmd_generate(int argc, char **argv) {
     tinyllm_detok detok;
     tinyllm_detok_init(&detok, 0);
     char piece[TINYLLM_DETOK_MAX];
-    int n_gen = 0, eos = tinyllm_token_eos(model);
-    int next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_prompt, n_prompt - 1);
+    char tail[256] = {0}; /* the last bytes printed, for the reverse prompts */
+    int n_gen = 0, eos = tinyllm_token_eos(model), n_hist = n_prompt;
+    int next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_hist, n_hist - 1);
     if (next < 0) {
         exit_code = EXIT_RUNTIME;
         goto done;
     }
     double t_first = now_seconds();
-    while (1) {
-        if (next == eos && !ignore_eos) break;
-        if ((size_t)(n_prompt + n_gen) == cap) {
-            int *t = realloc(tokens, 2 * cap * sizeof *tokens);
-            if (!t) {
-                fprintf(stderr, "\ntinyllm generate: out of memory\n");
-                exit_code = EXIT_RUNTIME;
-                goto done;
+    if (interactive) signal(SIGINT, on_interrupt);
+    for (int turn = 0;; turn++) {
+        int pending = -1, turn_gen = 0; /* pending: printed, not yet in the cache */
+        while (1) {
+            if (interactive && interrupted) { /* Ctrl-C: back to the user */
+                interrupted = 0;
+                break;
             }
-            tokens = t, cap *= 2;
-        }
-        tokens[n_prompt + n_gen++] = next;
-        int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece, NULL);
-        if (n > 0) {
-            int r = stop_filter_feed(&stop, piece, (size_t)n, stdout);
-            fflush(stdout);
-            if (r) break; /* a stop string (or no memory to hold text back) */
-        }
-        if (n_gen == n_predict) break;
-        if (n_cache == n_ctx_used) { /* no room for the next token */
-            if (!shift) {
+            if (next == eos && !ignore_eos) break;
+            if (grow_ids(&tokens, &cap, n_hist + 1)) goto oom;
+            tokens[n_hist++] = next;
+            n_gen++, turn_gen++;
+            pending = next;
+            int n = tinyllm_detok_push(model, &detok, next, piece, sizeof piece, NULL);
+            if (n > 0) {
+                int r = stop_filter_feed(&stop, piece, (size_t)n, stdout);
+                fflush(stdout);
+                if (r) break; /* a stop string (or no memory to hold text back) */
+                if (ends_with_reverse(tail, sizeof tail, piece, (size_t)n, &reverse)) break;
+            }
+            if (turn_gen == n_predict) break;
+            if (make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, 1, shift, &shifts, &err)) {
+                if (err.code) goto failed;
                 fprintf(stderr, "\ntinyllm generate: stopped: the context of %d tokens is full%s\n", n_ctx_used,
                         no_shift ? " (--no-context-shift)" : " (-n -1 goes on by shifting it)");
                 break;
             }
-            int discard = (n_cache - n_keep) / 2;
-            double ts = now_seconds();
-            if (tinyllm_context_shift(ctx, cache, n_keep, discard, &err)) {
-                report("generate", &err);
+            cache[n_cache++] = next;
+            pending = -1;
+            if (tinyllm_context_decode(ctx, next, &err)) goto failed;
+            next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_hist, n_hist - 1);
+            if (next < 0) {
                 exit_code = EXIT_RUNTIME;
                 goto done;
             }
-            shift_secs += now_seconds() - ts;
-            shifted += n_cache - n_keep - discard;
-            n_shifts++;
-            memmove(cache + n_keep, cache + n_keep + discard, (size_t)(n_cache - n_keep - discard) * sizeof *cache);
-            n_cache -= discard;
         }
-        cache[n_cache++] = next;
-        if (tinyllm_context_decode(ctx, next, &err)) {
-            report("generate", &err);
-            exit_code = EXIT_RUNTIME;
-            goto done;
+        if (!interactive) break;
+        /* the user's turn: a line from stdin goes into the same cache (with
+         * the last printed token, if it is not there yet) */
+        stop_filter_flush(&stop, stdout);
+        int n_in = 0, *in = NULL, quit = 0;
+        while (!in && !quit) { /* until a line that tokenizes, or the end of input */
+            fputs("\n> ", stdout);
+            fflush(stdout);
+            char *line = NULL;
+            size_t line_cap = 0;
+            ssize_t got = getline(&line, &line_cap, stdin);
+            if (got < 0 || interrupted) { /* Ctrl-D (end of input), or Ctrl-C at the prompt */
+                free(line);
+                quit = 1;
+                break;
+            }
+            if (!isatty(STDIN_FILENO)) fputs(line, stdout); /* echo what a script typed */
+            if (tinyllm_tokenize(model, line, (size_t)got, 0, NULL, 0, &n_in, &err) ||
+                !(in = malloc(((size_t)n_in + 1) * sizeof *in)) ||
+                tinyllm_tokenize(model, line, (size_t)got, 0, in + 1, n_in, &n_in, &err)) {
+                fprintf(stderr, "tinyllm generate: input: %s\n", in ? err.message : "out of memory");
+                free(in);
+                in = NULL;
+                err = (tinyllm_error){0};
+            }
+            free(line);
         }
-        next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_prompt + n_gen,
-                              n_prompt + n_gen - 1);
+        if (quit) break;
+        int n_add = 0, *add = in + 1;
+        if (pending >= 0) add = in, in[0] = pending, n_add = 1;
+        n_add += n_in;
+        if (n_add >= n_ctx_used - n_keep) {
+            fprintf(stderr, "tinyllm generate: input: %d tokens do not fit the context\n", n_add);
+            free(in);
+            break;
+        }
+        if (n_add == 0 || make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, n_add, 1, &shifts, &err) ||
+            grow_ids(&tokens, &cap, n_hist + n_add)) {
+            free(in);
+            if (err.code) goto failed;
+            break;
+        }
+        memcpy(cache + n_cache, add, (size_t)n_add * sizeof *add);
+        memcpy(tokens + n_hist, add, (size_t)n_add * sizeof *add);
+        n_cache += n_add, n_hist += n_add;
+        int rc_in = tinyllm_context_prefill(ctx, add, n_add, &err);
+        free(in);
+        if (rc_in) goto failed;
+        stop_filter_init(&stop, stops.v, stops.n);
+        tinyllm_detok_init(&detok, 0);
+        next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_hist, n_hist - 1);
         if (next < 0) {
             exit_code = EXIT_RUNTIME;
             goto done;
@@ -293,9 +413,17 @@ int cmd_generate(int argc, char **argv) {
             "load %.1f ms, first token %.1f ms\n",
             n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), n_decode, (t2 - t_first) * 1e3,
             n_decode ? n_decode / (t2 - t_first) : 0.0, (t0 - t_load) * 1e3, (t_first - t_load) * 1e3);
-    if (n_shifts) /* the cost of going past the context: the moved tokens run again */
+    if (shifts.n) /* the cost of going past the context: the moved tokens run again */
         fprintf(stderr, "context shifts: %d (kept %d + the newer half each time; re-ran %ld tokens in %.1f ms)\n",
-                n_shifts, n_keep, shifted, shift_secs * 1e3);
+                shifts.n, n_keep, shifts.rerun, shifts.secs * 1e3);
+    goto done;
+oom:
+    fprintf(stderr, "\ntinyllm generate: out of memory\n");
+    exit_code = EXIT_RUNTIME;
+    goto done;
+failed:
+    report("generate", &err);
+    exit_code = EXIT_RUNTIME;
 done:
     free(cache);
     stop_filter_free(&stop);
