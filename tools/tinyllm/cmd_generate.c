@@ -392,7 +392,7 @@ int cmd_generate(int argc, char **argv) {
         int rc_in = tinyllm_context_prefill(ctx, add, n_add, &err);
         free(in);
         if (rc_in) goto failed;
-        stop_filter_init(&stop, stops.v, stops.n);
+        stop_filter_reset(&stop);
         tinyllm_detok_init(&detok, 0);
         next = sample_checked(sampler, tinyllm_context_logits(ctx), info.n_vocab, tokens, n_hist, n_hist - 1);
         if (next < 0) {

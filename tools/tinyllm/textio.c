@@ -119,6 +119,11 @@ void stop_filter_flush(stop_filter *f, FILE *out) {
     f->n_held = 0;
 }
 
+void stop_filter_reset(stop_filter *f) {
+    f->n_held = 0;
+    f->stopped = 0;
+}
+
 void stop_filter_free(stop_filter *f) {
     free(f->held);
     f->held = NULL;

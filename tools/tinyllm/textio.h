@@ -32,6 +32,8 @@ void stop_filter_init(stop_filter *f, const char *const *stops, int n_stops);
 int stop_filter_feed(stop_filter *f, const char *text, size_t n, FILE *out);
 /* Writes what is still held (the end of the text: no stop string came). */
 void stop_filter_flush(stop_filter *f, FILE *out);
+/* Ready for a new reply (keeps its buffer). */
+void stop_filter_reset(stop_filter *f);
 void stop_filter_free(stop_filter *f);
 
 #endif
