@@ -29,8 +29,8 @@ LIB_VIS  = -fvisibility=hidden
 DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece)
 DEPS_LIBS   = $(shell pkg-config --libs openblas) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
 # the CLI alone draws pictures (Cairo, which writes PNG through libpng)
-CLI_CFLAGS = $(shell pkg-config --cflags cairo)
-CLI_LIBS   = $(shell pkg-config --libs cairo)
+CLI_CFLAGS = $(shell pkg-config --cflags cairo libedit)
+CLI_LIBS   = $(shell pkg-config --libs cairo libedit)
 CFLAGS_ALL   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CXXFLAGS)
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 want=(build-essential pkg-config libopenblas-dev libsentencepiece-dev sentencepiece
-      python3 python3-numpy python3-sentencepiece libpng-dev libcairo2-dev fonts-dejavu-core)
+      python3 python3-numpy python3-sentencepiece libpng-dev libcairo2-dev libedit-dev fonts-dejavu-core)
 case "${1:-}" in
   --train) want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core) ;;
   --dev) want+=(clang libclang-rt-14-dev valgrind) ;;  # sanitizers, fuzzing, memcheck

@@ -144,6 +144,55 @@ def gen_shifts_a_full_context():
     assert_within(np.load(f)[-1], want[-1], spread, "logits after the shift")
 
 
+def _drive_terminal(args, keys, timeout=60):
+    """Runs args on a pseudo-terminal, typing each of keys after the output
+    settles; returns (exit code, everything shown)."""
+    import pty
+    import select
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=dict(os.environ, TERM="xterm"))
+    os.close(slave)
+    shown = b""
+
+    def pump(seconds):
+        nonlocal shown
+        end = time.time() + seconds
+        while time.time() < end:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                shown += chunk
+    pump(1.0)
+    for k in keys:
+        os.write(master, k)
+        pump(0.5)
+    p.wait(timeout=timeout)
+    pump(0.3)
+    os.close(master)
+    return p.returncode, shown
+
+
+@test
+def terminal_line_editing_history_and_completion():
+    """At a terminal, step reads lines with libedit: the up arrow recalls the
+    last command (it used to insert ^[[A), Tab completes command names, and
+    Ctrl-D leaves the shell's prompt on a line of its own. generate -i reads
+    its turns the same way."""
+    rc, shown = _drive_terminal([TINYLLM, "step", "-m", TINY_SIN, "-p", "It is"],
+                                [b"where\r", b"\x1b[A\r", b"whe\t\r", b"\x04"])
+    assert rc == 0, (rc, shown[-300:])
+    assert shown.count(b"at embed, position 3") == 3, shown[-600:]  # typed, recalled, completed
+    assert b"unknown command" not in shown and shown.endswith(b"\r\n"), shown[-200:]
+    rc, shown = _drive_terminal([TINYLLM, "generate", "-m", TINY_SIN, "-p", "It is", "-i", "-n", "3", "--temp", "0"],
+                                [b"a truth\r", b"\x04"])
+    assert rc == 0 and shown.count(b"> ") >= 2 and b"a truth" in shown, shown[-400:]
+
+
 @test
 def attention_png_decodes_to_expected_size():
     png_check = os.path.join(BUILD, "tests", "png_check")

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "lineedit.h"
 #include "textio.h"
 
 /* the largest prompt read from a file or stdin */
@@ -350,11 +351,22 @@ int cmd_generate(int argc, char **argv) {
         stop_filter_flush(&stop, stdout);
         int n_in = 0, *in = NULL, quit = 0;
         while (!in && !quit) { /* until a line that tokenizes, or the end of input */
-            fputs("\n> ", stdout);
-            fflush(stdout);
             char *line = NULL;
             size_t line_cap = 0;
-            ssize_t got = getline(&line, &line_cap, stdin);
+            ssize_t got = -1;
+            if (isatty(STDIN_FILENO)) { /* a terminal: line editing and history */
+                fputs("\n", stdout);
+                fflush(stdout);
+                if ((line = edit_line("> ", NULL, NULL))) { /* the line goes in with its newline */
+                    size_t len = strlen(line);
+                    char *with_nl = realloc(line, len + 2);
+                    if (with_nl) memcpy(with_nl + len, "\n", 2), line = with_nl, got = (ssize_t)len + 1;
+                }
+            } else {
+                fputs("\n> ", stdout);
+                fflush(stdout);
+                got = getline(&line, &line_cap, stdin);
+            }
             if (got < 0 || interrupted) { /* Ctrl-D (end of input), or Ctrl-C at the prompt */
                 free(line);
                 quit = 1;

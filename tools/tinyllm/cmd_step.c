@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lineedit.h"
 #include "npy.h"
 #include "plot.h"
 #include "probs.h"
@@ -686,6 +687,15 @@ static int do_help(stepper *st, int argc, char **argv) {
     return 0;
 }
 
+/* Tab completion at the terminal: command names, then tap names. */
+static const char *complete_word(void *user, const char *prefix, int i) {
+    const stepper *st = user;
+    (void)prefix;
+    if (i < N_COMMANDS) return COMMANDS[i].name;
+    i -= N_COMMANDS;
+    return i < st->store.n ? st->store.taps[i].name : NULL;
+}
+
 /* Runs one command line; returns 1 to quit. */
 static int run_command(stepper *st, char *line) {
     char *argv[MAX_ARGS];
@@ -748,9 +758,21 @@ int cmd_step(int argc, char **argv) {
     } else {
         char *line = malloc(STEP_MAX_LINE + 2);
         for (;;) {
-            if (interactive) {
-                printf("step> ");
+            if (interactive) { /* at a terminal: line editing, history, Tab completes commands and taps */
+                char *typed = edit_line("step> ", complete_word, &st);
+                if (!typed) {
+                    putchar('\n'); /* Ctrl-D: leave the shell's prompt on a line of its own */
+                    break;
+                }
+                int quit = 0;
+                if (strlen(typed) > STEP_MAX_LINE)
+                    say_error(&st, "the line is longer than %s bytes", STR(STEP_MAX_LINE));
+                else
+                    quit = run_command(&st, typed);
+                free(typed);
                 fflush(stdout);
+                if (quit) break;
+                continue;
             }
             long n = line ? read_line(line, STEP_MAX_LINE + 2, stdin) : -1;
             if (n == -1) break;
