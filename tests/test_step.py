@@ -194,6 +194,34 @@ def terminal_line_editing_history_and_completion():
 
 
 @test
+def pictures_of_long_prompts_stay_readable():
+    """A 114-token prompt: the attention picture keeps its labels (thinned,
+    not dropped: the label band has ink) and a colour bar; `attn --last N`
+    draws only the last N positions; the logit-lens picture stays under 2000
+    px by showing the last positions it can (it was a 13126 px strip)."""
+    with open(os.path.join(ROOT, "tests", "data", "austen_heldout_excerpt.txt"), encoding="utf-8") as f:
+        prompt = f.read()[:240].replace("\n", " ")
+    png_check = os.path.join(BUILD, "tests", "png_check")
+    attn_png, lens_png, last_png = (os.path.join(TMP, n) for n in ("long_attn.png", "long_lens.png", "last.png"))
+    out = step(TINY_SIN, f"attn 1 0 --png {attn_png}; lens --png {lens_png}", prompt=prompt)
+    attn, lens = out[0], out[1]
+    n, c, gx, gy = attn["tokens"], attn["cell"], attn["grid_x"], attn["grid_y"]
+    assert n > 100 and c < 12, attn
+    assert attn["width"] >= gx + n * c + 60, attn  # the colour bar beside the grid
+    points = [str(v) for y in range(gy, gy + n * c, 2) for v in (gx - 8, y)]
+    rgb = subprocess.run([png_check, attn_png, *points], capture_output=True, text=True).stdout.split("\n")[1:]
+    ink = sum(1 for px in rgb if px.strip() and max(map(int, px.split())) < 128)
+    assert ink >= n // 8, f"only {ink} dark pixels in the label band"  # labels drawn every few rows
+    w, _ = map(int, subprocess.run([png_check, lens_png], capture_output=True, text=True).stdout.split()[:2])
+    assert w <= 2000 and lens["from"] > 0 and lens["cols"] == lens["positions"] - lens["from"], (w, lens)
+    r = subprocess.run([TINYLLM, "attn", "-m", TINY_SIN, "-p", prompt, "--layer", "1", "--head", "0", "--last", "24",
+                        "--png", last_png], capture_output=True, text=True)
+    assert r.returncode == 0 and "24 tokens" in r.stdout, r.stdout + r.stderr
+    w_last, _ = map(int, subprocess.run([png_check, last_png], capture_output=True, text=True).stdout.split()[:2])
+    assert w_last < attn["width"], (w_last, attn["width"])
+
+
+@test
 def attention_png_decodes_to_expected_size():
     png_check = os.path.join(BUILD, "tests", "png_check")
     for name, path, _ in models():

@@ -8,7 +8,7 @@
 /* tinyllm attn: the attention picture without a session. */
 int cmd_attn(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *png = NULL;
-    int layer = -1, head = -1, all = 0;
+    int layer = -1, head = -1, all = 0, last = 0;
     const opt_spec opts[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
         {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt (required)", NULL},
@@ -16,6 +16,7 @@ int cmd_attn(int argc, char **argv) {
         {"--head", NULL, OPT_INT, &head, "H", "head (or --all)", NULL},
         {"--all", NULL, OPT_FLAG, &all, "", "a grid of every head of the layer", NULL},
         {"--png", NULL, OPT_STRING, &png, "FILE", "output picture (required)", NULL},
+        {"--last", NULL, OPT_INT, &last, "N", "only the last N positions (long prompts); 0 = all", NULL},
     };
     const command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
                               "Draw an attention heatmap with the tokens as labels.", opts,
@@ -28,6 +29,7 @@ int cmd_attn(int argc, char **argv) {
     size_t n = strlen(png);
     if (n < 4 || strcasecmp(png + n - 4, ".png"))
         return usage_error(&cmd, "--png %s: pictures are written as PNG (expected a name ending in .png)", png);
+    if (last < 0) return usage_error(&cmd, "--last %d: expected a number of positions >= 1 (0 = all)", last);
     if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
         return usage_error(&cmd, "give --layer L and one of --head H or --all");
     stepper st;
@@ -38,7 +40,7 @@ int cmd_attn(int argc, char **argv) {
         rc = usage_error(&cmd, "--head %d: the model has heads 0..%d", head, st.info.n_head - 1);
     if (!rc) {
         st.cli = "attn";
-        stepper_attn_png(&st, layer, all ? -1 : head, png);
+        stepper_attn_png(&st, layer, all ? -1 : head, last, png);
         if (st.errors) rc = EXIT_RUNTIME;
     }
     free_stepper(&st);

@@ -192,14 +192,17 @@ static void cmd_lens_png(stepper *st, const char *path) {
             probs[r * N + c] = top.p;
         }
     char msg[256], title[160];
+    int from = 0;
     snprintf(title, sizeof title, "logit lens: top next token after each position, by layer");
     if (plot_lens(path, title, (const char *const *)row_labels, rows, (const char *const *)st->labels, N, texts, probs,
-                  msg, sizeof msg))
+                  &from, msg, sizeof msg))
         say_error(st, "%s", msg);
     else {
         emit_begin(st, "lens");
-        emit_str(st, "png", path), emit_int(st, "rows", rows), emit_int(st, "cols", N);
-        emit_text(st, "wrote %s (%d stages x %d positions)\n", path, rows, N);
+        emit_str(st, "png", path), emit_int(st, "rows", rows), emit_int(st, "cols", N - from);
+        emit_int(st, "from", from), emit_int(st, "positions", N);
+        emit_text(st, "wrote %s (%d stages x %d positions", path, rows, N - from);
+        emit_text(st, from ? ": the last %d of %d)\n" : ")\n", N - from, N);
         emit_end(st);
     }
 done:
@@ -546,7 +549,7 @@ static int do_attn(stepper *st, int argc, char **argv) {
         return 0;
     }
     if (png) {
-        stepper_attn_png(st, layer, head, png);
+        stepper_attn_png(st, layer, head, 0, png);
         return 0;
     }
     if (head < 0) {

@@ -76,10 +76,36 @@ static int finish(cairo_surface_t *surface, cairo_t *cr, const char *path, char 
     return rc;
 }
 
+/* A colour bar of the scale at (x, y), h pixels tall: 1 at the top, 0 at
+ * the bottom, with ticks. */
+static void colour_bar(cairo_t *cr, double x, double y, double h, const char *caption) {
+    for (int i = 0; i < (int)h; i++) {
+        set_color(cr, 1.0 - (double)i / (h - 1));
+        cairo_rectangle(cr, x, y + i, 14, 1);
+        cairo_fill(cr);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_font_size(cr, 10);
+    const char *ticks[3] = {"1", "0.5", "0"};
+    for (int t = 0; t < 3; t++) {
+        cairo_move_to(cr, x + 18, y + t * (h - 1) / 2 + 4);
+        cairo_show_text(cr, ticks[t]);
+    }
+    cairo_save(cr);
+    cairo_move_to(cr, x + 44, y + h / 2 + text_width(cr, caption) / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    cairo_show_text(cr, caption);
+    cairo_restore(cr);
+}
+
+#define COLOUR_BAR_W 60
+
 int plot_attention(const char *png_path, const char *title, const float *const *mats, const char *const *panel_titles,
                    int n_panels, const char *const *labels, int N, plot_geometry *geom, char *msg, size_t cap) {
     const double font = 11, title_h = 22;
     int cell = N <= 20 ? 24 : N <= 64 ? 12 : 6;
+    /* labels stay readable: one every `every` rows when cells are smaller than the text */
+    int every = cell >= 12 ? 1 : (12 + cell - 1) / cell;
     /* measure the labels once on a scratch surface */
     cairo_surface_t *scratch = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
     cairo_t *m = cairo_create(scratch);
@@ -92,7 +118,7 @@ int plot_attention(const char *png_path, const char *title, const float *const *
     int margin = (int)ceil(label_w) + 8;
     int panel_w = margin + N * cell + 12, panel_h = (int)title_h + margin + N * cell + 12;
     int cols = (int)ceil(sqrt((double)n_panels)), rows = (n_panels + cols - 1) / cols;
-    int W = cols * panel_w, H = (int)title_h + rows * panel_h;
+    int W = cols * panel_w + COLOUR_BAR_W, H = (int)title_h + rows * panel_h;
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     cairo_t *cr = start(surface, title);
     if (geom) *geom = (plot_geometry){W, H, margin, (int)(2 * title_h) + margin, cell};
@@ -112,10 +138,10 @@ int plot_attention(const char *png_path, const char *title, const float *const *
                 cairo_rectangle(cr, gx + j * cell, gy + i * cell, cell - (cell > 8), cell - (cell > 8));
                 cairo_fill(cr);
             }
-        if (cell < 12) continue; /* too small for text */
         cairo_set_font_size(cr, font);
         cairo_set_source_rgb(cr, 0, 0, 0);
-        for (int i = 0; i < N; i++) { /* query tokens down the left, keys along the top */
+        for (int i = 0; i < N; i++) { /* query tokens down the left, keys along the top (thinned, never dropped) */
+            if (i % every && i != N - 1) continue;
             cairo_move_to(cr, gx - 4 - text_width(cr, labels[i]), gy + i * cell + cell * 0.5 + font * 0.35);
             cairo_show_text(cr, labels[i]);
             cairo_save(cr);
@@ -125,43 +151,58 @@ int plot_attention(const char *png_path, const char *title, const float *const *
             cairo_restore(cr);
         }
     }
+    colour_bar(cr, cols * panel_w + 6, 2 * title_h + margin, fmax(60, fmin(N * cell, 300)), "attention probability");
     return finish(surface, cr, png_path, msg, cap);
 }
 
 int plot_lens(const char *png_path, const char *title, const char *const *row_labels, int n_rows,
-              const char *const *col_labels, int N, const char *const *texts, const float *probs, char *msg,
-              size_t cap) {
+              const char *const *col_labels, int N, const char *const *texts, const float *probs, int *shown_from,
+              char *msg, size_t cap) {
     const double font = 11;
-    const int cell_w = 78, cell_h = 20, left = 90, top = 44;
-    int W = left + N * cell_w + 10, H = top + n_rows * cell_h + 10;
+    const int cell_w = 78, cell_h = 32, left = 90, top = 44;
+    /* at most LENS_MAX_W pixels wide: a long prompt shows its last positions */
+    int fit = (LENS_MAX_W - left - 10 - COLOUR_BAR_W) / cell_w, first = N > fit ? N - fit : 0;
+    if (shown_from) *shown_from = first;
+    char full_title[256];
+    if (first)
+        snprintf(full_title, sizeof full_title, "%s (positions %d..%d of %d)", title, first, N - 1, N);
+    else
+        snprintf(full_title, sizeof full_title, "%s", title);
+    int W = left + (N - first) * cell_w + 10 + COLOUR_BAR_W, H = top + n_rows * cell_h + 10;
+    if (H < top + 110) H = top + 110; /* room for the colour bar */
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = start(surface, title);
+    cairo_t *cr = start(surface, full_title);
     cairo_set_font_size(cr, font);
-    for (int c = 0; c < N; c++) {
+    for (int c = first; c < N; c++) {
         cairo_set_source_rgb(cr, 0, 0, 0);
-        cairo_move_to(cr, left + c * cell_w + 4, top - 6);
+        cairo_move_to(cr, left + (c - first) * cell_w + 4, top - 6);
         cairo_show_text(cr, col_labels[c]);
     }
     for (int r = 0; r < n_rows; r++) {
         cairo_set_source_rgb(cr, 0, 0, 0);
         cairo_move_to(cr, 6, top + r * cell_h + cell_h * 0.7);
         cairo_show_text(cr, row_labels[r]);
-        for (int c = 0; c < N; c++) {
-            double p = probs[(size_t)r * N + c];
+        for (int c = first; c < N; c++) {
+            double p = probs[(size_t)r * N + c], x = left + (c - first) * cell_w, y = top + r * cell_h;
             set_color(cr, p);
-            cairo_rectangle(cr, left + c * cell_w, top + r * cell_h, cell_w - 1, cell_h - 1);
+            cairo_rectangle(cr, x, y, cell_w - 1, cell_h - 1);
             cairo_fill(cr);
             if (p > 0.55)
                 cairo_set_source_rgb(cr, 0, 0, 0);
             else
                 cairo_set_source_rgb(cr, 1, 1, 1);
             cairo_save(cr);
-            cairo_rectangle(cr, left + c * cell_w, top + r * cell_h, cell_w - 3, cell_h);
+            cairo_rectangle(cr, x, y, cell_w - 3, cell_h);
             cairo_clip(cr);
-            cairo_move_to(cr, left + c * cell_w + 3, top + r * cell_h + cell_h * 0.7);
+            cairo_move_to(cr, x + 3, y + 13); /* the top token, and under it its probability */
             cairo_show_text(cr, texts[(size_t)r * N + c]);
+            char pr[16];
+            snprintf(pr, sizeof pr, "p %.2f", p);
+            cairo_move_to(cr, x + 3, y + 27);
+            cairo_show_text(cr, pr);
             cairo_restore(cr);
         }
     }
+    colour_bar(cr, left + (N - first) * cell_w + 14, top, 100, "top-token probability");
     return finish(surface, cr, png_path, msg, cap);
 }

@@ -219,7 +219,7 @@ int build_stepper(stepper *st, const char *cmd, const char *model_path, const ch
 }
 
 /* attention heatmap(s) of one layer: one head, or all heads in a grid */
-void stepper_attn_png(stepper *st, int layer, int head, const char *path) {
+void stepper_attn_png(stepper *st, int layer, int head, int last, const char *path) {
     char name[48];
     snprintf(name, sizeof name, "%d.attn_probs", layer);
     int tap = tap_index(st, name);
@@ -227,7 +227,8 @@ void stepper_attn_png(stepper *st, int layer, int head, const char *path) {
         say_error(st, "no attention for layer %s", name);
         return;
     }
-    int N = st->store.n_pos, H = st->store.taps[tap].cols, h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
+    int P = st->store.n_pos, H = st->store.taps[tap].cols, h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
+    int a = last > 0 && last < P ? P - last : 0, N = P - a; /* the window: positions a..P-1 */
     if (head >= H) {
         say_error(st, "head out of range%s", NULL);
         return;
@@ -242,21 +243,27 @@ void stepper_attn_png(stepper *st, int layer, int head, const char *path) {
         for (int h = h0; h < h1; h++) {
             float *m = mats + (size_t)(h - h0) * N * N;
             for (int i = 0; i < N; i++) {
-                const float *row = tap_store_row(&st->store, tap, i);
-                for (int j = 0; j <= i && row; j++) m[(size_t)i * N + j] = row[(size_t)h * (i + 1) + j];
+                const float *row = tap_store_row(&st->store, tap, a + i);
+                for (int j = 0; j <= i && row; j++) m[(size_t)i * N + j] = row[(size_t)h * (a + i + 1) + a + j];
             }
             ptrs[h - h0] = m;
             snprintf(titles[h - h0], sizeof titles[0], "head %d", h);
             tptrs[h - h0] = titles[h - h0];
         }
-        char title[96], msg[256];
+        char title[128], msg[256];
         plot_geometry g;
-        snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
-        if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels, N, &g, msg, sizeof msg))
+        if (a)
+            snprintf(title, sizeof title, "attention, layer %d, positions %d..%d of %d (rows: queries, columns: keys)",
+                     layer, a, P - 1, P);
+        else
+            snprintf(title, sizeof title, "attention, layer %d (rows: query tokens, columns: keys)", layer);
+        if (plot_attention(path, title, ptrs, tptrs, h1 - h0, (const char *const *)st->labels + a, N, &g, msg,
+                           sizeof msg))
             say_error(st, "%s", msg);
         else {
             emit_begin(st, "attn");
             emit_int(st, "layer", layer), emit_int(st, "head", head), emit_str(st, "png", path), emit_int(st, "tokens", N);
+            emit_int(st, "from", a);
             emit_int(st, "width", g.width), emit_int(st, "height", g.height), emit_int(st, "grid_x", g.grid_x);
             emit_int(st, "grid_y", g.grid_y), emit_int(st, "cell", g.cell);
             emit_text(st, "wrote %s (layer %d, %s, %d tokens)\n", path, layer, head < 0 ? "all heads" : titles[0], N);

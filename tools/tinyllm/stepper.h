@@ -55,6 +55,9 @@ void emit_str(stepper *st, const char *key, const char *v);
 void emit_text(stepper *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The attention picture of one head (head >= 0) or every head of a layer. */
-void stepper_attn_png(stepper *st, int layer, int head, const char *path);
+/* The attention picture of one head (head >= 0) or every head of a layer;
+ * last > 0: only the last `last` positions (queries and keys), for long
+ * prompts. */
+void stepper_attn_png(stepper *st, int layer, int head, int last, const char *path);
 
 #endif
