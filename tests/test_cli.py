@@ -357,6 +357,40 @@ def every_error_names_its_command():
         assert r.returncode in (1, 2) and r.stderr.startswith(prefix), (args, r.stderr)
 
 
+def _stderr_on_terminal(args):
+    """Runs args with stderr on a pseudo-terminal; returns (code, what it showed there)."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return p.returncode, shown
+
+
+@test
+def bench_and_verify_show_progress_on_a_terminal_only():
+    """Long commands show a one-line progress indicator on a terminal's stderr
+    (and clear it), never in a pipe or with --no-progress."""
+    golden = os.path.join(ROOT, "tests", "golden", "austen-tiny-sin.tlg")
+    for args, needle in (([TINYLLM, "bench", "-m", TINY_SIN, "-p", "8", "-n", "8", "-r", "1"], b"bench: pp8"),
+                         ([TINYLLM, "verify", "-m", TINY_SIN, "--golden", golden, "-q"], b"verify: 2/3")):
+        code, shown = _stderr_on_terminal(args)
+        assert code == 0 and needle in shown and b"\033[K" in shown, shown[-200:]
+        code, shown = _stderr_on_terminal(args + ["--no-progress"])
+        assert code == 0 and needle not in shown, shown[-200:]
+        piped = run(args)
+        assert piped.returncode == 0 and needle.decode() not in piped.stderr, piped.stderr
+
+
 @test
 def pictures_are_png_by_name():
     """A .jpg name got PNG bytes; now the picture's name must end in .png."""

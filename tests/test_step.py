@@ -222,6 +222,19 @@ def pictures_of_long_prompts_stay_readable():
 
 
 @test
+def byte_tokens_are_labelled_with_their_character():
+    """Characters the vocabulary lacks arrive as byte tokens: their labels (in
+    tokens, heads, pictures) show the character once and '+' for the other
+    bytes, instead of <0xE6> <0xBC> <0xA2>."""
+    out = step(TINY_SIN, "tokens", prompt="a \u6f22\U0001F642 b")
+    labels = [t["text"] for t in out[0]["tokens"]]
+    assert "\u6f22" in labels and "\U0001F642" in labels, labels
+    i, j = labels.index("\u6f22"), labels.index("\U0001F642")
+    assert labels[i + 1:i + 3] == ["+", "+"] and labels[j + 1:j + 4] == ["+", "+", "+"], labels
+    assert not any(lb.startswith("<0x") for lb in labels), labels
+
+
+@test
 def attention_png_decodes_to_expected_size():
     png_check = os.path.join(BUILD, "tests", "png_check")
     for name, path, _ in models():

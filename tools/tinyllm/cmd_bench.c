@@ -73,7 +73,7 @@ static int random_tokens(int *tokens, int n, int n_vocab, uint64_t seed) {
 int cmd_bench(int argc, char **argv) {
     const char *format = "md";
     int_list prompts = {2, {128, 512}}, threads = {0, {0}};
-    int n_gen = 128, reps = 5;
+    int n_gen = 128, reps = 5, no_progress = 0;
     uint64_t seed = 1;
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_KEEP_F16 | CF_NO_MMAP;
@@ -84,6 +84,7 @@ int cmd_bench(int argc, char **argv) {
         {"--reps", "-r", OPT_INT, &reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
+        {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
@@ -145,6 +146,9 @@ int cmd_bench(int argc, char **argv) {
         exit_code = EXIT_RUNTIME;
         goto done;
     }
+    int show = progress_wanted(no_progress), n_settings = 0;
+    for (int k = 0; k <= prompts.n; k++) n_settings += (k == prompts.n ? n_gen : prompts.v[k]) > 0;
+    n_settings *= threads.n;
     for (int ti = 0; ti < threads.n; ti++) {
         tinyllm_context_params cp = tinyllm_context_default_params();
         cp.n_ctx = max_tokens > info.n_ctx_train ? max_tokens : info.n_ctx_train;
@@ -167,6 +171,8 @@ int cmd_bench(int argc, char **argv) {
         for (int k = 0; k <= prompts.n; k++) {
             int is_tg = k == prompts.n, n = is_tg ? n_gen : prompts.v[k];
             if (n == 0) continue;
+            progress(show, "bench: %s%d on %d thread(s) (setting %d of %d)", is_tg ? "tg" : "pp", n,
+                     threads.v[ti] ? threads.v[ti] : (int)sysconf(_SC_NPROCESSORS_ONLN), n_rows + 1, n_settings);
             bench_row *row = &rows[n_rows];
             snprintf(names[n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
             row->test = names[n_rows];
@@ -182,6 +188,7 @@ int cmd_bench(int argc, char **argv) {
         }
         tinyllm_context_free(ctx);
     }
+    progress_end(show);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mib = ru.ru_maxrss / 1024.0;

@@ -195,7 +195,7 @@ static void shape_text(const golden_tap *t, char *buf, size_t cap) {
 int cmd_verify(int argc, char **argv) {
     const char *golden_path = NULL;
     float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
-    int quiet = 0;
+    int quiet = 0, no_progress = 0;
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_THREADS | CF_KEEP_F16;
     const opt_spec own[] = {
@@ -203,6 +203,7 @@ int cmd_verify(int argc, char **argv) {
         {"--tol", NULL, OPT_FLOAT, &rtol_override, "R", "relative tolerance for every tap (default: per tap)", NULL},
         {"--atol", NULL, OPT_FLOAT, &atol_override, "A", "absolute tolerance for every tap (default: per tap)", NULL},
         {"--quiet", "-q", OPT_FLAG, &quiet, "", "print failures and the summary only", NULL},
+        {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
@@ -265,8 +266,15 @@ int cmd_verify(int argc, char **argv) {
         exit_code = EXIT_RUNTIME;
         goto done;
     }
-    if (run_path(m, &g, 0, &paths[0], n_threads) || run_path(m, &g, 1, &paths[1], n_threads) ||
-        greedy_continuation(m, &g, cont, n_threads)) {
+    int show = progress_wanted(no_progress), failed = 0;
+    progress(show, "verify: 1/3 prefill of %d tokens with every tap", g.n_prompt);
+    failed = run_path(m, &g, 0, &paths[0], n_threads);
+    progress(show, "verify: 2/3 token-by-token decode of %d tokens", g.n_prompt);
+    failed = failed || run_path(m, &g, 1, &paths[1], n_threads);
+    progress(show, "verify: 3/3 greedy continuation of %d tokens", g.n_cont);
+    failed = failed || greedy_continuation(m, &g, cont, n_threads);
+    progress_end(show);
+    if (failed) {
         exit_code = EXIT_RUNTIME;
         goto done;
     }

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -172,6 +173,22 @@ void out_abort(out_file *o) {
     if (o->f) fclose(o->f);
     if (o->tmp_path) unlink(o->tmp_path);
     out_free(o);
+}
+
+int progress_wanted(int no_progress) { return !no_progress && isatty(STDERR_FILENO); }
+
+void progress(int on, const char *fmt, ...) {
+    if (!on) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("\r\033[K", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+void progress_end(int on) {
+    if (on) fputs("\r\033[K", stderr);
 }
 
 void report(const char *cmd, const tinyllm_error *err) {

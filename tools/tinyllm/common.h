@@ -40,6 +40,13 @@ int out_commit(out_file *o, char *why, size_t why_cap);
 /* Abandons the write: the temporary is removed, the target untouched. */
 void out_abort(out_file *o);
 
+/* A one-line progress indicator for long work, on stderr when it is a
+ * terminal (and not turned off): progress() rewrites the line, progress_end()
+ * clears it. on = progress_wanted(no_progress_flag). */
+int progress_wanted(int no_progress);
+void progress(int on, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_end(int on);
+
 /* Prints "tinyllm CMD: <message>" for a failed call (cmd: the command's name). */
 void report(const char *cmd, const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after

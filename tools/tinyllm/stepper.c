@@ -143,6 +143,43 @@ char *token_label(const tinyllm_model *m, int id) {
     return out;
 }
 
+/* The byte a "<0xNN>" piece stands for, or -1 for any other piece. */
+static int byte_piece(const tinyllm_model *m, int id) {
+    const char *p = tinyllm_token_piece(m, id);
+    unsigned v;
+    char end;
+    return p && strlen(p) == 6 && sscanf(p, "<0x%2X%c", &v, &end) == 2 && end == '>' ? (int)v : -1;
+}
+
+/* When the token just added completes a UTF-8 character spelled by byte
+ * tokens (a character the vocabulary lacks), the first of them is labelled
+ * with the character and the others with "+", instead of "<0xE6>" "<0xBC>"... */
+static void merge_byte_labels(stepper *st) {
+    int last = st->n_tokens - 1, b = byte_piece(st->m, st->tokens[last]);
+    if (b < 0 || (b & 0xC0) != 0x80) return; /* not a continuation byte */
+    for (int k = last - 1; k >= 0 && k >= last - 3; k--) {
+        int lead = byte_piece(st->m, st->tokens[k]);
+        if (lead < 0) return;
+        if ((lead & 0xC0) == 0x80) continue;
+        int len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (len != last - k + 1) return;
+        char text[8];
+        for (int i = 0; i < len; i++) text[i] = (char)byte_piece(st->m, st->tokens[k + i]);
+        text[len] = 0;
+        char *merged = strdup(text);
+        if (!merged) return;
+        free(st->labels[k]);
+        st->labels[k] = merged;
+        for (int i = k + 1; i <= last; i++) {
+            char *plus = strdup("+");
+            if (!plus) return;
+            free(st->labels[i]);
+            st->labels[i] = plus;
+        }
+        return;
+    }
+}
+
 int add_token(stepper *st, int id) {
     if (st->n_tokens == st->cap) {
         int cap = st->cap * 2;
@@ -156,6 +193,7 @@ int add_token(stepper *st, int id) {
     st->tokens[st->n_tokens] = id;
     st->labels[st->n_tokens] = token_label(st->m, id);
     st->n_tokens++;
+    merge_byte_labels(st);
     return 0;
 }
 
