@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void print_usage(const command_spec *cmd, FILE *to) {
     fprintf(to, "usage: tinyllm %s %s\n  %s\n\noptions:\n", cmd->command, cmd->usage, cmd->about);
@@ -123,7 +124,15 @@ int check_common_flags(const command_spec *cmd, unsigned which, const common_fla
     if ((which & CF_MODEL) && !c->model) return usage_error(cmd, "missing -m MODEL.gguf");
     if (c->n_ctx < 0) return usage_error(cmd, "--ctx %d: expected a positive length", c->n_ctx);
     if (c->n_threads < 0 || c->n_threads > 256) return usage_error(cmd, "-t %d: expected 1 to 256 threads", c->n_threads);
+    warn_threads(cmd, c->n_threads);
     return -1;
+}
+
+void warn_threads(const command_spec *cmd, int n_threads) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && n_threads > cores)
+        fprintf(stderr, "tinyllm %s: warning: -t %d is more threads than this machine's %ld cores (slower)\n",
+                cmd->command, n_threads, cores);
 }
 
 int parse_args(const command_spec *cmd, int argc, char **argv, const char **positional, int max_pos, int *n_pos) {

@@ -57,6 +57,10 @@ int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt
  * >= 0, 1 to 256 threads. -1 to go on, else the exit code (message printed). */
 int check_common_flags(const command_spec *cmd, unsigned which, const common_flags *c);
 
+/* A warning on stderr when n_threads exceeds the machine's cores (allowed,
+ * but slower); check_common_flags gives it for -t. */
+void warn_threads(const command_spec *cmd, int n_threads);
+
 /* Parses argv (after the command word). Returns -1 to go on, or an exit code
  * (0 after --help, 2 after an error, both already printed). Positional
  * arguments are collected into positional[] (at most max_pos). */

@@ -108,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
     if (threads.n == 0) threads.n = 1;
     for (int i = 0; i < threads.n; i++)
         if (threads.v[i] < 0 || threads.v[i] > 256) return usage_error(&cmd, "-t %d: expected 1 to 256", threads.v[i]);
+    for (int i = 0; i < threads.n; i++) warn_threads(&cmd, threads.v[i]);
 
     double t_load = now_seconds();
     tinyllm_model_params mp = model_params_from(&cf);

@@ -162,10 +162,6 @@ int cmd_generate(int argc, char **argv) {
         if (!*reverse.v[i] || strlen(reverse.v[i]) > 200)
             return usage_error(&cmd, "-r: expected a non-empty reverse prompt of at most 200 bytes");
     if (reverse.n && !interactive) return usage_error(&cmd, "-r needs -i (the reverse prompt hands over to the user)");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cf.n_threads > cores && cores > 0)
-        fprintf(stderr, "tinyllm generate: warning: -t %d is more threads than this machine's %ld cores (slower)\n",
-                cf.n_threads, cores);
     int *cache = NULL; /* freed at done */
     stop_filter stop;  /* freed at done */
     stop_filter_init(&stop, stops.v, stops.n);
