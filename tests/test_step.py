@@ -180,13 +180,14 @@ def _drive_terminal(args, keys, timeout=60):
 @test
 def terminal_line_editing_history_and_completion():
     """At a terminal, step reads lines with libedit: the up arrow recalls the
-    last command (it used to insert ^[[A), Tab completes command names, and
+    last command (it used to insert ^[[A), Ctrl-R searches the history, Tab
+    completes command names, and
     Ctrl-D leaves the shell's prompt on a line of its own. generate -i reads
     its turns the same way."""
     rc, shown = _drive_terminal([TINYLLM, "step", "-m", TINY_SIN, "-p", "It is"],
-                                [b"where\r", b"\x1b[A\r", b"whe\t\r", b"\x04"])
+                                [b"where\r", b"\x1b[A\r", b"whe\t\r", b"taps\r", b"\x12whe", b"\r", b"\x04"])
     assert rc == 0, (rc, shown[-300:])
-    assert shown.count(b"at embed, position 3") == 3, shown[-600:]  # typed, recalled, completed
+    assert shown.count(b"at embed, position 3") == 4, shown[-600:]  # typed, recalled, completed, found by Ctrl-R
     assert b"unknown command" not in shown and shown.endswith(b"\r\n"), shown[-200:]
     rc, shown = _drive_terminal([TINYLLM, "generate", "-m", TINY_SIN, "-p", "It is", "-i", "-n", "3", "--temp", "0"],
                                 [b"a truth\r", b"\x04"])
