@@ -145,8 +145,9 @@ def gen_shifts_a_full_context():
 
 
 def _drive_terminal(args, keys, timeout=60):
-    """Runs args on a pseudo-terminal, typing each of keys after the output
-    settles; returns (exit code, everything shown)."""
+    """Runs args on a pseudo-terminal and types keys, each line only once the
+    program shows its prompt again (so line editing is active when special
+    keys like Ctrl-R arrive); returns (exit code, everything shown)."""
     import pty
     import select
     import time
@@ -155,10 +156,12 @@ def _drive_terminal(args, keys, timeout=60):
     os.close(slave)
     shown = b""
 
-    def pump(seconds):
+    def pump(seconds, until=None):
         nonlocal shown
         end = time.time() + seconds
         while time.time() < end:
+            if until is not None and shown.rstrip(b" ").endswith(until):
+                return
             if select.select([master], [], [], 0.05)[0]:
                 try:
                     chunk = os.read(master, 4096)
@@ -167,10 +170,13 @@ def _drive_terminal(args, keys, timeout=60):
                 if not chunk:
                     return
                 shown += chunk
-    pump(1.0)
+    at_line_start = True
     for k in keys:
+        if at_line_start:
+            pump(30, until=b">")  # the prompt ("step> ", "> ") is back
         os.write(master, k)
-        pump(0.5)
+        pump(0.3)
+        at_line_start = k.endswith(b"\r")
     p.wait(timeout=timeout)
     pump(0.3)
     os.close(master)
