@@ -49,6 +49,9 @@ MUTATIONS = [
     ("context_shift_position", "src/context.c", "    ctx->n_past = n_keep;\n", "    ctx->n_past = n_keep + 1;\n"),
     ("perplexity_offset", "tools/tinyllm/cmd_perplexity.c", "tinyllm_context_logits_at(ctx, t - start - 1)",
      "tinyllm_context_logits_at(ctx, t - start)"),
+    ("hf_rope_permutation", "tools/convert_hf_llama.py",
+     "    return w.reshape(n_heads, 2, d // 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)\n",
+     "    return w.reshape(n_heads, d // 2, 2, cols).reshape(rows, cols)\n"),
 ]
 
 

@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+"""The converters on checkpoints the test writes itself (no downloads):
+a Hugging Face LlamaForCausalLM directory (config.json, safetensors,
+tokenizer.model) with random weights, GQA, tied and untied embeddings.
+
+The engine's logits on the converted file are compared with a Llama forward
+pass written here from the Hugging Face definition (rotate-half RoPE on the
+unpermuted weights, float64), so the converter's q/k row permutation is
+checked against the architecture, not against the project's own reference.
+
+Prints one PASS/FAIL/SKIP line per test. Usage: test_convert.py [NAME_SUBSTRING ...]
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+
+from harness import PYTHON, ROOT, SHARED, SP512, TINYLLM, Skip, Suite
+from fixtures import LIB, run
+import tinyllm_py as tl
+from tolerance import assert_within, logits_and_spread, assert_matches_reference
+import gguf_reader
+
+SUITE = Suite("convert")
+test = SUITE.test
+TMP = SUITE.tmp
+CONVERT_HF = os.path.join(ROOT, "tools", "convert_hf_llama.py")
+PROMPT = "It is a truth universally acknowledged"
+LLAMA_CLI = os.path.join(SHARED, "peers", "llama.cpp", "llama-cli")
+CONVERTED = {}  # name -> (GGUF path, greedy tokens that are decisive)
+
+
+# ------------------------------------------------ a Hugging Face directory --
+
+def write_safetensors(path, tensors, dtype="F32"):
+    """The safetensors layout: u64 header length, JSON header, data."""
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, a in tensors.items():
+        if dtype == "BF16":  # round to nearest even on the top 16 bits
+            u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+            raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
+        else:
+            raw = np.ascontiguousarray(a, {"F32": "<f4", "F16": "<f2"}[dtype]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def hf_state(cfg, seed):
+    """Random weights named and shaped as LlamaForCausalLM's state dict."""
+    rng = np.random.default_rng(seed)
+    e, f, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    kv = e // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+
+    def mat(rows, cols):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    s = {"model.embed_tokens.weight": rng.standard_normal((v, e)).astype(np.float32)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        s[p + "input_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(e)).astype(np.float32)
+        s[p + "self_attn.q_proj.weight"] = 2 * mat(e, e)
+        s[p + "self_attn.k_proj.weight"] = 2 * mat(kv, e)
+        s[p + "self_attn.v_proj.weight"] = mat(kv, e)
+        s[p + "self_attn.o_proj.weight"] = mat(e, e)
+        s[p + "post_attention_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(e)).astype(np.float32)
+        s[p + "mlp.gate_proj.weight"] = mat(f, e)
+        s[p + "mlp.up_proj.weight"] = mat(f, e)
+        s[p + "mlp.down_proj.weight"] = mat(e, f)
+        s[p + "self_attn.rotary_emb.inv_freq"] = np.zeros(e // cfg["num_attention_heads"] // 2, np.float32)
+    s["model.norm.weight"] = (1 + 0.1 * rng.standard_normal(e)).astype(np.float32)
+    if not cfg["tie_word_embeddings"]:
+        s["lm_head.weight"] = (3 * mat(v, e))
+    return s
+
+
+def hf_dir(name, tied, seed, shards=1, dtype="F32", tokenizer=True):
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
+           "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64, "vocab_size": 512,
+           "tie_word_embeddings": tied, "hidden_act": "silu", "torch_dtype": "float32"}
+    d = os.path.join(TMP, name)
+    os.makedirs(d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    state = hf_state(cfg, seed)
+    if shards == 1:
+        write_safetensors(os.path.join(d, "model.safetensors"), state, dtype)
+    else:
+        names = list(state)
+        weight_map = {}
+        for k in range(shards):
+            part = names[k::shards]
+            fname = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+            write_safetensors(os.path.join(d, fname), {n: state[n] for n in part}, dtype)
+            weight_map.update({n: fname for n in part})
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+    if tokenizer:
+        shutil.copy(SP512, os.path.join(d, "tokenizer.model"))
+    if dtype == "BF16":  # what the engine must reproduce is the stored (rounded) weights
+        state = {k: ((v.view(np.uint32).astype(np.uint64) + 0x7FFF + ((v.view(np.uint32) >> 16) & 1)) >> 16
+                     << 16).astype(np.uint32).view(np.float32) for k, v in state.items()}
+    return d, cfg, state
+
+
+def hf_llama_forward(cfg, s, tokens):
+    """LlamaForCausalLM's forward pass from its definition, float64: RMSNorm,
+    rotate-half RoPE, grouped-query causal attention, SwiGLU. (T, vocab)."""
+    w = {k: v.astype(np.float64) for k, v in s.items()}
+    nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    e = cfg["hidden_size"]
+    hd = e // nh
+    T = len(tokens)
+    eps = cfg["rms_norm_eps"]
+
+    def rmsnorm(x, g):
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
+
+    inv_freq = 1.0 / cfg["rope_theta"] ** (np.arange(0, hd, 2) / hd)  # (hd/2,)
+    ang = np.arange(T)[:, None] * inv_freq[None, :]
+    cos = np.concatenate([np.cos(ang)] * 2, axis=1)  # (T, hd)
+    sin = np.concatenate([np.sin(ang)] * 2, axis=1)
+
+    def rope(x):  # (heads, T, hd): x * cos + rotate_half(x) * sin
+        half = np.concatenate([-x[..., hd // 2:], x[..., :hd // 2]], axis=-1)
+        return x * cos + half * sin
+
+    x = w["model.embed_tokens.weight"][tokens]  # (T, e)
+    mask = np.triu(np.full((T, T), -np.inf), 1)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rmsnorm(x, w[p + "input_layernorm.weight"])
+        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, nh, hd).transpose(1, 0, 2)
+        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, nkv, hd).transpose(1, 0, 2)
+        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, nkv, hd).transpose(1, 0, 2)
+        q, k = rope(q), rope(k)
+        k, v = np.repeat(k, nh // nkv, axis=0), np.repeat(v, nh // nkv, axis=0)
+        att = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
+        att = np.exp(att - att.max(axis=-1, keepdims=True))
+        att /= att.sum(axis=-1, keepdims=True)
+        o = (att @ v).transpose(1, 0, 2).reshape(T, e)
+        x = x + o @ w[p + "self_attn.o_proj.weight"].T
+        h = rmsnorm(x, w[p + "post_attention_layernorm.weight"])
+        g = h @ w[p + "mlp.gate_proj.weight"].T
+        x = x + (g / (1 + np.exp(-g)) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+    x = rmsnorm(x, w["model.norm.weight"])
+    head = w["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else w["lm_head.weight"]
+    return x @ head.T
+
+
+def convert(d, out, *extra):
+    return run([PYTHON, CONVERT_HF, d, out, *extra])
+
+
+def engine_logits(path, tokens):
+    with tl.Model(LIB, path) as m, tl.Context(m, n_ctx=len(tokens), logits_all=True) as c:
+        c.prefill(tokens)
+        return np.stack([c.logits_at(i) for i in range(len(tokens))])
+
+
+def hf_greedy(cfg, state, prompt, n):
+    toks = list(prompt)
+    for _ in range(n):
+        toks.append(int(np.argmax(hf_llama_forward(cfg, state, toks)[-1])))
+    return toks[len(prompt):]
+
+
+# ----------------------------------------------------------------- tests --
+
+SPECS = {"hf_untied": dict(tied=False, seed=1),
+         "hf_tied": dict(tied=True, seed=2, shards=3, dtype="BF16")}
+
+
+def check_matches_hf(name):
+    """Converts SPECS[name] (once), checks logits and greedy tokens against
+    the Hugging Face forward pass; returns (GGUF path, decisive tokens)."""
+    if name in CONVERTED:
+        return CONVERTED[name]
+    d, cfg, state = hf_dir(name, **SPECS[name])
+    out = os.path.join(TMP, name + ".gguf")
+    r = convert(d, out)
+    assert r.returncode == 0, r.stderr
+    with tl.Model(LIB, out) as m:
+        prompt = m.tokenize(PROMPT)
+    want = hf_llama_forward(cfg, state, prompt)
+    # the converted file stores exactly these float32 weights, so the
+    # reference's exact logits are the same; its spread bounds the engine
+    _, spread = logits_and_spread(out, prompt)
+    assert_within(engine_logits(out, prompt), want, spread, f"{name}: engine vs Hugging Face forward")
+    # greedy: equal up to the first near tie of the Hugging Face model
+    n = 16
+    ref = hf_greedy(cfg, state, prompt, n)
+    full = hf_llama_forward(cfg, state, prompt + ref[:-1])
+    decisive = n
+    for i in range(n):
+        top2 = np.sort(full[len(prompt) - 1 + i])[-2:]
+        if top2[1] - top2[0] <= 2 * spread:
+            decisive = i
+            break
+    assert decisive >= 8, f"only {decisive} decisive tokens: the test would not bite"
+    with tl.Model(LIB, out) as m, tl.Context(m, n_ctx=len(prompt) + n) as c:
+        got = c.greedy(prompt, n)
+    assert got[:decisive] == ref[:decisive], (got, ref)
+    CONVERTED[name] = (out, decisive)
+    return CONVERTED[name]
+
+
+def check_llama_cli(path, n):
+    """The converted file loads in llama.cpp and its greedy text (n decisive
+    tokens) is ours. llama-cli prints byte tokens raw; tinyllm prints
+    U+FFFD for bytes that are not UTF-8: compare after the same replacement."""
+    if not os.access(LLAMA_CLI, os.X_OK):
+        raise Skip(f"{LLAMA_CLI} is absent")
+    r = subprocess.run([LLAMA_CLI, "-m", path, "-p", PROMPT, "-n", str(n), "--temp", "0", "-no-cnv",
+                        "--no-warmup", "--no-display-prompt", "-t", "1"],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert r.returncode == 0, r.stderr[-400:]
+    ours = run([TINYLLM, "generate", "-m", path, "-p", PROMPT, "-n", str(n), "--temp", "0", "--no-display-prompt"])
+    assert ours.returncode == 0, ours.stderr
+    theirs = r.stdout.decode("utf-8", errors="replace")
+    assert theirs.strip() == ours.stdout.strip(), (theirs, ours.stdout)
+
+
+@test
+def hf_llama_untied_gqa_matches_pytorch_definition():
+    check_matches_hf("hf_untied")
+
+
+@test
+def hf_llama_tied_sharded_bf16_matches():
+    out, _ = check_matches_hf("hf_tied")
+    g = gguf_reader.GGUFFile(out)
+    assert "output.weight" not in g.tensors, "a tied model must not store output.weight"
+
+
+@test
+def hf_llama_converted_files_run_in_llama_cpp():
+    """Both converted files (untied GQA; tied, from BF16 shards) give
+    llama-cli the same greedy text as tinyllm."""
+    if not os.access(LLAMA_CLI, os.X_OK):
+        raise Skip(f"{LLAMA_CLI} is absent")
+    for name in SPECS:
+        check_llama_cli(*check_matches_hf(name))
+
+
+@test
+def hf_llama_outtypes():
+    d, _, _ = hf_dir("hf_types", tied=False, seed=3)
+    for outtype, gtype in (("f16", 1), ("q8_0", 8)):
+        out = os.path.join(TMP, f"hf_types_{outtype}.gguf")
+        r = convert(d, out, "--outtype", outtype)
+        assert r.returncode == 0, r.stderr
+        g = gguf_reader.GGUFFile(out)
+        assert g.tensors["blk.0.attn_q.weight"][1] == gtype, outtype
+        assert g.tensors["blk.0.attn_norm.weight"][1] == 0, "norms stay F32"
+        with tl.Model(LIB, out) as m:
+            prompt = m.tokenize(PROMPT)
+        assert_matches_reference(out, prompt, engine_logits(out, prompt), f"--outtype {outtype}")
+    r = run([TINYLLM, "generate", "-m", out, "-p", "It is", "-n", "4", "--temp", "0"])
+    assert r.returncode == 0, r.stderr
+
+
+@test
+def hf_llama_refusals():
+    """Unsupported or incomplete directories: exit 1, one line naming the file."""
+    cases = []
+    d, _, _ = hf_dir("hf_bpe", tied=True, seed=4, tokenizer=False)
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        f.write("{}")
+    cases.append((d, "tokenizer.json", "SentencePiece"))
+    d, cfg, _ = hf_dir("hf_arch", tied=True, seed=5)
+    cfg["architectures"], cfg["model_type"] = ["MistralForCausalLM"], "mistral"
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cases.append((d, "MistralForCausalLM", "expected LlamaForCausalLM"))
+    d, _, _ = hf_dir("hf_noweights", tied=True, seed=6)
+    os.remove(os.path.join(d, "model.safetensors"))
+    cases.append((d, "no weights", "model.safetensors"))
+    d, _, _ = hf_dir("hf_noconfig", tied=True, seed=7)
+    os.remove(os.path.join(d, "config.json"))
+    cases.append((d, "config.json", "missing"))
+    d, _, _ = hf_dir("hf_truncated", tied=True, seed=8)
+    path = os.path.join(d, "model.safetensors")
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 4)
+    cases.append((d, "do not fit", "model.safetensors"))
+    d, _, _ = hf_dir("hf_rope_scaling", tied=True, seed=9)
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["rope_scaling"] = {"type": "linear", "factor": 2.0}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cases.append((d, "rope_scaling", "not supported"))
+    for d, *words in cases:
+        out = os.path.join(TMP, "refused.gguf")
+        r = convert(d, out)
+        assert r.returncode == 1, (d, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("convert_hf_llama: "), r.stderr
+        assert all(w in lines[0] for w in words), (words, lines[0])
+        assert not os.path.exists(out), "a refused conversion must not leave a file"
+
+
+if __name__ == "__main__":
+    SUITE.main()
