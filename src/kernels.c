@@ -156,7 +156,7 @@ void layernorm_forward(float *out, const float *in, const float *w, const float 
         for (int i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
         var /= C;
         float rstd = (float)(1.0 / sqrt(var + eps));
-        for (int i = 0; i < C; i++) y[i] = (float)(x[i] - mean) * rstd * w[i] + b[i];
+        for (int i = 0; i < C; i++) y[i] = (float)(x[i] - mean) * rstd * w[i] + (b ? b[i] : 0.0f);
     }
 }
 

@@ -45,20 +45,22 @@ static const tensor_spec LLAMA_LAYER[] = {
     {TN_FFN_GATE, D_EMBD, D_FF, 0, LM(w_gate)},      {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},
     {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},
 };
+/* gpt2 biases are optional, each on its own: models trained with bias=False
+ * (nanoGPT's option) store none, and an absent bias adds nothing. */
 static const tensor_spec GPT2_GLOBAL[] = {
     {TN_TOKEN_EMBD, D_EMBD, D_VOCAB, 0, MM(tok_embd)},
     {TN_OUTPUT_NORM, D_EMBD, D_1, 0, M(out_norm_w)},
-    {TN_OUTPUT_NORM_B, D_EMBD, D_1, 0, M(out_norm_b)},
+    {TN_OUTPUT_NORM_B, D_EMBD, D_1, 1, M(out_norm_b)},
     {TN_OUTPUT, D_EMBD, D_VOCAB, 1, MM(output)},
 };
 static const tensor_spec GPT2_POS = {TN_POS_EMBD, D_EMBD, D_CTX, 0, M(pos_embd)};
 static const tensor_spec GPT2_LAYER[] = {
-    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_NORM_B, D_EMBD, D_1, 0, L(attn_norm_b)},
-    {TN_ATTN_QKV, D_EMBD, D_QKV, 0, LM(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 0, L(bqkv)},
-    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, LM(wo)},        {TN_ATTN_OUT_B, D_EMBD, D_1, 0, L(bo)},
-    {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},   {TN_FFN_NORM_B, D_EMBD, D_1, 0, L(ffn_norm_b)},
-    {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},          {TN_FFN_UP_B, D_FF, D_1, 0, L(b_up)},
-    {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},      {TN_FFN_DOWN_B, D_EMBD, D_1, 0, L(b_down)},
+    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_NORM_B, D_EMBD, D_1, 1, L(attn_norm_b)},
+    {TN_ATTN_QKV, D_EMBD, D_QKV, 0, LM(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 1, L(bqkv)},
+    {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, LM(wo)},        {TN_ATTN_OUT_B, D_EMBD, D_1, 1, L(bo)},
+    {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},   {TN_FFN_NORM_B, D_EMBD, D_1, 1, L(ffn_norm_b)},
+    {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},          {TN_FFN_UP_B, D_FF, D_1, 1, L(b_up)},
+    {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},      {TN_FFN_DOWN_B, D_EMBD, D_1, 1, L(b_down)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -403,6 +405,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
             w->wq = w->wqkv;
             w->wk = matrix_at(w->wqkv, dd);
             w->wv = matrix_at(w->wqkv, 2 * dd);
+            if (!w->bqkv) continue; /* bias=False models (nanoGPT) store none */
             w->bq = w->bqkv;
             w->bk = w->bqkv + h->n_embd;
             w->bv = w->bqkv + 2 * h->n_embd;

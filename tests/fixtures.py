@@ -58,6 +58,12 @@ def gpt2_learned():
                      "--heads", "4", "--ctx", "48", "--tokenizer", SP512, "--seed", "11")
 
 
+def gpt2_no_bias():
+    """gpt2 with no bias tensors at all (nanoGPT's bias=False)."""
+    return synthetic("gpt2_no_bias", "--arch", "gpt2", "--positions", "learned", "--dim", "48", "--layers", "2",
+                     "--heads", "4", "--ctx", "48", "--tokenizer", SP512, "--seed", "13", "--no-bias")
+
+
 def gpt2_sinusoidal():
     return synthetic("gpt2_sin", "--arch", "gpt2", "--positions", "sinusoidal", "--dim", "48", "--layers", "3",
                      "--heads", "6", "--ctx", "48", "--tokenizer", SP512, "--seed", "12")

@@ -232,8 +232,8 @@ def tensor_of_wrong_shape():
 @test
 def missing_tensor():
     w = micro_writer()
-    w.tensors = [t for t in w.tensors if t[0] != "blk.0.ffn_down.bias"]
-    expect_model_error("notensor.gguf", w.to_bytes(), "missing tensor 'blk.0.ffn_down.bias'")
+    w.tensors = [t for t in w.tensors if t[0] != "blk.0.ffn_down.weight"]
+    expect_model_error("notensor.gguf", w.to_bytes(), "missing tensor 'blk.0.ffn_down.weight'")
 
 
 @test

@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from harness import STORIES, TINY_SIN, Suite
-from fixtures import (EXCERPT, LIB, compare_logits, gpt2_f16, gpt2_learned, gpt2_sinusoidal, llama_f16, llama_gqa,
-                      llama_long, need_shared, stories_gguf)
+from fixtures import (EXCERPT, LIB, compare_logits, gpt2_f16, gpt2_learned, gpt2_no_bias, gpt2_sinusoidal, llama_f16,
+                      llama_gqa, llama_long, need_shared, stories_gguf)
 import gguf_writer as gw
 import reference
 import tinyllm_py as tl
@@ -30,6 +30,16 @@ TMP = SUITE.tmp
 @test
 def gpt2_learned_logits_match_reference():
     compare_logits(gpt2_learned(), [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6])
+
+
+@test
+def gpt2_without_biases_matches_reference():
+    """Every gpt2 bias is optional (bias=False models store none): the
+    file has no bias tensor, and prefill and decode match the reference."""
+    path = gpt2_no_bias()
+    assert not [n for n in reference.GGUFFile(path).tensors if n.endswith(".bias")]
+    compare_logits(path, [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6])
+    _prefill_vs_decode(path, list(range(1, 30)))
 
 
 @test

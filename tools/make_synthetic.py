@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "f16", "q8_0", "q4_0"], default="f32",
                     help="type of the weight matrices (norms and biases stay F32)")
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
+    ap.add_argument("--no-bias", action="store_true", help="gpt2: no bias tensors (nanoGPT's bias=False)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.02)
     ap.add_argument("--qk-scale", type=float, default=1.0,
@@ -104,6 +105,8 @@ def main():
             w[p + "ffn_down.bias"] = vec(d)
         w["output_norm.weight"] = vec(d, 1.0)
         w["output_norm.bias"] = vec(d)
+        if a.no_bias:
+            w = {k: v for k, v in w.items() if not k.endswith(".bias")}
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
               "n_ff": a.ff, "eps": 1e-5, "positions": a.positions}
         gw.write_gpt2(a.out, hp, w, a.tokenizer, gtype, f"synthetic-gpt2-{a.preset or a.positions}",

@@ -150,7 +150,7 @@ class Model:
                 q = self.rnd(self.rope(q, self.n_head), 4)
                 k = self.rnd(self.rope(k, self.n_head_kv), 4)
             else:
-                qkv = self.mm(h, w[p + "attn_qkv.weight"].T, p + "attn_qkv.weight") + w[p + "attn_qkv.bias"]
+                qkv = self.mm(h, w[p + "attn_qkv.weight"].T, p + "attn_qkv.weight") + self.bias(p + "attn_qkv.bias")
                 q, k, v = np.split(qkv, 3, axis=1)
             tap(f"{l}.q", q)
             tap(f"{l}.k", k)
@@ -161,7 +161,7 @@ class Model:
             tap(f"{l}.attn_out", att)
             proj = self.mm(att, w[p + "attn_output.weight"].T, p + "attn_output.weight")
             if self.arch == "gpt2":
-                proj = proj + w[p + "attn_output.bias"]
+                proj = proj + self.bias(p + "attn_output.bias")
             tap(f"{l}.attn_proj", proj)
             x = self.rnd(x + proj, 1)
             tap(f"{l}.resid_attn", x)
@@ -173,9 +173,9 @@ class Model:
                 hidden = self.rnd(gate / (1.0 + np.exp(-gate)) * up, 12)
                 out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight")
             else:
-                u = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight") + w[p + "ffn_up.bias"]
+                u = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight") + self.bias(p + "ffn_up.bias")
                 hidden = self.rnd(0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3))), 12)
-                out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight") + w[p + "ffn_down.bias"]
+                out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight") + self.bias(p + "ffn_down.bias")
             tap(f"{l}.ffn_hidden", hidden)
             tap(f"{l}.ffn_out", out)
             x = self.rnd(x + out, 1)
@@ -186,13 +186,17 @@ class Model:
         tap("logits", logits)
         return logits
 
+    def bias(self, name):
+        """A gpt2 bias, or 0 when the file has none (models trained with bias=False)."""
+        return self.w.get(name, 0.0)
+
     def norm(self, x, name):
         w = self.w[name + ".weight"]
         if self.arch == "llama":
             return self.rnd(x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w, 4)
         mu = x.mean(axis=-1, keepdims=True)
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-        return self.rnd((x - mu) / np.sqrt(var + self.eps) * w + self.w[name + ".bias"], 5)
+        return self.rnd((x - mu) / np.sqrt(var + self.eps) * w + self.bias(name + ".bias"), 5)
 
     def rope(self, x, n_heads):
         """Rotate adjacent pairs (x[2i], x[2i+1]) of each head by pos * theta^(-2i/d)."""
