@@ -299,6 +299,13 @@ def hf_llama_refusals():
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
     cases.append((d, "rope_scaling", "not supported"))
+    d, _, _ = hf_dir("hf_attention_bias", tied=True, seed=10)
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["attention_bias"] = True
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cases.append((d, "attention_bias", "expected false"))
     for d, *words in cases:
         out = os.path.join(TMP, "refused.gguf")
         r = convert(d, out)

@@ -130,6 +130,9 @@ def read_config(model_dir):
         raise ConvertError(f"{path}: architecture {arch[0]} is not supported (expected LlamaForCausalLM)")
     if cfg.get("rope_scaling"):
         raise ConvertError(f"{path}: rope_scaling {cfg['rope_scaling']} is not supported (expected none)")
+    for flag in ("attention_bias", "mlp_bias"):
+        if cfg.get(flag):
+            raise ConvertError(f"{path}: {flag} is true; llama-family files have no biases (expected false)")
     if cfg.get("hidden_act", "silu") != "silu":
         raise ConvertError(f"{path}: hidden_act {cfg['hidden_act']} is not supported (expected silu)")
     try:
@@ -145,6 +148,10 @@ def read_config(model_dir):
     if min(hp["n_embd"], hp["n_ff"], hp["n_layer"], hp["n_head"], hp["n_head_kv"], hp["n_ctx"], hp["n_vocab"]) <= 0 \
             or hp["n_embd"] % hp["n_head"] or hp["n_head"] % hp["n_head_kv"] or (hp["n_embd"] // hp["n_head"]) % 2:
         raise ConvertError(f"{path}: implausible sizes {hp}")
+    head_dim = cfg.get("head_dim")
+    if head_dim is not None and head_dim != hp["n_embd"] // hp["n_head"]:
+        raise ConvertError(f"{path}: head_dim {head_dim} differs from hidden_size / num_attention_heads = "
+                           f"{hp['n_embd'] // hp['n_head']} (not supported)")
     tied = bool(cfg.get("tie_word_embeddings", False))
     return hp, tied
 
