@@ -35,13 +35,18 @@ CONVERTED = {}  # name -> (GGUF path, greedy tokens that are decisive)
 
 # ------------------------------------------------ a Hugging Face directory --
 
+def bf16_bits(a):
+    """bfloat16 bit patterns of a float32 array (round to nearest even)."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
 def write_safetensors(path, tensors, dtype="F32"):
     """The safetensors layout: u64 header length, JSON header, data."""
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, a in tensors.items():
-        if dtype == "BF16":  # round to nearest even on the top 16 bits
-            u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
-            raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
+        if dtype == "BF16":
+            raw = bf16_bits(a).astype("<u2").tobytes()
         else:
             raw = np.ascontiguousarray(a, {"F32": "<f4", "F16": "<f2"}[dtype]).tobytes()
         header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
@@ -106,8 +111,7 @@ def hf_dir(name, tied, seed, shards=1, dtype="F32", tokenizer=True):
     if tokenizer:
         shutil.copy(SP512, os.path.join(d, "tokenizer.model"))
     if dtype == "BF16":  # what the engine must reproduce is the stored (rounded) weights
-        state = {k: ((v.view(np.uint32).astype(np.uint64) + 0x7FFF + ((v.view(np.uint32) >> 16) & 1)) >> 16
-                     << 16).astype(np.uint32).view(np.float32) for k, v in state.items()}
+        state = {k: (bf16_bits(v).astype(np.uint32) << 16).view(np.float32) for k, v in state.items()}
     return d, cfg, state
 
 
