@@ -274,22 +274,9 @@ def perplexity_reports_its_standard_error_windows_and_progress():
     windows = [ln for ln in r.stdout.splitlines() if ln.startswith("window ")]
     assert sum(int(w.split("scored ")[1].split(",")[0]) for w in windows) == len(toks) - 1, windows
     assert "window" not in r.stderr, r.stderr  # not a terminal: no progress line
-    import pty
-    master, slave = pty.openpty()
-    p = subprocess.run([TINYLLM, "perplexity", "-m", TINY_SIN, "-f", path, "--ctx", str(ctx), "--stride", str(stride)],
-                       stdout=subprocess.PIPE, stderr=slave, timeout=60)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert p.returncode == 0 and b"perplexity: window 1/" in seen, seen[:200]
+    code, seen = _stderr_on_terminal([TINYLLM, "perplexity", "-m", TINY_SIN, "-f", path, "--ctx", str(ctx),
+                                      "--stride", str(stride)])
+    assert code == 0 and b"perplexity: window 1/" in seen, seen[:200]
 
 
 @test

@@ -453,12 +453,17 @@ static int do_next(stepper *st, int argc, char **argv) {
     return 0;
 }
 
+/* "WHAT 0..MAX" as the session's error (say_error takes one string argument). */
+static void say_out_of_range(stepper *st, const char *what, int max) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s 0..%d", what, max);
+    say_error(st, "%s", msg);
+}
+
 static int do_layer(stepper *st, int argc, char **argv) {
     int v = 0;
     if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->info.n_layer) {
-        char range[64];
-        snprintf(range, sizeof range, "layer: expected a layer number 0..%d", st->info.n_layer - 1);
-        say_error(st, "%s", range);
+        say_out_of_range(st, "layer: expected a layer number", st->info.n_layer - 1);
         return 0;
     }
     char name[48];
@@ -471,9 +476,7 @@ static int do_layer(stepper *st, int argc, char **argv) {
 static int do_pos(stepper *st, int argc, char **argv) {
     int v = 0;
     if (argc != 2 || parse_int_arg(argv[1], &v) || v < 0 || v >= st->store.n_pos) {
-        char range[64];
-        snprintf(range, sizeof range, "pos: expected a position 0..%d", st->store.n_pos - 1);
-        say_error(st, "%s", range);
+        say_out_of_range(st, "pos: expected a position", st->store.n_pos - 1);
         return 0;
     }
     st->cur_pos = v;
