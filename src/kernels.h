@@ -87,6 +87,10 @@ typedef void (*rope_fn)(float *x, int T, int row_stride, int n_heads, int head_d
 void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
 #endif
 
+/* x (N) = GELU(x) = x / 2 * (1 + erf(x / sqrt 2)), the exact form (PyTorch's
+ * nn.GELU() default, nanoGPT's), in place. */
+void gelu_erf_forward(float *x, long N);
+
 /* x (N) += y (N). */
 void residual_forward(float *x, const float *y, long N);
 

@@ -167,6 +167,9 @@ static const model_family FAMILIES[] = {
     [ARCH_LLAMA] = {"llama", NORM_RMS, ACT_SWIGLU, 1, "RMSNorm", "SwiGLU"},
     [ARCH_GPT2] = {"gpt2", NORM_LAYER, ACT_GELU, 0, "LayerNorm", "GELU"},
 };
+/* gpt2 with the exact GELU (tinyllm.gelu = "erf"): nanoGPT's and PyTorch's
+ * nn.GELU() default, where GPT-2 itself used the tanh approximation. */
+static const model_family GPT2_EXACT_GELU = {"gpt2", NORM_LAYER, ACT_GELU_ERF, 0, "LayerNorm", "GELU (erf)"};
 
 static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
     tinyllm_model_info *h = &m->info;
@@ -240,6 +243,15 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
                                  path, KEY_POSITION_ENCODING, tinyllm_printable(pe.ptr, pe.len, shown, sizeof shown));
             }
         }
+        gguf_str gelu;
+        rc = gguf_get_string(&m->file, KEY_GELU, &gelu);
+        if (rc == -2) return key_error(m, KEY_GELU, rc, "a string", err);
+        if (rc == 0 && !gguf_str_eq(gelu, "tanh") && !gguf_str_eq(gelu, "erf")) {
+            char shown[48];
+            return set_error(err, TINYLLM_ERR_MODEL, "%s: %s = '%s' (expected \"tanh\" or \"erf\")", path, KEY_GELU,
+                             tinyllm_printable(gelu.ptr, gelu.len, shown, sizeof shown));
+        }
+        m->exact_gelu = rc == 0 && gguf_str_eq(gelu, "erf");
     }
     m->kv_dim = h->n_head_kv * h->head_dim;
     return TINYLLM_OK;
@@ -484,7 +496,7 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     m->info.n_vocab = (int)emb->dims[1];
     m->keep_f16 = params && params->keep_f16;
     m->kern = kernels_select();
-    m->family = &FAMILIES[m->arch];
+    m->family = m->exact_gelu ? &GPT2_EXACT_GELU : &FAMILIES[m->arch];
     m->info.norm = m->family->norm_name;
     m->info.activation = m->family->act_name;
     m->info.kernels = m->kern->name;

@@ -17,11 +17,11 @@ typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1 } model_arch;
  * architecture's name. A new family is one more descriptor, its tensor
  * table in model.c, and any new op (docs/architecture.md). */
 typedef enum { NORM_RMS, NORM_LAYER } norm_kind;
-typedef enum { ACT_SWIGLU, ACT_GELU } act_kind;
+typedef enum { ACT_SWIGLU, ACT_GELU, ACT_GELU_ERF } act_kind;
 typedef struct {
     const char *name;      // "llama", "gpt2"
     norm_kind norm;        // RMSNorm, or LayerNorm with a bias
-    act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up))
+    act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up)), tanh form or exact (erf)
     int rope;              // rotary positions on q and k; else absolute positions added to the embedding
     const char *norm_name, *act_name; // "RMSNorm"/"LayerNorm", "SwiGLU"/"GELU" (for info)
 } model_family;
@@ -62,7 +62,8 @@ typedef struct {
 struct tinyllm_model {
     gguf_file file;
     model_arch arch;
-    const model_family *family; // FAMILIES[arch]
+    const model_family *family; // FAMILIES[arch], or gpt2 with the exact GELU
+    int exact_gelu;             // gpt2: tinyllm.gelu = "erf"
     tinyllm_model_info info;
     char name[128];
     int kv_dim; // n_head_kv * head_dim

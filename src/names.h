@@ -23,6 +23,7 @@
 
 /* the project's own keys */
 #define KEY_POSITION_ENCODING "tinyllm.position_encoding" /* "learned" | "sinusoidal" */
+#define KEY_GELU "tinyllm.gelu"                          /* gpt2: "tanh" (default, GPT-2's) | "erf" (exact) */
 #define KEY_SP_MODEL "tinyllm.tokenizer.sentencepiece_model" /* u8 array: the .model bytes */
 
 /* tokenizer */

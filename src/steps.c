@@ -58,7 +58,13 @@ static void rows_part(tinyllm_context *ctx, const step *s, int t0, int t1) {
         break;
     }
     case OP_GELU:
-        for (int t = t0; t < t1; t++) m->kern->gelu(s->out + (size_t)t * s->out_stride, s->C);
+        for (int t = t0; t < t1; t++) {
+            float *row = s->out + (size_t)t * s->out_stride;
+            if (f->act == ACT_GELU_ERF)
+                gelu_erf_forward(row, s->C);
+            else
+                m->kern->gelu(row, s->C);
+        }
         break;
     case OP_SWIGLU:
         for (int t = t0; t < t1; t++)

@@ -64,6 +64,13 @@ def gpt2_no_bias():
                      "--heads", "4", "--ctx", "48", "--tokenizer", SP512, "--seed", "13", "--no-bias")
 
 
+def gpt2_exact_gelu():
+    """gpt2 with the exact (erf) GELU and no biases: nanoGPT's model."""
+    return synthetic("gpt2_exact_gelu", "--arch", "gpt2", "--positions", "learned", "--dim", "48", "--layers", "2",
+                     "--heads", "4", "--ctx", "48", "--tokenizer", SP512, "--seed", "14", "--no-bias",
+                     "--gelu", "erf")
+
+
 def gpt2_sinusoidal():
     return synthetic("gpt2_sin", "--arch", "gpt2", "--positions", "sinusoidal", "--dim", "48", "--layers", "3",
                      "--heads", "6", "--ctx", "48", "--tokenizer", SP512, "--seed", "12")

@@ -52,6 +52,8 @@ MUTATIONS = [
     ("hf_rope_permutation", "tools/convert_hf_llama.py",
      "    return w.reshape(n_heads, 2, d // 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)\n",
      "    return w.reshape(n_heads, d // 2, 2, cols).reshape(rows, cols)\n"),
+    ("exact_gelu_ignored", "src/model.c", "m->family = m->exact_gelu ? &GPT2_EXACT_GELU : &FAMILIES[m->arch];",
+     "m->family = &FAMILIES[m->arch];"),
 ]
 
 

@@ -11,12 +11,13 @@ import os
 import numpy as np
 
 from harness import STORIES, TINY_SIN, Suite
-from fixtures import (EXCERPT, LIB, compare_logits, gpt2_f16, gpt2_learned, gpt2_no_bias, gpt2_sinusoidal, llama_f16,
-                      llama_gqa, llama_long, need_shared, stories_gguf)
+from fixtures import (EXCERPT, LIB, compare_logits, gpt2_exact_gelu, gpt2_f16, gpt2_learned, gpt2_no_bias,
+                      gpt2_sinusoidal, llama_f16, llama_gqa, llama_long, need_shared, stories_gguf)
 import gguf_writer as gw
 import reference
 import tinyllm_py as tl
-from tolerance import assert_greedy_agree, assert_greedy_matches, assert_matches_reference, assert_runs_agree
+from tolerance import (assert_greedy_agree, assert_greedy_matches, assert_matches_reference, assert_runs_agree,
+                       logits_and_spread)
 
 SUITE = Suite("numerics")
 test = SUITE.test
@@ -40,6 +41,24 @@ def gpt2_without_biases_matches_reference():
     assert not [n for n in reference.GGUFFile(path).tensors if n.endswith(".bias")]
     compare_logits(path, [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6])
     _prefill_vs_decode(path, list(range(1, 30)))
+
+
+@test
+def gpt2_exact_gelu_matches_reference():
+    """tinyllm.gelu = "erf" selects the exact GELU (nanoGPT's): prefill and
+    decode match the reference, and the tanh form is more than two spreads
+    away on this model: an engine computing it would miss by more than one
+    spread (its own rounding moves it by at most one), so the test tells the
+    two apart."""
+    path = gpt2_exact_gelu()
+    tokens = [1, 100, 200, 300, 7, 8, 9, 400, 33, 2, 5, 6]
+    compare_logits(path, tokens)
+    _prefill_vs_decode(path, list(range(1, 30)))
+    exact, spread = logits_and_spread(path, tokens)
+    tanh = reference.Model(path)
+    tanh.exact_gelu = False
+    gap = float(np.max(np.abs(tanh.forward(tokens) - exact)))
+    assert gap > 2 * spread, f"the two GELU forms differ by {gap:.3g}, under 2 x the spread {spread:.3g}"
 
 
 @test

@@ -54,6 +54,7 @@ TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TO
 KEY_SP_MODEL = "tinyllm.tokenizer.sentencepiece_model"
 # the project's own key: "learned" (position_embd tensor) or "sinusoidal" (fixed, no tensor)
 KEY_POSITION_ENCODING = "tinyllm.position_encoding"
+KEY_GELU = "tinyllm.gelu"  # gpt2: "tanh" (default) or "erf"
 
 
 class _Quantized:
@@ -259,7 +260,8 @@ def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-
 def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-gpt2",
                write_output=True):
     """Writes a gpt2-family model. hp: dict with n_vocab, n_ctx, n_embd, n_layer,
-    n_head, n_ff, eps, positions ("learned"|"sinusoidal"). weights: dict of
+    n_head, n_ff, eps, positions ("learned"|"sinusoidal"), optionally gelu
+    ("tanh", the default, or "erf": the exact GELU). weights: dict of
     numpy arrays named by GGUF tensor name, PyTorch (out, in) layout.
     tokenizer: a SentencePiece .model path, or None for a synthetic vocabulary.
     write_output copies the tied embedding to output.weight, which llama.cpp
@@ -268,6 +270,8 @@ def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-g
     w.add_u32("gpt2.attention.head_count", hp["n_head"])
     w.add_f32("gpt2.attention.layer_norm_epsilon", hp["eps"])
     w.add_string(KEY_POSITION_ENCODING, hp["positions"])
+    if hp.get("gelu", "tanh") != "tanh":
+        w.add_string(KEY_GELU, hp["gelu"])
     _add_tokenizer(w, tokenizer, hp["n_vocab"])
     for tname, arr in weights.items():
         # norms and biases stay F32: they are tiny and precision-sensitive

@@ -45,6 +45,8 @@ def main():
                     help="type of the weight matrices (norms and biases stay F32)")
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
     ap.add_argument("--no-bias", action="store_true", help="gpt2: no bias tensors (nanoGPT's bias=False)")
+    ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh",
+                    help="gpt2: GELU form (tanh: GPT-2's approximation; erf: exact, nanoGPT's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.02)
     ap.add_argument("--qk-scale", type=float, default=1.0,
@@ -108,7 +110,7 @@ def main():
         if a.no_bias:
             w = {k: v for k, v in w.items() if not k.endswith(".bias")}
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
-              "n_ff": a.ff, "eps": 1e-5, "positions": a.positions}
+              "n_ff": a.ff, "eps": 1e-5, "positions": a.positions, "gelu": a.gelu}
         gw.write_gpt2(a.out, hp, w, a.tokenizer, gtype, f"synthetic-gpt2-{a.preset or a.positions}",
                       write_output=False)
 

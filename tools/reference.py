@@ -30,6 +30,11 @@ def gamma(k):
     return k * U32 / (1 - k * U32)
 
 
+def _erf(x):
+    """float64 erf, elementwise (numpy has none)."""
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+
+
 class Model:
     def __init__(self, path):
         g = GGUFFile(path)
@@ -50,6 +55,7 @@ class Model:
             self.n_head_kv = self.n_head
             self.eps = float(g.kv[f"{a}.attention.layer_norm_epsilon"])
             self.positions = g.kv.get("tinyllm.position_encoding", "learned")
+            self.exact_gelu = g.kv.get("tinyllm.gelu", "tanh") == "erf"
         self.w = {name: g.tensor(name).astype(np.float64) for name in g.tensors}
         self.vocab = self.w["token_embd.weight"].shape[0]
         self.out_w = self.w.get("output.weight", self.w["token_embd.weight"])
@@ -174,7 +180,7 @@ class Model:
                 out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight")
             else:
                 u = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight") + self.bias(p + "ffn_up.bias")
-                hidden = self.rnd(0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3))), 12)
+                hidden = self.gelu(u)
                 out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight") + self.bias(p + "ffn_down.bias")
             tap(f"{l}.ffn_hidden", hidden)
             tap(f"{l}.ffn_out", out)
@@ -185,6 +191,15 @@ class Model:
         logits = self.mm(h, self.out_w.T, "output.weight" if "output.weight" in self.w else "token_embd.weight")
         tap("logits", logits)
         return logits
+
+    def gelu(self, u):
+        """GELU: GPT-2's tanh approximation, or (tinyllm.gelu = "erf") the
+        exact x/2 (1 + erf(x / sqrt 2)) nanoGPT and PyTorch's nn.GELU() use.
+        Rounding: about six float32 operations on the tanh form; the exact
+        form is evaluated in double and rounded once (2 u, with margin)."""
+        if self.exact_gelu:
+            return self.rnd(0.5 * u * (1.0 + _erf(u / math.sqrt(2.0))), 2)
+        return self.rnd(0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3))), 12)
 
     def bias(self, name):
         """A gpt2 bias, or 0 when the file has none (models trained with bias=False)."""

@@ -197,11 +197,34 @@ static void test_activations(const kernel_ops *k) {
     r = worst_ratio(y, want, bound, N);
     CHECK(&ts, r <= 1, "swiglu: error %.3g x the rounding bound", r);
     report_isa(k->name, "swiglu", &ts);
+
     free(x), free(up), free(y), free(want), free(bound);
 }
 
 /* RoPE: cos/sin rounded to float (u each), two products and a sum: bound
  * 4u (|a| + |b|) for the pair (a, b). */
+/* The exact GELU (one function for every set): evaluated in double and
+ * rounded once (u); 2u allowed. Inputs to -12 reach the tail where
+ * 1 + erf(z) cancels. */
+static void test_gelu_erf(void) {
+    test_state ts = {0};
+    int N = 101;
+    float *y = rand_buf(N, 4);
+    double *want = dbuf(N), *bound = dbuf(N);
+    for (int i = 0; i < N; i++) y[i] *= 4;
+    y[0] = -12.0f, y[1] = -5.5f, y[2] = 7.0f, y[3] = 0.0f;
+    for (int i = 0; i < N; i++) {
+        double v = y[i];
+        want[i] = 0.5 * v * erfc(-v / sqrt(2.0)); /* = x/2 (1 + erf(x / sqrt 2)), no cancellation */
+        bound[i] = 2 * F32_U * fabs(want[i]) + 1e-45;
+    }
+    gelu_erf_forward(y, N);
+    double r = worst_ratio(y, want, bound, N);
+    CHECK(&ts, r <= 1, "gelu (erf): error %.3g x the rounding bound", r);
+    report_test("kernels.gelu_erf", &ts);
+    free(y), free(want), free(bound);
+}
+
 static void test_rope(void) {
     test_state ts = {0};
     int T = 6, H = 3, D = 8, pos0 = 4, n = T * H * D;
@@ -326,6 +349,7 @@ void run_kernel_tests(void) {
     test_f16_known_values();
     test_norms();
     test_rope();
+    test_gelu_erf();
     for (int i = 0; kernels_built(i); i++) {
         const kernel_ops *k = kernels_named(kernels_built(i));
         if (!k) {
