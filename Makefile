@@ -173,6 +173,7 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 # --- tests ------------------------------------------------------------------
 test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check \
       $(BUILD)/tests/struct_layout $(BUILD)/faults/tinyllm
+	@scripts/setup.sh --test
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
 
 # One-line bugs applied one at a time to a copy of the tree; each must turn

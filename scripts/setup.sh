@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs tinyllm's Debian dependencies that are missing, and nothing else.
-# Usage: scripts/setup.sh [--train|--dev]
-#   --train adds PyTorch, matplotlib, R's janeaustenr; --dev adds clang, libFuzzer, valgrind
+# Usage: scripts/setup.sh [--test|--train|--dev]
+#   --test adds PyTorch (the converter tests write real torch.save checkpoints);
+#   --train adds PyTorch, matplotlib, R's janeaustenr; --dev adds the test set,
+#   clang, libFuzzer, valgrind
 set -euo pipefail
 
 want=(build-essential pkg-config libopenblas-dev libsentencepiece-dev sentencepiece
       python3 python3-numpy python3-sentencepiece libpng-dev libcairo2-dev libedit-dev fonts-dejavu-core)
 case "${1:-}" in
   --train) want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core) ;;
-  --dev) want+=(clang libclang-rt-14-dev valgrind) ;;  # sanitizers, fuzzing, memcheck
+  --test) want+=(python3-torch) ;;
+  --dev) want+=(python3-torch clang libclang-rt-14-dev valgrind) ;;  # the suite, sanitizers, fuzzing, memcheck
 esac
 
 missing=()

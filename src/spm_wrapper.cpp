@@ -102,6 +102,22 @@ extern "C" int spm_encode(const spm_processor *p, const char *text, size_t len, 
     });
 }
 
+extern "C" int spm_piece_span(const spm_processor *p, const char *text, size_t len, size_t index, size_t *begin,
+                              size_t *end, char *msg, size_t msg_cap) {
+    *begin = *end = 0;
+    return guarded(msg, msg_cap, [&] {
+        auto spt = p->sp.EncodeAsImmutableProto(absl::string_view(text, len));
+        if (index >= spt.pieces_size()) {
+            put_msg(msg, msg_cap, "piece index out of range");
+            return 1;
+        }
+        auto piece = spt.pieces(static_cast<int>(index));
+        *begin = piece.begin();
+        *end = piece.end();
+        return 0;
+    });
+}
+
 extern "C" int spm_decode(const spm_processor *p, const int *ids, size_t n, char **text, size_t *len, char *msg,
                           size_t msg_cap) {
     *text = nullptr;

@@ -29,6 +29,10 @@ int spm_piece_kind(const spm_processor *p, int id);
 /* Encodes UTF-8 text into ids (malloc'd array in *ids, count in *n). */
 int spm_encode(const spm_processor *p, const char *text, size_t len, int **ids, size_t *n, char *msg,
                size_t msg_cap);
+/* The byte range [*begin, *end) of `text` that piece number `index` of its
+ * encoding covers (for error messages that point at the input). */
+int spm_piece_span(const spm_processor *p, const char *text, size_t len, size_t index, size_t *begin, size_t *end,
+                   char *msg, size_t msg_cap);
 /* Decodes ids into text (malloc'd, NUL-terminated, length in *len). */
 int spm_decode(const spm_processor *p, const int *ids, size_t n, char **text, size_t *len, char *msg,
                size_t msg_cap);

@@ -13,18 +13,20 @@
 
 struct tokenizer {
     spm_processor *sp;
-    int n_vocab;
+    int n_vocab;          // the model's vocabulary: ids the tokenizer may hand out
+    int n_pieces;         // SentencePiece's: n_vocab, or n_vocab + 1 (an <unk> outside the vocabulary)
+    int unk_substitute;   // with an <unk> outside: the id unknown text becomes, or -1 for an error
     int bos, eos;
     int add_bos;
-    char **pieces;        // (n_vocab) NUL-terminated
-    unsigned char *kinds; // (n_vocab) enum spm_piece_kind
+    char **pieces;        // (n_pieces) NUL-terminated
+    unsigned char *kinds; // (n_pieces) enum spm_piece_kind
     const char *source;
 };
 
 void tokenizer_free(tokenizer *t) {
     if (!t) return;
     if (t->pieces)
-        for (int i = 0; i < t->n_vocab; i++) free(t->pieces[i]);
+        for (int i = 0; i < t->n_pieces; i++) free(t->pieces[i]);
     free(t->pieces);
     free(t->kinds);
     spm_free(t->sp);
@@ -76,15 +78,22 @@ tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out,
     }
     free(rebuilt);
     rebuilt = NULL;
+    /* A character-level vocabulary (convert_nanogpt.py) has no unknown
+     * token of its own: SentencePiece's required <unk> is one piece past the
+     * model's rows, and text it would cover is an error (or, when the file
+     * names an unknown token inside the vocabulary, becomes that token). */
     int n = spm_piece_count(t->sp);
-    if (n != n_vocab) {
+    int unk_outside = n == n_vocab + 1 && spm_unk_id(t->sp) == n_vocab;
+    if (n != n_vocab && !unk_outside) {
         st = set_error(err, TINYLLM_ERR_TOKENIZER,
                        "%s: the tokenizer has %d pieces but the model's vocabulary (token_embd rows) is %d "
-                       "(expected equal)",
+                       "(expected equal, or one more when the last is <unk>)",
                        f->path, n, n_vocab);
         goto fail;
     }
-    t->n_vocab = n;
+    t->n_vocab = n_vocab;
+    t->n_pieces = n;
+    t->unk_substitute = -1;
     t->pieces = calloc((size_t)n, sizeof *t->pieces);
     t->kinds = malloc((size_t)n);
     if (!t->pieces || !t->kinds) {
@@ -108,6 +117,7 @@ tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out,
     int64_t id;
     if (t->bos < 0 && gguf_get_int(f, KEY_TOK_BOS, &id) == 0 && id >= 0 && id < n) t->bos = (int)id;
     if (t->eos < 0 && gguf_get_int(f, KEY_TOK_EOS, &id) == 0 && id >= 0 && id < n) t->eos = (int)id;
+    if (unk_outside && gguf_get_int(f, KEY_TOK_UNK, &id) == 0 && id >= 0 && id < n_vocab) t->unk_substitute = (int)id;
     t->add_bos = 1;
     if (gguf_get_bool(f, KEY_TOK_ADD_BOS, &t->add_bos) == -2) t->add_bos = 1;
     *out = t;
@@ -158,6 +168,29 @@ static tinyllm_status no_tokenizer(tinyllm_error *err) {
     return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: the model was loaded with skip_tokenizer (token ids only)");
 }
 
+/* Ids past the model's vocabulary (the <unk> of a character-level
+ * vocabulary) become the file's unknown token, or an error naming the first
+ * text they cover. */
+static tinyllm_status unknown_text(const tokenizer *t, const char *text, size_t len, int *ids, size_t n,
+                                   tinyllm_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < t->n_vocab) continue;
+        if (t->unk_substitute >= 0) {
+            ids[i] = t->unk_substitute;
+            continue;
+        }
+        size_t begin = 0, end = 0;
+        char msg[128], shown[48];
+        if (spm_piece_span(t->sp, text, len, i, &begin, &end, msg, sizeof msg) || end <= begin || end > len)
+            return set_error(err, TINYLLM_ERR_TOKENIZER, "text: token %zu is not in the model's vocabulary", i);
+        return set_error(err, TINYLLM_ERR_TOKENIZER,
+                         "text: '%s' at byte %zu is not in the model's vocabulary of %d (a character-level "
+                         "vocabulary without an unknown token; expected only its characters)",
+                         tinyllm_printable(text + begin, end - begin, shown, sizeof shown), begin, t->n_vocab);
+    }
+    return TINYLLM_OK;
+}
+
 const char *tinyllm_token_piece(const tinyllm_model *m, int token) {
     if (!m || !m->tok || token < 0 || token >= m->tok->n_vocab) return NULL;
     return m->tok->pieces[token];
@@ -173,11 +206,16 @@ tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t
         return set_error(err, TINYLLM_ERR_ARG, "text: invalid UTF-8 at byte %ld (expected UTF-8 text)", bad);
     if (!m->tok) return no_tokenizer(err);
     const tokenizer *t = m->tok;
+    tinyllm_status st;
     int *ids = NULL;
     size_t n = 0;
     char msg[256] = "";
     if (len && spm_encode(t->sp, text, len, &ids, &n, msg, sizeof msg))
         return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
+    if ((st = unknown_text(t, text, len, ids, n, err))) {
+        free(ids);
+        return st;
+    }
     int bos = add_bos && t->bos >= 0;
     if (n + (size_t)bos > (size_t)1 << 30) {
         free(ids);

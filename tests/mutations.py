@@ -54,6 +54,12 @@ MUTATIONS = [
      "    return w.reshape(n_heads, d // 2, 2, cols).reshape(rows, cols)\n"),
     ("exact_gelu_ignored", "src/model.c", "m->family = m->exact_gelu ? &GPT2_EXACT_GELU : &FAMILIES[m->arch];",
      "m->family = &FAMILIES[m->arch];"),
+    ("nanogpt_gelu_default", "tools/convert_nanogpt.py", 'choices=["erf", "tanh"], default="erf"',
+     'choices=["erf", "tanh"], default="tanh"'),
+    ("torch_checkpoint_strides", "tools/torch_checkpoint.py", "[s * flat.itemsize for s in self.stride]",
+     "[s * flat.itemsize for s in sorted(self.stride, reverse=True)]"),
+    ("char_vocabulary_unk_outside", "src/tokenizer.c", "        if (ids[i] < t->n_vocab) continue;",
+     "        if (ids[i] <= t->n_vocab) continue;"),
 ]
 
 

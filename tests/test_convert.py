@@ -1,17 +1,22 @@
 #!/usr/bin/python3
 """The converters on checkpoints the test writes itself (no downloads):
 a Hugging Face LlamaForCausalLM directory (config.json, safetensors,
-tokenizer.model) with random weights, GQA, tied and untied embeddings.
+tokenizer.model) with random weights, GQA, tied and untied embeddings; and
+nanoGPT checkpoints (ckpt.pt with its meta.pkl) written by Debian's PyTorch
+in train.py's layout (tests/tools/nanogpt_torch.py, in its own process).
 
 The engine's logits on the converted file are compared with a Llama forward
 pass written here from the Hugging Face definition (rotate-half RoPE on the
 unpermuted weights, float64), so the converter's q/k row permutation is
-checked against the architecture, not against the project's own reference.
+checked against the architecture, not against the project's own reference;
+nanoGPT's with a PyTorch forward pass of GPT written from its definition.
 
 Prints one PASS/FAIL/SKIP line per test. Usage: test_convert.py [NAME_SUBSTRING ...]
 """
 import json
 import os
+import pickle
+import random
 import shutil
 import struct
 import subprocess
@@ -28,6 +33,8 @@ SUITE = Suite("convert")
 test = SUITE.test
 TMP = SUITE.tmp
 CONVERT_HF = os.path.join(ROOT, "tools", "convert_hf_llama.py")
+CONVERT_NANOGPT = os.path.join(ROOT, "tools", "convert_nanogpt.py")
+NANOGPT_TORCH = os.path.join(ROOT, "tests", "tools", "nanogpt_torch.py")
 PROMPT = "It is a truth universally acknowledged"
 LLAMA_CLI = os.path.join(SHARED, "peers", "llama.cpp", "llama-cli")
 CONVERTED = {}  # name -> (GGUF path, greedy tokens that are decisive)
@@ -256,6 +263,32 @@ def hf_llama_converted_files_run_in_llama_cpp():
 
 
 @test
+def hf_llama_pytorch_model_bin():
+    """pytorch_model.bin written by torch.save (F16 tensors, one stored
+    transposed with strides) is read without PyTorch and matches the
+    Hugging Face forward pass on the stored weights."""
+    need_torch()
+    d, cfg, state = hf_dir("hf_bin", tied=False, seed=11)
+    os.remove(os.path.join(d, "model.safetensors"))
+    np.savez(os.path.join(d, "state.npz"), **state)
+    script = ("import sys, numpy as np, torch; d = sys.argv[1]; s = np.load(d + '/state.npz'); "
+              "t = {k: torch.from_numpy(s[k]).half() for k in s.files}; "
+              "t['lm_head.weight'] = t['lm_head.weight'].t().contiguous().t(); "
+              "torch.save(t, d + '/pytorch_model.bin')")
+    r = run([PYTHON, "-c", script, d])
+    assert r.returncode == 0, r.stderr
+    os.remove(os.path.join(d, "state.npz"))
+    out = os.path.join(TMP, "hf_bin.gguf")
+    r = convert(d, out)
+    assert r.returncode == 0, r.stderr
+    stored = {k: v.astype(np.float16).astype(np.float32) for k, v in state.items()}
+    with tl.Model(LIB, out) as m:
+        prompt = m.tokenize(PROMPT)
+    _, spread = logits_and_spread(out, prompt)
+    assert_within(engine_logits(out, prompt), hf_llama_forward(cfg, stored, prompt), spread, "pytorch_model.bin")
+
+
+@test
 def hf_llama_outtypes():
     d, _, _ = hf_dir("hf_types", tied=False, seed=3)
     for outtype, gtype in (("f16", 1), ("q8_0", 8)):
@@ -318,6 +351,207 @@ def hf_llama_refusals():
         assert len(lines) == 1 and lines[0].startswith("convert_hf_llama: "), r.stderr
         assert all(w in lines[0] for w in words), (words, lines[0])
         assert not os.path.exists(out), "a refused conversion must not leave a file"
+
+
+# ------------------------------------------------------------ nanoGPT --
+
+SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # shakespeare_char's 65
+NANOGPT = {
+    # bias=True, torch.compile's _orig_mod. prefix, meta.pkl beside the checkpoint
+    "ng_bias": dict(chars=SHAKESPEARE_CHARS, n_layer=2, n_head=4, n_embd=64, block_size=64, bias=True,
+                    vocab_size=65, seed=1, compiled=True, meta="beside", dataset="shakespeare_char",
+                    prompt="First Citizen:\nBefore we  proceed", n_greedy=16),
+    # bias=False, train.py's layout (out/ckpt.pt, data/<dataset>/meta.pkl), multibyte
+    # characters, and a vocabulary padded past the characters
+    "ng_nobias": dict(chars="\n \t.,;:!?'-abcdefghijklmnopqrstuvwxyzABCDEFGHIJé—漢", n_layer=3, n_head=2,
+                      n_embd=32, block_size=48, bias=False, vocab_size=64, seed=2, compiled=False, meta="dataset",
+                      dataset="tiny_char", prompt="Je café—漢 est  ici;\n\tmais", n_greedy=12),
+}
+NANOGPT_DONE = {}  # name -> (spec, checkpoint directory, GGUF path, expected)
+
+
+def need_torch():
+    if run([PYTHON, "-c", "import torch"]).returncode:
+        raise Skip("PyTorch (python3-torch) is not installed: scripts/setup.sh --test installs it")
+
+
+def nanogpt_checkpoint(name, **changes):
+    """Writes the checkpoint NANOGPT[name] (+ changes) with PyTorch; returns
+    (spec, directory, checkpoint path)."""
+    need_torch()
+    spec = dict(NANOGPT[name], **changes)
+    d = os.path.join(TMP, name + "".join(f"_{k}" for k in changes))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "spec.json"), "w") as f:
+        json.dump(spec, f)
+    r = run([PYTHON, NANOGPT_TORCH, os.path.join(d, "spec.json"), d])
+    assert r.returncode == 0, r.stderr
+    ckpt = os.path.join(d, "ckpt.pt") if spec["meta"] == "beside" else os.path.join(d, "out", "ckpt.pt")
+    return spec, d, ckpt
+
+
+def convert_nanogpt(*args):
+    return run([PYTHON, CONVERT_NANOGPT, *args])
+
+
+def nanogpt_converted(name):
+    if name not in NANOGPT_DONE:
+        spec, d, ckpt = nanogpt_checkpoint(name)
+        out = os.path.join(TMP, name + ".gguf")
+        r = convert_nanogpt(ckpt, out)
+        assert r.returncode == 0, r.stderr
+        NANOGPT_DONE[name] = (spec, d, out, dict(np.load(os.path.join(d, "expected.npz"))))
+    return NANOGPT_DONE[name]
+
+
+def check_nanogpt(name):
+    """Logits of the prompt against PyTorch's forward pass; tokens as
+    nanoGPT's encode gives them; greedy text as PyTorch's, up to the first
+    near tie."""
+    spec, _, out, want = nanogpt_converted(name)
+    stoi = {c: i for i, c in enumerate(spec["chars"])}
+    prompt = [stoi[c] for c in spec["prompt"]]
+    with tl.Model(LIB, out) as m:
+        assert m.tokenize(spec["prompt"]) == prompt, "the prompt is not tokenized as nanoGPT's encode"
+    _, spread = logits_and_spread(out, prompt)
+    assert_within(engine_logits(out, prompt), want["logits"], spread, f"{name}: engine vs PyTorch forward")
+    decisive = 0
+    for row in want["greedy_logits"]:
+        top2 = np.sort(row)[-2:]
+        if top2[1] - top2[0] <= 2 * spread:
+            break
+        decisive += 1
+    assert decisive >= 8, f"only {decisive} decisive tokens: the test would not bite"
+    r = run([TINYLLM, "generate", "-m", out, "-p", spec["prompt"], "-n", str(spec["n_greedy"]), "--temp", "0",
+             "--no-display-prompt"])
+    assert r.returncode == 0, r.stderr
+    text = "".join(spec["chars"][i] for i in want["greedy"])
+    assert r.stdout[:decisive] == text[:decisive], (r.stdout, text, decisive)
+
+
+@test
+def nanogpt_bias_compiled_matches_pytorch():
+    check_nanogpt("ng_bias")
+
+
+@test
+def nanogpt_no_bias_padded_vocabulary_matches_pytorch():
+    spec, _, out, _ = nanogpt_converted("ng_nobias")
+    check_nanogpt("ng_nobias")
+    g = gguf_reader.GGUFFile(out)
+    assert not [n for n in g.tensors if n.endswith(".bias")], "bias=False: no bias tensors"
+    assert "output.weight" not in g.tensors, "lm_head is tied to wte: stored once"
+    assert g.kv["tinyllm.gelu"] == "erf"
+
+
+@test
+def nanogpt_tokenizer_is_nanogpt_encode():
+    """Random strings from the vocabulary (spaces, newlines, tabs, runs of
+    spaces, multibyte characters) tokenize exactly as nanoGPT's encode and
+    come back unchanged."""
+    spec, _, out, _ = nanogpt_converted("ng_nobias")
+    chars = spec["chars"]
+    stoi = {c: i for i, c in enumerate(chars)}
+    rng = random.Random(5)
+    texts = ["   ", "\n\n", " a  b   c ", "\t é—漢 ", chars]
+    texts += ["".join(rng.choice(chars + "   \n") for _ in range(rng.randint(1, 60))) for _ in range(200)]
+    with tl.Model(LIB, out) as m:
+        for text in texts:
+            ids = m.tokenize(text)
+            assert ids == [stoi[c] for c in text], (text, ids)
+            assert m.detokenize(ids).decode("utf-8") == text, (text, m.detokenize(ids))
+
+
+@test
+def nanogpt_characters_outside_the_vocabulary():
+    """Unknown characters are an error naming them (exit 2, one line), not
+    a silent substitution; --unk CHAR makes them that character."""
+    spec, d, out, _ = nanogpt_converted("ng_bias")
+    r = run([TINYLLM, "generate", "-m", out, "-p", "Caf\u00e9 au lait", "-n", "2"])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'\u00e9' at byte 3" in lines[0] and "vocabulary" in lines[0], r.stderr
+    unk = os.path.join(TMP, "ng_unk.gguf")
+    r = convert_nanogpt(os.path.join(d, "ckpt.pt"), unk, "--unk", "?")
+    assert r.returncode == 0, r.stderr
+    stoi = {c: i for i, c in enumerate(spec["chars"])}
+    with tl.Model(LIB, unk) as m:
+        assert m.tokenize("Caf\u00e9 \u6f22!") == [stoi[c] for c in "Caf? ?!"]
+
+
+@test
+def nanogpt_q8_0_matches_reference():
+    _, d, _, _ = nanogpt_converted("ng_bias")
+    out = os.path.join(TMP, "ng_q8.gguf")
+    r = convert_nanogpt(os.path.join(d, "ckpt.pt"), out, "--outtype", "q8_0")
+    assert r.returncode == 0, r.stderr
+    assert gguf_reader.GGUFFile(out).tensors["blk.0.attn_qkv.weight"][1] == 8
+    with tl.Model(LIB, out) as m:
+        prompt = m.tokenize("First Citizen:")
+    assert_matches_reference(out, prompt, engine_logits(out, prompt), "q8_0")
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: loading it would create `path`."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+@test
+def nanogpt_refusals():
+    """GPT-2 BPE checkpoints, files that name code, bare state dicts, bad
+    vocabularies: exit 1, one line, no file left, nothing run."""
+    spec, d, ckpt = nanogpt_checkpoint("ng_bias")
+    marker = os.path.join(TMP, "code_ran")
+    cases = []
+    # no meta.pkl anywhere: GPT-2's BPE
+    bpe = os.path.join(TMP, "ng_bpe")
+    os.makedirs(bpe, exist_ok=True)
+    shutil.copy(ckpt, os.path.join(bpe, "ckpt.pt"))
+    cases.append(([os.path.join(bpe, "ckpt.pt")], ["byte-level BPE", "not SentencePiece", "--meta"]))
+    # a meta.pkl that names a function
+    evil_meta = os.path.join(TMP, "evil_meta.pkl")
+    with open(evil_meta, "wb") as f:
+        pickle.dump({"itos": _RunsCode(marker)}, f)
+    cases.append(([ckpt, "--meta", evil_meta], ["evil_meta.pkl", "system", "only dicts"]))
+    # a vocabulary of words, not characters
+    words = os.path.join(TMP, "words_meta.pkl")
+    with open(words, "wb") as f:
+        pickle.dump({"itos": {0: "the", 1: "a"}, "stoi": {"the": 0, "a": 1}}, f)
+    cases.append(([ckpt, "--meta", words], ["'the'", "one character per id"]))
+    cases.append(([ckpt, "--unk", "\u00e9"], ["--unk", "not a character of the vocabulary"]))
+    cases.append(([os.path.join(TMP, "absent.pt")], ["absent.pt", "missing"]))
+    not_ckpt = os.path.join(TMP, "not_a_ckpt.pt")
+    with open(not_ckpt, "wb") as f:
+        f.write(b"GGUF not a checkpoint")
+    cases.append(([not_ckpt], ["not_a_ckpt.pt", "not a PyTorch checkpoint", "zip"]))
+    # checkpoints that name code, and a bare state dict: written by PyTorch in a child process
+    evil_dir = os.path.join(TMP, "ng_evil")
+    os.makedirs(evil_dir, exist_ok=True)
+    script = (f"import torch, os, sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+              "from test_convert import _RunsCode; "
+              f"ck = torch.load({ckpt!r}); "
+              f"torch.save(dict(ck, config=_RunsCode({marker!r})), {os.path.join(evil_dir, 'evil.pt')!r}); "
+              f"torch.save(ck['model'], {os.path.join(evil_dir, 'bare.pt')!r})")
+    r = run([PYTHON, "-c", script])
+    assert r.returncode == 0, r.stderr
+    cases.append(([os.path.join(evil_dir, "evil.pt"), "--meta", os.path.join(d, "meta.pkl")],
+                  ["evil.pt", "posix.system", "refused"]))
+    cases.append(([os.path.join(evil_dir, "bare.pt"), "--meta", os.path.join(d, "meta.pkl")],
+                  ["bare.pt", "'model' and 'model_args'"]))
+    for args, words in cases:
+        out = os.path.join(TMP, "ng_refused.gguf")
+        r = convert_nanogpt(args[0], out, *args[1:])
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("convert_nanogpt: "), r.stderr
+        assert all(w in lines[0] for w in words), (words, lines[0])
+        assert not os.path.exists(out) and not os.path.exists(out + ".part")
+    assert not os.path.exists(marker), "a refused file ran code"
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ MODEL_DIR holds config.json, the weights and tokenizer.model:
   - weights: model.safetensors, or shards listed in
     model.safetensors.index.json (read here with a small reader of the
     safetensors layout: Debian has no safetensors package), or
-    pytorch_model.bin (needs Debian's python3-torch; loaded with
-    torch.load(weights_only=True), which unpickles tensors only and runs no
-    code from the file);
+    pytorch_model.bin (read by tools/torch_checkpoint.py without PyTorch;
+    its unpickler resolves only what tensors need, so no code named by the
+    file runs);
   - tokenizer: tokenizer.model (SentencePiece). A directory with only
     tokenizer.json (a BPE tokenizer) is refused: the engine's tokenizer is
     SentencePiece.
@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_writer as gw  # noqa: E402
+import torch_checkpoint  # noqa: E402
 
 OUTTYPES = {"f32": gw.GGML_F32, "f16": gw.GGML_F16, "q8_0": gw.GGML_Q8_0}
 SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
@@ -106,12 +107,15 @@ def read_weights(model_dir):
         return out
     if os.path.isfile(torch_bin):
         try:
-            import torch
-        except ImportError:
-            raise ConvertError(f"{torch_bin}: reading pytorch_model.bin needs PyTorch "
-                               "(apt-get install python3-torch), or give model.safetensors") from None
-        state = torch.load(torch_bin, map_location="cpu", weights_only=True)
-        return {k: v.float().numpy() for k, v in state.items()}
+            state = torch_checkpoint.load(torch_bin)
+        except torch_checkpoint.CheckpointError as e:
+            raise ConvertError(f"{e} (or give model.safetensors)") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch_checkpoint.Tensor) for v in state.values()):
+            raise ConvertError(f"{torch_bin}: expected a state dict of tensors")
+        try:
+            return {k: v.numpy().astype(np.float32) for k, v in state.items()}
+        except torch_checkpoint.CheckpointError as e:
+            raise ConvertError(str(e)) from None
     raise ConvertError(f"{model_dir}: no weights (expected model.safetensors, model.safetensors.index.json "
                        "or pytorch_model.bin)")
 

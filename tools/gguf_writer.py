@@ -215,9 +215,25 @@ def add_synthetic_tokenizer(writer, n_vocab):
     writer.add_u32("tokenizer.ggml.unknown_token_id", 0)
 
 
+class EmbeddedTokenizer:
+    """A serialized SentencePiece model built by a converter (the character
+    vocabulary of convert_nanogpt.py): embedded as is, with the id unknown
+    text becomes (None: unknown text is an error in the engine)."""
+
+    def __init__(self, proto, unknown_token_id=None):
+        self.proto = bytes(proto)
+        self.unknown_token_id = unknown_token_id
+
+
 def _add_tokenizer(writer, tokenizer, n_vocab):
-    """tokenizer: path of a SentencePiece .model, or None for a synthetic one."""
-    if tokenizer is None:
+    """tokenizer: path of a SentencePiece .model, an EmbeddedTokenizer, or
+    None for a synthetic one."""
+    if isinstance(tokenizer, EmbeddedTokenizer):
+        writer.add_array(KEY_SP_MODEL, T_U8, tokenizer.proto)
+        if tokenizer.unknown_token_id is not None:
+            writer.add_u32("tokenizer.ggml.unknown_token_id", tokenizer.unknown_token_id)
+        writer.add_bool("tokenizer.ggml.add_bos_token", False)
+    elif tokenizer is None:
         add_synthetic_tokenizer(writer, n_vocab)
     else:
         n = add_sentencepiece_tokenizer(writer, tokenizer)
