@@ -1,6 +1,10 @@
 SHELL := /bin/bash
 # tinyllm — build, run, test.  `make run` and `make test` are the whole set-up:
 # missing Debian packages are installed by scripts/setup.sh on first use.
+# No built-in implicit rules: their "%: %.o" would try to remake the
+# included dependency files (build/obj/*.d) through the kernel-set rule.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
 
 CC      ?= cc
 CXX     ?= c++

@@ -40,7 +40,7 @@ extern "C" {
 
 /* The version, in this one place (the Makefile reads it from here). */
 #define TINYLLM_VERSION_MAJOR 0
-#define TINYLLM_VERSION_MINOR 2
+#define TINYLLM_VERSION_MINOR 3
 #define TINYLLM_VERSION_PATCH 0
 #define TINYLLM_STR_(x) #x
 #define TINYLLM_XSTR_(x) TINYLLM_STR_(x)
@@ -97,11 +97,15 @@ typedef struct {
     int no_mmap;       /* read the file into private memory instead of mapping it */
     int skip_tokenizer; /* token ids only (benchmarks): no tokenizer is built, saving its
                            memory; the tokenizer functions then fail or return -1/NULL */
-    int keep_f16;      /* F16 matrices stay F16 (used in place from the mapping) instead of
-                          being expanded to F32: half the memory and half the bytes read per
-                          decoded token; products convert each weight on the fly (F16C). The
-                          numbers are the same weights, so results match the F32 path up to
-                          float rounding of sums. No effect on other tensor types. */
+    int keep_f16;      /* no effect since 0.3.0: F16 matrices are used in place by default
+                          (kept so programs that set it still build) */
+    int expand_f32;    /* expand every weight matrix to F32 at load, as engines without
+                          quantized kernels do: F32 arithmetic throughout, at 2x (F16),
+                          3.8x (Q8_0) or 7x (Q4_0) the memory and bytes read per token.
+                          Default 0: matrices are used in place from the mapping in their
+                          stored format (F32, F16, Q8_0, Q4_0); quantized products quantize
+                          the activations to 8 bits per block of 32 (decode) or convert
+                          blocks of weight rows to F32 for sgemm (prefill). */
 } tinyllm_model_params;
 
 TINYLLM_API tinyllm_model_params tinyllm_model_default_params(void);

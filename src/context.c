@@ -19,7 +19,7 @@ tinyllm_context_params tinyllm_context_default_params(void) {
 static void free_buffers(tinyllm_context *c) {
     /* proj, att_out and qkv alias q, xb and hb */
     float **bufs[] = {&c->x,     &c->xb,       &c->q,        &c->hb,      &c->scores,
-                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->f16_conv, &c->pos_sin,
+                      &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->conv, &c->pos_sin,
                       &c->tap_rows};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
@@ -93,11 +93,12 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->scores = malloc(att * sizeof(float));
     c->probs = malloc(att * sizeof(float));
     c->logits = calloc((c->logits_all ? (size_t)n_ctx : 1) * (size_t)h->n_vocab, sizeof(float));
-    c->f16_conv_cols = (int)(dim > ff ? dim : ff);
-    size_t conv = m->has_f16 && B > 1 ? (size_t)c->n_threads * F16_CONV_ROWS * c->f16_conv_cols : 1;
-    c->f16_conv = malloc(conv * sizeof(float));
+    size_t cols = dim > ff ? dim : ff, conv_rows = B > STREAM_MAX_ROWS ? CONV_ROWS : 0;
+    size_t q8 = (Q8_ACT_BYTES(B < STREAM_MAX_ROWS ? B : STREAM_MAX_ROWS, cols) + sizeof(float) - 1) / sizeof(float);
+    c->conv_per_thread = m->has_stored ? (conv_rows * cols > q8 ? conv_rows * cols : q8) : 1;
+    c->conv = malloc((size_t)c->n_threads * c->conv_per_thread * sizeof(float));
     if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos || !c->pos_sin ||
-        !c->rope_sin || !c->scores || !c->probs || !c->f16_conv ||
+        !c->rope_sin || !c->scores || !c->probs || !c->conv ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {

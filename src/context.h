@@ -7,9 +7,10 @@
 #include "model.h"
 #include "threadpool.h"
 
-/* Prefill with F16 weights converts this many weight rows at a time per
- * thread: enough rows that repacking the input per block costs little. */
-#define F16_CONV_ROWS 256
+/* Prefill with weights stored in another format than F32 converts this many
+ * weight rows at a time per thread: enough rows that repacking the input per
+ * block costs little. */
+#define CONV_ROWS 256
 
 struct tinyllm_context {
     const tinyllm_model *model;
@@ -42,8 +43,9 @@ struct tinyllm_context {
     float *pos_sin;             // (n_ctx, dim) sinusoidal positions (gpt2 with them only), built for this
                                 // context's length, not the file's context_length
     float *logits;  // (n_ctx, vocab) with logits_all, else (1, vocab)
-    float *f16_conv;    // (n_threads, F16_CONV_ROWS, f16_conv_cols): F16 weights converted for sgemm
-    int f16_conv_cols;  // max(dim, ff): the longest weight row
+    float *conv;            // (n_threads, conv_per_thread): stored-format weights converted for sgemm
+                            // (CONV_ROWS, max(dim, ff)), or quantized activation rows (Q8_ACT_BYTES)
+    size_t conv_per_thread; // floats
     int n_logits;   // rows of logits valid after the last call
 
     thread_pool *pool; // n_threads - 1 workers; the caller is thread 0

@@ -15,16 +15,10 @@
 #include "steps.h"
 #include "taps.h"
 
-/* x (T, dim) = the tokens' embedding rows (F16 rows converted) */
+/* x (T, dim) = the tokens' embedding rows (converted from the stored format) */
 static void embed(const tinyllm_model *m, float *x, const int *tokens, int T) {
     int dim = m->info.n_embd;
-    for (int t = 0; t < T; t++) {
-        size_t row = (size_t)tokens[t] * dim;
-        if (m->tok_embd.f16)
-            m->kern->f16_to_f32_row(x + (size_t)t * dim, m->tok_embd.f16 + row, dim);
-        else
-            memcpy(x + (size_t)t * dim, m->tok_embd.f32 + row, (size_t)dim * sizeof(float));
-    }
+    for (int t = 0; t < T; t++) matrix_values(m->kern, x + (size_t)t * dim, m->tok_embd, (size_t)tokens[t] * dim, dim);
 }
 
 /* out (T, OC) = in (T, C) @ w^T + b */
@@ -135,17 +129,21 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
 tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *m, const float *x, float *logits, tinyllm_error *err) {
     if (!m || !x || !logits) return set_error(err, TINYLLM_ERR_ARG, "model_logit_lens: NULL model, x or logits");
     int dim = m->info.n_embd;
-    float *xn = malloc((size_t)dim * sizeof *xn);
+    float *xn = malloc((size_t)dim * sizeof *xn); // (dim)
     if (!xn) return set_error(err, TINYLLM_ERR_NOMEM, "model_logit_lens: out of memory");
     if (m->family->norm == NORM_RMS)
         rmsnorm_forward(xn, x, m->out_norm_w, 1, dim, m->info.norm_eps);
     else
         layernorm_forward(xn, x, m->out_norm_w, m->out_norm_b, 1, dim, m->info.norm_eps);
-    if (m->output.f16)
-        matmul_f16_forward(m->kern, logits, xn, dim, m->output.f16, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab,
-                           NULL, 0);
-    else
-        matmul_forward(m->kern, logits, xn, dim, m->output.f32, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab);
+    /* (1, vocab); a quantized classifier needs its activation scratch */
+    void *qscratch = m->output.type == GGML_TYPE_F32 || m->output.type == GGML_TYPE_F16 ? NULL
+                                                                                    : malloc(Q8_ACT_BYTES(1, dim));
+    if (m->output.type != GGML_TYPE_F32 && m->output.type != GGML_TYPE_F16 && !qscratch) {
+        free(xn);
+        return set_error(err, TINYLLM_ERR_NOMEM, "model_logit_lens: out of memory");
+    }
+    matmul_forward(m->kern, logits, xn, dim, m->output, NULL, 1, dim, m->info.n_vocab, 0, m->info.n_vocab, qscratch, 0);
+    free(qscratch);
     free(xn);
     return TINYLLM_OK;
 }

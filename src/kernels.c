@@ -111,28 +111,62 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
                 bias ? 1.0f : 0.0f, out + o0, OC);
 }
 
-void matmul_f16_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const uint16_t *w,
-                        const float *bias, int T, int C, int OC, int o0, int o1, float *conv, int conv_rows) {
-    if (o1 <= o0) return;
-    if (T <= STREAM_MAX_ROWS) {
-        k->stream_f16(out, in, in_stride, w, bias, T, C, OC, o0, o1);
-        return;
-    }
-    for (int c0 = o0; c0 < o1; c0 += conv_rows) {
-        int c1 = c0 + conv_rows < o1 ? c0 + conv_rows : o1;
-        k->f16_to_f32_row(conv, w + (size_t)c0 * C, (long)(c1 - c0) * C); // (c1 - c0, C)
-        sgemm_columns(out, in, in_stride, conv, bias, T, C, OC, c0, c1);
+/* ------------------------------------------------ weight formats -- */
+
+static const weight_format WEIGHT_FORMATS[] = {
+    {GGML_TYPE_F32, "F32", 1, 4},
+    {GGML_TYPE_F16, "F16", 1, 2},
+    {GGML_TYPE_Q8_0, "Q8_0", 32, 34},
+    {GGML_TYPE_Q4_0, "Q4_0", 32, 18},
+};
+
+const weight_format *weight_format_of(enum ggml_type type) {
+    for (size_t i = 0; i < sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0]; i++)
+        if (WEIGHT_FORMATS[i].type == type) return &WEIGHT_FORMATS[i];
+    return NULL;
+}
+
+size_t weight_bytes(enum ggml_type type, size_t n) {
+    const weight_format *f = weight_format_of(type);
+    return n / (size_t)f->block * (size_t)f->block_bytes;
+}
+
+matrix matrix_at(matrix w, size_t offset) {
+    matrix r = {(const char *)w.data + weight_bytes(w.type, offset), w.type};
+    return r;
+}
+
+void matrix_values(const kernel_ops *k, float *dst, matrix w, size_t first, long n) {
+    const void *src = (const char *)w.data + weight_bytes(w.type, first);
+    switch (w.type) {
+    case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
+    case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
+    case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
     }
 }
 
-void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const float *w,
-                    const float *bias, int T, int C, int OC, int o0, int o1) {
+void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
+                    int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
     if (T <= STREAM_MAX_ROWS) {
-        k->stream_f32(out, in, in_stride, w, bias, T, C, OC, o0, o1);
+        switch (w.type) {
+        case GGML_TYPE_F32: k->stream_f32(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
+        case GGML_TYPE_F16: k->stream_f16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
+        case GGML_TYPE_Q8_0: k->stream_q8_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
+        case GGML_TYPE_Q4_0: k->stream_q4_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
+        }
         return;
     }
-    sgemm_columns(out, in, in_stride, w + (size_t)o0 * C, bias, T, C, OC, o0, o1);
+    if (w.type == GGML_TYPE_F32) {
+        sgemm_columns(out, in, in_stride, (const float *)w.data + (size_t)o0 * C, bias, T, C, OC, o0, o1);
+        return;
+    }
+    for (int c0 = o0; c0 < o1; c0 += scratch_rows) {
+        int c1 = c0 + scratch_rows < o1 ? c0 + scratch_rows : o1;
+        matrix_values(k, scratch, w, (size_t)c0 * C, (long)(c1 - c0) * C); // (c1 - c0, C)
+        sgemm_columns(out, in, in_stride, scratch, bias, T, C, OC, c0, c1);
+    }
 }
 
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps) {

@@ -3,7 +3,10 @@
 #ifndef TINYLLM_KERNELS_H
 #define TINYLLM_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "gguf.h" /* enum ggml_type: the weight storage formats */
 
 /* Products of at most this many rows stream the weights once (decode, short
  * prompts); longer ones run as sgemm. */
@@ -23,6 +26,18 @@ typedef struct kernel_ops {
                        int OC, int o0, int o1);
     void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
                        int C, int OC, int o0, int o1);
+    /* the same for Q8_0 / Q4_0 weights (GGUF blocks of 32: an F16 scale, then
+     * 32 int8 or 16 bytes of nibbles). Each row of `in` is first quantized
+     * into 8-bit blocks (Q8_ACT: scale max|x| / 127, float) in qscratch
+     * (Q8_ACT_BYTES(T, C) bytes); each block's dot product is then an integer
+     * sum, scaled once. C is a multiple of 32. */
+    void (*stream_q8_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, void *qscratch);
+    void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, void *qscratch);
+    /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
+    void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
+    void (*q4_0_to_f32_row)(float *dst, const void *src, long n);
     /* x (N) = GELU(x), tanh approximation (GPT-2's), in place */
     void (*gelu)(float *x, long N);
     /* gate (N) = silu(gate) * up (SwiGLU), in place on gate */
@@ -46,20 +61,46 @@ const kernel_ops *kernels_named(const char *name);
  * NULL (whether or not this CPU can run them). */
 const char *kernels_built(int i);
 
+/* Bytes of activation scratch the quantized streaming kernels need for T
+ * rows of C values: the int8 values, then one float scale per 32. */
+#define Q8_ACT_BYTES(T, C) ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * sizeof(float))
+
+/* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
+ * the storage formats of weight_formats (F32, F16, Q8_0, Q4_0): usually the
+ * file's bytes used in place. */
+typedef struct {
+    const void *data;
+    enum ggml_type type;
+} matrix;
+
+/* One storage format: `block` values take `block_bytes` bytes. Adding a
+ * format is one entry here (kernels.c) plus its kernels in kernel_ops. */
+typedef struct {
+    enum ggml_type type;
+    const char *name; /* "F32", "F16", "Q8_0", "Q4_0" */
+    int block, block_bytes;
+} weight_format;
+
+/* The format of a GGUF tensor type, or NULL when matrices cannot use it. */
+const weight_format *weight_format_of(enum ggml_type type);
+/* Bytes of n values (n a multiple of the format's block). */
+size_t weight_bytes(enum ggml_type type, size_t n);
+/* The matrix from value `offset` on (a block of rows; offset a multiple of the block). */
+matrix matrix_at(matrix w, size_t offset);
+/* dst (n) = row values [first, first + n) of w as F32 (first, n multiples of the block). */
+void matrix_values(const kernel_ops *k, float *dst, matrix w, size_t first, long n);
+
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
- * T > STREAM_MAX_ROWS: one cblas_sgemm (the prefill path); otherwise k's
- * streaming kernel. */
-void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const float *w,
-                    const float *bias, int T, int C, int OC, int o0, int o1);
+ * T <= STREAM_MAX_ROWS: k's streaming kernel for w's format, each weight read
+ * once (quantized formats use scratch for the quantized activations).
+ * Longer: cblas_sgemm on the weights, F32 in place; other formats are
+ * converted scratch_rows rows at a time into scratch (scratch_rows, C). */
+void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
+                    int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
 
-/* F16 weights kept as stored (keep_f16): the same products, each weight
- * converted on the fly. Decode reads half the bytes; prefill converts
- * conv_rows rows at a time into conv (conv_rows, C) and runs sgemm on them. */
 float f16_to_f32(uint16_t h);
-void matmul_f16_forward(const kernel_ops *k, float *out, const float *in, int in_stride, const uint16_t *w,
-                        const float *bias, int T, int C, int OC, int o0, int o1, float *conv, int conv_rows);
 
 /* out (T, C) = in / rms(in) * w, per row. */
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);

@@ -210,6 +210,146 @@ static void stream_f16(float *out, const float *in, int in_stride, const uint16_
     stream_product(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1);
 }
 
+/* ------------------------------------------------ quantized weights -- */
+/* Q8_0 and Q4_0 (GGUF): blocks of 32 weights, each an F16 scale d then the
+ * values: Q8_0 32 int8 (w = d q), Q4_0 16 bytes holding value j in the low
+ * nibble of byte j and value j + 16 in the high one (w = d (nibble - 8)).
+ * Decode is bound by reading these bytes, so the activation row is quantized
+ * once per product into the same blocks (8-bit, scale max|x| / 127 kept as a
+ * float) and each block's dot product is an exact integer sum, scaled once by
+ * d_w * d_x. The activation rounding is the only error beyond float sums:
+ * at most d_x / 2 per element (tests/README.md derives the tolerance). */
+enum { QK = 32, Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
+
+ALWAYS_INLINE float block_scale(const uint8_t *blk) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return f16_to_f32(h);
+}
+
+/* x (C) -> q (C) int8 and d (C / 32) scales. Plain C in every set: it costs
+ * C operations against the product's OC x C, and identical code keeps the
+ * quantized activations identical across kernel sets. */
+static void quantize_act(int8_t *q, float *d, const float *x, int C) {
+    for (int b = 0; b < C / QK; b++) {
+        const float *xb = x + b * QK;
+        float amax = 0.0f;
+        for (int i = 0; i < QK; i++) amax = fmaxf(amax, fabsf(xb[i]));
+        float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        d[b] = scale;
+        for (int i = 0; i < QK; i++) q[b * QK + i] = (int8_t)lrintf(xb[i] * inv);
+    }
+}
+
+#if VW
+/* The 32 int8 products w[i] * x[i] summed in 8 int32 lanes. vpmaddubsw
+ * multiplies unsigned by signed bytes: |w| is the unsigned side and w's sign
+ * moves onto x (products unchanged; pairs of them fit int16 since x is
+ * -127..127 and |w| <= 128). */
+ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
+    __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+}
+
+/* Q4_0's 16 bytes as 32 int8 in value order (-8..7). */
+ALWAYS_INLINE __m256i unpack_q4(const uint8_t *p) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+ALWAYS_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+/* One weight row (nb blocks) against one quantized activation row. */
+ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const float *xd, int nb) {
+    const int bytes = q4 ? Q4_0_BYTES : Q8_0_BYTES;
+    int b = 0;
+    float s = 0.0f;
+#if VW
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *w0 = w + (size_t)b * bytes, *w1 = w0 + bytes;
+        __m256i v0 = q4 ? unpack_q4(w0 + 2) : _mm256_loadu_si256((const __m256i *)(w0 + 2));
+        __m256i v1 = q4 ? unpack_q4(w1 + 2) : _mm256_loadu_si256((const __m256i *)(w1 + 2));
+        __m256 p0 = _mm256_cvtepi32_ps(dot_i8(v0, _mm256_loadu_si256((const __m256i *)(xq + b * QK))));
+        __m256 p1 = _mm256_cvtepi32_ps(dot_i8(v1, _mm256_loadu_si256((const __m256i *)(xq + (b + 1) * QK))));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1) * xd[b + 1]), p1, acc1);
+    }
+    for (; b < nb; b++) {
+        const uint8_t *w0 = w + (size_t)b * bytes;
+        __m256i v0 = q4 ? unpack_q4(w0 + 2) : _mm256_loadu_si256((const __m256i *)(w0 + 2));
+        __m256 p0 = _mm256_cvtepi32_ps(dot_i8(v0, _mm256_loadu_si256((const __m256i *)(xq + b * QK))));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), p0, acc0);
+    }
+    s = hsum8(_mm256_add_ps(acc0, acc1));
+#endif
+    for (; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * bytes;
+        const int8_t *x = xq + b * QK;
+        int32_t sum = 0;
+        if (q4)
+            for (int j = 0; j < QK / 2; j++)
+                sum += ((blk[2 + j] & 15) - 8) * x[j] + ((blk[2 + j] >> 4) - 8) * x[j + QK / 2];
+        else
+            for (int j = 0; j < QK; j++) sum += (int8_t)blk[2 + j] * x[j];
+        s += (float)sum * (block_scale(blk) * xd[b]);
+    }
+    return s;
+}
+
+/* out[:, o0:o1] (T, OC), T <= STREAM_MAX_ROWS: each weight row is read once
+ * and dotted with every activation row while it is in L1. */
+ALWAYS_INLINE void stream_quantized(float *out, const float *in, int in_stride, const void *w, int q4,
+                                    const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
+    int8_t *xq = qscratch;                              // (T, C)
+    float *xd = (float *)(xq + (size_t)T * C);          // (T, C / 32)
+    int nb = C / QK;
+    for (int t = 0; t < T; t++) quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, in + (size_t)t * in_stride, C);
+    size_t row_bytes = (size_t)nb * (q4 ? Q4_0_BYTES : Q8_0_BYTES);
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * OC + o] =
+                row_dot_q(row, q4, xq + (size_t)t * C, xd + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
+    }
+}
+
+static void stream_q8_0(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, void *qscratch) {
+    stream_quantized(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1, qscratch);
+}
+
+static void stream_q4_0(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1, void *qscratch) {
+    stream_quantized(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
+}
+
+static void q8_0_row(float *dst, const void *src, long n) {
+    for (long b = 0; b < n / QK; b++) {
+        const uint8_t *blk = (const uint8_t *)src + b * Q8_0_BYTES;
+        float d = block_scale(blk);
+        for (int j = 0; j < QK; j++) dst[b * QK + j] = (float)(int8_t)blk[2 + j] * d;
+    }
+}
+
+static void q4_0_row(float *dst, const void *src, long n) {
+    for (long b = 0; b < n / QK; b++) {
+        const uint8_t *blk = (const uint8_t *)src + b * Q4_0_BYTES;
+        float d = block_scale(blk);
+        for (int j = 0; j < QK / 2; j++) {
+            dst[b * QK + j] = (float)((blk[2 + j] & 15) - 8) * d;
+            dst[b * QK + j + QK / 2] = (float)((blk[2 + j] >> 4) - 8) * d;
+        }
+    }
+}
+
 /* ------------------------------------------------------ activations -- */
 
 static void gelu(float *x, long N) {
@@ -314,6 +454,10 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .f16_to_f32_row = f16_row,
     .stream_f32 = stream_f32,
     .stream_f16 = stream_f16,
+    .stream_q8_0 = stream_q8_0,
+    .stream_q4_0 = stream_q4_0,
+    .q8_0_to_f32_row = q8_0_row,
+    .q4_0_to_f32_row = q4_0_row,
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

@@ -329,9 +329,15 @@ static void release_source(const tinyllm_model *m, const gguf_tensor *t) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* F16 matrices stay as stored with keep_f16 (2-byte aligned data only). */
-static int keeps_f16(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
-    return m->keep_f16 && s->is_matrix && t->type == GGML_TYPE_F16 && ((uintptr_t)t->data & 1) == 0;
+/* Matrices are used in place, in the file's format, unless expand_f32 asks
+ * for F32 copies. F16 needs 2-byte aligned data; quantized rows must be whole
+ * blocks (every file llama.cpp writes has both). */
+static int used_in_place(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
+    if (m->expand_f32 || !s->is_matrix || t->type == GGML_TYPE_F32) return 0;
+    const weight_format *f = weight_format_of(t->type);
+    if (!f) return 0;
+    if (t->type == GGML_TYPE_F16) return ((uintptr_t)t->data & 1) == 0;
+    return t->dims[0] % (uint64_t)f->block == 0;
 }
 
 /* Binds one tensor into its slot, copying into the arena when needed. */
@@ -340,30 +346,26 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     const gguf_tensor *t;
     tinyllm_status st = find_checked(m, s, layer, &t, err);
     if (st || !t) return st;
-    const float *f32 = NULL;
-    const uint16_t *f16 = NULL;
-    if (keeps_f16(m, s, t)) {
-        f16 = t->data;
+    matrix w = {t->data, t->type};
+    if (used_in_place(m, s, t)) {
+        /* as stored */
     } else if (needs_copy(t)) {
         if (!count_only) {
             float *dst = m->arena + *arena_used;
             to_f32(m->kern, dst, t);
             release_source(m, t);
-            f32 = dst;
+            w.data = dst;
         }
+        w.type = GGML_TYPE_F32;
         *arena_used += t->n_elements;
-    } else {
-        f32 = t->data;
     }
     if (count_only) return TINYLLM_OK;
-    m->info.weight_bytes += f16 ? 2 * t->n_elements : 4 * t->n_elements;
-    m->has_f16 |= f16 != NULL;
-    if (s->is_matrix) {
-        matrix w = {f32, f16};
+    m->info.weight_bytes += weight_bytes(w.type, t->n_elements);
+    m->has_stored |= w.type != GGML_TYPE_F32;
+    if (s->is_matrix)
         memcpy((char *)base + s->offset, &w, sizeof w);
-    } else {
-        memcpy((char *)base + s->offset, &f32, sizeof f32);
-    }
+    else
+        memcpy((char *)base + s->offset, &w.data, sizeof w.data);
     return TINYLLM_OK;
 }
 
@@ -408,7 +410,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
                                                    matrix_follows(w->wk, w->wv, kd) && biases);
         w->gate_up_adjacent = m->arch == ARCH_LLAMA && matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
     }
-    m->info.tied_output = !m->output.f32 && !m->output.f16;
+    m->info.tied_output = !m->output.data;
     if (m->info.tied_output) m->output = m->tok_embd;
     if (m->arch == ARCH_GPT2) { /* q, k, v are row blocks of the fused projection */
         size_t dd = (size_t)h->n_embd * h->n_embd;
@@ -494,7 +496,7 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     if (emb->n_dims != 2 || emb->dims[1] > (1u << 24))
         return set_error(err, TINYLLM_ERR_MODEL, "%s: tensor '%s' must be 2-D [n_embd, n_vocab]", path, TN_TOKEN_EMBD);
     m->info.n_vocab = (int)emb->dims[1];
-    m->keep_f16 = params && params->keep_f16;
+    m->expand_f32 = params && params->expand_f32;
     m->kern = kernels_select();
     m->family = m->exact_gelu ? &GPT2_EXACT_GELU : &FAMILIES[m->arch];
     m->info.norm = m->family->norm_name;

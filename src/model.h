@@ -1,7 +1,7 @@
 /* The loaded model: hyperparameters, weight pointers bound by name from the
- * GGUF file (F32 tensors used in place from the mapping; F16/Q8_0/Q4_0
- * expanded once to F32, or F16 matrices used in place with keep_f16), and
- * the tokenizer. Read-only after load. */
+ * GGUF file (matrices used in place from the mapping in their stored format,
+ * F32/F16/Q8_0/Q4_0, or all expanded once to F32 with expand_f32; other
+ * tensors as F32), and the tokenizer. Read-only after load. */
 #ifndef TINYLLM_MODEL_H
 #define TINYLLM_MODEL_H
 
@@ -26,23 +26,9 @@ typedef struct {
     const char *norm_name, *act_name; // "RMSNorm"/"LayerNorm", "SwiGLU"/"GELU" (for info)
 } model_family;
 
-/* A weight matrix, PyTorch layout (out, in), row-major: F32 (expanded when
- * the file holds another type), or with keep_f16 the file's F16 values used
- * in place. Exactly one pointer is set. */
-typedef struct {
-    const float *f32;
-    const uint16_t *f16;
-} matrix;
-
-/* The matrix from element `offset` on (a block of rows). */
-static inline matrix matrix_at(matrix w, size_t offset) {
-    matrix r = {w.f32 ? w.f32 + offset : NULL, w.f16 ? w.f16 + offset : NULL};
-    return r;
-}
-
 /* b starts exactly `offset` elements after a, in the same storage. */
 static inline int matrix_follows(matrix a, matrix b, size_t offset) {
-    return a.f32 ? b.f32 == a.f32 + offset : (a.f16 && b.f16 == a.f16 + offset);
+    return a.data && b.data && a.type == b.type && b.data == matrix_at(a, offset).data;
 }
 
 typedef struct {
@@ -73,8 +59,8 @@ struct tinyllm_model {
     layer_weights *layers;                  // (n_layer)
     const float *out_norm_w, *out_norm_b;   // (dim)
     matrix output;                          // (vocab, dim): token_embd when tied
-    int keep_f16;                           // the load parameter
-    int has_f16;                            // some matrix is kept F16
+    int expand_f32;                         // the load parameter: every matrix expanded to F32
+    int has_stored;                         // some matrix is used in a format other than F32
     const kernel_ops *kern;                 // the kernel set for this CPU (kernels_select)
 
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)

@@ -78,17 +78,12 @@ static void rows_part(tinyllm_context *ctx, const step *s, int t0, int t1) {
     }
 }
 
-/* Output columns [o0, o1) of a product; F16 weights in prefill convert
- * blocks into this thread's scratch. */
+/* Output columns [o0, o1) of a product, with this thread's scratch (stored
+ * formats: weight rows converted for sgemm, or quantized activations). */
 static void matmul_part(tinyllm_context *ctx, const step *s, int ith, int o0, int o1) {
-    const kernel_ops *k = ctx->model->kern;
-    if (s->w.f16) {
-        float *conv = s->T > 1 ? ctx->f16_conv + (size_t)ith * F16_CONV_ROWS * ctx->f16_conv_cols : NULL;
-        matmul_f16_forward(k, s->out, s->in, s->in_stride, s->w.f16, s->b, s->T, s->C, s->OC, o0, o1, conv,
-                           F16_CONV_ROWS);
-    } else {
-        matmul_forward(k, s->out, s->in, s->in_stride, s->w.f32, s->b, s->T, s->C, s->OC, o0, o1);
-    }
+    float *scratch = ctx->conv + (size_t)ith * ctx->conv_per_thread;
+    matmul_forward(ctx->model->kern, s->out, s->in, s->in_stride, s->w, s->b, s->T, s->C, s->OC, o0, o1, scratch,
+                   CONV_ROWS);
 }
 
 /* Heads [h0, h1) of attention, in this thread's scratch unless the taps

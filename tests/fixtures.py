@@ -99,6 +99,17 @@ def llama_wide():
                      "4", "--ff", "768", "--ctx", "320", "--tokenizer", SP512, "--seed", "17")
 
 
+def quantized(arch, dtype):
+    """Q8_0 / Q4_0 matrices, used in place: llama with GQA and gate|up of 640
+    rows (prefill converts several blocks), or gpt2 with learned positions."""
+    if arch == "llama":
+        return synthetic(f"llama_{dtype}", "--arch", "llama", "--dim", "64", "--layers", "2", "--heads", "4",
+                         "--kv-heads", "2", "--ff", "320", "--ctx", "64", "--dtype", dtype, "--tokenizer", SP512,
+                         "--seed", "17")
+    return synthetic(f"gpt2_{dtype}_learned", "--arch", "gpt2", "--dim", "64", "--layers", "2", "--heads", "4",
+                     "--ctx", "48", "--dtype", dtype, "--tokenizer", SP512, "--seed", "18")
+
+
 def gpt2_f16():
     return synthetic("gpt2_f16", "--arch", "gpt2", "--dim", "32", "--layers", "2", "--heads", "4", "--ctx", "32",
                      "--dtype", "f16", "--tokenizer", SP512, "--seed", "14")

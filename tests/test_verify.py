@@ -46,11 +46,12 @@ def verify_all_goldens_pass():
 
 
 @test
-def verify_default_model_with_keep_f16():
-    """The default model stores F16 matrices; used in place (--keep-f16) it
-    passes its golden at the same per-tap tolerances as the F32 expansion."""
+def verify_default_model_expanded_to_f32():
+    """The default model stores F16 matrices, used in place by default;
+    expanded to F32 (--expand-f32) it passes its golden at the same per-tap
+    tolerances."""
     model = os.path.join(ROOT, "models", "austen.gguf")
-    r = run([TINYLLM, "verify", "-m", model, "--golden", os.path.join(GOLDEN, "austen.tlg"), "--keep-f16"])
+    r = run([TINYLLM, "verify", "-m", model, "--golden", os.path.join(GOLDEN, "austen.tlg"), "--expand-f32"])
     assert r.returncode == 0 and "verify: PASS" in r.stdout and "24 of 24" in r.stdout, (r.stdout[-800:], r.stderr)
 
 

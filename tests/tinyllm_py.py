@@ -10,7 +10,8 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int)]
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int),
+                ("expand_f32", C.c_int)]
 
 
 class ContextParams(C.Structure):
@@ -72,11 +73,11 @@ def load_library(build_dir):
 
 
 class Model:
-    def __init__(self, lib, path, check_tensors=False, no_mmap=False, skip_tokenizer=False, keep_f16=False):
+    def __init__(self, lib, path, check_tensors=False, no_mmap=False, skip_tokenizer=False, expand_f32=False):
         self.lib = lib
         self.h = C.c_void_p()
         err = Error()
-        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer), int(keep_f16))),
+        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer), 0, int(expand_f32))),
                                     C.byref(self.h),
                                     C.byref(err))
         if rc:

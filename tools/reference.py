@@ -64,6 +64,8 @@ class Model:
         self.storage = False  # ... and also the rounding of F16-stored weights (2^-11 each)
         # unit roundoff of each weight as stored: F16 2^-11; F32 0 (exact)
         self.storage_u = {name: (2.0 ** -11 if g.tensors[name][1] == 1 else 0.0) for name in g.tensors}
+        # Q8_0 (8) / Q4_0 (2) matrices: the engine's products may quantize the activations
+        self.quantized = {name for name in g.tensors if g.tensors[name][1] in (2, 8)}
 
     # -- float32 rounding, modelled (see rounding_spread) ---------------------
     def mm(self, a, b, weight=None):
@@ -73,7 +75,12 @@ class Model:
         been rounded to its storage type (unit roundoff u_w): those roundings
         are of independent values, errors within u_w |w| each, so the sum's
         error has a standard deviation of at most u_w / sqrt(3) * ||a * b||_2;
-        six of those (a 1e-9 chance to be exceeded) are added."""
+        six of those (a 1e-9 chance to be exceeded) are added.
+        For a Q8_0/Q4_0 weight, the engine's decode products quantize each
+        block of 32 activations to 8 bits (scale d = max|a| / 127): element i
+        moves by e_i, |e_i| <= d / 2, rounding errors of independent values
+        (uniform, variance d^2 / 12), so the sum moves with a standard
+        deviation of sqrt(sum_i b_i^2 d_i^2 / 12); six of those are added."""
         out = a @ b
         if self.rounding is None:
             return out
@@ -81,6 +88,11 @@ class Model:
         u_w = self.storage_u.get(weight, 0.0) if self.storage else 0.0
         if u_w:
             err = err + 6 / math.sqrt(3) * u_w * np.sqrt((a * a) @ (b * b))
+        if weight in self.quantized:
+            K = a.shape[-1]
+            d = np.abs(a).reshape(a.shape[:-1] + (K // 32, 32)).max(axis=-1) / 127  # (..., K / 32)
+            d2 = np.repeat(d * d, 32, axis=-1)                                        # (..., K)
+            err = err + 6 * np.sqrt(d2 @ (b * b) / 12)
         return out + err * self.rounding.choice((-1.0, 1.0), size=out.shape)
 
     def rnd(self, x, n_ops):

@@ -20,6 +20,7 @@ int main(void) {
     BEGIN(tinyllm_model_params);
     FIELD(tinyllm_model_params, check_tensors), FIELD(tinyllm_model_params, no_mmap);
     FIELD(tinyllm_model_params, skip_tokenizer), FIELD(tinyllm_model_params, keep_f16);
+    FIELD(tinyllm_model_params, expand_f32);
     END();
     BEGIN(tinyllm_context_params);
     FIELD(tinyllm_context_params, n_ctx), FIELD(tinyllm_context_params, n_threads);

@@ -65,8 +65,9 @@ static void test_matmul_T(const kernel_ops *k, int T) {
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         /* in two column ranges, as two threads would split it */
-        matmul_forward(k, out, in, C, w, with_bias ? b : NULL, T, C, OC, 0, 6);
-        matmul_forward(k, out, in, C, w, with_bias ? b : NULL, T, C, OC, 6, OC);
+        matrix wm = {w, GGML_TYPE_F32};
+        matmul_forward(k, out, in, C, wm, with_bias ? b : NULL, T, C, OC, 0, 6, NULL, 0);
+        matmul_forward(k, out, in, C, wm, with_bias ? b : NULL, T, C, OC, 6, OC, NULL, 0);
         product_reference(want, bound, in, w, with_bias ? b : NULL, T, C, OC);
         double r = worst_ratio(out, want, bound, (long)T * OC);
         CHECK(&ts, r <= 1, "bias=%d: error %.3g x the rounding bound", with_bias, r);
@@ -108,8 +109,9 @@ static void test_f16_product(const kernel_ops *k) {
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
     for (int t1 = 1; t1 <= T; t1 += 4) { /* 1 row, 5 rows streamed, 9 rows through sgemm */
         /* two column ranges, converted 8 rows at a time */
-        matmul_f16_forward(k, out, in, C, wh, b, t1, C, OC, 0, 13, tmp, 8);
-        matmul_f16_forward(k, out, in, C, wh, b, t1, C, OC, 13, OC, tmp, 8);
+        matrix wm = {wh, GGML_TYPE_F16};
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, 13, tmp, 8);
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 13, OC, tmp, 8);
         product_reference(want, bound, in, wf, b, t1, C, OC);
         double r = worst_ratio(out, want, bound, (long)t1 * OC);
         CHECK(&ts, r <= 1, "T=%d: error %.3g x the rounding bound", t1, r);
@@ -203,6 +205,66 @@ static void test_activations(const kernel_ops *k) {
 
 /* RoPE: cos/sin rounded to float (u each), two products and a sum: bound
  * 4u (|a| + |b|) for the pair (a, b). */
+/* Products with Q8_0 / Q4_0 weights: blocks of random scales (F16 bit
+ * patterns, 0.008..0.03) and values, so the decoded weights are known
+ * exactly. Against the exact product of the decoded weights: sgemm on
+ * converted rows (T = 9) within the float bound; the streamed paths (T = 1,
+ * 5) also within each activation block's quantization error, at most
+ * d_x / 2 per element (d_x = max|x| / 127 of the block; 1e-4 relative slack
+ * for the rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the
+ * block. C = 160: five blocks, so the two-block loop has a tail. */
+static void test_quantized_product(const kernel_ops *k, enum ggml_type type) {
+    test_state ts = {0};
+    int T = 9, C = 160, OC = 37, nb = C / 32, bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
+    float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
+    uint8_t *wq = malloc((size_t)OC * nb * bytes);
+    for (int r = 0; r < OC * nb; r++) {
+        uint8_t *blk = wq + (size_t)r * bytes;
+        uint16_t d = (uint16_t)(0x2000 + (rand() % 0x400) + (rand() % 2) * 0x400);
+        memcpy(blk, &d, 2);
+        float df = f16_to_f32(d);
+        for (int j = 0; j < bytes - 2; j++) blk[2 + j] = (uint8_t)(rand() & 0xff);
+        for (int j = 0; j < 32; j++) {
+            int q = type == GGML_TYPE_Q8_0 ? (int8_t)blk[2 + j]
+                    : j < 16 ? (blk[2 + j] & 15) - 8 : (blk[2 + j - 16] >> 4) - 8;
+            if (type == GGML_TYPE_Q8_0 && q == -128) { /* quantizers write -127..127 */
+                q = -127;
+                blk[2 + j] = (uint8_t)(int8_t)q;
+            }
+            wf[(size_t)r * 32 + j] = (float)q * df;
+        }
+    }
+    float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
+    double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
+    for (int t1 = 1; t1 <= T; t1 += 4) {
+        matrix wm = {wq, type};
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, 13, tmp, 8);
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 13, OC, tmp, 8);
+        product_reference(want, bound, in, wf, b, t1, C, OC);
+        if (t1 <= STREAM_MAX_ROWS)
+            for (int t = 0; t < t1; t++)
+                for (int o = 0; o < OC; o++)
+                    for (int blk = 0; blk < nb; blk++) {
+                        double amax = 0, wsum = 0;
+                        for (int j = 0; j < 32; j++) {
+                            amax = fmax(amax, fabs(in[t * C + blk * 32 + j]));
+                            wsum += fabs(wf[(size_t)o * C + blk * 32 + j]);
+                        }
+                        bound[t * OC + o] += amax / 127 * (0.5 + 1e-4) * wsum;
+                    }
+        double r = worst_ratio(out, want, bound, (long)t1 * OC);
+        CHECK(&ts, r <= 1, "T=%d: error %.3g x the bound", t1, r);
+    }
+    report_isa(k->name, type == GGML_TYPE_Q8_0 ? "q8_0_product" : "q4_0_product", &ts);
+    /* the row conversion (prefill) is exact */
+    ts = (test_state){0};
+    matrix wm = {wq, type};
+    matrix_values(k, tmp, wm, (size_t)2 * C, 2 * C);
+    CHECK(&ts, memcmp(tmp, wf + 2 * C, sizeof(float) * 2 * C) == 0, "converted rows differ from the decoded weights");
+    report_isa(k->name, type == GGML_TYPE_Q8_0 ? "q8_0_convert" : "q4_0_convert", &ts);
+    free(in), free(wf), free(b), free(wq), free(out), free(tmp), free(want), free(bound);
+}
+
 /* The exact GELU (one function for every set): evaluated in double and
  * rounded once (u); 2u allowed. Inputs to -12 reach the tail where
  * 1 + erf(z) cancels. */
@@ -358,6 +420,8 @@ void run_kernel_tests(void) {
         }
         test_f16_convert(k);
         test_f16_product(k);
+        test_quantized_product(k, GGML_TYPE_Q8_0);
+        test_quantized_product(k, GGML_TYPE_Q4_0);
         /* decode, streamed passes of 2/3/4 rows, 4+3 rows, and sgemm */
         for (int T = 1; T <= 4; T++) test_matmul_T(k, T);
         test_matmul_T(k, 7);

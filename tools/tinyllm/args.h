@@ -44,9 +44,9 @@ typedef struct {
     const char *model; /* -m, --model */
     int n_ctx;         /* -c, --ctx (0: the model's) */
     int n_threads;     /* -t, --threads (0: all cores) */
-    int keep_f16, no_mmap, check_tensors;
+    int keep_f16, expand_f32, no_mmap, check_tensors;
 } common_flags;
-enum { CF_MODEL = 1 << 0, CF_CTX = 1 << 1, CF_THREADS = 1 << 2, CF_KEEP_F16 = 1 << 3, CF_NO_MMAP = 1 << 4,
+enum { CF_MODEL = 1 << 0, CF_CTX = 1 << 1, CF_THREADS = 1 << 2, CF_WEIGHTS = 1 << 3, CF_NO_MMAP = 1 << 4,
        CF_CHECK_TENSORS = 1 << 5 };
 #define MAX_OPTS 32
 

@@ -76,7 +76,7 @@ int cmd_bench(int argc, char **argv) {
     int n_gen = 128, reps = 5, no_progress = 0;
     uint64_t seed = 1;
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_KEEP_F16 | CF_NO_MMAP;
+    const unsigned common = CF_MODEL | CF_WEIGHTS | CF_NO_MMAP;
     const opt_spec own[] = { /* -t here is a list of thread counts */
         {"--n-prompt", "-p", OPT_INT_LIST, &prompts, "N,N", "prompt lengths to time (default 128,512)", NULL},
         {"--n-gen", "-n", OPT_INT, &n_gen, "N", "tokens to generate; 0 skips tg (default 128)", NULL},
@@ -96,7 +96,7 @@ int cmd_bench(int argc, char **argv) {
     if (rc >= 0) return rc;
     if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     const char *model_path = cf.model;
-    int keep_f16 = cf.keep_f16;
+    int expand_f32 = cf.expand_f32;
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);
     if (reps < 1 || reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", reps);
     if (n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", n_gen);
@@ -214,7 +214,7 @@ int cmd_bench(int argc, char **argv) {
                    rows[i].test, rows[i].median, rows[i].min, rows[i].max);
         printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
                "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
-               info.weight_bytes / 1048576.0, keep_f16 ? " (--keep-f16)" : "", load_ms, first_token_ms, rss_mib, reps,
+               info.weight_bytes / 1048576.0, expand_f32 ? " (--expand-f32)" : "", load_ms, first_token_ms, rss_mib, reps,
                info.kernels, blas_core());
     }
 done:

@@ -111,7 +111,7 @@ int cmd_generate(int argc, char **argv) {
     string_list reverse = {0};
     string_list stops = {0};
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_KEEP_F16;
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_WEIGHTS;
     tinyllm_sampler_params sp = tinyllm_sampler_default_params();
     sp.top_p = 0.9f;
     sp.repeat_penalty = 1.0f;

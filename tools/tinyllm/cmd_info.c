@@ -14,7 +14,7 @@ static const char *positions_name(tinyllm_pos_kind k) {
 int cmd_info(int argc, char **argv) {
     int show_meta = 0;
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_CHECK_TENSORS | CF_KEEP_F16; /* MODEL.gguf or -m MODEL.gguf */
+    const unsigned common = CF_MODEL | CF_CHECK_TENSORS | CF_WEIGHTS; /* MODEL.gguf or -m MODEL.gguf */
     const opt_spec own[] = {
         {"--metadata", NULL, OPT_FLAG, &show_meta, "", "list every metadata key", NULL},
     };
@@ -29,7 +29,6 @@ int cmd_info(int argc, char **argv) {
     const char *path = cf.model ? cf.model : pos[0];
     if ((rc = check_common_flags(&cmd, common & ~CF_MODEL, &cf)) >= 0) return rc;
     tinyllm_model_params mp = model_params_from(&cf);
-    int keep_f16 = cf.keep_f16;
     tinyllm_model *m = load_model_or_report("info", path, &mp);
     if (!m) return EXIT_MODEL;
     tinyllm_model_info h;
@@ -46,15 +45,8 @@ int cmd_info(int argc, char **argv) {
         printf(", output.weight included (%.2f M without it)",
                (h.n_params - (int64_t)h.n_vocab * h.n_embd) / 1e6);
     printf("\n");
-    int has_f16 = 0;
-    for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
-        tinyllm_tensor_info t;
-        has_f16 |= tinyllm_model_tensor(m, i, &t, NULL) == TINYLLM_OK && !strcmp(t.type, "F16");
-    }
-    printf("in memory:     %.1f MiB of weights%s\n", h.weight_bytes / 1048576.0,
-           !has_f16   ? ""
-           : keep_f16 ? " (F16 matrices kept as stored)"
-                      : " (F16 expanded to F32; --keep-f16 keeps F16 matrices as stored)");
+    printf("in memory:     %.1f MiB of weights (%s)\n", h.weight_bytes / 1048576.0,
+           cf.expand_f32 ? "matrices expanded to F32 by --expand-f32" : "matrices used as stored, in their format");
     const char *forced = getenv("TINYLLM_ISA");
     printf("kernels:       %s (%s), sgemm: OpenBLAS %s\n", h.kernels,
            forced && !strcmp(forced, h.kernels) ? "forced by TINYLLM_ISA"

@@ -24,7 +24,7 @@ int cmd_perplexity(int argc, char **argv) {
     const char *text_path = NULL;
     int stride = 0, per_window = 0, no_progress = 0;
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_KEEP_F16;
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_WEIGHTS;
     const opt_spec own[] = {
         {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
         {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2); windows are --ctx tokens long", NULL},

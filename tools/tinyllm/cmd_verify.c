@@ -197,7 +197,7 @@ int cmd_verify(int argc, char **argv) {
     float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
     int quiet = 0, no_progress = 0;
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_THREADS | CF_KEEP_F16;
+    const unsigned common = CF_MODEL | CF_THREADS | CF_WEIGHTS;
     const opt_spec own[] = {
         {"--golden", "-g", OPT_STRING, &golden_path, "FILE", "golden file from tools/golden.py (required)", NULL},
         {"--tol", NULL, OPT_FLOAT, &rtol_override, "R", "relative tolerance for every tap (default: per tap)", NULL},

@@ -197,7 +197,7 @@ void report(const char *cmd, const tinyllm_error *err) {
 
 tinyllm_model_params model_params_from(const common_flags *c) {
     tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.keep_f16 = c->keep_f16;
+    mp.expand_f32 = c->expand_f32;
     mp.no_mmap = c->no_mmap;
     mp.check_tensors = c->check_tensors;
     return mp;
