@@ -149,6 +149,17 @@ typedef struct {
 TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, tinyllm_model_info *out,
                                                   tinyllm_error *err);
 
+/* Writes a copy of the GGUF model in_path to out_path with its weight
+ * matrices in `format`: "f32", "f16", "q8_0" or "q4_0" (GGUF's blocks of 32;
+ * a matrix whose rows are not whole blocks becomes F16). Norms, biases and
+ * position tables are written F32; every metadata entry is copied (the
+ * tokenizer included) except general.file_type, which is set, and
+ * general.quantization_version, added for quantized files. Sources may be
+ * F32, F16, Q8_0 or Q4_0. The file appears only when complete (written as
+ * out_path.part, then renamed). */
+TINYLLM_API tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const char *format,
+                                            tinyllm_error *err);
+
 /* Tensor table (file order) and metadata, for `tinyllm info` and tools. */
 TINYLLM_API int tinyllm_model_n_tensors(const tinyllm_model *model);
 typedef struct {

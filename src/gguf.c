@@ -545,3 +545,12 @@ void gguf_array_strings(const gguf_kv *kv, gguf_str *out) {
         p += 8 + out[i].len;
     }
 }
+
+uint64_t gguf_kv_value_bytes(const gguf_kv *kv) {
+    if (kv->type == GGUF_STRING) return 8 + rd_u64(kv->value);
+    if (kv->type != GGUF_ARRAY) return scalar_size(kv->type);
+    if (kv->elem_type != GGUF_STRING) return kv->n * scalar_size(kv->elem_type);
+    uint64_t off = 0;
+    for (uint64_t i = 0; i < kv->n; i++) off += 8 + rd_u64(kv->value + off);
+    return off;
+}

@@ -88,6 +88,10 @@ double gguf_array_float(const gguf_kv *kv, uint64_t i);
 /* All strings of a string array, in order; `out` holds kv->n entries. */
 void gguf_array_strings(const gguf_kv *kv, gguf_str *out);
 
+/* Encoded bytes from kv->value to the end of the value (a string's length
+ * field included; an array's elements without its type and count). */
+uint64_t gguf_kv_value_bytes(const gguf_kv *kv);
+
 const char *gguf_type_name(uint32_t ggml_type);
 const char *gguf_value_type_name(uint32_t value_type);
 int gguf_value_is_int(uint32_t value_type);

@@ -62,8 +62,9 @@ const kernel_ops *kernels_named(const char *name);
 const char *kernels_built(int i);
 
 /* Bytes of activation scratch the quantized streaming kernels need for T
- * rows of C values: the int8 values, then one float scale per 32. */
-#define Q8_ACT_BYTES(T, C) ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * sizeof(float))
+ * rows of C values: the int8 values, then per block of 32 a float scale and
+ * an int32 sum. */
+#define Q8_ACT_BYTES(T, C) ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8)
 
 /* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
  * the storage formats of weight_formats (F32, F16, Q8_0, Q4_0): usually the

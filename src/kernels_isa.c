@@ -224,20 +224,43 @@ enum { QK = 32, Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
 ALWAYS_INLINE float block_scale(const uint8_t *blk) {
     uint16_t h;
     memcpy(&h, blk, 2);
+#if VW
+    return _cvtsh_ss(h); /* F16C */
+#else
     return f16_to_f32(h);
+#endif
 }
 
-/* x (C) -> q (C) int8 and d (C / 32) scales. Plain C in every set: it costs
- * C operations against the product's OC x C, and identical code keeps the
- * quantized activations identical across kernel sets. */
-static void quantize_act(int8_t *q, float *d, const float *x, int C) {
+/* v rounded to the nearest integer, ties to even (the default rounding mode):
+ * one instruction where SSE is there, lrintf (the same result) otherwise. */
+ALWAYS_INLINE int round_even(float v) {
+#if VW
+    return _mm_cvtss_si32(_mm_set_ss(v));
+#else
+    return (int)lrintf(v);
+#endif
+}
+
+/* x (C) -> q (C) int8, d (C / 32) scales and s (C / 32) sums of each
+ * block's q (Q4_0 dots use them: sum (n - 8) q = sum n q - 8 sum q). Plain C
+ * in every set: it costs C operations against the product's OC x C, and the
+ * same code keeps the quantized activations identical across kernel sets. */
+static void quantize_act(int8_t *q, float *d, int32_t *s, const float *x, int C) {
     for (int b = 0; b < C / QK; b++) {
         const float *xb = x + b * QK;
         float amax = 0.0f;
-        for (int i = 0; i < QK; i++) amax = fmaxf(amax, fabsf(xb[i]));
+        for (int i = 0; i < QK; i++) {
+            float a = fabsf(xb[i]);
+            amax = a > amax ? a : amax;
+        }
         float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) {
+            q[b * QK + i] = (int8_t)round_even(xb[i] * inv);
+            sum += q[b * QK + i];
+        }
         d[b] = scale;
-        for (int i = 0; i < QK; i++) q[b * QK + i] = (int8_t)lrintf(xb[i] * inv);
+        s[b] = sum;
     }
 }
 
@@ -251,11 +274,13 @@ ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
 }
 
-/* Q4_0's 16 bytes as 32 int8 in value order (-8..7). */
-ALWAYS_INLINE __m256i unpack_q4(const uint8_t *p) {
+/* Q4_0: the 32 unsigned nibbles n (0..15, value order) times x, summed in 8
+ * int32 lanes; the caller subtracts 8 * sum(x). Nibbles are unsigned, so
+ * vpmaddubsw takes them as they are (pairs fit int16: 2 * 15 * 127). */
+ALWAYS_INLINE __m256i dot_q4(const uint8_t *p, __m256i x) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
-    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
-    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+    __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(n, x), _mm256_set1_epi16(1));
 }
 
 ALWAYS_INLINE float hsum8(__m256 v) {
@@ -264,41 +289,83 @@ ALWAYS_INLINE float hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
+
+/* Block b's 8 partial integer sums, as floats (exact: |sum| < 2^24). Q4_0
+ * takes 8 sum(q_x) off as sum(q_x) from each of the 8 lanes (exact). */
+ALWAYS_INLINE __m256 block_dot(const uint8_t *blk, int q4, const int8_t *xq, int32_t xsum) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)xq);
+    __m256i p = q4 ? _mm256_sub_epi32(dot_q4(blk + 2, x), _mm256_set1_epi32(xsum))
+                   : dot_i8(_mm256_loadu_si256((const __m256i *)(blk + 2)), x);
+    return _mm256_cvtepi32_ps(p);
+}
+#endif
+
+#if VW == 16
+/* AVX-512: blocks b and b + 1 at once against x (their 64 activations),
+ * 16 int32 partial sums (8 per block) as floats; Q4_0 subtracts `sums`
+ * (8 lanes of sum(q_x) of block b, then 8 of b + 1).
+ * AVX-512 has no vpsignb: |w| by vpabsb, w's sign onto x by a masked
+ * negation. */
+ALWAYS_INLINE __m512 block_pair_dot(const uint8_t *w0, const uint8_t *w1, int q4, __m512i x, __m512i sums) {
+    __m512i p;
+    if (q4) {
+        __m256i t = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(w1 + 2)),
+                                     _mm_loadu_si128((const __m128i *)(w0 + 2)));   // b0 | b1
+        __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+        __m512i n = _mm512_and_si512(_mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(15));
+        p = _mm512_sub_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(n, x), _mm512_set1_epi16(1)), sums);
+    } else {
+        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
+        __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+        p = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), sx), _mm512_set1_epi16(1));
+    }
+    return _mm512_cvtepi32_ps(p);
+}
 #endif
 
 /* One weight row (nb blocks) against one quantized activation row. */
-ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const float *xd, int nb) {
+ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const float *xd, const int32_t *xs,
+                              int nb) {
     const int bytes = q4 ? Q4_0_BYTES : Q8_0_BYTES;
     int b = 0;
     float s = 0.0f;
+#if VW == 16
+    __m512 acc = _mm512_setzero_ps();
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *w0 = w + (size_t)b * bytes, *w1 = w0 + bytes;
+        __m512 d = _mm512_insertf32x8(_mm512_set1_ps(block_scale(w0) * xd[b]),
+                                      _mm256_set1_ps(block_scale(w1) * xd[b + 1]), 1);
+        __m512i sums = _mm512_inserti64x4(_mm512_set1_epi32(xs[b]), _mm256_set1_epi32(xs[b + 1]), 1);
+        acc = _mm512_fmadd_ps(d, block_pair_dot(w0, w1, q4, _mm512_loadu_si512((const void *)(xq + b * QK)), sums),
+                              acc);
+    }
+    s = _mm512_reduce_add_ps(acc);
+#endif
 #if VW
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *w0 = w + (size_t)b * bytes, *w1 = w0 + bytes;
-        __m256i v0 = q4 ? unpack_q4(w0 + 2) : _mm256_loadu_si256((const __m256i *)(w0 + 2));
-        __m256i v1 = q4 ? unpack_q4(w1 + 2) : _mm256_loadu_si256((const __m256i *)(w1 + 2));
-        __m256 p0 = _mm256_cvtepi32_ps(dot_i8(v0, _mm256_loadu_si256((const __m256i *)(xq + b * QK))));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_i8(v1, _mm256_loadu_si256((const __m256i *)(xq + (b + 1) * QK))));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1) * xd[b + 1]), p1, acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), block_dot(w0, q4, xq + b * QK, xs[b]), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1) * xd[b + 1]),
+                               block_dot(w1, q4, xq + (b + 1) * QK, xs[b + 1]), acc1);
     }
     for (; b < nb; b++) {
         const uint8_t *w0 = w + (size_t)b * bytes;
-        __m256i v0 = q4 ? unpack_q4(w0 + 2) : _mm256_loadu_si256((const __m256i *)(w0 + 2));
-        __m256 p0 = _mm256_cvtepi32_ps(dot_i8(v0, _mm256_loadu_si256((const __m256i *)(xq + b * QK))));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), p0, acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), block_dot(w0, q4, xq + b * QK, xs[b]), acc0);
     }
-    s = hsum8(_mm256_add_ps(acc0, acc1));
+    s += hsum8(_mm256_add_ps(acc0, acc1));
 #endif
     for (; b < nb; b++) {
         const uint8_t *blk = w + (size_t)b * bytes;
         const int8_t *x = xq + b * QK;
         int32_t sum = 0;
-        if (q4)
-            for (int j = 0; j < QK / 2; j++)
-                sum += ((blk[2 + j] & 15) - 8) * x[j] + ((blk[2 + j] >> 4) - 8) * x[j + QK / 2];
-        else
+        if (q4) {
+            for (int j = 0; j < QK / 2; j++) sum += (blk[2 + j] & 15) * x[j] + (blk[2 + j] >> 4) * x[j + QK / 2];
+            sum -= 8 * xs[b];
+        } else {
             for (int j = 0; j < QK; j++) sum += (int8_t)blk[2 + j] * x[j];
+        }
         s += (float)sum * (block_scale(blk) * xd[b]);
     }
     return s;
@@ -308,16 +375,18 @@ ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const 
  * and dotted with every activation row while it is in L1. */
 ALWAYS_INLINE void stream_quantized(float *out, const float *in, int in_stride, const void *w, int q4,
                                     const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
-    int8_t *xq = qscratch;                              // (T, C)
-    float *xd = (float *)(xq + (size_t)T * C);          // (T, C / 32)
     int nb = C / QK;
-    for (int t = 0; t < T; t++) quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, in + (size_t)t * in_stride, C);
+    int8_t *xq = qscratch;                               // (T, C)
+    float *xd = (float *)(xq + (size_t)T * C);           // (T, C / 32)
+    int32_t *xs = (int32_t *)(xd + (size_t)T * nb);      // (T, C / 32)
+    for (int t = 0; t < T; t++)
+        quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
     size_t row_bytes = (size_t)nb * (q4 ? Q4_0_BYTES : Q8_0_BYTES);
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++)
-            out[(size_t)t * OC + o] =
-                row_dot_q(row, q4, xq + (size_t)t * C, xd + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
+            out[(size_t)t * OC + o] = row_dot_q(row, q4, xq + (size_t)t * C, xd + (size_t)t * nb,
+                                                xs + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
     }
 }
 

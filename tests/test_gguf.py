@@ -6,14 +6,16 @@ Prints one PASS/FAIL/SKIP line per test. Usage: test_gguf.py [NAME_SUBSTRING ...
 """
 import json
 import os
+import subprocess
 
 import numpy as np
 
-from harness import BUILD, SP512, TINYLLM, Suite
-from fixtures import LIB, gpt2_f16, run, synthetic, compare_logits
+from harness import BUILD, SHARED, SP512, TINYLLM, Skip, Suite
+from fixtures import LIB, gpt2_f16, gpt2_learned, llama_gqa, run, stories_gguf, synthetic, compare_logits
+import gguf_reader
 import gguf_writer as gw
 import tinyllm_py as tl
-from tolerance import assert_matches_reference
+from tolerance import assert_matches_reference, assert_within, logits_and_spread
 
 SUITE = Suite("gguf")
 test = SUITE.test
@@ -94,6 +96,126 @@ def gguf_model_tensors_equal_reference_reader():
     with tl.Model(LIB, path) as m, tl.Context(m) as c:
         c.prefill([5])
         assert_matches_reference(path, [5], c.logits()[None, :])
+
+
+# ------------------------------------------------------- tinyllm quantize --
+
+LLAMA_CLI = os.path.join(SHARED, "peers", "llama.cpp", "llama-cli")
+
+
+def quantize(src, fmt):
+    out = os.path.join(TMP, os.path.basename(src).replace(".gguf", f"-{fmt}.gguf"))
+    r = run([TINYLLM, "quantize", src, out, fmt])
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def expected_values(a, fmt):
+    """What the Python writer's own quantizers make of float32 values a,
+    decoded by the reference reader."""
+    if fmt == "f32":
+        return a
+    if fmt == "f16":
+        return a.astype(np.float16).astype(np.float32)
+    gtype = {"q8_0": gw.GGML_Q8_0, "q4_0": gw.GGML_Q4_0}[fmt]
+    raw = gw._QUANTIZE[gtype](a)
+    return gguf_reader._dequant(gtype, raw, a.size).reshape(a.shape)
+
+
+@test
+def quantize_round_trip():
+    """tinyllm quantize IN OUT q8_0|q4_0|f16|f32 on F32 models (gpt2 with
+    biases and learned positions, llama with GQA): every matrix decodes to
+    exactly what the Python writer's quantizers make of the source (the
+    reference reader decodes both); norms, biases and positions stay F32
+    and equal; every metadata key is copied (general.file_type set,
+    general.quantization_version added for quantized files); the new file's
+    logits match the reference."""
+    file_types = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}
+    for src in (gpt2_learned(), llama_gqa()):
+        g = gguf_reader.GGUFFile(src)
+        for fmt in ("q8_0", "q4_0", "f16", "f32"):
+            out = quantize(src, fmt)
+            q = gguf_reader.GGUFFile(out)
+            assert q.kv["general.file_type"] == file_types[fmt], (fmt, q.kv["general.file_type"])
+            for k, v in g.kv.items():
+                if k != "general.file_type":
+                    assert np.array_equal(np.asarray(q.kv[k]), np.asarray(v)), (fmt, k)
+            extra = set(q.kv) - set(g.kv)
+            assert extra == ({"general.quantization_version"} if fmt.startswith("q") else set()), extra
+            assert list(q.tensors) == list(g.tensors)
+            for name in g.tensors:
+                a = g.tensor(name)
+                matrix = a.ndim == 2 and name != "position_embd.weight"
+                as_fmt = "f16" if fmt.startswith("q") and a.shape[-1] % 32 else fmt  # rows not whole blocks
+                want_type = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}[as_fmt] if matrix else 0
+                assert q.tensors[name][1] == want_type, (fmt, name, q.tensors[name][1])
+                want = expected_values(a, as_fmt) if matrix else a
+                assert np.array_equal(q.tensor(name), want), (fmt, name)
+            with tl.Model(LIB, out) as m:
+                toks = [1] + list(range(40, 52))
+                with tl.Context(m, logits_all=True) as c:
+                    c.prefill(toks)
+                    got = np.stack([c.logits_at(i) for i in range(len(toks))])
+            assert_matches_reference(out, toks, got, f"{os.path.basename(out)}")
+
+
+@test
+def quantize_stories260k_q8_0_follows_reference():
+    """The real checkpoint in Q8_0 (rows of 64 and 172 values: the FFN
+    down-projection's 172 are not whole blocks and stay F16), decoded token
+    by token (the quantized-activation path): every position's logits within
+    the reference's spread on the quantized file, and the predicted next
+    token equal wherever the reference's top two are more than two spreads
+    apart (at least 8 such positions, so the check bites)."""
+    out = quantize(stories_gguf(), "q8_0")
+    q = gguf_reader.GGUFFile(out)
+    assert q.tensors["blk.0.attn_q.weight"][1] == 8 and q.tensors["blk.0.ffn_down.weight"][1] == 1
+    with tl.Model(LIB, out) as m:
+        toks = m.tokenize("Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+                          "sunshine. One day, she saw a big, red ball in the park.")
+        with tl.Context(m) as c:
+            got = []
+            for t in toks:
+                c.decode(t)
+                got.append(c.logits())
+    got = np.stack(got)
+    want, spread = logits_and_spread(out, toks)
+    assert_within(got, want, spread, "stories260K q8_0 decode")
+    top2 = np.sort(want, axis=1)[:, -2:]
+    decisive = top2[:, 1] - top2[:, 0] > 2 * spread
+    assert decisive.sum() >= 8, f"only {decisive.sum()} decisive positions"
+    assert np.array_equal(got.argmax(axis=1)[decisive], want.argmax(axis=1)[decisive])
+
+
+@test
+def quantize_refusals():
+    """Bad arguments: exit 2 with one line; an unreadable input: exit 1; no
+    file left behind."""
+    out = os.path.join(TMP, "refused.gguf")
+    for args, code, words in (([gpt2_f16(), out, "q5_k"], 2, ["q5_k", "expected q8_0"]),
+                              ([gpt2_f16(), out], 2, ["expected IN.gguf OUT.gguf FORMAT"]),
+                              ([gpt2_f16(), gpt2_f16(), "q8_0"], 2, ["another file"]),
+                              ([os.path.join(TMP, "absent.gguf"), out, "q8_0"], 1, ["absent.gguf", "cannot open"])):
+        r = run([TINYLLM, "quantize", *args])
+        assert r.returncode == code, (args, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tinyllm quantize: "), r.stderr
+        assert all(w in lines[0] for w in words), (words, lines[0])
+        assert not os.path.exists(out) and not os.path.exists(out + ".part")
+
+
+@test
+def quantized_files_load_in_llama_cpp():
+    """Q8_0 and Q4_0 files written by tinyllm quantize run in llama.cpp's
+    llama-cli (the peer in ../shared; skipped when absent)."""
+    if not os.access(LLAMA_CLI, os.X_OK):
+        raise Skip(f"{LLAMA_CLI} is absent")
+    for fmt in ("q8_0", "q4_0"):
+        out = quantize(llama_gqa(), fmt)
+        r = run([LLAMA_CLI, "-m", out, "-p", "It is", "-n", "8", "--temp", "0", "-no-cnv", "--no-warmup",
+                 "-t", "1"], stdin=subprocess.DEVNULL, timeout=120)
+        assert r.returncode == 0 and "It is" in r.stdout, (fmt, r.returncode, r.stderr[-400:])
 
 
 if __name__ == "__main__":

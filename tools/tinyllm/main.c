@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"step", cmd_step, "step through the layers and look (interactive or scripted)"},
     {"attn", cmd_attn, "draw an attention heatmap as a PNG"},
     {"verify", cmd_verify, "compare every tap with a golden file from the reference"},
+    {"quantize", cmd_quantize, "write a copy of a model with q8_0, q4_0, f16 or f32 matrices"},
 };
 
 static void usage(FILE *to) {

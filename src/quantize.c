@@ -1,0 +1,262 @@
+/* tinyllm_quantize: a copy of a GGUF model with its weight matrices stored in
+ * another format (F32, F16, Q8_0, Q4_0). Matrices are the 2-D tensors other
+ * than the learned position table; norms, biases and positions stay (or
+ * become) F32. Every metadata entry is copied byte for byte except
+ * general.file_type (and general.quantization_version, written for quantized
+ * files as llama.cpp does), so the tokenizer and any key the engine does not
+ * know survive. Facts: docs/formats.md (GGUF, Q8_0/Q4_0 blocks). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "gguf.h"
+#include "kernels.h"
+#include "names.h"
+
+#define KEY_QUANT_VERSION "general.quantization_version"
+
+/* ---------------------------------------------------------- F32 -> F16 -- */
+
+/* Round to nearest even; overflow to infinity, NaN kept a NaN, subnormals. */
+static uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)(x >> 16 & 0x8000);
+    uint32_t abs = x & 0x7fffffff;
+    if (abs > 0x7f800000) return sign | 0x7e00;  /* NaN */
+    if (abs >= 0x477ff000) return sign | 0x7c00; /* rounds past 65504: infinity */
+    if (abs < 0x38800000) {                      /* below 2^-14: subnormal F16 (or zero) */
+        float m = fabsf(f) * 16777216.0f;        /* in units of 2^-24, the F16 subnormal step */
+        return sign | (uint16_t)lrintf(m);       /* lrintf rounds half to even; 1024 is the smallest normal */
+    }
+    uint32_t mant = abs & 0x7fffff, exp = (abs >> 23) - 112;
+    uint32_t h = exp << 10 | mant >> 13, rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++; /* may carry into the exponent: still right */
+    return sign | (uint16_t)h;
+}
+
+/* -------------------------------------------------------- quantizers -- */
+
+/* Blocks of 32: F16 scale d = max|x| / 127, values round(x / d) (half to even). */
+static void quantize_q8_0(uint8_t *dst, const float *x, size_t n) {
+    for (size_t b = 0; b < n / 32; b++, x += 32, dst += 34) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        uint16_t d = f32_to_f16(amax / 127.0f);
+        float df = f16_to_f32(d), inv = df != 0.0f ? 1.0f / df : 0.0f;
+        memcpy(dst, &d, 2);
+        for (int i = 0; i < 32; i++) {
+            long q = lrintf(x[i] * inv);
+            dst[2 + i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+    }
+}
+
+/* Blocks of 32: F16 scale d = max|x| / 7, values round(x / d) clamped to
+ * -8..7 and stored + 8, value j in the low nibble of byte j, j + 16 high. */
+static void quantize_q4_0(uint8_t *dst, const float *x, size_t n) {
+    for (size_t b = 0; b < n / 32; b++, x += 32, dst += 18) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        uint16_t d = f32_to_f16(amax / 7.0f);
+        float df = f16_to_f32(d), inv = df != 0.0f ? 1.0f / df : 0.0f;
+        memcpy(dst, &d, 2);
+        uint8_t q[32];
+        for (int i = 0; i < 32; i++) {
+            long v = lrintf(x[i] * inv);
+            q[i] = (uint8_t)((v > 7 ? 7 : v < -8 ? -8 : v) + 8);
+        }
+        for (int j = 0; j < 16; j++) dst[2 + j] = (uint8_t)(q[j] | q[j + 16] << 4);
+    }
+}
+
+/* ---------------------------------------------------------- writing -- */
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    uint64_t written;
+    int failed;
+} out_file;
+
+static void put(out_file *o, const void *p, size_t n) {
+    if (o->failed || !n) return;
+    if (fwrite(p, 1, n, o->f) != n) o->failed = errno ? errno : EIO;
+    o->written += n;
+}
+static void put_u32(out_file *o, uint32_t v) { put(o, &v, 4); }
+static void put_u64(out_file *o, uint64_t v) { put(o, &v, 8); }
+static void put_str(out_file *o, gguf_str s) {
+    put_u64(o, s.len);
+    put(o, s.ptr, s.len);
+}
+static void put_padding(out_file *o, uint64_t alignment) {
+    static const uint8_t zeros[64];
+    uint64_t pad = (alignment - o->written % alignment) % alignment;
+    while (pad) {
+        size_t n = pad > sizeof zeros ? sizeof zeros : (size_t)pad;
+        put(o, zeros, n);
+        pad -= n;
+    }
+}
+
+/* The format a tensor gets: matrices the requested one (F16 when their rows
+ * are not whole blocks), everything else F32. */
+static enum ggml_type target_type(const gguf_tensor *t, enum ggml_type want) {
+    int matrix = t->n_dims == 2 && !gguf_str_eq(t->name, TN_POS_EMBD);
+    if (!matrix) return GGML_TYPE_F32;
+    if ((want == GGML_TYPE_Q8_0 || want == GGML_TYPE_Q4_0) && t->dims[0] % 32) return GGML_TYPE_F16;
+    return want;
+}
+
+static const int FILE_TYPE_OF[] = {[GGML_TYPE_F32] = 0, [GGML_TYPE_F16] = 1, [GGML_TYPE_Q4_0] = 2,
+                                   [GGML_TYPE_Q8_0] = 7};
+
+/* One tensor's data in its new format. */
+static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_tensor *t, enum ggml_type type,
+                                   float *row, uint8_t *packed, tinyllm_error *err) {
+    size_t C = (size_t)t->dims[0], rows = (size_t)(t->n_elements / C);
+    matrix src = {t->data, (enum ggml_type)t->type};
+    for (size_t r = 0; r < rows; r++) {
+        matrix_values(k, row, src, r * C, (long)C); // (C)
+        size_t n = weight_bytes(type, C);
+        switch (type) {
+        case GGML_TYPE_F32: memcpy(packed, row, n); break;
+        case GGML_TYPE_F16:
+            for (size_t i = 0; i < C; i++) {
+                uint16_t h = f32_to_f16(row[i]);
+                memcpy(packed + 2 * i, &h, 2);
+            }
+            break;
+        case GGML_TYPE_Q8_0: quantize_q8_0(packed, row, C); break;
+        case GGML_TYPE_Q4_0: quantize_q4_0(packed, row, C); break;
+        }
+        put(o, packed, n);
+    }
+    if (o->failed)
+        return set_error(err, TINYLLM_ERR_IO, "%s: write failed: %s", o->path, strerror(o->failed));
+    return TINYLLM_OK;
+}
+
+static tinyllm_status quantize_file(const gguf_file *in, out_file *o, enum ggml_type want, tinyllm_error *err) {
+    const kernel_ops *k = kernels_select();
+    /* every tensor must be readable as values */
+    size_t max_row = 1;
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        const gguf_tensor *t = &in->tensors[i];
+        if (!weight_format_of((enum ggml_type)t->type))
+            return set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                             "%s: tensor '%.*s' is %s (expected F32, F16, Q8_0 or Q4_0 to convert from)", in->path,
+                             (int)(t->name.len > 100 ? 100 : t->name.len), t->name.ptr, gguf_type_name(t->type));
+        if (t->dims[0] > max_row) max_row = (size_t)t->dims[0];
+    }
+    int quantized = want == GGML_TYPE_Q8_0 || want == GGML_TYPE_Q4_0;
+    uint64_t n_kv = in->n_kv + (quantized && !gguf_find_kv(in, KEY_QUANT_VERSION));
+    int has_file_type = gguf_find_kv(in, KEY_FILE_TYPE) != NULL;
+    n_kv += !has_file_type;
+
+    put(o, "GGUF", 4);
+    put_u32(o, 3);
+    put_u64(o, in->n_tensors);
+    put_u64(o, n_kv);
+    /* metadata: copied, file_type replaced */
+    for (uint64_t i = 0; i < in->n_kv; i++) {
+        const gguf_kv *kv = &in->kv[i];
+        put_str(o, kv->key);
+        if (gguf_str_eq(kv->key, KEY_FILE_TYPE)) {
+            put_u32(o, GGUF_U32);
+            put_u32(o, (uint32_t)FILE_TYPE_OF[want]);
+            continue;
+        }
+        put_u32(o, kv->type);
+        if (kv->type == GGUF_ARRAY) {
+            put_u32(o, kv->elem_type);
+            put_u64(o, kv->n);
+        }
+        put(o, kv->value, (size_t)gguf_kv_value_bytes(kv));
+    }
+    if (!has_file_type) {
+        put_str(o, (gguf_str){KEY_FILE_TYPE, strlen(KEY_FILE_TYPE)});
+        put_u32(o, GGUF_U32);
+        put_u32(o, (uint32_t)FILE_TYPE_OF[want]);
+    }
+    if (quantized && !gguf_find_kv(in, KEY_QUANT_VERSION)) {
+        put_str(o, (gguf_str){KEY_QUANT_VERSION, strlen(KEY_QUANT_VERSION)});
+        put_u32(o, GGUF_U32);
+        put_u32(o, 2);
+    }
+    /* tensor infos: offsets of the new sizes, each aligned */
+    uint64_t offset = 0, a = in->alignment;
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        const gguf_tensor *t = &in->tensors[i];
+        enum ggml_type type = target_type(t, want);
+        put_str(o, t->name);
+        put_u32(o, t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(o, t->dims[d]);
+        put_u32(o, type);
+        put_u64(o, offset);
+        offset += weight_bytes(type, t->n_elements);
+        offset += (a - offset % a) % a;
+    }
+    put_padding(o, a);
+    float *row = malloc(max_row * sizeof(float));
+    uint8_t *packed = malloc(max_row * sizeof(float));
+    if (!row || !packed) {
+        free(row), free(packed);
+        return set_error(err, TINYLLM_ERR_NOMEM, "quantize: out of memory for a row of %zu values", max_row);
+    }
+    tinyllm_status st = TINYLLM_OK;
+    for (uint64_t i = 0; i < in->n_tensors && !st; i++) {
+        const gguf_tensor *t = &in->tensors[i];
+        st = write_tensor(o, k, t, target_type(t, want), row, packed, err);
+        if (!st && i + 1 < in->n_tensors) put_padding(o, a);
+    }
+    free(row), free(packed);
+    if (!st && o->failed) st = set_error(err, TINYLLM_ERR_IO, "%s: write failed: %s", o->path, strerror(o->failed));
+    return st;
+}
+
+tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const char *format, tinyllm_error *err) {
+    if (!in_path || !out_path || !format)
+        return set_error(err, TINYLLM_ERR_ARG, "quantize: NULL path or format");
+    enum ggml_type want;
+    if (!strcmp(format, "f32"))
+        want = GGML_TYPE_F32;
+    else if (!strcmp(format, "f16"))
+        want = GGML_TYPE_F16;
+    else if (!strcmp(format, "q8_0"))
+        want = GGML_TYPE_Q8_0;
+    else if (!strcmp(format, "q4_0"))
+        want = GGML_TYPE_Q4_0;
+    else
+        return set_error(err, TINYLLM_ERR_ARG, "quantize: format '%.32s' (expected f32, f16, q8_0 or q4_0)", format);
+    gguf_file in;
+    tinyllm_status st = gguf_open(&in, in_path, 1, err);
+    if (st) return st;
+    size_t plen = strlen(out_path);
+    char *part = malloc(plen + 6);
+    if (!part) {
+        gguf_close(&in);
+        return set_error(err, TINYLLM_ERR_NOMEM, "quantize: out of memory");
+    }
+    memcpy(part, out_path, plen);
+    memcpy(part + plen, ".part", 6);
+    out_file o = {fopen(part, "wb"), out_path, 0, 0};
+    if (!o.f) {
+        st = set_error(err, TINYLLM_ERR_IO, "%s: cannot create: %s", part, strerror(errno));
+    } else {
+        st = quantize_file(&in, &o, want, err);
+        if (fclose(o.f) != 0 && !st)
+            st = set_error(err, TINYLLM_ERR_IO, "%s: write failed: %s", out_path, strerror(errno));
+        /* renamed only when whole: a failed run leaves no half-written model */
+        if (!st && rename(part, out_path) != 0)
+            st = set_error(err, TINYLLM_ERR_IO, "%s: cannot rename %s into place: %s", out_path, part, strerror(errno));
+        if (st) remove(part);
+    }
+    free(part);
+    gguf_close(&in);
+    return st;
+}
