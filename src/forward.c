@@ -18,7 +18,7 @@
 /* x (T, dim) = the tokens' embedding rows (converted from the stored format) */
 static void embed(const tinyllm_model *m, float *x, const int *tokens, int T) {
     int dim = m->info.n_embd;
-    for (int t = 0; t < T; t++) matrix_values(m->kern, x + (size_t)t * dim, m->tok_embd, (size_t)tokens[t] * dim, dim);
+    for (int t = 0; t < T; t++) matrix_rows(m->kern, x + (size_t)t * dim, m->tok_embd, dim, (size_t)tokens[t], 1);
 }
 
 /* out (T, OC) = in (T, C) @ w^T + b */

@@ -118,15 +118,16 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_F16, "F16", 1, 2},
     {GGML_TYPE_Q8_0, "Q8_0", 32, 34},
     {GGML_TYPE_Q4_0, "Q4_0", 32, 18},
+    {WEIGHT_Q4_0_X8, "Q4_0x8", 32, 18},
 };
 
-const weight_format *weight_format_of(enum ggml_type type) {
+const weight_format *weight_format_of(int type) {
     for (size_t i = 0; i < sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0]; i++)
         if (WEIGHT_FORMATS[i].type == type) return &WEIGHT_FORMATS[i];
     return NULL;
 }
 
-size_t weight_bytes(enum ggml_type type, size_t n) {
+size_t weight_bytes(int type, size_t n) {
     const weight_format *f = weight_format_of(type);
     return n / (size_t)f->block * (size_t)f->block_bytes;
 }
@@ -136,13 +137,45 @@ matrix matrix_at(matrix w, size_t offset) {
     return r;
 }
 
-void matrix_values(const kernel_ops *k, float *dst, matrix w, size_t first, long n) {
-    const void *src = (const char *)w.data + weight_bytes(w.type, first);
+void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 32;
+    for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, dst += Q4_0_X8_GROUP_BYTES)
+            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
+                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * 18;
+                memcpy(dst + 2 * r, blk, 2); /* the scale */
+                for (int m = 0; m < 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
+            }
+}
+
+/* dst (n_groups x 8 rows, C) = whole 8-row groups of WEIGHT_Q4_0_X8 data. */
+static void q4_0_x8_rows(float *dst, const uint8_t *src, long n_groups, long C) {
+    long nb = C / 32;
+    for (long g = 0; g < n_groups; g++)
+        for (long b = 0; b < nb; b++, src += Q4_0_X8_GROUP_BYTES)
+            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * r, 2);
+                float d = f16_to_f32(h);
+                float *y = dst + (g * Q4_0_X8_ROWS + r) * C + b * 32;
+                for (int m = 0; m < 4; m++)
+                    for (int i = 0; i < 4; i++) {
+                        uint8_t byte = src[16 + 32 * m + 4 * r + i];
+                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
+                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
+                    }
+            }
+}
+
+void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows) {
+    const void *src = (const char *)w.data + weight_bytes(w.type, row0 * (size_t)C);
+    long n = n_rows * C;
     switch (w.type) {
     case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
     case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
+    case WEIGHT_Q4_0_X8: q4_0_x8_rows(dst, src, n_rows / Q4_0_X8_ROWS, C); break;
     }
 }
 
@@ -155,6 +188,9 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         case GGML_TYPE_F16: k->stream_f16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
         case GGML_TYPE_Q8_0: k->stream_q8_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
         case GGML_TYPE_Q4_0: k->stream_q4_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
+        case WEIGHT_Q4_0_X8:
+            k->stream_q4_0_x8(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
+            break;
         }
         return;
     }
@@ -164,7 +200,7 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
     }
     for (int c0 = o0; c0 < o1; c0 += scratch_rows) {
         int c1 = c0 + scratch_rows < o1 ? c0 + scratch_rows : o1;
-        matrix_values(k, scratch, w, (size_t)c0 * C, (long)(c1 - c0) * C); // (c1 - c0, C)
+        matrix_rows(k, scratch, w, C, (size_t)c0, c1 - c0); // (c1 - c0, C)
         sgemm_columns(out, in, in_stride, scratch, bias, T, C, OC, c0, c1);
     }
 }

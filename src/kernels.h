@@ -35,6 +35,9 @@ typedef struct kernel_ops {
                         int OC, int o0, int o1, void *qscratch);
     void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, void *qscratch);
+    /* the same for WEIGHT_Q4_0_X8 (o0 and o1 multiples of 8, or o1 = OC) */
+    void (*stream_q4_0_x8)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                           int C, int OC, int o0, int o1, void *qscratch);
     /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
     void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
     void (*q4_0_to_f32_row)(float *dst, const void *src, long n);
@@ -71,25 +74,38 @@ const char *kernels_built(int i);
  * file's bytes used in place. */
 typedef struct {
     const void *data;
-    enum ggml_type type;
+    int type; /* enum ggml_type, or WEIGHT_Q4_0_X8 */
 } matrix;
+
+/* The engine's own layout for Q4_0 matrices, made at load from the file's
+ * rows (repack_q4_0_x8): rows in groups of 8, and for each group and block
+ * of 32 values, 144 bytes: the 8 rows' F16 scales, then 4 x 32 bytes where
+ * vector m holds bytes 4m..4m+3 of each row's 16 nibble bytes (row r at
+ * 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A decode
+ * product then computes 8 rows per activation block with no horizontal
+ * sums: x's 4-value groups are broadcast against the 8 rows' nibbles. */
+enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
+/* dst (rows / 8 groups) = the Q4_0 rows of src (rows x C, C a multiple of 32) */
+void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 
 /* One storage format: `block` values take `block_bytes` bytes. Adding a
  * format is one entry here (kernels.c) plus its kernels in kernel_ops. */
 typedef struct {
-    enum ggml_type type;
-    const char *name; /* "F32", "F16", "Q8_0", "Q4_0" */
+    int type;         /* enum ggml_type, or WEIGHT_Q4_0_X8 */
+    const char *name; /* "F32", "F16", "Q8_0", "Q4_0", "Q4_0x8" */
     int block, block_bytes;
 } weight_format;
 
 /* The format of a GGUF tensor type, or NULL when matrices cannot use it. */
-const weight_format *weight_format_of(enum ggml_type type);
+const weight_format *weight_format_of(int type);
 /* Bytes of n values (n a multiple of the format's block). */
-size_t weight_bytes(enum ggml_type type, size_t n);
-/* The matrix from value `offset` on (a block of rows; offset a multiple of the block). */
+size_t weight_bytes(int type, size_t n);
+/* The matrix from value `offset` on (a block of rows; offset a multiple of
+ * the block, and of 8 rows for WEIGHT_Q4_0_X8). */
 matrix matrix_at(matrix w, size_t offset);
-/* dst (n) = row values [first, first + n) of w as F32 (first, n multiples of the block). */
-void matrix_values(const kernel_ops *k, float *dst, matrix w, size_t first, long n);
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
+ * F32, exactly (for WEIGHT_Q4_0_X8, row0 and n_rows multiples of 8). */
+void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).

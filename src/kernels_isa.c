@@ -400,6 +400,73 @@ static void stream_q4_0(float *out, const float *in, int in_stride, const void *
     stream_quantized(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
 }
 
+/* WEIGHT_Q4_0_X8 (kernels.h): 8 rows per activation block. Vector m of a
+ * group block holds, for each row r (4 bytes at 4r), nibble values 4m..4m+3
+ * (low) and 16 + 4m.. (high): x's 4-byte groups at 4m and 16 + 4m are
+ * broadcast to all 8 lanes, so vpmaddubsw leaves each row's products in its
+ * own lane pair. The 8 int16 partial sums per lane pair stay below
+ * 8 * 2 * 15 * 127 = 30480 (no saturation); one vpmaddwd then gives each
+ * row's block sum of n x in its int32 lane, minus 8 sum(x), exactly. */
+ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *xq, const float *xd,
+                                   const int32_t *xs, int nb) {
+#if VW
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    for (int b = 0; b < nb; b++, g += Q4_0_X8_GROUP_BYTES) {
+        const int8_t *x = xq + b * QK;
+        __m256i p16 = _mm256_setzero_si256();
+        for (int m = 0; m < 4; m++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+            int32_t x_lo, x_hi;
+            memcpy(&x_lo, x + 4 * m, 4);
+            memcpy(&x_hi, x + 16 + 4 * m, 4);
+            p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(_mm256_and_si256(v, low), _mm256_set1_epi32(x_lo)));
+            p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
+                                                             _mm256_set1_epi32(x_hi)));
+        }
+        __m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(8 * xs[b]));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+#else
+    float acc[Q4_0_X8_ROWS] = {0};
+    for (int b = 0; b < nb; b++, g += Q4_0_X8_GROUP_BYTES) {
+        const int8_t *x = xq + b * QK;
+        for (int r = 0; r < Q4_0_X8_ROWS; r++) {
+            int32_t sum = -8 * xs[b];
+            for (int m = 0; m < 4; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t byte = g[16 + 32 * m + 4 * r + i];
+                    sum += (byte & 15) * x[4 * m + i] + (byte >> 4) * x[16 + 4 * m + i];
+                }
+            acc[r] += (float)sum * (block_scale(g + 2 * r) * xd[b]);
+        }
+    }
+    memcpy(out, acc, sizeof acc);
+#endif
+}
+
+static void stream_q4_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                           int C, int OC, int o0, int o1, void *qscratch) {
+    int nb = C / QK;
+    int8_t *xq = qscratch;                               // (T, C)
+    float *xd = (float *)(xq + (size_t)T * C);           // (T, C / 32)
+    int32_t *xs = (int32_t *)(xd + (size_t)T * nb);      // (T, C / 32)
+    for (int t = 0; t < T; t++)
+        quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
+    size_t group_bytes = (size_t)nb * Q4_0_X8_GROUP_BYTES;
+    for (int o = o0; o < o1; o += Q4_0_X8_ROWS) {
+        const uint8_t *g = (const uint8_t *)w + (size_t)(o / Q4_0_X8_ROWS) * group_bytes;
+        for (int t = 0; t < T; t++) {
+            float r[Q4_0_X8_ROWS];
+            group_dot_q4_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
+            for (int k = 0; k < Q4_0_X8_ROWS && o + k < o1; k++)
+                out[(size_t)t * OC + o + k] = r[k] + (bias ? bias[o + k] : 0.0f);
+        }
+    }
+}
+
 static void q8_0_row(float *dst, const void *src, long n) {
     for (long b = 0; b < n / QK; b++) {
         const uint8_t *blk = (const uint8_t *)src + b * Q8_0_BYTES;
@@ -525,6 +592,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .stream_f16 = stream_f16,
     .stream_q8_0 = stream_q8_0,
     .stream_q4_0 = stream_q4_0,
+    .stream_q4_0_x8 = stream_q4_0_x8,
     .q8_0_to_f32_row = q8_0_row,
     .q4_0_to_f32_row = q4_0_row,
     .gelu = gelu,

@@ -340,14 +340,32 @@ static int used_in_place(const tinyllm_model *m, const tensor_spec *s, const ggu
     return t->dims[0] % (uint64_t)f->block == 0;
 }
 
+/* Q4_0 matrices multiplied as products are repacked 8 rows at a time
+ * (WEIGHT_Q4_0_X8: kernels.h) when their row count allows; the token
+ * embedding is read by rows and keeps the file's layout. */
+static int repacks(const tensor_spec *s, const gguf_tensor *t) {
+    return t->type == GGML_TYPE_Q4_0 && (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 &&
+           strcmp(s->name, TN_TOKEN_EMBD) != 0;
+}
+
 /* Binds one tensor into its slot, copying into the arena when needed. */
 static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer, void *base, size_t *arena_used,
                                int count_only, tinyllm_error *err) {
     const gguf_tensor *t;
     tinyllm_status st = find_checked(m, s, layer, &t, err);
     if (st || !t) return st;
-    matrix w = {t->data, t->type};
-    if (used_in_place(m, s, t)) {
+    matrix w = {t->data, (int)t->type};
+    if (used_in_place(m, s, t) && repacks(s, t)) {
+        size_t bytes = (size_t)t->n_bytes;
+        if (!count_only) {
+            uint8_t *dst = m->packed + m->packed_used;
+            repack_q4_0_x8(dst, t->data, (long)(t->n_elements / t->dims[0]), (long)t->dims[0]);
+            release_source(m, t);
+            w.data = dst;
+        }
+        w.type = WEIGHT_Q4_0_X8;
+        m->packed_used += bytes;
+    } else if (used_in_place(m, s, t)) {
         /* as stored */
     } else if (needs_copy(t)) {
         if (!count_only) {
@@ -378,6 +396,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     for (int pass = 0; pass < 2; pass++) {
         int count_only = pass == 0;
         size_t used = 0;
+        m->packed_used = 0;
         tinyllm_status st;
         for (size_t i = 0; i < sp.n_global; i++)
             if ((st = bind_one(m, &sp.global[i], 0, m, &used, count_only, err))) return st;
@@ -390,6 +409,10 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
         if (count_only) {
             size_t total = used;
             m->arena = total ? malloc(total * sizeof(float)) : NULL;
+            m->packed = m->packed_used ? malloc(m->packed_used) : NULL;
+            if (m->packed_used && !m->packed)
+                return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for %zu bytes of repacked weights",
+                                 m->file.path, m->packed_used);
             m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
             if ((total && !m->arena) || !m->layers)
                 return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for %zu converted weights",
@@ -549,6 +572,7 @@ void tinyllm_model_free(tinyllm_model *m) {
     tokenizer_free(m->tok);
     free(m->layers);
     free(m->arena);
+    free(m->packed);
     free(m->names_arena);
     free(m->kv_keys);
     free(m->tensor_names);

@@ -116,12 +116,12 @@ static const int FILE_TYPE_OF[] = {[GGML_TYPE_F32] = 0, [GGML_TYPE_F16] = 1, [GG
                                    [GGML_TYPE_Q8_0] = 7};
 
 /* One tensor's data in its new format. */
-static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_tensor *t, enum ggml_type type,
+static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_tensor *t, int type,
                                    float *row, uint8_t *packed, tinyllm_error *err) {
     size_t C = (size_t)t->dims[0], rows = (size_t)(t->n_elements / C);
-    matrix src = {t->data, (enum ggml_type)t->type};
+    matrix src = {t->data, (int)t->type};
     for (size_t r = 0; r < rows; r++) {
-        matrix_values(k, row, src, r * C, (long)C); // (C)
+        matrix_rows(k, row, src, (long)C, r, 1); // (C)
         size_t n = weight_bytes(type, C);
         switch (type) {
         case GGML_TYPE_F32: memcpy(packed, row, n); break;

@@ -58,6 +58,10 @@ MUTATIONS = [
      'choices=["erf", "tanh"], default="tanh"'),
     ("torch_checkpoint_strides", "tools/torch_checkpoint.py", "[s * flat.itemsize for s in self.stride]",
      "[s * flat.itemsize for s in sorted(self.stride, reverse=True)]"),
+    ("q4_0x8_high_nibbles", "src/kernels_isa.c", "            memcpy(&x_hi, x + 16 + 4 * m, 4);",
+     "            memcpy(&x_hi, x + 4 * m, 4);"),
+    ("q8_act_rounding", "src/kernels_isa.c", "float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;",
+     "float scale = amax / 127.0f, inv = amax > 0.0f ? 126.0f / amax : 0.0f;"),
     ("char_vocabulary_unk_outside", "src/tokenizer.c", "        if (ids[i] < t->n_vocab) continue;",
      "        if (ids[i] <= t->n_vocab) continue;"),
 ]

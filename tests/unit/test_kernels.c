@@ -213,9 +213,9 @@ static void test_activations(const kernel_ops *k) {
  * d_x / 2 per element (d_x = max|x| / 127 of the block; 1e-4 relative slack
  * for the rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the
  * block. C = 160: five blocks, so the two-block loop has a tail. */
-static void test_quantized_product(const kernel_ops *k, enum ggml_type type) {
+static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int x8) {
     test_state ts = {0};
-    int T = 9, C = 160, OC = 37, nb = C / 32, bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
+    int T = 9, C = 160, OC = x8 ? 40 : 37, nb = C / 32, bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
     float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
     uint8_t *wq = malloc((size_t)OC * nb * bytes);
     for (int r = 0; r < OC * nb; r++) {
@@ -236,10 +236,18 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type) {
     }
     float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
+    matrix wm = {wq, type};
+    uint8_t *packed = NULL;
+    int split = 13;
+    if (x8) { /* the 8-row interleaved layout; threads split on multiples of 8 */
+        packed = malloc((size_t)OC * nb * bytes);
+        repack_q4_0_x8(packed, wq, OC, C);
+        wm = (matrix){packed, WEIGHT_Q4_0_X8};
+        split = 16;
+    }
     for (int t1 = 1; t1 <= T; t1 += 4) {
-        matrix wm = {wq, type};
-        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, 13, tmp, 8);
-        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 13, OC, tmp, 8);
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, split, tmp, 8);
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, split, OC, tmp, 8);
         product_reference(want, bound, in, wf, b, t1, C, OC);
         if (t1 <= STREAM_MAX_ROWS)
             for (int t = 0; t < t1; t++)
@@ -255,14 +263,17 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type) {
         double r = worst_ratio(out, want, bound, (long)t1 * OC);
         CHECK(&ts, r <= 1, "T=%d: error %.3g x the bound", t1, r);
     }
-    report_isa(k->name, type == GGML_TYPE_Q8_0 ? "q8_0_product" : "q4_0_product", &ts);
-    /* the row conversion (prefill) is exact */
+    const char *name = type == GGML_TYPE_Q8_0 ? "q8_0" : x8 ? "q4_0x8" : "q4_0";
+    char test[32];
+    snprintf(test, sizeof test, "%s_product", name);
+    report_isa(k->name, test, &ts);
+    /* the row conversion (prefill) is exact: rows 8..15 */
     ts = (test_state){0};
-    matrix wm = {wq, type};
-    matrix_values(k, tmp, wm, (size_t)2 * C, 2 * C);
-    CHECK(&ts, memcmp(tmp, wf + 2 * C, sizeof(float) * 2 * C) == 0, "converted rows differ from the decoded weights");
-    report_isa(k->name, type == GGML_TYPE_Q8_0 ? "q8_0_convert" : "q4_0_convert", &ts);
-    free(in), free(wf), free(b), free(wq), free(out), free(tmp), free(want), free(bound);
+    matrix_rows(k, tmp, wm, C, 8, 8);
+    CHECK(&ts, memcmp(tmp, wf + 8 * C, sizeof(float) * 8 * C) == 0, "converted rows differ from the decoded weights");
+    snprintf(test, sizeof test, "%s_convert", name);
+    report_isa(k->name, test, &ts);
+    free(in), free(wf), free(b), free(wq), free(packed), free(out), free(tmp), free(want), free(bound);
 }
 
 /* The exact GELU (one function for every set): evaluated in double and
@@ -420,8 +431,9 @@ void run_kernel_tests(void) {
         }
         test_f16_convert(k);
         test_f16_product(k);
-        test_quantized_product(k, GGML_TYPE_Q8_0);
-        test_quantized_product(k, GGML_TYPE_Q4_0);
+        test_quantized_product(k, GGML_TYPE_Q8_0, 0);
+        test_quantized_product(k, GGML_TYPE_Q4_0, 0);
+        test_quantized_product(k, GGML_TYPE_Q4_0, 1);
         /* decode, streamed passes of 2/3/4 rows, 4+3 rows, and sgemm */
         for (int T = 1; T <= 4; T++) test_matmul_T(k, T);
         test_matmul_T(k, 7);
