@@ -136,7 +136,7 @@ $(BUILD)/bench_limits: tools/bench_limits.c | $(BUILD)/.deps
 	$(CC) $(CFLAGS_ALL) -march=native -o $@ $< $(DEPS_LIBS)
 
 bench: $(BUILD)/tinyllm $(BUILD)/bench_limits
-	PYTHON=$(PYTHON) BUILD=$(BUILD) scripts/bench.sh
+	PYTHON=$(PYTHON) BUILD=$(BUILD) SHARED=$(SHARED) scripts/bench.sh
 
 # the portable build against the native one, in one run
 bench-portable: build/tinyllm

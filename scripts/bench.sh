@@ -8,16 +8,20 @@
 #      small real models,
 #   3. one table (scripts/bench_report.py): pp tok/s and % of the compute
 #      bound, tg tok/s and % of the bandwidth bound, peak RSS.
-# Models named *-f16 are the same shapes stored as F16 and run with
-# --keep-f16 (the optional faster decode format).
+# Models named NAME-f16, NAME-q8_0, NAME-q4_0 are NAME's F32 file converted by
+# `tinyllm quantize` (weights are used as stored: every format is a row).
+# When ../shared/peers/llama.cpp/llama-bench is there, it benchmarks the same
+# files in the same run and the table gets a "vs llama.cpp" ratio per row.
 # Environment: MODELS="llama-15m llama-42m ..." to choose, REPS=5, THREADS=1,2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
+SHARED=${SHARED:-../shared}
 REPS=${REPS:-5}
 THREADS=${THREADS:-1,2}
-MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16}
+MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16 llama-42m-q8_0 llama-110m-q8_0 llama-42m-q4_0 llama-110m-q4_0}
+PEER=$SHARED/peers/llama.cpp/llama-bench
 out=$BUILD/bench
 mkdir -p "$out"
 
@@ -27,17 +31,22 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), OpenBLAS
 results=()
 for name in $MODELS; do
   model=$out/$name.gguf
-  preset=${name%-f16} extra=()
-  if [ "$preset" != "$name" ]; then extra=(--keep-f16); fi
-  [ -f "$model" ] || "$PY" tools/make_synthetic.py "$model" --preset "$preset" ${extra:+--dtype f16}
-  "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json "${extra[@]}" > "$out/$name.json"
+  base=${name%-f16} base=${base%-q8_0} base=${base%-q4_0}
+  if [ ! -f "$model" ]; then
+    [ -f "$out/$base.gguf" ] || "$PY" tools/make_synthetic.py "$out/$base.gguf" --preset "$base"
+    [ "$base" = "$name" ] || "$BUILD/tinyllm" quantize "$out/$base.gguf" "$model" "${name#"$base"-}" >&2
+  fi
+  "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.json"
+  if [ -x "$PEER" ]; then
+    "$PEER" -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json 2>/dev/null > "$out/$name.llama.json" ||
+      rm -f "$out/$name.llama.json"
+  fi
   results+=("$out/$name.json")
 done
-for small in "$BUILD/stories260K.gguf" models/austen.gguf models/austen.gguf:f16; do
-  file=${small%:f16} extra=() name=$(basename "${small%:f16}" .gguf)
-  if [ "$file" != "$small" ]; then extra=(--keep-f16) name=$name-f16; fi
-  [ -f "$file" ] || continue
-  "$BUILD/tinyllm" bench -m "$file" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json "${extra[@]}" > "$out/$name.json"
+for small in "$BUILD/stories260K.gguf" models/austen.gguf; do
+  name=$(basename "$small" .gguf)
+  [ -f "$small" ] || continue
+  "$BUILD/tinyllm" bench -m "$small" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.json"
   results+=("$out/$name.json")
 done
 "$BUILD/bench_limits" "$(nproc)" > "$out/limits-after.json"

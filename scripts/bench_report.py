@@ -10,9 +10,12 @@ uses instead OpenBLAS's own measured rate on the model's layer shapes at
 M = 512 (what sgemm itself reaches on exactly these products).
 Bandwidth bound (tg): measured read GB/s at the same thread count / bytes
 read per generated token: every weight matrix once, at the bytes per weight
-the engine holds them in (4 for F32; about 2 for F16 kept with --keep-f16,
-from the bench's weight_bytes), plus the KV cache (on average half of the
-generated length). The RSS budget uses the same weights in memory.
+the engine holds them in (from the bench's weight_bytes: 4 for F32, 2 for
+F16, 34/32 for Q8_0, 18/32 for Q4_0), plus the KV cache (on average half of
+the generated length). The RSS budget uses the same weights in memory.
+When NAME.llama.json (llama-bench -o json on the same file, same run) lies
+beside a result NAME.json, the pp512 and tg128 columns get the ratio
+tinyllm / llama.cpp at the same thread count.
 
 Limits may be given as several files (comma-separated: measured before and
 after the models); every limit is the highest measured, so the ratios are
@@ -21,6 +24,7 @@ conservative.
 Usage: bench_report.py LIMITS.json[,LIMITS.json] RESULT.json [RESULT.json ...]
 """
 import json
+import os
 import sys
 
 
@@ -66,9 +70,10 @@ def main():
                 key = (g["M"], g["N"], g["K"])
                 if key in rates:
                     rates[key]["gflops"] = max(rates[key]["gflops"], g["gflops"])
-    print("| model | params | thr | pp128 tok/s | pp512 tok/s | pp512 % of sgemm peak | pp512 % of sgemm at its shapes "
-          "| tg128 tok/s | tg % of bandwidth bound | start-up ms | peak RSS MiB | RSS budget MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | params | thr | pp128 tok/s | pp512 tok/s | pp512 vs llama.cpp | pp512 % of sgemm peak "
+          "| pp512 % of sgemm at its shapes | tg128 tok/s | tg128 vs llama.cpp | tg % of bandwidth bound "
+          "| start-up ms | peak RSS MiB | RSS budget MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in sys.argv[2:]:
         r = json.load(open(path))
         name = path.rsplit("/", 1)[-1][:-5]
@@ -80,12 +85,23 @@ def main():
         by = {}
         for x in r["results"]:
             by.setdefault(x["threads"], {})[x["test"]] = x
+        peer = {}  # (threads, test) -> llama.cpp tok/s
+        peer_path = path[:-5] + ".llama.json"
+        if os.path.exists(peer_path):
+            for x in json.load(open(peer_path)):
+                test = f"pp{x['n_prompt']}" if x["n_gen"] == 0 else f"tg{x['n_gen']}"
+                peer[(x["n_threads"], test)] = x["avg_ts"]
+
+        def vs(thr, test, tok_s):
+            return f"{tok_s / peer[(thr, test)]:.2f}x" if (thr, test) in peer else "-"
+
         for thr, tests in sorted(by.items()):
             lim = limits.get(thr) or limits[max(limits)]
             peak = lim["sgemm"][0]["gflops"] * 1e9
             row = [name, f"{r['params'] / 1e6:.1f} M", str(thr)]
             for t in ("pp128", "pp512"):
                 row.append(f"{tests[t]['tok_s']:.1f}" if t in tests else "-")
+            row.append(vs(thr, "pp512", tests["pp512"]["tok_s"]) if "pp512" in tests else "-")
             if "pp512" in tests:
                 flops_tok = 2 * lp + 2 * cls / 512
                 row.append(f"{100 * tests['pp512']['tok_s'] / (peak / flops_tok):.0f}%")
@@ -98,9 +114,9 @@ def main():
                 n = tg["n_tokens"]
                 bytes_tok = bytes_per_weight * (lp + cls) + 2 * r["n_layer"] * kv_dim * 4 * (n - 1) / 2
                 bound = lim["read_gb_s"] * 1e9 / bytes_tok
-                row += [f"{tg['tok_s']:.1f}", f"{100 * tg['tok_s'] / bound:.0f}%"]
+                row += [f"{tg['tok_s']:.1f}", vs(thr, "tg128", tg["tok_s"]), f"{100 * tg['tok_s'] / bound:.0f}%"]
             else:
-                row += ["-", "-"]
+                row += ["-", "-", "-"]
             kv_mib = 2 * r["n_layer"] * kv_dim * 4 * 512 / 2**20
             row += [f"{r['first_token_ms']:.1f}", f"{r['peak_rss_mib']:.0f}", f"{weights_mib + kv_mib + 32:.0f}"]
             print("| " + " | ".join(row) + " |")

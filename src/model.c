@@ -67,46 +67,22 @@ static const tensor_spec GPT2_LAYER[] = {
 
 /* ---------------------------------------------- numeric conversion -- */
 
-/* Expands one tensor's data to F32 (dst holds n_elements floats). */
+/* Expands one tensor's data to F32 (dst holds n_elements floats). F32 and
+ * F16 data may sit at any address in a file: read bytewise when misaligned. */
 static void to_f32(const kernel_ops *k, float *dst, const gguf_tensor *t) {
     const uint8_t *src = t->data;
     uint64_t n = t->n_elements;
-    switch (t->type) {
-    case GGML_TYPE_F32:
+    if (t->type == GGML_TYPE_F32) {
         memcpy(dst, src, n * 4);
-        break;
-    case GGML_TYPE_F16:
-        if (((uintptr_t)src & 1) == 0) {
-            k->f16_to_f32_row(dst, (const uint16_t *)src, (long)n);
-            break;
-        }
+    } else if (t->type == GGML_TYPE_F16 && ((uintptr_t)src & 1)) {
         for (uint64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
             dst[i] = f16_to_f32(h);
         }
-        break;
-    case GGML_TYPE_Q8_0:
-        for (uint64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = src + 34 * b;
-            uint16_t h;
-            memcpy(&h, blk, 2);
-            float d = f16_to_f32(h);
-            for (int j = 0; j < 32; j++) dst[32 * b + j] = (float)(int8_t)blk[2 + j] * d;
-        }
-        break;
-    case GGML_TYPE_Q4_0:
-        for (uint64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = src + 18 * b;
-            uint16_t h;
-            memcpy(&h, blk, 2);
-            float d = f16_to_f32(h);
-            for (int j = 0; j < 16; j++) {
-                dst[32 * b + j] = (float)((blk[2 + j] & 15) - 8) * d;
-                dst[32 * b + j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
-            }
-        }
-        break;
+    } else {
+        matrix w = {src, (int)t->type};
+        matrix_rows(k, dst, w, (long)t->dims[0], 0, (long)(n / t->dims[0]));
     }
 }
 
