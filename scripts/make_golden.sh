@@ -18,6 +18,12 @@ gold "$BUILD/stories260K.gguf" "Once upon a time, there was a little" stories260
 gold tests/models/gpt2-learned-tiny.gguf "It is a truth universally acknowledged" gpt2-learned-tiny
 # gpt2 family, sinusoidal positions: the trained Austen test model
 gold tests/models/austen-tiny-sin.gguf "She was not a woman of many words, but" austen-tiny-sin
+# a Q8_0 model: the tiny sinusoidal model converted by `tinyllm quantize` (the
+# test rebuilds it; quantize is deterministic), with tolerances derived for
+# its quantized activations (format version 2)
+"$BUILD/tinyllm" quantize tests/models/austen-tiny-sin.gguf "$BUILD/austen-tiny-sin-q8_0.gguf" q8_0 >&2
+"$PY" tools/golden.py "$BUILD/austen-tiny-sin-q8_0.gguf" --prompt "She was not a woman of many words, but" -n 24 \
+    --tolerances --out "$out/austen-tiny-sin-q8_0.tlg"
 # the default model
 if [ -f models/austen.gguf ]; then
   gold models/austen.gguf "It is a truth universally acknowledged, that" austen

@@ -22,7 +22,18 @@ TMP = SUITE.tmp
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 GOLDEN_MODELS = [("gpt2-learned-tiny", lambda: os.path.join(ROOT, "tests", "models", "gpt2-learned-tiny.gguf")),
                  ("austen-tiny-sin", lambda: TINY_SIN), ("stories260K", stories_gguf),
-                 ("austen", lambda: os.path.join(ROOT, "models", "austen.gguf"))]
+                 ("austen", lambda: os.path.join(ROOT, "models", "austen.gguf")),
+                 ("austen-tiny-sin-q8_0", lambda: tiny_sin_q8_0())]
+
+
+def tiny_sin_q8_0():
+    """The tiny sinusoidal model in Q8_0, converted now by `tinyllm quantize`
+    (deterministic: the golden records the file's SHA-256)."""
+    out = os.path.join(TMP, "austen-tiny-sin-q8_0.gguf")
+    if not os.path.exists(out):
+        r = run([TINYLLM, "quantize", TINY_SIN, out, "q8_0"])
+        assert r.returncode == 0, r.stderr
+    return out
 
 
 @test
@@ -79,6 +90,23 @@ def verify_catches_rope_on_wrong_pairs():
 def verify_catches_skipped_layer():
     golden = os.path.join(GOLDEN, "austen-tiny-sin.tlg")
     assert _verify_fault("skip_layer", TINY_SIN, golden) == "1.attn_norm"
+
+
+@test
+def verify_q8_0_golden_derived_tolerances():
+    """A Q8_0 model's golden (format 2) carries each tap's tolerance derived
+    by the reference, quantized activations included: the engine passes it
+    on both paths, the decode path (quantized activations) is not within
+    verify's float32 defaults (so the derived tolerances are needed), and a
+    fault is still caught at the right tap."""
+    golden = os.path.join(GOLDEN, "austen-tiny-sin-q8_0.tlg")
+    model = tiny_sin_q8_0()
+    r = run([TINYLLM, "verify", "-m", model, "--golden", golden])
+    assert r.returncode == 0 and "verify: PASS" in r.stdout and "24 of 24" in r.stdout, (r.stdout[-800:], r.stderr)
+    strict = run([TINYLLM, "verify", "-m", model, "--golden", golden, "--tol", "1e-4", "--atol", "1e-4", "-q"])
+    assert strict.returncode == 4 and "FIRST FAILING TAP (decode)" in strict.stdout, strict.stdout[-600:]
+    assert "FIRST FAILING TAP (prefill)" not in strict.stdout, "prefill converts the weights exactly: within 1e-4"
+    assert _verify_fault("skip_layer", model, golden) == "1.attn_norm"
 
 
 @test

@@ -80,7 +80,9 @@ int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, c
     uint32_t version, reserved, n;
     if (take(&r, magic, 8) || memcmp(magic, "TLGOLD\0\0", 8)) BAD("%s: not a golden file (expected magic TLGOLD)", path);
     if (take_u32(&r, &version) || take_u32(&r, &reserved)) BAD("%s: truncated header", path);
-    if (version != 1) BAD("%s: golden format version %u (expected 1; regenerate with make golden)", path, version);
+    if (version != 1 && version != 2)
+        BAD("%s: golden format version %u (expected 1 or 2; regenerate with make golden)", path, version);
+    g->has_tolerances = version == 2;
     if (take(&r, g->sha256, 64)) BAD("%s: truncated header", path);
     g->sha256[64] = 0;
     if (take_u32(&r, &n) || n > r.size - r.pos) BAD("%s: truncated prompt", path);
@@ -97,6 +99,12 @@ int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, c
         else g->cont_ids = ids, g->n_cont = (int)n;
     }
     if (g->n_prompt < 1) BAD("%s: empty prompt (expected at least one token)", path);
+    if (g->has_tolerances) {
+        if (take_u32(&r, &n)) BAD("%s: truncated decisive count", path);
+        if (n > (uint32_t)g->n_cont)
+            BAD("%s: %u decisive tokens of a %d-token continuation (expected at most that)", path, n, g->n_cont);
+        g->n_decisive = (int)n;
+    }
     if (take_u32(&r, &n) || n > (r.size - r.pos) / 8) BAD("%s: truncated tap count", path);
     g->taps = calloc((size_t)n + 1, sizeof *g->taps);
     if (!g->taps) BAD("%s: out of memory", path);
@@ -126,6 +134,8 @@ int golden_parse(unsigned char *raw, size_t size, const char *path, golden *g, c
         t->data = malloc((size_t)t->n * sizeof(float));
         if (!t->data) BAD("%s: out of memory", path);
         take(&r, t->data, (size_t)t->n * 4);
+        if (g->has_tolerances && (take(&r, &t->tol, 8) || !(t->tol >= 0 && t->tol < 1e30)))
+            BAD("%s: tap %s: missing or bad tolerance (expected a finite value >= 0)", path, t->name);
     }
     g->n_taps = (int)n;
     if (r.pos != r.size) BAD("%s: %zu bytes after the last tap (expected none)", path, r.size - r.pos);

@@ -12,6 +12,7 @@ typedef struct {
     int64_t dims[3];
     int64_t n;     /* elements */
     float *data;   /* (dims) */
+    double tol;    /* version 2: max |engine - reference| a correct engine stays within (the reference's spread) */
 } golden_tap;
 
 typedef struct {
@@ -21,6 +22,8 @@ typedef struct {
     int n_prompt;
     int *cont_ids;
     int n_cont;
+    int has_tolerances; /* version 2: taps carry tol; n_decisive set */
+    int n_decisive;     /* version 2: leading continuation tokens beyond the engine's precision's near ties */
     golden_tap *taps;
     int n_taps;
     unsigned char *raw;
