@@ -168,6 +168,9 @@ typedef struct {
     int n_dims;
     int64_t dims[4];    /* GGUF order: dims[0] is the row length */
     uint64_t n_bytes;
+    const char *in_use; /* how the engine holds it: "F32", "F16", "Q8_0" (in place or as stored),
+                           "Q4_0x8" (Q4_0 repacked 8 rows at a time), "F32 (expanded)" (converted
+                           at load), or "unused" (the engine does not read it) */
 } tinyllm_tensor_info;
 TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out,
                                                 tinyllm_error *err);

@@ -354,6 +354,9 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
         *arena_used += t->n_elements;
     }
     if (count_only) return TINYLLM_OK;
+    m->tensor_use[t - m->file.tensors] = w.type != (int)t->type && w.type == GGML_TYPE_F32
+                                             ? "F32 (expanded)"
+                                             : weight_format_of(w.type)->name;
     m->info.weight_bytes += weight_bytes(w.type, t->n_elements);
     m->has_stored |= w.type != GGML_TYPE_F32;
     if (s->is_matrix)
@@ -458,7 +461,8 @@ static tinyllm_status build_names(tinyllm_model *m, tinyllm_error *err) {
     m->names_arena = malloc(bytes + 1);
     m->kv_keys = malloc((f->n_kv + 1) * sizeof *m->kv_keys);
     m->tensor_names = malloc((f->n_tensors + 1) * sizeof *m->tensor_names);
-    if (!m->names_arena || !m->kv_keys || !m->tensor_names)
+    m->tensor_use = calloc(f->n_tensors + 1, sizeof *m->tensor_use); /* NULL entries: not bound */
+    if (!m->names_arena || !m->kv_keys || !m->tensor_names || !m->tensor_use)
         return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for names", f->path);
     char *p = m->names_arena;
     for (uint64_t i = 0; i < f->n_kv + f->n_tensors; i++) {
@@ -552,6 +556,7 @@ void tinyllm_model_free(tinyllm_model *m) {
     free(m->names_arena);
     free(m->kv_keys);
     free(m->tensor_names);
+    free(m->tensor_use);
     gguf_close(&m->file);
     free(m);
 }
@@ -577,6 +582,7 @@ tinyllm_status tinyllm_model_tensor(const tinyllm_model *m, int i, tinyllm_tenso
     out->n_dims = (int)t->n_dims;
     for (int d = 0; d < 4; d++) out->dims[d] = (int64_t)t->dims[d];
     out->n_bytes = t->n_bytes;
+    out->in_use = m->tensor_use && m->tensor_use[i] ? m->tensor_use[i] : "unused";
     return TINYLLM_OK;
 }
 

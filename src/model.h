@@ -69,6 +69,7 @@ struct tinyllm_model {
     char *names_arena;          // NUL-terminated key and tensor names
     const char **kv_keys;       // (n_kv)
     const char **tensor_names;  // (n_tensors)
+    const char **tensor_use;    // (n_tensors) how each is held (tinyllm_tensor_info.in_use)
     tokenizer *tok;
 };
 

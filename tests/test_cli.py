@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 
 from harness import ROOT, TINY_SIN, TINYLLM, Suite
-from fixtures import LIB, gpt2_f16, gpt2_learned, gpt2_sinusoidal, run, stories_gguf
+from fixtures import LIB, gpt2_f16, gpt2_learned, gpt2_sinusoidal, quantized, run, stories_gguf
 import reference
 import tinyllm_py as tl
 from tolerance import assert_within, logits_and_spread, reference_greedy
@@ -105,6 +105,16 @@ def cli_info_lists_model():
         assert ("expanded to F32" in line) == bool(flag), line
     # F16 halves every matrix; norm weights and biases stay F32 (a few percent)
     assert 0.45 < mib[False] / mib[True] < 0.6, mib
+    # each tensor's format in use: as stored, expanded, or repacked
+    def in_use(path, *flags):
+        r = run([TINYLLM, "info", path, *flags])
+        rows = [ln.split("[")[0].split() for ln in r.stdout.split("\ntensors")[1].splitlines()[2:] if ln.strip()]
+        return {row[0]: " ".join(row[2:]) for row in rows}
+    use = in_use(gpt2_f16())
+    assert use["blk.0.ffn_up.weight"] == "F16" and use["blk.0.ffn_norm.weight"] == "F32", use
+    assert in_use(gpt2_f16(), "--expand-f32")["blk.0.ffn_up.weight"] == "F32 (expanded)"
+    use = in_use(quantized("llama", "q4_0"))
+    assert use["blk.0.attn_q.weight"] == "Q4_0x8" and use["token_embd.weight"] == "Q4_0", use
 
 
 

@@ -75,7 +75,8 @@ int cmd_info(int argc, char **argv) {
                 printf("  %-44s %s\n", tinyllm_printable(key, strlen(key), shown, sizeof shown), value);
         }
     }
-    printf("\ntensors (%d):\n  %-36s %-5s %s\n", tinyllm_model_n_tensors(m), "name", "type", "shape (GGUF order)");
+    printf("\ntensors (%d):\n  %-36s %-5s %-22s %s\n", tinyllm_model_n_tensors(m), "name", "type", "in use",
+           "shape (GGUF order)");
     for (int i = 0; i < tinyllm_model_n_tensors(m); i++) {
         tinyllm_tensor_info t;
         if (tinyllm_model_tensor(m, i, &t, NULL)) continue;
@@ -83,7 +84,8 @@ int cmd_info(int argc, char **argv) {
         int n = 0;
         for (int d = 0; d < t.n_dims; d++) n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ", %" PRId64 : "%" PRId64, t.dims[d]);
         char shown[96];
-        printf("  %-36s %-5s [%s]\n", tinyllm_printable(t.name, strlen(t.name), shown, sizeof shown), t.type, shape);
+        printf("  %-36s %-5s %-22s [%s]\n", tinyllm_printable(t.name, strlen(t.name), shown, sizeof shown), t.type,
+               t.in_use, shape);
     }
     tinyllm_model_free(m);
     return EXIT_OK;
