@@ -71,7 +71,7 @@ all: $(BUILD)/tinyllm $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so
 help:
 	@echo "make run      build, then generate text from the default model"
 	@echo "make test     build and run every test"
-	@echo "make install  PREFIX=... installs the library, header and pkg-config file"
+	@echo "make install  PREFIX=... installs the library, header, pkg-config file, CLI and Python module"
 
 # Installs missing Debian packages (no-op when all are present).
 deps: $(BUILD)/.deps
@@ -259,6 +259,11 @@ fuzz: dev-deps $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 # LD_LIBRARY_PATH: the .pc carries an rpath to $(PREFIX)/lib, and for a
 # system-wide install (no DESTDIR, as root) ldconfig refreshes the cache.
 # `make install PORTABLE=1` installs the build that runs on any x86-64-v2 CPU.
+# The Python module goes where Debian's python3 looks for PREFIX's packages
+# (/usr/local/lib/python3.X/dist-packages); another PREFIX needs PYTHONPATH
+# set to that directory. _install.py records where the library is.
+PYVER = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PYDIR ?= $(PREFIX)/lib/python$(PYVER)/dist-packages
 install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(BUILD)/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/
@@ -268,12 +273,16 @@ install: $(BUILD)/libtinyllm.a $(BUILD)/libtinyllm.so $(BUILD)/tinyllm
 	install -m 644 include/tinyllm.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(BUILD)/tinyllm $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/tinyllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+	install -d $(DESTDIR)$(PYDIR)/tinyllm
+	install -m 644 python/tinyllm/__init__.py $(DESTDIR)$(PYDIR)/tinyllm/
+	echo 'LIBDIR = "$(PREFIX)/lib"  # written by make install' > $(DESTDIR)$(PYDIR)/tinyllm/_install.py
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libtinyllm.a $(DESTDIR)$(PREFIX)/lib/libtinyllm.so* \
 	      $(DESTDIR)$(PREFIX)/include/tinyllm.h $(DESTDIR)$(PREFIX)/bin/tinyllm \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/tinyllm.pc
+	rm -rf $(DESTDIR)$(PYDIR)/tinyllm
 
 # every build tree (the default, portable, generic, sanitizer, valgrind and fuzzing ones)
 clean:

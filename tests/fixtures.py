@@ -10,7 +10,7 @@ import tempfile
 from harness import PYTHON, ROOT, SP512, STORIES, BUILD, Skip
 import numpy as np
 
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import assert_matches_reference
 
 LIB = tl.load_library(BUILD)
@@ -117,7 +117,7 @@ def gpt2_f16():
 def compare_logits(path, tokens):
     """Every position's logits against the reference, within its rounding
     spread (tests/tolerance.py)."""
-    with tl.Model(LIB, path) as m, tl.Context(m, logits_all=True) as c:
+    with tl.Model(path) as m, tl.Context(m, logits_all=True) as c:
         c.prefill(tokens)
         got = np.stack([c.logits_at(i) for i in range(len(tokens))])
     assert_matches_reference(path, tokens, got)

@@ -12,7 +12,7 @@ import numpy as np
 from harness import ROOT, TINY_SIN, TINYLLM, Suite
 from fixtures import LIB, gpt2_f16, gpt2_learned, gpt2_sinusoidal, quantized, run, stories_gguf
 import reference
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import assert_within, logits_and_spread, reference_greedy
 
 SUITE = Suite("cli")
@@ -93,7 +93,7 @@ def cli_info_lists_model():
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("kernels:"))
     assert line.split()[1] in ("avx512", "avx2", "scalar") and "widest" in line, line
     forced = os.environ.get("TINYLLM_ISA")
-    with tl.Model(LIB, gpt2_sinusoidal()) as m:  # the library reports the same set
+    with tl.Model(gpt2_sinusoidal()) as m:  # the library reports the same set
         if forced in (None, "scalar"):
             assert m.info.kernels.decode() == (forced or line.split()[1]), (m.info.kernels, line)
     # the weights' memory: F16 matrices used as stored, or expanded with --expand-f32

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness import PYTHON, ROOT, SHARED, SP512, TINYLLM, Skip, Suite
 from fixtures import LIB, run
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import assert_within, logits_and_spread, assert_matches_reference
 import gguf_reader
 
@@ -172,7 +172,7 @@ def convert(d, out, *extra):
 
 
 def engine_logits(path, tokens):
-    with tl.Model(LIB, path) as m, tl.Context(m, n_ctx=len(tokens), logits_all=True) as c:
+    with tl.Model(path) as m, tl.Context(m, n_ctx=len(tokens), logits_all=True) as c:
         c.prefill(tokens)
         return np.stack([c.logits_at(i) for i in range(len(tokens))])
 
@@ -199,7 +199,7 @@ def check_matches_hf(name):
     out = os.path.join(TMP, name + ".gguf")
     r = convert(d, out)
     assert r.returncode == 0, r.stderr
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         prompt = m.tokenize(PROMPT)
     want = hf_llama_forward(cfg, state, prompt)
     # the converted file stores exactly these float32 weights, so the
@@ -217,7 +217,7 @@ def check_matches_hf(name):
             decisive = i
             break
     assert decisive >= 8, f"only {decisive} decisive tokens: the test would not bite"
-    with tl.Model(LIB, out) as m, tl.Context(m, n_ctx=len(prompt) + n) as c:
+    with tl.Model(out) as m, tl.Context(m, n_ctx=len(prompt) + n) as c:
         got = c.greedy(prompt, n)
     assert got[:decisive] == ref[:decisive], (got, ref)
     CONVERTED[name] = (out, decisive)
@@ -282,7 +282,7 @@ def hf_llama_pytorch_model_bin():
     r = convert(d, out)
     assert r.returncode == 0, r.stderr
     stored = {k: v.astype(np.float16).astype(np.float32) for k, v in state.items()}
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         prompt = m.tokenize(PROMPT)
     _, spread = logits_and_spread(out, prompt)
     assert_within(engine_logits(out, prompt), hf_llama_forward(cfg, stored, prompt), spread, "pytorch_model.bin")
@@ -298,7 +298,7 @@ def hf_llama_outtypes():
         g = gguf_reader.GGUFFile(out)
         assert g.tensors["blk.0.attn_q.weight"][1] == gtype, outtype
         assert g.tensors["blk.0.attn_norm.weight"][1] == 0, "norms stay F32"
-        with tl.Model(LIB, out) as m:
+        with tl.Model(out) as m:
             prompt = m.tokenize(PROMPT)
         assert_matches_reference(out, prompt, engine_logits(out, prompt), f"--outtype {outtype}")
     r = run([TINYLLM, "generate", "-m", out, "-p", "It is", "-n", "4", "--temp", "0"])
@@ -411,7 +411,7 @@ def check_nanogpt(name):
     spec, _, out, want = nanogpt_converted(name)
     stoi = {c: i for i, c in enumerate(spec["chars"])}
     prompt = [stoi[c] for c in spec["prompt"]]
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         assert m.tokenize(spec["prompt"]) == prompt, "the prompt is not tokenized as nanoGPT's encode"
     _, spread = logits_and_spread(out, prompt)
     assert_within(engine_logits(out, prompt), want["logits"], spread, f"{name}: engine vs PyTorch forward")
@@ -455,7 +455,7 @@ def nanogpt_tokenizer_is_nanogpt_encode():
     rng = random.Random(5)
     texts = ["   ", "\n\n", " a  b   c ", "\t é—漢 ", chars]
     texts += ["".join(rng.choice(chars + "   \n") for _ in range(rng.randint(1, 60))) for _ in range(200)]
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         for text in texts:
             ids = m.tokenize(text)
             assert ids == [stoi[c] for c in text], (text, ids)
@@ -475,7 +475,7 @@ def nanogpt_characters_outside_the_vocabulary():
     r = convert_nanogpt(os.path.join(d, "ckpt.pt"), unk, "--unk", "?")
     assert r.returncode == 0, r.stderr
     stoi = {c: i for i, c in enumerate(spec["chars"])}
-    with tl.Model(LIB, unk) as m:
+    with tl.Model(unk) as m:
         assert m.tokenize("Caf\u00e9 \u6f22!") == [stoi[c] for c in "Caf? ?!"]
 
 
@@ -486,7 +486,7 @@ def nanogpt_q8_0_matches_reference():
     r = convert_nanogpt(os.path.join(d, "ckpt.pt"), out, "--outtype", "q8_0")
     assert r.returncode == 0, r.stderr
     assert gguf_reader.GGUFFile(out).tensors["blk.0.attn_qkv.weight"][1] == 8
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         prompt = m.tokenize("First Citizen:")
     assert_matches_reference(out, prompt, engine_logits(out, prompt), "q8_0")
 

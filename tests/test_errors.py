@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 
 from harness import BUILD, ROOT, TINYLLM, Skip, Suite
-import tinyllm_py as tl  # noqa: E402
+import tinyllm as tl  # noqa: E402
 from micro_model import micro_writer  # noqa: E402
 
 SUITE = Suite("errors")
@@ -290,7 +290,7 @@ def truncated_at_every_offset():
         with open(path, "wb") as f:
             f.write(v[:n])
         try:
-            tl.Model(LIB, path).close()
+            tl.Model(path).close()
             ok = True
         except tl.TinyLLMError as e:
             ok = False
@@ -338,7 +338,7 @@ def library_rejects_bad_arguments():
     assert not LIB.tinyllm_context_logits(None)
     assert LIB.tinyllm_tokenize(None, b"x", 1, 1, None, 0, None, None) == 6
     path = write("valid.gguf", valid_bytes())
-    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+    with tl.Model(path) as m, tl.Context(m) as c:
         for bad in (-1, 260, 1 << 30):
             try:
                 c.decode(bad)
@@ -374,7 +374,7 @@ def model_file_replaced_or_deleted_while_generating():
     path = os.path.join(TMP, "live.gguf")
     for action in ("delete", "rename", "truncate_no_mmap"):
         shutil.copy(src, path)
-        with tl.Model(LIB, path, no_mmap=action.endswith("no_mmap")) as m, tl.Context(m) as c:
+        with tl.Model(path, no_mmap=action.endswith("no_mmap")) as m, tl.Context(m) as c:
             before = c.greedy([1, 50, 60, 70], 8)
             if action == "delete":
                 os.unlink(path)

@@ -14,7 +14,7 @@ from harness import BUILD, SHARED, SP512, TINYLLM, Skip, Suite
 from fixtures import LIB, gpt2_f16, gpt2_learned, llama_gqa, run, stories_gguf, synthetic, compare_logits
 import gguf_reader
 import gguf_writer as gw
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import assert_matches_reference, assert_within, logits_and_spread
 
 SUITE = Suite("gguf")
@@ -93,7 +93,7 @@ def gguf_model_tensors_equal_reference_reader():
     """Weights bound by the C model equal what the Python reader decodes:
     checked through logits of a one-token prompt per embedding row."""
     path = gpt2_f16()
-    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+    with tl.Model(path) as m, tl.Context(m) as c:
         c.prefill([5])
         assert_matches_reference(path, [5], c.logits()[None, :])
 
@@ -152,7 +152,7 @@ def quantize_round_trip():
                 assert q.tensors[name][1] == want_type, (fmt, name, q.tensors[name][1])
                 want = expected_values(a, as_fmt) if matrix else a
                 assert np.array_equal(q.tensor(name), want), (fmt, name)
-            with tl.Model(LIB, out) as m:
+            with tl.Model(out) as m:
                 toks = [1] + list(range(40, 52))
                 with tl.Context(m, logits_all=True) as c:
                     c.prefill(toks)
@@ -171,7 +171,7 @@ def quantize_stories260k_q8_0_follows_reference():
     out = quantize(stories_gguf(), "q8_0")
     q = gguf_reader.GGUFFile(out)
     assert q.tensors["blk.0.attn_q.weight"][1] == 8 and q.tensors["blk.0.ffn_down.weight"][1] == 1
-    with tl.Model(LIB, out) as m:
+    with tl.Model(out) as m:
         toks = m.tokenize("Once upon a time, there was a little girl named Lily. She loved to play outside in the "
                           "sunshine. One day, she saw a big, red ball in the park.")
         with tl.Context(m) as c:

@@ -12,7 +12,7 @@ import numpy as np
 
 from harness import BUILD, ROOT, TINY_SIN, TINYLLM, Suite
 import golden as golden_file  # noqa: E402
-import tinyllm_py as tl  # noqa: E402
+import tinyllm as tl  # noqa: E402
 from micro_model import micro_writer  # noqa: E402
 
 SUITE = Suite("hostile")
@@ -145,7 +145,7 @@ def bench_edge_cases():
     token; -p 1000 on a 256-context model pointed at a --ctx flag bench did
     not have."""
     one_line(run(["bench", "-m", TINY_SIN, "-p", "0", "-n", "0"]), 2, "nothing to measure")
-    ctx = tl.Model(LIB, TINY_SIN)
+    ctx = tl.Model(TINY_SIN)
     n_ctx = ctx.info.n_ctx_train
     ctx.close()
     one_line(run(["bench", "-m", TINY_SIN, "-p", str(n_ctx + 1), "-n", "1"]), 2, "-p", str(n_ctx))

@@ -15,7 +15,7 @@ from fixtures import (EXCERPT, LIB, compare_logits, gpt2_exact_gelu, gpt2_f16, g
                       gpt2_sinusoidal, llama_f16, llama_gqa, quantized, llama_long, need_shared, stories_gguf)
 import gguf_writer as gw
 import reference
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import (assert_greedy_agree, assert_greedy_matches, assert_matches_reference, assert_runs_agree,
                        logits_and_spread)
 
@@ -94,7 +94,7 @@ def llama_any_tensor_order_matches_reference():
     w.write(path)
     toks = [1, 55, 66, 77, 88, 99, 111, 222, 333, 444]
     compare_logits(path, toks)
-    with tl.Model(LIB, path) as a, tl.Model(LIB, llama_gqa()) as b, tl.Context(a) as ca, tl.Context(b) as cb:
+    with tl.Model(path) as a, tl.Model(llama_gqa()) as b, tl.Context(a) as ca, tl.Context(b) as cb:
         assert_greedy_agree(path, toks, ca.greedy(toks, 8), cb.greedy(toks, 8))
 
 
@@ -102,7 +102,7 @@ def llama_any_tensor_order_matches_reference():
 def austen_tiny_sinusoidal_logits_match_reference():
     with open(EXCERPT, encoding="utf-8") as f:
         text = f.read()[:300]
-    with tl.Model(LIB, TINY_SIN) as m:
+    with tl.Model(TINY_SIN) as m:
         toks = m.tokenize(text)[:m.info.n_ctx_train]
     compare_logits(TINY_SIN, toks)
 
@@ -114,7 +114,7 @@ def stories260k_greedy_matches_reference():
     path = stories_gguf()
     prompt = reference.Model(path).tokenize("Once upon a time")
     assert prompt == [1, 403, 407, 261, 378]
-    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+    with tl.Model(path) as m, tl.Context(m) as c:
         got = c.greedy(prompt, 48)
     assert_greedy_matches(path, prompt, got, min_decisive=24)
 
@@ -124,15 +124,15 @@ def stories260k_llamacpp_file_generates_same():
     """The llama.cpp-written GGUF of the same model gives the same greedy text."""
     need_shared()
     path = stories_gguf()
-    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+    with tl.Model(path) as m, tl.Context(m) as c:
         ours = c.greedy([1, 403, 407, 261, 378], 40)
-    with tl.Model(LIB, os.path.join(STORIES, "stories260K.llamacpp.gguf")) as m, tl.Context(m) as c:
+    with tl.Model(os.path.join(STORIES, "stories260K.llamacpp.gguf")) as m, tl.Context(m) as c:
         theirs = c.greedy([1, 403, 407, 261, 378], 40)
     assert_greedy_agree(path, [1, 403, 407, 261, 378], ours, theirs, min_decisive=24)
 
 
 def _prefill_vs_decode(path, tokens):
-    with tl.Model(LIB, path) as m:
+    with tl.Model(path) as m:
         with tl.Context(m, logits_all=True) as c:
             c.prefill(tokens)
             batch = np.stack([c.logits_at(i) for i in range(len(tokens))])
@@ -147,7 +147,7 @@ def _prefill_vs_decode(path, tokens):
 @test
 def stories260k_prefill_equals_decode():
     path = stories_gguf()
-    with tl.Model(LIB, path) as m:
+    with tl.Model(path) as m:
         toks = m.tokenize("Once upon a time, there was a little dog named Max. He liked to run.")
     _prefill_vs_decode(path, toks)
 
@@ -166,7 +166,7 @@ def quantized_weights_in_place_match_reference():
         for dtype, ratio in (("q8_0", 34 / 128), ("q4_0", 18 / 128)):
             path = quantized(arch, dtype)
             what = f"{arch} {dtype}"
-            with tl.Model(LIB, path) as m, tl.Model(LIB, path, expand_f32=True) as e:
+            with tl.Model(path) as m, tl.Model(path, expand_f32=True) as e:
                 assert m.info.weight_bytes < (ratio + 0.1) * e.info.weight_bytes, (what, m.info.weight_bytes)
                 runs = {}
                 for name, model, threads in (("prefill", m, 1), ("expanded", e, 1)):
@@ -199,7 +199,7 @@ def prefill_in_chunks_equals_one_prefill():
     same last logits as one call."""
     path = llama_gqa()
     toks = list(range(1, 41))
-    with tl.Model(LIB, path) as m:
+    with tl.Model(path) as m:
         with tl.Context(m) as c:
             c.prefill(toks)
             one = c.logits()
@@ -224,7 +224,7 @@ def long_prompt_matches_reference_across_blocks_and_batches():
     rng = np.random.default_rng(5)
     toks = [1] + rng.integers(3, 512, 599).tolist()
     compare_logits(path, toks)
-    with tl.Model(LIB, path) as m, tl.Context(m) as c:
+    with tl.Model(path) as m, tl.Context(m) as c:
         c.prefill(toks[:97])
         c.prefill(toks[97:])
         assert_matches_reference(path, toks, c.logits()[None, :], "split prefill")
@@ -240,7 +240,7 @@ def f16_in_place_matches_f32_expansion():
     toks = [1] + list(range(40, 80))
     for path in (llama_f16(), gpt2_f16()):
         n = min(len(toks), reference.Model(path).n_ctx)
-        with tl.Model(LIB, path, expand_f32=True) as a, tl.Model(LIB, path) as b:
+        with tl.Model(path, expand_f32=True) as a, tl.Model(path) as b:
             # half the bytes for the matrices; F32 norms and biases add a little
             assert b.info.weight_bytes < 0.6 * a.info.weight_bytes, (a.info.weight_bytes, b.info.weight_bytes)
             got = {}
@@ -268,7 +268,7 @@ def skip_tokenizer_runs_ids_only():
     tokenizer functions fail with a clear error instead of crashing."""
     path = llama_gqa()
     toks = [1, 55, 66, 77, 88]
-    with tl.Model(LIB, path) as a, tl.Model(LIB, path, skip_tokenizer=True) as b:
+    with tl.Model(path) as a, tl.Model(path, skip_tokenizer=True) as b:
         with tl.Context(a) as ca, tl.Context(b) as cb:
             ca.prefill(toks)
             cb.prefill(toks)
@@ -284,7 +284,7 @@ def skip_tokenizer_runs_ids_only():
 
 @test
 def context_overflow_is_an_error():
-    with tl.Model(LIB, gpt2_learned()) as m, tl.Context(m, n_ctx=16) as c:
+    with tl.Model(gpt2_learned()) as m, tl.Context(m, n_ctx=16) as c:
         c.prefill(list(range(1, 15)))
         c.decode(3)
         c.decode(4)
@@ -294,7 +294,7 @@ def context_overflow_is_an_error():
             assert e.code == 7 and "do not fit" in str(e), str(e)
         else:
             raise AssertionError("decode past the context succeeded")
-    with tl.Model(LIB, gpt2_learned()) as m:
+    with tl.Model(gpt2_learned()) as m:
         try:
             tl.Context(m, n_ctx=10000)
         except tl.TinyLLMError as e:
@@ -312,7 +312,7 @@ def context_shift_equals_a_fresh_prefill_of_the_kept_tokens():
     for path in (llama_gqa(), gpt2_learned(), gpt2_sinusoidal()):
         toks = [1] + list(range(40, 59))  # 20 tokens
         kept = toks[:3] + toks[11:]
-        with tl.Model(LIB, path) as m, tl.Context(m, n_ctx=24) as c:
+        with tl.Model(path) as m, tl.Context(m, n_ctx=24) as c:
             c.prefill(toks)
             c.shift(toks, 3, 8)
             assert LIB.tinyllm_context_n_past(c.h) == len(kept)

@@ -9,7 +9,7 @@ import numpy as np
 
 from harness import Suite
 from fixtures import LIB, llama_wide
-import tinyllm_py as tl
+import tinyllm as tl
 from tolerance import assert_greedy_agree, assert_matches_reference, assert_runs_agree
 
 SUITE = Suite("threads")
@@ -27,7 +27,7 @@ def one_and_two_threads_agree():
     rng = np.random.default_rng(9)
     toks = [1] + rng.integers(3, 512, 279).tolist()
     got, cont = {}, {}
-    with tl.Model(LIB, path) as m:
+    with tl.Model(path) as m:
         for n in (1, 2):
             with tl.Context(m, n_threads=n, logits_all=True) as c:
                 c.prefill(toks)

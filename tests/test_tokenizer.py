@@ -12,7 +12,7 @@ from harness import SP512, STORIES, Suite
 from fixtures import EXCERPT, LIB, gpt2_learned, need_shared
 import gguf_writer as gw
 import reference
-import tinyllm_py as tl
+import tinyllm as tl
 
 SUITE = Suite("tokenizer")
 test = SUITE.test
@@ -41,7 +41,7 @@ def _check_tokenizer(m, sp, cases=TOKENIZER_CASES):
 def tokenizer_roundtrips_embedded_model():
     import sentencepiece as spm
     sp = spm.SentencePieceProcessor(model_file=SP512)
-    with tl.Model(LIB, gpt2_learned()) as m:
+    with tl.Model(gpt2_learned()) as m:
         assert LIB.tinyllm_tokenizer_source(m.h) == b"embedded SentencePiece model"
         _check_tokenizer(m, sp)
 
@@ -69,7 +69,7 @@ def tokenizer_rebuilt_from_arrays_matches_model():
     for name in g.tensors:
         w.add_tensor(name, g.tensor(name))
     w.write(path)
-    with tl.Model(LIB, path) as m:
+    with tl.Model(path) as m:
         assert LIB.tinyllm_tokenizer_source(m.h) == b"rebuilt from tokenizer.ggml arrays"
         _check_tokenizer(m, sp)
         with open(EXCERPT, encoding="utf-8") as f:
@@ -87,7 +87,7 @@ def tokenizer_llamacpp_file_matches_tok512():
     need_shared()
     import sentencepiece as spm
     sp = spm.SentencePieceProcessor(model_file=os.path.join(STORIES, "tok512.model"))
-    with tl.Model(LIB, os.path.join(STORIES, "stories260K.llamacpp.gguf")) as m:
+    with tl.Model(os.path.join(STORIES, "stories260K.llamacpp.gguf")) as m:
         _check_tokenizer(m, sp, [t for t in TOKENIZER_CASES if t == " ".join(t.split(" ")).strip(" ")
                                  and "  " not in t and t.strip(" ")])
         assert m.tokenize("Once upon a time") == [1, 403, 407, 261, 378]
@@ -95,7 +95,7 @@ def tokenizer_llamacpp_file_matches_tok512():
 
 @test
 def tokenizer_rejects_invalid_utf8():
-    with tl.Model(LIB, gpt2_learned()) as m:
+    with tl.Model(gpt2_learned()) as m:
         try:
             m.tokenize(b"ok \xff\xfe bad")
         except tl.TinyLLMError as e:
@@ -107,7 +107,7 @@ def tokenizer_rejects_invalid_utf8():
 @test
 def stream_holds_back_split_utf8():
     """A character split over byte-fallback tokens comes out whole, once."""
-    with tl.Model(LIB, gpt2_learned()) as m:
+    with tl.Model(gpt2_learned()) as m:
         text = "漢🙂"
         ids = m.tokenize(text, add_bos=False)
         byte_ids = [i for i in ids if m.piece(i).startswith("<0x")]

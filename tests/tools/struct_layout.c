@@ -1,6 +1,6 @@
 /* Prints the public structs' layouts as the C compiler lays them out (JSON:
  * struct -> {"size": n, "fields": {name: offset}}), so the ctypes bindings
- * in tests/tinyllm_py.py can be checked against the header: a field added,
+ * in python/tinyllm/__init__.py can be checked against the header: a field added,
  * moved or resized in tinyllm.h without the bindings fails a test. */
 #include <stddef.h>
 #include <stdio.h>
@@ -37,6 +37,16 @@ int main(void) {
     END();
     BEGIN(tinyllm_detok);
     FIELD(tinyllm_detok, pending), FIELD(tinyllm_detok, n_pending), FIELD(tinyllm_detok, at_start);
+    END();
+    BEGIN(tinyllm_tap);
+    FIELD(tinyllm_tap, name), FIELD(tinyllm_tap, kind), FIELD(tinyllm_tap, layer), FIELD(tinyllm_tap, pos0);
+    FIELD(tinyllm_tap, n_dims), FIELD(tinyllm_tap, shape), FIELD(tinyllm_tap, data);
+    END();
+    BEGIN(tinyllm_sampler_params);
+    FIELD(tinyllm_sampler_params, temperature), FIELD(tinyllm_sampler_params, top_k);
+    FIELD(tinyllm_sampler_params, top_p), FIELD(tinyllm_sampler_params, min_p);
+    FIELD(tinyllm_sampler_params, repeat_penalty), FIELD(tinyllm_sampler_params, repeat_last_n);
+    FIELD(tinyllm_sampler_params, seed);
     END();
     printf("}\n");
     return 0;

@@ -1,0 +1,413 @@
+"""tinyllm from Python: ctypes over the installed libtinyllm.so, numpy arrays
+out. The C API is include/tinyllm.h; this module mirrors its structs (their
+layout is checked against the C compiler by the test suite) and wraps it:
+
+    import tinyllm
+    m = tinyllm.Model("models/austen.gguf")
+    ids = m.tokenize("It is a truth universally acknowledged")
+    taps = m.run_with_taps(ids, ["3.attn_probs", "logits"])   # {name: ndarray}
+    print(m.generate("It is a truth", n=40, temperature=0))
+
+The library is found, in order: tinyllm.library(PATH) called first, the
+TINYLLM_LIB environment variable, the directory `make install` recorded
+(_install.py), the system's libtinyllm.so.0, and the source tree's build/.
+"""
+import ctypes as C
+import os
+
+import numpy as np
+
+_lib = None
+
+
+def library(path=None):
+    """The loaded libtinyllm (loading it on first use; `path` chooses the file)."""
+    global _lib
+    if path is not None:
+        _lib = _bind(C.CDLL(path))
+    if _lib is None:
+        _lib = _bind(C.CDLL(_find_library()))
+    return _lib
+
+
+def _find_library():
+    if os.environ.get("TINYLLM_LIB"):
+        return os.environ["TINYLLM_LIB"]
+    try:
+        from . import _install  # written by `make install`
+        return os.path.join(_install.LIBDIR, "libtinyllm.so.0")
+    except ImportError:
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    tree = os.path.join(here, "..", "..", "build", "libtinyllm.so")
+    try:
+        C.CDLL("libtinyllm.so.0")
+        return "libtinyllm.so.0"
+    except OSError:
+        if os.path.exists(tree):
+            return tree
+    raise OSError("libtinyllm.so.0 not found: run `make install`, or set TINYLLM_LIB to the library's path")
+
+
+def version():
+    return library().tinyllm_version().decode()
+
+
+class Error(C.Structure):
+    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
+
+
+class ModelParams(C.Structure):
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int),
+                ("expand_f32", C.c_int)]
+
+
+class ContextParams(C.Structure):
+    _fields_ = [("n_ctx", C.c_int), ("n_threads", C.c_int), ("logits_all", C.c_int), ("blas_threads", C.c_int)]
+
+
+class ModelInfo(C.Structure):
+    _fields_ = [("architecture", C.c_char_p), ("name", C.c_char_p), ("n_vocab", C.c_int), ("n_ctx_train", C.c_int),
+                ("n_embd", C.c_int), ("n_layer", C.c_int), ("n_head", C.c_int), ("n_head_kv", C.c_int),
+                ("n_ff", C.c_int), ("head_dim", C.c_int), ("norm_eps", C.c_float), ("rope_theta", C.c_float),
+                ("positions", C.c_int), ("tied_output", C.c_int), ("n_params", C.c_int64),
+                ("file_size", C.c_uint64), ("file_type", C.c_int), ("weight_bytes", C.c_uint64),
+                ("kernels", C.c_char_p), ("norm", C.c_char_p), ("activation", C.c_char_p)]
+
+
+class Detok(C.Structure):
+    _fields_ = [("pending", C.c_ubyte * 4), ("n_pending", C.c_int), ("at_start", C.c_int)]
+
+
+class TinyLLMError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Tap(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("kind", C.c_char_p), ("layer", C.c_int), ("pos0", C.c_int),
+                ("n_dims", C.c_int), ("shape", C.c_int64 * 3), ("data", C.POINTER(C.c_float))]
+
+
+class SamplerParams(C.Structure):
+    _fields_ = [("temperature", C.c_float), ("top_k", C.c_int), ("top_p", C.c_float), ("min_p", C.c_float),
+                ("repeat_penalty", C.c_float), ("repeat_last_n", C.c_int), ("seed", C.c_uint64)]
+
+
+TAP_FN = C.CFUNCTYPE(None, C.POINTER(Tap), C.c_void_p)
+
+
+def load_library(build_dir):
+    """The library in a build directory (the test suite's way in)."""
+    return library(os.path.join(build_dir, "libtinyllm.so"))
+
+
+def _bind(lib):
+    P = C.c_void_p
+    E = C.POINTER(Error)
+    sig = {
+        "tinyllm_version": (C.c_char_p, []),
+        "tinyllm_model_load": (C.c_int, [C.c_char_p, C.POINTER(ModelParams), C.POINTER(P), E]),
+        "tinyllm_model_free": (None, [P]),
+        "tinyllm_model_info_get": (C.c_int, [P, C.POINTER(ModelInfo), E]),
+        "tinyllm_model_logit_lens": (C.c_int, [P, C.POINTER(C.c_float), C.POINTER(C.c_float), E]),
+        "tinyllm_context_create": (C.c_int, [P, C.POINTER(ContextParams), C.POINTER(P), E]),
+        "tinyllm_context_free": (None, [P]),
+        "tinyllm_context_n_past": (C.c_int, [P]),
+        "tinyllm_context_n_ctx": (C.c_int, [P]),
+        "tinyllm_context_rewind": (C.c_int, [P, C.c_int, E]),
+        "tinyllm_context_shift": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.c_int, E]),
+        "tinyllm_context_prefill": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, E]),
+        "tinyllm_context_decode": (C.c_int, [P, C.c_int, E]),
+        "tinyllm_context_logits": (C.POINTER(C.c_float), [P]),
+        "tinyllm_context_logits_at": (C.POINTER(C.c_float), [P, C.c_int]),
+        "tinyllm_context_set_tap": (C.c_int, [P, TAP_FN, P, E]),
+        "tinyllm_context_ablate_head": (C.c_int, [P, C.c_int, C.c_int, C.c_int, E]),
+        "tinyllm_tokenize": (C.c_int, [P, C.c_char_p, C.c_size_t, C.c_int, C.POINTER(C.c_int), C.c_int,
+                                       C.POINTER(C.c_int), E]),
+        "tinyllm_detokenize": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.c_char_p, C.c_size_t,
+                                         C.POINTER(C.c_size_t), E]),
+        "tinyllm_detok_init": (None, [C.POINTER(Detok), C.c_int]),
+        "tinyllm_detok_push": (C.c_int, [P, C.POINTER(Detok), C.c_int, C.c_char_p, C.c_size_t, E]),
+        "tinyllm_detok_flush": (C.c_int, [C.POINTER(Detok), C.c_char_p, C.c_size_t]),
+        "tinyllm_token_bos": (C.c_int, [P]),
+        "tinyllm_token_eos": (C.c_int, [P]),
+        "tinyllm_token_piece": (C.c_char_p, [P, C.c_int]),
+        "tinyllm_tokenizer_source": (C.c_char_p, [P]),
+        "tinyllm_sampler_default_params": (SamplerParams, []),
+        "tinyllm_sampler_create": (C.c_int, [C.POINTER(SamplerParams), C.c_int, C.POINTER(P), E]),
+        "tinyllm_sampler_free": (None, [P]),
+        "tinyllm_sampler_sample": (C.c_int, [P, C.POINTER(C.c_float), C.POINTER(C.c_int), C.c_int, E]),
+        "tinyllm_quantize": (C.c_int, [C.c_char_p, C.c_char_p, C.c_char_p, E]),
+    }
+    for name, (res, args) in sig.items():
+        f = getattr(lib, name)
+        f.restype = res
+        f.argtypes = args
+    return lib
+
+
+def _check(rc, err):
+    if rc:
+        raise TinyLLMError(rc, err.message.decode(errors="replace"))
+
+
+class Model:
+    """A loaded GGUF model (tinyllm_model_load). Use as a context manager or
+    call close(); the file stays mapped while the model lives."""
+
+    def __init__(self, path, check_tensors=False, no_mmap=False, skip_tokenizer=False, expand_f32=False):
+        lib = self.lib = library()
+        self.h = C.c_void_p()
+        err = Error()
+        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer), 0, int(expand_f32))),
+                                    C.byref(self.h),
+                                    C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+        self.info = ModelInfo()
+        lib.tinyllm_model_info_get(self.h, C.byref(self.info), None)
+        self.n_vocab = self.info.n_vocab
+
+    def close(self):
+        if self.h:
+            self.lib.tinyllm_model_free(self.h)
+            self.h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def tokenize(self, text, add_bos=True):
+        b = text.encode("utf-8") if isinstance(text, str) else text
+        n = C.c_int()
+        err = Error()
+        rc = self.lib.tinyllm_tokenize(self.h, b, len(b), int(add_bos), None, 0, C.byref(n), C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+        buf = (C.c_int * max(n.value, 1))()
+        rc = self.lib.tinyllm_tokenize(self.h, b, len(b), int(add_bos), buf, n.value, C.byref(n), C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+        return list(buf[:n.value])
+
+    def text(self, ids):
+        """detokenize(ids) as str (invalid UTF-8 bytes replaced)."""
+        return self.detokenize(ids).decode("utf-8", errors="replace")
+
+    def detokenize(self, ids):
+        arr = (C.c_int * max(len(ids), 1))(*ids)
+        out = C.create_string_buffer(16 * len(ids) + 64)
+        n = C.c_size_t()
+        err = Error()
+        rc = self.lib.tinyllm_detokenize(self.h, arr, len(ids), out, len(out), C.byref(n), C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+        return out.raw[:n.value]
+
+    def stream(self, ids, strip_leading_space=False):
+        """Bytes produced by the streaming detokenizer, one push per id."""
+        d = Detok()
+        self.lib.tinyllm_detok_init(C.byref(d), int(strip_leading_space))
+        buf = C.create_string_buffer(1024)
+        out = b""
+        for i in ids:
+            n = self.lib.tinyllm_detok_push(self.h, C.byref(d), i, buf, len(buf), None)
+            if n < 0:
+                raise TinyLLMError(6, f"detok_push failed on {i}")
+            out += buf.raw[:n]
+        n = self.lib.tinyllm_detok_flush(C.byref(d), buf, len(buf))
+        return out + buf.raw[:n]
+
+    def piece(self, i):
+        p = self.lib.tinyllm_token_piece(self.h, i)
+        return None if p is None else p.decode("utf-8")
+
+
+    def logit_lens(self, x):
+        """The final norm and classifier applied to residual-stream vectors
+        x (..., n_embd): logits (..., n_vocab)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        flat = x.reshape(-1, self.info.n_embd)
+        out = np.empty((flat.shape[0], self.n_vocab), np.float32)
+        err = Error()
+        for i in range(flat.shape[0]):
+            _check(self.lib.tinyllm_model_logit_lens(self.h, flat[i].ctypes.data_as(C.POINTER(C.c_float)),
+                                                     out[i].ctypes.data_as(C.POINTER(C.c_float)), C.byref(err)), err)
+        return out.reshape(x.shape[:-1] + (self.n_vocab,))
+
+    def run_with_taps(self, prompt, taps=None, ablate=()):
+        """Runs the prompt (text or token ids) through one prefill and
+        returns {tap name: ndarray} for the taps named (all when None), in
+        the shapes of the tap table (include/tinyllm.h), in the spirit of
+        TransformerLens' run_with_cache. ablate: (layer, head) pairs whose
+        heads contribute zeros. Logits come for every position."""
+        ids = self.tokenize(prompt) if isinstance(prompt, (str, bytes)) else list(prompt)
+        with Context(self, n_ctx=len(ids), logits_all=True) as c:
+            for layer, head in ablate:
+                c.ablate_head(layer, head)
+            return c.prefill_with_taps(ids, taps)
+
+    def generate(self, prompt, n=64, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
+                 seed=0):
+        """Text continuing `prompt` (n tokens at most, stopping at the
+        end-of-text token), sampled as `tinyllm generate` samples."""
+        ids = self.tokenize(prompt)
+        out = []
+        with Context(self, n_ctx=min(self.info.n_ctx_train, len(ids) + n)) as c, \
+                Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                        repeat_penalty=repeat_penalty, seed=seed) as s:
+            c.prefill(ids)
+            for i in range(n):
+                t = s.sample(c.logits(), ids + out)
+                if t == self.lib.tinyllm_token_eos(self.h):
+                    break
+                out.append(t)
+                if i + 1 < n and len(ids) + len(out) < c.n_ctx:
+                    c.decode(t)
+                else:
+                    break
+        return self.text(out)
+
+
+class Sampler:
+    """tinyllm_sampler: temperature, top-k, top-p, min-p, repetition penalty, seed."""
+
+    def __init__(self, model, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
+                 repeat_last_n=64, seed=0):
+        self.lib = model.lib
+        p = self.lib.tinyllm_sampler_default_params()
+        p.temperature, p.top_k, p.top_p, p.min_p = temperature, top_k, top_p, min_p
+        p.repeat_penalty, p.repeat_last_n, p.seed = repeat_penalty, repeat_last_n, seed
+        self.h = C.c_void_p()
+        err = Error()
+        _check(self.lib.tinyllm_sampler_create(C.byref(p), model.n_vocab, C.byref(self.h), C.byref(err)), err)
+
+    def sample(self, logits, history=()):
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+        hist = (C.c_int * max(len(history), 1))(*history)
+        err = Error()
+        t = self.lib.tinyllm_sampler_sample(self.h, logits.ctypes.data_as(C.POINTER(C.c_float)), hist, len(history),
+                                            C.byref(err))
+        if t < 0:
+            raise TinyLLMError(1, err.message.decode(errors="replace"))
+        return t
+
+    def close(self):
+        if self.h:
+            self.lib.tinyllm_sampler_free(self.h)
+            self.h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Context:
+    """A KV cache and scratch for one sequence (tinyllm_context_create)."""
+
+    def __init__(self, model, n_ctx=0, n_threads=0, logits_all=False):
+        self.m = model
+        self.lib = model.lib
+        self.h = C.c_void_p()
+        err = Error()
+        rc = self.lib.tinyllm_context_create(model.h, C.byref(ContextParams(n_ctx, n_threads, int(logits_all), 0)),
+                                             C.byref(self.h), C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+
+    def close(self):
+        if self.h:
+            self.lib.tinyllm_context_free(self.h)
+            self.h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def prefill(self, tokens):
+        arr = (C.c_int * len(tokens))(*tokens)
+        err = Error()
+        rc = self.lib.tinyllm_context_prefill(self.h, arr, len(tokens), C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+
+    def decode(self, token):
+        err = Error()
+        rc = self.lib.tinyllm_context_decode(self.h, token, C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode())
+
+    def logits(self):
+        p = self.lib.tinyllm_context_logits(self.h)
+        return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
+
+    def logits_at(self, i):
+        p = self.lib.tinyllm_context_logits_at(self.h, i)
+        return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
+
+    @property
+    def n_ctx(self):
+        return self.lib.tinyllm_context_n_ctx(self.h)
+
+    def ablate_head(self, layer, head, on=True):
+        """Head `head` of layer `layer` contributes zeros (on) or is restored."""
+        err = Error()
+        _check(self.lib.tinyllm_context_ablate_head(self.h, layer, head, int(on), C.byref(err)), err)
+
+    def prefill_with_taps(self, tokens, names=None):
+        """prefill(tokens), returning {tap name: ndarray copy} for the taps
+        named (every tap when None). A prompt longer than the context's batch
+        (512) runs in chunks: 2-D taps are joined along the token axis,
+        attention taps keep the last chunk's."""
+        want = None if names is None else set(names)
+        got = {}
+
+        def on_tap(tap_p, _user):
+            t = tap_p.contents
+            name = t.name.decode()
+            if want is not None and name not in want:
+                return
+            shape = tuple(t.shape[i] for i in range(t.n_dims))
+            a = np.ctypeslib.as_array(t.data, shape=shape).copy()
+            axis = 1 if t.n_dims == 3 else 0
+            got[name] = np.concatenate([got[name], a], axis=axis) if name in got and axis == 0 else a
+
+        fn = TAP_FN(on_tap)
+        err = Error()
+        _check(self.lib.tinyllm_context_set_tap(self.h, fn, None, C.byref(err)), err)
+        try:
+            self.prefill(tokens)
+        finally:
+            self.lib.tinyllm_context_set_tap(self.h, TAP_FN(), None, None)
+        missing = [] if want is None else sorted(want - set(got))
+        if missing:
+            raise TinyLLMError(1, f"no tap named {missing[0]!r} (names: include/tinyllm.h's tap table)")
+        return got
+
+    def rewind(self, n_keep=0):
+        return self.lib.tinyllm_context_rewind(self.h, n_keep, None)
+
+    def shift(self, tokens, n_keep, n_discard):
+        err = Error()
+        arr = (C.c_int * len(tokens))(*tokens)
+        rc = self.lib.tinyllm_context_shift(self.h, arr, n_keep, n_discard, C.byref(err))
+        if rc:
+            raise TinyLLMError(rc, err.message.decode(errors="replace"))
+
+    def greedy(self, prompt_tokens, n):
+        self.prefill(prompt_tokens)
+        out = []
+        for i in range(n):
+            nxt = int(np.argmax(self.logits()))
+            out.append(nxt)
+            if i + 1 < n:
+                self.decode(nxt)
+        return out
