@@ -119,9 +119,13 @@ static const int FILE_TYPE_OF[] = {[GGML_TYPE_F32] = 0, [GGML_TYPE_F16] = 1, [GG
 static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_tensor *t, int type,
                                    float *row, uint8_t *packed, tinyllm_error *err) {
     size_t C = (size_t)t->dims[0], rows = (size_t)(t->n_elements / C);
-    matrix src = {t->data, (int)t->type};
+    size_t in_row = weight_bytes((int)t->type, C);
     for (size_t r = 0; r < rows; r++) {
-        matrix_rows(k, row, src, (long)C, r, 1); // (C)
+        /* the row's bytes copied first: a file with general.alignment 1 may
+         * place F16/F32 data at any address */
+        memcpy(packed, (const uint8_t *)t->data + r * in_row, in_row);
+        matrix src = {packed, (int)t->type};
+        matrix_rows(k, row, src, (long)C, 0, 1); // (C)
         size_t n = weight_bytes(type, C);
         switch (type) {
         case GGML_TYPE_F32: memcpy(packed, row, n); break;

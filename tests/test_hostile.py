@@ -270,5 +270,43 @@ def info_sizes_nothing_by_the_files_maximum_context():
     assert r.returncode == 0, r.stderr
 
 
+@test
+def quantize_reads_misaligned_tensors_and_files_that_are_not_models():
+    """general.alignment 1 lets F16 data start at an odd address (the
+    quantizer read it through a uint16_t pointer: undefined behaviour, which
+    UBSan aborts on), and a GGUF that is not a runnable model is still a
+    file quantize can convert (its summary loaded both files as models and
+    failed after writing). Values read back equal the Python writer's."""
+    import gguf_reader
+    import gguf_writer as gw
+    a = (np.random.default_rng(3).standard_normal((4, 64)) * 0.1).astype(np.float32)
+    src = os.path.join(TMP, "odd.gguf")
+    for name_pad in ("", "x"):  # the header's length decides where the data starts: make it odd
+        w = gw.GGUFWriter(alignment=1)
+        w.add_string("general.architecture", "not-a-model" + name_pad)
+        w.add_tensor("odd.bias", np.arange(3, dtype=np.float32))
+        w.add_tensor("blk.0.ffn_up.weight", a, gw.GGML_F16)
+        w.add_tensor("blk.0.ffn_down.weight", a[:2, :35], gw.GGML_F16)  # a row tail for the scalar loop
+        w.write(src)
+        offsets = gguf_reader.GGUFFile(src)
+        with open(src, "rb") as f:
+            at = f.read().find(offsets.tensors["blk.0.ffn_up.weight"][2])
+        if at % 2:
+            break
+    assert at % 2, "could not place the F16 tensor at an odd offset"
+    out = os.path.join(TMP, "odd-q8_0.gguf")
+    r = run(["quantize", src, out, "q8_0"])
+    assert r.returncode == 0, r.stderr
+    q = gguf_reader.GGUFFile(out)
+    stored = a.astype(np.float16).astype(np.float32)
+    want = gguf_reader._dequant(gw.GGML_Q8_0, gw.quantize_q8_0(stored), stored.size).reshape(stored.shape)
+    assert q.tensors["blk.0.ffn_up.weight"][1] == gw.GGML_Q8_0
+    assert np.array_equal(q.tensor("blk.0.ffn_up.weight"), want)
+    assert np.array_equal(q.tensor("odd.bias"), np.arange(3, dtype=np.float32))
+    assert q.tensors["blk.0.ffn_down.weight"][1] == gw.GGML_F16  # rows of 35: not whole blocks
+    assert np.array_equal(q.tensor("blk.0.ffn_down.weight"), stored[:2, :35])
+    assert q.kv["general.architecture"].startswith("not-a-model") and offsets.kv.get("general.alignment") == 1
+
+
 if __name__ == "__main__":
     SUITE.main()
