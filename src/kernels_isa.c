@@ -264,6 +264,19 @@ static void quantize_act(int8_t *q, float *d, int32_t *s, const float *x, int C)
     }
 }
 
+/* T activation rows (in_stride apart) quantized into qscratch, laid out as
+ * Q8_ACT_BYTES says: *xq (T, C) values, *xd (T, C / 32) scales, *xs
+ * (T, C / 32) block sums. */
+static void quantize_rows(void *qscratch, const float *in, int in_stride, int T, int C, int8_t **xq, float **xd,
+                          int32_t **xs) {
+    int nb = C / QK;
+    *xq = qscratch;
+    *xd = (float *)(*xq + (size_t)T * C);
+    *xs = (int32_t *)(*xd + (size_t)T * nb);
+    for (int t = 0; t < T; t++)
+        quantize_act(*xq + (size_t)t * C, *xd + (size_t)t * nb, *xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
+}
+
 #if VW
 /* The 32 int8 products w[i] * x[i] summed in 8 int32 lanes. vpmaddubsw
  * multiplies unsigned by signed bytes: |w| is the unsigned side and w's sign
@@ -376,11 +389,10 @@ ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const 
 ALWAYS_INLINE void stream_quantized(float *out, const float *in, int in_stride, const void *w, int q4,
                                     const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
     int nb = C / QK;
-    int8_t *xq = qscratch;                               // (T, C)
-    float *xd = (float *)(xq + (size_t)T * C);           // (T, C / 32)
-    int32_t *xs = (int32_t *)(xd + (size_t)T * nb);      // (T, C / 32)
-    for (int t = 0; t < T; t++)
-        quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
+    int8_t *xq;
+    float *xd;
+    int32_t *xs;
+    quantize_rows(qscratch, in, in_stride, T, C, &xq, &xd, &xs);
     size_t row_bytes = (size_t)nb * (q4 ? Q4_0_BYTES : Q8_0_BYTES);
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
@@ -450,11 +462,10 @@ ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *x
 static void stream_q4_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
                            int C, int OC, int o0, int o1, void *qscratch) {
     int nb = C / QK;
-    int8_t *xq = qscratch;                               // (T, C)
-    float *xd = (float *)(xq + (size_t)T * C);           // (T, C / 32)
-    int32_t *xs = (int32_t *)(xd + (size_t)T * nb);      // (T, C / 32)
-    for (int t = 0; t < T; t++)
-        quantize_act(xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
+    int8_t *xq;
+    float *xd;
+    int32_t *xs;
+    quantize_rows(qscratch, in, in_stride, T, C, &xq, &xd, &xs);
     size_t group_bytes = (size_t)nb * Q4_0_X8_GROUP_BYTES;
     for (int o = o0; o < o1; o += Q4_0_X8_ROWS) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(o / Q4_0_X8_ROWS) * group_bytes;

@@ -40,14 +40,21 @@ static uint16_t f32_to_f16(float f) {
 
 /* -------------------------------------------------------- quantizers -- */
 
+/* A block's F16 scale d = max|x| / qmax (32 values at x) written at dst;
+ * returns 1 / d as the quantizers divide by it (0 for an all-zero block). */
+static float put_block_scale(uint8_t *dst, const float *x, float qmax) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    uint16_t d = f32_to_f16(amax / qmax);
+    memcpy(dst, &d, 2);
+    float df = f16_to_f32(d);
+    return df != 0.0f ? 1.0f / df : 0.0f;
+}
+
 /* Blocks of 32: F16 scale d = max|x| / 127, values round(x / d) (half to even). */
 static void quantize_q8_0(uint8_t *dst, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++, x += 32, dst += 34) {
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        uint16_t d = f32_to_f16(amax / 127.0f);
-        float df = f16_to_f32(d), inv = df != 0.0f ? 1.0f / df : 0.0f;
-        memcpy(dst, &d, 2);
+        float inv = put_block_scale(dst, x, 127.0f);
         for (int i = 0; i < 32; i++) {
             long q = lrintf(x[i] * inv);
             dst[2 + i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
@@ -59,11 +66,7 @@ static void quantize_q8_0(uint8_t *dst, const float *x, size_t n) {
  * -8..7 and stored + 8, value j in the low nibble of byte j, j + 16 high. */
 static void quantize_q4_0(uint8_t *dst, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++, x += 32, dst += 18) {
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        uint16_t d = f32_to_f16(amax / 7.0f);
-        float df = f16_to_f32(d), inv = df != 0.0f ? 1.0f / df : 0.0f;
-        memcpy(dst, &d, 2);
+        float inv = put_block_scale(dst, x, 7.0f);
         uint8_t q[32];
         for (int i = 0; i < 32; i++) {
             long v = lrintf(x[i] * inv);

@@ -180,6 +180,25 @@ def default_model_q8_0_loses_at_most_002_bits_per_byte():
         assert bpb - base <= bound, f"{fmt}: {bpb:.4f} bits/byte vs {base:.4f} (F16): lost {bpb - base:.4f} > {bound}"
 
 
+def _reference_window_nlls(path, ctx, stride):
+    """The tiny model's tokens of the text at path and the reference's NLL
+    of each token after the first, scored once by sliding windows of ctx
+    tokens moved by stride (each token in the first window that sees it)."""
+    ref = reference.Model(TINY_SIN)
+    toks = ref.tokenize(open(path, encoding="utf-8").read())
+    nlls, scored_upto, start = [], 1, 0
+    while True:
+        end = min(start + ctx, len(toks))
+        logits = ref.forward(toks[start:end])
+        for t in range(max(scored_upto, start + 1), end):
+            row = logits[t - start - 1]
+            nlls.append(np.log(np.exp(row - row.max()).sum()) + row.max() - row[toks[t]])
+        scored_upto = end
+        if end == len(toks):
+            return toks, np.array(nlls)
+        start += stride
+
+
 @test
 def perplexity_definition_matches_reference():
     """Sliding windows score every token once: the engine's NLL equals the
@@ -188,24 +207,12 @@ def perplexity_definition_matches_reference():
     with open(path, "w", encoding="utf-8") as f:
         f.write("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
                 "must be in want of a wife.\n")
-    ref = reference.Model(TINY_SIN)
-    toks = ref.tokenize(open(path, encoding="utf-8").read())
     ctx, stride = 16, 5
-    total, scored_upto, start = 0.0, 1, 0
-    while True:
-        end = min(start + ctx, len(toks))
-        logits = ref.forward(toks[start:end])
-        for t in range(max(scored_upto, start + 1), end):
-            row = logits[t - start - 1]
-            total += np.log(np.exp(row - row.max()).sum()) + row.max() - row[toks[t]]
-        scored_upto = end
-        if end == len(toks):
-            break
-        start += stride
+    toks, nlls = _reference_window_nlls(path, ctx, stride)
     nll, _ = _perplexity(TINY_SIN, path, ctx, stride)
     # each token's NLL moves by at most twice the largest logit error
     spread = max(logits_and_spread(TINY_SIN, toks[s:s + ctx])[1] for s in range(0, len(toks), stride))
-    assert_within(nll, total / (len(toks) - 1), 2 * spread, "nll/token")
+    assert_within(nll, nlls.sum() / (len(toks) - 1), 2 * spread, "nll/token")
 
 
 @test
@@ -280,21 +287,8 @@ def perplexity_reports_its_standard_error_windows_and_progress():
     with open(path, "w", encoding="utf-8") as f:
         f.write("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
                 "must be in want of a wife.\n")
-    ref = reference.Model(TINY_SIN)
-    toks = ref.tokenize(open(path, encoding="utf-8").read())
     ctx, stride = 16, 5
-    nlls, scored_upto, start = [], 1, 0
-    while True:
-        end = min(start + ctx, len(toks))
-        logits = ref.forward(toks[start:end])
-        for t in range(max(scored_upto, start + 1), end):
-            row = logits[t - start - 1]
-            nlls.append(np.log(np.exp(row - row.max()).sum()) + row.max() - row[toks[t]])
-        scored_upto = end
-        if end == len(toks):
-            break
-        start += stride
-    nlls = np.array(nlls)
+    toks, nlls = _reference_window_nlls(path, ctx, stride)
     se_ref = nlls.std(ddof=1) / np.sqrt(len(nlls))
     r = run([TINYLLM, "perplexity", "-m", TINY_SIN, "-f", path, "--ctx", str(ctx), "--stride", str(stride),
              "--per-window"])
