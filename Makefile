@@ -55,7 +55,9 @@ LIB_CXX = $(wildcard src/*.cpp)
 ISA_OBJ = $(KERNEL_ISAS:%=$(BUILD)/obj/kernels_isa-%.o)
 LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ)
 CLI_C   = $(wildcard tools/tinyllm/*.c)
-CLI_OBJ = $(CLI_C:tools/tinyllm/%.c=$(BUILD)/obj/cli/%.o)
+# the explorer's page (HTML, CSS, JS) compiled into the CLI as strings
+EXPLORE_ASSETS = tools/tinyllm/explore/page.html tools/tinyllm/explore/explore.css tools/tinyllm/explore/explore.js
+CLI_OBJ = $(CLI_C:tools/tinyllm/%.c=$(BUILD)/obj/cli/%.o) $(BUILD)/obj/gen/explore_assets.o
 TEST_C  = $(wildcard tests/unit/*.c)
 TEST_OBJ = $(TEST_C:tests/unit/%.c=$(BUILD)/obj/test/%.o)
 HEADERS = $(wildcard include/*.h src/*.h tools/tinyllm/*.h tests/unit/*.h)
@@ -96,6 +98,14 @@ $(BUILD)/obj/cli/%.o: tools/tinyllm/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(CLI_CFLAGS) -c $< -o $@
 
+$(BUILD)/gen/explore_assets.c: $(EXPLORE_ASSETS) scripts/embed_text.sh
+	@mkdir -p $(dir $@)
+	scripts/embed_text.sh $@ explore_page_html=tools/tinyllm/explore/page.html \
+	    explore_css=tools/tinyllm/explore/explore.css explore_js=tools/tinyllm/explore/explore.js
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 $(BUILD)/obj/test/%.o: tests/unit/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
@@ -121,7 +131,7 @@ $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libtinyllm.a
 
 # A CLI with deliberate bugs behind TINYLLM_FAULT=... (tests of `verify` only).
 FAULT_OBJ = $(LIB_C:src/%.c=$(BUILD)/faults/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ) \
-            $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o)
+            $(CLI_C:tools/tinyllm/%.c=$(BUILD)/faults/cli/%.o) $(BUILD)/obj/gen/explore_assets.o
 $(BUILD)/faults/%.o: src/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -DTINYLLM_FAULT_INJECTION -c $< -o $@

@@ -64,6 +64,19 @@ MUTATIONS = [
      "float scale = amax / 127.0f, inv = amax > 0.0f ? 126.0f / amax : 0.0f;"),
     ("char_vocabulary_unk_outside", "src/tokenizer.c", "        if (ids[i] < t->n_vocab) continue;",
      "        if (ids[i] <= t->n_vocab) continue;"),
+    # the explorer: the page's data (C) and what the page computes from it (JS, tested in chromium)
+    ("explore_attention_offset", "tools/tinyllm/explore/explore.js",
+     "return attn[(li * H + h) * TRI + q * (q + 1) / 2 + k]; }", "return attn[(li * H + h) * TRI + q * (q + 1) / 2 + k + 1]; }"),
+    ("explore_temperature_ignored", "tools/tinyllm/explore/explore.js", "Math.exp((r.logit - best.logit) / T)",
+     "Math.exp(r.logit - best.logit)"),
+    ("explore_top_p_one_short", "tools/tinyllm/explore/explore.js", "if (cum >= topP) { keep = i + 1; break; }",
+     "if (cum >= topP) { keep = i; break; }"),
+    ("explore_click_ignored", "tools/tinyllm/explore/explore.js", 't.addEventListener("click", () => select(i));',
+     't.addEventListener("click", () => select(N - 1));'),
+    ("explore_half_rounding", "tools/tinyllm/encode.c", "    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;",
+     "    if (rest > 0x1000 && (h & 1)) h++;"),
+    ("explore_head_stride", "tools/tinyllm/cmd_explore.c",
+     "*o++ = row ? half_from_float(row[(size_t)h * (q + 1) + k]) : 0;", "*o++ = row ? half_from_float(row[(size_t)h * q + k]) : 0;"),
 ]
 
 

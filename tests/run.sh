@@ -25,6 +25,7 @@ for name in gguf tokenizer numerics threads cli install verify convert python; d
 done
 suite errors "$PYTHON" tests/test_errors.py
 suite step "$PYTHON" tests/test_step.py
+suite explore "$PYTHON" tests/test_explore.py
 suite hostile "$PYTHON" tests/test_hostile.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue

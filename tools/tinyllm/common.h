@@ -61,5 +61,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_attn(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_explore(int argc, char **argv);
 
 #endif

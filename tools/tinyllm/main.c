@@ -18,6 +18,7 @@ static const command COMMANDS[] = {
     {"perplexity", cmd_perplexity, "perplexity and bits per byte of a text file"},
     {"step", cmd_step, "step through the layers and look (interactive or scripted)"},
     {"attn", cmd_attn, "draw an attention heatmap as a PNG"},
+    {"explore", cmd_explore, "write one HTML page to look inside: attention, logit lens, residual stream"},
     {"verify", cmd_verify, "compare every tap with a golden file from the reference"},
     {"quantize", cmd_quantize, "write a copy of a model with q8_0, q4_0, f16 or f32 matrices"},
 };

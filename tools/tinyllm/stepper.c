@@ -9,36 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encode.h"
 #include "plot.h"
 
-/* A JSON string: quotes, backslashes and control characters escaped; bytes
- * that are not valid UTF-8 (a path may hold any) as \u00XX, so the line
- * always parses. */
-void json_string(const char *s) {
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2, ok = c < 0x80 || (c >= 0xC2 && c <= 0xF4);
-        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
-        if (!ok) {
-            printf("\\u%04x", c);
-            p++;
-        } else if (n > 1) {
-            fwrite(p, 1, n, stdout);
-            p += n;
-        } else {
-            if (c == '"' || c == '\\')
-                printf("\\%c", c);
-            else if (c < 0x20 || c == 0x7f)
-                printf("\\u%04x", c);
-            else
-                putchar(c);
-            p++;
-        }
-    }
-    putchar('"');
-}
+void json_string(const char *s) { json_write_string(stdout, s, 0); }
 
 /* the separator and key of the next JSON member at the current level */
 static void emit_member(stepper *st, const char *key) {

@@ -1,0 +1,350 @@
+#!/usr/bin/python3
+"""`tinyllm explore`: the page's embedded data against the engine's own dumps
+(`tinyllm step ... dump`) and the float64 reference, its size limit and
+refusals, and the page itself in Debian's chromium (headless, driven by
+playwright-core: tests/browser/explore_check.mjs), which must show the same
+numbers after clicks, hovers and slider moves. The browser test says SKIP
+where chromium, Node.js or playwright-core is missing."""
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+
+from harness import BUILD, ROOT, TINY_SIN, TINYLLM, Skip, Suite
+from tolerance import logits_and_spread, reference_greedy
+
+SUITE = Suite("explore")
+test = SUITE.test
+TMP = SUITE.tmp
+AUSTEN = os.path.join(ROOT, "models", "austen.gguf")
+AUSTEN_PROMPT = "It is a truth universally acknowledged, that"
+F16_U = 2.0 ** -11  # float16's unit roundoff: |f16(x) - x| <= 2^-11 |x| (normal range)
+
+
+def explore(model, prompt, out, *extra, check=True):
+    r = subprocess.run([TINYLLM, "explore", "-m", model, "-p", prompt, "-o", out, *extra],
+                       capture_output=True, text=True, timeout=300)
+    if check:
+        assert r.returncode == 0, (r.returncode, r.stderr)
+    return r
+
+
+def page_data(path):
+    """The JSON the page carries, and the page's text."""
+    html = open(path, encoding="utf-8").read()
+    m = re.search(r'<script type="application/json" id="tinyllm-data">(.*?)</script>', html, re.S)
+    assert m, "no data element in the page"
+    return json.loads(m.group(1)), html
+
+
+def b64(s, dtype):
+    return np.frombuffer(base64.b64decode(s), dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def step_dumps(model, prompt, n_gen, taps):
+    """The engine's own view of the same run: `tinyllm step`, gen n_gen
+    (greedy), then every tap in `taps` dumped as .npy. Returns (tokens, {tap: array})."""
+    files = {t: os.path.join(TMP, f"dump-{abs(hash((model, t)))}.npy") for t in taps}
+    script = (f"gen {n_gen}; " if n_gen else "") + "tokens; " + "; ".join(f"dump {t} {f}" for t, f in files.items())
+    r = subprocess.run([TINYLLM, "step", "-m", model, "-p", prompt, "--json", "--script", script],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all("error" not in o for o in out), out
+    tokens = [t["id"] for t in next(o for o in out if o.get("cmd") == "tokens")["tokens"]]
+    return tokens, {t: np.load(f) for t, f in files.items()}
+
+
+def attention_of(d, layer_index, n):
+    """(H, n, n) attention of a stored layer from the page's lower triangles."""
+    H, tri = d["attention"]["heads"], n * (n + 1) // 2
+    flat = b64(d["attention"]["data"], np.float16).reshape(len(d["attention"]["layers"]), H, tri)
+    out = np.zeros((H, n, n), dtype=np.float16)
+    rows, cols = np.tril_indices(n)
+    out[:, rows, cols] = flat[layer_index]
+    return out
+
+
+def logits_of(d):
+    """(n, n_vocab) logits the page holds (full mode) as float64."""
+    n, k = d["n_tokens"], d["logits"]["k"]
+    vals = b64(d["logits"]["values"], np.float16).reshape(n, k).astype(np.float64)
+    return vals + np.array(d["logits"]["max"], dtype=np.float64)[:, None]
+
+
+# --------------------------------------------------------------- data --
+
+@test
+def page_data_equals_engine_dumps():
+    """Every attention weight is the float16 of the engine's own value (bit for
+    bit), logits likewise relative to their row's maximum, statistics are the
+    engine taps' mean/std/min/max/rms, and the tokens are step's greedy run."""
+    n_gen, out = 8, os.path.join(TMP, "tiny.html")
+    r = explore(TINY_SIN, "Emma was", out, "-n", str(n_gen))
+    assert out in r.stdout and "MB" in r.stdout, r.stdout
+    d, html = page_data(out)
+    n = d["n_tokens"]
+    L = d["model"]["n_layer"]
+    taps = [f"{l}.attn_probs" for l in range(L)] + ["logits", "1.resid_ffn", "0.q", "embed"]
+    tokens, dumps = step_dumps(TINY_SIN, "Emma was", n_gen, taps)
+    assert d["tokens"] == tokens and n == len(tokens) and d["n_prompt"] == n - n_gen, (d["tokens"], tokens)
+    assert d["attention"]["layers"] == list(range(L))
+    for l in range(L):
+        want = dumps[f"{l}.attn_probs"].astype(np.float32)  # (H, n, n)
+        got = attention_of(d, l, n)
+        assert np.array_equal(got.view(np.uint16), want.astype(np.float16).view(np.uint16)), f"layer {l}"
+    logits = dumps["logits"].astype(np.float64)
+    got = logits_of(d)
+    mx = logits.max(axis=1, keepdims=True)
+    # the stored value is f16(logit - max) (float32 subtraction, then rounding)
+    bound = F16_U * np.abs(logits - mx) + 2.0 ** -24 * np.abs(logits) + 1e-30
+    assert np.all(np.abs(got - logits) <= bound), float(np.max(np.abs(got - logits) - bound))
+    stats = b64(d["stats"]["data"], np.float32).reshape(len(d["stats"]["taps"]), n, 5)
+    names = [t["name"] for t in d["stats"]["taps"]]
+    for tap in ("1.resid_ffn", "0.q", "embed", "logits"):
+        x = dumps[tap].astype(np.float64)  # (n, C)
+        want = np.stack([x.mean(1), x.std(1), x.min(1), x.max(1), np.sqrt((x * x).mean(1))], axis=1)
+        got = stats[names.index(tap)]
+        # float32 storage of float64 statistics: 2^-24 relative (std: its own rounding of mean and square)
+        assert np.allclose(got, want, rtol=4 * 2.0 ** -24, atol=2.0 ** -24 * np.abs(x).max()), (tap, got[:2], want[:2])
+    # 3D statistics: over every head's visible keys of each query
+    p = dumps["0.attn_probs"].astype(np.float64)
+    for q in range(n):
+        vis = p[:, q, : q + 1]
+        assert abs(stats[names.index("0.attn_probs"), q, 4] - np.sqrt((vis ** 2).mean())) <= 1e-6
+    assert d["model"]["n_vocab"] == len(d["vocab"]) and d["logits"]["k"] == d["model"]["n_vocab"]
+    assert html.count("</script>") == 2, "the page holds exactly its two script elements"
+
+
+@test
+def logit_lens_and_tokens_follow_the_reference():
+    """The lens' last row is the model's output: its top token and probability
+    match the float64 reference at every decisive position; the greedy
+    continuation is the reference's up to its first near tie."""
+    n_gen, out = 8, os.path.join(TMP, "lens.html")
+    prompt = "Emma was"
+    explore(TINY_SIN, prompt, out, "-n", str(n_gen))
+    d, _ = page_data(out)
+    n, k = d["n_tokens"], d["lens"]["k"]
+    ids = np.array(d["lens"]["ids"]).reshape(-1, n, k)
+    probs = np.array(d["lens"]["p"], dtype=np.float64).reshape(-1, n, k)
+    assert ids.shape[0] == d["model"]["n_layer"] + 1 and d["lens"]["rows"][-1] == f"{d['model']['n_layer'] - 1}.resid_ffn"
+    prompt_ids = d["tokens"][: d["n_prompt"]]
+    want, decisive = reference_greedy(TINY_SIN, prompt_ids, n_gen)
+    assert decisive >= 4 and d["tokens"][d["n_prompt"]:][:decisive] == want[:decisive], (d["tokens"], want)
+    ref, spread = logits_and_spread(TINY_SIN, d["tokens"])
+    compared = 0
+    for pos in range(n):
+        top2 = np.sort(ref[pos])[-2:]
+        p_ref = np.exp(ref[pos] - ref[pos].max())
+        p_ref /= p_ref.sum()
+        # softmax moves by at most e^(2 spread) - 1 relative when logits move by spread; %.5g printing
+        assert abs(probs[-1, pos, 0] - p_ref[ids[-1, pos, 0]]) <= p_ref[ids[-1, pos, 0]] * np.expm1(2 * spread) + 5e-6
+        if top2[1] - top2[0] > 2 * spread:
+            assert ids[-1, pos, 0] == int(np.argmax(ref[pos])), pos
+            compared += 1
+    assert compared >= n // 2, compared
+
+
+@test
+def layers_and_top_logits_shrink_the_page():
+    full, part, top = (os.path.join(TMP, f) for f in ("full.html", "part.html", "top.html"))
+    explore(AUSTEN, AUSTEN_PROMPT, full, "-n", "4")
+    explore(AUSTEN, AUSTEN_PROMPT, part, "-n", "4", "--layers", "5,1")
+    explore(AUSTEN, AUSTEN_PROMPT, top, "-n", "4", "--top-logits", "100")
+    df, _ = page_data(full)
+    dp, _ = page_data(part)
+    dt, _ = page_data(top)
+    assert dp["attention"]["layers"] == [1, 5] and os.path.getsize(part) < os.path.getsize(full)
+    n = df["n_tokens"]
+    assert np.array_equal(attention_of(dp, 1, n), attention_of(df, 5, n)), "--layers 5,1 keeps layer 5 as stored"
+    # top mode: the 100 largest logits per position with their ids, in descending order
+    full_logits = logits_of(df)
+    ids = b64(dt["logits"]["ids"], np.uint32).reshape(n, 100)
+    vals = b64(dt["logits"]["values"], np.float16).reshape(n, 100).astype(np.float64) + np.array(dt["logits"]["max"])[:, None]
+    for pos in range(n):
+        assert np.all(np.diff(vals[pos]) <= 0), pos
+        assert np.array_equal(vals[pos], full_logits[pos, ids[pos]]), pos
+        assert vals[pos, -1] >= np.sort(full_logits[pos])[-100], pos
+    assert os.path.getsize(top) < os.path.getsize(full)
+
+
+@test
+def the_size_limit_refuses_before_writing():
+    out = os.path.join(TMP, "big.html")
+    r = explore(AUSTEN, AUSTEN_PROMPT, out, "-n", "24", "--max-mb", "0.2", check=False)
+    assert r.returncode == 2 and not os.path.exists(out), (r.returncode, r.stderr)
+    line = r.stderr.strip()
+    assert line.count("\n") == 0 and "0.2 MB limit" in line and "--layers" in line and "--max-mb" in line, line
+    # the issue's bound: the default model, 64 prompt tokens + 32 generated, within 8 MB (the default limit)
+    long_prompt = " ".join(["Elizabeth walked with her sister to Meryton, and"] * 8)
+    r = explore(AUSTEN, long_prompt, out, "-n", "32")
+    d, _ = page_data(out)
+    assert d["n_prompt"] >= 64 and d["n_tokens"] == d["n_prompt"] + 32, (d["n_prompt"], d["n_tokens"])
+    assert os.path.getsize(out) <= 8e6, os.path.getsize(out)
+
+
+@test
+def bad_arguments_are_one_line_errors():
+    out = os.path.join(TMP, "bad.html")
+    cases = [
+        (["-m", AUSTEN, "-o", out], "missing -p"),
+        (["-m", AUSTEN, "-p", "", "-o", out], "the prompt is empty"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--layers", "6"], "layer 6 is not in the model (it has layers 0..5)"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--layers", "1,1"], "layer 1 given twice"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "-n", "-1"], "-n -1: expected a number of tokens >= 0"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--max-mb", "0"], "--max-mb 0"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--top-logits", "-3"], "--top-logits -3"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--temp", "-1"], "--temp -1"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "-c", "8", "-n", "20"], "do not fit the context of 8 tokens"),
+        (["-m", AUSTEN, "-p", "x", "-o", TMP], "-o " + TMP),
+        (["-m", os.path.join(TMP, "absent.gguf"), "-p", "x", "-o", out], "absent.gguf"),
+    ]
+    for args, expect in cases:
+        r = subprocess.run([TINYLLM, "explore", *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode in (1, 2), (args, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert lines and expect in lines[0] and lines[0].startswith("tinyllm explore:"), (args, r.stderr)
+        assert not os.path.exists(out), args
+
+
+@test
+def hostile_text_stays_inside_the_data():
+    """A prompt that spells a closing script tag is data, not markup."""
+    out = os.path.join(TMP, "hostile.html")
+    explore(TINY_SIN, 'He said "</script><script>alert(1)</script>" & left', out, "-n", "2")
+    d, html = page_data(out)
+    assert html.count("</script>") == 2 and "alert(1)" not in html.split('id="tinyllm-data">')[0]
+    assert "</script><script>alert(1)</script>" in d["prompt"]
+
+
+# ------------------------------------------------------------ browser --
+
+def browser_tools():
+    chromium = os.environ.get("TINYLLM_CHROMIUM", "/usr/bin/chromium")
+    node = shutil.which("node")
+    driver = os.path.join(ROOT, "tests", "browser", "node_modules", "playwright-core")
+    if not os.path.exists(chromium):
+        raise Skip(f"no chromium at {chromium} (scripts/setup.sh --test installs Debian's)")
+    if not node:
+        raise Skip("no Node.js (node) to drive the browser")
+    if not os.path.isdir(driver):
+        raise Skip("tests/browser/node_modules/playwright-core is missing (scripts/setup.sh --test runs npm ci)")
+    return chromium, node
+
+
+def sampler_keeps(p, ids, top_k, top_p, min_p):
+    """The engine's filter rules (src/sampler.c) on probabilities p (ids: their tokens)."""
+    order = sorted(range(len(p)), key=lambda i: (-p[i], ids[i]))
+    keep = [i for i in order if p[i] >= min_p * p.max()] if min_p > 0 else order
+    if 0 < top_k < len(keep):
+        keep = keep[:top_k]
+    if top_p < 1:
+        cum = np.cumsum([p[i] for i in keep])
+        keep = keep[: int(np.argmax(cum >= top_p)) + 1] if cum[-1] >= top_p else keep
+    return {ids[i] for i in keep}
+
+
+@test
+def the_page_in_a_browser_shows_the_engines_numbers():
+    chromium, node = browser_tools()
+    page = os.path.join(TMP, "a.html")
+    shot = os.path.join(TMP, "shot.png")
+    n_gen = 24
+    explore(AUSTEN, AUSTEN_PROMPT, page, "-n", str(n_gen))
+    d, _ = page_data(page)
+    n, P = d["n_tokens"], d["n_prompt"]
+    tokens, dumps = step_dumps(AUSTEN, AUSTEN_PROMPT, n_gen, [f"{l}.attn_probs" for l in range(6)] + ["logits"])
+    assert tokens == d["tokens"]
+    plan = {"chromium": chromium, "attention": [[0, 0, 5], [3, 2, P + 3], [5, 7, n - 1], [2, -1, P - 1]],
+            "hover": [[1, 4, P - 1, 2], [4, 0, n - 2, P]], "temperatures": [0.3, 1.0, 1.7], "dist_pos": P - 1,
+            "click": 4}
+    plan_path = os.path.join(TMP, "plan.json")
+    with open(plan_path, "w") as f:
+        json.dump(plan, f)
+    r = subprocess.run([node, os.path.join(ROOT, "tests", "browser", "explore_check.mjs"), page, plan_path, shot],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert not out["console_errors"] and not out["page_errors"], (out["console_errors"], out["page_errors"])
+    assert not out["requests"], f"the page fetched {out['requests']}"
+    assert out["n_tokens"] == n and out["tokens"] == tokens
+
+    # clicking a token makes it the query everywhere
+    c = out["click"]
+    assert c["selected_before"] == n - 1 and c["selected_after"] == 4 and c["attn_row_changed"], c
+    assert c["attn_row_keys"] == 5 and c["dist_pos"] == 4, c
+
+    # attention as shown (three decimals) against the engine's dump: within 1e-3
+    for a in out["attention"]:
+        want = dumps[f"{a['layer']}.attn_probs"].astype(np.float64)  # (H, n, n)
+        row = want[:, a["query"], : a["query"] + 1]
+        row = row.mean(axis=0) if a["head"] < 0 else row[a["head"]]
+        assert len(a["shown"]) == a["query"] + 1
+        assert np.max(np.abs(np.array(a["shown"]) - row)) <= 1e-3, (a["layer"], a["head"], a["query"])
+        assert np.max(np.abs(np.array(a["attrs"]) - row)) <= F16_U * row.max() + 5e-7
+        # every shown heatmap row sums to 1 over its visible keys: float16 storage moves the sum by <= 2^-11
+        hm = a["heatmap"]
+        assert len(hm) == n and all(len(hm[q]) == q + 1 for q in range(n))
+        sums = np.array([sum(r) for r in hm])
+        assert np.all(np.abs(sums - 1) <= F16_U + 1e-5), sums
+    for h in out["hover"]:
+        w = float(re.search(r": ([0-9.]+)$", h["tooltip"]).group(1))
+        want = dumps[f"{h['layer']}.attn_probs"][h["head"], h["query"], h["key"]]
+        assert abs(w - want) <= 5e-5 + F16_U * want, h
+
+    # the lens' last row: the top token equals step's `top` wherever it is not a near tie
+    logits = dumps["logits"].astype(np.float64)
+    last = [c for c in out["lens"] if c["row"] == 6]
+    assert len(last) == n
+    for cell in last:
+        srt = np.sort(logits[cell["pos"]])
+        if srt[-1] - srt[-2] > 1e-3:
+            assert cell["id"] == int(np.argmax(logits[cell["pos"]])), cell
+
+    # the temperature slider: softmax(logits / T) over the engine's logits at the position
+    l = logits[plan["dist_pos"]]
+    previous = None
+    for dist in out["dist"]:
+        T = dist["temperature"]
+        assert dist["label"] == f"{T:.2f}" and dist["state"]["temperature"] == T
+        z = (l - l.max()) / T
+        p = np.exp(z) / np.exp(z).sum()
+        # float16 storage moves each (logit - max) by <= 2^-11 |logit - max|: p by that / T, plus the normaliser's
+        rel = F16_U * (np.abs(l - l.max()) + (p * np.abs(l - l.max())).sum()) / T
+        for row in dist["rows"]:
+            assert abs(row["p"] - p[row["id"]]) <= p[row["id"]] * np.expm1(rel[row["id"]]) + 1e-9, (T, row)
+        shown_ids = [row["id"] for row in dist["rows"]]
+        assert shown_ids[:5] == list(np.argsort(-p, kind="stable")[:5]), (T, shown_ids[:5])
+        s = d["sampler_defaults"]
+        kept = {row["id"] for row in dist["rows"] if row["kept"]}
+        want_kept = sampler_keeps(p, list(range(len(p))), s["top_k"], s["top_p"], s["min_p"])
+        assert kept == {i for i in want_kept if i in shown_ids}, (T, sorted(kept), sorted(want_kept))
+        if previous is not None:
+            assert dist["rows"][0]["p"] != previous, "the slider did not change the distribution"
+        previous = dist["rows"][0]["p"]
+    k3 = out["dist_top_k3"]
+    assert k3["kept"] == 3 and [r["id"] for r in k3["rows"] if r["kept"]] == list(np.argsort(-l, kind="stable")[:3])
+    assert abs(sum(r["q"] for r in k3["rows"] if r["kept"]) - 1) <= 1e-9
+
+    # one decode step per generated token
+    assert out["decode_lines"] == n - P
+
+    # the screenshot is a real picture: many colours, mostly not background
+    png_check = os.path.join(BUILD, "tests", "png_check")
+    size = subprocess.run([png_check, shot], capture_output=True, text=True, check=True).stdout.split()
+    w, h = int(size[0]), int(size[1])
+    pts = [str(v) for y in range(5, h, 23) for x in range(5, w, 29) for v in (x, y)]
+    rgb = subprocess.run([png_check, shot, *pts], capture_output=True, text=True, check=True).stdout.splitlines()[1:]
+    colours = set(rgb)
+    assert (w, h) == (1280, 900) and len(colours) >= 20, (w, h, len(colours))
+    background = max(colours, key=rgb.count)
+    assert rgb.count(background) < 0.8 * len(rgb), "the screenshot is mostly one colour"
+
+
+if __name__ == "__main__":
+    SUITE.main()

@@ -1,0 +1,523 @@
+/* tinyllm explore: runs a prompt (and a continuation) with every tap
+ * recorded and writes one self-contained HTML page to look inside with:
+ * attention per layer and head, the logit lens, the residual stream and tap
+ * statistics, the next-token distribution under the sampler's rules, the
+ * decode steps. The page's sources live in explore/ (compiled in as strings);
+ * this file gathers the data and writes it into the page as JSON with
+ * base64 arrays (float16 where 1e-3 is enough, float32 for statistics). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encode.h"
+#include "probs.h"
+#include "stepper.h"
+
+/* explore/page.html, explore.css, explore.js (build/gen/explore_assets.c) */
+extern const char explore_page_html[], explore_css[], explore_js[];
+
+#define LENS_TOP 5                    /* tokens per logit-lens cell */
+#define FULL_LOGITS_MAX_VOCAB 8192    /* larger vocabularies keep the top logits per position */
+#define TOP_LOGITS_DEFAULT 1024
+enum { STAT_MEAN, STAT_STD, STAT_MIN, STAT_MAX, STAT_RMS, N_STATS };
+static const char *const STAT_NAMES[N_STATS] = {"mean", "std", "min", "max", "rms"};
+
+typedef struct {
+    int layers[MAX_LIST]; /* layers whose attention the page holds, ascending */
+    int n_layers;
+    int logits_k;         /* next-token logits kept per position (n_vocab: all) */
+    float max_mb;         /* the page's size limit, megabytes */
+    tinyllm_sampler_params sp;
+    int n_gen;            /* continuation tokens asked for */
+    const char *model_path, *prompt;
+} explore_plan;
+
+/* ------------------------------------------------------------ sizes -- */
+
+/* Bytes of the stored arrays and text for n tokens: what the page's size
+ * grows with (the page's own sources are added by the caller). */
+static double estimate_data_bytes(const stepper *st, const explore_plan *pl, int n) {
+    double tri = (double)n * (n + 1) / 2, H = st->info.n_head, V = st->info.n_vocab, K = pl->logits_k;
+    double attn = pl->n_layers * H * tri * 2;
+    double logits = n * K * 2 + (K < V ? n * K * 4 : 0);
+    double stats = (double)st->store.n * n * N_STATS * 4;
+    double lens = (st->info.n_layer + 1.0) * n * LENS_TOP * 16;
+    double vocab = 0;
+    for (int i = 0; i < st->info.n_vocab; i++) vocab += strlen(tinyllm_token_piece(st->m, i)) + 4;
+    return (attn + logits + stats) * 4 / 3 + lens + vocab + n * 32.0;
+}
+
+/* ------------------------------------------------------------- JSON -- */
+
+static void key(FILE *f, const char *k) {
+    json_write_string(f, k, 1);
+    fputc(':', f);
+}
+
+static void num(FILE *f, double v) {
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("null", f);
+}
+
+static void str_member(FILE *f, const char *k, const char *v) {
+    key(f, k);
+    json_write_string(f, v ? v : "", 1);
+    fputc(',', f);
+}
+
+static void int_member(FILE *f, const char *k, long v) {
+    key(f, k);
+    fprintf(f, "%ld,", v);
+}
+
+static void num_member(FILE *f, const char *k, double v) {
+    key(f, k);
+    num(f, v);
+    fputc(',', f);
+}
+
+/* "k":"<base64>" */
+static void base64_member(FILE *f, const char *k, const void *data, size_t n) {
+    key(f, k);
+    fputc('"', f);
+    base64_write(f, data, n);
+    fputc('"', f);
+}
+
+/* ------------------------------------------------------------- data -- */
+
+/* Attention of the chosen layers: (layers, heads, n, n) lower triangles as
+ * float16, row q holding keys 0..q. NULL when out of memory. */
+static uint16_t *attention_f16(const stepper *st, const explore_plan *pl, int n, size_t *count) {
+    int H = st->info.n_head;
+    size_t tri = (size_t)n * (n + 1) / 2;
+    *count = (size_t)pl->n_layers * H * tri;
+    uint16_t *out = calloc(*count ? *count : 1, sizeof *out), *o = out;
+    if (!out) return NULL;
+    for (int li = 0; li < pl->n_layers; li++) {
+        char name[48];
+        snprintf(name, sizeof name, "%d.attn_probs", pl->layers[li]);
+        int tap = tap_index(st, name);
+        for (int h = 0; h < H; h++)
+            for (int q = 0; q < n; q++) {
+                const float *row = tap_store_row(&st->store, tap, q); /* (H, q + 1) */
+                for (int k = 0; k <= q; k++) *o++ = row ? half_from_float(row[(size_t)h * (q + 1) + k]) : 0;
+            }
+    }
+    return out;
+}
+
+typedef struct {
+    float v;
+    int id;
+} scored;
+
+static int by_value_desc(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    /* NaN sorts last; ties by id so the page is reproducible */
+    int xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn) return xn - yn;
+    if (x->v != y->v) return x->v < y->v ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The next-token logits of every position minus the position's maximum, as
+ * float16 (exact near the top, where probabilities live): (n, K), with the
+ * token ids (n, K) when K < n_vocab (the K largest, in descending order)
+ * and the maxima (n). -1 when out of memory. */
+static int logits_f16(const stepper *st, int n, int K, uint16_t **values, uint32_t **ids, float **maxima) {
+    int V = st->info.n_vocab;
+    *values = malloc((size_t)n * K * sizeof **values);
+    *ids = K < V ? malloc((size_t)n * K * sizeof **ids) : NULL;
+    *maxima = malloc((size_t)n * sizeof **maxima);
+    scored *order = K < V ? malloc((size_t)V * sizeof *order) : NULL;
+    if (!*values || !*maxima || (K < V && (!*ids || !order))) {
+        free(order);
+        return -1;
+    }
+    for (int p = 0; p < n; p++) {
+        const float *l = logits_at(st, p);
+        float max = -INFINITY;
+        for (int i = 0; l && i < V; i++)
+            if (l[i] > max) max = l[i];
+        if (!isfinite(max)) max = 0; /* every logit -inf or NaN: stored as they are */
+        (*maxima)[p] = max;
+        uint16_t *row = *values + (size_t)p * K;
+        if (K == V) {
+            for (int i = 0; i < V; i++) row[i] = l ? half_from_float(l[i] - max) : 0;
+            continue;
+        }
+        for (int i = 0; i < V; i++) order[i] = (scored){l ? l[i] : 0, i};
+        qsort(order, (size_t)V, sizeof *order, by_value_desc);
+        for (int i = 0; i < K; i++) {
+            row[i] = half_from_float(order[i].v - max);
+            (*ids)[(size_t)p * K + i] = (uint32_t)order[i].id;
+        }
+    }
+    free(order);
+    return 0;
+}
+
+/* mean, std, min, max, rms of every tap at every position (finite values;
+ * 3D taps over all heads' visible keys): (taps, n, N_STATS) float32. */
+static float *tap_statistics(const stepper *st, int n) {
+    float *out = malloc((size_t)st->store.n * n * N_STATS * sizeof *out);
+    if (!out) return NULL;
+    for (int t = 0; t < st->store.n; t++) {
+        const stored_tap *tap = &st->store.taps[t];
+        for (int p = 0; p < n; p++) {
+            const float *row = tap_store_row(&st->store, t, p);
+            long len = tap->n_dims == 2 ? tap->cols : (long)tap->cols * (p + 1), finite = 0;
+            double sum = 0, sq = 0, mn = INFINITY, mx = -INFINITY;
+            for (long i = 0; row && i < len; i++) {
+                if (!isfinite(row[i])) continue;
+                sum += row[i], sq += (double)row[i] * row[i], finite++;
+                mn = fmin(mn, row[i]), mx = fmax(mx, row[i]);
+            }
+            float *s = out + ((size_t)t * n + p) * N_STATS;
+            double mean = finite ? sum / finite : NAN;
+            s[STAT_MEAN] = (float)mean;
+            s[STAT_STD] = finite ? (float)sqrt(fmax(0, sq / finite - mean * mean)) : NAN;
+            s[STAT_MIN] = finite ? (float)mn : NAN;
+            s[STAT_MAX] = finite ? (float)mx : NAN;
+            s[STAT_RMS] = finite ? (float)sqrt(sq / finite) : NAN;
+        }
+    }
+    return out;
+}
+
+/* The logit lens: the residual stream entering the layers ("pos" or
+ * "embed") and after each layer, through the final norm and classifier; the
+ * LENS_TOP most likely tokens of every (row, position). */
+static int write_lens(FILE *f, const stepper *st, int n) {
+    int V = st->info.n_vocab, L = st->info.n_layer, rows = 0;
+    int *taps = malloc(((size_t)L + 1) * sizeof *taps);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    ranked *top = malloc(((size_t)L + 1) * n * LENS_TOP * sizeof *top);
+    if (!taps || !logits || !top) {
+        free(taps), free(logits), free(top);
+        return -1;
+    }
+    taps[rows++] = tap_index(st, "pos") >= 0 ? tap_index(st, "pos") : tap_index(st, "embed");
+    for (int l = 0; l < L; l++) {
+        char name[48];
+        snprintf(name, sizeof name, "%d.resid_ffn", l);
+        if ((taps[rows] = tap_index(st, name)) >= 0) rows++;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int p = 0; p < n; p++) {
+            ranked *cell = top + ((size_t)r * n + p) * LENS_TOP;
+            const float *x = tap_store_row(&st->store, taps[r], p);
+            int got = x && !tinyllm_model_logit_lens(st->m, x, logits, NULL) ? top_k_probs(logits, V, LENS_TOP, cell) : 0;
+            for (int i = got; i < LENS_TOP; i++) cell[i] = (ranked){-1, NAN};
+        }
+    key(f, "lens");
+    fputs("{\"rows\":[", f);
+    for (int r = 0; r < rows; r++) {
+        if (r) fputc(',', f);
+        json_write_string(f, st->store.taps[taps[r]].name, 1);
+    }
+    fprintf(f, "],\"k\":%d,\"ids\":[", LENS_TOP);
+    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) fprintf(f, i ? ",%d" : "%d", top[i].id);
+    fputs("],\"p\":[", f);
+    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) {
+        if (i) fputc(',', f);
+        if (isfinite(top[i].p))
+            fprintf(f, "%.5g", top[i].p);
+        else
+            fputs("null", f);
+    }
+    fputs("]},", f);
+    free(taps), free(logits), free(top);
+    return 0;
+}
+
+/* The page's data: one JSON object (html_safe strings, so it can sit in a
+ * <script> element). -1 when out of memory. */
+static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const char *stop_reason) {
+    int n = st->n_tokens, V = st->info.n_vocab, rc = -1;
+    size_t n_attn = 0;
+    uint16_t *attn = attention_f16(st, pl, n, &n_attn), *lvals = NULL;
+    uint32_t *lids = NULL;
+    float *lmax = NULL, *stats = tap_statistics(st, n);
+    if (!attn || !stats || logits_f16(st, n, pl->logits_k, &lvals, &lids, &lmax)) goto done;
+    fputc('{', f);
+    str_member(f, "format", "tinyllm-explore 1");
+    str_member(f, "version", TINYLLM_VERSION);
+    key(f, "model");
+    fputc('{', f);
+    const char *base = strrchr(pl->model_path, '/');
+    str_member(f, "file", base ? base + 1 : pl->model_path);
+    str_member(f, "name", st->info.name), str_member(f, "architecture", st->info.architecture);
+    str_member(f, "norm", st->info.norm), str_member(f, "activation", st->info.activation);
+    int_member(f, "n_layer", st->info.n_layer), int_member(f, "n_head", st->info.n_head);
+    int_member(f, "n_head_kv", st->info.n_head_kv), int_member(f, "n_embd", st->info.n_embd);
+    int_member(f, "head_dim", st->info.head_dim), int_member(f, "n_ff", st->info.n_ff);
+    int_member(f, "n_vocab", V), int_member(f, "n_ctx", tinyllm_context_n_ctx(st->ctx));
+    key(f, "n_params");
+    fprintf(f, "%lld}", (long long)st->info.n_params);
+    fputc(',', f);
+    str_member(f, "prompt", pl->prompt);
+    int_member(f, "n_prompt", st->n_prompt), int_member(f, "n_tokens", n);
+    key(f, "generation");
+    fprintf(f, "{\"asked\":%d,\"made\":%d,\"stop\":", pl->n_gen, n - st->n_prompt);
+    json_write_string(f, stop_reason, 1);
+    fprintf(f, ",\"greedy\":%s,", pl->sp.temperature == 0.0f ? "true" : "false");
+    num_member(f, "temperature", pl->sp.temperature), int_member(f, "top_k", pl->sp.top_k);
+    num_member(f, "top_p", pl->sp.top_p), num_member(f, "min_p", pl->sp.min_p);
+    fprintf(f, "\"seed\":%llu},", (unsigned long long)pl->sp.seed);
+    tinyllm_sampler_params dp = tinyllm_sampler_default_params();
+    key(f, "sampler_defaults");
+    fprintf(f, "{\"temperature\":%.9g,\"top_k\":%d,\"top_p\":%.9g,\"min_p\":%.9g},", dp.temperature, dp.top_k,
+            dp.top_p, dp.min_p);
+    key(f, "tokens");
+    fputc('[', f);
+    for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", st->tokens[i]);
+    fputs("],", f);
+    key(f, "labels");
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        json_write_string(f, st->labels[i] ? st->labels[i] : "", 1);
+    }
+    fputs("],", f);
+    key(f, "vocab");
+    fputc('[', f);
+    for (int i = 0; i < V; i++) {
+        char *l = token_label(st->m, i);
+        if (i) fputc(',', f);
+        json_write_string(f, l ? l : "", 1);
+        free(l);
+    }
+    fputs("],", f);
+
+    key(f, "attention");
+    fputs("{\"layers\":[", f);
+    for (int i = 0; i < pl->n_layers; i++) fprintf(f, i ? ",%d" : "%d", pl->layers[i]);
+    fprintf(f, "],\"heads\":%d,\"encoding\":\"f16\",", st->info.n_head);
+    base64_member(f, "data", attn, n_attn * sizeof *attn);
+    fputs("},", f);
+
+    key(f, "logits");
+    fprintf(f, "{\"k\":%d,\"encoding\":\"f16\",\"max\":[", pl->logits_k);
+    for (int p = 0; p < n; p++) {
+        if (p) fputc(',', f);
+        num(f, lmax[p]);
+    }
+    fputs("],", f);
+    if (lids) {
+        base64_member(f, "ids", lids, (size_t)n * pl->logits_k * sizeof *lids);
+        fputc(',', f);
+    }
+    base64_member(f, "values", lvals, (size_t)n * pl->logits_k * sizeof *lvals);
+    fputs("},", f);
+
+    if (write_lens(f, st, n)) goto done;
+
+    key(f, "stats");
+    fputs("{\"fields\":[", f);
+    for (int s = 0; s < N_STATS; s++) {
+        if (s) fputc(',', f);
+        json_write_string(f, STAT_NAMES[s], 1);
+    }
+    fputs("],\"taps\":[", f);
+    for (int t = 0; t < st->store.n; t++) {
+        const stored_tap *tap = &st->store.taps[t];
+        fprintf(f, "%s{\"name\":", t ? "," : "");
+        json_write_string(f, tap->name, 1);
+        fputs(",\"kind\":", f);
+        json_write_string(f, tap->kind, 1);
+        fprintf(f, ",\"layer\":%d,\"dims\":%d,\"cols\":%d}", tap->layer, tap->n_dims, tap->cols);
+    }
+    fputs("],\"encoding\":\"f32\",", f);
+    base64_member(f, "data", stats, (size_t)st->store.n * n * N_STATS * sizeof *stats);
+    fputs("}}", f);
+    rc = ferror(f) ? -1 : 0;
+done:
+    free(attn), free(stats), free(lvals), free(lids), free(lmax);
+    return rc;
+}
+
+/* The page: the template with its <!--@NAME@--> markers filled. */
+static int write_page(FILE *f, const stepper *st, const explore_plan *pl, const char *stop_reason) {
+    const char *t = explore_page_html;
+    while (*t) {
+        const char *m = strstr(t, "<!--@");
+        size_t lit = m ? (size_t)(m - t) : strlen(t);
+        fwrite(t, 1, lit, f);
+        if (!m) break;
+        const char *end = strstr(m, "@-->");
+        if (!end) break;
+        size_t len = (size_t)(end - m - 5);
+        if (len == 5 && !strncmp(m + 5, "TITLE", 5)) {
+            html_write_text(f, *st->info.name ? st->info.name : pl->model_path);
+        } else if (len == 3 && !strncmp(m + 5, "CSS", 3)) {
+            fputs(explore_css, f);
+        } else if (len == 2 && !strncmp(m + 5, "JS", 2)) {
+            fputs(explore_js, f);
+        } else if (len == 4 && !strncmp(m + 5, "DATA", 4)) {
+            if (write_data(f, st, pl, stop_reason)) return -1;
+        }
+        t = end + 4;
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------- command -- */
+
+/* The continuation: n_gen tokens chosen by the sampler (greedy at
+ * temperature 0) and decoded one at a time through the KV cache, every tap
+ * recorded. Stops early at the end-of-text token. Returns the reason it
+ * stopped, or NULL after an error (printed). */
+static const char *generate(stepper *st, const explore_plan *pl) {
+    tinyllm_error err = {0};
+    tinyllm_sampler *s = NULL;
+    if (tinyllm_sampler_create(&pl->sp, st->info.n_vocab, &s, &err)) {
+        report("explore", &err);
+        return NULL;
+    }
+    const char *why = "length";
+    for (int i = 0; i < pl->n_gen; i++) {
+        int id = tinyllm_sampler_sample(s, logits_at(st, st->n_tokens - 1), st->tokens, st->n_tokens, &err);
+        if (id < 0 || tinyllm_context_decode(st->ctx, id, &err)) {
+            report("explore", &err);
+            why = NULL;
+            break;
+        }
+        if (add_token(st, id) || st->store.oom) {
+            fprintf(stderr, "tinyllm explore: out of memory while recording the taps\n");
+            why = NULL;
+            break;
+        }
+        if (id == tinyllm_token_eos(st->m)) {
+            why = "end of text";
+            break;
+        }
+    }
+    tinyllm_sampler_free(s);
+    return why;
+}
+
+int cmd_explore(int argc, char **argv) {
+    const char *out_path = "explore.html";
+    int top_logits = 0, all_layers_given = 0;
+    uint64_t seed = 1;
+    int_list layers = {0};
+    common_flags cf = {0};
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS;
+    explore_plan pl = {.n_gen = 16, .max_mb = 8.0f};
+    pl.sp = tinyllm_sampler_default_params();
+    pl.sp.temperature = 0.0f;
+    pl.sp.repeat_penalty = 1.0f;
+    const opt_spec own[] = {
+        {"--prompt", "-p", OPT_STRING, &pl.prompt, "TEXT", "prompt text (required)", NULL},
+        {"--n-predict", "-n", OPT_INT, &pl.n_gen, "N",
+         "continuation tokens decoded one at a time through the KV cache (default 16; 0 = the prompt only)", NULL},
+        {"--output", "-o", OPT_STRING, &out_path, "FILE.html", "the page to write (default explore.html)", NULL},
+        {"--layers", NULL, OPT_INT_LIST, &layers, "L,L,...",
+         "layers whose attention the page holds (default: all; for long prompts or deep models)", &all_layers_given},
+        {"--max-mb", NULL, OPT_FLOAT, &pl.max_mb, "MB",
+         "refuse to write a page larger than this (default 8; the estimate comes first)", NULL},
+        {"--top-logits", NULL, OPT_INT, &top_logits, "K",
+         "next-token logits kept per position (default: all for vocabularies up to 8192, else 1024)", NULL},
+        {"--temp", NULL, OPT_FLOAT, &pl.sp.temperature, "T", "continuation temperature; 0 = greedy (default 0)", NULL},
+        {"--top-k", NULL, OPT_INT, &pl.sp.top_k, "K", "continuation top-k; 0 = off (default 40)", NULL},
+        {"--top-p", NULL, OPT_FLOAT, &pl.sp.top_p, "P", "continuation top-p in (0,1] (default 0.95)", NULL},
+        {"--min-p", NULL, OPT_FLOAT, &pl.sp.min_p, "P", "continuation min-p (default 0.05)", NULL},
+        {"--seed", "-s", OPT_U64, &seed, "N", "sampling seed (default 1: the same page every run)", NULL},
+    };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
+    const command_spec cmd = {"explore", "-m MODEL.gguf -p PROMPT [-n N] [-o FILE.html] [options]",
+                              "Write one self-contained HTML page to look inside a forward pass: attention, logit "
+                              "lens, residual stream, next-token distribution, decode steps.",
+                              opts, n_opts};
+    const char *pos[1];
+    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    if (rc >= 0) return rc;
+    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
+    pl.model_path = cf.model;
+    if (!pl.prompt) return usage_error(&cmd, "missing -p PROMPT");
+    if (!*pl.prompt) return usage_error(&cmd, "-p: the prompt is empty (expected some text)");
+    if (!*out_path) return usage_error(&cmd, "-o: empty file name (expected a path for the page)");
+    if (pl.n_gen < 0) return usage_error(&cmd, "-n %d: expected a number of tokens >= 0", pl.n_gen);
+    if (!(pl.max_mb > 0) || !isfinite(pl.max_mb))
+        return usage_error(&cmd, "--max-mb %g: expected a size in megabytes > 0", pl.max_mb);
+    if (top_logits < 0) return usage_error(&cmd, "--top-logits %d: expected >= 1 (0 = the default)", top_logits);
+    pl.sp.seed = seed;
+    tinyllm_error err = {0};
+    if (tinyllm_sampler_params_check(&pl.sp, &err)) return usage_error(&cmd, "%s", err.message);
+
+    stepper st;
+    rc = build_stepper(&st, "explore", cf.model, pl.prompt, cf.n_ctx, cf.n_threads);
+    if (rc) {
+        free_stepper(&st);
+        return rc;
+    }
+    int L = st.info.n_layer, V = st.info.n_vocab, n_final = st.n_prompt + pl.n_gen;
+    if (all_layers_given) {
+        for (int i = 0; i < layers.n && !rc; i++) {
+            if (layers.v[i] < 0 || layers.v[i] >= L)
+                rc = usage_error(&cmd, "--layers: layer %d is not in the model (it has layers 0..%d)", layers.v[i], L - 1);
+            for (int j = 0; j < i && !rc; j++)
+                if (layers.v[j] == layers.v[i]) rc = usage_error(&cmd, "--layers: layer %d given twice", layers.v[i]);
+        }
+        for (int i = 0; i < layers.n; i++) { /* ascending */
+            int v = layers.v[i], j = pl.n_layers;
+            while (j > 0 && pl.layers[j - 1] > v) pl.layers[j] = pl.layers[j - 1], j--;
+            pl.layers[j] = v, pl.n_layers++;
+        }
+    } else if (L > MAX_LIST) {
+        rc = usage_error(&cmd, "the model has %d layers; the page holds the attention of at most %d: choose them with "
+                               "--layers", L, MAX_LIST);
+    } else {
+        for (int l = 0; l < L; l++) pl.layers[pl.n_layers++] = l;
+    }
+    pl.logits_k = top_logits ? (top_logits < V ? top_logits : V) : (V <= FULL_LOGITS_MAX_VOCAB ? V : TOP_LOGITS_DEFAULT);
+    if (!rc && n_final > tinyllm_context_n_ctx(st.ctx))
+        rc = usage_error(&cmd, "the prompt (%d tokens) and -n %d do not fit the context of %d tokens (use --ctx, a "
+                               "shorter prompt or a smaller -n)", st.n_prompt, pl.n_gen, tinyllm_context_n_ctx(st.ctx));
+    double limit = pl.max_mb * 1e6, assets = strlen(explore_page_html) + strlen(explore_css) + strlen(explore_js);
+    double estimate = assets + estimate_data_bytes(&st, &pl, n_final);
+    if (!rc && estimate > limit)
+        rc = usage_error(&cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads, "
+                               "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens, "
+                               "or raise --max-mb", estimate / 1e6, n_final, pl.n_layers, st.info.n_head,
+                         pl.max_mb);
+    const char *stop = rc ? NULL : generate(&st, &pl);
+    if (!rc && !stop) rc = EXIT_RUNTIME;
+    if (!rc) {
+        out_file o;
+        char why[256];
+        if (out_open(&o, out_path, why, sizeof why)) {
+            fprintf(stderr, "tinyllm explore: -o %s: %s\n", out_path, why);
+            rc = EXIT_USAGE;
+        } else if (write_page(o.f, &st, &pl, stop)) {
+            out_abort(&o);
+            fprintf(stderr, "tinyllm explore: -o %s: out of memory or a write error while writing the page\n", out_path);
+            rc = EXIT_RUNTIME;
+        } else if (ftell(o.f) > limit) { /* the estimate guards; this enforces */
+            double size = (double)ftell(o.f);
+            out_abort(&o);
+            fprintf(stderr, "tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); "
+                            "nothing written\n", out_path, size / 1e6, pl.max_mb);
+            rc = EXIT_RUNTIME;
+        } else {
+            long size = ftell(o.f);
+            if (out_commit(&o, why, sizeof why)) {
+                fprintf(stderr, "tinyllm explore: -o %s: %s\n", out_path, why);
+                rc = EXIT_RUNTIME;
+            } else {
+                printf("wrote %s: %.2f MB, %d tokens (%d prompt + %d generated, stopped at %s), attention of %d "
+                       "layer(s)\n", out_path, size / 1e6, st.n_tokens, st.n_prompt, st.n_tokens - st.n_prompt, stop,
+                       pl.n_layers);
+            }
+        }
+    }
+    free_stepper(&st);
+    return rc;
+}
