@@ -213,6 +213,20 @@ def bad_arguments_are_one_line_errors():
 
 
 @test
+def byte_pieces_are_merged_into_characters():
+    """A character the vocabulary lacks arrives as byte tokens: the strip shows
+    the character once, its continuation bytes as '+'."""
+    out = os.path.join(TMP, "bytes.html")
+    explore(AUSTEN, "Ein 漢 Zeichen", out, "-n", "0")
+    d, _ = page_data(out)
+    pieces = [d["vocab"][t] for t in d["tokens"]]
+    first = next(i for i, p in enumerate(pieces) if p.startswith("<0x"))
+    assert pieces[first:first + 3] == ["<0xE6>", "<0xBC>", "<0xA2>"], pieces
+    assert d["labels"][first:first + 3] == ["漢", "+", "+"], d["labels"]
+    assert d["n_tokens"] == d["n_prompt"] and d["generation"]["made"] == 0
+
+
+@test
 def hostile_text_stays_inside_the_data():
     """A prompt that spells a closing script tag is data, not markup."""
     out = os.path.join(TMP, "hostile.html")
@@ -262,7 +276,7 @@ def the_page_in_a_browser_shows_the_engines_numbers():
     assert tokens == d["tokens"]
     plan = {"chromium": chromium, "attention": [[0, 0, 5], [3, 2, P + 3], [5, 7, n - 1], [2, -1, P - 1]],
             "hover": [[1, 4, P - 1, 2], [4, 0, n - 2, P]], "temperatures": [0.3, 1.0, 1.7], "dist_pos": P - 1,
-            "click": 4}
+            "click": 4, "lens_hover": [6, P - 1]}
     plan_path = os.path.join(TMP, "plan.json")
     with open(plan_path, "w") as f:
         json.dump(plan, f)
@@ -305,6 +319,13 @@ def the_page_in_a_browser_shows_the_engines_numbers():
         srt = np.sort(logits[cell["pos"]])
         if srt[-1] - srt[-2] > 1e-3:
             assert cell["id"] == int(np.argmax(logits[cell["pos"]])), cell
+
+    # the lens hover: the cell's top 5 tokens, most likely first, as the page's data holds them
+    lh = out["lens_hover"]["tooltip"].splitlines()
+    k = d["lens"]["k"]
+    base = (6 * n + P - 1) * k
+    assert len(lh) == 1 + k and lh[1].startswith(f"{d['lens']['p'][base]:.3f}"), lh
+    assert [line.split("  ", 1)[1] for line in lh[1:]] == [f"'{d['vocab'][i]}'" for i in d["lens"]["ids"][base:base + k]], lh
 
     # the temperature slider: softmax(logits / T) over the engine's logits at the position
     l = logits[plan["dist_pos"]]

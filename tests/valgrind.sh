@@ -18,6 +18,7 @@ check() { # name, command...
 }
 check generate_tiny $VG "$BUILD/tinyllm" generate -m tests/models/austen-tiny-sin.gguf -p "She was" -n 24 --seed 1
 check verify_gpt2_learned $VG "$BUILD/tinyllm" verify -m tests/models/gpt2-learned-tiny.gguf --golden tests/golden/gpt2-learned-tiny.tlg -q
+check explore_tiny $VG "$BUILD/tinyllm" explore -m tests/models/austen-tiny-sin.gguf -p "She was" -n 8 -o "$BUILD/explore-valgrind.html"
 check verify_tiny_sin $VG "$BUILD/tinyllm" verify -m tests/models/austen-tiny-sin.gguf --golden tests/golden/austen-tiny-sin.tlg -q
 if [ -f "$SHARED/models/stories260K/stories260K.bin" ]; then
   mkdir -p "$BUILD"

@@ -76,6 +76,11 @@ try {
   out.lens = await page.$$eval("#lens-grid td", els => els.map(e => ({ row: Number(e.dataset.row), pos: Number(e.dataset.pos),
                                                                       id: Number(e.dataset.id), p: Number(e.dataset.p) })));
 
+  // hovering a lens cell lists its top tokens
+  const cell = page.locator(`#lens-grid td[data-row="${plan.lens_hover[0]}"][data-pos="${plan.lens_hover[1]}"]`);
+  await cell.hover();
+  out.lens_hover = { row: plan.lens_hover[0], pos: plan.lens_hover[1], tooltip: await page.locator("#tooltip").innerText() };
+
   // the next-token distribution at a position, at several temperatures set
   // with the slider (top-k, top-p, min-p kept at the engine's defaults)
   await page.locator(`#token-strip .tok[data-pos="${plan.dist_pos}"]`).click();
