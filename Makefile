@@ -42,7 +42,7 @@ CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(
 # each with its own -march placed after OPT (the last -march wins), and one
 # is picked at run time (src/kernels.c). Other CPUs get the scalar set only.
 ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
-KERNEL_ISAS = scalar avx2 avx512
+KERNEL_ISAS = scalar avx2 avx512 avx512vnni
 else
 KERNEL_ISAS = scalar
 CFLAGS += -DTINYLLM_SCALAR_ONLY
@@ -50,6 +50,7 @@ endif
 ISA_FLAGS_scalar = -march=x86-64-v2
 ISA_FLAGS_avx2   = -march=x86-64-v3
 ISA_FLAGS_avx512 = -march=x86-64-v4
+ISA_FLAGS_avx512vnni = -march=x86-64-v4 -mavx512vnni
 LIB_C   = $(filter-out src/kernels_isa.c,$(wildcard src/*.c))
 LIB_CXX = $(wildcard src/*.cpp)
 ISA_OBJ = $(KERNEL_ISAS:%=$(BUILD)/obj/kernels_isa-%.o)

@@ -140,7 +140,7 @@ typedef struct {
     uint64_t file_size;
     int file_type;            /* general.file_type, or -1 when absent */
     uint64_t weight_bytes;    /* memory the weights occupy as loaded (F32, or F16 kept) */
-    const char *kernels;      /* the kernel set chosen for this CPU at load: "avx512", "avx2" or
+    const char *kernels;      /* the kernel set chosen for this CPU at load: "avx512vnni", "avx512", "avx2" or
                                  "scalar" (TINYLLM_ISA=NAME forces a set the CPU has) */
     const char *norm;         /* "RMSNorm" or "LayerNorm" */
     const char *activation;   /* the feed-forward's: "SwiGLU" or "GELU" */

@@ -8,10 +8,10 @@
 
 /* ------------------------------------------------ kernel selection -- */
 /* One table per instruction set, compiled from kernels_isa.c. x86-64 builds
- * have all three; a build for another architecture has the scalar one. */
+ * have all four; a build for another architecture has the scalar one. */
 extern const kernel_ops kernel_ops_scalar;
 #if defined(__x86_64__) && !defined(TINYLLM_SCALAR_ONLY)
-extern const kernel_ops kernel_ops_avx2, kernel_ops_avx512;
+extern const kernel_ops kernel_ops_avx2, kernel_ops_avx512, kernel_ops_avx512vnni;
 #define HAVE_X86_SETS 1
 #endif
 
@@ -26,11 +26,11 @@ typedef struct {
 /* The CPU's features from CPUID, and whether the OS saves the registers they
  * use (XCR0: the YMM state for AVX, the ZMM/mask state for AVX-512). */
 typedef struct {
-    int avx2_fma_f16c, avx512;
+    int avx2_fma_f16c, avx512, avx512vnni;
 } cpu_features;
 
 static cpu_features cpu_detect(void) {
-    cpu_features f = {0, 0};
+    cpu_features f = {0, 0, 0};
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return f; /* no OSXSAVE: no AVX state */
     int fma = c >> 12 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
@@ -41,8 +41,11 @@ static cpu_features cpu_detect(void) {
     int avx2 = b >> 5 & 1, avx512f = b >> 16 & 1, avx512dq = b >> 17 & 1;
     f.avx2_fma_f16c = avx && avx2 && fma && f16c && (xcr0 & 0x6) == 0x6;
     f.avx512 = f.avx2_fma_f16c && avx512f && avx512dq && (xcr0 & 0xe6) == 0xe6;
+    /* the 256-bit vpdpbusd needs AVX512VL too (all of x86-64-v4) */
+    f.avx512vnni = f.avx512 && (b >> 31 & 1) && (b >> 30 & 1) && (b >> 28 & 1) && (c >> 11 & 1);
     return f;
 }
+static int cpu_has_avx512vnni(void) { return cpu_detect().avx512vnni; }
 static int cpu_has_avx512(void) { return cpu_detect().avx512; }
 static int cpu_has_avx2(void) { return cpu_detect().avx2_fma_f16c; }
 #endif
@@ -51,6 +54,7 @@ static int cpu_has_any(void) { return 1; }
 /* widest first: the first one the CPU has is the default */
 static const kernel_set KERNEL_SETS[] = {
 #ifdef HAVE_X86_SETS
+    {&kernel_ops_avx512vnni, cpu_has_avx512vnni},
     {&kernel_ops_avx512, cpu_has_avx512},
     {&kernel_ops_avx2, cpu_has_avx2},
 #endif
@@ -148,23 +152,27 @@ void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
             }
 }
 
-/* dst (n_groups x 8 rows, C) = whole 8-row groups of WEIGHT_Q4_0_X8 data. */
-static void q4_0_x8_rows(float *dst, const uint8_t *src, long n_groups, long C) {
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 data (any
+ * rows: row r is lane r % 8 of group r / 8). */
+static void q4_0_x8_rows(float *dst, const uint8_t *base, size_t row0, long n_rows, long C) {
     long nb = C / 32;
-    for (long g = 0; g < n_groups; g++)
-        for (long b = 0; b < nb; b++, src += Q4_0_X8_GROUP_BYTES)
-            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                uint16_t h;
-                memcpy(&h, src + 2 * r, 2);
-                float d = f16_to_f32(h);
-                float *y = dst + (g * Q4_0_X8_ROWS + r) * C + b * 32;
-                for (int m = 0; m < 4; m++)
-                    for (int i = 0; i < 4; i++) {
-                        uint8_t byte = src[16 + 32 * m + 4 * r + i];
-                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
-                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
-                    }
-            }
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % Q4_0_X8_ROWS);
+        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * Q4_0_X8_GROUP_BYTES;
+        for (long b = 0; b < nb; b++, src += Q4_0_X8_GROUP_BYTES) {
+            uint16_t h;
+            memcpy(&h, src + 2 * r, 2);
+            float d = f16_to_f32(h);
+            float *y = dst + k * C + b * 32;
+            for (int m = 0; m < 4; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t byte = src[16 + 32 * m + 4 * r + i];
+                    y[4 * m + i] = (float)((byte & 15) - 8) * d;
+                    y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
+                }
+        }
+    }
 }
 
 void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows) {
@@ -175,7 +183,7 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
     case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
-    case WEIGHT_Q4_0_X8: q4_0_x8_rows(dst, src, n_rows / Q4_0_X8_ROWS, C); break;
+    case WEIGHT_Q4_0_X8: q4_0_x8_rows(dst, w.data, row0, n_rows, C); break;
     }
 }
 

@@ -104,7 +104,7 @@ size_t weight_bytes(int type, size_t n);
  * the block, and of 8 rows for WEIGHT_Q4_0_X8). */
 matrix matrix_at(matrix w, size_t offset);
 /* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
- * F32, exactly (for WEIGHT_Q4_0_X8, row0 and n_rows multiples of 8). */
+ * F32, exactly (any rows, WEIGHT_Q4_0_X8 included: an embedding lookup). */
 void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the

@@ -1,5 +1,6 @@
 /* The hot kernels, written once and compiled once per instruction set: the
- * Makefile builds this file three times (KERNEL_ISA = scalar, avx2, avx512)
+ * Makefile builds this file four times (KERNEL_ISA = scalar, avx2, avx512,
+ * avx512vnni: AVX-512 plus the VNNI int8 dot products of the quantized kernels)
  * with that set's -march, and kernels.c picks one table at run time from the
  * CPU's features. The vector code is written against a small set of v_*
  * macros that map to AVX2 (8 floats) or AVX-512 (16 floats); the scalar
@@ -15,7 +16,7 @@
 #include "kernels.h"
 
 #ifndef KERNEL_ISA
-#error "compile with -DKERNEL_ISA=scalar|avx2|avx512 (see the Makefile)"
+#error "compile with -DKERNEL_ISA=scalar|avx2|avx512|avx512vnni (see the Makefile)"
 #endif
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -278,13 +279,25 @@ static void quantize_rows(void *qscratch, const float *in, int in_stride, int T,
 }
 
 #if VW
+/* Unsigned bytes u times signed bytes s, each 4 adjacent products summed
+ * into an int32 lane (added to acc): one vpdpbusd with AVX-512 VNNI; else
+ * vpmaddubsw (pairs into int16: callers keep |pair| < 2^15) then vpmaddwd. */
+ALWAYS_INLINE __m256i dot_u8_i8_acc(__m256i acc, __m256i u, __m256i s) {
+#ifdef __AVX512VNNI__
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+ALWAYS_INLINE __m256i dot_u8_i8(__m256i u, __m256i s) { return dot_u8_i8_acc(_mm256_setzero_si256(), u, s); }
+
 /* The 32 int8 products w[i] * x[i] summed in 8 int32 lanes. vpmaddubsw
  * multiplies unsigned by signed bytes: |w| is the unsigned side and w's sign
  * moves onto x (products unchanged; pairs of them fit int16 since x is
  * -127..127 and |w| <= 128). */
 ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
     __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+    return dot_u8_i8(aw, sx);
 }
 
 /* Q4_0: the 32 unsigned nibbles n (0..15, value order) times x, summed in 8
@@ -293,7 +306,7 @@ ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
 ALWAYS_INLINE __m256i dot_q4(const uint8_t *p, __m256i x) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
     __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(n, x), _mm256_set1_epi16(1));
+    return dot_u8_i8(n, x);
 }
 
 ALWAYS_INLINE float hsum8(__m256 v) {
@@ -314,6 +327,15 @@ ALWAYS_INLINE __m256 block_dot(const uint8_t *blk, int q4, const int8_t *xq, int
 #endif
 
 #if VW == 16
+/* dot_u8_i8 on 64 bytes: 16 int32 lanes */
+ALWAYS_INLINE __m512i dot_u8_i8_512(__m512i u, __m512i s) {
+#ifdef __AVX512VNNI__
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
 /* AVX-512: blocks b and b + 1 at once against x (their 64 activations),
  * 16 int32 partial sums (8 per block) as floats; Q4_0 subtracts `sums`
  * (8 lanes of sum(q_x) of block b, then 8 of b + 1).
@@ -326,12 +348,12 @@ ALWAYS_INLINE __m512 block_pair_dot(const uint8_t *w0, const uint8_t *w1, int q4
                                      _mm_loadu_si128((const __m128i *)(w0 + 2)));   // b0 | b1
         __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
         __m512i n = _mm512_and_si512(_mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(15));
-        p = _mm512_sub_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(n, x), _mm512_set1_epi16(1)), sums);
+        p = _mm512_sub_epi32(dot_u8_i8_512(n, x), sums);
     } else {
         __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
                                        _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
         __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-        p = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), sx), _mm512_set1_epi16(1));
+        p = dot_u8_i8_512(_mm512_abs_epi8(w), sx);
     }
     return _mm512_cvtepi32_ps(p);
 }
@@ -423,9 +445,21 @@ ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *x
                                    const int32_t *xs, int nb) {
 #if VW
     __m256 acc = _mm256_setzero_ps();
-    const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const __m256i low = _mm256_set1_epi8(15);
     for (int b = 0; b < nb; b++, g += Q4_0_X8_GROUP_BYTES) {
         const int8_t *x = xq + b * QK;
+#ifdef __AVX512VNNI__ /* vpdpbusd sums each row's 4 products straight into its int32 lane */
+        __m256i p_lo = _mm256_set1_epi32(-8 * xs[b]), p_hi = _mm256_setzero_si256(); /* two chains: half the latency */
+        for (int m = 0; m < 4; m++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+            int32_t x_lo, x_hi;
+            memcpy(&x_lo, x + 4 * m, 4);
+            memcpy(&x_hi, x + 16 + 4 * m, 4);
+            p_lo = _mm256_dpbusd_epi32(p_lo, _mm256_and_si256(v, low), _mm256_set1_epi32(x_lo));
+            p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_hi));
+        }
+        __m256i sum = _mm256_add_epi32(p_lo, p_hi);
+#else
         __m256i p16 = _mm256_setzero_si256();
         for (int m = 0; m < 4; m++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
@@ -436,7 +470,8 @@ ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *x
             p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
                                                              _mm256_set1_epi32(x_hi)));
         }
-        __m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(8 * xs[b]));
+        __m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * xs[b]));
+#endif
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xd[b]));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc);
     }

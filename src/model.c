@@ -328,11 +328,13 @@ static void *huge_alloc(size_t bytes) {
 }
 
 /* Q4_0 matrices multiplied as products are repacked 8 rows at a time
- * (WEIGHT_Q4_0_X8: kernels.h) when their row count allows; the token
- * embedding is read by rows and keeps the file's layout. */
-static int repacks(const tensor_spec *s, const gguf_tensor *t) {
+ * (WEIGHT_Q4_0_X8: kernels.h) when their row count allows. The token
+ * embedding is too when it doubles as the classifier (no output.weight: the
+ * largest product of a small model); else it is only read by rows and keeps
+ * the file's layout. */
+static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
     return t->type == GGML_TYPE_Q4_0 && (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 &&
-           strcmp(s->name, TN_TOKEN_EMBD) != 0;
+           (strcmp(s->name, TN_TOKEN_EMBD) != 0 || !gguf_find_tensor(&m->file, TN_OUTPUT));
 }
 
 /* Binds one tensor into its slot, copying into the arena when needed. */
@@ -342,7 +344,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     tinyllm_status st = find_checked(m, s, layer, &t, err);
     if (st || !t) return st;
     matrix w = {t->data, (int)t->type};
-    if (used_in_place(m, s, t) && repacks(s, t)) {
+    if (used_in_place(m, s, t) && repacks(m, s, t)) {
         size_t bytes = (size_t)t->n_bytes;
         if (!count_only) {
             uint8_t *dst = m->packed + m->packed_used;

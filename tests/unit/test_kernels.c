@@ -271,6 +271,13 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     ts = (test_state){0};
     matrix_rows(k, tmp, wm, C, 8, 8);
     CHECK(&ts, memcmp(tmp, wf + 8 * C, sizeof(float) * 8 * C) == 0, "converted rows differ from the decoded weights");
+    /* single rows anywhere (an embedding lookup), and a run across groups */
+    for (int r = 0; r < OC; r += 3) {
+        matrix_rows(k, tmp, wm, C, (size_t)r, 1);
+        CHECK(&ts, memcmp(tmp, wf + (size_t)r * C, sizeof(float) * C) == 0, "row %d differs from the decoded weights", r);
+    }
+    matrix_rows(k, tmp, wm, C, 5, 6);
+    CHECK(&ts, memcmp(tmp, wf + 5 * C, sizeof(float) * 6 * C) == 0, "rows 5..10 differ from the decoded weights");
     snprintf(test, sizeof test, "%s_convert", name);
     report_isa(k->name, test, &ts);
     free(in), free(wf), free(b), free(wq), free(packed), free(out), free(tmp), free(want), free(bound);
