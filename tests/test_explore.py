@@ -14,7 +14,7 @@ import subprocess
 
 import numpy as np
 
-from harness import BUILD, ROOT, TINY_SIN, TINYLLM, Skip, Suite
+from harness import BUILD, PYTHON, ROOT, STORIES, TINY_SIN, TINYLLM, Skip, Suite
 from tolerance import logits_and_spread, reference_greedy
 
 SUITE = Suite("explore")
@@ -78,19 +78,45 @@ def logits_of(d):
 
 # --------------------------------------------------------------- data --
 
+def stories260k():
+    """stories260K (llama family, grouped-query attention) converted from ../shared, or None."""
+    src = os.path.join(STORIES, "stories260K.bin")
+    if not os.path.isfile(src):
+        return None
+    path = os.path.join(TMP, "stories260K.gguf")
+    if not os.path.exists(path):
+        subprocess.run([PYTHON, os.path.join(ROOT, "tools", "convert_llama2c.py"), src,
+                        os.path.join(STORIES, "tok512.model"), path], check=True, capture_output=True)
+    return path
+
+
 @test
 def page_data_equals_engine_dumps():
+    """gpt2 family (the tiny sinusoidal Austen model)."""
+    check_page_data(TINY_SIN, "Emma was")
+
+
+@test
+def page_data_equals_engine_dumps_llama_gqa():
+    """llama family with grouped-query attention (stories260K from ../shared)."""
+    path = stories260k()
+    if not path:
+        raise Skip(f"{STORIES} is absent")
+    check_page_data(path, "Once upon a time, there was")
+
+
+def check_page_data(model, prompt):
     """Every attention weight is the float16 of the engine's own value (bit for
     bit), logits likewise relative to their row's maximum, statistics are the
     engine taps' mean/std/min/max/rms, and the tokens are step's greedy run."""
-    n_gen, out = 8, os.path.join(TMP, "tiny.html")
-    r = explore(TINY_SIN, "Emma was", out, "-n", str(n_gen))
+    n_gen, out = 8, os.path.join(TMP, "data.html")
+    r = explore(model, prompt, out, "-n", str(n_gen))
     assert out in r.stdout and "MB" in r.stdout, r.stdout
     d, html = page_data(out)
     n = d["n_tokens"]
     L = d["model"]["n_layer"]
     taps = [f"{l}.attn_probs" for l in range(L)] + ["logits", "1.resid_ffn", "0.q", "embed"]
-    tokens, dumps = step_dumps(TINY_SIN, "Emma was", n_gen, taps)
+    tokens, dumps = step_dumps(model, prompt, n_gen, taps)
     assert d["tokens"] == tokens and n == len(tokens) and d["n_prompt"] == n - n_gen, (d["tokens"], tokens)
     assert d["attention"]["layers"] == list(range(L))
     for l in range(L):
