@@ -112,8 +112,10 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
  * Rows of `in` are in_stride floats apart (C when packed).
  * T <= STREAM_MAX_ROWS: k's streaming kernel for w's format, each weight read
  * once (quantized formats use scratch for the quantized activations).
- * Longer: cblas_sgemm on the weights, F32 in place; other formats are
- * converted scratch_rows rows at a time into scratch (scratch_rows, C). */
+ * Longer: cblas_sgemm on the weights, F32 in place; F16, Q8_0 and Q4_0 as
+ * stored are converted scratch_rows rows at a time into scratch
+ * (scratch_rows, C); repacked Q4_0 (WEIGHT_Q4_0_X8) runs its streaming
+ * kernel 8 rows at a time over blocks of weight rows that stay in L2. */
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
 

@@ -208,8 +208,9 @@ static void test_activations(const kernel_ops *k) {
 /* Products with Q8_0 / Q4_0 weights: blocks of random scales (F16 bit
  * patterns, 0.008..0.03) and values, so the decoded weights are known
  * exactly. Against the exact product of the decoded weights: sgemm on
- * converted rows (T = 9) within the float bound; the streamed paths (T = 1,
- * 5) also within each activation block's quantization error, at most
+ * converted rows (T = 9; Q8_0 and Q4_0 as stored) within the float bound; the
+ * streamed paths (T = 1, 5, and T = 9 for repacked Q4_0, which prefills in
+ * chunks of 8 rows) also within each activation block's quantization error, at most
  * d_x / 2 per element (d_x = max|x| / 127 of the block; 1e-4 relative slack
  * for the rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the
  * block. C = 160: five blocks, so the two-block loop has a tail. */
@@ -249,7 +250,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
         matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, split, tmp, 8);
         matmul_forward(k, out, in, C, wm, b, t1, C, OC, split, OC, tmp, 8);
         product_reference(want, bound, in, wf, b, t1, C, OC);
-        if (t1 <= STREAM_MAX_ROWS)
+        if (t1 <= STREAM_MAX_ROWS || x8) /* repacked Q4_0 prefills with the streaming kernel too */
             for (int t = 0; t < t1; t++)
                 for (int o = 0; o < OC; o++)
                     for (int blk = 0; blk < nb; blk++) {
