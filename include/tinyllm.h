@@ -102,10 +102,10 @@ typedef struct {
     int expand_f32;    /* expand every weight matrix to F32 at load, as engines without
                           quantized kernels do: F32 arithmetic throughout, at 2x (F16),
                           3.8x (Q8_0) or 7x (Q4_0) the memory and bytes read per token.
-                          Default 0: matrices are used in place from the mapping in their
-                          stored format (F32, F16, Q8_0, Q4_0); quantized products quantize
-                          the activations to 8 bits per block of 32 (decode) or convert
-                          blocks of weight rows to F32 for sgemm (prefill). */
+                          Default 0: matrices are used in their stored format: F32 and F16
+                          in place from the mapping, Q8_0 and Q4_0 repacked 8 rows at a time
+                          (same size); quantized products quantize the activations to 8 bits
+                          per block of 32 and compute integer block dot products. */
 } tinyllm_model_params;
 
 TINYLLM_API tinyllm_model_params tinyllm_model_default_params(void);
@@ -168,9 +168,10 @@ typedef struct {
     int n_dims;
     int64_t dims[4];    /* GGUF order: dims[0] is the row length */
     uint64_t n_bytes;
-    const char *in_use; /* how the engine holds it: "F32", "F16", "Q8_0" (in place or as stored),
-                           "Q4_0x8" (Q4_0 repacked 8 rows at a time), "F32 (expanded)" (converted
-                           at load), or "unused" (the engine does not read it) */
+    const char *in_use; /* how the engine holds it: "F32", "F16", "Q8_0", "Q4_0" (in place or as
+                           stored), "Q4_0x8" / "Q8_0x8" (repacked 8 rows at a time), "F32
+                           (expanded)" (converted at load), or "unused" (the engine does not
+                           read it) */
 } tinyllm_tensor_info;
 TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out,
                                                 tinyllm_error *err);

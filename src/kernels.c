@@ -123,6 +123,7 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_Q8_0, "Q8_0", 32, 34},
     {GGML_TYPE_Q4_0, "Q4_0", 32, 18},
     {WEIGHT_Q4_0_X8, "Q4_0x8", 32, 18},
+    {WEIGHT_Q8_0_X8, "Q8_0x8", 32, 34},
 };
 
 const weight_format *weight_format_of(int type) {
@@ -150,6 +151,36 @@ void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
                 memcpy(dst + 2 * r, blk, 2); /* the scale */
                 for (int m = 0; m < 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
             }
+}
+
+void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 32;
+    for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, dst += Q8_0_X8_GROUP_BYTES)
+            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
+                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * 34;
+                memcpy(dst + 2 * r, blk, 2); /* the scale */
+                for (int m = 0; m < 8; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
+            }
+}
+
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q8_0_X8 data (any
+ * rows: row r is lane r % 8 of group r / 8). */
+static void q8_0_x8_rows(float *dst, const uint8_t *base, size_t row0, long n_rows, long C) {
+    long nb = C / 32;
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % Q4_0_X8_ROWS);
+        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * Q8_0_X8_GROUP_BYTES;
+        for (long b = 0; b < nb; b++, src += Q8_0_X8_GROUP_BYTES) {
+            uint16_t h;
+            memcpy(&h, src + 2 * r, 2);
+            float d = f16_to_f32(h);
+            float *y = dst + k * C + b * 32;
+            for (int m = 0; m < 8; m++)
+                for (int i = 0; i < 4; i++) y[4 * m + i] = (float)(int8_t)src[16 + 32 * m + 4 * r + i] * d;
+        }
+    }
 }
 
 /* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 data (any
@@ -184,6 +215,7 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
     case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
     case WEIGHT_Q4_0_X8: q4_0_x8_rows(dst, w.data, row0, n_rows, C); break;
+    case WEIGHT_Q8_0_X8: q8_0_x8_rows(dst, w.data, row0, n_rows, C); break;
     }
 }
 
@@ -202,6 +234,9 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         case WEIGHT_Q4_0_X8:
             k->stream_q4_0_x8(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
             break;
+        case WEIGHT_Q8_0_X8:
+            k->stream_q8_0_x8(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
+            break;
         }
         return;
     }
@@ -209,10 +244,11 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         sgemm_columns(out, in, in_stride, (const float *)w.data + (size_t)o0 * C, bias, T, C, OC, o0, o1);
         return;
     }
-    if (w.type == WEIGHT_Q4_0_X8) {
-        /* Repacked Q4_0 in a prefill: the integer block dots of the streaming
-         * kernel, 8 activation rows at a time, beat converting the rows to
-         * F32 for sgemm (not so Q8_0's row-at-a-time kernel: measured). Blocks of weight rows small enough to stay in
+    if (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8) {
+        /* Repacked weights in a prefill: the integer block dots of the
+         * streaming kernel, 8 activation rows at a time, beat converting the
+         * rows to F32 for sgemm (not so the row-at-a-time Q8_0 kernel:
+         * measured). Blocks of weight rows small enough to stay in
          * L2 (Q8_PREFILL_BLOCK_BYTES) meet every chunk of activations before
          * the next block is read, so each weight comes from memory once. */
         size_t row_bytes = weight_bytes(w.type, (size_t)C);

@@ -35,8 +35,11 @@ typedef struct kernel_ops {
                         int OC, int o0, int o1, void *qscratch);
     void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, void *qscratch);
-    /* the same for WEIGHT_Q4_0_X8 (o0 and o1 multiples of 8, or o1 = OC) */
+    /* the same for WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 (o0 and o1 multiples of 8,
+     * or o1 = OC) */
     void (*stream_q4_0_x8)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                           int C, int OC, int o0, int o1, void *qscratch);
+    void (*stream_q8_0_x8)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
                            int C, int OC, int o0, int o1, void *qscratch);
     /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
     void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
@@ -74,7 +77,7 @@ const char *kernels_built(int i);
  * file's bytes used in place. */
 typedef struct {
     const void *data;
-    int type; /* enum ggml_type, or WEIGHT_Q4_0_X8 */
+    int type; /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
 } matrix;
 
 /* The engine's own layout for Q4_0 matrices, made at load from the file's
@@ -88,11 +91,17 @@ enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
 /* dst (rows / 8 groups) = the Q4_0 rows of src (rows x C, C a multiple of 32) */
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 
+/* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
+ * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3
+ * of each row (row r at 4r). */
+enum { WEIGHT_Q8_0_X8 = 1001, Q8_0_X8_GROUP_BYTES = 8 * 34 };
+void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+
 /* One storage format: `block` values take `block_bytes` bytes. Adding a
  * format is one entry here (kernels.c) plus its kernels in kernel_ops. */
 typedef struct {
-    int type;         /* enum ggml_type, or WEIGHT_Q4_0_X8 */
-    const char *name; /* "F32", "F16", "Q8_0", "Q4_0", "Q4_0x8" */
+    int type;         /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
+    const char *name; /* "F32", "F16", "Q8_0", "Q4_0", "Q4_0x8", "Q8_0x8" */
     int block, block_bytes;
 } weight_format;
 
@@ -101,10 +110,10 @@ const weight_format *weight_format_of(int type);
 /* Bytes of n values (n a multiple of the format's block). */
 size_t weight_bytes(int type, size_t n);
 /* The matrix from value `offset` on (a block of rows; offset a multiple of
- * the block, and of 8 rows for WEIGHT_Q4_0_X8). */
+ * the block, and of 8 rows for the X8 layouts). */
 matrix matrix_at(matrix w, size_t offset);
 /* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
- * F32, exactly (any rows, WEIGHT_Q4_0_X8 included: an embedding lookup). */
+ * F32, exactly (any rows, the X8 layouts included: an embedding lookup). */
 void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
@@ -114,8 +123,9 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
  * once (quantized formats use scratch for the quantized activations).
  * Longer: cblas_sgemm on the weights, F32 in place; F16, Q8_0 and Q4_0 as
  * stored are converted scratch_rows rows at a time into scratch
- * (scratch_rows, C); repacked Q4_0 (WEIGHT_Q4_0_X8) runs its streaming
- * kernel 8 rows at a time over blocks of weight rows that stay in L2. */
+ * (scratch_rows, C); the repacked layouts (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8)
+ * run their streaming kernel 8 rows at a time over blocks of weight rows
+ * that stay in L2. */
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
 

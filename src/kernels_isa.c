@@ -524,23 +524,97 @@ ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *x
 #endif
 }
 
-static void stream_q4_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
-                           int C, int OC, int o0, int o1, void *qscratch) {
+/* WEIGHT_Q8_0_X8 (kernels.h): vector m of a group block holds values
+ * 4m..4m+3 of each row (row r at 4r), and x's 4 values 4m.. are broadcast
+ * to all 8 lanes. The weights are signed: as in dot_i8, |w| is the unsigned
+ * side and w's sign moves onto x, element by element (pairs fit int16:
+ * 2 * 128 * 127); each vector's products reach int32 at once, so nothing
+ * accumulates in 16 bits. */
+ALWAYS_INLINE void group_dot_q8_x8(float *out, const uint8_t *g, const int8_t *xq, const float *xd,
+                                   const int32_t *xs, int nb) {
+#if VW
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, g += Q8_0_X8_GROUP_BYTES) {
+        const int8_t *x = xq + b * QK;
+#ifdef __AVX512VNNI__
+        /* vpdpbusd has no 16-bit step to overflow: w + 128 (w xor 0x80) is
+         * the unsigned side, and 128 sum(x) comes off at the end (exact) */
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        __m256i p0 = _mm256_set1_epi32(-128 * xs[b]), p1 = _mm256_setzero_si256();
+        for (int m = 0; m < 8; m += 2) {
+            int32_t x0, x1;
+            memcpy(&x0, x + 4 * m, 4);
+            memcpy(&x1, x + 4 * (m + 1), 4);
+            p0 = _mm256_dpbusd_epi32(p0, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m)), flip),
+                                     _mm256_set1_epi32(x0));
+            p1 = _mm256_dpbusd_epi32(
+                p1, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * (m + 1))), flip),
+                _mm256_set1_epi32(x1));
+        }
+#else
+        (void)xs;
+        __m256i p0 = _mm256_setzero_si256(), p1 = p0; /* two chains: half the latency */
+        for (int m = 0; m < 8; m += 2) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * (m + 1)));
+            int32_t x0, x1;
+            memcpy(&x0, x + 4 * m, 4);
+            memcpy(&x1, x + 4 * (m + 1), 4);
+            p0 = dot_u8_i8_acc(p0, _mm256_sign_epi8(v0, v0), _mm256_sign_epi8(_mm256_set1_epi32(x0), v0));
+            p1 = dot_u8_i8_acc(p1, _mm256_sign_epi8(v1, v1), _mm256_sign_epi8(_mm256_set1_epi32(x1), v1));
+        }
+#endif
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+#else
+    (void)xs;
+    float acc[Q4_0_X8_ROWS] = {0};
+    for (int b = 0; b < nb; b++, g += Q8_0_X8_GROUP_BYTES) {
+        const int8_t *x = xq + b * QK;
+        for (int r = 0; r < Q4_0_X8_ROWS; r++) {
+            int32_t sum = 0;
+            for (int m = 0; m < 8; m++)
+                for (int i = 0; i < 4; i++) sum += (int8_t)g[16 + 32 * m + 4 * r + i] * x[4 * m + i];
+            acc[r] += (float)sum * (block_scale(g + 2 * r) * xd[b]);
+        }
+    }
+    memcpy(out, acc, sizeof acc);
+#endif
+}
+
+/* out[:, o0:o1] (T, OC) for the 8-row layouts, T <= STREAM_MAX_ROWS. */
+ALWAYS_INLINE void stream_x8(float *out, const float *in, int in_stride, const void *w, int q8, const float *bias,
+                             int T, int C, int OC, int o0, int o1, void *qscratch) {
     int nb = C / QK;
     int8_t *xq;
     float *xd;
     int32_t *xs;
     quantize_rows(qscratch, in, in_stride, T, C, &xq, &xd, &xs);
-    size_t group_bytes = (size_t)nb * Q4_0_X8_GROUP_BYTES;
+    size_t group_bytes = (size_t)nb * (q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES);
     for (int o = o0; o < o1; o += Q4_0_X8_ROWS) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(o / Q4_0_X8_ROWS) * group_bytes;
         for (int t = 0; t < T; t++) {
             float r[Q4_0_X8_ROWS];
-            group_dot_q4_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
+            if (q8)
+                group_dot_q8_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
+            else
+                group_dot_q4_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
             for (int k = 0; k < Q4_0_X8_ROWS && o + k < o1; k++)
                 out[(size_t)t * OC + o + k] = r[k] + (bias ? bias[o + k] : 0.0f);
         }
     }
+}
+
+static void stream_q4_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                           int C, int OC, int o0, int o1, void *qscratch) {
+    stream_x8(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1, qscratch);
+}
+
+static void stream_q8_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                           int C, int OC, int o0, int o1, void *qscratch) {
+    stream_x8(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
 }
 
 static void q8_0_row(float *dst, const void *src, long n) {
@@ -669,6 +743,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .stream_q8_0 = stream_q8_0,
     .stream_q4_0 = stream_q4_0,
     .stream_q4_0_x8 = stream_q4_0_x8,
+    .stream_q8_0_x8 = stream_q8_0_x8,
     .q8_0_to_f32_row = q8_0_row,
     .q4_0_to_f32_row = q4_0_row,
     .gelu = gelu,

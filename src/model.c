@@ -327,13 +327,14 @@ static void *huge_alloc(size_t bytes) {
     return p;
 }
 
-/* Q4_0 matrices multiplied as products are repacked 8 rows at a time
- * (WEIGHT_Q4_0_X8: kernels.h) when their row count allows. The token
- * embedding is too when it doubles as the classifier (no output.weight: the
- * largest product of a small model); else it is only read by rows and keeps
- * the file's layout. */
+/* Q4_0 and Q8_0 matrices multiplied as products are repacked 8 rows at a
+ * time (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8: kernels.h) when their row count
+ * allows. The token embedding is too when it doubles as the classifier (no
+ * output.weight: the largest product of a small model); else it is only
+ * read by rows and keeps the file's layout. */
 static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
-    return t->type == GGML_TYPE_Q4_0 && (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 &&
+    return (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) &&
+           (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 &&
            (strcmp(s->name, TN_TOKEN_EMBD) != 0 || !gguf_find_tensor(&m->file, TN_OUTPUT));
 }
 
@@ -348,11 +349,15 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
         size_t bytes = (size_t)t->n_bytes;
         if (!count_only) {
             uint8_t *dst = m->packed + m->packed_used;
-            repack_q4_0_x8(dst, t->data, (long)(t->n_elements / t->dims[0]), (long)t->dims[0]);
+            long rows = (long)(t->n_elements / t->dims[0]), C = (long)t->dims[0];
+            if (t->type == GGML_TYPE_Q4_0)
+                repack_q4_0_x8(dst, t->data, rows, C);
+            else
+                repack_q8_0_x8(dst, t->data, rows, C);
             release_source(m, t);
             w.data = dst;
         }
-        w.type = WEIGHT_Q4_0_X8;
+        w.type = t->type == GGML_TYPE_Q4_0 ? WEIGHT_Q4_0_X8 : WEIGHT_Q8_0_X8;
         m->packed_used += bytes;
     } else if (used_in_place(m, s, t)) {
         /* as stored */

@@ -64,7 +64,7 @@ struct tinyllm_model {
     const kernel_ops *kern;                 // the kernel set for this CPU (kernels_select)
 
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)
-    uint8_t *packed;    // owned repacked matrices (WEIGHT_Q4_0_X8)
+    uint8_t *packed;    // owned repacked matrices (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8)
     size_t packed_used; // its bytes (counted in the first binding pass)
     char *names_arena;          // NUL-terminated key and tensor names
     const char **kv_keys;       // (n_kv)

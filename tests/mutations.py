@@ -81,6 +81,8 @@ MUTATIONS = [
     ("vnni_q4_0x8_high_chain", "src/kernels_isa.c",
      "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_hi));",
      "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_lo));"),
+    ("vnni_q8_0x8_offset", "src/kernels_isa.c", "__m256i p0 = _mm256_set1_epi32(-128 * xs[b]), p1 = _mm256_setzero_si256();",
+     "__m256i p0 = _mm256_set1_epi32(-127 * xs[b]), p1 = _mm256_setzero_si256();"),
 ]
 
 

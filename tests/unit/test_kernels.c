@@ -242,8 +242,11 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     int split = 13;
     if (x8) { /* the 8-row interleaved layout; threads split on multiples of 8 */
         packed = malloc((size_t)OC * nb * bytes);
-        repack_q4_0_x8(packed, wq, OC, C);
-        wm = (matrix){packed, WEIGHT_Q4_0_X8};
+        if (type == GGML_TYPE_Q8_0)
+            repack_q8_0_x8(packed, wq, OC, C);
+        else
+            repack_q4_0_x8(packed, wq, OC, C);
+        wm = (matrix){packed, type == GGML_TYPE_Q8_0 ? WEIGHT_Q8_0_X8 : WEIGHT_Q4_0_X8};
         split = 16;
     }
     for (int t1 = 1; t1 <= T; t1 += 4) {
@@ -264,7 +267,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
         double r = worst_ratio(out, want, bound, (long)t1 * OC);
         CHECK(&ts, r <= 1, "T=%d: error %.3g x the bound", t1, r);
     }
-    const char *name = type == GGML_TYPE_Q8_0 ? "q8_0" : x8 ? "q4_0x8" : "q4_0";
+    const char *name = type == GGML_TYPE_Q8_0 ? (x8 ? "q8_0x8" : "q8_0") : x8 ? "q4_0x8" : "q4_0";
     char test[32];
     snprintf(test, sizeof test, "%s_product", name);
     report_isa(k->name, test, &ts);
@@ -442,6 +445,7 @@ void run_kernel_tests(void) {
         test_quantized_product(k, GGML_TYPE_Q8_0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 1);
+        test_quantized_product(k, GGML_TYPE_Q8_0, 1);
         /* decode, streamed passes of 2/3/4 rows, 4+3 rows, and sgemm */
         for (int T = 1; T <= 4; T++) test_matmul_T(k, T);
         test_matmul_T(k, 7);
