@@ -219,11 +219,14 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     int T = 9, C = 160, OC = x8 ? 40 : 37, nb = C / 32, bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
     float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
     uint8_t *wq = malloc((size_t)OC * nb * bytes);
+    int *wint = malloc(sizeof(int) * OC * C);         /* the weights' integers and block scales */
+    float *wscale = malloc(sizeof(float) * OC * nb);
     for (int r = 0; r < OC * nb; r++) {
         uint8_t *blk = wq + (size_t)r * bytes;
         uint16_t d = (uint16_t)(0x2000 + (rand() % 0x400) + (rand() % 2) * 0x400);
         memcpy(blk, &d, 2);
         float df = f16_to_f32(d);
+        wscale[r] = df;
         for (int j = 0; j < bytes - 2; j++) blk[2 + j] = (uint8_t)(rand() & 0xff);
         for (int j = 0; j < 32; j++) {
             int q = type == GGML_TYPE_Q8_0 ? (int8_t)blk[2 + j]
@@ -233,6 +236,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
                 blk[2 + j] = (uint8_t)(int8_t)q;
             }
             wf[(size_t)r * 32 + j] = (float)q * df;
+            wint[(size_t)r * 32 + j] = q;
         }
     }
     float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
@@ -266,6 +270,29 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
                     }
         double r = worst_ratio(out, want, bound, (long)t1 * OC);
         CHECK(&ts, r <= 1, "T=%d: error %.3g x the bound", t1, r);
+        if (t1 > STREAM_MAX_ROWS && !x8) continue;
+        /* Tighter: the streamed paths are exact integer block sums of the
+         * quantized activations (quantized here as the kernels do: scale
+         * max|x| / 127, x * (127 / max|x|) rounded to even), each scaled by
+         * the float d_w * d_x; only the float sum over the blocks and the
+         * bias rounds: (nb + 2) 2^-24 of the sum of magnitudes. */
+        for (int t = 0; t < t1; t++)
+            for (int o = 0; o < OC; o++) {
+                double exact = b[o], mag = fabs(b[o]);
+                for (int blk = 0; blk < nb; blk++) {
+                    const float *x = in + (size_t)t * C + blk * 32;
+                    float amax = 0.0f;
+                    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+                    float dx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                    long isum = 0;
+                    for (int j = 0; j < 32; j++) isum += (long)wint[((size_t)o * nb + blk) * 32 + j] * lrintf(x[j] * inv);
+                    double term = (double)(wscale[(size_t)o * nb + blk] * dx) * (double)isum;
+                    exact += term, mag += fabs(term);
+                }
+                double err = fabs(out[t * OC + o] - exact), tol = (nb + 2) * ldexp(1.0, -24) * mag;
+                CHECK(&ts, err <= tol, "T=%d row %d col %d: %.9g vs the exact integer sums %.9g (tolerance %.3g)", t1,
+                      t, o, out[t * OC + o], exact, tol);
+            }
     }
     const char *name = type == GGML_TYPE_Q8_0 ? (x8 ? "q8_0x8" : "q8_0") : x8 ? "q4_0x8" : "q4_0";
     char test[32];
@@ -285,6 +312,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     snprintf(test, sizeof test, "%s_convert", name);
     report_isa(k->name, test, &ts);
     free(in), free(wf), free(b), free(wq), free(packed), free(out), free(tmp), free(want), free(bound);
+    free(wint), free(wscale);
 }
 
 /* The exact GELU (one function for every set): evaluated in double and
