@@ -164,43 +164,29 @@ void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
             }
 }
 
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q8_0_X8 data (any
- * rows: row r is lane r % 8 of group r / 8). */
-static void q8_0_x8_rows(float *dst, const uint8_t *base, size_t row0, long n_rows, long C) {
-    long nb = C / 32;
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 or
+ * WEIGHT_Q8_0_X8 data (any rows: row r is lane r % 8 of group r / 8, its
+ * scale at 2r and its values at 4r of each 32-byte vector). */
+static void x8_rows(float *dst, const uint8_t *base, int q8, size_t row0, long n_rows, long C) {
+    long nb = C / 32, group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
     for (long k = 0; k < n_rows; k++) {
         size_t row = row0 + (size_t)k;
         int r = (int)(row % Q4_0_X8_ROWS);
-        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * Q8_0_X8_GROUP_BYTES;
-        for (long b = 0; b < nb; b++, src += Q8_0_X8_GROUP_BYTES) {
+        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * group_bytes;
+        for (long b = 0; b < nb; b++, src += group_bytes) {
             uint16_t h;
             memcpy(&h, src + 2 * r, 2);
             float d = f16_to_f32(h);
             float *y = dst + k * C + b * 32;
-            for (int m = 0; m < 8; m++)
-                for (int i = 0; i < 4; i++) y[4 * m + i] = (float)(int8_t)src[16 + 32 * m + 4 * r + i] * d;
-        }
-    }
-}
-
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 data (any
- * rows: row r is lane r % 8 of group r / 8). */
-static void q4_0_x8_rows(float *dst, const uint8_t *base, size_t row0, long n_rows, long C) {
-    long nb = C / 32;
-    for (long k = 0; k < n_rows; k++) {
-        size_t row = row0 + (size_t)k;
-        int r = (int)(row % Q4_0_X8_ROWS);
-        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * Q4_0_X8_GROUP_BYTES;
-        for (long b = 0; b < nb; b++, src += Q4_0_X8_GROUP_BYTES) {
-            uint16_t h;
-            memcpy(&h, src + 2 * r, 2);
-            float d = f16_to_f32(h);
-            float *y = dst + k * C + b * 32;
-            for (int m = 0; m < 4; m++)
+            for (int m = 0; m < (q8 ? 8 : 4); m++)
                 for (int i = 0; i < 4; i++) {
                     uint8_t byte = src[16 + 32 * m + 4 * r + i];
-                    y[4 * m + i] = (float)((byte & 15) - 8) * d;
-                    y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
+                    if (q8) {
+                        y[4 * m + i] = (float)(int8_t)byte * d;
+                    } else { /* low nibbles are values 4m.., high ones 16 + 4m.. */
+                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
+                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
+                    }
                 }
         }
     }
@@ -214,8 +200,8 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
     case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
     case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
-    case WEIGHT_Q4_0_X8: q4_0_x8_rows(dst, w.data, row0, n_rows, C); break;
-    case WEIGHT_Q8_0_X8: q8_0_x8_rows(dst, w.data, row0, n_rows, C); break;
+    case WEIGHT_Q4_0_X8: x8_rows(dst, w.data, 0, row0, n_rows, C); break;
+    case WEIGHT_Q8_0_X8: x8_rows(dst, w.data, 1, row0, n_rows, C); break;
     }
 }
 

@@ -77,7 +77,7 @@ MUTATIONS = [
      "    if (rest > 0x1000 && (h & 1)) h++;"),
     ("explore_head_stride", "tools/tinyllm/cmd_explore.c",
      "*o++ = row ? half_from_float(row[(size_t)h * (q + 1) + k]) : 0;", "*o++ = row ? half_from_float(row[(size_t)h * q + k]) : 0;"),
-    ("q4_0x8_row_lane", "src/kernels.c", "int r = (int)(row % Q4_0_X8_ROWS);", "int r = (int)((row + 1) % Q4_0_X8_ROWS);"),
+    ("x8_row_lane", "src/kernels.c", "int r = (int)(row % Q4_0_X8_ROWS);", "int r = (int)((row + 1) % Q4_0_X8_ROWS);"),
     ("vnni_q4_0x8_high_chain", "src/kernels_isa.c",
      "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_hi));",
      "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_lo));"),
