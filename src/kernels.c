@@ -142,27 +142,23 @@ matrix matrix_at(matrix w, size_t offset) {
     return r;
 }
 
-void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
-    long nb = C / 32;
+/* Both 8-row layouts: per group and block, the 8 rows' scales, then
+ * vectors of 32 bytes where vector m holds bytes 4m..4m+3 of each row's
+ * value bytes (row r at 4r); value_bytes is 16 (Q4_0) or 32 (Q8_0). */
+static void repack_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int value_bytes) {
+    long nb = C / 32, block_bytes = 2 + value_bytes;
     for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)
-        for (long b = 0; b < nb; b++, dst += Q4_0_X8_GROUP_BYTES)
+        for (long b = 0; b < nb; b++, dst += Q4_0_X8_ROWS * block_bytes)
             for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * 18;
+                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * block_bytes;
                 memcpy(dst + 2 * r, blk, 2); /* the scale */
-                for (int m = 0; m < 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
+                for (int m = 0; m < value_bytes / 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
             }
 }
 
-void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
-    long nb = C / 32;
-    for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)
-        for (long b = 0; b < nb; b++, dst += Q8_0_X8_GROUP_BYTES)
-            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * 34;
-                memcpy(dst + 2 * r, blk, 2); /* the scale */
-                for (int m = 0; m < 8; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
-            }
-}
+void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 16); }
+
+void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 32); }
 
 /* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 or
  * WEIGHT_Q8_0_X8 data (any rows: row r is lane r % 8 of group r / 8, its

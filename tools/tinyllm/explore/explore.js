@@ -227,6 +227,21 @@
       box.appendChild(t);
     });
   }
+  /* each stored head's entropy averaged over the queries: fixed, computed once */
+  let meanEntropy = null;
+  function meanEntropyOf(li, h) {
+    if (!meanEntropy) {
+      meanEntropy = D.attention.layers.map((l, i) => {
+        const row = new Float64Array(H);
+        for (let j = 0; j < H; j++) {
+          for (let q = 0; q < N; q++) row[j] += entropyBits(attnRow(i, j, q));
+          row[j] /= N;
+        }
+        return row;
+      });
+    }
+    return meanEntropy[li][h];
+  }
   function drawEntropy() {
     const t = $("entropy-table");
     t.textContent = "";
@@ -238,9 +253,7 @@
       const tr = el("tr");
       tr.appendChild(el("th", {}, "layer " + l));
       for (let h = 0; h < H; h++) {
-        let mean = 0;
-        for (let q = 0; q < N; q++) mean += entropyBits(attnRow(li, h, q));
-        mean /= N;
+        const mean = meanEntropyOf(li, h);
         const at = entropyBits(attnRow(li, h, S.pos));
         const td = el("td", { "data-layer": l, "data-head": h, title: "max possible at this query: " + fmt(Math.log2(S.pos + 1), 2) },
                       fmt(mean, 2) + " / " + fmt(at, 2));
