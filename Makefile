@@ -5,6 +5,8 @@ SHELL := /bin/bash
 # included dependency files (build/obj/*.d) through the kernel-set rule.
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
+# the dependency files included below define rules: `make` alone builds `all`
+.DEFAULT_GOAL := all
 
 CC      ?= cc
 CXX     ?= c++

@@ -25,6 +25,8 @@ static void free_buffers(tinyllm_context *c) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+    free(c->q8_rows);
+    c->q8_rows = NULL;
 }
 
 void tinyllm_context_free(tinyllm_context *ctx) {
@@ -97,8 +99,10 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     size_t q8 = (Q8_ACT_BYTES(B < STREAM_MAX_ROWS ? B : STREAM_MAX_ROWS, cols) + sizeof(float) - 1) / sizeof(float);
     c->conv_per_thread = m->has_stored ? (conv_rows * cols > q8 ? conv_rows * cols : q8) : 1;
     c->conv = malloc((size_t)c->n_threads * c->conv_per_thread * sizeof(float));
+    int q8_prefill = m->packed_used && B > STREAM_MAX_ROWS;
+    c->q8_rows = q8_prefill ? malloc(Q8_ACT_BYTES(B, cols)) : NULL;
     if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos || !c->pos_sin ||
-        !c->rope_sin || !c->scores || !c->probs || !c->conv ||
+        !c->rope_sin || !c->scores || !c->probs || !c->conv || (q8_prefill && !c->q8_rows) ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
         !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {

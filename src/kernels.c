@@ -201,49 +201,67 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
     }
 }
 
-/* Weight bytes per block of rows in a quantized prefill (see matmul_forward) */
+q8_act q8_act_in(void *buf, int T, int C) {
+    q8_act x = {buf, NULL, NULL, C};
+    x.d = (float *)(x.q + (size_t)T * C);
+    x.s = (int32_t *)(x.d + (size_t)T * (C / 32));
+    return x;
+}
+
+int matmul_takes_q8_act(matrix w, int T) {
+    return T > STREAM_MAX_ROWS && (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8);
+}
+
+/* A quantized prefill's blocks: weight rows that stay in L2 (about 192 KiB)
+ * meet chunks of activation rows that stay in L2 too (up to 64 rows, at
+ * most 128 KiB), so each weight comes from memory once and each activation
+ * chunk from L2 once per block. */
 #define Q8_PREFILL_BLOCK_BYTES ((size_t)192 << 10)
+#define Q8_PREFILL_CHUNK_BYTES ((size_t)128 << 10)
+
+void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
+                       int o0, int o1) {
+    void (*gemm)(float *, const q8_act *, const void *, const float *, int, int, int, int, int) =
+        w.type == WEIGHT_Q8_0_X8 ? k->gemm_q8_0_x8 : k->gemm_q4_0_x8;
+    size_t row_bytes = weight_bytes(w.type, (size_t)x->C);
+    int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(Q4_0_X8_ROWS - 1);
+    int chunk = (int)(Q8_PREFILL_CHUNK_BYTES / (size_t)x->C);
+    if (block < Q4_0_X8_ROWS) block = Q4_0_X8_ROWS;
+    chunk = chunk < 8 ? 8 : chunk > 64 ? 64 : chunk;
+    for (int b0 = o0; b0 < o1; b0 += block) {
+        int b1 = b0 + block < o1 ? b0 + block : o1;
+        for (int t0 = 0; t0 < T; t0 += chunk) gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk : T, OC, b0, b1);
+    }
+}
 
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
+    if (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8) {
+        /* the activations quantized into scratch, as many rows at a time as
+         * it holds (at least STREAM_MAX_ROWS) */
+        size_t room = T <= STREAM_MAX_ROWS ? Q8_ACT_BYTES(T, C) : (size_t)scratch_rows * C * sizeof(float);
+        int rows = (int)(room / Q8_ACT_BYTES(1, C));
+        rows = rows < 1 ? 1 : rows;
+        for (int t0 = 0; t0 < T; t0 += rows) {
+            int n = T - t0 < rows ? T - t0 : rows;
+            q8_act x = q8_act_in(scratch, n, C);
+            k->quantize_q8_act(&x, in + (size_t)t0 * in_stride, in_stride, 0, n);
+            matmul_q8_forward(k, out + (size_t)t0 * OC, &x, w, bias, n, OC, o0, o1);
+        }
+        return;
+    }
     if (T <= STREAM_MAX_ROWS) {
         switch (w.type) {
         case GGML_TYPE_F32: k->stream_f32(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
         case GGML_TYPE_F16: k->stream_f16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
         case GGML_TYPE_Q8_0: k->stream_q8_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
         case GGML_TYPE_Q4_0: k->stream_q4_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
-        case WEIGHT_Q4_0_X8:
-            k->stream_q4_0_x8(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
-            break;
-        case WEIGHT_Q8_0_X8:
-            k->stream_q8_0_x8(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
-            break;
         }
         return;
     }
     if (w.type == GGML_TYPE_F32) {
         sgemm_columns(out, in, in_stride, (const float *)w.data + (size_t)o0 * C, bias, T, C, OC, o0, o1);
-        return;
-    }
-    if (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8) {
-        /* Repacked weights in a prefill: the integer block dots of the
-         * streaming kernel, 8 activation rows at a time, beat converting the
-         * rows to F32 for sgemm (not so the row-at-a-time Q8_0 kernel:
-         * measured). Blocks of weight rows small enough to stay in
-         * L2 (Q8_PREFILL_BLOCK_BYTES) meet every chunk of activations before
-         * the next block is read, so each weight comes from memory once. */
-        size_t row_bytes = weight_bytes(w.type, (size_t)C);
-        int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(Q4_0_X8_ROWS - 1);
-        if (block < Q4_0_X8_ROWS) block = Q4_0_X8_ROWS;
-        for (int b0 = o0; b0 < o1; b0 += block) {
-            int b1 = b0 + block < o1 ? b0 + block : o1;
-            for (int t0 = 0; t0 < T; t0 += STREAM_MAX_ROWS) {
-                int n = T - t0 < STREAM_MAX_ROWS ? T - t0 : STREAM_MAX_ROWS;
-                matmul_forward(k, out + (size_t)t0 * OC, in + (size_t)t0 * in_stride, in_stride, w, bias, n, C, OC, b0,
-                               b1, scratch, scratch_rows);
-            }
-        }
         return;
     }
     for (int c0 = o0; c0 < o1; c0 += scratch_rows) {

@@ -12,6 +12,24 @@
  * prompts); longer ones run as sgemm. */
 #define STREAM_MAX_ROWS 8
 
+/* Activation rows quantized to 8-bit blocks, as the integer kernels take
+ * them (Q8_ACT): each block of 32 values x gets the scale d = max|x| / 127
+ * (a float) and the values round(x * 127 / max|x|), ties to even; s is the
+ * sum of a block's values (Q4_0 weights are nibbles n - 8: sum (n - 8) q =
+ * sum n q - 8 s). Every kernel set quantizes identically. */
+typedef struct q8_act {
+    int8_t *q;  // (T, C)
+    float *d;   // (T, C / 32)
+    int32_t *s; // (T, C / 32)
+    int C;
+} q8_act;
+
+/* Bytes of a q8_act of T rows of C values: the int8 values, then per block
+ * of 32 a float scale and an int32 sum. */
+#define Q8_ACT_BYTES(T, C) ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8)
+/* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes, float-aligned). */
+q8_act q8_act_in(void *buf, int T, int C);
+
 /* The kernels that have vector code, one table per instruction set
  * (kernels_isa.c, compiled once per set). Every set computes the same
  * functions; only the order of the float additions differs. */
@@ -35,12 +53,17 @@ typedef struct kernel_ops {
                         int OC, int o0, int o1, void *qscratch);
     void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, void *qscratch);
-    /* the same for WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 (o0 and o1 multiples of 8,
-     * or o1 = OC) */
-    void (*stream_q4_0_x8)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
-                           int C, int OC, int o0, int o1, void *qscratch);
-    void (*stream_q8_0_x8)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
-                           int C, int OC, int o0, int o1, void *qscratch);
+    /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
+     * into x's rows [t0, t1) (see q8_act) */
+    void (*quantize_q8_act)(const struct q8_act *x, const float *in, int in_stride, int t0, int t1);
+    /* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
+     * + bias (may be NULL) for WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 weights (o0 a
+     * multiple of 8; o1 too, or OC): integer block dots, each group of 8
+     * weight rows loaded once per tile of activation rows (up to 8) */
+    void (*gemm_q4_0_x8)(float *out, const struct q8_act *x, const void *w, const float *bias, int t0, int t1,
+                         int OC, int o0, int o1);
+    void (*gemm_q8_0_x8)(float *out, const struct q8_act *x, const void *w, const float *bias, int t0, int t1,
+                         int OC, int o0, int o1);
     /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
     void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
     void (*q4_0_to_f32_row)(float *dst, const void *src, long n);
@@ -66,11 +89,6 @@ const kernel_ops *kernels_named(const char *name);
 /* The names of the sets in this build, widest first: i = 0, 1, ... until
  * NULL (whether or not this CPU can run them). */
 const char *kernels_built(int i);
-
-/* Bytes of activation scratch the quantized streaming kernels need for T
- * rows of C values: the int8 values, then per block of 32 a float scale and
- * an int32 sum. */
-#define Q8_ACT_BYTES(T, C) ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8)
 
 /* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
  * the storage formats of weight_formats (F32, F16, Q8_0, Q4_0): usually the
@@ -120,14 +138,27 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed).
  * T <= STREAM_MAX_ROWS: k's streaming kernel for w's format, each weight read
- * once (quantized formats use scratch for the quantized activations).
+ * once (quantized formats use scratch, Q8_ACT_BYTES(T, C) bytes, for the
+ * quantized activations).
  * Longer: cblas_sgemm on the weights, F32 in place; F16, Q8_0 and Q4_0 as
  * stored are converted scratch_rows rows at a time into scratch
  * (scratch_rows, C); the repacked layouts (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8)
- * run their streaming kernel 8 rows at a time over blocks of weight rows
- * that stay in L2. */
+ * quantize as many activation rows as scratch holds (at least one) at a
+ * time and run
+ * matmul_q8_forward on them. */
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
+
+/* Whether a product of T rows with w is better run as one quantization of
+ * all its activation rows (k->quantize_q8_act, which threads can split by
+ * rows) followed by matmul_q8_forward (split by columns): prefill on the
+ * repacked layouts. */
+int matmul_takes_q8_act(matrix w, int T);
+/* out (T, OC) = x's T quantized rows @ w^T + bias, columns [o0, o1) only (o0
+ * a multiple of 8), for w in WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8: the integer
+ * GEMM over blocks of weight rows and activation rows that fit L2. */
+void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
+                       int o0, int o1);
 
 float f16_to_f32(uint16_t h);
 

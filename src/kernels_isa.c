@@ -278,40 +278,75 @@ ALWAYS_INLINE int round_even(float v) {
 #endif
 }
 
-/* x (C) -> q (C) int8, d (C / 32) scales and s (C / 32) sums of each
- * block's q (Q4_0 dots use them: sum (n - 8) q = sum n q - 8 sum q). Plain C
- * in every set: it costs C operations against the product's OC x C, and the
- * same code keeps the quantized activations identical across kernel sets. */
-static void quantize_act(int8_t *q, float *d, int32_t *s, const float *x, int C) {
-    for (int b = 0; b < C / QK; b++) {
-        const float *xb = x + b * QK;
-        float amax = 0.0f;
-        for (int i = 0; i < QK; i++) {
-            float a = fabsf(xb[i]);
-            amax = a > amax ? a : amax;
-        }
-        float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        int32_t sum = 0;
-        for (int i = 0; i < QK; i++) {
-            q[b * QK + i] = (int8_t)round_even(xb[i] * inv);
-            sum += q[b * QK + i];
-        }
-        d[b] = scale;
-        s[b] = sum;
+/* Block b of row t of x quantized from xb (32 floats), as q8_act says.
+ * amax is NaN when the block holds one (then so is d, and the products):
+ * a NaN activation never vanishes into a finite integer. The values
+ * saturate to -128..127 (reached only by NaN or infinity, whose products
+ * are not finite anyway), as the vector conversions do. */
+ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb) {
+    int nb = x->C / QK;
+    int8_t *q = x->q + (size_t)t * x->C + b * QK;
+#if VW == 16
+    __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+    __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+    __mmask16 nan = _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q);
+    float amax = nan ? NAN : _mm512_reduce_max_ps(m);
+#elif VW
+    __m256 v[4], m = _mm256_setzero_ps(), nan = m;
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(xb + 8 * i);
+        m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask), m);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[i], v[i], _CMP_UNORD_Q));
     }
+    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);
+#else
+    float amax = 0.0f;
+    for (int i = 0; i < QK; i++) {
+        float a = fabsf(xb[i]);
+        amax = isnan(a) || isnan(amax) ? NAN : a > amax ? a : amax;
+    }
+#endif
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+#if VW == 16
+    __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
+    __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtsepi32_epi8(i0));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtsepi32_epi8(i1));
+    /* the sum of the saturated values */
+    sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)),
+                                                   _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)))));
+#elif VW
+    __m256i i[4];
+    for (int k = 0; k < 4; k++) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(inv)));
+    /* saturating packs interleave the 128-bit halves: the permute restores value order */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+    __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), p); /* pairs of values, then pairs of pairs */
+    __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    sum = _mm_cvtsi128_si32(h);
+#else
+    for (int i = 0; i < QK; i++) {
+        int v = round_even(xb[i] * inv);
+        q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        sum += q[i];
+    }
+#endif
+    x->d[(size_t)t * nb + b] = amax / 127.0f;
+    x->s[(size_t)t * nb + b] = sum;
 }
 
-/* T activation rows (in_stride apart) quantized into qscratch, laid out as
- * Q8_ACT_BYTES says: *xq (T, C) values, *xd (T, C / 32) scales, *xs
- * (T, C / 32) block sums. */
-static void quantize_rows(void *qscratch, const float *in, int in_stride, int T, int C, int8_t **xq, float **xd,
-                          int32_t **xs) {
-    int nb = C / QK;
-    *xq = qscratch;
-    *xd = (float *)(*xq + (size_t)T * C);
-    *xs = (int32_t *)(*xd + (size_t)T * nb);
-    for (int t = 0; t < T; t++)
-        quantize_act(*xq + (size_t)t * C, *xd + (size_t)t * nb, *xs + (size_t)t * nb, in + (size_t)t * in_stride, C);
+/* rows [t0, t1) of in (in_stride apart) -> rows [t0, t1) of x. Every set
+ * computes the same bytes: the maximum is exact, and x * (127 / amax) is one
+ * float multiply rounded to even in each. */
+static void quantize_q8_act(const q8_act *x, const float *in, int in_stride, int t0, int t1) {
+    for (int t = t0; t < t1; t++)
+        for (int b = 0; b < x->C / QK; b++) quantize_block(x, t, b, in + (size_t)t * in_stride + b * QK);
 }
 
 #if VW
@@ -441,16 +476,14 @@ ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const 
 ALWAYS_INLINE void stream_quantized(float *out, const float *in, int in_stride, const void *w, int q4,
                                     const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
     int nb = C / QK;
-    int8_t *xq;
-    float *xd;
-    int32_t *xs;
-    quantize_rows(qscratch, in, in_stride, T, C, &xq, &xd, &xs);
+    q8_act x = q8_act_in(qscratch, T, C);
+    quantize_q8_act(&x, in, in_stride, 0, T);
     size_t row_bytes = (size_t)nb * (q4 ? Q4_0_BYTES : Q8_0_BYTES);
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++)
-            out[(size_t)t * OC + o] = row_dot_q(row, q4, xq + (size_t)t * C, xd + (size_t)t * nb,
-                                                xs + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
+            out[(size_t)t * OC + o] = row_dot_q(row, q4, x.q + (size_t)t * C, x.d + (size_t)t * nb,
+                                                x.s + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
     }
 }
 
@@ -464,157 +497,188 @@ static void stream_q4_0(float *out, const float *in, int in_stride, const void *
     stream_quantized(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
 }
 
-/* WEIGHT_Q4_0_X8 (kernels.h): 8 rows per activation block. Vector m of a
- * group block holds, for each row r (4 bytes at 4r), nibble values 4m..4m+3
- * (low) and 16 + 4m.. (high): x's 4-byte groups at 4m and 16 + 4m are
- * broadcast to all 8 lanes, so vpmaddubsw leaves each row's products in its
- * own lane pair. The 8 int16 partial sums per lane pair stay below
- * 8 * 2 * 15 * 127 = 30480 (no saturation); one vpmaddwd then gives each
- * row's block sum of n x in its int32 lane, minus 8 sum(x), exactly. */
-ALWAYS_INLINE void group_dot_q4_x8(float *out, const uint8_t *g, const int8_t *xq, const float *xd,
-                                   const int32_t *xs, int nb) {
+/* The 8-row layouts (kernels.h: WEIGHT_Q8_0_X8, WEIGHT_Q4_0_X8). Vector m
+ * of a group's block holds 4 bytes of each of the 8 rows (row r at 4r):
+ * Q8_0 values 4m..4m+3, Q4_0 the nibbles of values 4m.. (low) and 16 + 4m..
+ * (high). x's matching 4 values, broadcast to all 8 lanes, meet each row's
+ * values in that row's lane, so the 8 rows' block sums need no horizontal
+ * adds. A tile of NT activation rows shares each weight vector's load and
+ * unpacking and keeps one chain of integer sums per row; a tile of one row
+ * (decode) splits its sums over two chains to hide the dot's latency.
+ *
+ * The integer products, per int32 lane (4 byte products each):
+ * - VNNI, vpdpbusd takes unsigned x signed bytes straight into int32: Q8_0's
+ *   w + 128 (w xor 0x80) is the unsigned side, so each block's sum starts
+ *   at -128 sum(x); Q4_0's nibbles n are unsigned as they are (-8 sum(x)).
+ * - Otherwise vpmaddubsw into int16 pairs, then vpmaddwd: Q8_0 moves w's sign
+ *   onto x (|w| unsigned; a pair is at most 2 * 128 * 127, no saturation);
+ *   Q4_0 adds its int16 pairs over the block (at most 8 * 2 * 15 * 127 =
+ *   30480) before one vpmaddwd and the -8 sum(x). */
+
+/* Activation rows per tile: a row keeps an int32 and a float accumulator in
+ * registers (16 vector registers without AVX-512, 32 with). */
+#if VW == 16
+enum { TILE_MAX = 8 };
+#else
+enum { TILE_MAX = 4 };
+#endif
+
 #if VW
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i low = _mm256_set1_epi8(15);
-    for (int b = 0; b < nb; b++, g += Q4_0_X8_GROUP_BYTES) {
-        const int8_t *x = xq + b * QK;
-#ifdef __AVX512VNNI__ /* vpdpbusd sums each row's 4 products straight into its int32 lane */
-        __m256i p_lo = _mm256_set1_epi32(-8 * xs[b]), p_hi = _mm256_setzero_si256(); /* two chains: half the latency */
-        for (int m = 0; m < 4; m++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
-            int32_t x_lo, x_hi;
-            memcpy(&x_lo, x + 4 * m, 4);
-            memcpy(&x_hi, x + 16 + 4 * m, 4);
-            p_lo = _mm256_dpbusd_epi32(p_lo, _mm256_and_si256(v, low), _mm256_set1_epi32(x_lo));
-            p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_hi));
-        }
-        __m256i sum = _mm256_add_epi32(p_lo, p_hi);
-#else
-        __m256i p16 = _mm256_setzero_si256();
-        for (int m = 0; m < 4; m++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
-            int32_t x_lo, x_hi;
-            memcpy(&x_lo, x + 4 * m, 4);
-            memcpy(&x_hi, x + 16 + 4 * m, 4);
-            p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(_mm256_and_si256(v, low), _mm256_set1_epi32(x_lo)));
-            p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
-                                                             _mm256_set1_epi32(x_hi)));
-        }
-        __m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * xs[b]));
-#endif
-        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xd[b]));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc);
-    }
-    _mm256_storeu_ps(out, acc);
-#else
-    float acc[Q4_0_X8_ROWS] = {0};
-    for (int b = 0; b < nb; b++, g += Q4_0_X8_GROUP_BYTES) {
-        const int8_t *x = xq + b * QK;
-        for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-            int32_t sum = -8 * xs[b];
-            for (int m = 0; m < 4; m++)
-                for (int i = 0; i < 4; i++) {
-                    uint8_t byte = g[16 + 32 * m + 4 * r + i];
-                    sum += (byte & 15) * x[4 * m + i] + (byte >> 4) * x[16 + 4 * m + i];
-                }
-            acc[r] += (float)sum * (block_scale(g + 2 * r) * xd[b]);
-        }
-    }
-    memcpy(out, acc, sizeof acc);
-#endif
+ALWAYS_INLINE __m256i broadcast4(const int8_t *x) {
+    int32_t v;
+    memcpy(&v, x, 4);
+    return _mm256_set1_epi32(v);
 }
 
-/* WEIGHT_Q8_0_X8 (kernels.h): vector m of a group block holds values
- * 4m..4m+3 of each row (row r at 4r), and x's 4 values 4m.. are broadcast
- * to all 8 lanes. The weights are signed: as in dot_i8, |w| is the unsigned
- * side and w's sign moves onto x, element by element (pairs fit int16:
- * 2 * 128 * 127); each vector's products reach int32 at once, so nothing
- * accumulates in 16 bits. */
-ALWAYS_INLINE void group_dot_q8_x8(float *out, const uint8_t *g, const int8_t *xq, const float *xd,
-                                   const int32_t *xs, int nb) {
-#if VW
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, g += Q8_0_X8_GROUP_BYTES) {
-        const int8_t *x = xq + b * QK;
+/* r (NT, 8) = the 8 rows of group g (nb blocks) dotted with the activation
+ * rows t..t + NT - 1 of x. */
+ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, int t, const int NT, int nb) {
+    enum { CH_MAX = 2 };
+    const int CH = NT == 1 ? 2 : 1; /* chains per row */
+    const int8_t *xq[TILE_MAX];
+    const float *xd[TILE_MAX];
+    const int32_t *xs[TILE_MAX];
+    __m256 acc[TILE_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < NT; i++) {
+        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * nb, xs[i] = x->s + (size_t)(t + i) * nb;
+        acc[i] = _mm256_setzero_ps();
+    }
+    const size_t group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
+    const __m256i nibble = _mm256_set1_epi8(15);
+    for (int b = 0; b < nb; b++, g += group_bytes) {
+        __m256i p[CH_MAX][TILE_MAX];
+#pragma GCC unroll 8
+        for (int i = 0; i < NT; i++) {
 #ifdef __AVX512VNNI__
-        /* vpdpbusd has no 16-bit step to overflow: w + 128 (w xor 0x80) is
-         * the unsigned side, and 128 sum(x) comes off at the end (exact) */
-        const __m256i flip = _mm256_set1_epi8((char)0x80);
-        __m256i p0 = _mm256_set1_epi32(-128 * xs[b]), p1 = _mm256_setzero_si256();
-        for (int m = 0; m < 8; m += 2) {
-            int32_t x0, x1;
-            memcpy(&x0, x + 4 * m, 4);
-            memcpy(&x1, x + 4 * (m + 1), 4);
-            p0 = _mm256_dpbusd_epi32(p0, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m)), flip),
-                                     _mm256_set1_epi32(x0));
-            p1 = _mm256_dpbusd_epi32(
-                p1, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * (m + 1))), flip),
-                _mm256_set1_epi32(x1));
-        }
+            p[0][i] = _mm256_set1_epi32((q8 ? -128 : -8) * xs[i][b]);
 #else
-        (void)xs;
-        __m256i p0 = _mm256_setzero_si256(), p1 = p0; /* two chains: half the latency */
-        for (int m = 0; m < 8; m += 2) {
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
-            __m256i v1 = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * (m + 1)));
-            int32_t x0, x1;
-            memcpy(&x0, x + 4 * m, 4);
-            memcpy(&x1, x + 4 * (m + 1), 4);
-            p0 = dot_u8_i8_acc(p0, _mm256_sign_epi8(v0, v0), _mm256_sign_epi8(_mm256_set1_epi32(x0), v0));
-            p1 = dot_u8_i8_acc(p1, _mm256_sign_epi8(v1, v1), _mm256_sign_epi8(_mm256_set1_epi32(x1), v1));
-        }
+            p[0][i] = _mm256_setzero_si256();
 #endif
-        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xd[b]));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), acc);
-    }
-    _mm256_storeu_ps(out, acc);
+            if (CH == 2) p[1][i] = _mm256_setzero_si256();
+        }
+        if (q8) {
+#pragma GCC unroll 8
+            for (int m = 0; m < 8; m++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+#ifdef __AVX512VNNI__
+                __m256i u = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80));
 #else
-    (void)xs;
-    float acc[Q4_0_X8_ROWS] = {0};
-    for (int b = 0; b < nb; b++, g += Q8_0_X8_GROUP_BYTES) {
-        const int8_t *x = xq + b * QK;
-        for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-            int32_t sum = 0;
-            for (int m = 0; m < 8; m++)
-                for (int i = 0; i < 4; i++) sum += (int8_t)g[16 + 32 * m + 4 * r + i] * x[4 * m + i];
-            acc[r] += (float)sum * (block_scale(g + 2 * r) * xd[b]);
+                __m256i u = _mm256_sign_epi8(v, v);
+#endif
+#pragma GCC unroll 8
+                for (int i = 0; i < NT; i++) {
+                    __m256i bx = broadcast4(xq[i] + b * QK + 4 * m);
+#ifdef __AVX512VNNI__
+                    p[m % CH][i] = _mm256_dpbusd_epi32(p[m % CH][i], u, bx);
+#else
+                    p[m % CH][i] = _mm256_add_epi32(
+                        p[m % CH][i],
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(bx, v)), _mm256_set1_epi16(1)));
+#endif
+                }
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+                __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 8
+                for (int i = 0; i < NT; i++) {
+                    __m256i bx_lo = broadcast4(xq[i] + b * QK + 4 * m), bx_hi = broadcast4(xq[i] + b * QK + 16 + 4 * m);
+#ifdef __AVX512VNNI__
+                    p[0][i] = _mm256_dpbusd_epi32(p[0][i], lo, bx_lo);
+                    p[CH - 1][i] = _mm256_dpbusd_epi32(p[CH - 1][i], hi, bx_hi);
+#else
+                    p[0][i] = _mm256_add_epi16(p[0][i], _mm256_maddubs_epi16(lo, bx_lo));
+                    p[CH - 1][i] = _mm256_add_epi16(p[CH - 1][i], _mm256_maddubs_epi16(hi, bx_hi));
+#endif
+                }
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+#pragma GCC unroll 8
+        for (int i = 0; i < NT; i++) {
+            __m256i sum;
+#ifdef __AVX512VNNI__
+            sum = CH == 2 ? _mm256_add_epi32(p[0][i], p[1][i]) : p[0][i];
+#else
+            if (q8) {
+                sum = CH == 2 ? _mm256_add_epi32(p[0][i], p[1][i]) : p[0][i];
+            } else {
+                __m256i p16 = CH == 2 ? _mm256_add_epi16(p[0][i], p[1][i]) : p[0][i];
+                sum = _mm256_sub_epi32(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * xs[i][b]));
+            }
+#endif
+            acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[i][b])), _mm256_cvtepi32_ps(sum), acc[i]);
         }
     }
-    memcpy(out, acc, sizeof acc);
-#endif
+#pragma GCC unroll 8
+    for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
+#else
+ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, int t, const int NT, int nb) {
+    const size_t group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
+    for (int i = 0; i < NT; i++) {
+        const int8_t *xq = x->q + (size_t)(t + i) * x->C;
+        const float *xd = x->d + (size_t)(t + i) * nb;
+        const int32_t *xs = x->s + (size_t)(t + i) * nb;
+        float acc[Q4_0_X8_ROWS] = {0};
+        const uint8_t *gb = g;
+        for (int b = 0; b < nb; b++, gb += group_bytes) {
+            const int8_t *xb = xq + b * QK;
+            for (int row = 0; row < Q4_0_X8_ROWS; row++) {
+                int32_t sum = q8 ? 0 : -8 * xs[b];
+                for (int m = 0; m < (q8 ? 8 : 4); m++)
+                    for (int j = 0; j < 4; j++) {
+                        uint8_t byte = gb[16 + 32 * m + 4 * row + j];
+                        if (q8)
+                            sum += (int8_t)byte * xb[4 * m + j];
+                        else
+                            sum += (byte & 15) * xb[4 * m + j] + (byte >> 4) * xb[16 + 4 * m + j];
+                    }
+                acc[row] += (float)sum * (block_scale(gb + 2 * row) * xd[b]);
+            }
+        }
+        memcpy(r + 8 * i, acc, sizeof acc);
+    }
+}
+#endif
 
-/* out[:, o0:o1] (T, OC) for the 8-row layouts, T <= STREAM_MAX_ROWS. */
-ALWAYS_INLINE void stream_x8(float *out, const float *in, int in_stride, const void *w, int q8, const float *bias,
-                             int T, int C, int OC, int o0, int o1, void *qscratch) {
-    int nb = C / QK;
-    int8_t *xq;
-    float *xd;
-    int32_t *xs;
-    quantize_rows(qscratch, in, in_stride, T, C, &xq, &xd, &xs);
+/* out[t0:t1, o0:o1] (rows OC apart): tiles of activation rows against
+ * each group of 8 weight rows in turn (the group stays in L1). */
+ALWAYS_INLINE void gemm_x8(float *out, const q8_act *x, const void *w, int q8, const float *bias, int t0, int t1,
+                           int OC, int o0, int o1) {
+    int nb = x->C / QK;
     size_t group_bytes = (size_t)nb * (q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES);
     for (int o = o0; o < o1; o += Q4_0_X8_ROWS) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(o / Q4_0_X8_ROWS) * group_bytes;
-        for (int t = 0; t < T; t++) {
-            float r[Q4_0_X8_ROWS];
-            if (q8)
-                group_dot_q8_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
+        int cols = o1 - o < Q4_0_X8_ROWS ? o1 - o : Q4_0_X8_ROWS;
+        for (int t = t0; t < t1;) {
+            float r[TILE_MAX * Q4_0_X8_ROWS];
+            int n = t1 - t >= TILE_MAX ? TILE_MAX : t1 - t >= 4 ? 4 : 1;
+            if (n == TILE_MAX)
+                tile_x8(r, g, q8, x, t, TILE_MAX, nb);
+            else if (n == 4)
+                tile_x8(r, g, q8, x, t, 4, nb);
             else
-                group_dot_q4_x8(r, g, xq + (size_t)t * C, xd + (size_t)t * nb, xs + (size_t)t * nb, nb);
-            for (int k = 0; k < Q4_0_X8_ROWS && o + k < o1; k++)
-                out[(size_t)t * OC + o + k] = r[k] + (bias ? bias[o + k] : 0.0f);
+                tile_x8(r, g, q8, x, t, 1, nb);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < cols; k++)
+                    out[(size_t)(t + i) * OC + o + k] = r[Q4_0_X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
+            t += n;
         }
     }
 }
 
-static void stream_q4_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
-                           int C, int OC, int o0, int o1, void *qscratch) {
-    stream_x8(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1, qscratch);
+static void gemm_q4_0_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_x8(out, x, w, 0, bias, t0, t1, OC, o0, o1);
 }
 
-static void stream_q8_0_x8(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
-                           int C, int OC, int o0, int o1, void *qscratch) {
-    stream_x8(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
+static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_x8(out, x, w, 1, bias, t0, t1, OC, o0, o1);
 }
 
 static void q8_0_row(float *dst, const void *src, long n) {
@@ -742,8 +806,9 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .stream_f16 = stream_f16,
     .stream_q8_0 = stream_q8_0,
     .stream_q4_0 = stream_q4_0,
-    .stream_q4_0_x8 = stream_q4_0_x8,
-    .stream_q8_0_x8 = stream_q8_0_x8,
+    .quantize_q8_act = quantize_q8_act,
+    .gemm_q4_0_x8 = gemm_q4_0_x8,
+    .gemm_q8_0_x8 = gemm_q8_0_x8,
     .q8_0_to_f32_row = q8_0_row,
     .q4_0_to_f32_row = q4_0_row,
     .gelu = gelu,

@@ -73,17 +73,29 @@ static void rows_part(tinyllm_context *ctx, const step *s, int t0, int t1) {
     case OP_ADD:
         residual_forward(s->out + t0 * dim, s->in + t0 * dim, (long)n * (long)dim);
         break;
+    case OP_QUANTIZE: {
+        q8_act x = q8_act_in(ctx->q8_rows, s->T, s->C);
+        m->kern->quantize_q8_act(&x, s->in, s->in_stride, t0, t1);
+        break;
+    }
     default:
         break;
     }
 }
 
-/* Output columns [o0, o1) of a product, with this thread's scratch (stored
- * formats: weight rows converted for sgemm, or quantized activations). */
+/* Output columns [o0, o1) of a product: from the activation rows quantized
+ * by OP_QUANTIZE when the product takes them, else with this thread's
+ * scratch (stored formats: weight rows converted for sgemm, or quantized
+ * activations). */
 static void matmul_part(tinyllm_context *ctx, const step *s, int ith, int o0, int o1) {
+    const kernel_ops *k = ctx->model->kern;
+    if (matmul_takes_q8_act(s->w, s->T)) {
+        q8_act x = q8_act_in(ctx->q8_rows, s->T, s->C);
+        matmul_q8_forward(k, s->out, &x, s->w, s->b, s->T, s->OC, o0, o1);
+        return;
+    }
     float *scratch = ctx->conv + (size_t)ith * ctx->conv_per_thread;
-    matmul_forward(ctx->model->kern, s->out, s->in, s->in_stride, s->w, s->b, s->T, s->C, s->OC, o0, o1, scratch,
-                   CONV_ROWS);
+    matmul_forward(k, s->out, s->in, s->in_stride, s->w, s->b, s->T, s->C, s->OC, o0, o1, scratch, CONV_ROWS);
 }
 
 /* Heads [h0, h1) of attention, in this thread's scratch unless the taps
@@ -149,6 +161,8 @@ void run_step(tinyllm_context *ctx, const step *s) {
         return;
     }
 #endif
+    if (s->op == OP_MATMUL && matmul_takes_q8_act(s->w, s->T)) /* its input quantized once, rows split */
+        run_step(ctx, &(step){OP_QUANTIZE, .in = s->in, .in_stride = s->in_stride, .T = s->T, .C = s->C});
     job j = {ctx, s};
     thread_pool_run(ctx->pool, part, &j, threads_for(ctx, s));
 }

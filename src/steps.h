@@ -18,6 +18,7 @@ typedef enum {
     OP_GELU,      // out (T, C; rows out_stride apart) = gelu(out), in place
     OP_SWIGLU,    // out (gate rows) = silu(gate) * up (in), in place; rows out_stride / in_stride apart
     OP_ADD,       // out (T, dim) += in
+    OP_QUANTIZE,  // the context's q8_rows (T, C) = in (T, C; rows in_stride apart) as 8-bit blocks (q8_act)
 } op_kind;
 
 typedef struct {

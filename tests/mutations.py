@@ -58,10 +58,10 @@ MUTATIONS = [
      'choices=["erf", "tanh"], default="tanh"'),
     ("torch_checkpoint_strides", "tools/torch_checkpoint.py", "[s * flat.itemsize for s in self.stride]",
      "[s * flat.itemsize for s in sorted(self.stride, reverse=True)]"),
-    ("q4_0x8_high_nibbles", "src/kernels_isa.c", "            memcpy(&x_hi, x + 16 + 4 * m, 4);",
-     "            memcpy(&x_hi, x + 4 * m, 4);"),
-    ("q8_act_rounding", "src/kernels_isa.c", "float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;",
-     "float scale = amax / 127.0f, inv = amax > 0.0f ? 126.0f / amax : 0.0f;"),
+    ("q4_0x8_high_nibbles", "src/kernels_isa.c", "bx_hi = broadcast4(xq[i] + b * QK + 16 + 4 * m);",
+     "bx_hi = broadcast4(xq[i] + b * QK + 4 * m);"),
+    ("q8_act_rounding", "src/kernels_isa.c", "float inv = amax > 0.0f ? 127.0f / amax : 0.0f;",
+     "float inv = amax > 0.0f ? 126.0f / amax : 0.0f;"),
     ("char_vocabulary_unk_outside", "src/tokenizer.c", "        if (ids[i] < t->n_vocab) continue;",
      "        if (ids[i] <= t->n_vocab) continue;"),
     # the explorer: the page's data (C) and what the page computes from it (JS, tested in chromium)
@@ -79,10 +79,17 @@ MUTATIONS = [
      "*o++ = row ? half_from_float(row[(size_t)h * (q + 1) + k]) : 0;", "*o++ = row ? half_from_float(row[(size_t)h * q + k]) : 0;"),
     ("x8_row_lane", "src/kernels.c", "int r = (int)(row % Q4_0_X8_ROWS);", "int r = (int)((row + 1) % Q4_0_X8_ROWS);"),
     ("vnni_q4_0x8_high_chain", "src/kernels_isa.c",
-     "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_hi));",
-     "p_hi = _mm256_dpbusd_epi32(p_hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(x_lo));"),
-    ("vnni_q8_0x8_offset", "src/kernels_isa.c", "__m256i p0 = _mm256_set1_epi32(-128 * xs[b]), p1 = _mm256_setzero_si256();",
-     "__m256i p0 = _mm256_set1_epi32(-127 * xs[b]), p1 = _mm256_setzero_si256();"),
+     "p[CH - 1][i] = _mm256_dpbusd_epi32(p[CH - 1][i], hi, bx_hi);",
+     "p[CH - 1][i] = _mm256_dpbusd_epi32(p[0][i], hi, bx_hi);"),
+    ("vnni_q8_0x8_offset", "src/kernels_isa.c", "p[0][i] = _mm256_set1_epi32((q8 ? -128 : -8) * xs[i][b]);",
+     "p[0][i] = _mm256_set1_epi32((q8 ? -127 : -8) * xs[i][b]);"),
+    # the repacked GEMM: a tile's rows, and the blocks/chunks of a prefill
+    ("tile_row_offset", "src/kernels_isa.c", "xq[i] = x->q + (size_t)(t + i) * x->C,",
+     "xq[i] = x->q + (size_t)(t + (i & 3)) * x->C,"),
+    ("q8_prefill_chunk_end", "src/kernels.c", "gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk : T, OC, b0, b1);",
+     "gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk - 1 : T, OC, b0, b1);"),
+    ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
+     "    float amax = v_hmax(m);"),
 ]
 
 

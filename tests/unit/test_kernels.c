@@ -105,7 +105,7 @@ static void test_f16_product(const kernel_ops *k) {
     uint16_t *wh = malloc(sizeof(uint16_t) * OC * C);
     for (int i = 0; i < OC * C; i++) wh[i] = (uint16_t)((int)(randn() * 3000 + 0x3000) & 0x7fff); /* finite */
     for (int i = 0; i < OC * C; i++) wf[i] = f16_to_f32(wh[i]);
-    float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
+    float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * T * C);
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
     for (int t1 = 1; t1 <= T; t1 += 4) { /* 1 row, 5 rows streamed, 9 rows through sgemm */
         /* two column ranges, converted 8 rows at a time */
@@ -205,18 +205,73 @@ static void test_activations(const kernel_ops *k) {
 
 /* RoPE: cos/sin rounded to float (u each), two products and a sum: bound
  * 4u (|a| + |b|) for the pair (a, b). */
+/* The activation quantization (q8_act) against its definition, computed
+ * here: per block d = max|x| / 127 and q = x * (127 / max|x|) rounded to
+ * even, s = sum q; the same bytes in every kernel set. A block holding a NaN
+ * gets d = NaN (the NaN reaches the product instead of vanishing), an
+ * all-zero block d = 0 and q = 0; a strided input and a row range [1, 3)
+ * leave the other rows untouched. */
+static void test_quantize_act(const kernel_ops *k) {
+    test_state ts = {0};
+    enum { T = 4, C = 128, NB = C / 32, STRIDE = C + 8 };
+    float *in = rand_buf((long)T * STRIDE, 3);
+    for (int j = 0; j < 32; j++) in[STRIDE + 64 + j] = 0.0f; /* row 1, block 2: zeros */
+    in[2 * STRIDE + 37] = NAN;                              /* row 2, block 1: a NaN */
+    in[2 * STRIDE + 3] = 1e30f;                             /* row 2, block 0: a huge value */
+    unsigned char *buf = malloc(Q8_ACT_BYTES(T, C));
+    memset(buf, 0x5a, Q8_ACT_BYTES(T, C));
+    q8_act x = q8_act_in(buf, T, C);
+    k->quantize_q8_act(&x, in, STRIDE, 1, 3);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < NB; b++) {
+            const float *xb = in + (size_t)t * STRIDE + b * 32;
+            const int8_t *q = x.q + (size_t)t * C + b * 32;
+            float d = x.d[t * NB + b];
+            int32_t s = x.s[t * NB + b];
+            if (t == 0 || t == 3) { /* outside the range: untouched */
+                int same = 1;
+                for (int j = 0; j < 32; j++) same &= (unsigned char)q[j] == 0x5a;
+                CHECK(&ts, same, "row %d block %d was written outside rows [1, 3)", t, b);
+                continue;
+            }
+            float amax = 0.0f;
+            int nan = 0;
+            for (int j = 0; j < 32; j++) nan |= isnan(xb[j]), amax = fmaxf(amax, fabsf(xb[j]));
+            if (nan) {
+                CHECK(&ts, isnan(d), "row %d block %d holds a NaN but its scale is %g", t, b, d);
+                continue;
+            }
+            float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int32_t sum = 0, ok = memcmp(&d, &(float){amax / 127.0f}, sizeof d) == 0;
+            for (int j = 0; j < 32; j++) {
+                long v = lrintf(xb[j] * inv);
+                ok &= q[j] == v;
+                sum += (int32_t)v;
+            }
+            CHECK(&ts, ok && s == sum, "row %d block %d: values, scale %g or sum %d differ from the definition", t, b,
+                  d, s);
+        }
+    report_isa(k->name, "quantize_act", &ts);
+    free(in), free(buf);
+}
+
 /* Products with Q8_0 / Q4_0 weights: blocks of random scales (F16 bit
  * patterns, 0.008..0.03) and values, so the decoded weights are known
  * exactly. Against the exact product of the decoded weights: sgemm on
- * converted rows (T = 9; Q8_0 and Q4_0 as stored) within the float bound; the
- * streamed paths (T = 1, 5, and T = 9 for repacked Q4_0, which prefills in
- * chunks of 8 rows) also within each activation block's quantization error, at most
- * d_x / 2 per element (d_x = max|x| / 127 of the block; 1e-4 relative slack
- * for the rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the
- * block. C = 160: five blocks, so the two-block loop has a tail. */
-static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int x8) {
+ * converted rows (T > 8; Q8_0 and Q4_0 as stored) within the float bound;
+ * the integer paths (T <= 8, and every T for the repacked layouts) also
+ * within each activation block's quantization error, at most d_x / 2 per
+ * element (d_x = max|x| / 127 of the block; 1e-4 relative slack for the
+ * rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the block.
+ * T = 1, 5, 9, .. 21 meet the repacked GEMM's tiles of 8, 4 and 1 rows (4
+ * and 1 without AVX-512), and the second column range quantizes with room
+ * for only 9 rows at a time. C = 160: five blocks, so the two-block loop
+ * has a tail. The large shape (repacked only: T = 40, C = 4096, OC = 64)
+ * crosses matmul_q8_forward's blocks of weight rows and chunks of rows. */
+static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int x8, int large) {
     test_state ts = {0};
-    int T = 9, C = 160, OC = x8 ? 40 : 37, nb = C / 32, bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
+    int T = large ? 40 : 21, C = large ? 4096 : 160, OC = large ? 64 : x8 ? 40 : 37, nb = C / 32;
+    int bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
     float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
     uint8_t *wq = malloc((size_t)OC * nb * bytes);
     int *wint = malloc(sizeof(int) * OC * C);         /* the weights' integers and block scales */
@@ -239,7 +294,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
             wint[(size_t)r * 32 + j] = q;
         }
     }
-    float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * 8 * C);
+    float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * T * C);
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
     matrix wm = {wq, type};
     uint8_t *packed = NULL;
@@ -253,11 +308,11 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
         wm = (matrix){packed, type == GGML_TYPE_Q8_0 ? WEIGHT_Q8_0_X8 : WEIGHT_Q4_0_X8};
         split = 16;
     }
-    for (int t1 = 1; t1 <= T; t1 += 4) {
-        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, split, tmp, 8);
-        matmul_forward(k, out, in, C, wm, b, t1, C, OC, split, OC, tmp, 8);
+    for (int t1 = large ? T : 1; t1 <= T; t1 += 4) {
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, split, tmp, T);
+        matmul_forward(k, out, in, C, wm, b, t1, C, OC, split, OC, tmp, 3);
         product_reference(want, bound, in, wf, b, t1, C, OC);
-        if (t1 <= STREAM_MAX_ROWS || x8) /* repacked Q4_0 prefills with the streaming kernel too */
+        if (t1 <= STREAM_MAX_ROWS || x8) /* the integer kernels */
             for (int t = 0; t < t1; t++)
                 for (int o = 0; o < OC; o++)
                     for (int blk = 0; blk < nb; blk++) {
@@ -296,8 +351,13 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     }
     const char *name = type == GGML_TYPE_Q8_0 ? (x8 ? "q8_0x8" : "q8_0") : x8 ? "q4_0x8" : "q4_0";
     char test[32];
-    snprintf(test, sizeof test, "%s_product", name);
+    snprintf(test, sizeof test, "%s_product%s", name, large ? "_blocks" : "");
     report_isa(k->name, test, &ts);
+    if (large) {
+        free(in), free(wf), free(b), free(wq), free(packed), free(out), free(tmp), free(want), free(bound);
+        free(wint), free(wscale);
+        return;
+    }
     /* the row conversion (prefill) is exact: rows 8..15 */
     ts = (test_state){0};
     matrix_rows(k, tmp, wm, C, 8, 8);
@@ -470,10 +530,13 @@ void run_kernel_tests(void) {
         }
         test_f16_convert(k);
         test_f16_product(k);
-        test_quantized_product(k, GGML_TYPE_Q8_0, 0);
-        test_quantized_product(k, GGML_TYPE_Q4_0, 0);
-        test_quantized_product(k, GGML_TYPE_Q4_0, 1);
-        test_quantized_product(k, GGML_TYPE_Q8_0, 1);
+        test_quantize_act(k);
+        test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
+        test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
+        test_quantized_product(k, GGML_TYPE_Q4_0, 1, 0);
+        test_quantized_product(k, GGML_TYPE_Q8_0, 1, 0);
+        test_quantized_product(k, GGML_TYPE_Q4_0, 1, 1);
+        test_quantized_product(k, GGML_TYPE_Q8_0, 1, 1);
         /* decode, streamed passes of 2/3/4 rows, 4+3 rows, and sgemm */
         for (int T = 1; T <= 4; T++) test_matmul_T(k, T);
         test_matmul_T(k, 7);
