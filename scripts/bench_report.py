@@ -7,7 +7,9 @@ Compute bound (pp): the measured large-square (2048^3) sgemm GFLOP/s at the
 same thread count / (2 x layer matmul params per token + 2 x classifier params
 / prompt length): only the last prompt token needs logits. A second column
 uses instead OpenBLAS's own measured rate on the model's layer shapes at
-M = 512 (what sgemm itself reaches on exactly these products).
+M = 512 (what sgemm itself reaches on exactly these products). Rows whose
+weights are Q8_0/Q4_0 (under 2 bytes per weight) multiply in integers, not
+with sgemm, so neither bound applies to them ("-").
 Bandwidth bound (tg): measured read GB/s at the same thread count / bytes
 read per generated token: every weight matrix once, at the bytes per weight
 the engine holds them in (from the bench's weight_bytes: 4 for F32, 2 for
@@ -102,7 +104,7 @@ def main():
             for t in ("pp128", "pp512"):
                 row.append(f"{tests[t]['tok_s']:.1f}" if t in tests else "-")
             row.append(vs(thr, "pp512", tests["pp512"]["tok_s"]) if "pp512" in tests else "-")
-            if "pp512" in tests:
+            if "pp512" in tests and bytes_per_weight >= 2:
                 flops_tok = 2 * lp + 2 * cls / 512
                 row.append(f"{100 * tests['pp512']['tok_s'] / (peak / flops_tok):.0f}%")
                 rate = shape_rate(r, lim)

@@ -147,13 +147,21 @@ matrix matrix_at(matrix w, size_t offset) {
  * value bytes (row r at 4r); value_bytes is 16 (Q4_0) or 32 (Q8_0). */
 static void repack_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int value_bytes) {
     long nb = C / 32, block_bytes = 2 + value_bytes;
-    for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)
+    for (long g = 0; g < (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS; g++)
         for (long b = 0; b < nb; b++, dst += Q4_0_X8_ROWS * block_bytes)
             for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                const uint8_t *blk = src + ((g * Q4_0_X8_ROWS + r) * nb + b) * block_bytes;
+                long row = g * Q4_0_X8_ROWS + r;
+                const uint8_t *blk = src + (row * nb + b) * block_bytes;
+                static const uint8_t zero[34];
+                if (row >= rows) blk = zero; /* padding: scale 0, values 0 */
                 memcpy(dst + 2 * r, blk, 2); /* the scale */
                 for (int m = 0; m < value_bytes / 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
             }
+}
+
+size_t x8_bytes(int type, long rows, long C) {
+    long padded = (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS * Q4_0_X8_ROWS;
+    return weight_bytes(type, (size_t)padded * (size_t)C);
 }
 
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 16); }

@@ -45,24 +45,23 @@ typedef struct kernel_ops {
     void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
                        int C, int OC, int o0, int o1);
     /* the same for Q8_0 / Q4_0 weights (GGUF blocks of 32: an F16 scale, then
-     * 32 int8 or 16 bytes of nibbles). Each row of `in` is first quantized
-     * into 8-bit blocks (Q8_ACT: scale max|x| / 127, float) in qscratch
-     * (Q8_ACT_BYTES(T, C) bytes); each block's dot product is then an integer
-     * sum, scaled once. C is a multiple of 32. */
+     * 32 int8 or 16 bytes of nibbles). The rows of `in` are first quantized
+     * into a q8_act in qscratch (Q8_ACT_BYTES(T, C) bytes); each block's dot
+     * product is then an integer sum, scaled once. C is a multiple of 32. */
     void (*stream_q8_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, void *qscratch);
     void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                         int OC, int o0, int o1, void *qscratch);
     /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
      * into x's rows [t0, t1) (see q8_act) */
-    void (*quantize_q8_act)(const struct q8_act *x, const float *in, int in_stride, int t0, int t1);
+    void (*quantize_q8_act)(const q8_act *x, const float *in, int in_stride, int t0, int t1);
     /* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
      * + bias (may be NULL) for WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 weights (o0 a
      * multiple of 8; o1 too, or OC): integer block dots, each group of 8
      * weight rows loaded once per tile of activation rows (up to 8) */
-    void (*gemm_q4_0_x8)(float *out, const struct q8_act *x, const void *w, const float *bias, int t0, int t1,
+    void (*gemm_q4_0_x8)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1,
                          int OC, int o0, int o1);
-    void (*gemm_q8_0_x8)(float *out, const struct q8_act *x, const void *w, const float *bias, int t0, int t1,
+    void (*gemm_q8_0_x8)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1,
                          int OC, int o0, int o1);
     /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
     void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
@@ -106,8 +105,13 @@ typedef struct {
  * product then computes 8 rows per activation block with no horizontal
  * sums: x's 4-value groups are broadcast against the 8 rows' nibbles. */
 enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
-/* dst (rows / 8 groups) = the Q4_0 rows of src (rows x C, C a multiple of 32) */
+/* dst (ceil(rows / 8) groups: x8_bytes) = the Q4_0 rows of src (rows x C, C
+ * a multiple of 32); a last group of fewer than 8 rows is padded with zero
+ * rows (scale 0), which products compute and never store. */
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+/* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
+ * padding of its last group included. */
+size_t x8_bytes(int type, long rows, long C);
 
 /* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
  * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3

@@ -318,7 +318,7 @@ static void repack_releasing(const tinyllm_model *m, uint8_t *dst, const gguf_te
     size_t row_bytes = weight_bytes((int)t->type, (size_t)C);
     const uint8_t *src = t->data;
     for (long r0 = 0; r0 < rows; r0 += REPACK_CHUNK_ROWS) {
-        long n = rows - r0 < REPACK_CHUNK_ROWS ? rows - r0 : REPACK_CHUNK_ROWS; /* a multiple of 8 */
+        long n = rows - r0 < REPACK_CHUNK_ROWS ? rows - r0 : REPACK_CHUNK_ROWS; /* a multiple of 8 but the last */
         size_t at = (size_t)r0 * row_bytes;
         if (t->type == GGML_TYPE_Q4_0)
             repack_q4_0_x8(dst + at, src + at, n, C);
@@ -352,13 +352,16 @@ static void *huge_alloc(size_t bytes) {
 }
 
 /* Q4_0 and Q8_0 matrices multiplied as products are repacked 8 rows at a
- * time (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8: kernels.h) when their row count
- * allows. The token embedding is too when it doubles as the classifier (no
- * output.weight: the largest product of a small model); else it is only
- * read by rows and keeps the file's layout. */
+ * time (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8: kernels.h). The token embedding is
+ * too when it doubles as the classifier (no output.weight: the largest
+ * product of a small model); else it is only read by rows and keeps the
+ * file's layout. The classifier's rows (the vocabulary: GPT-2's 50257) may
+ * leave a last group short, padded; the other matrices need whole groups,
+ * since fused products are split at row offsets (matrix_at). */
 static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
+    int classifier = !strcmp(s->name, TN_OUTPUT) || !strcmp(s->name, TN_TOKEN_EMBD);
     return (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) &&
-           (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 &&
+           ((t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 || classifier) &&
            (strcmp(s->name, TN_TOKEN_EMBD) != 0 || !gguf_find_tensor(&m->file, TN_OUTPUT));
 }
 
@@ -370,7 +373,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     if (st || !t) return st;
     matrix w = {t->data, (int)t->type};
     if (used_in_place(m, s, t) && repacks(m, s, t)) {
-        size_t bytes = (size_t)t->n_bytes;
+        size_t bytes = x8_bytes((int)t->type, (long)(t->n_elements / t->dims[0]), (long)t->dims[0]);
         if (!count_only) {
             uint8_t *dst = m->packed + m->packed_used;
             repack_releasing(m, dst, t);

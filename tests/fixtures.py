@@ -101,7 +101,12 @@ def llama_wide():
 
 def quantized(arch, dtype):
     """Q8_0 / Q4_0 matrices, used in place: llama with GQA and gate|up of 640
-    rows (prefill converts several blocks), or gpt2 with learned positions."""
+    rows (prefill converts several blocks), gpt2 with learned positions, or
+    gpt2_odd_vocab: a vocabulary of 509 (GPT-2's 50257 is odd too), so the
+    tied classifier's last group of 8 rows is padded."""
+    if arch == "gpt2_odd_vocab":
+        return synthetic(f"gpt2_{dtype}_vocab509", "--arch", "gpt2", "--dim", "64", "--layers", "2", "--heads", "4",
+                         "--ctx", "48", "--dtype", dtype, "--vocab", "509", "--seed", "19")
     if arch == "llama":
         return synthetic(f"llama_{dtype}", "--arch", "llama", "--dim", "64", "--layers", "2", "--heads", "4",
                          "--kv-heads", "2", "--ff", "320", "--ctx", "64", "--dtype", dtype, "--tokenizer", SP512,

@@ -88,6 +88,8 @@ MUTATIONS = [
      "xq[i] = x->q + (size_t)(t + (i & 3)) * x->C,"),
     ("q8_prefill_chunk_end", "src/kernels.c", "gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk : T, OC, b0, b1);",
      "gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk - 1 : T, OC, b0, b1);"),
+    ("x8_padding_dropped", "src/kernels.c", "for (long g = 0; g < (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS; g++)",
+     "for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)"),
     ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
      "    float amax = v_hmax(m);"),
 ]

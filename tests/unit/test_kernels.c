@@ -265,12 +265,13 @@ static void test_quantize_act(const kernel_ops *k) {
  * rounding of d_x, 1 / d_x and x / d_x) times sum |w| over the block.
  * T = 1, 5, 9, .. 21 meet the repacked GEMM's tiles of 8, 4 and 1 rows (4
  * and 1 without AVX-512), and the second column range quantizes with room
- * for only 9 rows at a time. C = 160: five blocks, so the two-block loop
+ * for only 9 rows at a time. OC = 37: the repacked layout's last group of 8
+ * is padded. C = 160: five blocks, so the two-block loop
  * has a tail. The large shape (repacked only: T = 40, C = 4096, OC = 64)
  * crosses matmul_q8_forward's blocks of weight rows and chunks of rows. */
 static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int x8, int large) {
     test_state ts = {0};
-    int T = large ? 40 : 21, C = large ? 4096 : 160, OC = large ? 64 : x8 ? 40 : 37, nb = C / 32;
+    int T = large ? 40 : 21, C = large ? 4096 : 160, OC = large ? 64 : 37, nb = C / 32;
     int bytes = type == GGML_TYPE_Q8_0 ? 34 : 18;
     float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
     uint8_t *wq = malloc((size_t)OC * nb * bytes);
@@ -300,7 +301,7 @@ static void test_quantized_product(const kernel_ops *k, enum ggml_type type, int
     uint8_t *packed = NULL;
     int split = 13;
     if (x8) { /* the 8-row interleaved layout; threads split on multiples of 8 */
-        packed = malloc((size_t)OC * nb * bytes);
+        packed = malloc(x8_bytes(type == GGML_TYPE_Q8_0 ? WEIGHT_Q8_0_X8 : WEIGHT_Q4_0_X8, OC, C));
         if (type == GGML_TYPE_Q8_0)
             repack_q8_0_x8(packed, wq, OC, C);
         else
