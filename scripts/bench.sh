@@ -12,15 +12,21 @@
 # `tinyllm quantize` (weights are used as stored: every format is a row).
 # When ../shared/peers/llama.cpp/llama-bench is there, it benchmarks the same
 # files in the same run and the table gets a "vs llama.cpp" ratio per row.
-# Environment: MODELS="llama-15m llama-42m ..." to choose, REPS=5, THREADS=1,2.
+# Each engine runs ROUNDS times per file, alternating with the other, and the
+# table takes each one's best round: this host's read bandwidth moves by a
+# third within minutes (34 to 59 GB/s on 2 threads in one session), so one
+# back-to-back pair can compare a quiet moment with a busy one.
+# Environment: MODELS="llama-15m llama-42m ..." to choose, REPS=3, ROUNDS=2,
+# THREADS=1,2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
-REPS=${REPS:-5}
+REPS=${REPS:-3}
+ROUNDS=${ROUNDS:-2}
 THREADS=${THREADS:-1,2}
-MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16 llama-42m-q8_0 llama-110m-q8_0 llama-42m-q4_0 llama-110m-q4_0}
+MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16 llama-42m-q8_0 llama-110m-q8_0 llama-42m-q4_0 llama-110m-q4_0 gpt2-small-q8_0}
 PEER=$SHARED/peers/llama.cpp/llama-bench
 out=$BUILD/bench
 mkdir -p "$out"
@@ -36,12 +42,16 @@ for name in $MODELS; do
     [ -f "$out/$base.gguf" ] || "$PY" tools/make_synthetic.py "$out/$base.gguf" --preset "$base"
     [ "$base" = "$name" ] || "$BUILD/tinyllm" quantize "$out/$base.gguf" "$model" "${name#"$base"-}" >&2
   fi
-  "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.json"
-  if [ -x "$PEER" ]; then
-    "$PEER" -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json 2>/dev/null > "$out/$name.llama.json" ||
-      rm -f "$out/$name.llama.json"
-  fi
-  results+=("$out/$name.json")
+  rounds=()
+  for round in $(seq "$ROUNDS"); do
+    "$BUILD/tinyllm" bench -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json > "$out/$name.r$round.json"
+    if [ -x "$PEER" ]; then
+      "$PEER" -m "$model" -p 128,512 -n 128 -t "$THREADS" -r "$REPS" -o json 2>/dev/null \
+        > "$out/$name.r$round.llama.json" || rm -f "$out/$name.r$round.llama.json"
+    fi
+    rounds+=("$out/$name.r$round.json")
+  done
+  results+=("$(IFS=,; echo "${rounds[*]}")")
 done
 for small in "$BUILD/stories260K.gguf" models/austen.gguf; do
   name=$(basename "$small" .gguf)

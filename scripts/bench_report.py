@@ -19,14 +19,20 @@ When NAME.llama.json (llama-bench -o json on the same file, same run) lies
 beside a result NAME.json, the pp512 and tg128 columns get the ratio
 tinyllm / llama.cpp at the same thread count.
 
+A model's result may be several rounds, comma-separated (NAME.r1.json,
+NAME.r2.json: scripts/bench.sh alternates the engines): each engine's
+speeds are its best round per thread count and test, the peak RSS the
+highest, the start-up the lowest.
+
 Limits may be given as several files (comma-separated: measured before and
 after the models); every limit is the highest measured, so the ratios are
 conservative.
 
-Usage: bench_report.py LIMITS.json[,LIMITS.json] RESULT.json [RESULT.json ...]
+Usage: bench_report.py LIMITS.json[,LIMITS.json] RESULT.json[,RESULT.json] ...
 """
 import json
 import os
+import re
 import sys
 
 
@@ -61,6 +67,34 @@ def shape_rate(r, lim):
     return flops / secs / 1e9
 
 
+def best_rounds(paths):
+    """One tinyllm result and its llama.cpp tok/s by (threads, test) from
+    the rounds in `paths`: the best speed of each, the highest RSS, the
+    lowest start-up."""
+    r, peer = None, {}
+    for path in paths:
+        x = json.load(open(path))
+        if r is None:
+            r = x
+        else:
+            r["peak_rss_mib"] = max(r["peak_rss_mib"], x["peak_rss_mib"])
+            r["first_token_ms"] = min(r["first_token_ms"], x["first_token_ms"])
+            best = {(y["threads"], y["test"]): y for y in r["results"]}
+            for y in x["results"]:
+                key = (y["threads"], y["test"])
+                if key not in best:
+                    r["results"].append(y)
+                elif y["tok_s"] > best[key]["tok_s"]:
+                    best[key].update(y)
+        peer_path = path[:-5] + ".llama.json"
+        if os.path.exists(peer_path):
+            for y in json.load(open(peer_path)):
+                test = f"pp{y['n_prompt']}" if y["n_gen"] == 0 else f"tg{y['n_gen']}"
+                key = (y["n_threads"], test)
+                peer[key] = max(peer.get(key, 0.0), y["avg_ts"])
+    return r, peer
+
+
 def main():
     limits = {}
     for path in sys.argv[1].split(","):
@@ -76,9 +110,10 @@ def main():
           "| pp512 % of sgemm at its shapes | tg128 tok/s | tg128 vs llama.cpp | tg % of bandwidth bound "
           "| start-up ms | peak RSS MiB | RSS budget MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for path in sys.argv[2:]:
-        r = json.load(open(path))
-        name = path.rsplit("/", 1)[-1][:-5]
+    for arg in sys.argv[2:]:
+        paths = arg.split(",")
+        r, peer = best_rounds(paths)
+        name = re.sub(r"\.r[0-9]+$", "", paths[0].rsplit("/", 1)[-1][:-5])
         lp, cls = layer_params(r), r["n_vocab"] * r["n_embd"]
         kv_dim = r["n_embd"] // r["n_head"] * r["n_head_kv"]
         weight_bytes = r.get("weight_bytes", 4 * r["params"])  # as held in memory
@@ -87,12 +122,6 @@ def main():
         by = {}
         for x in r["results"]:
             by.setdefault(x["threads"], {})[x["test"]] = x
-        peer = {}  # (threads, test) -> llama.cpp tok/s
-        peer_path = path[:-5] + ".llama.json"
-        if os.path.exists(peer_path):
-            for x in json.load(open(peer_path)):
-                test = f"pp{x['n_prompt']}" if x["n_gen"] == 0 else f"tg{x['n_gen']}"
-                peer[(x["n_threads"], test)] = x["avg_ts"]
 
         def vs(thr, test, tok_s):
             return f"{tok_s / peer[(thr, test)]:.2f}x" if (thr, test) in peer else "-"
