@@ -24,7 +24,8 @@ PRESETS = {
     "llama-15m": dict(arch="llama", dim=288, ff=768, layers=6, heads=6, kv_heads=6, vocab=32000, ctx=256),
     "llama-42m": dict(arch="llama", dim=512, ff=1376, layers=8, heads=8, kv_heads=8, vocab=32000, ctx=1024),
     "llama-110m": dict(arch="llama", dim=768, ff=2048, layers=12, heads=12, kv_heads=12, vocab=32000, ctx=1024),
-    "gpt2-small": dict(arch="gpt2", dim=768, ff=3072, layers=12, heads=12, kv_heads=12, vocab=50257, ctx=1024),
+    "gpt2-small": dict(arch="gpt2", dim=768, ff=3072, layers=12, heads=12, kv_heads=12, vocab=50257, ctx=1024,
+                       output_copy=True),
 }
 
 
@@ -47,6 +48,8 @@ def main():
     ap.add_argument("--no-bias", action="store_true", help="gpt2: no bias tensors (nanoGPT's bias=False)")
     ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh",
                     help="gpt2: GELU form (tanh: GPT-2's approximation; erf: exact, nanoGPT's)")
+    ap.add_argument("--output-copy", action="store_true",
+                    help="gpt2: also store the tied embedding as output.weight (llama.cpp's GPT-2 loader needs it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.02)
     ap.add_argument("--qk-scale", type=float, default=1.0,
@@ -112,7 +115,7 @@ def main():
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
               "n_ff": a.ff, "eps": 1e-5, "positions": a.positions, "gelu": a.gelu}
         gw.write_gpt2(a.out, hp, w, a.tokenizer, gtype, f"synthetic-gpt2-{a.preset or a.positions}",
-                      write_output=False)
+                      write_output=a.output_copy)
 
 
 if __name__ == "__main__":
