@@ -93,10 +93,12 @@ def llama_f16():
                      "2", "--ff", "320", "--ctx", "64", "--dtype", "f16", "--tokenizer", SP512, "--seed", "16")
 
 
-def llama_wide():
-    """Large enough that products, attention and row work split over threads."""
-    return synthetic("llama_wide", "--arch", "llama", "--dim", "256", "--layers", "2", "--heads", "8", "--kv-heads",
-                     "4", "--ff", "768", "--ctx", "320", "--tokenizer", SP512, "--seed", "17")
+def llama_wide(dtype="f32"):
+    """Large enough that products, attention and row work split over threads
+    (and, quantized, the prefill's activation quantization by rows)."""
+    return synthetic("llama_wide" + ("" if dtype == "f32" else "_" + dtype), "--arch", "llama", "--dim", "256",
+                     "--layers", "2", "--heads", "8", "--kv-heads", "4", "--ff", "768", "--ctx", "320",
+                     "--dtype", dtype, "--tokenizer", SP512, "--seed", "17")
 
 
 def quantized(arch, dtype):

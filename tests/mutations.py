@@ -90,6 +90,8 @@ MUTATIONS = [
      "gemm(out, x, w.data, bias, t0, t0 + chunk < T ? t0 + chunk - 1 : T, OC, b0, b1);"),
     ("x8_padding_dropped", "src/kernels.c", "for (long g = 0; g < (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS; g++)",
      "for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)"),
+    ("quantize_rows_split", "src/steps.c", "m->kern->quantize_q8_act(&x, s->in, s->in_stride, t0, t1);",
+     "m->kern->quantize_q8_act(&x, s->in, s->in_stride, t0, t1 - (t1 < s->T));"),
     ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
      "    float amax = v_hmax(m);"),
 ]
