@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sampler.h"
+
 #include "error.h"
 #include "tinyllm.h"
-
-typedef struct {
-    float p;
-    int id;
-} candidate;
 
 struct tinyllm_sampler {
     tinyllm_sampler_params params;
@@ -20,6 +17,7 @@ struct tinyllm_sampler {
     uint64_t rng;          // xorshift64* state
     float *work;           // (n_vocab) penalised, scaled logits
     candidate *cands;      // (n_vocab)
+    candidate *sort_tmp;   // (n_vocab) the radix sort's other buffer
 };
 
 tinyllm_sampler_params tinyllm_sampler_default_params(void) {
@@ -72,7 +70,8 @@ tinyllm_status tinyllm_sampler_create(const tinyllm_sampler_params *params, int 
     if (!s) return set_error(err, TINYLLM_ERR_NOMEM, "sampler: out of memory");
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    if (!s->work || !s->cands) {
+    s->sort_tmp = malloc((size_t)n_vocab * sizeof *s->sort_tmp);
+    if (!s->work || !s->cands || !s->sort_tmp) {
         tinyllm_sampler_free(s);
         return set_error(err, TINYLLM_ERR_NOMEM, "sampler: out of memory");
     }
@@ -88,6 +87,7 @@ void tinyllm_sampler_free(tinyllm_sampler *s) {
     if (!s) return;
     free(s->work);
     free(s->cands);
+    free(s->sort_tmp);
     free(s);
 }
 
@@ -99,6 +99,37 @@ static int by_prob_desc(const void *a, const void *b) {
 }
 
 static int before(const candidate *x, const candidate *y) { return by_prob_desc(x, y) < 0; }
+
+/* Below this many candidates qsort is as fast. */
+#define RADIX_SORT_MIN 512
+
+/* Byte `pass` (0..7) of the key (~bits(p) << 32 | id), whose ascending
+ * order is by_prob_desc's: a float p >= 0 orders like its bits. */
+static unsigned key_byte(const candidate *c, int pass) {
+    uint32_t bits;
+    memcpy(&bits, &c->p, sizeof bits);
+    uint32_t half = pass < 4 ? (uint32_t)c->id : ~bits;
+    return half >> (8 * (pass % 4)) & 0xff;
+}
+
+void sort_by_prob(candidate *c, candidate *tmp, int n) {
+    if (n < RADIX_SORT_MIN) {
+        qsort(c, (size_t)n, sizeof *c, by_prob_desc);
+        return;
+    }
+    /* least significant byte first, each pass stable */
+    candidate *from = c, *to = tmp;
+    for (int pass = 0; pass < 8; pass++) {
+        int start[257] = {0};
+        for (int i = 0; i < n; i++) start[key_byte(&from[i], pass) + 1]++;
+        if (start[key_byte(&from[0], pass) + 1] == n) continue; /* one byte value: nothing moves */
+        for (int b = 0; b < 256; b++) start[b + 1] += start[b];
+        for (int i = 0; i < n; i++) to[start[key_byte(&from[i], pass)]++] = from[i];
+        candidate *t = from;
+        from = to, to = t;
+    }
+    if (from != c) memcpy(c, from, (size_t)n * sizeof *c);
+}
 
 /* Reorders c[0..n) so that its k first are the k largest (in by_prob_desc's
  * total order), in linear expected time; the rest of the order is undefined. */
@@ -195,7 +226,7 @@ int tinyllm_sampler_sample(tinyllm_sampler *s, const float *logits, const int *h
         select_top(s->cands, keep, p->top_k);
         keep = p->top_k;
     }
-    qsort(s->cands, (size_t)keep, sizeof *s->cands, by_prob_desc);
+    sort_by_prob(s->cands, s->sort_tmp, keep);
     if (p->top_p < 1.0f) {
         double cum = 0.0;
         for (int i = 0; i < keep; i++) {

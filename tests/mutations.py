@@ -92,6 +92,8 @@ MUTATIONS = [
      "for (long g = 0; g < rows / Q4_0_X8_ROWS; g++)"),
     ("quantize_rows_split", "src/steps.c", "m->kern->quantize_q8_act(&x, s->in, s->in_stride, t0, t1);",
      "m->kern->quantize_q8_act(&x, s->in, s->in_stride, t0, t1 - (t1 < s->T));"),
+    ("radix_sort_key_halves", "src/sampler.c", "uint32_t half = pass < 4 ? (uint32_t)c->id : ~bits;",
+     "uint32_t half = pass < 4 ? ~bits : (uint32_t)c->id;"),
     ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
      "    float amax = v_hmax(m);"),
 ]

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "sampler.h"
 #include "tinyllm.h"
 
 static int sample_with(tinyllm_sampler_params p, const float *logits, int n, const int *hist, int n_hist) {
@@ -68,6 +69,39 @@ static void test_filters_against_brute_force(void) {
         tinyllm_sampler_free(s);
     }
     report_test("sampler.filters_match_brute_force", &ts);
+}
+
+static int desc_p_asc_id(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The sort the draws walk: the radix sort (long lists) gives exactly
+ * qsort's permutation under (p descending, id ascending), with many ties,
+ * zeros, ids above 65535 (every key byte moves) and shuffled input, around
+ * the length where it takes over from qsort. */
+static void test_sort_by_prob(void) {
+    test_state ts = {0};
+    const int lengths[] = {1, 7, 511, 512, 513, 5000, 70000};
+    srand(11);
+    for (size_t L = 0; L < sizeof lengths / sizeof lengths[0]; L++) {
+        int n = lengths[L];
+        candidate *c = malloc(sizeof *c * n), *want = malloc(sizeof *want * n), *tmp = malloc(sizeof *tmp * n);
+        for (int i = 0; i < n; i++) {
+            int r = rand();
+            c[i].p = r % 5 == 0 ? 0.0f : (float)(r % 97) / 97.0f * (r % 3 == 0 ? 1e-30f : 1.0f);
+            c[i].id = (int)(((unsigned)i * 2654435761u) % 100003u); /* shuffled, some above 65535 */
+        }
+        memcpy(want, c, sizeof *c * n);
+        qsort(want, (size_t)n, sizeof *want, desc_p_asc_id);
+        sort_by_prob(c, tmp, n);
+        int same = 1;
+        for (int i = 0; i < n; i++) same &= c[i].id == want[i].id && c[i].p == want[i].p;
+        CHECK(&ts, same, "n=%d: the order differs from qsort's", n);
+        free(c), free(want), free(tmp);
+    }
+    report_test("sampler.sort_equals_qsort", &ts);
 }
 
 /* Draws `draws` tokens; returns a bit mask of the ids seen (ids < 64), or
@@ -204,6 +238,7 @@ static void test_total_on_hostile_logits(void) {
 }
 
 void run_sampler_tests(void) {
+    test_sort_by_prob();
     test_filters_against_brute_force();
     test_total_on_hostile_logits();
     test_filter_boundaries();
