@@ -216,9 +216,10 @@ q8_act q8_act_in(void *buf, int T, int C) {
     return x;
 }
 
-int matmul_takes_q8_act(matrix w, int T) {
-    return T > STREAM_MAX_ROWS && (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8);
-}
+/* the 8-row layouts, which multiply with the integer GEMM */
+static int is_x8(int type) { return type == WEIGHT_Q4_0_X8 || type == WEIGHT_Q8_0_X8; }
+
+int matmul_takes_q8_act(matrix w, int T) { return T > STREAM_MAX_ROWS && is_x8(w.type); }
 
 /* A quantized prefill's blocks: weight rows that stay in L2 (about 192 KiB)
  * meet chunks of activation rows that stay in L2 too (up to 64 rows, at
@@ -245,9 +246,9 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
-    if (w.type == WEIGHT_Q4_0_X8 || w.type == WEIGHT_Q8_0_X8) {
+    if (is_x8(w.type)) {
         /* the activations quantized into scratch, as many rows at a time as
-         * it holds (at least STREAM_MAX_ROWS) */
+         * it holds (at least one) */
         size_t room = T <= STREAM_MAX_ROWS ? Q8_ACT_BYTES(T, C) : (size_t)scratch_rows * C * sizeof(float);
         int rows = (int)(room / Q8_ACT_BYTES(1, C));
         rows = rows < 1 ? 1 : rows;

@@ -34,7 +34,7 @@ q8_act q8_act_in(void *buf, int T, int C);
  * (kernels_isa.c, compiled once per set). Every set computes the same
  * functions; only the order of the float additions differs. */
 typedef struct kernel_ops {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* "scalar", "avx2", "avx512", "avx512vnni" */
     /* dst (n) = the F16 values src (n) as F32 (exact) */
     void (*f16_to_f32_row)(float *dst, const uint16_t *src, long n);
     /* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T

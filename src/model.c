@@ -359,10 +359,11 @@ static void *huge_alloc(size_t bytes) {
  * leave a last group short, padded; the other matrices need whole groups,
  * since fused products are split at row offsets (matrix_at). */
 static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
-    int classifier = !strcmp(s->name, TN_OUTPUT) || !strcmp(s->name, TN_TOKEN_EMBD);
-    return (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0) &&
-           ((t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 || classifier) &&
-           (strcmp(s->name, TN_TOKEN_EMBD) != 0 || !gguf_find_tensor(&m->file, TN_OUTPUT));
+    if (t->type != GGML_TYPE_Q4_0 && t->type != GGML_TYPE_Q8_0) return 0;
+    int embd = !strcmp(s->name, TN_TOKEN_EMBD);
+    if (embd && gguf_find_tensor(&m->file, TN_OUTPUT)) return 0; /* read by rows only */
+    int classifier = embd || !strcmp(s->name, TN_OUTPUT);
+    return (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 || classifier;
 }
 
 /* Binds one tensor into its slot, copying into the arena when needed. */
