@@ -15,6 +15,8 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "names.h"
+#include "outfile.h"
+#include "quantize.h"
 
 #define KEY_QUANT_VERSION "general.quantization_version"
 
@@ -78,25 +80,26 @@ static void quantize_q4_0(uint8_t *dst, const float *x, size_t n) {
 
 /* ---------------------------------------------------------- writing -- */
 
+/* The GGUF stream being written: bytes so far and the first write error. */
 typedef struct {
     FILE *f;
     const char *path;
     uint64_t written;
     int failed;
-} out_file;
+} gguf_out;
 
-static void put(out_file *o, const void *p, size_t n) {
+static void put(gguf_out *o, const void *p, size_t n) {
     if (o->failed || !n) return;
     if (fwrite(p, 1, n, o->f) != n) o->failed = errno ? errno : EIO;
     o->written += n;
 }
-static void put_u32(out_file *o, uint32_t v) { put(o, &v, 4); }
-static void put_u64(out_file *o, uint64_t v) { put(o, &v, 8); }
-static void put_str(out_file *o, gguf_str s) {
+static void put_u32(gguf_out *o, uint32_t v) { put(o, &v, 4); }
+static void put_u64(gguf_out *o, uint64_t v) { put(o, &v, 8); }
+static void put_str(gguf_out *o, gguf_str s) {
     put_u64(o, s.len);
     put(o, s.ptr, s.len);
 }
-static void put_padding(out_file *o, uint64_t alignment) {
+static void put_padding(gguf_out *o, uint64_t alignment) {
     static const uint8_t zeros[64];
     uint64_t pad = (alignment - o->written % alignment) % alignment;
     while (pad) {
@@ -119,7 +122,7 @@ static const int FILE_TYPE_OF[] = {[GGML_TYPE_F32] = 0, [GGML_TYPE_F16] = 1, [GG
                                    [GGML_TYPE_Q8_0] = 7};
 
 /* One tensor's data in its new format. */
-static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_tensor *t, int type,
+static tinyllm_status write_tensor(gguf_out *o, const kernel_ops *k, const gguf_tensor *t, int type,
                                    float *row, uint8_t *packed, tinyllm_error *err) {
     size_t C = (size_t)t->dims[0], rows = (size_t)(t->n_elements / C);
     size_t in_row = weight_bytes((int)t->type, C);
@@ -148,7 +151,7 @@ static tinyllm_status write_tensor(out_file *o, const kernel_ops *k, const gguf_
     return TINYLLM_OK;
 }
 
-static tinyllm_status quantize_file(const gguf_file *in, out_file *o, enum ggml_type want, tinyllm_error *err) {
+static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_type want, tinyllm_error *err) {
     const kernel_ops *k = kernels_select();
     /* every tensor must be readable as values */
     size_t max_row = 1;
@@ -226,44 +229,48 @@ static tinyllm_status quantize_file(const gguf_file *in, out_file *o, enum ggml_
     return st;
 }
 
+static tinyllm_status parse_format(const char *format, enum ggml_type *want, tinyllm_error *err) {
+    static const struct {
+        const char *name;
+        enum ggml_type type;
+    } FORMATS[] = {{"f32", GGML_TYPE_F32}, {"f16", GGML_TYPE_F16}, {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0}};
+    for (size_t i = 0; i < sizeof FORMATS / sizeof *FORMATS; i++)
+        if (!strcmp(format, FORMATS[i].name)) {
+            *want = FORMATS[i].type;
+            return TINYLLM_OK;
+        }
+    return set_error(err, TINYLLM_ERR_ARG, "quantize: format '%.32s' (expected f32, f16, q8_0 or q4_0)", format);
+}
+
+tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out_name, const char *format,
+                             tinyllm_error *err) {
+    enum ggml_type want;
+    tinyllm_status st = parse_format(format, &want, err);
+    if (st) return st;
+    gguf_file in;
+    if ((st = gguf_open(&in, in_path, 1, err))) return st;
+    gguf_out o = {out->f, out_name, 0, 0};
+    st = quantize_file(&in, &o, want, err);
+    gguf_close(&in);
+    return st;
+}
+
 tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const char *format, tinyllm_error *err) {
     if (!in_path || !out_path || !format)
         return set_error(err, TINYLLM_ERR_ARG, "quantize: NULL path or format");
     enum ggml_type want;
-    if (!strcmp(format, "f32"))
-        want = GGML_TYPE_F32;
-    else if (!strcmp(format, "f16"))
-        want = GGML_TYPE_F16;
-    else if (!strcmp(format, "q8_0"))
-        want = GGML_TYPE_Q8_0;
-    else if (!strcmp(format, "q4_0"))
-        want = GGML_TYPE_Q4_0;
-    else
-        return set_error(err, TINYLLM_ERR_ARG, "quantize: format '%.32s' (expected f32, f16, q8_0 or q4_0)", format);
-    gguf_file in;
-    tinyllm_status st = gguf_open(&in, in_path, 1, err);
+    tinyllm_status st = parse_format(format, &want, err);
     if (st) return st;
-    size_t plen = strlen(out_path);
-    char *part = malloc(plen + 6);
-    if (!part) {
-        gguf_close(&in);
-        return set_error(err, TINYLLM_ERR_NOMEM, "quantize: out of memory");
+    out_file o;
+    char why[300];
+    if (outfile_open(&o, out_path, in_path, why, sizeof why))
+        return set_error(err, TINYLLM_ERR_IO, "%s: %s", out_path, why);
+    /* renamed over OUT only when whole: a failed run leaves no half-written model */
+    st = quantize_into(in_path, &o, out_path, format, err);
+    if (st) {
+        outfile_abort(&o);
+        return st;
     }
-    memcpy(part, out_path, plen);
-    memcpy(part + plen, ".part", 6);
-    out_file o = {fopen(part, "wb"), out_path, 0, 0};
-    if (!o.f) {
-        st = set_error(err, TINYLLM_ERR_IO, "%s: cannot create: %s", part, strerror(errno));
-    } else {
-        st = quantize_file(&in, &o, want, err);
-        if (fclose(o.f) != 0 && !st)
-            st = set_error(err, TINYLLM_ERR_IO, "%s: write failed: %s", out_path, strerror(errno));
-        /* renamed only when whole: a failed run leaves no half-written model */
-        if (!st && rename(part, out_path) != 0)
-            st = set_error(err, TINYLLM_ERR_IO, "%s: cannot rename %s into place: %s", out_path, part, strerror(errno));
-        if (st) remove(part);
-    }
-    free(part);
-    gguf_close(&in);
-    return st;
+    if (outfile_commit(&o, why, sizeof why)) return set_error(err, TINYLLM_ERR_IO, "%s: %s", out_path, why);
+    return TINYLLM_OK;
 }

@@ -30,24 +30,47 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_writer as gw  # noqa: E402
+import safe_io  # noqa: E402
 import torch_checkpoint  # noqa: E402
+from safe_io import printable  # noqa: E402
 
 OUTTYPES = {"f32": gw.GGML_F32, "f16": gw.GGML_F16, "q8_0": gw.GGML_Q8_0}
 SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
                       "F64": np.dtype("<f8")}
 MAX_HEADER = 100 << 20  # a safetensors JSON header larger than this is not a real one
+MAX_JSON = 64 << 20  # config.json, the shard index
 
 
-class ConvertError(Exception):
+class ConvertError(safe_io.ToolError):
     pass
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def read_json(path, what):
+    """A JSON object from a regular file (never a FIFO), as one-line errors."""
+    raw = safe_io.read_input(path, what, max_bytes=MAX_JSON)
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConvertError(f"{printable(path)}: not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ConvertError(f"{printable(path)}: not JSON ({printable(e, 120)})") from None
+    except RecursionError:
+        raise ConvertError(f"{printable(path)}: JSON nested too deeply (expected a flat {what})") from None
+    if not isinstance(obj, dict):
+        raise ConvertError(f"{printable(path)}: a JSON {type(obj).__name__} (expected an object)")
+    return obj
 
 
 def read_safetensors(path):
     """{name: float32 array} from one .safetensors file: an 8-byte little-
     endian header length, a JSON header {name: {dtype, shape, data_offsets}},
     then the data (offsets relative to the end of the header)."""
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = safe_io.read_input(path, "weights")
+    path = printable(path)
     if len(raw) < 8:
         raise ConvertError(f"{path}: {len(raw)} bytes is too short for safetensors (expected an 8-byte header length)")
     (n,) = struct.unpack("<Q", raw[:8])
@@ -56,7 +79,9 @@ def read_safetensors(path):
     try:
         header = json.loads(raw[8:8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConvertError(f"{path}: the safetensors header is not JSON ({e})") from None
+        raise ConvertError(f"{path}: the safetensors header is not JSON ({printable(e, 120)})") from None
+    except RecursionError:
+        raise ConvertError(f"{path}: the safetensors header is nested too deeply (not safetensors)") from None
     if not isinstance(header, dict):
         raise ConvertError(f"{path}: the safetensors header is not a JSON object")
     data = memoryview(raw)[8 + n:]
@@ -64,17 +89,26 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], [int(d) for d in info["shape"]], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise ConvertError(f"{path}: tensor {name!r} lacks dtype/shape/data_offsets") from None
-        if dtype not in SAFETENSORS_DTYPES:
-            raise ConvertError(f"{path}: tensor {name!r} has dtype {dtype} (expected one of "
+        shown = printable(name, 80)
+        if not isinstance(info, dict) or not all(k in info for k in ("dtype", "shape", "data_offsets")):
+            raise ConvertError(f"{path}: tensor {shown!r} lacks dtype/shape/data_offsets")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
+            raise ConvertError(f"{path}: tensor {shown!r} has dtype {printable(repr(dtype), 40)} (expected one of "
                                f"{', '.join(SAFETENSORS_DTYPES)})")
+        if not isinstance(shape, list) or len(shape) > 8 or not all(_is_int(d) and d >= 0 for d in shape):
+            raise ConvertError(f"{path}: tensor {shown!r} has shape {printable(repr(shape), 60)} (expected a list "
+                               "of non-negative integers)")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_int(o) for o in offsets):
+            raise ConvertError(f"{path}: tensor {shown!r} has data_offsets {printable(repr(offsets), 60)} "
+                               "(expected two integers)")
+        begin, end = offsets
         np_dtype = SAFETENSORS_DTYPES[dtype]
-        count = int(np.prod(shape)) if shape else 1
+        count = 1
+        for d in shape:  # Python integers: a 2^70 dimension cannot wrap around
+            count *= d
         if not (0 <= begin <= end <= len(data)) or end - begin != count * np_dtype.itemsize:
-            raise ConvertError(f"{path}: tensor {name!r} offsets {begin}..{end} do not fit shape {shape} of {dtype} "
+            raise ConvertError(f"{path}: tensor {shown!r} offsets {begin}..{end} do not fit shape {shape} of {dtype} "
                                f"in {len(data)} data bytes")
         a = np.frombuffer(data[begin:end], dtype=np_dtype).reshape(shape)
         if dtype == "BF16":  # bfloat16 is the top half of a float32
@@ -90,71 +124,76 @@ def read_weights(model_dir):
     if os.path.isfile(single):
         return read_safetensors(single)
     if os.path.isfile(index):
-        with open(index, encoding="utf-8") as f:
-            try:
-                weight_map = json.load(f)["weight_map"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ConvertError(f"{index}: expected a JSON object with a \"weight_map\"") from None
+        weight_map = read_json(index, "shard index").get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise ConvertError(f"{printable(index)}: expected a JSON object with a \"weight_map\" of file names")
         out = {}
         for shard in sorted(set(weight_map.values())):
             shard_path = os.path.join(model_dir, os.path.basename(shard))
-            if not os.path.isfile(shard_path):
-                raise ConvertError(f"{shard_path}: listed in {index} but missing")
+            if not os.path.exists(shard_path):
+                raise ConvertError(f"{printable(shard_path)}: listed in {printable(index)} but missing")
             out.update(read_safetensors(shard_path))
         missing = [k for k in weight_map if k not in out]
         if missing:
-            raise ConvertError(f"{index}: {missing[0]!r} is not in the shard the index names")
+            raise ConvertError(f"{printable(index)}: {printable(missing[0], 80)!r} is not in the shard the index names")
         return out
     if os.path.isfile(torch_bin):
         try:
             state = torch_checkpoint.load(torch_bin)
         except torch_checkpoint.CheckpointError as e:
             raise ConvertError(f"{e} (or give model.safetensors)") from None
-        if not isinstance(state, dict) or not all(isinstance(v, torch_checkpoint.Tensor) for v in state.values()):
-            raise ConvertError(f"{torch_bin}: expected a state dict of tensors")
-        try:
-            return {k: v.numpy().astype(np.float32) for k, v in state.items()}
-        except torch_checkpoint.CheckpointError as e:
-            raise ConvertError(str(e)) from None
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch_checkpoint.Tensor)
+                                                  for k, v in state.items()):
+            raise ConvertError(f"{printable(torch_bin)}: expected a state dict of tensors")
+        return state  # read when taken, its shape checked first (gguf_weights)
     raise ConvertError(f"{model_dir}: no weights (expected model.safetensors, model.safetensors.index.json "
                        "or pytorch_model.bin)")
 
 
 def read_config(model_dir):
     path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        raise ConvertError(f"{path}: missing (expected a Hugging Face model directory)")
-    with open(path, encoding="utf-8") as f:
-        try:
-            cfg = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ConvertError(f"{path}: not JSON ({e})") from None
+    if not os.path.exists(path):
+        raise ConvertError(f"{printable(path)}: missing (expected a Hugging Face model directory)")
+    cfg = read_json(path, "config.json")
+    path = printable(path)
     arch = cfg.get("architectures") or [cfg.get("model_type", "?")]
+    if not isinstance(arch, list) or not arch:
+        arch = ["?"]
     if arch[0] != "LlamaForCausalLM" and cfg.get("model_type") != "llama":
-        raise ConvertError(f"{path}: architecture {arch[0]} is not supported (expected LlamaForCausalLM)")
+        raise ConvertError(f"{path}: architecture {printable(arch[0], 60)} is not supported (expected "
+                           "LlamaForCausalLM)")
     if cfg.get("rope_scaling"):
-        raise ConvertError(f"{path}: rope_scaling {cfg['rope_scaling']} is not supported (expected none)")
+        raise ConvertError(f"{path}: rope_scaling {printable(cfg['rope_scaling'], 80)} is not supported (expected "
+                           "none)")
     for flag in ("attention_bias", "mlp_bias"):
         if cfg.get(flag):
             raise ConvertError(f"{path}: {flag} is true; llama-family files have no biases (expected false)")
     if cfg.get("hidden_act", "silu") != "silu":
-        raise ConvertError(f"{path}: hidden_act {cfg['hidden_act']} is not supported (expected silu)")
-    try:
-        hp = {"n_embd": int(cfg["hidden_size"]), "n_ff": int(cfg["intermediate_size"]),
-              "n_layer": int(cfg["num_hidden_layers"]), "n_head": int(cfg["num_attention_heads"]),
-              "n_head_kv": int(cfg.get("num_key_value_heads") or cfg["num_attention_heads"]),
-              "eps": float(cfg.get("rms_norm_eps", 1e-6)), "rope_theta": float(cfg.get("rope_theta", 10000.0)),
-              "n_ctx": int(cfg.get("max_position_embeddings", 2048)), "n_vocab": int(cfg["vocab_size"])}
-    except KeyError as e:
-        raise ConvertError(f"{path}: {e.args[0]} is missing") from None
-    except (TypeError, ValueError) as e:
-        raise ConvertError(f"{path}: a hyperparameter is not a number ({e})") from None
-    if min(hp["n_embd"], hp["n_ff"], hp["n_layer"], hp["n_head"], hp["n_head_kv"], hp["n_ctx"], hp["n_vocab"]) <= 0 \
-            or hp["n_embd"] % hp["n_head"] or hp["n_head"] % hp["n_head_kv"] or (hp["n_embd"] // hp["n_head"]) % 2:
-        raise ConvertError(f"{path}: implausible sizes {hp}")
+        raise ConvertError(f"{path}: hidden_act {printable(cfg['hidden_act'], 40)} is not supported (expected silu)")
+
+    def number(key, default=None, integer=True):
+        v = cfg.get(key, default)
+        if v is None:
+            raise ConvertError(f"{path}: {key} is missing")
+        ok = _is_int(v) if integer else (isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not ok:
+            raise ConvertError(f"{path}: {key} = {printable(repr(v), 40)} (expected {'an integer' if integer else 'a number'})")
+        return v
+
+    hp = {"n_embd": number("hidden_size"), "n_ff": number("intermediate_size"),
+          "n_layer": number("num_hidden_layers"), "n_head": number("num_attention_heads"),
+          "n_head_kv": number("num_key_value_heads") if cfg.get("num_key_value_heads") is not None
+          else number("num_attention_heads"),
+          "eps": float(number("rms_norm_eps", 1e-6, integer=False)),
+          "rope_theta": float(number("rope_theta", 10000.0, integer=False)),
+          "n_ctx": number("max_position_embeddings", 2048), "n_vocab": number("vocab_size")}
+    try:  # what the engine would refuse is refused here, before anything is written
+        gw.check_hparams("llama", hp)
+    except ValueError as e:
+        raise ConvertError(f"{path}: {e}") from None
     head_dim = cfg.get("head_dim")
     if head_dim is not None and head_dim != hp["n_embd"] // hp["n_head"]:
-        raise ConvertError(f"{path}: head_dim {head_dim} differs from hidden_size / num_attention_heads = "
+        raise ConvertError(f"{path}: head_dim {printable(repr(head_dim), 30)} differs from hidden_size / num_attention_heads = "
                            f"{hp['n_embd'] // hp['n_head']} (not supported)")
     tied = bool(cfg.get("tie_word_embeddings", False))
     return hp, tied
@@ -180,6 +219,11 @@ def gguf_weights(state, hp, tied):
         if tuple(a.shape) != shape:
             raise ConvertError(f"tensor {name} has shape {tuple(a.shape)} (expected {shape})")
         expected[name] = True
+        if isinstance(a, torch_checkpoint.Tensor):  # read only now, its shape known to be the model's
+            try:
+                a = a.numpy().astype(np.float32)
+            except torch_checkpoint.CheckpointError as e:
+                raise ConvertError(str(e)) from None
         return a
 
     e, f, v = hp["n_embd"], hp["n_ff"], hp["n_vocab"]
@@ -204,21 +248,21 @@ def gguf_weights(state, hp, tied):
     extra = [k for k in state if k not in expected and not k.endswith("rotary_emb.inv_freq")
              and not (tied and k == "lm_head.weight")]
     if extra:
-        raise ConvertError(f"tensor {extra[0]} is not part of a Llama model (expected none besides the Llama "
+        raise ConvertError(f"tensor {printable(extra[0])} is not part of a Llama model (expected none besides the Llama "
                            f"weights; {len(extra)} such)")
     return out
 
 
 def convert(model_dir, out, outtype):
     if not os.path.isdir(model_dir):
-        raise ConvertError(f"{model_dir}: not a directory (expected a Hugging Face model directory)")
+        raise ConvertError(f"{printable(model_dir)}: not a directory (expected a Hugging Face model directory)")
     hp, tied = read_config(model_dir)
     tok = os.path.join(model_dir, "tokenizer.model")
-    if not os.path.isfile(tok):
+    if not os.path.exists(tok):
         if os.path.isfile(os.path.join(model_dir, "tokenizer.json")):
-            raise ConvertError(f"{model_dir}: only tokenizer.json (a Hugging Face BPE tokenizer); the engine reads "
+            raise ConvertError(f"{printable(model_dir)}: only tokenizer.json (a Hugging Face BPE tokenizer); the engine reads "
                                "SentencePiece models (expected tokenizer.model)")
-        raise ConvertError(f"{tok}: missing (expected the model's SentencePiece tokenizer)")
+        raise ConvertError(f"{printable(tok)}: missing (expected the model's SentencePiece tokenizer)")
     weights = gguf_weights(read_weights(model_dir), hp, tied)
     if outtype == gw.GGML_Q8_0:
         bad = [n for n, a in weights.items() if a.ndim == 2 and a.shape[1] % gw.QK]
@@ -226,15 +270,11 @@ def convert(model_dir, out, outtype):
             raise ConvertError(f"--outtype q8_0: {bad[0]} rows of {weights[bad[0]].shape[1]} values are not "
                                f"whole blocks of {gw.QK}")
     name = os.path.basename(os.path.normpath(model_dir))
-    tmp = out + ".part"  # renamed only when whole: a failed run leaves no half-written model
-    try:
-        gw.write_llama(tmp, hp, weights, tok, outtype, name)
-        os.replace(tmp, out)
+    inputs = [os.path.join(model_dir, f) for f in os.listdir(model_dir)]
+    try:  # written beside OUT and renamed over it only when whole (safe_io.write_file)
+        gw.write_llama(out, hp, weights, tok, outtype, name, inputs=inputs)
     except ValueError as e:
         raise ConvertError(str(e)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def main():
@@ -245,13 +285,9 @@ def main():
     args = ap.parse_args()
     try:
         convert(args.model_dir, args.out, OUTTYPES[args.outtype])
-    except ConvertError as e:
-        print(f"convert_hf_llama: {e}", file=sys.stderr)
-        sys.exit(1)
     except OSError as e:
-        print(f"convert_hf_llama: {e.filename}: {e.strerror}", file=sys.stderr)
-        sys.exit(1)
+        raise ConvertError(f"{printable(e.filename)}: {e.strerror}") from None
 
 
 if __name__ == "__main__":
-    main()
+    safe_io.main_guard("convert_hf_llama", main)

@@ -18,16 +18,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_writer as gw  # noqa: E402
+import safe_io  # noqa: E402
+from safe_io import printable  # noqa: E402
 
 
 def fail(msg):
-    print(f"convert_llama2c: {msg}", file=sys.stderr)
-    sys.exit(1)
+    raise safe_io.ToolError(msg)
 
 
 def read_checkpoint(path):
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = safe_io.read_input(path, "checkpoint")  # a FIFO or device is refused, never read
+    path = printable(path)
     if len(raw) < 28:
         fail(f"{path}: {len(raw)} bytes is too short for a llama2.c checkpoint (expected a 28-byte header)")
     dim, hidden, n_layers, n_heads, n_kv_heads, vocab, seq_len = struct.unpack("<7i", raw[:28])
@@ -65,9 +66,9 @@ def read_checkpoint(path):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 4 or sys.argv[1] in ("-h", "--help"):
         print(__doc__, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(0 if sys.argv[1:] in (["-h"], ["--help"]) else 2)
     ckpt, tok_model, out = sys.argv[1:]
     hp, w = read_checkpoint(ckpt)
     weights = {"token_embd.weight": w["tok"]}
@@ -89,11 +90,11 @@ def main():
                "n_head": hp["n_heads"], "n_head_kv": hp["n_kv_heads"], "n_ff": hp["hidden"], "eps": 1e-5,
                "rope_theta": 10000.0}
     name = os.path.splitext(os.path.basename(ckpt))[0]
-    try:
-        gw.write_llama(out, gguf_hp, weights, tok_model, gw.GGML_F32, name)
+    try:  # written beside OUT and renamed over it only when whole (safe_io.write_file)
+        gw.write_llama(out, gguf_hp, weights, tok_model, gw.GGML_F32, name, inputs=(ckpt, tok_model))
     except ValueError as e:
         fail(str(e))
 
 
 if __name__ == "__main__":
-    main()
+    safe_io.main_guard("convert_llama2c", main)

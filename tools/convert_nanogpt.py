@@ -44,14 +44,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_writer as gw  # noqa: E402
+import safe_io  # noqa: E402
 import torch_checkpoint  # noqa: E402
+from safe_io import printable  # noqa: E402
 
 OUTTYPES = {"f32": gw.GGML_F32, "f16": gw.GGML_F16, "q8_0": gw.GGML_Q8_0}
 COMPILED_PREFIX = "_orig_mod."
 LN_EPS = 1e-5  # nanoGPT's LayerNorm: F.layer_norm(..., 1e-5)
 
 
-class ConvertError(Exception):
+class ConvertError(safe_io.ToolError):
     pass
 
 
@@ -72,32 +74,36 @@ def load_checkpoint(path):
     if not isinstance(ck, dict) or "model" not in ck or "model_args" not in ck:
         raise ConvertError(f"{path}: expected nanoGPT's checkpoint dictionary with 'model' and 'model_args' "
                            "(a bare state dict has no hyperparameters)")
+    if not isinstance(ck["model"], dict) or not isinstance(ck["model_args"], dict):
+        raise ConvertError(f"{path}: 'model' and 'model_args' must be dictionaries (got "
+                           f"{type(ck['model']).__name__} and {type(ck['model_args']).__name__})")
     state = {}
     for k, v in ck["model"].items():
+        if not isinstance(k, str):
+            raise ConvertError(f"{path}: a model key is {type(k).__name__} (expected tensor names)")
         if not isinstance(v, torch_checkpoint.Tensor):
-            raise ConvertError(f"{path}: model[{k!r}] is not a tensor")
-        try:
-            a = v.numpy().astype(np.float32)
-        except torch_checkpoint.CheckpointError as e:
-            raise ConvertError(str(e)) from None
-        state[k[len(COMPILED_PREFIX):] if k.startswith(COMPILED_PREFIX) else k] = a
+            raise ConvertError(f"{path}: model[{printable(k)!r}] is not a tensor")
+        state[k[len(COMPILED_PREFIX):] if k.startswith(COMPILED_PREFIX) else k] = v
     return ck, state
 
 
 def hyperparameters(path, ck):
     a = ck["model_args"]
-    try:
-        hp = {"n_layer": int(a["n_layer"]), "n_head": int(a["n_head"]), "n_embd": int(a["n_embd"]),
-              "n_ctx": int(a["block_size"]), "n_vocab": int(a["vocab_size"])}
-    except KeyError as e:
-        raise ConvertError(f"{path}: model_args lacks {e.args[0]!r} (expected n_layer, n_head, n_embd, "
-                           "block_size, vocab_size)") from None
-    except (TypeError, ValueError) as e:
-        raise ConvertError(f"{path}: a model_args value is not a number ({e})") from None
-    if min(hp.values()) <= 0 or hp["n_embd"] % hp["n_head"]:
-        raise ConvertError(f"{path}: implausible model_args {hp} (expected positive sizes, n_embd a multiple "
-                           "of n_head)")
+    hp = {}
+    for key, arg in (("n_layer", "n_layer"), ("n_head", "n_head"), ("n_embd", "n_embd"), ("n_ctx", "block_size"),
+                     ("n_vocab", "vocab_size")):
+        if arg not in a:
+            raise ConvertError(f"{path}: model_args lacks {arg!r} (expected n_layer, n_head, n_embd, "
+                               "block_size, vocab_size)")
+        v = a[arg]
+        if isinstance(v, bool) or not isinstance(v, int):  # 1e400 (inf), '12', 2.5: refused, not truncated
+            raise ConvertError(f"{path}: model_args[{arg!r}] = {printable(repr(v), 40)} (expected an integer)")
+        hp[key] = v
     hp.update(n_ff=4 * hp["n_embd"], eps=LN_EPS, positions="learned")
+    try:
+        gw.check_hparams("gpt2", hp)
+    except ValueError as e:
+        raise ConvertError(f"{path}: model_args: {e}") from None
     return hp
 
 
@@ -113,10 +119,13 @@ def gguf_weights(state, hp):
                 return None
             raise ConvertError(f"tensor {name} is missing from the checkpoint's model")
         a = state[name]
-        if tuple(a.shape) != shape:
+        if a.shape != shape:
             raise ConvertError(f"tensor {name} has shape {tuple(a.shape)} (expected {shape})")
         used.add(name)
-        return a
+        try:  # read only now, its shape known to be the model's
+            return a.numpy().astype(np.float32)
+        except torch_checkpoint.CheckpointError as e:
+            raise ConvertError(str(e)) from None
 
     out = {}
 
@@ -138,7 +147,7 @@ def gguf_weights(state, hp):
         put(p + "ffn_up", s + "mlp.c_fc", (f, e), with_bias)
         put(p + "ffn_down", s + "mlp.c_proj", (e, f), with_bias)
         mask = s + "attn.bias"  # the causal-mask buffer of PyTorch < 2 (no flash attention): not a weight
-        if mask in state and state[mask].ndim == 4:
+        if mask in state and len(state[mask].shape) == 4:
             used.add(mask)
     put("output_norm", "transformer.ln_f", (e,), with_bias)
     head = take("lm_head.weight", (v, e), optional=True)
@@ -146,7 +155,7 @@ def gguf_weights(state, hp):
         out["output.weight"] = head  # untied: kept; tied (nanoGPT's): the engine reads token_embd
     extra = [k for k in state if k not in used and k != "lm_head.weight"]
     if extra:
-        raise ConvertError(f"tensor {extra[0]} is not part of a nanoGPT model ({len(extra)} such; expected "
+        raise ConvertError(f"tensor {printable(extra[0])} is not part of a nanoGPT model ({len(extra)} such; expected "
                            "only GPT's transformer.* and lm_head weights)")
     return out
 
@@ -178,9 +187,9 @@ def find_meta(ckpt_path, ck):
 def read_meta(path):
     """The characters in id order, from nanoGPT's {'itos': {id: char}, 'stoi': {char: id}}."""
     try:
-        with open(path, "rb") as f:
+        with safe_io.open_input(path, "meta.pkl") as f:  # a FIFO is refused, never read
             meta = _NoClasses(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise ConvertError(f"{path}: not a nanoGPT meta.pkl ({first_line(e)})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("itos"), dict):
         raise ConvertError(f"{path}: expected a dict with 'itos' (id -> character) and 'stoi'")
@@ -286,13 +295,11 @@ def convert(ckpt_path, out, meta_path, unk, gelu, outtype):
     check_tokenizer(proto, chars)
     config = ck.get("config") if isinstance(ck.get("config"), dict) else {}
     name = "nanogpt-" + str(config.get("dataset") or os.path.splitext(os.path.basename(ckpt_path))[0])
-    tmp = out + ".part"  # renamed only when whole: a failed run leaves no half-written model
-    try:
-        gw.write_gpt2(tmp, hp, weights, gw.EmbeddedTokenizer(proto, unk_id), outtype, name, write_output=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    try:  # written beside OUT and renamed over it only when whole (safe_io.write_file)
+        gw.write_gpt2(out, hp, weights, gw.EmbeddedTokenizer(proto, unk_id), outtype, name, write_output=False,
+                      inputs=(ckpt_path, meta_path))
+    except ValueError as e:
+        raise ConvertError(str(e)) from None
 
 
 def main():
@@ -309,13 +316,9 @@ def main():
         ap.error(f"--unk {args.unk!r}: expected one character")
     try:
         convert(args.ckpt, args.out, args.meta, args.unk, args.gelu, OUTTYPES[args.outtype])
-    except ConvertError as e:
-        print(f"convert_nanogpt: {e}", file=sys.stderr)
-        sys.exit(1)
     except OSError as e:
-        print(f"convert_nanogpt: {e.filename}: {e.strerror}", file=sys.stderr)
-        sys.exit(1)
+        raise ConvertError(f"{printable(e.filename)}: {e.strerror}") from None
 
 
 if __name__ == "__main__":
-    main()
+    safe_io.main_guard("convert_nanogpt", main)

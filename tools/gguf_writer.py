@@ -6,9 +6,12 @@ array of shape (out, in) is stored with dims [in, out]. Metadata is written
 in insertion order; tensors are aligned to `alignment` (general.alignment is
 written whenever it is not the default 32).
 """
+import math
 import struct
 
 import numpy as np
+
+import safe_io
 
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
@@ -145,16 +148,54 @@ class GGUFWriter:
             out += arr.tobytes() + b"\0" * self._pad(arr.nbytes)
         return bytes(out)
 
-    def write(self, path):
-        with open(path, "wb") as f:
-            f.write(self.to_bytes())
+    def write(self, path, inputs=()):
+        """Writes the file safely (tools/safe_io.py): never over a FIFO,
+        device or one of `inputs`, never half-written."""
+        safe_io.write_file(path, self.to_bytes(), inputs)
+
+
+# The engine's limits on hyperparameters (src/model.c, load_hparams): a
+# converter refuses a model the engine would refuse, instead of writing it.
+HPARAM_LIMITS = {"n_ctx": (1, 1 << 20), "n_embd": (1, 1 << 16), "n_layer": (1, 1024), "n_ff": (1, 1 << 18),
+                 "n_vocab": (1, (1 << 31) - 1)}
+
+
+def check_hparams(arch, hp):
+    """ValueError naming the first hyperparameter the engine would refuse."""
+    def int_in(key, lo, hi):
+        v = hp[key]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise ValueError(f"{key} = {safe_io.printable(v, 40)} is out of range (expected an integer {lo} to {hi})")
+
+    for key, (lo, hi) in HPARAM_LIMITS.items():
+        int_in(key, lo, hi)
+    int_in("n_head", 1, hp["n_embd"])
+    if hp["n_embd"] % hp["n_head"]:
+        raise ValueError(f"n_embd {hp['n_embd']} is not a multiple of n_head {hp['n_head']}")
+    eps = hp["eps"]
+    if not isinstance(eps, (int, float)) or not 0 <= eps <= 1:
+        raise ValueError(f"norm epsilon {eps!r} is out of range (expected a number 0 to 1)")
+    if arch == "llama":
+        int_in("n_head_kv", 1, hp["n_head"])
+        if hp["n_head"] % hp["n_head_kv"]:
+            raise ValueError(f"n_head {hp['n_head']} is not a multiple of n_head_kv {hp['n_head_kv']}")
+        if (hp["n_embd"] // hp["n_head"]) % 2:
+            raise ValueError(f"head size {hp['n_embd'] // hp['n_head']} is odd (RoPE needs pairs)")
+        theta = hp.get("rope_theta", 10000.0)
+        if not isinstance(theta, (int, float)) or not 1.0 <= theta <= 1e12 or math.isnan(theta):
+            raise ValueError(f"rope_theta {theta!r} is out of range (expected a number 1 to 1e12)")
 
 
 def add_sentencepiece_tokenizer(writer, model_path, embed_model=True):
     """Writes the standard tokenizer.ggml.* arrays for a SentencePiece model,
     and (embed_model) the .model bytes under KEY_SP_MODEL."""
     import sentencepiece as spm
-    sp = spm.SentencePieceProcessor(model_file=model_path)
+    proto = safe_io.read_input(model_path, "tokenizer", max_bytes=1 << 30)  # never blocks on a FIFO
+    try:
+        sp = spm.SentencePieceProcessor(model_proto=proto)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{safe_io.printable(model_path)}: not a SentencePiece model "
+                         f"({safe_io.printable(str(e).splitlines()[0] if str(e) else type(e).__name__, 120)})") from None
     n = sp.get_piece_size()
     tokens, scores, types = [], [], []
     for i in range(n):
@@ -181,8 +222,7 @@ def add_sentencepiece_tokenizer(writer, model_path, embed_model=True):
     writer.add_bool("tokenizer.ggml.add_bos_token", True)
     writer.add_bool("tokenizer.ggml.add_space_prefix", True)
     if embed_model:
-        with open(model_path, "rb") as f:
-            writer.add_array(KEY_SP_MODEL, T_U8, f.read())
+        writer.add_array(KEY_SP_MODEL, T_U8, proto)
     return n
 
 
@@ -257,10 +297,12 @@ def _general(arch, name, ggml_type, hp):
     return w
 
 
-def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama"):
+def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama", inputs=()):
     """Writes a llama-family model. hp: n_vocab, n_ctx, n_embd, n_layer,
     n_head, n_head_kv, n_ff, eps, rope_theta. weights: numpy arrays by GGUF
-    tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent."""
+    tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent.
+    inputs: files the output must not replace."""
+    check_hparams("llama", hp)
     w = _general("llama", name, ggml_type, hp)
     w.add_u32("llama.rope.dimension_count", hp["n_embd"] // hp["n_head"])
     w.add_u32("llama.attention.head_count", hp["n_head"])
@@ -270,18 +312,19 @@ def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-
     _add_tokenizer(w, tokenizer, hp["n_vocab"])
     for tname, arr in weights.items():
         w.add_tensor(tname, arr, ggml_type if arr.ndim == 2 else GGML_F32)
-    w.write(path)
+    w.write(path, inputs)
 
 
 def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-gpt2",
-               write_output=True):
+               write_output=True, inputs=()):
     """Writes a gpt2-family model. hp: dict with n_vocab, n_ctx, n_embd, n_layer,
     n_head, n_ff, eps, positions ("learned"|"sinusoidal"), optionally gelu
     ("tanh", the default, or "erf": the exact GELU). weights: dict of
     numpy arrays named by GGUF tensor name, PyTorch (out, in) layout.
     tokenizer: a SentencePiece .model path, or None for a synthetic vocabulary.
     write_output copies the tied embedding to output.weight, which llama.cpp
-    requires to open a gpt2 file."""
+    requires to open a gpt2 file. inputs: files the output must not replace."""
+    check_hparams("gpt2", hp)
     w = _general("gpt2", name, ggml_type, hp)
     w.add_u32("gpt2.attention.head_count", hp["n_head"])
     w.add_f32("gpt2.attention.layer_norm_epsilon", hp["eps"])
@@ -294,4 +337,4 @@ def write_gpt2(path, hp, weights, tokenizer, ggml_type=GGML_F16, name="tinyllm-g
         w.add_tensor(tname, arr, ggml_type if arr.ndim == 2 else GGML_F32)
     if write_output and "output.weight" not in weights:
         w.add_tensor("output.weight", weights["token_embd.weight"], ggml_type)
-    w.write(path)
+    w.write(path, inputs)

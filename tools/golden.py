@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference  # noqa: E402
+import safe_io  # noqa: E402
 
 MAGIC = b"TLGOLD\0\0"
 VERSION = 1
@@ -29,8 +30,7 @@ VERSION = 1
 
 def write_golden(path, model_path, prompt, prompt_ids, cont_ids, taps, tolerances=None, n_decisive=None):
     """tolerances: {tap name: float} (format version 2, with n_decisive), or None (version 1)."""
-    with open(model_path, "rb") as f:
-        sha = hashlib.sha256(f.read()).hexdigest().encode()
+    sha = hashlib.sha256(safe_io.read_input(model_path, "model")).hexdigest().encode()
     out = bytearray(MAGIC + struct.pack("<II", 2 if tolerances is not None else VERSION, 0) + sha)
     p = prompt.encode("utf-8")
     out += struct.pack("<I", len(p)) + p
@@ -46,8 +46,7 @@ def write_golden(path, model_path, prompt, prompt_ids, cont_ids, taps, tolerance
         out += np.ascontiguousarray(arr, dtype="<f4").tobytes()
         if tolerances is not None:
             out += struct.pack("<d", tolerances[name])
-    with open(path, "wb") as f:
-        f.write(out)
+    safe_io.write_file(path, bytes(out), inputs=(model_path,))
 
 
 def read_golden(path):
@@ -124,4 +123,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    safe_io.main_guard("golden", main)

@@ -17,10 +17,13 @@ pickle_module passed without weights_only.)
 """
 import collections
 import io
+import os
 import pickle
 import zipfile
 
 import numpy as np
+
+import safe_io
 
 # storage type name -> element dtype (BFloat16 read as its 16 bits)
 STORAGE_DTYPES = {
@@ -31,7 +34,7 @@ STORAGE_DTYPES = {
 }
 
 
-class CheckpointError(Exception):
+class CheckpointError(safe_io.ToolError):
     pass
 
 
@@ -40,17 +43,31 @@ class Tensor:
     for BFloat16) read from the archive on first use."""
 
     def __init__(self, storage, offset, shape, stride):
-        self.storage, self.offset, self.shape, self.stride = storage, offset, tuple(shape), tuple(stride)
+        if not isinstance(storage, _Storage):
+            raise pickle.UnpicklingError("a tensor without a storage")
+        shape, stride = _ints(shape, "shape"), _ints(stride, "stride")
+        if len(shape) != len(stride) or len(shape) > 8 or not _is_int(offset) or offset < 0:
+            raise pickle.UnpicklingError(f"a tensor of shape {shape}, stride {stride}, offset "
+                                         f"{safe_io.printable(repr(offset), 30)} (expected non-negative integers, "
+                                         "one stride per dimension)")
+        # checked before anything is read or allocated: the elements must be
+        # the storage's own (no stride-0 or overlapping view inflating a
+        # small storage into a huge array), and lie inside it
+        n = 1
+        for d in shape:
+            n *= d
+        if n and (any(s == 0 for d, s in zip(shape, stride) if d > 1) or n > storage.numel
+                  or offset + sum((d - 1) * s for d, s in zip(shape, stride)) >= storage.numel):
+            raise CheckpointError(f"{storage.where}: a tensor of shape {shape} (stride {stride}, offset {offset}) "
+                                  f"does not fit its storage of {storage.numel} elements without repeating them")
+        self.storage, self.offset, self.shape, self.stride = storage, offset, shape, stride
         self.dtype = storage.type_name[:-len("Storage")]
 
     def numpy(self):
-        flat = self.storage.array()
         n = int(np.prod(self.shape)) if self.shape else 1
         if n == 0:
-            return np.zeros(self.shape, flat.dtype)
-        last = self.offset + sum((d - 1) * s for d, s in zip(self.shape, self.stride))
-        if self.offset < 0 or last >= len(flat) or min(self.stride, default=0) < 0:
-            raise CheckpointError(f"{self.storage.where}: a tensor of shape {self.shape} runs past its storage")
+            return np.zeros(self.shape, STORAGE_DTYPES[self.storage.type_name])
+        flat = self.storage.array()
         a = np.lib.stride_tricks.as_strided(flat[self.offset:], self.shape,
                                             [s * flat.itemsize for s in self.stride]).copy()
         if self.storage.type_name == "BFloat16Storage":  # the top half of a float32
@@ -58,14 +75,28 @@ class Tensor:
         return a
 
 
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _ints(values, what):
+    if not isinstance(values, (tuple, list)) or not all(_is_int(v) and 0 <= v < 1 << 48 for v in values):
+        raise pickle.UnpicklingError(f"a tensor {what} of {safe_io.printable(repr(values), 60)} (expected "
+                                     "non-negative integers)")
+    return tuple(values)
+
+
 class _Storage:
     def __init__(self, archive, key, type_name, numel):
         self.archive, self.key, self.type_name, self.numel = archive, key, type_name, numel
-        self.where = f"{archive.path}: storage {key}"
+        self.where = f"{archive.path}: storage {safe_io.printable(key, 40)}"
         self._array = None
 
     def array(self):
         if self._array is None:
+            size = self.archive.size(self.key)
+            if size != self.numel * STORAGE_DTYPES[self.type_name].itemsize:
+                raise CheckpointError(f"{self.where}: {size} bytes for {self.numel} elements of {self.type_name}")
             raw = self.archive.read(self.key)
             dtype = STORAGE_DTYPES[self.type_name].newbyteorder(self.archive.byteorder)
             if len(raw) != self.numel * dtype.itemsize:
@@ -119,12 +150,15 @@ class _Unpickler(pickle.Unpickler):
                 and isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:60]}")
         _, stype, key, _location, numel = pid
-        return _Storage(self.archive, str(key), stype.name, int(numel))
+        if not isinstance(key, str) or not _is_int(numel) or not 0 <= numel < 1 << 48:
+            raise pickle.UnpicklingError(f"a storage key {safe_io.printable(repr(key), 40)} of "
+                                         f"{safe_io.printable(repr(numel), 30)} elements (expected a name and a count)")
+        return _Storage(self.archive, key, stype.name, numel)
 
 
 class _Archive:
-    def __init__(self, path, zf):
-        self.path, self.zf = path, zf
+    def __init__(self, path, zf, file_size):
+        self.path, self.zf, self.file_size = path, zf, file_size
         pkls = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/data.pkl")]
         if len(pkls) != 1:
             raise CheckpointError(f"{path}: a zip without one ARCHIVE/data.pkl (not a torch.save file)")
@@ -137,11 +171,30 @@ class _Archive:
                 raise CheckpointError(f"{path}: byteorder {b!r} (expected little or big)")
             self.byteorder = "<" if b == "little" else ">"
 
+    def size(self, key):
+        """The uncompressed size of a storage's member, which must fit in the
+        archive itself (torch.save stores members uncompressed: a member that
+        would inflate past the file is a zip bomb, never read)."""
+        try:
+            info = self.zf.getinfo(f"{self.prefix}data/{key}")
+        except KeyError:
+            raise CheckpointError(f"{self.path}: storage {safe_io.printable(key, 40)} is missing from the "
+                                  "archive") from None
+        return self.member_size(info)
+
+    def member_size(self, info):
+        if info.file_size > self.file_size:
+            raise CheckpointError(f"{self.path}: member {safe_io.printable(info.filename, 60)} would inflate to "
+                                  f"{info.file_size} bytes, more than the whole file ({self.file_size}; torch.save "
+                                  "does not compress)")
+        return info.file_size
+
     def read(self, key):
         try:
             return self.zf.read(f"{self.prefix}data/{key}")
         except KeyError:
-            raise CheckpointError(f"{self.path}: storage {key} is missing from the archive") from None
+            raise CheckpointError(f"{self.path}: storage {safe_io.printable(key, 40)} is missing from the "
+                                  "archive") from None
 
 
 def load(path):
@@ -150,19 +203,24 @@ def load(path):
     optimizer state that is never used is never read). Raises CheckpointError
     (one line) when the file is not a torch.save zip or names anything beyond
     tensors and plain values."""
+    f = safe_io.open_input(path, "checkpoint")  # a FIFO or device is refused, never read
+    path = safe_io.printable(path)
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        with open(path, "rb") as f:
-            head = f.read(1)
+        zf = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        f.seek(0)
+        head = f.read(1)
+        f.close()
         if head == b"\x80":  # a bare pickle: torch.save's format before PyTorch 1.6
             raise CheckpointError(f"{path}: the legacy (pre-1.6) PyTorch format is not read; re-save it with "
                                   "torch.save from a current PyTorch") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (expected torch.save's zip archive)") from None
-    archive = _Archive(path, zf)
+    archive = _Archive(path, zf, os.fstat(f.fileno()).st_size)
     try:
+        archive.member_size(zf.getinfo(archive.prefix + "data.pkl"))
         return _Unpickler(io.BytesIO(zf.read(archive.prefix + "data.pkl")), archive).load()
     except _Refused as e:
         raise CheckpointError(f"{path}: not loaded: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise CheckpointError(f"{path}: a damaged checkpoint ({e})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            zipfile.BadZipFile, OverflowError, RecursionError) as e:
+        raise CheckpointError(f"{path}: a damaged checkpoint ({safe_io.printable(e, 200)})") from None

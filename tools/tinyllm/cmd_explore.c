@@ -493,7 +493,7 @@ int cmd_explore(int argc, char **argv) {
     if (!rc) {
         out_file o;
         char why[256];
-        if (out_open(&o, out_path, why, sizeof why)) {
+        if (out_open(&o, out_path, pl.model_path, why, sizeof why)) {
             fprintf(stderr, "tinyllm explore: -o %s: %s\n", out_path, why);
             rc = EXIT_USAGE;
         } else if (write_page(o.f, &st, &pl, stop)) {

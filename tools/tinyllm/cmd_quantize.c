@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "quantize.h" /* the library's writing half: the CLI owns the output file */
 
 int cmd_quantize(int argc, char **argv) {
     const command_spec cmd = {"quantize", "IN.gguf OUT.gguf q8_0|q4_0|f16|f32",
@@ -20,10 +21,21 @@ int cmd_quantize(int argc, char **argv) {
     const char *format = pos[2];
     if (strcmp(format, "q8_0") && strcmp(format, "q4_0") && strcmp(format, "f16") && strcmp(format, "f32"))
         return usage_error(&cmd, "format '%s': expected q8_0, q4_0, f16 or f32", format);
-    if (!strcmp(pos[0], pos[1])) return usage_error(&cmd, "OUT.gguf is IN.gguf: write to another file");
+    /* the library's writer, opened here so a signal removes its temporary */
+    out_file o;
+    char why[300];
+    if (out_open(&o, pos[1], pos[0], why, sizeof why)) {
+        fprintf(stderr, "tinyllm quantize: %s: %s\n", pos[1], why);
+        return EXIT_USAGE;
+    }
     tinyllm_error err = {0};
-    if (tinyllm_quantize(pos[0], pos[1], format, &err)) {
+    if (quantize_into(pos[0], &o, pos[1], format, &err)) {
+        out_abort(&o);
         report("quantize", &err);
+        return EXIT_MODEL;
+    }
+    if (out_commit(&o, why, sizeof why)) {
+        fprintf(stderr, "tinyllm quantize: %s: %s\n", pos[1], why);
         return EXIT_MODEL;
     }
     struct stat in_st, out_st;

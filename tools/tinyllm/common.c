@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -23,13 +24,7 @@ const char *blas_core(void) {
     return core ? core : "unknown";
 }
 
-static const char *file_kind(mode_t mode) {
-    return S_ISDIR(mode)                     ? "a directory"
-           : S_ISFIFO(mode)                  ? "a FIFO"
-           : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
-           : S_ISSOCK(mode)                  ? "a socket"
-                                             : "not a regular file";
-}
+static const char *file_kind(mode_t mode) { return file_kind_name(mode); }
 
 char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap) {
     struct stat st;
@@ -90,89 +85,53 @@ fail:
     return NULL;
 }
 
-static void out_free(out_file *o) {
-    free(o->tmp_path);
-    free(o->final_path);
-    o->tmp_path = o->final_path = NULL;
-    o->f = NULL;
+/* Temporaries of the writes in progress, removed when a signal ends the
+ * process (beside generate -i's interrupt flag, the CLI's only global state:
+ * a signal handler has nowhere else to look). */
+#define MAX_PENDING 4
+static char *volatile pending_tmp[MAX_PENDING];
+
+static void remove_pending_and_die(int sig) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_tmp[i]) unlink(pending_tmp[i]); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
-int out_open(out_file *o, const char *path, char *why, size_t why_cap) {
-    memset(o, 0, sizeof *o);
-    if (!path || !*path) {
-        snprintf(why, why_cap, "empty file name (expected a path to write)");
-        return -1;
+void cleanup_on_signals(void) {
+    static const int SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof SIGNALS / sizeof *SIGNALS; i++) {
+        struct sigaction old;
+        if (sigaction(SIGNALS[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue; /* nohup's choice stays */
+        signal(SIGNALS[i], remove_pending_and_die);
     }
-    struct stat st;
-    int exists = lstat(path, &st) == 0;
-    if (exists && S_ISLNK(st.st_mode)) { /* written through: the file the link names */
-        o->final_path = realpath(path, NULL);
-        if (!o->final_path) {
-            snprintf(why, why_cap, "is a symlink to a missing file (expected a regular file or a new name)");
-            return -1;
+    /* past `ulimit -f` a write fails with EFBIG (reported, temporary removed)
+     * instead of the process dying with the temporary left behind */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+static void track(char *tmp, char *untrack) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_tmp[i] == untrack) {
+            pending_tmp[i] = tmp;
+            return;
         }
-        exists = stat(o->final_path, &st) == 0;
-    } else {
-        o->final_path = strdup(path);
-    }
-    if (!o->final_path) {
-        snprintf(why, why_cap, "out of memory");
-        return -1;
-    }
-    if (exists && !S_ISREG(st.st_mode)) {
-        snprintf(why, why_cap, "is %s (expected a regular file or a new name; left untouched)", file_kind(st.st_mode));
-        out_free(o);
-        return -1;
-    }
-    /* the temporary lives in the target's directory, so the rename is atomic */
-    const char *slash = strrchr(o->final_path, '/');
-    size_t dir_len = slash ? (size_t)(slash - o->final_path) + 1 : 0;
-    o->tmp_path = malloc(dir_len + 32);
-    if (!o->tmp_path) {
-        snprintf(why, why_cap, "out of memory");
-        out_free(o);
-        return -1;
-    }
-    memcpy(o->tmp_path, o->final_path, dir_len);
-    strcpy(o->tmp_path + dir_len, ".tinyllm-tmp-XXXXXX");
-    int fd = mkstemp(o->tmp_path);
-    if (fd < 0) {
-        snprintf(why, why_cap, "cannot write: %s", strerror(errno));
-        out_free(o);
-        return -1;
-    }
-    mode_t mask = umask(0); /* the mode a new file would get (or the old file's) */
-    umask(mask);
-    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~mask));
-    if (!(o->f = fdopen(fd, "wb"))) {
-        snprintf(why, why_cap, "cannot write: %s", strerror(errno));
-        close(fd);
-        unlink(o->tmp_path);
-        out_free(o);
-        return -1;
-    }
+}
+
+int out_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
+    if (outfile_open(o, path, input, why, why_cap)) return -1;
+    track(o->tmp_path, NULL);
     return 0;
 }
 
 int out_commit(out_file *o, char *why, size_t why_cap) {
-    int bad = fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0;
-    int err = errno;
-    bad |= fclose(o->f) != 0;
-    o->f = NULL;
-    if (!bad && rename(o->tmp_path, o->final_path) == 0) {
-        out_free(o);
-        return 0;
-    }
-    snprintf(why, why_cap, "cannot write: %s", strerror(bad ? (err ? err : EIO) : errno));
-    unlink(o->tmp_path);
-    out_free(o);
-    return -1;
+    track(NULL, o->tmp_path); /* the rename ends its life either way; a signal now leaves OUT whole */
+    return outfile_commit(o, why, why_cap);
 }
 
 void out_abort(out_file *o) {
-    if (o->f) fclose(o->f);
-    if (o->tmp_path) unlink(o->tmp_path);
-    out_free(o);
+    track(NULL, o->tmp_path);
+    outfile_abort(o);
 }
 
 int progress_wanted(int no_progress) { return !no_progress && isatty(STDERR_FILENO); }

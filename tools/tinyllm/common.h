@@ -21,24 +21,21 @@ tinyllm_model *load_model_or_report(const char *cmd, const char *path, const tin
  * reason (without the path) in why: "is a FIFO (expected a regular file)". */
 char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap);
 
-/* Output files, written safely: into a temporary file beside the target,
- * renamed over it only once complete. The target must be a new name or a
- * regular file; a FIFO, device, directory or socket is refused and left
- * untouched. A symlink is written through: the file it points to is
- * replaced (a symlink to nowhere is refused). A failed write leaves the
- * target as it was. Every file the CLI writes goes through these. */
+/* Output files, written safely (src/outfile.h: a temporary beside the
+ * target renamed over it once complete; FIFOs, devices, directories and
+ * sockets refused and left untouched; symlinks written through; `input`, a
+ * file the target must not be, or NULL). Every file the CLI writes goes
+ * through these; the temporary is also removed when SIGINT, SIGTERM or
+ * SIGHUP ends the process (cleanup_on_signals, installed by main). */
 #include <stdio.h>
-typedef struct {
-    FILE *f;          /* write here between out_open and out_commit */
-    char *tmp_path;   /* the temporary file */
-    char *final_path; /* the target, symlinks resolved */
-} out_file;
+#include "outfile.h"
 /* 0, or -1 with the reason (without the path) in why. */
-int out_open(out_file *o, const char *path, char *why, size_t why_cap);
+int out_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap);
 /* Flushes, syncs and renames into place; 0, or -1 (temporary removed). */
 int out_commit(out_file *o, char *why, size_t why_cap);
 /* Abandons the write: the temporary is removed, the target untouched. */
 void out_abort(out_file *o);
+void cleanup_on_signals(void);
 
 /* A one-line progress indicator for long work, on stderr when it is a
  * terminal (and not turned off): progress() rewrites the line, progress_end()

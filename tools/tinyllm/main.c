@@ -30,6 +30,7 @@ static void usage(FILE *to) {
 }
 
 int main(int argc, char **argv) {
+    cleanup_on_signals();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -18,7 +18,7 @@ int npy_write_f32(const char *path, const float *data, const int64_t *shape, int
     int total = 10 + n + 1, pad = (64 - total % 64) % 64;
     out_file o;
     char why[200];
-    if (out_open(&o, path, why, sizeof why)) {
+    if (out_open(&o, path, NULL, why, sizeof why)) {
         snprintf(msg, cap, "%s: %s", path, why);
         return -1;
     }

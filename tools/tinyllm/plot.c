@@ -59,7 +59,7 @@ static int finish(cairo_surface_t *surface, cairo_t *cr, const char *path, char 
     size_t n = strlen(path);
     if (n < 4 || strcasecmp(path + n - 4, ".png")) { /* the format follows the name: PNG only */
         snprintf(msg, cap, "%s: pictures are written as PNG (expected a file name ending in .png)", path);
-    } else if (out_open(&o, path, why, sizeof why)) {
+    } else if (out_open(&o, path, NULL, why, sizeof why)) {
         snprintf(msg, cap, "%s: %s", path, why);
     } else {
         cairo_status_t st = cairo_surface_write_to_png_stream(surface, to_file, o.f);

@@ -1,0 +1,15 @@
+/* tinyllm_quantize's writing half, for a caller that owns the output file
+ * (the CLI, which removes the temporary when a signal ends the process). */
+#ifndef TINYLLM_QUANTIZE_H
+#define TINYLLM_QUANTIZE_H
+
+#include "outfile.h"
+#include "tinyllm.h"
+
+/* Writes IN's model, its matrices in `format`, to out->f (opened by
+ * outfile_open with IN as its input); out_name names it in messages. The
+ * caller commits or aborts `out`. */
+tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out_name, const char *format,
+                             tinyllm_error *err);
+
+#endif
