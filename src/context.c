@@ -145,7 +145,7 @@ tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_
 tinyllm_status tinyllm_context_shift(tinyllm_context *ctx, const int *tokens, int n_keep, int n_discard,
                                     tinyllm_error *err) {
     if (!ctx || !tokens) return set_error(err, TINYLLM_ERR_ARG, "context_shift: NULL context or tokens");
-    if (n_keep < 0 || n_discard < 1 || n_keep + n_discard > ctx->n_past)
+    if (n_keep < 0 || n_discard < 1 || n_keep > ctx->n_past || n_discard > ctx->n_past - n_keep) /* no overflow */
         return set_error(err, TINYLLM_ERR_ARG,
                          "context_shift: keep %d and discard %d tokens of %d (expected keep >= 0, discard >= 1, "
                          "keep + discard <= the tokens in the cache)",

@@ -27,6 +27,7 @@ suite errors "$PYTHON" tests/test_errors.py
 suite step "$PYTHON" tests/test_step.py
 suite explore "$PYTHON" tests/test_explore.py
 suite hostile "$PYTHON" tests/test_hostile.py
+suite writers "$PYTHON" tests/test_writers.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue
   suite "$(basename "$extra" .sh)" bash "$extra"

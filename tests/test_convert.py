@@ -557,5 +557,150 @@ def nanogpt_refusals():
     assert not os.path.exists(marker), "a refused file ran code"
 
 
+# ------------------------------------------------- hostile checkpoints --
+
+def _one_line_refusal(r, prog, *needles):
+    err = r.stderr
+    assert r.returncode == 1, (r.returncode, err[-600:])
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prog + ": "), f"expected one line, got {err[-600:]!r}"
+    assert "Traceback" not in err and "\x1b" not in err, err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def _limited(args, mb=1500):
+    """args under a virtual memory limit: allocating before validating shows
+    as a failure, not as a slow test."""
+    return run(["bash", "-c", f'ulimit -v {mb * 1024}; exec "$@"', "limited", *args], timeout=120)
+
+
+@test
+def nanogpt_hostile_checkpoints_end_in_one_line():
+    """Hostile nanoGPT checkpoints (issue 23): model not a dict, string
+    offsets, negative or 2^70 shapes, n_layer inf, a stride-0 (16384, 16384)
+    view of one float (2 GB before), a (2^17)^2 shape, a member that would
+    inflate past the file, a tensor named with newline+ESC: each one line,
+    exit 1, nothing allocated for it first."""
+    import torch_zip
+    d = os.path.join(TMP, "ng_hostile")
+    os.makedirs(d, exist_ok=True)
+    meta = os.path.join(d, "meta.pkl")
+    with open(meta, "wb") as f:
+        pickle.dump({"itos": {i: c for i, c in enumerate("abcd")}, "stoi": {c: i for i, c in enumerate("abcd")}}, f)
+    args = dict(n_layer=1, n_head=2, n_embd=8, block_size=8, vocab_size=4, bias=False)
+    one, one_raw = torch_zip.tensor("0", np.zeros(1))
+    cases = {
+        "model_list": ({"model": [1, 2], "model_args": args}, {}, ["'model' and 'model_args' must be dictionaries"]),
+        "string_offset": ({"model": {"transformer.wte.weight": torch_zip.T(one.storage, "0", (1,), (1,))},
+                           "model_args": args}, {"0": one_raw}, ["damaged checkpoint", "offset"]),
+        "negative_shape": ({"model": {"transformer.wte.weight": torch_zip.T(one.storage, 0, (-4, 8), (8, 1))},
+                            "model_args": args}, {"0": one_raw}, ["shape", "non-negative"]),
+        "huge_shape": ({"model": {"transformer.wte.weight": torch_zip.T(one.storage, 0, (2 ** 70,), (1,))},
+                        "model_args": args}, {"0": one_raw}, ["shape", "non-negative"]),
+        "inf_layers": ({"model": {}, "model_args": dict(args, n_layer=float("inf"))}, {},
+                       ["n_layer", "expected an integer"]),
+        "stride0": ({"model": {"transformer.wte.weight": torch_zip.T(one.storage, 0, (16384, 16384), (0, 0))},
+                     "model_args": args}, {"0": one_raw}, ["does not fit its storage"]),
+        "claims_2p34": ({"model": {"transformer.wte.weight": torch_zip.T(torch_zip.StorageRef("0", 2 ** 34), 0,
+                                                                          (2 ** 17, 2 ** 17), (2 ** 17, 1))},
+                         "model_args": args}, {"0": one_raw}, ["transformer.wte.weight", "has shape"]),
+        "args_2p17": ({"model": {}, "model_args": dict(args, vocab_size=2 ** 17, n_embd=2 ** 17)}, {},
+                      ["n_embd", "out of range"]),
+        "escape_name": (None, {"evil\n\x1b[31mname": torch_zip.T(torch_zip.StorageRef("x", 1), 0, (1,), (1,))},
+                        ["not part of a nanoGPT model", "\\n\\x1b"]),
+    }
+    for name, (obj, storages, needles) in cases.items():
+        path = os.path.join(d, name + ".pt")
+        if obj is None:
+            torch_zip.nanogpt(path, extra=storages)
+        else:
+            torch_zip.write(path, obj, storages)
+        out = os.path.join(d, name + ".gguf")
+        r = _limited([PYTHON, CONVERT_NANOGPT, path, out, "--meta", meta])
+        try:
+            _one_line_refusal(r, "convert_nanogpt", *needles)
+        except AssertionError as e:
+            raise AssertionError(f"{name}: {e}") from None
+        assert not os.path.exists(out)
+    # a storage member that inflates far past the archive (a zip bomb): refused unread
+    wte = torch_zip.T(torch_zip.StorageRef("0", 16 << 20), 0, (4, 8), (8, 1))
+    bomb = os.path.join(d, "bomb.pt")
+    torch_zip.write(bomb, {"model": {"transformer.wte.weight": wte}, "model_args": args},
+                    {"0": bytes(64 << 20)}, compress=True)
+    assert os.path.getsize(bomb) < 1 << 20
+    r = _limited([PYTHON, CONVERT_NANOGPT, bomb, os.path.join(d, "bomb.gguf"), "--meta", meta], mb=1000)
+    _one_line_refusal(r, "convert_nanogpt", "inflate", "more than the whole file")
+
+
+def _hf_variant(name, config=None, raw_config=None, header=None, tokenizer=None):
+    """The small HF directory with config.json replaced (a dict of changes or
+    raw bytes), a safetensors header entry replaced, or tokenizer bytes."""
+    d, cfg, _ = hf_dir(name, tied=True, seed=3)
+    if config is not None or raw_config is not None:
+        with open(os.path.join(d, "config.json"), "wb") as f:
+            f.write(raw_config if raw_config is not None else json.dumps(dict(cfg, **config)).encode())
+    if header is not None:
+        path = os.path.join(d, "model.safetensors")
+        raw = open(path, "rb").read()
+        (n,) = struct.unpack("<Q", raw[:8])
+        h = json.loads(raw[8:8 + n])
+        h["model.norm.weight"].update(header)
+        hb = json.dumps(h).encode()
+        hb += b" " * (-len(hb) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(hb)) + hb + raw[8 + n:])
+    if tokenizer is not None:
+        with open(os.path.join(d, "tokenizer.model"), "wb") as f:
+            f.write(tokenizer)
+    return d
+
+
+@test
+def hf_hostile_directories_end_in_one_line():
+    """Hostile Hugging Face directories (issue 23): config.json a list,
+    invalid UTF-8, nested 100k deep; max_position_embeddings 2^40 and 2^31,
+    rms_norm_eps NaN, rope_theta inf (files the engine refuses were written,
+    exit 0); safetensors dtype a list, float offsets; a corrupt
+    tokenizer.model: one line each, exit 1, no file."""
+    cases = {
+        "cfg_list": (dict(raw_config=b"[1, 2]"), ["config.json", "expected an object"]),
+        "cfg_utf8": (dict(raw_config=b'{"a": "\xff\xfe"}'), ["config.json", "not UTF-8"]),
+        "cfg_deep": (dict(raw_config=b"[" * 100000 + b"]" * 100000), ["config.json", "nested too deeply"]),
+        "ctx_2p40": (dict(config={"max_position_embeddings": 2 ** 40}), ["n_ctx", "out of range"]),
+        "ctx_2p31": (dict(config={"max_position_embeddings": 2 ** 31}), ["n_ctx", "out of range"]),
+        "eps_nan": (dict(config={"rms_norm_eps": float("nan")}), ["epsilon", "out of range"]),
+        "theta_inf": (dict(config={"rope_theta": float("inf")}), ["rope_theta", "out of range"]),
+        "layers_float": (dict(config={"num_hidden_layers": 2.5}), ["num_hidden_layers", "expected an integer"]),
+        "dtype_list": (dict(header={"dtype": ["F32"]}), ["model.norm.weight", "dtype"]),
+        "float_offsets": (dict(header={"data_offsets": [0.0, 256.0]}), ["model.norm.weight", "data_offsets"]),
+        "shape_huge": (dict(header={"shape": [2 ** 70]}), ["model.norm.weight", "do not fit"]),
+        "tokenizer": (dict(tokenizer=b"\x0a\x03abc garbage"), ["tokenizer.model", "not a SentencePiece model"]),
+    }
+    for name, (kw, needles) in cases.items():
+        d = _hf_variant("hostile_" + name, **kw)
+        out = os.path.join(TMP, "hostile_" + name + ".gguf")
+        r = _limited([PYTHON, CONVERT_HF, d, out])
+        try:
+            _one_line_refusal(r, "convert_hf_llama", *needles)
+        except AssertionError as e:
+            raise AssertionError(f"{name}: {e}") from None
+        assert not os.path.exists(out)
+
+
+@test
+def converters_debug_flag_shows_the_traceback():
+    """One top-level handler: an unexpected failure is one line, and --debug
+    shows the traceback instead."""
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import safe_io\n"
+              "def main():\n    {}['missing']\n"
+              "safe_io.main_guard('tool', main)")
+    r = run([PYTHON, "-c", script, os.path.join(ROOT, "tools")])
+    assert r.returncode == 1 and r.stderr.startswith("tool: unexpected input (KeyError") \
+        and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run([PYTHON, "-c", script, os.path.join(ROOT, "tools"), "--debug"])
+    assert r.returncode == 1 and "Traceback" in r.stderr, r.stderr
+
+
 if __name__ == "__main__":
     SUITE.main()

@@ -104,6 +104,79 @@ def bad_tap_names_and_model_paths_raise():
 
 
 @test
+def a_context_outlives_a_closed_model():
+    """A Context used after Model.close() (after a `with` block) was a heap
+    use-after-free (ASan, context.c): the C model now lives until its last
+    context and sampler close, and the closed Model itself raises."""
+    path = gpt2_learned()
+    with tl.Model(path) as m:
+        want = m.run_with_taps([1, 5, 6], ["logits"])["logits"][-1]
+        c = tl.Context(m, logits_all=True)
+        s = tl.Sampler(m, temperature=0)
+    c.prefill([1, 5, 6])  # the model is closed here; its memory must still be there
+    assert np.array_equal(c.logits(), want)
+    assert s.sample(c.logits()) == int(np.argmax(want))
+    for call in (lambda: m.tokenize("x"), lambda: tl.Context(m), lambda: tl.Sampler(m)):
+        try:
+            call()
+            raise AssertionError("a closed model was used")
+        except ValueError as e:
+            assert "closed" in str(e), e
+    c.close()
+    s.close()
+    for call in (lambda: c.prefill([1]), lambda: s.sample(want)):
+        try:
+            call()
+            raise AssertionError("a closed context or sampler was used")
+        except ValueError as e:
+            assert "closed" in str(e), e
+
+
+def _raises(call, exc, *words):
+    try:
+        call()
+    except exc as e:
+        for w in words:
+            assert w in str(e), (w, str(e))
+        return
+    raise AssertionError(f"expected {exc.__name__}")
+
+
+@test
+def lengths_and_integers_are_checked_before_they_reach_c():
+    """Sampler.sample() given fewer logits than the vocabulary read past
+    them; Context.shift() with a short list read past it; ctypes kept the low
+    32 bits: prefill([1, 2**32 + 5]) ran token 5, decode(2**32 + 6) was
+    accepted, ablate_head(on=2**32) ablated nothing, top_k=2**40 turned
+    top-k off; a path with a NUL loaded its prefix."""
+    path = gpt2_learned()
+    with tl.Model(path) as m, tl.Context(m) as c, tl.Sampler(m) as s:
+        _raises(lambda: s.sample(np.zeros(m.n_vocab - 1, np.float32)), ValueError, "expected", str(m.n_vocab))
+        _raises(lambda: s.sample(np.zeros(m.n_vocab), [2 ** 32 + 1]), ValueError, "history")
+        _raises(lambda: c.prefill([1, 2 ** 32 + 5]), ValueError, "4294967301")
+        c.prefill([1, 5, 6, 7])
+        _raises(lambda: c.shift([1, 5], 1, 1), ValueError, "expected the 4")
+        # the C API: keep + discard overflowed int and was accepted (n_past became INT_MAX)
+        err = tl.Error()
+        arr = (tl.C.c_int * 4)(1, 5, 6, 7)
+        assert c.lib.tinyllm_context_shift(c.h, arr, 2 ** 31 - 1, 1, tl.C.byref(err)) != 0
+        assert c.lib.tinyllm_context_n_past(c.h) == 4 and c.rewind(5) != 0
+        _raises(lambda: c.decode(2 ** 32 + 6), ValueError, "out of range")
+        _raises(lambda: c.ablate_head(0, 2 ** 32), ValueError, "head")
+        _raises(lambda: tl.Sampler(m, top_k=2 ** 40), ValueError, "top_k")
+        _raises(lambda: tl.Sampler(m, seed=-1), ValueError, "seed")
+        c.ablate_head(0, 0, on=2 ** 32)  # any true value ablates
+        c.rewind(0)
+        c.prefill([1, 5, 6, 7])
+        ablated = c.logits()
+        c.ablate_head(0, 0, on=False)
+        c.rewind(0)
+        c.prefill([1, 5, 6, 7])
+        assert not np.array_equal(ablated, c.logits()), "on=2**32 ablated nothing"
+    _raises(lambda: tl.Model(path + "\0.ignored"), ValueError, "NUL")
+
+
+@test
 def import_after_make_install():
     """make install puts the module in PREFIX's dist-packages with the
     library's directory recorded: a Python with only that directory on its

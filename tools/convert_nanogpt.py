@@ -65,8 +65,8 @@ def first_line(e):
 # ------------------------------------------------------------ checkpoint --
 
 def load_checkpoint(path):
-    if not os.path.isfile(path):
-        raise ConvertError(f"{path}: missing (expected nanoGPT's out/ckpt.pt)")
+    if not os.path.exists(path):
+        raise ConvertError(f"{printable(path)}: missing (expected nanoGPT's out/ckpt.pt)")
     try:
         ck = torch_checkpoint.load(path)
     except torch_checkpoint.CheckpointError as e:
@@ -177,7 +177,7 @@ def find_meta(ckpt_path, ck):
     if isinstance(dataset, str) and dataset and "/" not in dataset:
         candidates += [os.path.join(here, "..", "data", dataset, "meta.pkl"), os.path.join("data", dataset, "meta.pkl")]
     for c in candidates:
-        if os.path.isfile(c):
+        if os.path.exists(c):
             return os.path.normpath(c)
     raise ConvertError(f"{ckpt_path}: no meta.pkl (looked for {', '.join(os.path.normpath(c) for c in candidates)}): "
                        "the model uses GPT-2's byte-level BPE, which is not SentencePiece and not supported; "

@@ -13,6 +13,7 @@ TINYLLM_LIB environment variable, the directory `make install` recorded
 (_install.py), the system's libtinyllm.so.0, and the source tree's build/.
 """
 import ctypes as C
+import operator
 import os
 
 import numpy as np
@@ -153,27 +154,88 @@ def _check(rc, err):
         raise TinyLLMError(rc, err.message.decode(errors="replace"))
 
 
+# Every integer that crosses into C is range-checked here: ctypes would
+# silently keep the low 32 bits (2**32 + 5 would become token 5).
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _int(v, what, lo=INT_MIN, hi=INT_MAX):
+    try:
+        v = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{what}: {v!r} is not an integer") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{what} = {v} is out of range (expected {lo}..{hi})")
+    return v
+
+
+def _ids(ids, n_vocab, what="token ids"):
+    """A ctypes int array of token ids, each checked against the vocabulary."""
+    ids = list(ids)
+    for i, t in enumerate(ids):
+        _int(t, f"{what}[{i}]", 0, n_vocab - 1)
+    return (C.c_int * max(len(ids), 1))(*ids), len(ids)
+
+
+def _path(path):
+    b = os.fsencode(path)
+    if b"\0" in b:
+        raise ValueError(f"path {path!r} contains a NUL byte")
+    return b
+
+
 class Model:
     """A loaded GGUF model (tinyllm_model_load). Use as a context manager or
     call close(); the file stays mapped while the model lives."""
 
     def __init__(self, path, check_tensors=False, no_mmap=False, skip_tokenizer=False, expand_f32=False):
         lib = self.lib = library()
-        self.h = C.c_void_p()
+        self._h = C.c_void_p()
+        self._users = 0  # open contexts and samplers: the C model outlives them
+        self._closed = False
         err = Error()
-        rc = lib.tinyllm_model_load(path.encode(), C.byref(ModelParams(int(check_tensors), int(no_mmap), int(skip_tokenizer), 0, int(expand_f32))),
-                                    C.byref(self.h),
-                                    C.byref(err))
+        params = ModelParams(int(bool(check_tensors)), int(bool(no_mmap)), int(bool(skip_tokenizer)), 0,
+                             int(bool(expand_f32)))
+        rc = lib.tinyllm_model_load(_path(path), C.byref(params), C.byref(self._h), C.byref(err))
         if rc:
-            raise TinyLLMError(rc, err.message.decode())
+            raise TinyLLMError(rc, err.message.decode(errors="replace"))
         self.info = ModelInfo()
-        lib.tinyllm_model_info_get(self.h, C.byref(self.info), None)
+        lib.tinyllm_model_info_get(self._h, C.byref(self.info), None)
         self.n_vocab = self.info.n_vocab
 
+    @property
+    def h(self):
+        """The C handle; ValueError once the model is closed."""
+        if self._closed:
+            raise ValueError("the model is closed")
+        return self._h
+
     def close(self):
-        if self.h:
-            self.lib.tinyllm_model_free(self.h)
-            self.h = None
+        """Closes the model. Contexts and samplers made from it stay usable:
+        the C model is freed when the last of them closes."""
+        if not self._closed:
+            self._closed = True
+            self._free_if_unused()
+
+    def _free_if_unused(self):
+        if self._closed and self._users == 0 and self._h:
+            self.lib.tinyllm_model_free(self._h)
+            self._h = None
+
+    def _acquire(self):
+        h = self.h  # raises when closed
+        self._users += 1
+        return h
+
+    def _release(self):
+        self._users -= 1
+        self._free_if_unused()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def __enter__(self):
         return self
@@ -182,10 +244,10 @@ class Model:
         self.close()
 
     def tokenize(self, text, add_bos=True):
-        b = text.encode("utf-8") if isinstance(text, str) else text
+        b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         n = C.c_int()
         err = Error()
-        rc = self.lib.tinyllm_tokenize(self.h, b, len(b), int(add_bos), None, 0, C.byref(n), C.byref(err))
+        rc = self.lib.tinyllm_tokenize(self.h, b, len(b), int(bool(add_bos)), None, 0, C.byref(n), C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
         buf = (C.c_int * max(n.value, 1))()
@@ -199,11 +261,11 @@ class Model:
         return self.detokenize(ids).decode("utf-8", errors="replace")
 
     def detokenize(self, ids):
-        arr = (C.c_int * max(len(ids), 1))(*ids)
-        out = C.create_string_buffer(16 * len(ids) + 64)
+        arr, n_ids = _ids(ids, self.n_vocab)
+        out = C.create_string_buffer(16 * n_ids + 64)
         n = C.c_size_t()
         err = Error()
-        rc = self.lib.tinyllm_detokenize(self.h, arr, len(ids), out, len(out), C.byref(n), C.byref(err))
+        rc = self.lib.tinyllm_detokenize(self.h, arr, n_ids, out, len(out), C.byref(n), C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
         return out.raw[:n.value]
@@ -215,7 +277,8 @@ class Model:
         buf = C.create_string_buffer(1024)
         out = b""
         for i in ids:
-            n = self.lib.tinyllm_detok_push(self.h, C.byref(d), i, buf, len(buf), None)
+            n = self.lib.tinyllm_detok_push(self.h, C.byref(d), _int(i, "token id", 0, self.n_vocab - 1), buf,
+                                            len(buf), None)
             if n < 0:
                 raise TinyLLMError(6, f"detok_push failed on {i}")
             out += buf.raw[:n]
@@ -223,7 +286,7 @@ class Model:
         return out + buf.raw[:n]
 
     def piece(self, i):
-        p = self.lib.tinyllm_token_piece(self.h, i)
+        p = self.lib.tinyllm_token_piece(self.h, _int(i, "token id"))
         return None if p is None else p.decode("utf-8")
 
 
@@ -256,6 +319,7 @@ class Model:
         """Text continuing `prompt` (n tokens at most, stopping at the
         end-of-text token), sampled as `tinyllm generate` samples."""
         ids = self.tokenize(prompt)
+        n = _int(n, "n", 0)
         out = []
         with Context(self, n_ctx=min(self.info.n_ctx_train, len(ids) + n)) as c, \
                 Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
@@ -280,18 +344,34 @@ class Sampler:
                  repeat_last_n=64, seed=0):
         self.lib = model.lib
         p = self.lib.tinyllm_sampler_default_params()
-        p.temperature, p.top_k, p.top_p, p.min_p = temperature, top_k, top_p, min_p
-        p.repeat_penalty, p.repeat_last_n, p.seed = repeat_penalty, repeat_last_n, seed
+        p.temperature, p.top_p, p.min_p = temperature, top_p, min_p
+        p.top_k = _int(top_k, "top_k")  # 2**40 would have turned top-k off
+        p.repeat_penalty, p.repeat_last_n = repeat_penalty, _int(repeat_last_n, "repeat_last_n")
+        p.seed = _int(seed, "seed", 0, (1 << 64) - 1)
+        self.m, self.n_vocab = model, model.n_vocab
         self.h = C.c_void_p()
         err = Error()
-        _check(self.lib.tinyllm_sampler_create(C.byref(p), model.n_vocab, C.byref(self.h), C.byref(err)), err)
+        model_h = model._acquire()  # the model stays alive while this sampler is open
+        try:
+            _check(self.lib.tinyllm_sampler_create(C.byref(p), model.n_vocab, C.byref(self.h), C.byref(err)), err)
+        except BaseException:
+            model._release()
+            raise
+        del model_h
+
+    def _handle(self):
+        if not self.h:
+            raise ValueError("the sampler is closed")
+        return self.h
 
     def sample(self, logits, history=()):
-        logits = np.ascontiguousarray(logits, dtype=np.float32)
-        hist = (C.c_int * max(len(history), 1))(*history)
+        logits = np.ascontiguousarray(logits, dtype=np.float32).ravel()
+        if logits.shape != (self.n_vocab,):  # the C sampler reads n_vocab of them
+            raise ValueError(f"logits: {logits.size} values (expected {self.n_vocab}, the vocabulary)")
+        hist, n_hist = _ids(history, self.n_vocab, "history")
         err = Error()
-        t = self.lib.tinyllm_sampler_sample(self.h, logits.ctypes.data_as(C.POINTER(C.c_float)), hist, len(history),
-                                            C.byref(err))
+        t = self.lib.tinyllm_sampler_sample(self._handle(), logits.ctypes.data_as(C.POINTER(C.c_float)), hist,
+                                            n_hist, C.byref(err))
         if t < 0:
             raise TinyLLMError(1, err.message.decode(errors="replace"))
         return t
@@ -300,6 +380,13 @@ class Sampler:
         if self.h:
             self.lib.tinyllm_sampler_free(self.h)
             self.h = None
+            self.m._release()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def __enter__(self):
         return self
@@ -314,17 +401,35 @@ class Context:
     def __init__(self, model, n_ctx=0, n_threads=0, logits_all=False):
         self.m = model
         self.lib = model.lib
-        self.h = C.c_void_p()
+        self.n_vocab = model.n_vocab
+        self._h = C.c_void_p()
+        params = ContextParams(_int(n_ctx, "n_ctx"), _int(n_threads, "n_threads"), int(bool(logits_all)), 0)
         err = Error()
-        rc = self.lib.tinyllm_context_create(model.h, C.byref(ContextParams(n_ctx, n_threads, int(logits_all), 0)),
-                                             C.byref(self.h), C.byref(err))
+        model_h = model._acquire()  # the model stays alive while this context is open
+        rc = self.lib.tinyllm_context_create(model_h, C.byref(params), C.byref(self._h), C.byref(err))
         if rc:
-            raise TinyLLMError(rc, err.message.decode())
+            model._release()
+            self._h = None
+            raise TinyLLMError(rc, err.message.decode(errors="replace"))
+
+    @property
+    def h(self):
+        """The C handle; ValueError once the context is closed."""
+        if not self._h:
+            raise ValueError("the context is closed")
+        return self._h
 
     def close(self):
-        if self.h:
-            self.lib.tinyllm_context_free(self.h)
-            self.h = None
+        if getattr(self, "_h", None):
+            self.lib.tinyllm_context_free(self._h)
+            self._h = None
+            self.m._release()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def __enter__(self):
         return self
@@ -333,25 +438,29 @@ class Context:
         self.close()
 
     def prefill(self, tokens):
-        arr = (C.c_int * len(tokens))(*tokens)
+        arr, n = _ids(tokens, self.n_vocab)
         err = Error()
-        rc = self.lib.tinyllm_context_prefill(self.h, arr, len(tokens), C.byref(err))
+        rc = self.lib.tinyllm_context_prefill(self.h, arr, n, C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
     def decode(self, token):
         err = Error()
-        rc = self.lib.tinyllm_context_decode(self.h, token, C.byref(err))
+        rc = self.lib.tinyllm_context_decode(self.h, _int(token, "token id", 0, self.n_vocab - 1), C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
     def logits(self):
         p = self.lib.tinyllm_context_logits(self.h)
-        return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
+        if not p:
+            raise ValueError("no logits yet (run prefill or decode first)")
+        return np.ctypeslib.as_array(p, shape=(self.n_vocab,)).copy()
 
     def logits_at(self, i):
-        p = self.lib.tinyllm_context_logits_at(self.h, i)
-        return np.ctypeslib.as_array(p, shape=(self.m.n_vocab,)).copy()
+        p = self.lib.tinyllm_context_logits_at(self.h, _int(i, "position"))
+        if not p:
+            raise ValueError(f"no logits at position {i} (logits_all contexts keep one row per prefill token)")
+        return np.ctypeslib.as_array(p, shape=(self.n_vocab,)).copy()
 
     @property
     def n_ctx(self):
@@ -360,7 +469,8 @@ class Context:
     def ablate_head(self, layer, head, on=True):
         """Head `head` of layer `layer` contributes zeros (on) or is restored."""
         err = Error()
-        _check(self.lib.tinyllm_context_ablate_head(self.h, layer, head, int(on), C.byref(err)), err)
+        _check(self.lib.tinyllm_context_ablate_head(self.h, _int(layer, "layer"), _int(head, "head"), 1 if on else 0,
+                                                    C.byref(err)), err)
 
     def prefill_with_taps(self, tokens, names=None):
         """prefill(tokens), returning {tap name: ndarray copy} for the taps
@@ -393,16 +503,23 @@ class Context:
         return got
 
     def rewind(self, n_keep=0):
-        return self.lib.tinyllm_context_rewind(self.h, n_keep, None)
+        return self.lib.tinyllm_context_rewind(self.h, _int(n_keep, "n_keep"), None)
 
     def shift(self, tokens, n_keep, n_discard):
+        """tokens: the ids in the cache (at least n_past of them: the C call
+        reads that many)."""
+        n_past = self.lib.tinyllm_context_n_past(self.h)
+        if len(tokens) < n_past:
+            raise ValueError(f"tokens: {len(tokens)} ids (expected the {n_past} in the cache)")
         err = Error()
-        arr = (C.c_int * len(tokens))(*tokens)
-        rc = self.lib.tinyllm_context_shift(self.h, arr, n_keep, n_discard, C.byref(err))
+        arr, _ = _ids(tokens, self.n_vocab)
+        rc = self.lib.tinyllm_context_shift(self.h, arr, _int(n_keep, "n_keep"), _int(n_discard, "n_discard"),
+                                            C.byref(err))
         if rc:
             raise TinyLLMError(rc, err.message.decode(errors="replace"))
 
     def greedy(self, prompt_tokens, n):
+        n = _int(n, "n", 0)
         self.prefill(prompt_tokens)
         out = []
         for i in range(n):
