@@ -192,24 +192,92 @@ static tinyllm_status check_magic(const uint8_t *buf, size_t size, const char *n
 
 /* ----------------------------------------------------------- parsing -- */
 
-static int cmp_str(const void *a, const void *b) {
-    const gguf_str *x = a, *y = b;
-    uint64_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->ptr, y->ptr, n);
-    if (c) return c;
-    return (x->len > y->len) - (x->len < y->len);
+/* ----------------------------------------------------- name index -- */
+
+/* Names are found through an open-addressing hash table (slot = index + 1,
+ * 0 empty), at most half full: lookups cost O(1) however many entries a
+ * file declares (1M tensors index in well under a second). The hash is
+ * seeded from the mapping's address, so a file cannot be crafted offline
+ * to make every name collide. Duplicates are found while inserting. */
+static uint64_t name_hash(uint64_t seed, const char *p, uint64_t n) {
+    uint64_t h = 0xcbf29ce484222325ull ^ seed; /* FNV-1a, then a splitmix64 finish */
+    for (uint64_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    return h ^ h >> 31;
 }
 
-/* Fails on the first name that occurs twice (sorted copy: O(n log n), so a
- * hostile count cannot make it quadratic). */
-static tinyllm_status check_unique(gguf_str *names, uint64_t n, const char *what, const char *file,
-                                   tinyllm_error *err) {
-    qsort(names, n, sizeof *names, cmp_str);
-    for (uint64_t i = 1; i < n; i++)
-        if (cmp_str(&names[i - 1], &names[i]) == 0)
-            return set_error(err, TINYLLM_ERR_FORMAT, "%s: duplicate %s '%.*s' (each must occur once)", file, what,
-                             (int)(names[i].len > 200 ? 200 : names[i].len), names[i].ptr);
+static int str_same(gguf_str a, const char *p, uint64_t n) { return a.len == n && memcmp(a.ptr, p, n) == 0; }
+
+/* Builds index->slots for n names (name_at(base, i, stride)); fails on the
+ * first name that occurs twice. */
+static tinyllm_status build_index(name_index *ix, uint64_t seed, const gguf_str *first, size_t stride, uint64_t n,
+                                  const char *what, const char *file, tinyllm_error *err) {
+    uint64_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    ix->slots = calloc(cap, sizeof *ix->slots);
+    if (!ix->slots) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory indexing %llu names", file,
+                                     (unsigned long long)n);
+    ix->mask = cap - 1;
+    ix->seed = seed;
+    for (uint64_t i = 0; i < n; i++) {
+        const gguf_str *s = (const gguf_str *)((const uint8_t *)first + i * stride);
+        uint64_t at = name_hash(seed, s->ptr, s->len) & ix->mask;
+        for (; ix->slots[at]; at = (at + 1) & ix->mask) {
+            const gguf_str *o = (const gguf_str *)((const uint8_t *)first + (ix->slots[at] - 1) * stride);
+            if (str_same(*o, s->ptr, s->len))
+                return set_error(err, TINYLLM_ERR_FORMAT, "%s: duplicate %s '%.*s' (each must occur once)", file,
+                                 what, (int)(s->len > 200 ? 200 : s->len), s->ptr);
+        }
+        ix->slots[at] = i + 1;
+    }
     return TINYLLM_OK;
+}
+
+/* The index of `name` among the indexed names, or -1. */
+static int64_t index_find(const name_index *ix, const gguf_str *first, size_t stride, const char *name) {
+    if (!ix->slots) return -1;
+    uint64_t n = strlen(name);
+    for (uint64_t at = name_hash(ix->seed, name, n) & ix->mask; ix->slots[at]; at = (at + 1) & ix->mask) {
+        uint64_t i = ix->slots[at] - 1;
+        if (str_same(*(const gguf_str *)((const uint8_t *)first + i * stride), name, n)) return (int64_t)i;
+    }
+    return -1;
+}
+
+typedef struct {
+    uint64_t begin, end, i;
+} extent;
+
+static int cmp_extent(const void *a, const void *b) {
+    const extent *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* Each tensor's bytes must be its own (as llama.cpp requires): overlapping
+ * data would let a small file stand for many large tensors, and a
+ * quantize of it write far more than the file holds. */
+static tinyllm_status check_no_overlap(const gguf_file *f, const char *file, tinyllm_error *err) {
+    extent *e = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *e);
+    if (!e) return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory indexing the file", file);
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        if (f->tensors[i].n_bytes) e[n++] = (extent){f->tensors[i].offset, f->tensors[i].offset + f->tensors[i].n_bytes, i};
+    qsort(e, n, sizeof *e, cmp_extent);
+    tinyllm_status st = TINYLLM_OK;
+    for (uint64_t k = 1; k < n && !st; k++)
+        if (e[k].begin < e[k - 1].end) {
+            const gguf_str *a = &f->tensors[e[k - 1].i].name, *b = &f->tensors[e[k].i].name;
+            st = set_error(err, TINYLLM_ERR_FORMAT,
+                           "%s: tensor '%.*s' (data offset %llu) overlaps tensor '%.*s' (each tensor needs its own "
+                           "bytes); the file is corrupt",
+                           file, (int)(b->len > 100 ? 100 : b->len), b->ptr, (unsigned long long)e[k].begin,
+                           (int)(a->len > 100 ? 100 : a->len), a->ptr);
+        }
+    free(e);
+    return st;
 }
 
 static tinyllm_status parse_value(cursor *c, gguf_kv *kv) {
@@ -317,8 +385,7 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
 
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
-    gguf_str *names = malloc((f->n_kv > f->n_tensors ? f->n_kv : f->n_tensors) * sizeof *names + 1);
-    if (!f->kv || !f->tensors || !names) {
+    if (!f->kv || !f->tensors) {
         st = set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory indexing the file", name);
         goto fail;
     }
@@ -327,9 +394,10 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
         if ((st = take_name(&c, &kv->key, "metadata key", i))) goto fail;
         if ((st = take_u32(&c, &kv->type, "metadata value type"))) goto fail;
         if ((st = parse_value(&c, kv))) goto fail;
-        names[i] = kv->key;
     }
-    if ((st = check_unique(names, f->n_kv, "metadata key", name, err))) goto fail;
+    uint64_t seed = (uint64_t)(uintptr_t)buf ^ (uint64_t)size;
+    if ((st = build_index(&f->kv_index, seed, &f->kv[0].key, sizeof *f->kv, f->n_kv, "metadata key", name, err)))
+        goto fail;
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
     const gguf_kv *al = gguf_find_kv(f, "general.alignment");
@@ -344,9 +412,10 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
 
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         if ((st = parse_tensor_info(&c, &f->tensors[i], i))) goto fail;
-        names[i] = f->tensors[i].name;
     }
-    if ((st = check_unique(names, f->n_tensors, "tensor name", name, err))) goto fail;
+    if ((st = build_index(&f->tensor_index, seed, &f->tensors[0].name, sizeof *f->tensors, f->n_tensors,
+                          "tensor name", name, err)))
+        goto fail;
 
     f->data_offset = c.pos + (f->alignment - c.pos % f->alignment) % f->alignment;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -367,16 +436,18 @@ tinyllm_status gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const c
         }
         t->data = buf + f->data_offset + t->offset;
     }
-    free(names);
+    if ((st = check_no_overlap(f, name, err))) goto fail;
     f->map = buf;
     f->size = size;
     return TINYLLM_OK;
 fail:
-    free(names);
     free(f->kv);
     free(f->tensors);
+    free(f->kv_index.slots);
+    free(f->tensor_index.slots);
     f->kv = NULL;
     f->tensors = NULL;
+    f->kv_index.slots = f->tensor_index.slots = NULL;
     return st;
 }
 
@@ -447,6 +518,8 @@ void gguf_close(gguf_file *f) {
     if (!f) return;
     free(f->kv);
     free(f->tensors);
+    free(f->kv_index.slots);
+    free(f->tensor_index.slots);
     if (f->owns_map && f->map) munmap((void *)f->map, f->size);
     memset(f, 0, sizeof *f);
 }
@@ -457,15 +530,13 @@ int gguf_str_eq(gguf_str s, const char *c) {
 }
 
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key) {
-    for (uint64_t i = 0; i < f->n_kv; i++)
-        if (gguf_str_eq(f->kv[i].key, key)) return &f->kv[i];
-    return NULL;
+    int64_t i = index_find(&f->kv_index, &f->kv[0].key, sizeof *f->kv, key);
+    return i < 0 ? NULL : &f->kv[i];
 }
 
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
-    for (uint64_t i = 0; i < f->n_tensors; i++)
-        if (gguf_str_eq(f->tensors[i].name, name)) return &f->tensors[i];
-    return NULL;
+    int64_t i = index_find(&f->tensor_index, &f->tensors[0].name, sizeof *f->tensors, name);
+    return i < 0 ? NULL : &f->tensors[i];
 }
 
 static int64_t read_int(uint32_t type, const uint8_t *p) {

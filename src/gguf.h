@@ -45,6 +45,12 @@ typedef struct {
     const void *data;
 } gguf_tensor;
 
+/* A hash index of names (gguf.c): slots hold an entry's index + 1. */
+typedef struct {
+    uint64_t *slots;
+    uint64_t mask, seed;
+} name_index;
+
 typedef struct {
     const char *path;
     const uint8_t *map;
@@ -54,6 +60,7 @@ typedef struct {
     uint64_t n_tensors;
     gguf_kv *kv;
     gguf_tensor *tensors;
+    name_index kv_index, tensor_index; /* lookups by name in O(1) */
     uint64_t alignment;
     uint64_t data_offset;
     int owns_map;    /* opened by gguf_open: gguf_close unmaps */

@@ -14,6 +14,7 @@ from harness import BUILD, ROOT, TINY_SIN, TINYLLM, Suite
 import golden as golden_file  # noqa: E402
 import tinyllm as tl  # noqa: E402
 from micro_model import micro_writer  # noqa: E402
+import gguf_writer as gw  # noqa: E402
 
 SUITE = Suite("hostile")
 test = SUITE.test
@@ -306,6 +307,73 @@ def quantize_reads_misaligned_tensors_and_files_that_are_not_models():
     assert q.tensors["blk.0.ffn_down.weight"][1] == gw.GGML_F16  # rows of 35: not whole blocks
     assert np.array_equal(q.tensor("blk.0.ffn_down.weight"), stored[:2, :35])
     assert q.kv["general.architecture"].startswith("not-a-model") and offsets.kv.get("general.alignment") == 1
+
+
+
+# ------------------------------------------------------ round three (issue 23) --
+
+@test
+def a_million_tensor_entries_load_without_quadratic_lookups():
+    """A GGUF with 1M tensor entries before a 1024-layer model's own: every
+    lookup scanned the whole table (minutes); names are now hashed."""
+    import struct as st
+    path = os.path.join(TMP, "million.gguf")
+    d, n_layer, n_extra = 8, 1024, 1_000_000
+    w = gw.GGUFWriter()
+    for key, kind, val in (("general.architecture", "s", "gpt2"), ("gpt2.context_length", "u", 8),
+                           ("gpt2.embedding_length", "u", d), ("gpt2.block_count", "u", n_layer),
+                           ("gpt2.feed_forward_length", "u", 2 * d), ("gpt2.attention.head_count", "u", 2),
+                           ("gpt2.attention.layer_norm_epsilon", "f", 1e-5)):
+        {"s": w.add_string, "u": w.add_u32, "f": w.add_f32}[kind](key, val)
+    gw.add_synthetic_tokenizer(w, 260)
+    # the tensor table written by hand: 1M one-float entries, then the model's
+    shapes = [(f"extra.{i}", (1,)) for i in range(n_extra)]
+    shapes += [("token_embd.weight", (260, d)), ("position_embd.weight", (8, d)), ("output_norm.weight", (d,)),
+               ("output_norm.bias", (d,))]
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        shapes += [(p + "attn_norm.weight", (d,)), (p + "attn_norm.bias", (d,)), (p + "attn_qkv.weight", (3 * d, d)),
+                   (p + "attn_qkv.bias", (3 * d,)), (p + "attn_output.weight", (d, d)), (p + "attn_output.bias", (d,)),
+                   (p + "ffn_norm.weight", (d,)), (p + "ffn_norm.bias", (d,)), (p + "ffn_up.weight", (2 * d, d)),
+                   (p + "ffn_up.bias", (2 * d,)), (p + "ffn_down.weight", (d, 2 * d)), (p + "ffn_down.bias", (d,))]
+    head = bytearray(gw.GGUF_MAGIC + st.pack("<IQQ", gw.GGUF_VERSION, len(shapes), len(w.kv)))
+    for key, vtype, payload in w.kv:
+        head += gw._string(key) + st.pack("<I", vtype) + payload
+    offset, sizes = 0, []
+    for name, shape in shapes:
+        nbytes = 4 * int(np.prod(shape))
+        head += gw._string(name) + st.pack("<I", len(shape)) + st.pack(f"<{len(shape)}Q", *reversed(shape))
+        head += st.pack("<IQ", 0, offset)
+        sizes.append(nbytes)
+        offset += nbytes + (-nbytes % 32)
+    head += b"\0" * (-len(head) % 32)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.write(bytes(offset))  # zeros: valid weights
+    r = run(["info", path], timeout=120)
+    assert r.returncode == 0, r.stderr[-300:]
+    assert b"blk.1023.ffn_down.bias" in r.stdout
+
+
+@test
+def overlapping_tensors_are_refused_so_outputs_stay_bounded():
+    """general.alignment 2^20 and 200 tensors all at data offset 0: quantize
+    wrote 200 MiB of padding from a 1 MiB file. Tensors must have their own
+    bytes (as llama.cpp requires), so outputs stay bounded by the input."""
+    import struct as st
+    w = gw.GGUFWriter()
+    w.add_u32("general.alignment", 1 << 20)
+    w.add_string("general.architecture", "not-a-model")
+    head = bytearray(gw.GGUF_MAGIC + st.pack("<IQQ", gw.GGUF_VERSION, 200, len(w.kv)))
+    for key, vtype, payload in w.kv:
+        head += gw._string(key) + st.pack("<I", vtype) + payload
+    for i in range(200):
+        head += gw._string(f"t{i}") + st.pack("<IQIQ", 1, 4, 0, 0)  # [4] F32 at data offset 0
+    head += b"\0" * (-len(head) % (1 << 20))
+    path = write("overlap.gguf", bytes(head) + bytes(16))
+    out = os.path.join(TMP, "overlap-q8.gguf")
+    one_line(run(["quantize", path, out, "q8_0"]), 1, "overlaps", "t1")
+    assert not os.path.exists(out)
 
 
 if __name__ == "__main__":
