@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,6 +37,35 @@ void tinyllm_context_free(tinyllm_context *ctx) {
     free_kv_cache(&ctx->kv);
     free_buffers(ctx);
     free(ctx);
+}
+
+/* OpenBLAS takes a 128 MiB work buffer (BUFFER_SIZE in its x86-64 builds)
+ * for each sgemm running at once, and each pool thread's first malloc a
+ * 64 MiB glibc arena; when OpenBLAS cannot get its buffer it retries
+ * forever (blas_memory_alloc). Under an address-space limit (ulimit -v) the
+ * failure cannot be caught after the fact, so a context that could reach it
+ * is refused here, with the size it needs. */
+#define BLAS_BUFFER_BYTES ((128ull << 20) + 4096)
+#define THREAD_ARENA_BYTES (64ull << 20)
+
+static tinyllm_status check_address_space(int n_threads, tinyllm_error *err) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return TINYLLM_OK;
+    unsigned long long pages = 0, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return TINYLLM_OK; /* no way to tell: nothing refused */
+    int got = fscanf(f, "%llu", &pages);
+    fclose(f);
+    if (got != 1) return TINYLLM_OK;
+    unsigned long long used = pages * page, limit = (unsigned long long)rl.rlim_cur;
+    unsigned long long need = (unsigned long long)n_threads * BLAS_BUFFER_BYTES +
+                              (unsigned long long)(n_threads - 1) * THREAD_ARENA_BYTES;
+    if (used + need <= limit) return TINYLLM_OK;
+    return set_error(err, TINYLLM_ERR_NOMEM,
+                     "context: out of memory (%llu MiB needed): OpenBLAS's sgemm takes a 128 MiB buffer per thread "
+                     "(%d) and the address-space limit (ulimit -v) leaves %llu MiB; use fewer threads or raise the "
+                     "limit",
+                     (need + (1 << 20) - 1) >> 20, n_threads, limit > used ? (limit - used) >> 20 : 0);
 }
 
 tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_context_params *params,
@@ -108,6 +138,11 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
         !(c->pool = build_thread_pool(c->n_threads))) {
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
+    }
+    tinyllm_status st = check_address_space(c->n_threads, err);
+    if (st) {
+        tinyllm_context_free(c);
+        return st;
     }
     if (h->positions == TINYLLM_POS_ROPE) rope_table(c->rope_cos, c->rope_sin, n_ctx, h->head_dim, h->rope_theta);
     if (h->positions == TINYLLM_POS_SINUSOIDAL) sinusoidal_table(c->pos_sin, n_ctx, h->n_embd);

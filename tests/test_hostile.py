@@ -376,5 +376,34 @@ def overlapping_tensors_are_refused_so_outputs_stay_bounded():
     assert not os.path.exists(out)
 
 
+
+@test
+def an_address_space_limit_ends_in_one_line_never_a_hang():
+    """`ulimit -v 300000; tinyllm generate` hung at 100% CPU inside
+    OpenBLAS's blas_memory_alloc (from cblas_sgemm) at limits between about
+    150 and 350 MB. A context that could reach that now fails at creation:
+    one line, "out of memory (N MiB needed)", exit 3 (a runtime failure);
+    and since OpenBLAS's own threads may be retrying forever for their
+    buffers, the CLI ends without joining them (exit() used to wait)."""
+    if "TINYLLM_CHILD_ASAN_OPTIONS" in os.environ or os.environ.get("ASAN_OPTIONS"):
+        from harness import Skip
+        raise Skip("AddressSanitizer reserves terabytes of address space: no ulimit -v under it")
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    text = write("ulimit.txt", b"It is a truth universally acknowledged, that a single man in possession")
+    cases = [(kb, t) for kb in (100000, 150000, 200000, 250000, 300000, 350000, 450000, 600000) for t in (1, 2)]
+    outcomes = set()
+    for kb, threads in cases:
+        for args in (["generate", "-m", model, "-p", "It is", "-n", "8", "--seed", "1", "-t", str(threads)],
+                     ["perplexity", "-m", model, "-f", text, "-t", str(threads), "--no-progress"]):
+            r = subprocess.run(["bash", "-c", f'ulimit -v {kb}; exec "$@"', "limited", TINYLLM, *args],
+                               capture_output=True, timeout=60)
+            if r.returncode == 0:
+                outcomes.add("ran")
+                continue
+            one_line(r, 3, "out of memory", "MiB needed")  # a runtime failure (README: exit codes)
+            outcomes.add("refused")
+    assert outcomes == {"ran", "refused"}, outcomes  # the limits span both sides
+
+
 if __name__ == "__main__":
     SUITE.main()

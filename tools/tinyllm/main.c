@@ -1,6 +1,8 @@
 /* tinyllm: the command-line front end. Each command lives in cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "common.h"
@@ -29,6 +31,19 @@ static void usage(FILE *to) {
         fprintf(to, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].about);
 }
 
+/* Under an address-space limit (ulimit -v) OpenBLAS's own threads, which
+ * each take a 128 MiB buffer when they start, may be retrying forever in
+ * blas_memory_alloc; exit() would join them and never return. The output is
+ * flushed and the process ends without them. */
+static int finish(int rc) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        fflush(NULL);
+        _exit(rc);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     cleanup_on_signals();
     if (argc < 2) {
@@ -44,7 +59,7 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);
+        if (!strcmp(argv[1], COMMANDS[i].name)) return finish(COMMANDS[i].run(argc - 2, argv + 2));
     fprintf(stderr, "tinyllm: unknown command '%s' (see 'tinyllm --help')\n", argv[1]);
     return EXIT_USAGE;
 }
