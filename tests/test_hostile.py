@@ -400,9 +400,88 @@ def an_address_space_limit_ends_in_one_line_never_a_hang():
             if r.returncode == 0:
                 outcomes.add("ran")
                 continue
-            one_line(r, 3, "out of memory", "MiB needed")  # a runtime failure (README: exit codes)
+            # the context refused (a runtime failure: exit 3), or, lower still, the model's mapping (exit 1)
+            one_line(r, r.returncode if r.returncode in (1, 3) else 3, "memory")
             outcomes.add("refused")
     assert outcomes == {"ran", "refused"}, outcomes  # the limits span both sides
+
+
+
+@test
+def verify_refuses_a_continuation_longer_than_the_models_context():
+    """A golden whose continuation is 300,000 tokens ran for hours (O(n^2));
+    on a gpt2 model it failed with "--ctx 1002 exceeds ...", a flag the user
+    never gave. The golden is checked against the model's context first."""
+    cont = [5] * 300_000
+    path = _golden_variant("long-cont.tlg", cont_ids=cont)
+    err = one_line(run(["verify", "-m", TINY_SIN, "--golden", path], timeout=30), 1, "long-cont.tlg",
+                   "300000 continuation tokens", "model's context")
+    assert "--ctx" not in err, err
+
+
+
+@test
+def step_never_runs_the_tail_of_a_line_with_a_nul():
+    """A stdin line `where\\0` + 70,000 spaces + `tokens` ran `tokens` as a
+    second command (fgets' length stopped at the NUL)."""
+    data = b"where\x00" + b" " * 70000 + b"tokens\nwhere\n"
+    r = run(["step", "-m", TINY_SIN, "-p", "It is", "--json"], input=data)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.decode().splitlines() if x.strip()]
+    assert not any("tokens" in x for x in lines if isinstance(x, dict) and "error" not in x), lines
+    errors = [x["error"] for x in lines if isinstance(x, dict) and "error" in x]
+    assert len(errors) == 1 and "NUL" in errors[0], lines
+
+
+@test
+def huge_counts_and_nuls_in_generate_and_explore():
+    """explore -n 2147483647 said "... for -2147483646 tokens"; generate
+    --keep 2147483647 stopped after 2 tokens (signed overflow); -e turned
+    \\x00 into a NUL that silently cut the prompt."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    err = one_line(run(["explore", "-m", model, "-p", "It is", "-n", "2147483647", "-o", os.path.join(TMP, "x.html")]),
+                   2, "-n 2147483647", "do not fit")
+    assert "-2147483646" not in err
+    r = run(["generate", "-m", model, "-p", "It is a truth universally acknowledged", "-n", "12", "--temp", "0",
+             "--keep", "2147483647", "--ctx", "32"])
+    assert r.returncode == 0, r.stderr
+    plain = run(["generate", "-m", model, "-p", "It is a truth universally acknowledged", "-n", "12", "--temp", "0",
+                 "--ctx", "32"])
+    assert r.stdout == plain.stdout and len(r.stdout.split()) > 8, (r.stdout, plain.stdout)
+    one_line(run(["generate", "-m", model, "-e", "-p", "ab\\x00cd", "-n", "2"]), 2, "\\x00", "NUL")
+
+
+@test
+def interactive_input_errors_say_why_and_the_session_goes_on():
+    """generate -i: an invalid UTF-8 line was reported as "out of memory";
+    an over-long line printed an error and ended the session (exit 0);
+    --no-context-shift was ignored for input lines."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    base = ["generate", "-m", model, "-p", "It is", "-n", "4", "--temp", "0", "-i", "--ctx", "64"]
+    r = run(base, input=b"bad \xff\xfe line\nShe said\n")
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "UTF-8" in err and "out of memory" not in err, err
+    assert r.stdout.decode("utf-8", "replace").count("She said") == 1, r.stdout  # the next line was read
+    r = run(base, input=b"word " * 200 + b"\nShe said\n")
+    err = r.stderr.decode()
+    assert "do not fit" in err and r.stdout.decode("utf-8", "replace").count("She said") == 1, (err, r.stdout)
+    r = run(base + ["--no-context-shift"], input=b"and then " * 12 + b"\n")
+    err = r.stderr.decode()
+    assert "context shift" not in err.replace("--no-context-shift", ""), err
+    assert "--no-context-shift" in err, err
+
+
+@test
+def argv_reaches_messages_as_one_escaped_line():
+    """Unknown options, option values, paths and format arguments with
+    newline + ESC printed two lines with raw escapes."""
+    evil = "x\n\x1b[31mred"
+    for args in (["generate", "-m", TINY_SIN, "--" + evil], ["generate", "-m", TINY_SIN, "-p", "a", "-n", evil],
+                 ["perplexity", "-m", TINY_SIN, "-f", os.path.join(TMP, evil)], ["quantize", TINY_SIN, "o.gguf", evil],
+                 [evil]):
+        r = run(args)
+        err = one_line(r, 2)
+        assert "\\x0A\\x1B" in err or "\\n" in err, err
 
 
 if __name__ == "__main__":

@@ -158,7 +158,9 @@ def big_model():
 def interrupt_while_writing(args, d, sig):
     """Starts args, waits until its temporary exists, stops it there, sends
     sig and lets it run: (returncode, what is left in d)."""
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # (a job started in the background inherits SIGINT ignored: restore the default, as at a terminal)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not glob.glob(os.path.join(d, ".tinyllm-tmp-*")):
         assert p.poll() is None, ("finished before it could be interrupted", p.returncode, p.stderr.read())

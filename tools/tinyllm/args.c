@@ -1,4 +1,5 @@
 #include "args.h"
+#include "tinyllm.h"
 
 #include <errno.h>
 #include <float.h>
@@ -21,12 +22,15 @@ void print_usage(const command_spec *cmd, FILE *to) {
 }
 
 int usage_error(const command_spec *cmd, const char *fmt, ...) {
+    /* the message quotes argv (option values, paths): control characters
+     * are escaped, so it stays one line and sends no escape sequences */
+    char raw[1024], shown[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tinyllm %s: ", cmd->command);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'tinyllm %s --help')\n", cmd->command);
+    fprintf(stderr, "tinyllm %s: %s (see 'tinyllm %s --help')\n", cmd->command,
+            tinyllm_printable(raw, strlen(raw), shown, sizeof shown), cmd->command);
     return EXIT_USAGE;
 }
 

@@ -138,12 +138,12 @@ int cmd_bench(int argc, char **argv) {
     int n_rows = 0, exit_code = EXIT_OK;
     double first_token_ms = 0;
     if (!tokens || !rows || !names) {
-        fprintf(stderr, "tinyllm bench: out of memory\n");
+        say("tinyllm bench: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
     if (random_tokens(tokens, max_tokens, info.n_vocab, seed)) {
-        fprintf(stderr, "tinyllm bench: out of memory\n");
+        say("tinyllm bench: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
@@ -159,7 +159,7 @@ int cmd_bench(int argc, char **argv) {
         tinyllm_context *ctx = NULL;
         tinyllm_error err = {0};
         if (tinyllm_context_create(m, &cp, &ctx, &err)) {
-            fprintf(stderr, "tinyllm bench: %s\n", err.message);
+            say("tinyllm bench: %s\n", err.message);
             exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
             goto done;
         }

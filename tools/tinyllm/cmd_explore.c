@@ -389,7 +389,7 @@ static const char *generate(stepper *st, const explore_plan *pl) {
             break;
         }
         if (add_token(st, id) || st->store.oom) {
-            fprintf(stderr, "tinyllm explore: out of memory while recording the taps\n");
+            say("tinyllm explore: out of memory while recording the taps\n");
             why = NULL;
             break;
         }
@@ -458,7 +458,9 @@ int cmd_explore(int argc, char **argv) {
         free_stepper(&st);
         return rc;
     }
-    int L = st.info.n_layer, V = st.info.n_vocab, n_final = st.n_prompt + pl.n_gen;
+    int L = st.info.n_layer, V = st.info.n_vocab;
+    long long n_want = (long long)st.n_prompt + pl.n_gen; /* -n 2147483647 must not wrap */
+    int n_final = n_want > tinyllm_context_n_ctx(st.ctx) ? tinyllm_context_n_ctx(st.ctx) + 1 : (int)n_want;
     if (all_layers_given) {
         for (int i = 0; i < layers.n && !rc; i++) {
             if (layers.v[i] < 0 || layers.v[i] >= L)
@@ -494,22 +496,22 @@ int cmd_explore(int argc, char **argv) {
         out_file o;
         char why[256];
         if (out_open(&o, out_path, pl.model_path, why, sizeof why)) {
-            fprintf(stderr, "tinyllm explore: -o %s: %s\n", out_path, why);
+            say("tinyllm explore: -o %s: %s\n", out_path, why);
             rc = EXIT_USAGE;
         } else if (write_page(o.f, &st, &pl, stop)) {
             out_abort(&o);
-            fprintf(stderr, "tinyllm explore: -o %s: out of memory or a write error while writing the page\n", out_path);
+            say("tinyllm explore: -o %s: out of memory or a write error while writing the page\n", out_path);
             rc = EXIT_RUNTIME;
         } else if (ftell(o.f) > limit) { /* the estimate guards; this enforces */
             double size = (double)ftell(o.f);
             out_abort(&o);
-            fprintf(stderr, "tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); "
+            say("tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); "
                             "nothing written\n", out_path, size / 1e6, pl.max_mb);
             rc = EXIT_RUNTIME;
         } else {
             long size = ftell(o.f);
             if (out_commit(&o, why, sizeof why)) {
-                fprintf(stderr, "tinyllm explore: -o %s: %s\n", out_path, why);
+                say("tinyllm explore: -o %s: %s\n", out_path, why);
                 rc = EXIT_RUNTIME;
             } else {
                 printf("wrote %s: %.2f MB, %d tokens (%d prompt + %d generated, stopped at %s), attention of %d "

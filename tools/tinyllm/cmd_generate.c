@@ -31,7 +31,7 @@ static int sample_checked(tinyllm_sampler *sampler, const float *logits, int n_v
         }
     tinyllm_error err = {0};
     int next = tinyllm_sampler_sample(sampler, logits, history, n_history, &err);
-    if (next < 0) fprintf(stderr, "tinyllm generate: after position %d: %s\n", pos, err.message);
+    if (next < 0) say("tinyllm generate: after position %d: %s\n", pos, err.message);
     return next;
 }
 
@@ -183,8 +183,11 @@ int cmd_generate(int argc, char **argv) {
         owned_prompt = strdup(prompt);
         prompt = owned_prompt;
     }
-    if (escapes && owned_prompt && unescape(owned_prompt)) {
+    int bad_escape = escapes && owned_prompt ? unescape(owned_prompt) : 0;
+    if (bad_escape) {
         free(owned_prompt);
+        if (bad_escape == -2)
+            return usage_error(&cmd, "-e: \\x00 in the prompt (expected text without NUL bytes, as -f requires)");
         return usage_error(&cmd, "-e: a malformed escape in the prompt (expected \\n \\t \\r \\\\ \\\" \\' or \\xNN)");
     }
     if (!*prompt) {
@@ -221,7 +224,7 @@ int cmd_generate(int argc, char **argv) {
     int exit_code = EXIT_OK;
     int *tokens = NULL, n_prompt = 0;
     if (tinyllm_context_create(model, &cp, &ctx, &err)) {
-        fprintf(stderr, "tinyllm generate: %s\n", err.message);
+        say("tinyllm generate: %s\n", err.message);
         exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }
@@ -245,7 +248,7 @@ int cmd_generate(int argc, char **argv) {
         }
     }
     if (n_prompt >= n_ctx_used) {
-        fprintf(stderr, "tinyllm generate: the prompt (%d tokens) does not fit the context of %d tokens; use a "
+        say("tinyllm generate: the prompt (%d tokens) does not fit the context of %d tokens; use a "
                         "shorter prompt or a larger --ctx (at most %d for this model)\n",
                 n_prompt, n_ctx_used, info.n_ctx_train);
         exit_code = EXIT_USAGE;
@@ -264,9 +267,9 @@ int cmd_generate(int argc, char **argv) {
         exit_code = EXIT_USAGE;
         goto done;
     }
-    int n_keep = 1 + keep < n_prompt ? 1 + keep : n_prompt; /* BOS and the first --keep prompt tokens */
+    int n_keep = keep < n_prompt - 1 ? 1 + keep : n_prompt; /* BOS and the first --keep prompt tokens (no overflow) */
     if (shift && n_keep > n_ctx_used - 2) {
-        fprintf(stderr, "tinyllm generate: --keep %d: a context shift must forget something (expected at most %d "
+        say("tinyllm generate: --keep %d: a context shift must forget something (expected at most %d "
                         "for a context of %d)\n", keep, n_ctx_used - 3, n_ctx_used);
         exit_code = EXIT_USAGE;
         goto done;
@@ -275,7 +278,7 @@ int cmd_generate(int argc, char **argv) {
     int *history = realloc(tokens, cap * sizeof *tokens);
     if (!history || !(cache = malloc((size_t)n_ctx_used * sizeof *cache))) {
         if (history) tokens = history;
-        fprintf(stderr, "tinyllm generate: out of memory\n");
+        say("tinyllm generate: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
@@ -328,7 +331,7 @@ int cmd_generate(int argc, char **argv) {
             if (turn_gen == n_predict) break;
             if (make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, 1, shift, &shifts, &err)) {
                 if (err.code) goto failed;
-                fprintf(stderr, "\ntinyllm generate: stopped: the context of %d tokens is full%s\n", n_ctx_used,
+                say("\ntinyllm generate: stopped: the context of %d tokens is full%s\n", n_ctx_used,
                         no_shift ? " (--no-context-shift)" : " (-n -1 goes on by shifting it)");
                 break;
             }
@@ -369,26 +372,32 @@ int cmd_generate(int argc, char **argv) {
                 break;
             }
             if (!isatty(STDIN_FILENO)) fputs(line, stdout); /* echo what a script typed */
-            if (tinyllm_tokenize(model, line, (size_t)got, 0, NULL, 0, &n_in, &err) ||
-                !(in = malloc(((size_t)n_in + 1) * sizeof *in)) ||
-                tinyllm_tokenize(model, line, (size_t)got, 0, in + 1, n_in, &n_in, &err)) {
-                fprintf(stderr, "tinyllm generate: input: %s\n", in ? err.message : "out of memory");
+            int failed_tokenize = tinyllm_tokenize(model, line, (size_t)got, 0, NULL, 0, &n_in, &err) != 0;
+            if (!failed_tokenize && (in = malloc(((size_t)n_in + 1) * sizeof *in)))
+                failed_tokenize = tinyllm_tokenize(model, line, (size_t)got, 0, in + 1, n_in, &n_in, &err) != 0;
+            if (failed_tokenize || !in) { /* the tokenizer's own reason (invalid UTF-8, ...) */
+                say("tinyllm generate: input: %s\n", failed_tokenize ? err.message : "out of memory");
                 free(in);
                 in = NULL;
                 err = (tinyllm_error){0};
             }
             free(line);
+            int n_want = n_in + (pending >= 0);
+            const char *why = !in                                     ? NULL
+                              : n_want >= n_ctx_used - n_keep         ? "do not fit the context"
+                              : !shift && n_cache + n_want > n_ctx_used ? "do not fit the positions left (--no-context-shift)"
+                                                                       : NULL;
+            if (why) { /* refused, and the next line is read: the session goes on */
+                say("tinyllm generate: input: %d tokens %s; type a shorter line\n", n_want, why);
+                free(in);
+                in = NULL;
+            }
         }
         if (quit) break;
         int n_add = 0, *add = in + 1;
         if (pending >= 0) add = in, in[0] = pending, n_add = 1;
         n_add += n_in;
-        if (n_add >= n_ctx_used - n_keep) {
-            fprintf(stderr, "tinyllm generate: input: %d tokens do not fit the context\n", n_add);
-            free(in);
-            break;
-        }
-        if (n_add == 0 || make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, n_add, 1, &shifts, &err) ||
+        if (n_add == 0 || make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, n_add, shift, &shifts, &err) ||
             grow_ids(&tokens, &cap, n_hist + n_add)) {
             free(in);
             if (err.code) goto failed;
@@ -426,7 +435,7 @@ int cmd_generate(int argc, char **argv) {
                 shifts.n, n_keep, shifts.rerun, shifts.secs * 1e3);
     goto done;
 oom:
-    fprintf(stderr, "\ntinyllm generate: out of memory\n");
+    say("\ntinyllm generate: out of memory\n");
     exit_code = EXIT_RUNTIME;
     goto done;
 failed:

@@ -46,11 +46,11 @@ int cmd_perplexity(int argc, char **argv) {
     char why[256];
     char *text = read_regular_file(text_path, TEXT_MAX_BYTES, &n_bytes, why, sizeof why);
     if (!text) {
-        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, why);
+        say("tinyllm perplexity: -f %s: %s\n", text_path, why);
         return EXIT_USAGE;
     }
     if (n_bytes == 0) {
-        fprintf(stderr, "tinyllm perplexity: %s: empty file (expected some text)\n", text_path);
+        say("tinyllm perplexity: %s: empty file (expected some text)\n", text_path);
         free(text);
         return EXIT_USAGE;
     }
@@ -67,7 +67,7 @@ int cmd_perplexity(int argc, char **argv) {
     tinyllm_model_info_get(m, &info, NULL);
     int n_ctx = cf.n_ctx ? cf.n_ctx : info.n_ctx_train;
     if (n_ctx < 2) { /* a one-token window scores nothing (and its default stride would be 0) */
-        fprintf(stderr, "tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
+        say("tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
                         "a token from the one before it)\n", cf.model, n_ctx);
         exit_code = EXIT_MODEL;
         goto done;
@@ -78,18 +78,18 @@ int cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     if (tinyllm_tokenize(m, text, n_bytes, 1, NULL, 0, &n_tok, &err)) {
-        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, err.message);
+        say("tinyllm perplexity: -f %s: %s\n", text_path, err.message);
         exit_code = EXIT_USAGE;
         goto done;
     }
     if (!(tokens = malloc((size_t)n_tok * sizeof *tokens)) ||
         tinyllm_tokenize(m, text, n_bytes, 1, tokens, n_tok, &n_tok, &err)) {
-        fprintf(stderr, "tinyllm perplexity: -f %s: %s\n", text_path, tokens ? err.message : "out of memory");
+        say("tinyllm perplexity: -f %s: %s\n", text_path, tokens ? err.message : "out of memory");
         exit_code = EXIT_RUNTIME;
         goto done;
     }
     if (n_tok < 2) {
-        fprintf(stderr, "tinyllm perplexity: %s: too short (expected at least one token of text)\n", text_path);
+        say("tinyllm perplexity: %s: too short (expected at least one token of text)\n", text_path);
         exit_code = EXIT_USAGE;
         goto done;
     }
@@ -98,7 +98,7 @@ int cmd_perplexity(int argc, char **argv) {
     cp.n_threads = cf.n_threads;
     cp.logits_all = 1;
     if (tinyllm_context_create(m, &cp, &ctx, &err)) {
-        fprintf(stderr, "tinyllm perplexity: %s\n", err.message);
+        say("tinyllm perplexity: %s\n", err.message);
         exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }

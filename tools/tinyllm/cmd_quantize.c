@@ -24,10 +24,7 @@ int cmd_quantize(int argc, char **argv) {
     /* the library's writer, opened here so a signal removes its temporary */
     out_file o;
     char why[300];
-    if (out_open(&o, pos[1], pos[0], why, sizeof why)) {
-        fprintf(stderr, "tinyllm quantize: %s: %s\n", pos[1], why);
-        return EXIT_USAGE;
-    }
+    if (out_open(&o, pos[1], pos[0], why, sizeof why)) return usage_error(&cmd, "%s: %s", pos[1], why);
     tinyllm_error err = {0};
     if (quantize_into(pos[0], &o, pos[1], format, &err)) {
         out_abort(&o);
@@ -35,7 +32,7 @@ int cmd_quantize(int argc, char **argv) {
         return EXIT_MODEL;
     }
     if (out_commit(&o, why, sizeof why)) {
-        fprintf(stderr, "tinyllm quantize: %s: %s\n", pos[1], why);
+        say("tinyllm quantize: %s: %s\n", pos[1], why);
         return EXIT_MODEL;
     }
     struct stat in_st, out_st;

@@ -24,19 +24,22 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* One line of f into buf (cap bytes): its length, -1 at the end of input, or
- * -2 for a line that does not fit (read to its end and dropped, so its tail
- * never runs as a command of its own). */
+/* One line of f into buf (cap bytes, NUL-terminated): its length, -1 at
+ * the end of input, -2 for a line that does not fit or holds a NUL byte
+ * (read to its end and dropped, so no part of it ever runs as a command of
+ * its own: fgets' strlen stopped at the NUL and left the tail for later). */
 static long read_line(char *buf, size_t cap, FILE *f) {
-    if (!fgets(buf, (int)cap, f)) return -1;
-    size_t len = strlen(buf);
-    if (len == cap - 1 && buf[len - 1] != '\n') {
-        int ch;
-        while ((ch = fgetc(f)) != EOF && ch != '\n') {
-        }
-        return -2;
+    size_t n = 0;
+    int ch, bad = 0;
+    while ((ch = getc(f)) != EOF) {
+        if (ch == 0) bad = 1;
+        if (n + 1 < cap) buf[n++] = (char)ch;
+        else bad = 1;
+        if (ch == '\n') break;
     }
-    return (long)len;
+    buf[n] = 0;
+    if (ch == EOF && n == 0) return -1;
+    return bad ? -2 : (long)n;
 }
 
 /* ---------------------------------------------------------- output -- */
@@ -783,7 +786,8 @@ int cmd_step(int argc, char **argv) {
             long n = line ? read_line(line, STEP_MAX_LINE + 2, stdin) : -1;
             if (n == -1) break;
             if (n == -2) { /* never cut into two commands */
-                say_error(&st, "the line is longer than %s bytes and was skipped whole", STR(STEP_MAX_LINE));
+                say_error(&st, "the line is longer than %s bytes or holds a NUL byte, and was skipped whole",
+                          STR(STEP_MAX_LINE));
                 fflush(stdout);
                 continue;
             }
@@ -793,7 +797,7 @@ int cmd_step(int argc, char **argv) {
         }
         free(line);
     }
-    if (st.store.oom) fprintf(stderr, "tinyllm step: out of memory recording taps; some rows are missing\n");
+    if (st.store.oom) say("tinyllm step: out of memory recording taps; some rows are missing\n");
     free_stepper(&st);
     return EXIT_OK;
 }

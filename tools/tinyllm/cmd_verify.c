@@ -159,7 +159,7 @@ static int run_path(tinyllm_model *m, const golden *g, int decode_path, collecto
 
 static int greedy_continuation(tinyllm_model *m, const golden *g, int *out, int n_threads) {
     tinyllm_context_params cp = tinyllm_context_default_params();
-    cp.n_ctx = g->n_prompt + g->n_cont;
+    cp.n_ctx = g->n_prompt + (g->n_cont > 1 ? g->n_cont - 1 : 0); /* the last token is never run */
     cp.n_threads = n_threads;
     tinyllm_context *ctx = NULL;
     tinyllm_error err = {0};
@@ -226,7 +226,7 @@ int cmd_verify(int argc, char **argv) {
     golden g;
     char msg[512];
     if (golden_load(golden_path, &g, msg, sizeof msg)) {
-        fprintf(stderr, "tinyllm verify: %s\n", msg);
+        say("tinyllm verify: %s\n", msg);
         return EXIT_MODEL;
     }
     /* the model first: its loader refuses FIFOs and devices, so hashing it cannot block */
@@ -239,7 +239,7 @@ int cmd_verify(int argc, char **argv) {
     int exit_code = EXIT_OK;
     char sha[65];
     if (sha256_file(model_path, sha) == 0 && strcmp(sha, g.sha256)) {
-        fprintf(stderr, "tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
+        say("tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
                         "(wrong model, or regenerate the golden with make golden)\n",
                 golden_path, g.sha256, model_path, sha);
         golden_free(&g);
@@ -251,7 +251,7 @@ int cmd_verify(int argc, char **argv) {
     for (int i = 0; i < g.n_prompt + g.n_cont; i++) {
         int id = i < g.n_prompt ? g.prompt_ids[i] : g.cont_ids[i - g.n_prompt];
         if (id < 0 || id >= info.n_vocab) {
-            fprintf(stderr, "tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n",
+            say("tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n",
                     golden_path, i < g.n_prompt ? "prompt" : "continuation", i < g.n_prompt ? i : i - g.n_prompt,
                     id, info.n_vocab);
             golden_free(&g);
@@ -259,10 +259,21 @@ int cmd_verify(int argc, char **argv) {
             return EXIT_MODEL;
         }
     }
+    /* a golden made for this model fits its context: a longer one would cost
+     * O(n^2) steps for nothing (and name a --ctx the user never gave) */
+    long long positions = (long long)g.n_prompt + (g.n_cont > 1 ? g.n_cont - 1 : 0);
+    if (positions > info.n_ctx_train) {
+        say("tinyllm verify: %s: %d prompt + %d continuation tokens need %lld positions, more than the "
+                        "model's context of %d (expected a golden made for this model)\n",
+                golden_path, g.n_prompt, g.n_cont, positions, info.n_ctx_train);
+        golden_free(&g);
+        tinyllm_model_free(m);
+        return EXIT_MODEL;
+    }
     collector paths[2] = {0};
     int *cont = malloc(((size_t)g.n_cont + 1) * sizeof *cont);
     if (!cont || build_collector(&paths[0], &g) || build_collector(&paths[1], &g)) {
-        fprintf(stderr, "tinyllm verify: out of memory\n");
+        say("tinyllm verify: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto done;
     }

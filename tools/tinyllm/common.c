@@ -150,8 +150,20 @@ void progress_end(int on) {
     if (on) fputs("\r\033[K", stderr);
 }
 
+void say(const char *fmt, ...) {
+    char raw[2048], shown[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(raw);
+    int lead = raw[0] == '\n', trail = n > (size_t)lead && raw[n - 1] == '\n';
+    tinyllm_printable(raw + lead, n - (size_t)lead - (size_t)trail, shown, sizeof shown);
+    fprintf(stderr, "%s%s%s", lead ? "\n" : "", shown, trail ? "\n" : "");
+}
+
 void report(const char *cmd, const tinyllm_error *err) {
-    fprintf(stderr, "tinyllm %s: %s\n", cmd, err->message);
+    say("tinyllm %s: %s\n", cmd, err->message);
 }
 
 tinyllm_model_params model_params_from(const common_flags *c) {
@@ -177,12 +189,12 @@ int *tokenize_prompt(const char *cmd, const tinyllm_model *m, const char *prompt
     size_t len = strlen(prompt);
     int n = 0;
     if (tinyllm_tokenize(m, prompt, len, 1, NULL, 0, &n, &err)) {
-        fprintf(stderr, "tinyllm %s: -p: %s\n", cmd, err.message);
+        say("tinyllm %s: -p: %s\n", cmd, err.message);
         return NULL;
     }
     int *toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
     if (!toks || tinyllm_tokenize(m, prompt, len, 1, toks, n, &n, &err)) {
-        fprintf(stderr, "tinyllm %s: -p: %s\n", cmd, toks ? err.message : "out of memory");
+        say("tinyllm %s: -p: %s\n", cmd, toks ? err.message : "out of memory");
         free(toks);
         return NULL;
     }

@@ -44,6 +44,10 @@ int progress_wanted(int no_progress);
 void progress(int on, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_end(int on);
 
+/* fprintf(stderr, ...) for the CLI's messages: control characters that
+ * reach them from argv or files (a path with a newline or ESC) are escaped,
+ * so a message stays one line (a leading and a trailing newline are kept). */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "tinyllm CMD: <message>" for a failed call (cmd: the command's name). */
 void report(const char *cmd, const tinyllm_error *err);
 /* Tokenizes a prompt (with BOS); returns a malloc'd array or NULL after

@@ -85,7 +85,7 @@ void say_error(stepper *st, const char *fmt, const char *arg) {
     st->errors++;
     if (st->cli) {
         char shown[1024];
-        fprintf(stderr, "tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
+        say("tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
     } else if (st->json) {
         printf("{\"error\": ");
         json_string(buf);
@@ -216,14 +216,14 @@ int build_stepper(stepper *st, const char *cmd, const char *model_path, const ch
     cp.logits_all = 1;
     tinyllm_error err = {0};
     if (n > cp.n_ctx) {
-        fprintf(stderr, "tinyllm %s: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", cmd, n,
+        say("tinyllm %s: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", cmd, n,
                 cp.n_ctx);
         return EXIT_USAGE;
     }
     if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
         tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
         tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
-        fprintf(stderr, "tinyllm %s: %s\n", cmd, *err.message ? err.message : "out of memory");
+        say("tinyllm %s: %s\n", cmd, *err.message ? err.message : "out of memory");
         return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
     }
     st->cur_pos = n - 1;

@@ -51,6 +51,7 @@ int unescape(char *s) {
         case '\'': *o++ = '\''; break;
         case 'x':
             if (hex(s[1]) < 0 || hex(s[2]) < 0) return -1;
+            if (hex(s[1]) == 0 && hex(s[2]) == 0) return -2; /* would end the text there */
             *o++ = (char)(hex(s[1]) * 16 + hex(s[2]));
             s += 2;
             break;

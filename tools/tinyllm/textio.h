@@ -12,7 +12,8 @@ char *read_stdin(size_t max_bytes, size_t *len, char *why, size_t why_cap);
 
 /* Replaces \n \t \r \\ \" \' and \xNN in s by the characters they stand for
  * (in place, as llama-cli's -e does). Returns -1 on a malformed \x or a
- * trailing backslash (s is then unchanged from that point). */
+ * trailing backslash, -2 on \x00 (a NUL would silently cut the text); s is
+ * then unchanged from that point. */
 int unescape(char *s);
 
 /* Streams generated text to out, holding back only what could still grow
