@@ -337,8 +337,41 @@ class Model:
         return self.text(out)
 
 
-class Sampler:
+class _FromModel:
+    """A C object made from a Model (a sampler or a context): it holds the
+    model open until it is closed (close(), a `with` block, or garbage
+    collection), and raises ValueError when used after that."""
+    _free = None  # the C function that frees it
+    _what = "object"
+
+    @property
+    def h(self):
+        if not getattr(self, "_h", None):
+            raise ValueError(f"the {self._what} is closed")
+        return self._h
+
+    def close(self):
+        if getattr(self, "_h", None):
+            getattr(self.lib, self._free)(self._h)
+            self._h = None
+            self.m._release()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Sampler(_FromModel):
     """tinyllm_sampler: temperature, top-k, top-p, min-p, repetition penalty, seed."""
+    _free, _what = "tinyllm_sampler_free", "sampler"
 
     def __init__(self, model, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
                  repeat_last_n=64, seed=0):
@@ -349,20 +382,14 @@ class Sampler:
         p.repeat_penalty, p.repeat_last_n = repeat_penalty, _int(repeat_last_n, "repeat_last_n")
         p.seed = _int(seed, "seed", 0, (1 << 64) - 1)
         self.m, self.n_vocab = model, model.n_vocab
-        self.h = C.c_void_p()
+        h = C.c_void_p()
         err = Error()
-        model_h = model._acquire()  # the model stays alive while this sampler is open
-        try:
-            _check(self.lib.tinyllm_sampler_create(C.byref(p), model.n_vocab, C.byref(self.h), C.byref(err)), err)
-        except BaseException:
+        model._acquire()  # the model stays alive while this sampler is open
+        rc = self.lib.tinyllm_sampler_create(C.byref(p), model.n_vocab, C.byref(h), C.byref(err))
+        if rc:
             model._release()
-            raise
-        del model_h
-
-    def _handle(self):
-        if not self.h:
-            raise ValueError("the sampler is closed")
-        return self.h
+            _check(rc, err)
+        self._h = h
 
     def sample(self, logits, history=()):
         logits = np.ascontiguousarray(logits, dtype=np.float32).ravel()
@@ -370,72 +397,30 @@ class Sampler:
             raise ValueError(f"logits: {logits.size} values (expected {self.n_vocab}, the vocabulary)")
         hist, n_hist = _ids(history, self.n_vocab, "history")
         err = Error()
-        t = self.lib.tinyllm_sampler_sample(self._handle(), logits.ctypes.data_as(C.POINTER(C.c_float)), hist,
+        t = self.lib.tinyllm_sampler_sample(self.h, logits.ctypes.data_as(C.POINTER(C.c_float)), hist,
                                             n_hist, C.byref(err))
         if t < 0:
             raise TinyLLMError(1, err.message.decode(errors="replace"))
         return t
 
-    def close(self):
-        if self.h:
-            self.lib.tinyllm_sampler_free(self.h)
-            self.h = None
-            self.m._release()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-
-class Context:
+class Context(_FromModel):
     """A KV cache and scratch for one sequence (tinyllm_context_create)."""
+    _free, _what = "tinyllm_context_free", "context"
 
     def __init__(self, model, n_ctx=0, n_threads=0, logits_all=False):
         self.m = model
         self.lib = model.lib
         self.n_vocab = model.n_vocab
-        self._h = C.c_void_p()
         params = ContextParams(_int(n_ctx, "n_ctx"), _int(n_threads, "n_threads"), int(bool(logits_all)), 0)
+        h = C.c_void_p()
         err = Error()
         model_h = model._acquire()  # the model stays alive while this context is open
-        rc = self.lib.tinyllm_context_create(model_h, C.byref(params), C.byref(self._h), C.byref(err))
+        rc = self.lib.tinyllm_context_create(model_h, C.byref(params), C.byref(h), C.byref(err))
         if rc:
             model._release()
-            self._h = None
             raise TinyLLMError(rc, err.message.decode(errors="replace"))
-
-    @property
-    def h(self):
-        """The C handle; ValueError once the context is closed."""
-        if not self._h:
-            raise ValueError("the context is closed")
-        return self._h
-
-    def close(self):
-        if getattr(self, "_h", None):
-            self.lib.tinyllm_context_free(self._h)
-            self._h = None
-            self.m._release()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
+        self._h = h
 
     def prefill(self, tokens):
         arr, n = _ids(tokens, self.n_vocab)
