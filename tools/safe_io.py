@@ -122,18 +122,24 @@ def write_file(path, chunks, inputs=()):
     `path` by the rules above."""
     target, old = _resolve_target(path, inputs)
     directory = os.path.dirname(target) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tinyllm-tmp-", dir=directory)
-    except OSError as e:
-        raise ToolError(f"{printable(path)}: cannot write: {e.strerror}") from None
     handlers = {}
     if hasattr(signal, "SIGXFSZ"):
         handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) != signal.SIG_IGN:
             handlers[sig] = signal.signal(sig, _raise_interrupted)
+    # signals wait while the temporary is created, so it is always known (and removed)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tinyllm-tmp-", dir=directory)
+    except OSError as e:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+        raise ToolError(f"{printable(path)}: cannot write: {e.strerror}") from None
     done = False
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a pending signal lands here, inside the try
         mask = os.umask(0)
         os.umask(mask)
         os.fchmod(fd, (old.st_mode & 0o7777) if old is not None else (0o666 & ~mask))

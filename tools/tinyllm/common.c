@@ -119,9 +119,15 @@ static void track(char *tmp, char *untrack) {
 }
 
 int out_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
-    if (outfile_open(o, path, input, why, why_cap)) return -1;
-    track(o->tmp_path, NULL);
-    return 0;
+    /* signals wait while the temporary is created and recorded: one arriving
+     * in between would leave it behind */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    int rc = outfile_open(o, path, input, why, why_cap);
+    if (!rc) track(o->tmp_path, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 int out_commit(out_file *o, char *why, size_t why_cap) {
