@@ -17,6 +17,23 @@ const char *file_kind_name(unsigned mode) {
                                             : "not a regular file";
 }
 
+/* The process's umask, read without changing it: umask(2) can only be read
+ * by setting it, which would briefly change it for every thread. */
+static mode_t current_umask(void) {
+    mode_t mask = 022; /* the usual one, where /proc cannot tell */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return mask;
+    char line[128];
+    unsigned m;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &m) == 1) {
+            mask = (mode_t)m;
+            break;
+        }
+    fclose(f);
+    return mask;
+}
+
 static void outfile_free(out_file *o) {
     free(o->tmp_path);
     free(o->final_path);
@@ -75,9 +92,8 @@ int outfile_open(out_file *o, const char *path, const char *input, char *why, si
         outfile_free(o);
         return -1;
     }
-    mode_t mask = umask(0); /* the mode a new file would get (or the old file's) */
-    umask(mask);
-    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~mask)); /* on failure mkstemp's 0600 stays: safe */
+    /* the mode a new file would get (or the old file's); on failure mkstemp's 0600 stays: safe */
+    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~current_umask()));
     if (!(o->f = fdopen(fd, "wb"))) {
         snprintf(why, why_cap, "cannot write: %s", strerror(errno));
         close(fd);

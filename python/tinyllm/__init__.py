@@ -184,7 +184,23 @@ def _path(path):
     return b
 
 
-class Model:
+class _Closable:
+    """close() by a `with` block, or when garbage-collected."""
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Model(_Closable):
     """A loaded GGUF model (tinyllm_model_load). Use as a context manager or
     call close(); the file stays mapped while the model lives."""
 
@@ -230,18 +246,6 @@ class Model:
     def _release(self):
         self._users -= 1
         self._free_if_unused()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     def tokenize(self, text, add_bos=True):
         b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
@@ -337,7 +341,7 @@ class Model:
         return self.text(out)
 
 
-class _FromModel:
+class _FromModel(_Closable):
     """A C object made from a Model (a sampler or a context): it holds the
     model open until it is closed (close(), a `with` block, or garbage
     collection), and raises ValueError when used after that."""
@@ -355,18 +359,6 @@ class _FromModel:
             getattr(self.lib, self._free)(self._h)
             self._h = None
             self.m._release()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 class Sampler(_FromModel):

@@ -506,7 +506,7 @@ int cmd_explore(int argc, char **argv) {
             double size = (double)ftell(o.f);
             out_abort(&o);
             say("tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); "
-                            "nothing written\n", out_path, size / 1e6, pl.max_mb);
+                "nothing written\n", out_path, size / 1e6, pl.max_mb);
             rc = EXIT_RUNTIME;
         } else {
             long size = ftell(o.f);

@@ -249,8 +249,8 @@ int cmd_generate(int argc, char **argv) {
     }
     if (n_prompt >= n_ctx_used) {
         say("tinyllm generate: the prompt (%d tokens) does not fit the context of %d tokens; use a "
-                        "shorter prompt or a larger --ctx (at most %d for this model)\n",
-                n_prompt, n_ctx_used, info.n_ctx_train);
+            "shorter prompt or a larger --ctx (at most %d for this model)\n",
+            n_prompt, n_ctx_used, info.n_ctx_train);
         exit_code = EXIT_USAGE;
         goto done;
     }
@@ -270,7 +270,7 @@ int cmd_generate(int argc, char **argv) {
     int n_keep = keep < n_prompt - 1 ? 1 + keep : n_prompt; /* BOS and the first --keep prompt tokens (no overflow) */
     if (shift && n_keep > n_ctx_used - 2) {
         say("tinyllm generate: --keep %d: a context shift must forget something (expected at most %d "
-                        "for a context of %d)\n", keep, n_ctx_used - 3, n_ctx_used);
+            "for a context of %d)\n", keep, n_ctx_used - 3, n_ctx_used);
         exit_code = EXIT_USAGE;
         goto done;
     }
@@ -332,7 +332,7 @@ int cmd_generate(int argc, char **argv) {
             if (make_room(ctx, cache, &n_cache, n_ctx_used, n_keep, 1, shift, &shifts, &err)) {
                 if (err.code) goto failed;
                 say("\ntinyllm generate: stopped: the context of %d tokens is full%s\n", n_ctx_used,
-                        no_shift ? " (--no-context-shift)" : " (-n -1 goes on by shifting it)");
+                    no_shift ? " (--no-context-shift)" : " (-n -1 goes on by shifting it)");
                 break;
             }
             cache[n_cache++] = next;

@@ -68,7 +68,7 @@ int cmd_perplexity(int argc, char **argv) {
     int n_ctx = cf.n_ctx ? cf.n_ctx : info.n_ctx_train;
     if (n_ctx < 2) { /* a one-token window scores nothing (and its default stride would be 0) */
         say("tinyllm perplexity: %s: the model's context is %d token(s) (expected at least 2 to score "
-                        "a token from the one before it)\n", cf.model, n_ctx);
+            "a token from the one before it)\n", cf.model, n_ctx);
         exit_code = EXIT_MODEL;
         goto done;
     }

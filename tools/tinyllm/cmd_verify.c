@@ -240,8 +240,8 @@ int cmd_verify(int argc, char **argv) {
     char sha[65];
     if (sha256_file(model_path, sha) == 0 && strcmp(sha, g.sha256)) {
         say("tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
-                        "(wrong model, or regenerate the golden with make golden)\n",
-                golden_path, g.sha256, model_path, sha);
+            "(wrong model, or regenerate the golden with make golden)\n",
+            golden_path, g.sha256, model_path, sha);
         golden_free(&g);
         tinyllm_model_free(m);
         return EXIT_MODEL;
@@ -252,8 +252,8 @@ int cmd_verify(int argc, char **argv) {
         int id = i < g.n_prompt ? g.prompt_ids[i] : g.cont_ids[i - g.n_prompt];
         if (id < 0 || id >= info.n_vocab) {
             say("tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n",
-                    golden_path, i < g.n_prompt ? "prompt" : "continuation", i < g.n_prompt ? i : i - g.n_prompt,
-                    id, info.n_vocab);
+                golden_path, i < g.n_prompt ? "prompt" : "continuation", i < g.n_prompt ? i : i - g.n_prompt,
+                id, info.n_vocab);
             golden_free(&g);
             tinyllm_model_free(m);
             return EXIT_MODEL;
@@ -264,8 +264,8 @@ int cmd_verify(int argc, char **argv) {
     long long positions = (long long)g.n_prompt + (g.n_cont > 1 ? g.n_cont - 1 : 0);
     if (positions > info.n_ctx_train) {
         say("tinyllm verify: %s: %d prompt + %d continuation tokens need %lld positions, more than the "
-                        "model's context of %d (expected a golden made for this model)\n",
-                golden_path, g.n_prompt, g.n_cont, positions, info.n_ctx_train);
+            "model's context of %d (expected a golden made for this model)\n",
+            golden_path, g.n_prompt, g.n_cont, positions, info.n_ctx_train);
         golden_free(&g);
         tinyllm_model_free(m);
         return EXIT_MODEL;

@@ -24,8 +24,6 @@ const char *blas_core(void) {
     return core ? core : "unknown";
 }
 
-static const char *file_kind(mode_t mode) { return file_kind_name(mode); }
-
 char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *why, size_t why_cap) {
     struct stat st;
     if (stat(path, &st)) {
@@ -33,7 +31,7 @@ char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *w
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) { /* refused before open: opening a FIFO or a device may block or act */
-        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind(st.st_mode));
+        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind_name(st.st_mode));
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -43,7 +41,7 @@ char *read_regular_file(const char *path, size_t max_bytes, size_t *len, char *w
     }
     char *buf = NULL;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) { /* replaced between stat and open */
-        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind(st.st_mode));
+        snprintf(why, why_cap, "is %s (expected a regular file)", file_kind_name(st.st_mode));
         goto fail;
     }
     if ((uint64_t)st.st_size > max_bytes) {

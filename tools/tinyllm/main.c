@@ -60,8 +60,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return finish(COMMANDS[i].run(argc - 2, argv + 2));
-    char shown[256];
-    say("tinyllm: unknown command '%s' (see 'tinyllm --help')\n",
-            tinyllm_printable(argv[1], strlen(argv[1]), shown, sizeof shown));
+    say("tinyllm: unknown command '%s' (see 'tinyllm --help')\n", argv[1]); /* say escapes it */
     return finish(EXIT_USAGE);
 }

@@ -217,7 +217,7 @@ int build_stepper(stepper *st, const char *cmd, const char *model_path, const ch
     tinyllm_error err = {0};
     if (n > cp.n_ctx) {
         say("tinyllm %s: the prompt (%d tokens) is longer than the context (%d); use --ctx\n", cmd, n,
-                cp.n_ctx);
+            cp.n_ctx);
         return EXIT_USAGE;
     }
     if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
