@@ -96,6 +96,18 @@ MUTATIONS = [
      "uint32_t half = pass < 4 ? ~bits : (uint32_t)c->id;"),
     ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
      "    float amax = v_hmax(m);"),
+    # the six the hostile-input hunt of issue 23 found surviving
+    ("sampler_seed_unmixed", "src/sampler.c", "s->rng = splitmix64(p.seed);", "s->rng = p.seed;"),
+    ("escape_hex_advance", "tools/tinyllm/textio.c", "            s += 2;\n", "            s += 1;\n"),
+    ("stop_prefix_as_suffix", "tools/tinyllm/textio.c", "if (!memcmp(f->held + f->n_held - k, f->stops[i], k)) {",
+     "if (!memcmp(f->held + f->n_held - k, f->stops[i] + m - k, k)) {"),
+    ("explore_lens_first_row_embed", "tools/tinyllm/cmd_explore.c",
+     'taps[rows++] = tap_index(st, "pos") >= 0 ? tap_index(st, "pos") : tap_index(st, "embed");',
+     'taps[rows++] = tap_index(st, "embed");'),
+    ("step_entropy_log2", "tools/tinyllm/cmd_step.c", "if (p[j] > 0) entropy -= p[j] * log(p[j]);",
+     "if (p[j] > 0) entropy -= p[j] * log2(p[j]);"),
+    ("shift_memmove_off_by_one", "tools/tinyllm/cmd_generate.c", "memmove(cache + n_keep, cache + n_keep + discard,",
+     "memmove(cache + n_keep, cache + n_keep + discard + 1,"),
 ]
 
 

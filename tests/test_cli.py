@@ -252,8 +252,8 @@ def generate_defaults_and_prompt_input():
         assert got.returncode == 0 and got.stdout == want.stdout, (args, got.stdout, want.stdout, got.stderr)
     quiet = run(base + ["-p", "She was", "-n", "12", "--no-display-prompt"])
     assert quiet.stdout == want.stdout[len("She was"):], (quiet.stdout, want.stdout)
-    esc = run(base + ["-p", "a\\nb\\x41", "-e", "-n", "1", "--verbose-prompt"])
-    assert esc.returncode == 0 and esc.stdout.startswith("a\nbA"), (esc.stdout, esc.stderr)
+    esc = run(base + ["-p", "a\\nb\\x41c", "-e", "-n", "1", "--verbose-prompt"])
+    assert esc.returncode == 0 and esc.stdout.startswith("a\nbAc"), (esc.stdout, esc.stderr)  # both digits used
     assert "<0x0A>" in esc.stderr and "prompt: " in esc.stderr, esc.stderr
     for args, needle in ((["-p", "x", "-f", path], "one of -p"), (["-p", "bad\\q", "-e"], "-e"),
                          (["-f", os.path.join(TMP, "missing.txt")], "-f"), (["-p", "x", "-n", "-3"], "-n -3"),
@@ -277,6 +277,79 @@ def generate_stops_at_a_stop_string_without_printing_it():
     cut = run(base + ["--stop", stop, "--stop", "zzzz-never"])
     assert cut.returncode == 0, cut.stderr
     assert cut.stdout.rstrip("\n") == "It is" + generated[:generated.index(stop)], (cut.stdout, stop, generated)
+
+
+def _greedy_pieces(model, prompt, n):
+    """The engine's greedy continuation through the Python module: the
+    continuation's ids and each one's text."""
+    with tl.Model(model) as m, tl.Context(m) as c:
+        ids = c.greedy(m.tokenize(prompt), n)
+        return ids, [m.stream([i]).decode("utf-8") for i in ids]
+
+
+@test
+def generate_finds_a_stop_string_split_over_two_tokens():
+    """A stop string made of the end of one token and the start of the next
+    (on the default model, whose text varies): the text before it is
+    printed, it and everything after are not. (With the held-back prefix
+    compared against the stop string's suffix, it was never found.)"""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    prompt = "It is a truth universally acknowledged, that"
+    ids, pieces = _greedy_pieces(model, prompt, 40)
+    text = "".join(pieces)
+    full = run([TINYLLM, "generate", "-m", model, "-p", prompt, "-n", "40", "--temp", "0", "--ignore-eos"])
+    assert full.returncode == 0 and full.stdout.rstrip("\n") == prompt + text, (full.stdout, text)
+    at = 0
+    for k in range(len(pieces) - 1):
+        a, b = pieces[k], pieces[k + 1]
+        stop = a[-2:] + b[:2]
+        if len(a) >= 2 and len(b) >= 2 and text.find(stop) == at + len(a) - 2:
+            break
+        at += len(a)
+    else:
+        raise AssertionError(f"no two neighbouring pieces of two characters: {pieces}")
+    cut = run([TINYLLM, "generate", "-m", model, "-p", prompt, "-n", "40", "--temp", "0", "--ignore-eos",
+               "--stop", stop])
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stdout.rstrip("\n") == prompt + text[:text.find(stop)], (cut.stdout, stop, text)
+
+
+@test
+def context_shifts_rerun_exactly_the_kept_tokens():
+    """Several context shifts on the default model: the text equals a greedy
+    run that shifts the same way through the Python module (keep BOS and
+    --keep tokens, forget half of the rest, the cache list moved the same
+    way). An off-by-one in the CLI's moved cache re-ran wrong ids from the
+    second shift on."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    prompt, n, n_ctx, keep = "It is a truth universally acknowledged, that", 60, 24, 3
+    sampling = dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, seed=7)
+    r = run([TINYLLM, "generate", "-m", model, "-p", prompt, "-n", str(n), "--ignore-eos", "--ctx", str(n_ctx),
+             "--keep", str(keep), "--temp", "0.8", "--top-k", "40", "--top-p", "0.95", "--min-p", "0.05",
+             "--repeat-penalty", "1.1", "--seed", "7"])
+    assert r.returncode == 0, r.stderr
+    shifts = int(r.stderr.split("context shifts: ")[1].split()[0])
+    assert shifts >= 3, r.stderr
+    with tl.Model(model) as m, tl.Context(m, n_ctx=n_ctx) as c, tl.Sampler(m, **sampling) as smp:
+        cache = m.tokenize(prompt)
+        history, n_keep = list(cache), min(1 + keep, len(cache))
+        c.prefill(cache)
+        out = []
+        for i in range(n):
+            t = smp.sample(c.logits(), history)
+            out.append(t)
+            history.append(t)
+            if i + 1 == n:
+                break
+            if len(cache) + 1 > n_ctx:  # the CLI's make_room: forget half of what is not kept
+                discard = (len(cache) - n_keep) // 2
+                c.shift(cache, n_keep, discard)
+                cache = cache[:n_keep] + cache[n_keep + discard:]
+            cache.append(t)
+            c.decode(t)
+        want = m.stream(out).decode("utf-8", "replace")
+    assert len(set(out)) > 20, out  # text that varies, so a wrong re-run shows
+    assert r.stdout.rstrip("\n") == prompt + want, (r.stdout, want)
 
 
 @test

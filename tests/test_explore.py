@@ -16,6 +16,7 @@ import numpy as np
 
 from harness import BUILD, PYTHON, ROOT, STORIES, TINY_SIN, TINYLLM, Skip, Suite
 from tolerance import logits_and_spread, reference_greedy
+import tinyllm as tl  # noqa: E402
 
 SUITE = Suite("explore")
 test = SUITE.test
@@ -174,6 +175,15 @@ def logit_lens_and_tokens_follow_the_reference():
             assert ids[-1, pos, 0] == int(np.argmax(ref[pos])), pos
             compared += 1
     assert compared >= n // 2, compared
+    # the first row is the input to the layers: on this gpt2 model the "pos" tap
+    # (token + position embeddings), not the bare token embedding
+    assert d["lens"]["rows"][0] == "pos", d["lens"]["rows"]
+    with tl.Model(TINY_SIN) as m:
+        lens = m.logit_lens(m.run_with_taps(d["tokens"], ["pos"])["pos"])
+    p_lens = np.exp(lens - lens.max(-1, keepdims=True))
+    p_lens /= p_lens.sum(-1, keepdims=True)
+    for pos in range(n):  # the same engine function on the same tap: equal up to %.5g printing
+        assert np.allclose(probs[0, pos], p_lens[pos, ids[0, pos]], rtol=1e-3, atol=1e-6), (pos, probs[0, pos])
 
 
 @test

@@ -177,6 +177,24 @@ def lengths_and_integers_are_checked_before_they_reach_c():
 
 
 @test
+def sampler_seeds_are_mixed_before_use():
+    """The sampler's generator starts from splitmix64(seed): with the raw
+    seed, seeds 0 and 1 both became state 1 and gave the same text. Eight
+    seeds drawing 16 tokens each from a flat distribution must give eight
+    different sequences, and the same seed the same one."""
+    with tl.Model(gpt2_learned()) as m:
+        flat = np.zeros(m.n_vocab, np.float32)
+
+        def draws(seed):
+            with tl.Sampler(m, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=seed) as s:
+                return tuple(s.sample(flat) for _ in range(16))
+
+        seqs = [draws(seed) for seed in range(8)]
+        assert len(set(seqs)) == 8, seqs
+        assert draws(3) == seqs[3]
+
+
+@test
 def import_after_make_install():
     """make install puts the module in PREFIX's dist-packages with the
     library's directory recorded: a Python with only that directory on its
