@@ -27,6 +27,11 @@
  *  - OpenBLAS's thread count is process-wide: creating a context sets it to
  *    1 (the context's pool owns the threads) unless blas_threads says
  *    otherwise (tinyllm_context_params).
+ *
+ * Compatibility: within a major version (the SONAME), functions are only
+ * added and struct fields only appended; a field or function that loses its
+ * meaning is marked TINYLLM_DEPRECATED (a compiler warning where it is used)
+ * and removed at the next major version.
  */
 #ifndef TINYLLM_H
 #define TINYLLM_H
@@ -56,7 +61,13 @@ extern "C" {
 #define TINYLLM_API
 #endif
 
-/* The library's version ("0.2.0"), which may differ from the header's
+#if defined(__GNUC__)
+#define TINYLLM_DEPRECATED(why) __attribute__((deprecated(why)))
+#else
+#define TINYLLM_DEPRECATED(why)
+#endif
+
+/* The library's version ("MAJOR.MINOR.PATCH"), which may differ from the header's
  * TINYLLM_VERSION when a program runs against another build. */
 TINYLLM_API const char *tinyllm_version(void);
 
@@ -97,8 +108,10 @@ typedef struct {
     int no_mmap;       /* read the file into private memory instead of mapping it */
     int skip_tokenizer; /* token ids only (benchmarks): no tokenizer is built, saving its
                            memory; the tokenizer functions then fail or return -1/NULL */
-    int keep_f16;      /* no effect since 0.3.0: F16 matrices are used in place by default
-                          (kept so programs that set it still build) */
+    /* Deprecated: no effect since 0.3.0 (F16 matrices are used in place by
+     * default). Kept, with a compiler warning where it is used, so programs
+     * that set it still build; removed at the next major version. */
+    int keep_f16 TINYLLM_DEPRECATED("no effect since 0.3.0: F16 matrices are used in place");
     int expand_f32;    /* expand every weight matrix to F32 at load, as engines without
                           quantized kernels do: F32 arithmetic throughout, at 2x (F16),
                           3.8x (Q8_0) or 7x (Q4_0) the memory and bytes read per token.
@@ -139,7 +152,7 @@ typedef struct {
     int64_t n_params;         /* parameters in the file's tensors (tied counted once) */
     uint64_t file_size;
     int file_type;            /* general.file_type, or -1 when absent */
-    uint64_t weight_bytes;    /* memory the weights occupy as loaded (F32, or F16 kept) */
+    uint64_t weight_bytes;    /* memory the weights occupy as loaded (as stored or repacked, or F32 expanded) */
     const char *kernels;      /* the kernel set chosen for this CPU at load: "avx512vnni", "avx512", "avx2" or
                                  "scalar" (TINYLLM_ISA=NAME forces a set the CPU has) */
     const char *norm;         /* "RMSNorm" or "LayerNorm" */

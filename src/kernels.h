@@ -80,7 +80,7 @@ typedef struct kernel_ops {
 } kernel_ops;
 
 /* The kernel set for this CPU: the widest it supports, or the one named by
- * the environment variable TINYLLM_ISA (scalar, avx2, avx512) when the CPU
+ * the environment variable TINYLLM_ISA (scalar, avx2, avx512, avx512vnni) when the CPU
  * supports that one (otherwise the variable is ignored). Never NULL. */
 const kernel_ops *kernels_select(void);
 /* The set called `name`, or NULL when it is unknown or this CPU lacks it. */

@@ -439,7 +439,8 @@ def huge_counts_and_nuls_in_generate_and_explore():
     --keep 2147483647 stopped after 2 tokens (signed overflow); -e turned
     \\x00 into a NUL that silently cut the prompt."""
     model = os.path.join(ROOT, "models", "austen.gguf")
-    err = one_line(run(["explore", "-m", model, "-p", "It is", "-n", "2147483647", "-o", os.path.join(TMP, "x.html")]),
+    err = one_line(run(["explore", "-m", model, "-p", "It is", "-n", "2147483647", "--max-mb", "1e30", "-o",
+                        os.path.join(TMP, "x.html")]),
                    2, "-n 2147483647", "do not fit")
     assert "-2147483646" not in err
     r = run(["generate", "-m", model, "-p", "It is a truth universally acknowledged", "-n", "12", "--temp", "0",

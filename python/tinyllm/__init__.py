@@ -59,7 +59,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int),
+    _fields_ = [("check_tensors", C.c_int), ("no_mmap", C.c_int), ("skip_tokenizer", C.c_int), ("keep_f16", C.c_int),  # keep_f16: deprecated, no effect
                 ("expand_f32", C.c_int)]
 
 

@@ -16,7 +16,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tinyllm_model *m = NULL;
     tinyllm_error err;
     tinyllm_model_params mp = tinyllm_model_default_params();
-    mp.keep_f16 = size & 1; /* both ways of binding F16 matrices */
     if (model_load_buffer(buf, size, "fuzz.gguf", &mp, &m, &err) == TINYLLM_OK) {
         tinyllm_context_params cp = tinyllm_context_default_params();
         cp.n_ctx = 4;

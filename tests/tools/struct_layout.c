@@ -19,7 +19,10 @@ int main(void) {
     END();
     BEGIN(tinyllm_model_params);
     FIELD(tinyllm_model_params, check_tensors), FIELD(tinyllm_model_params, no_mmap);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* the layout still holds the deprecated field */
     FIELD(tinyllm_model_params, skip_tokenizer), FIELD(tinyllm_model_params, keep_f16);
+#pragma GCC diagnostic pop
     FIELD(tinyllm_model_params, expand_f32);
     END();
     BEGIN(tinyllm_context_params);

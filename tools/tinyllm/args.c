@@ -113,7 +113,7 @@ int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt
           "expand every weight matrix to F32 at load (default: used in place as stored, F16/Q8_0/Q4_0 included)",
           NULL}},
         {CF_WEIGHTS,
-         {"--keep-f16", NULL, OPT_FLAG, &c->keep_f16, "", "accepted for old scripts: weights stay as stored by default",
+         {"--keep-f16", NULL, OPT_FLAG, &c->keep_f16, "", "accepted for old scripts (no effect): weights stay as stored by default",
           NULL}},
         {CF_NO_MMAP, {"--no-mmap", NULL, OPT_FLAG, &c->no_mmap, "", "read the model into memory instead of mapping it",
                       NULL}},
