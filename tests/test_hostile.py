@@ -486,5 +486,19 @@ def argv_reaches_messages_as_one_escaped_line():
         assert "\\x0A\\x1B" in err or "\\n" in err, err
 
 
+
+@test
+def bench_json_is_valid_for_any_path():
+    """bench -o json printed the model path unescaped: a path with a quote
+    gave invalid JSON."""
+    import shutil
+    path = os.path.join(TMP, 'a"b\\c.gguf')
+    shutil.copy(TINY_SIN, path)
+    r = run(["bench", "-m", path, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-o", "json", "--no-progress"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["model"] == path and d["results"], d
+
+
 if __name__ == "__main__":
     SUITE.main()

@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "encode.h"
 
 typedef struct {
     const char *test; /* "pp512", "tg128" */
@@ -194,11 +195,19 @@ int cmd_bench(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double rss_mib = ru.ru_maxrss / 1024.0;
     if (!strcmp(format, "json")) {
-        printf("{\"model\": \"%s\", \"architecture\": \"%s\", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64
-               ", \"weight_bytes\": %" PRIu64 ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, "
-               "\"n_head\": %d, \"n_head_kv\": %d, \"kernels\": \"%s\", \"blas_core\": \"%s\", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [",
-               model_path, info.architecture, info.file_size, info.n_params, info.weight_bytes, info.n_embd, info.n_layer, info.n_ff,
-               info.n_vocab, info.n_head, info.n_head_kv, info.kernels, blas_core(), load_ms, first_token_ms, rss_mib);
+        /* strings through the CLI's one JSON string writer: a path with a quote stays valid JSON */
+        printf("{\"model\": ");
+        json_write_string(stdout, model_path, 0);
+        printf(", \"architecture\": ");
+        json_write_string(stdout, info.architecture, 0);
+        printf(", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64 ", \"weight_bytes\": %" PRIu64
+               ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
+               "\"kernels\": \"%s\", \"blas_core\": ",
+               info.file_size, info.n_params, info.weight_bytes, info.n_embd, info.n_layer, info.n_ff, info.n_vocab,
+               info.n_head, info.n_head_kv, info.kernels);
+        json_write_string(stdout, blas_core(), 0);
+        printf(", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [", load_ms,
+               first_token_ms, rss_mib);
         for (int i = 0; i < n_rows; i++)
             printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
                    "\"max\": %.3f, \"reps\": %d}",

@@ -171,7 +171,7 @@ static void cmd_lens_png(stepper *st, const char *path) {
     float *probs = calloc((size_t)(st->info.n_layer + 2) * N, sizeof *probs), *logits = malloc(n_vocab * sizeof *logits);
     char **owned = calloc((size_t)(st->info.n_layer + 2) * N, sizeof *owned);
     if (!taps || !row_labels || !texts || !probs || !logits || !owned) {
-        say_error(st, "out of memory%s", NULL);
+        say_error(st, "out of memory");
         goto done;
     }
     int first = tap_index(st, "pos") >= 0 ? tap_index(st, "pos") : tap_index(st, "embed");
@@ -222,7 +222,7 @@ static void cmd_lens(stepper *st) {
     float *logits = malloc((size_t)st->info.n_vocab * sizeof *logits);
     ranked *top = malloc((size_t)st->top_k * sizeof *top);
     if (!x || !logits || !top || tinyllm_model_logit_lens(st->m, x, logits, NULL)) {
-        say_error(st, "no residual stream at this point%s", NULL);
+        say_error(st, "no residual stream at this point");
     } else {
         int n = top_k_probs(logits, st->info.n_vocab, st->top_k, top);
         emit_begin(st, "lens");
@@ -241,7 +241,7 @@ static void cmd_top(stepper *st, int k) {
     const float *l = logits_at(st, st->cur_pos);
     ranked *top = malloc((size_t)k * sizeof *top);
     if (!l || !top) {
-        say_error(st, "no logits at this position%s", NULL);
+        say_error(st, "no logits at this position");
         free(top);
         return;
     }
@@ -280,7 +280,7 @@ static void cmd_gen(stepper *st, int n) {
     tinyllm_error err = {0};
     int *made = malloc((size_t)n * sizeof *made), n_made = 0, shifts = 0; /* the new ids, whatever is shifted out */
     if (!made) {
-        say_error(st, "out of memory%s", NULL);
+        say_error(st, "out of memory");
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -294,7 +294,7 @@ static void cmd_gen(stepper *st, int n) {
             break;
         }
         if (add_token(st, best)) {
-            say_error(st, "out of memory%s", NULL);
+            say_error(st, "out of memory");
             break;
         }
         made[n_made++] = best;
@@ -346,7 +346,7 @@ static void cmd_dump(stepper *st, const char *name, const char *path) {
     }
     float *buf = malloc(count * sizeof *buf);
     if (!buf) {
-        say_error(st, "out of memory%s", NULL);
+        say_error(st, "out of memory");
         return;
     }
     float masked = strstr(t->kind, "scores") ? -INFINITY : 0.0f;
@@ -388,7 +388,7 @@ static void cmd_rerun(stepper *st) {
     const float *l = logits_at(st, last);
     tinyllm_error err = {0};
     if (!before || !after || !l) {
-        say_error(st, "nothing to rerun%s", NULL);
+        say_error(st, "nothing to rerun");
         free(before), free(after);
         return;
     }
@@ -434,7 +434,7 @@ static int do_next(stepper *st, int argc, char **argv) {
         snprintf(name, sizeof name, "%d.attn_norm", st->store.taps[st->cur_tap].layer + 1);
         int t = tap_index(st, name);
         if (t < 0) {
-            say_error(st, "already at the last layer%s", NULL);
+            say_error(st, "already at the last layer");
             return 0;
         }
         st->cur_tap = t;
@@ -456,12 +456,8 @@ static int do_next(stepper *st, int argc, char **argv) {
     return 0;
 }
 
-/* "WHAT 0..MAX" as the session's error (say_error takes one string argument). */
-static void say_out_of_range(stepper *st, const char *what, int max) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s 0..%d", what, max);
-    say_error(st, "%s", msg);
-}
+/* "WHAT 0..MAX" as the session's error. */
+static void say_out_of_range(stepper *st, const char *what, int max) { say_error(st, "%s 0..%d", what, max); }
 
 static int do_layer(stepper *st, int argc, char **argv) {
     int v = 0;
@@ -515,7 +511,7 @@ static int do_lens(stepper *st, int argc, char **argv) {
     else if (argc == 1)
         cmd_lens(st);
     else
-        say_error(st, "usage: lens [--png FILE]%s", NULL);
+        say_error(st, "usage: lens [--png FILE]");
     return 0;
 }
 
@@ -531,7 +527,7 @@ static int do_top(stepper *st, int argc, char **argv) {
 static int do_gen(stepper *st, int argc, char **argv) {
     int v = 0;
     if (argc != 2 || parse_int_arg(argv[1], &v) || v < 1)
-        say_error(st, "gen: expected a number of tokens >= 1%s", NULL);
+        say_error(st, "gen: expected a number of tokens >= 1");
     else
         cmd_gen(st, v);
     return 0;
@@ -539,7 +535,7 @@ static int do_gen(stepper *st, int argc, char **argv) {
 
 static int do_dump(stepper *st, int argc, char **argv) {
     if (argc != 3)
-        say_error(st, "usage: dump TAP FILE.npy%s", NULL);
+        say_error(st, "usage: dump TAP FILE.npy");
     else
         cmd_dump(st, argv[1], argv[2]);
     return 0;
@@ -551,7 +547,7 @@ static int do_attn(stepper *st, int argc, char **argv) {
     const char *png = argc == 5 && !strcmp(argv[3], "--png") ? argv[4] : NULL;
     if ((argc != 3 && argc != 5) || parse_int_arg(argv[1], &layer) || layer < 0 || layer >= st->info.n_layer ||
         (strcmp(argv[2], "all") && (parse_int_arg(argv[2], &head) || head < 0 || head >= st->info.n_head))) {
-        say_error(st, "usage: attn LAYER HEAD|all [--png FILE] (layer and head in range)%s", NULL);
+        say_error(st, "usage: attn LAYER HEAD|all [--png FILE] (layer and head in range)");
         return 0;
     }
     if (png) {
@@ -559,7 +555,7 @@ static int do_attn(stepper *st, int argc, char **argv) {
         return 0;
     }
     if (head < 0) {
-        say_error(st, "attn L all needs --png FILE%s", NULL);
+        say_error(st, "attn L all needs --png FILE");
         return 0;
     }
     char name[48];
@@ -589,7 +585,7 @@ static int do_ablate(stepper *st, int argc, char **argv) {
     int layer = -1, head = -1, on = !strcmp(argv[0], "ablate");
     if ((on && argc != 3) || (argc == 3 && (parse_int_arg(argv[1], &layer) || parse_int_arg(argv[2], &head))) ||
         (argc != 1 && argc != 3)) {
-        say_error(st, "usage: ablate LAYER HEAD | unablate [LAYER HEAD]%s", NULL);
+        say_error(st, "usage: ablate LAYER HEAD | unablate [LAYER HEAD]");
         return 0;
     }
     tinyllm_error err = {0};

@@ -79,13 +79,15 @@ void emit_text(stepper *st, const char *fmt, ...) {
     va_end(ap);
 }
 
-void say_error(stepper *st, const char *fmt, const char *arg) {
+void say_error(stepper *st, const char *fmt, ...) {
     char buf[1024];
-    snprintf(buf, sizeof buf, fmt, arg ? arg : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
     st->errors++;
     if (st->cli) {
-        char shown[1024];
-        say("tinyllm %s: %s\n", st->cli, tinyllm_printable(buf, strlen(buf), shown, sizeof shown));
+        say("tinyllm %s: %s\n", st->cli, buf); /* say escapes control characters */
     } else if (st->json) {
         printf("{\"error\": ");
         json_string(buf);
@@ -242,7 +244,7 @@ void stepper_attn_png(stepper *st, int layer, int head, int last, const char *pa
     int P = st->store.n_pos, H = st->store.taps[tap].cols, h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
     int a = last > 0 && last < P ? P - last : 0, N = P - a; /* the window: positions a..P-1 */
     if (head >= H) {
-        say_error(st, "head out of range%s", NULL);
+        say_error(st, "head out of range");
         return;
     }
     float *mats = calloc((size_t)(h1 - h0) * N * N, sizeof *mats);
@@ -250,7 +252,7 @@ void stepper_attn_png(stepper *st, int layer, int head, int last, const char *pa
     char (*titles)[32] = calloc((size_t)(h1 - h0), sizeof *titles);
     const char **tptrs = calloc((size_t)(h1 - h0), sizeof *tptrs);
     if (!mats || !ptrs || !titles || !tptrs) {
-        say_error(st, "out of memory%s", NULL);
+        say_error(st, "out of memory");
     } else {
         for (int h = h0; h < h1; h++) {
             float *m = mats + (size_t)(h - h0) * N * N;

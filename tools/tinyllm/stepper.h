@@ -39,7 +39,7 @@ char *token_label(const tinyllm_model *m, int id);
 void json_string(const char *s);
 /* An error: on stderr as "tinyllm CLI: ..." for one-shot commands, else in
  * the session's output (text, or {"error": ...}). Counted in st->errors. */
-void say_error(stepper *st, const char *fmt, const char *arg);
+void say_error(stepper *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The emitter: every result of a session command goes through these, as
  * text or (--json) as one JSON object per line. In JSON mode emit_text is
  * silent; in text mode the keyed calls are. A result is emit_begin(cmd),
