@@ -164,7 +164,7 @@ int matmul_takes_q8_act(matrix w, int T);
 void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
                        int o0, int o1);
 
-float f16_to_f32(uint16_t h);
+#include "half.h"
 
 /* out (T, C) = in / rms(in) * w, per row. */
 void rmsnorm_forward(float *out, const float *in, const float *w, int T, int C, float eps);

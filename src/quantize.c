@@ -20,26 +20,6 @@
 
 #define KEY_QUANT_VERSION "general.quantization_version"
 
-/* ---------------------------------------------------------- F32 -> F16 -- */
-
-/* Round to nearest even; overflow to infinity, NaN kept a NaN, subnormals. */
-static uint16_t f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint16_t sign = (uint16_t)(x >> 16 & 0x8000);
-    uint32_t abs = x & 0x7fffffff;
-    if (abs > 0x7f800000) return sign | 0x7e00;  /* NaN */
-    if (abs >= 0x477ff000) return sign | 0x7c00; /* rounds past 65504: infinity */
-    if (abs < 0x38800000) {                      /* below 2^-14: subnormal F16 (or zero) */
-        float m = fabsf(f) * 16777216.0f;        /* in units of 2^-24, the F16 subnormal step */
-        return sign | (uint16_t)lrintf(m);       /* lrintf rounds half to even; 1024 is the smallest normal */
-    }
-    uint32_t mant = abs & 0x7fffff, exp = (abs >> 23) - 112;
-    uint32_t h = exp << 10 | mant >> 13, rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++; /* may carry into the exponent: still right */
-    return sign | (uint16_t)h;
-}
-
 /* -------------------------------------------------------- quantizers -- */
 
 /* A block's F16 scale d = max|x| / qmax (32 values at x) written at dst;

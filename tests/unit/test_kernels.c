@@ -130,6 +130,35 @@ static void test_f16_known_values(void) {
     report_test("kernels.f16_known_values", &ts);
 }
 
+/* f32_to_f16 against its definition: every half maps back to itself, and a
+ * float between two neighbouring halves goes to the nearer one, ties to the
+ * even one (the midpoint of two halves is exact in float); past 65504's
+ * midpoint with 65536, inf; NaN stays NaN. */
+static void test_f32_to_f16(void) {
+    test_state ts = {0};
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        uint16_t v = (uint16_t)h;
+        if ((v & 0x7c00) == 0x7c00 && (v & 0x3ff)) { /* NaN */
+            uint16_t back = f32_to_f16(f16_to_f32(v));
+            CHECK(&ts, (back & 0x7c00) == 0x7c00 && (back & 0x3ff), "NaN %04x -> %04x", v, back);
+            continue;
+        }
+        CHECK(&ts, f32_to_f16(f16_to_f32(v)) == v, "%04x does not map back to itself (%04x)", v,
+              f32_to_f16(f16_to_f32(v)));
+        if ((v & 0x7fff) >= 0x7bff) continue; /* the largest finite and inf: no upper neighbour */
+        uint16_t up = (uint16_t)(v + 1); /* the next half away from zero */
+        float lo = f16_to_f32(v), hi = f16_to_f32(up), mid = (lo + hi) / 2;
+        uint16_t even = (v & 1) ? up : v;
+        CHECK(&ts, f32_to_f16(mid) == even, "midpoint of %04x and %04x -> %04x (expected %04x)", v, up,
+              f32_to_f16(mid), even);
+        CHECK(&ts, f32_to_f16(nextafterf(mid, lo)) == v && f32_to_f16(nextafterf(mid, hi)) == up,
+              "beside the midpoint of %04x and %04x", v, up);
+    }
+    CHECK(&ts, f32_to_f16(65519.99f) == 0x7bff && f32_to_f16(65520.0f) == 0x7c00 && f32_to_f16(-1e30f) == 0xfc00,
+          "overflow to inf");
+    report_test("kernels.f32_to_f16", &ts);
+}
+
 /* Norms: sums in double, then per element three or four float roundings
  * (the scale, the products, the bias): bound 4u (RMSNorm) / 5u (LayerNorm)
  * of the terms' size. */
@@ -520,6 +549,7 @@ static void test_selection(void) {
 void run_kernel_tests(void) {
     test_selection();
     test_f16_known_values();
+    test_f32_to_f16();
     test_norms();
     test_rope();
     test_gelu_erf();

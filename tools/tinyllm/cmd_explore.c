@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "encode.h"
+#include "half.h" /* the library's float16 conversion */
 #include "probs.h"
 #include "stepper.h"
 
@@ -105,7 +106,7 @@ static uint16_t *attention_f16(const stepper *st, const explore_plan *pl, int n,
         for (int h = 0; h < H; h++)
             for (int q = 0; q < n; q++) {
                 const float *row = tap_store_row(&st->store, tap, q); /* (H, q + 1) */
-                for (int k = 0; k <= q; k++) *o++ = row ? half_from_float(row[(size_t)h * (q + 1) + k]) : 0;
+                for (int k = 0; k <= q; k++) *o++ = row ? f32_to_f16(row[(size_t)h * (q + 1) + k]) : 0;
             }
     }
     return out;
@@ -148,13 +149,13 @@ static int logits_f16(const stepper *st, int n, int K, uint16_t **values, uint32
         (*maxima)[p] = max;
         uint16_t *row = *values + (size_t)p * K;
         if (K == V) {
-            for (int i = 0; i < V; i++) row[i] = l ? half_from_float(l[i] - max) : 0;
+            for (int i = 0; i < V; i++) row[i] = l ? f32_to_f16(l[i] - max) : 0;
             continue;
         }
         for (int i = 0; i < V; i++) order[i] = (scored){l ? l[i] : 0, i};
         qsort(order, (size_t)V, sizeof *order, by_value_desc);
         for (int i = 0; i < K; i++) {
-            row[i] = half_from_float(order[i].v - max);
+            row[i] = f32_to_f16(order[i].v - max);
             (*ids)[(size_t)p * K + i] = (uint32_t)order[i].id;
         }
     }

@@ -1,5 +1,6 @@
 /* Encodings for data embedded in text: JSON strings, base64, IEEE half
- * precision (the explorer's page stores its arrays as base64 of float16). */
+ * precision (the explorer's page stores its arrays as base64 of float16:
+ * src/half.h's f32_to_f16). */
 #ifndef TINYLLM_CLI_ENCODE_H
 #define TINYLLM_CLI_ENCODE_H
 
@@ -20,8 +21,5 @@ void html_write_text(FILE *f, const char *s);
 void base64_write(FILE *f, const void *data, size_t n);
 /* The length base64_write writes for n bytes. */
 static inline size_t base64_len(size_t n) { return (n + 2) / 3 * 4; }
-
-/* The nearest float16 (round to nearest even; overflow to inf, NaN kept). */
-uint16_t half_from_float(float x);
 
 #endif
