@@ -41,7 +41,7 @@ static void outfile_free(out_file *o) {
     o->f = NULL;
 }
 
-int outfile_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
+int outfile_prepare(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
     memset(o, 0, sizeof *o);
     if (!path || !*path) {
         snprintf(why, why_cap, "empty file name (expected a path to write)");
@@ -86,14 +86,18 @@ int outfile_open(out_file *o, const char *path, const char *input, char *why, si
     }
     memcpy(o->tmp_path, o->final_path, dir_len);
     strcpy(o->tmp_path + dir_len, ".tinyllm-tmp-XXXXXX");
+    o->mode = exists ? (st.st_mode & 07777) : (0666 & ~current_umask()); /* the old file's, or a new file's */
+    return 0;
+}
+
+int outfile_create(out_file *o, char *why, size_t why_cap) {
     int fd = mkostemp(o->tmp_path, O_CLOEXEC); /* a new name, O_EXCL: a planted file or link is never opened */
     if (fd < 0) {
         snprintf(why, why_cap, "cannot write: %s", strerror(errno));
         outfile_free(o);
         return -1;
     }
-    /* the mode a new file would get (or the old file's); on failure mkstemp's 0600 stays: safe */
-    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~current_umask()));
+    fchmod(fd, (mode_t)o->mode); /* on failure mkstemp's 0600 stays: safe */
     if (!(o->f = fdopen(fd, "wb"))) {
         snprintf(why, why_cap, "cannot write: %s", strerror(errno));
         close(fd);
@@ -102,6 +106,10 @@ int outfile_open(out_file *o, const char *path, const char *input, char *why, si
         return -1;
     }
     return 0;
+}
+
+int outfile_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
+    return outfile_prepare(o, path, input, why, why_cap) || outfile_create(o, why, why_cap) ? -1 : 0;
 }
 
 int outfile_commit(out_file *o, char *why, size_t why_cap) {

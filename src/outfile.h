@@ -21,12 +21,19 @@ typedef struct {
     FILE *f;          /* write here between outfile_open and outfile_commit */
     char *tmp_path;   /* the temporary file */
     char *final_path; /* the target, symlinks resolved */
+    unsigned mode;    /* the file's permissions once renamed */
 } out_file;
 
 /* 0, or -1 with the reason (without the path) in why, e.g. "is a FIFO
  * (expected a regular file or a new name; left untouched)". input: a file
  * the target must not be (NULL: none). */
 int outfile_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap);
+/* outfile_open in two steps, for a caller that must know the temporary's
+ * name before it exists (a signal handler in another thread removes it):
+ * prepare checks the target and sets tmp_path to a template; create fills
+ * in a unique name and creates the file. Each frees o on failure. */
+int outfile_prepare(out_file *o, const char *path, const char *input, char *why, size_t why_cap);
+int outfile_create(out_file *o, char *why, size_t why_cap);
 /* Flushes, syncs and renames into place; 0, or -1 (temporary removed). */
 int outfile_commit(out_file *o, char *why, size_t why_cap);
 /* Abandons the write: the temporary is removed, the target untouched. */

@@ -2,7 +2,7 @@
 tool), by the same rules as the C writer (src/outfile.h):
 
   - write_file(path, chunks): the bytes go into a new, uniquely named
-    temporary beside the target (mkstemp: O_EXCL, never a planted name or
+    temporary beside the target (O_EXCL: never a planted name or
     link) and are renamed over the target only when complete and synced. The
     target must be a new name or a regular file: a FIFO, device, socket or
     directory is refused and left untouched, nothing is opened on it (so
@@ -18,10 +18,10 @@ tool), by the same rules as the C writer (src/outfile.h):
     shows the traceback instead.
 """
 import os
+import secrets
 import signal
 import stat
 import sys
-import tempfile
 import traceback
 
 
@@ -117,32 +117,33 @@ def _raise_interrupted(sig, _frame):
     raise _Interrupted(sig)
 
 
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def write_file(path, chunks, inputs=()):
     """Writes the byte strings of `chunks` (an iterable, or one bytes) to
     `path` by the rules above."""
     target, old = _resolve_target(path, inputs)
-    directory = os.path.dirname(target) or "."
+    mask = os.umask(0)  # (a single-threaded tool: nothing else creates files meanwhile)
+    os.umask(mask)
+    mode = (old.st_mode & 0o7777) if old is not None else (0o666 & ~mask)
     handlers = {}
     if hasattr(signal, "SIGXFSZ"):
         handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) != signal.SIG_IGN:
             handlers[sig] = signal.signal(sig, _raise_interrupted)
-    # signals wait while the temporary is created, so it is always known (and removed)
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    # the name is known before the file exists (O_EXCL: a new file, never a
+    # planted one), so an interruption anywhere below finds and removes it
+    tmp = os.path.join(os.path.dirname(target) or ".", ".tinyllm-tmp-" + secrets.token_hex(6))
+    fd, done = -1, False
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tinyllm-tmp-", dir=directory)
-    except OSError as e:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
-        raise ToolError(f"{printable(path)}: cannot write: {e.strerror}") from None
-    done = False
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a pending signal lands here, inside the try
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, (old.st_mode & 0o7777) if old is not None else (0o666 & ~mask))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             fd = -1
             for chunk in ([chunks] if isinstance(chunks, (bytes, bytearray, memoryview)) else chunks):
@@ -150,23 +151,20 @@ def write_file(path, chunks, inputs=()):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-        done = True
+        done = True  # (a signal from here on finds the file in place)
     except OSError as e:
         raise ToolError(f"{printable(path)}: cannot write: {e.strerror or e}") from None
-    except _Interrupted as e:
-        sig = e.args[0]
-        os.unlink(tmp)
+    except _Interrupted as e:  # SIGTERM/SIGHUP: removed, then the process ends by the signal
+        if not done:
+            _remove(tmp)
         done = True
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-    finally:
+        signal.signal(e.args[0], signal.SIG_DFL)
+        os.kill(os.getpid(), e.args[0])
+    finally:  # any other failure, Ctrl-C included
         if fd >= 0:
             os.close(fd)
         if not done:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _remove(tmp)
         for sig, h in handlers.items():
             signal.signal(sig, h)
 

@@ -116,26 +116,44 @@ static void track(char *tmp, char *untrack) {
         }
 }
 
-int out_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
-    /* signals wait while the temporary is created and recorded: one arriving
-     * in between would leave it behind */
-    sigset_t all, old;
+/* Signals wait while a temporary is renamed (or removed) and forgotten. A
+ * signal may also be handled by another thread (OpenBLAS's), which no mask
+ * of this one holds back: so the temporary's name is recorded before the
+ * file is created, and the handler can always find it. */
+static void block_signals(sigset_t *old) {
+    sigset_t all;
     sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    int rc = outfile_open(o, path, input, why, why_cap);
-    if (!rc) track(o->tmp_path, NULL);
+    sigprocmask(SIG_BLOCK, &all, old);
+}
+
+int out_open(out_file *o, const char *path, const char *input, char *why, size_t why_cap) {
+    if (outfile_prepare(o, path, input, why, why_cap)) return -1;
+    char *tmp = o->tmp_path;
+    track(tmp, NULL);
+    if (outfile_create(o, why, why_cap)) {
+        track(NULL, tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int out_commit(out_file *o, char *why, size_t why_cap) {
+    sigset_t old;
+    block_signals(&old);
+    char *tmp = o->tmp_path;
+    int rc = outfile_commit(o, why, why_cap); /* renamed into place (or removed): a signal now leaves OUT whole */
+    track(NULL, tmp);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 
-int out_commit(out_file *o, char *why, size_t why_cap) {
-    track(NULL, o->tmp_path); /* the rename ends its life either way; a signal now leaves OUT whole */
-    return outfile_commit(o, why, why_cap);
-}
-
 void out_abort(out_file *o) {
-    track(NULL, o->tmp_path);
+    sigset_t old;
+    block_signals(&old);
+    char *tmp = o->tmp_path;
     outfile_abort(o);
+    track(NULL, tmp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 int progress_wanted(int no_progress) { return !no_progress && isatty(STDERR_FILENO); }
