@@ -83,8 +83,6 @@ void attention_forward(const kernel_ops *ops, float *out, float *scores, float *
 }
 
 #ifdef TINYLLM_FAULT_INJECTION
-#include "context.h"
-
 void attention_forward_faulty(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q,
                               const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
                               int head_dim, int fault) {

@@ -40,8 +40,14 @@ float *kv_cache_v(const kv_cache *c, int layer); // (n_ctx, kv_dim)
 void attention_forward(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q, const float *k,
                        const float *v, int T, int pos0, int n_head, int n_head_kv, int head_dim, int h0, int h1);
 
+/* Deliberate bugs for proving that `tinyllm verify` catches them. Compiled
+ * in only with -DTINYLLM_FAULT_INJECTION; chosen by the TINYLLM_FAULT
+ * environment variable when a context is created (two are attention's own,
+ * so the list lives here, below the context that picks one). */
+enum fault_kind { FAULT_NONE = 0, FAULT_MASK_AFTER_SOFTMAX, FAULT_ROPE_WRONG_PAIRS, FAULT_SOFTMAX_NO_MAX, FAULT_SKIP_LAYER };
+
 #ifdef TINYLLM_FAULT_INJECTION
-/* attention_forward with a deliberate bug (enum fault_kind in context.h). */
+/* attention_forward with a deliberate bug (one of enum fault_kind). */
 void attention_forward_faulty(const kernel_ops *ops, float *out, float *scores, float *probs, size_t head_stride, const float *q,
                               const float *k, const float *v, int T, int pos0, int n_head, int n_head_kv,
                               int head_dim, int fault);

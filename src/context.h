@@ -62,10 +62,7 @@ struct tinyllm_context {
     int skip_layer;       // a layer forward() skips: -1, or 1 with skip_layer
 };
 
-/* Deliberate bugs for proving that `tinyllm verify` catches them. Compiled
- * in only with -DTINYLLM_FAULT_INJECTION; chosen by the TINYLLM_FAULT
- * environment variable when a context is created. */
-enum fault_kind { FAULT_NONE = 0, FAULT_MASK_AFTER_SOFTMAX, FAULT_ROPE_WRONG_PAIRS, FAULT_SOFTMAX_NO_MAX, FAULT_SKIP_LAYER };
+/* The deliberate bugs (enum fault_kind) live in attention.h. */
 
 /* Runs T tokens (T <= n_batch) at positions n_past.. through the model;
  * writes logits for the last token, or for all T at row `logits_row0`.. when

@@ -147,3 +147,60 @@ tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *m, const float *x, 
     free(xn);
     return TINYLLM_OK;
 }
+
+/* ------------------------------------------------ the API's entry points -- */
+
+/* Prefill, decode and shift: the forward pass over the caller's tokens, in
+ * batches of at most n_batch, after the checks a public call needs. */
+tinyllm_status tinyllm_context_shift(tinyllm_context *ctx, const int *tokens, int n_keep, int n_discard,
+                                    tinyllm_error *err) {
+    if (!ctx || !tokens) return set_error(err, TINYLLM_ERR_ARG, "context_shift: NULL context or tokens");
+    if (n_keep < 0 || n_discard < 1 || n_keep > ctx->n_past || n_discard > ctx->n_past - n_keep) /* no overflow */
+        return set_error(err, TINYLLM_ERR_ARG,
+                         "context_shift: keep %d and discard %d tokens of %d (expected keep >= 0, discard >= 1, "
+                         "keep + discard <= the tokens in the cache)",
+                         n_keep, n_discard, ctx->n_past);
+    int n_past = ctx->n_past, n_tail = n_past - n_keep - n_discard;
+    /* the first n_keep rows of the cache stay as they are (nothing before them
+     * changed); the tail is run again at its new positions, so every key and
+     * value it leaves equals a fresh prefill's */
+    ctx->n_past = n_keep;
+    ctx->n_logits = 0;
+    return n_tail > 0 ? tinyllm_context_prefill(ctx, tokens + n_keep + n_discard, n_tail, err) : TINYLLM_OK;
+}
+
+static tinyllm_status check_tokens(const tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
+    if (n > ctx->n_ctx - ctx->n_past)
+        return set_error(err, TINYLLM_ERR_CONTEXT_FULL,
+                         "context: %d more tokens do not fit (%d of %d positions used); use a larger --ctx or a "
+                         "shorter prompt/-n",
+                         n, ctx->n_past, ctx->n_ctx);
+    int n_vocab = ctx->model->info.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return set_error(err, TINYLLM_ERR_ARG, "tokens[%d] = %d is out of range (expected 0..%d)", i, tokens[i],
+                             n_vocab - 1);
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_context_prefill(tinyllm_context *ctx, const int *tokens, int n, tinyllm_error *err) {
+    if (!ctx || !tokens || n <= 0)
+        return set_error(err, TINYLLM_ERR_ARG, "prefill: NULL context/tokens or no tokens (expected n >= 1)");
+    tinyllm_status st = check_tokens(ctx, tokens, n, err);
+    if (st) return st;
+    for (int i = 0; i < n; i += ctx->n_batch) {
+        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
+        forward(ctx, tokens + i, T, i);
+    }
+    ctx->n_logits = ctx->logits_all ? n : 1;
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_context_decode(tinyllm_context *ctx, int token, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "decode: context is NULL");
+    tinyllm_status st = check_tokens(ctx, &token, 1, err);
+    if (st) return st;
+    forward(ctx, &token, 1, 0);
+    ctx->n_logits = 1;
+    return TINYLLM_OK;
+}

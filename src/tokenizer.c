@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "model.h"
 #include "names.h"
 #include "spm_proto.h"
 #include "spm_wrapper.h"
@@ -157,12 +156,12 @@ static long utf8_first_invalid(const char *s, size_t len) {
     return -1;
 }
 
-/* ---------------------------------------------------------- public -- */
+/* -------------------------------------------------------- encoding -- */
 
-/* m->tok is NULL when the model was loaded with skip_tokenizer. */
-int tinyllm_token_bos(const tinyllm_model *m) { return m && m->tok ? m->tok->bos : -1; }
-int tinyllm_token_eos(const tinyllm_model *m) { return m && m->tok ? m->tok->eos : -1; }
-const char *tinyllm_tokenizer_source(const tinyllm_model *m) { return m && m->tok ? m->tok->source : "none"; }
+/* t is NULL when the model was loaded with skip_tokenizer. */
+int tokenizer_bos(const tokenizer *t) { return t ? t->bos : -1; }
+int tokenizer_eos(const tokenizer *t) { return t ? t->eos : -1; }
+const char *tokenizer_source(const tokenizer *t) { return t ? t->source : "none"; }
 
 static tinyllm_status no_tokenizer(tinyllm_error *err) {
     return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: the model was loaded with skip_tokenizer (token ids only)");
@@ -191,21 +190,20 @@ static tinyllm_status unknown_text(const tokenizer *t, const char *text, size_t 
     return TINYLLM_OK;
 }
 
-const char *tinyllm_token_piece(const tinyllm_model *m, int token) {
-    if (!m || !m->tok || token < 0 || token >= m->tok->n_vocab) return NULL;
-    return m->tok->pieces[token];
+const char *tokenizer_piece(const tokenizer *t, int token) {
+    if (!t || token < 0 || token >= t->n_vocab) return NULL;
+    return t->pieces[token];
 }
 
-tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t len, int add_bos, int *tokens,
-                                int cap, int *n_out, tinyllm_error *err) {
-    if (!m || !n_out || (!text && len) || (cap > 0 && !tokens) || cap < 0)
+tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t len, int add_bos, int *tokens, int cap,
+                                  int *n_out, tinyllm_error *err) {
+    if (!n_out || (!text && len) || (cap > 0 && !tokens) || cap < 0)
         return set_error(err, TINYLLM_ERR_ARG, "tinyllm_tokenize: NULL or negative argument");
     *n_out = 0;
     long bad = utf8_first_invalid(text ? text : "", len);
     if (bad >= 0)
         return set_error(err, TINYLLM_ERR_ARG, "text: invalid UTF-8 at byte %ld (expected UTF-8 text)", bad);
-    if (!m->tok) return no_tokenizer(err);
-    const tokenizer *t = m->tok;
+    if (!t) return no_tokenizer(err);
     tinyllm_status st;
     int *ids = NULL;
     size_t n = 0;
@@ -234,18 +232,18 @@ tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t
     return TINYLLM_OK;
 }
 
-tinyllm_status tinyllm_detokenize(const tinyllm_model *m, const int *tokens, int n, char *out, size_t cap,
-                                  size_t *len_out, tinyllm_error *err) {
-    if (!m || (!tokens && n) || n < 0 || !out || !cap)
+tinyllm_status tokenizer_detokenize(const tokenizer *t, const int *tokens, int n, char *out, size_t cap,
+                                    size_t *len_out, tinyllm_error *err) {
+    if ((!tokens && n) || n < 0 || !out || !cap)
         return set_error(err, TINYLLM_ERR_ARG, "tinyllm_detokenize: NULL or out-of-range argument");
-    if (!m->tok) return no_tokenizer(err);
+    if (!t) return no_tokenizer(err);
     for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->tok->n_vocab)
+        if (tokens[i] < 0 || tokens[i] >= t->n_vocab)
             return set_error(err, TINYLLM_ERR_ARG, "tokens[%d] = %d is out of range (expected 0..%d)", i, tokens[i],
-                             m->tok->n_vocab - 1);
+                             t->n_vocab - 1);
     char *text = NULL, msg[256] = "";
     size_t len = 0;
-    if (spm_decode(m->tok->sp, tokens, (size_t)n, &text, &len, msg, sizeof msg))
+    if (spm_decode(t->sp, tokens, (size_t)n, &text, &len, msg, sizeof msg))
         return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
     if (len_out) *len_out = len;
     if (len + 1 > cap) {
@@ -313,23 +311,21 @@ static int hexval(char c) {
     return -1;
 }
 
-int tinyllm_detok_push(const tinyllm_model *m, tinyllm_detok *d, int token, char *out, size_t cap,
-                       tinyllm_error *err) {
-    if (!m || !d || !out || cap == 0) {
+int tokenizer_detok_push(const tokenizer *t, tinyllm_detok *d, int token, char *out, size_t cap,
+                         tinyllm_error *err) {
+    if (!d || !out || cap == 0) {
         set_error(err, TINYLLM_ERR_ARG, "detok_push: NULL model, state or buffer, or a zero-size buffer");
         return -1;
     }
-    if (!m->tok) {
+    if (!t) {
         set_error(err, TINYLLM_ERR_TOKENIZER, "detok_push: the model was loaded without its tokenizer (skip_tokenizer)");
         return -1;
     }
-    if (token < 0 || token >= m->tok->n_vocab) {
-        set_error(err, TINYLLM_ERR_ARG, "detok_push: token %d is out of range (expected 0..%d)", token,
-                  m->tok->n_vocab - 1);
+    if (token < 0 || token >= t->n_vocab) {
+        set_error(err, TINYLLM_ERR_ARG, "detok_push: token %d is out of range (expected 0..%d)", token, t->n_vocab - 1);
         return -1;
     }
     sink s = {out, cap, 0, 0};
-    const tokenizer *t = m->tok;
     const char *piece = t->pieces[token];
     switch (t->kinds[token]) {
     case SPM_CONTROL:

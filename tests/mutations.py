@@ -46,7 +46,7 @@ MUTATIONS = [
     ("min_p_boundary", "src/sampler.c", "if (s->cands[i].p >= floor_p)", "if (s->cands[i].p > 1.5f * floor_p)"),
     ("repeat_window_late", "src/sampler.c", "n_history - p->repeat_last_n : 0;",
      "n_history - p->repeat_last_n + 1 : 0;"),
-    ("context_shift_position", "src/context.c", "    ctx->n_past = n_keep;\n", "    ctx->n_past = n_keep + 1;\n"),
+    ("context_shift_position", "src/forward.c", "    ctx->n_past = n_keep;\n", "    ctx->n_past = n_keep + 1;\n"),
     ("perplexity_offset", "tools/tinyllm/cmd_perplexity.c", "tinyllm_context_logits_at(ctx, t - start - 1)",
      "tinyllm_context_logits_at(ctx, t - start)"),
     ("hf_rope_permutation", "tools/convert_hf_llama.py",
