@@ -106,8 +106,8 @@ MUTATIONS = [
      'taps[rows++] = tap_index(st, "embed");'),
     ("step_entropy_log2", "tools/tinyllm/cmd_step.c", "if (p[j] > 0) entropy -= p[j] * log(p[j]);",
      "if (p[j] > 0) entropy -= p[j] * log2(p[j]);"),
-    ("shift_memmove_off_by_one", "tools/tinyllm/cmd_generate.c", "memmove(cache + n_keep, cache + n_keep + discard,",
-     "memmove(cache + n_keep, cache + n_keep + discard + 1,"),
+    ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
+     "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]
 
 
