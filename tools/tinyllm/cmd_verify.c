@@ -192,6 +192,145 @@ static void shape_text(const golden_tap *t, char *buf, size_t cap) {
         snprintf(buf, cap, "(%lld)", (long long)t->dims[0]);
 }
 
+/* The golden must be for this model: its SHA-256, token ids in the
+ * vocabulary, and positions within the context (a longer one would cost
+ * O(n^2) steps for nothing, and name a --ctx the user never gave).
+ * EXIT_OK, or EXIT_MODEL said on stderr. */
+static int check_golden_fits(const golden *g, const char *golden_path, const tinyllm_model *m,
+                             const char *model_path) {
+    char sha[65];
+    if (sha256_file(model_path, sha) == 0 && strcmp(sha, g->sha256)) {
+        say("tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
+            "(wrong model, or regenerate the golden with make golden)\n",
+            golden_path, g->sha256, model_path, sha);
+        return EXIT_MODEL;
+    }
+    tinyllm_model_info info;
+    tinyllm_model_info_get(m, &info, NULL);
+    for (int i = 0; i < g->n_prompt + g->n_cont; i++) {
+        int id = i < g->n_prompt ? g->prompt_ids[i] : g->cont_ids[i - g->n_prompt];
+        if (id < 0 || id >= info.n_vocab) {
+            say("tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n", golden_path,
+                i < g->n_prompt ? "prompt" : "continuation", i < g->n_prompt ? i : i - g->n_prompt, id,
+                info.n_vocab);
+            return EXIT_MODEL;
+        }
+    }
+    long long positions = (long long)g->n_prompt + (g->n_cont > 1 ? g->n_cont - 1 : 0);
+    if (positions > info.n_ctx_train) {
+        say("tinyllm verify: %s: %d prompt + %d continuation tokens need %lld positions, more than the model's "
+            "context of %d (expected a golden made for this model)\n",
+            golden_path, g->n_prompt, g->n_cont, positions, info.n_ctx_train);
+        return EXIT_MODEL;
+    }
+    return EXIT_OK;
+}
+
+/* The table: each tap's errors on both paths against its tolerance (the
+ * golden's own for version 2, else verify's per-kind defaults; --tol/--atol
+ * override: NAN when not given). Returns the failing taps' count and the
+ * first failing tap of each path in first_fail. */
+static int print_tap_table(const golden *g, const collector paths[2], float rtol_override, float atol_override,
+                           int quiet, const char *first_fail[2]) {
+    printf("%-18s %-16s %-11s %-11s %-10s %-10s %-9s %s\n", "tap", "shape", "prefill", "decode", "max rel", "NMSE",
+           "tol", "result");
+    printf("%-18s %-16s %-11s %-11s\n", "", "", "max|err|", "max|err|");
+    int n_fail = 0;
+    for (int i = 0; i < g->n_taps; i++) {
+        const golden_tap *t = &g->taps[i];
+        tolerance tol = tolerance_for(t->name);
+        if (!isnan(rtol_override)) tol.rtol = rtol_override;
+        if (!isnan(atol_override)) tol.atol = atol_override;
+        double ref_max = 0;
+        for (int64_t j = 0; j < t->n; j++)
+            if (isfinite(t->data[j])) ref_max = fmax(ref_max, fabs(t->data[j]));
+        /* a version 2 golden carries each tap's tolerance, derived by the
+         * reference for this model (quantized models: the activation
+         * rounding); --tol/--atol still override */
+        double limit = g->has_tolerances && isnan(rtol_override) && isnan(atol_override)
+                           ? t->tol
+                           : tol.atol + tol.rtol * ref_max;
+        tap_error e[2];
+        int ok = 1;
+        for (int p = 0; p < 2; p++) {
+            e[p] = compare(t, paths[p].bufs[i], paths[p].rows_seen[i]);
+            if (!(e[p].max_abs <= limit)) {
+                ok = 0;
+                if (!first_fail[p]) first_fail[p] = t->name;
+            }
+        }
+        n_fail += !ok;
+        if (quiet && ok) continue;
+        char shape[48], a[16], b[16];
+        shape_text(t, shape, sizeof shape);
+        snprintf(a, sizeof a, e[0].missing ? "missing" : "%.2e", e[0].max_abs);
+        snprintf(b, sizeof b, e[1].missing ? "missing" : "%.2e", e[1].max_abs);
+        printf("%-18s %-16s %-11s %-11s %-10.2e %-10.2e %-9.1e %s\n", t->name, shape, a, b,
+               fmax(e[0].max_rel, e[1].max_rel), fmax(e[0].nmse, e[1].nmse), limit, ok ? "ok" : "FAIL");
+    }
+    for (int p = 0; p < 2; p++)
+        if (paths[p].bad_shape)
+            printf("\n%s: tap %s had a shape that does not fit the golden\n", p ? "decode" : "prefill",
+                   paths[p].bad_name);
+    return n_fail;
+}
+
+/* The greedy continuation against the golden's: 1 when they agree. A
+ * version 2 golden says how many tokens are decisive: past the reference's
+ * first near tie either choice is correct arithmetic. */
+static int print_continuation(const golden *g, const int *cont) {
+    int n_check = g->has_tolerances ? g->n_decisive : g->n_cont, first_diff = -1;
+    for (int i = 0; i < n_check && first_diff < 0; i++)
+        if (cont[i] != g->cont_ids[i]) first_diff = i;
+    if (first_diff >= 0)
+        printf("greedy continuation: FAIL, first difference at token %d (engine %d, reference %d)\n", first_diff,
+               cont[first_diff], g->cont_ids[first_diff]);
+    else if (n_check < g->n_cont)
+        printf("greedy continuation: %d of %d tokens match (the %d decisive ones; then a near tie)\n", n_check,
+               n_check, n_check);
+    else
+        printf("greedy continuation: %d of %d tokens match\n", g->n_cont, g->n_cont);
+    return first_diff < 0;
+}
+
+/* Runs both paths and the continuation, prints the report: EXIT_OK,
+ * EXIT_VERIFY or EXIT_RUNTIME. */
+static int verify(tinyllm_model *m, const golden *g, const char *model_path, const char *golden_path, int n_threads,
+                  float rtol_override, float atol_override, int quiet, int no_progress) {
+    collector paths[2] = {0};
+    int *cont = malloc(((size_t)g->n_cont + 1) * sizeof *cont), rc = EXIT_RUNTIME;
+    if (!cont || build_collector(&paths[0], g) || build_collector(&paths[1], g)) {
+        say("tinyllm verify: out of memory\n");
+        goto done;
+    }
+    int show = progress_wanted(no_progress);
+    progress(show, "verify: 1/3 prefill of %d tokens with every tap", g->n_prompt);
+    int failed = run_path(m, g, 0, &paths[0], n_threads);
+    progress(show, "verify: 2/3 token-by-token decode of %d tokens", g->n_prompt);
+    failed = failed || run_path(m, g, 1, &paths[1], n_threads);
+    progress(show, "verify: 3/3 greedy continuation of %d tokens", g->n_cont);
+    failed = failed || greedy_continuation(m, g, cont, n_threads);
+    progress_end(show);
+    if (failed) goto done;
+    char shown_prompt[256]; /* text from the golden file: one escaped line */
+    printf("model:   %s\ngolden:  %s (%d prompt tokens, %d taps)\nprompt:  %s\n\n", model_path, golden_path,
+           g->n_prompt, g->n_taps, tinyllm_printable(g->prompt, strlen(g->prompt), shown_prompt, sizeof shown_prompt));
+    const char *first_fail[2] = {NULL, NULL};
+    int n_fail = print_tap_table(g, paths, rtol_override, atol_override, quiet, first_fail);
+    printf("\ntaps: %d of %d within tolerance\n", g->n_taps - n_fail, g->n_taps);
+    if (first_fail[0]) printf("FIRST FAILING TAP (prefill): %s\n", first_fail[0]);
+    if (first_fail[1]) printf("FIRST FAILING TAP (decode): %s\n", first_fail[1]);
+    int cont_ok = print_continuation(g, cont);
+    int pass = n_fail == 0 && cont_ok && !paths[0].bad_shape && !paths[1].bad_shape;
+    printf("verify: %s\n", pass ? "PASS" : "FAIL");
+    rc = pass ? EXIT_OK : EXIT_VERIFY;
+done:
+    free(cont);
+    free_collector(&paths[0]);
+    free_collector(&paths[1]);
+    return rc;
+}
+
 int cmd_verify(int argc, char **argv) {
     const char *golden_path = NULL;
     float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
@@ -220,9 +359,6 @@ int cmd_verify(int argc, char **argv) {
         return usage_error(&cmd, "--tol %g: expected a finite tolerance >= 0", rtol_override);
     if (!isnan(atol_override) && !(atol_override >= 0 && isfinite(atol_override)))
         return usage_error(&cmd, "--atol %g: expected a finite tolerance >= 0", atol_override);
-    const char *model_path = cf.model;
-    int n_threads = cf.n_threads;
-
     golden g;
     char msg[512];
     if (golden_load(golden_path, &g, msg, sizeof msg)) {
@@ -231,138 +367,11 @@ int cmd_verify(int argc, char **argv) {
     }
     /* the model first: its loader refuses FIFOs and devices, so hashing it cannot block */
     tinyllm_model_params mp = model_params_from(&cf);
-    tinyllm_model *m = load_model_or_report("verify", model_path, &mp);
-    if (!m) {
-        golden_free(&g);
-        return EXIT_MODEL;
-    }
-    int exit_code = EXIT_OK;
-    char sha[65];
-    if (sha256_file(model_path, sha) == 0 && strcmp(sha, g.sha256)) {
-        say("tinyllm verify: %s was made for a model with SHA-256 %.12s..., but %s has %.12s... "
-            "(wrong model, or regenerate the golden with make golden)\n",
-            golden_path, g.sha256, model_path, sha);
-        golden_free(&g);
-        tinyllm_model_free(m);
-        return EXIT_MODEL;
-    }
-    tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info, NULL);
-    for (int i = 0; i < g.n_prompt + g.n_cont; i++) {
-        int id = i < g.n_prompt ? g.prompt_ids[i] : g.cont_ids[i - g.n_prompt];
-        if (id < 0 || id >= info.n_vocab) {
-            say("tinyllm verify: %s: %s token %d is %d (expected an id below the model's %d)\n",
-                golden_path, i < g.n_prompt ? "prompt" : "continuation", i < g.n_prompt ? i : i - g.n_prompt,
-                id, info.n_vocab);
-            golden_free(&g);
-            tinyllm_model_free(m);
-            return EXIT_MODEL;
-        }
-    }
-    /* a golden made for this model fits its context: a longer one would cost
-     * O(n^2) steps for nothing (and name a --ctx the user never gave) */
-    long long positions = (long long)g.n_prompt + (g.n_cont > 1 ? g.n_cont - 1 : 0);
-    if (positions > info.n_ctx_train) {
-        say("tinyllm verify: %s: %d prompt + %d continuation tokens need %lld positions, more than the "
-            "model's context of %d (expected a golden made for this model)\n",
-            golden_path, g.n_prompt, g.n_cont, positions, info.n_ctx_train);
-        golden_free(&g);
-        tinyllm_model_free(m);
-        return EXIT_MODEL;
-    }
-    collector paths[2] = {0};
-    int *cont = malloc(((size_t)g.n_cont + 1) * sizeof *cont);
-    if (!cont || build_collector(&paths[0], &g) || build_collector(&paths[1], &g)) {
-        say("tinyllm verify: out of memory\n");
-        exit_code = EXIT_RUNTIME;
-        goto done;
-    }
-    int show = progress_wanted(no_progress), failed = 0;
-    progress(show, "verify: 1/3 prefill of %d tokens with every tap", g.n_prompt);
-    failed = run_path(m, &g, 0, &paths[0], n_threads);
-    progress(show, "verify: 2/3 token-by-token decode of %d tokens", g.n_prompt);
-    failed = failed || run_path(m, &g, 1, &paths[1], n_threads);
-    progress(show, "verify: 3/3 greedy continuation of %d tokens", g.n_cont);
-    failed = failed || greedy_continuation(m, &g, cont, n_threads);
-    progress_end(show);
-    if (failed) {
-        exit_code = EXIT_RUNTIME;
-        goto done;
-    }
-
-    char shown_prompt[256]; /* text from the golden file: one escaped line */
-    printf("model:   %s\ngolden:  %s (%d prompt tokens, %d taps)\nprompt:  %s\n\n", model_path, golden_path,
-           g.n_prompt, g.n_taps, tinyllm_printable(g.prompt, strlen(g.prompt), shown_prompt, sizeof shown_prompt));
-    printf("%-18s %-16s %-11s %-11s %-10s %-10s %-9s %s\n", "tap", "shape", "prefill", "decode", "max rel", "NMSE",
-           "tol", "result");
-    printf("%-18s %-16s %-11s %-11s\n", "", "", "max|err|", "max|err|");
-    const char *first_fail[2] = {NULL, NULL};
-    int n_fail = 0;
-    for (int i = 0; i < g.n_taps; i++) {
-        const golden_tap *t = &g.taps[i];
-        tolerance tol = tolerance_for(t->name);
-        if (!isnan(rtol_override)) tol.rtol = rtol_override;
-        if (!isnan(atol_override)) tol.atol = atol_override;
-        double ref_max = 0;
-        for (int64_t j = 0; j < t->n; j++)
-            if (isfinite(t->data[j])) ref_max = fmax(ref_max, fabs(t->data[j]));
-        /* a version 2 golden carries each tap's tolerance, derived by the
-         * reference for this model (quantized models: the activation
-         * rounding); --tol/--atol still override */
-        double limit = g.has_tolerances && isnan(rtol_override) && isnan(atol_override)
-                           ? t->tol
-                           : tol.atol + tol.rtol * ref_max;
-        tap_error e[2];
-        int ok = 1;
-        for (int p = 0; p < 2; p++) {
-            e[p] = compare(t, paths[p].bufs[i], paths[p].rows_seen[i]);
-            if (!(e[p].max_abs <= limit)) {
-                ok = 0;
-                if (!first_fail[p]) first_fail[p] = t->name;
-            }
-        }
-        n_fail += !ok;
-        if (quiet && ok) continue;
-        char shape[48], a[16], b[16];
-        shape_text(t, shape, sizeof shape);
-        snprintf(a, sizeof a, e[0].missing ? "missing" : "%.2e", e[0].max_abs);
-        snprintf(b, sizeof b, e[1].missing ? "missing" : "%.2e", e[1].max_abs);
-        printf("%-18s %-16s %-11s %-11s %-10.2e %-10.2e %-9.1e %s\n", t->name, shape, a, b,
-               fmax(e[0].max_rel, e[1].max_rel), fmax(e[0].nmse, e[1].nmse), limit, ok ? "ok" : "FAIL");
-    }
-    for (int p = 0; p < 2; p++)
-        if (paths[p].bad_shape)
-            printf("\n%s: tap %s had a shape that does not fit the golden\n", p ? "decode" : "prefill",
-                   paths[p].bad_name);
-    /* a version 2 golden says how many tokens are decisive: past the
-     * reference's first near tie either choice is correct arithmetic */
-    int n_check = g.has_tolerances ? g.n_decisive : g.n_cont;
-    int cont_ok = 1, first_diff = -1;
-    for (int i = 0; i < n_check; i++)
-        if (cont[i] != g.cont_ids[i]) {
-            cont_ok = 0;
-            first_diff = i;
-            break;
-        }
-    printf("\ntaps: %d of %d within tolerance\n", g.n_taps - n_fail, g.n_taps);
-    if (first_fail[0]) printf("FIRST FAILING TAP (prefill): %s\n", first_fail[0]);
-    if (first_fail[1]) printf("FIRST FAILING TAP (decode): %s\n", first_fail[1]);
-    if (cont_ok && n_check < g.n_cont)
-        printf("greedy continuation: %d of %d tokens match (the %d decisive ones; then a near tie)\n", n_check,
-               n_check, n_check);
-    else if (cont_ok)
-        printf("greedy continuation: %d of %d tokens match\n", g.n_cont, g.n_cont);
-    else
-        printf("greedy continuation: FAIL, first difference at token %d (engine %d, reference %d)\n", first_diff,
-               cont[first_diff], g.cont_ids[first_diff]);
-    int pass = n_fail == 0 && cont_ok && !paths[0].bad_shape && !paths[1].bad_shape;
-    printf("verify: %s\n", pass ? "PASS" : "FAIL");
-    if (!pass) exit_code = EXIT_VERIFY;
-done:
-    free(cont);
-    free_collector(&paths[0]);
-    free_collector(&paths[1]);
+    tinyllm_model *m = load_model_or_report("verify", cf.model, &mp);
+    rc = !m ? EXIT_MODEL : check_golden_fits(&g, golden_path, m, cf.model);
+    if (!rc)
+        rc = verify(m, &g, cf.model, golden_path, cf.n_threads, rtol_override, atol_override, quiet, no_progress);
     tinyllm_model_free(m);
     golden_free(&g);
-    return exit_code;
+    return rc;
 }
