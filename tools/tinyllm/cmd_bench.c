@@ -71,21 +71,175 @@ static int random_tokens(int *tokens, int n, int n_vocab, uint64_t seed) {
     return rc;
 }
 
+/* What a run measured, for the reports. */
+typedef struct {
+    const char *model_path;
+    tinyllm_model_info info;
+    int expand_f32, reps, n_rows;
+    double load_ms, first_token_ms, rss_mib;
+    const bench_row *rows;
+} bench_report;
+
+static void print_json(const bench_report *r) {
+    const tinyllm_model_info *info = &r->info;
+    /* strings through the CLI's one JSON string writer: a path with a quote stays valid JSON */
+    printf("{\"model\": ");
+    json_write_string(stdout, r->model_path, 0);
+    printf(", \"architecture\": ");
+    json_write_string(stdout, info->architecture, 0);
+    printf(", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64 ", \"weight_bytes\": %" PRIu64
+           ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
+           "\"kernels\": \"%s\", \"blas_core\": ",
+           info->file_size, info->n_params, info->weight_bytes, info->n_embd, info->n_layer, info->n_ff, info->n_vocab,
+           info->n_head, info->n_head_kv, info->kernels);
+    json_write_string(stdout, blas_core(), 0);
+    printf(", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [", r->load_ms,
+           r->first_token_ms, r->rss_mib);
+    for (int i = 0; i < r->n_rows; i++)
+        printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
+               "\"max\": %.3f, \"reps\": %d}",
+               i ? "," : "", r->rows[i].test, r->rows[i].n_tokens, r->rows[i].threads, r->rows[i].median,
+               r->rows[i].min, r->rows[i].max, r->reps);
+    printf("]}\n");
+}
+
+static void print_markdown(const bench_report *r) {
+    const tinyllm_model_info *info = &r->info;
+    printf("| model | size | params | threads | test | tok/s (median) | min .. max |\n");
+    printf("|---|---:|---:|---:|---|---:|---:|\n");
+    for (int i = 0; i < r->n_rows; i++)
+        printf("| %s %s | %.1f MiB | %.2f M | %d | %s | %.1f | %.1f .. %.1f |\n", info->architecture,
+               *info->name ? info->name : "", info->file_size / 1048576.0, info->n_params / 1e6, r->rows[i].threads,
+               r->rows[i].test, r->rows[i].median, r->rows[i].min, r->rows[i].max);
+    printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
+           "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
+           info->weight_bytes / 1048576.0, r->expand_f32 ? " (--expand-f32)" : "", r->load_ms, r->first_token_ms,
+           r->rss_mib, r->reps, info->kernels, blas_core());
+}
+
+/* The settings asked for. */
+typedef struct {
+    int_list prompts, threads;
+    int n_gen, reps, no_progress;
+} bench_plan;
+
+/* Every setting on one context per thread count, into rows (names holds
+ * their test names): EXIT_OK, or an exit code after a message. The first
+ * context also times start-up: load + one token. */
+static int run_plan(tinyllm_model *m, const tinyllm_model_info *info, const bench_plan *pl, const int *tokens,
+                    int max_tokens, bench_row *rows, char (*names)[16], int *n_rows, double *first_token_ms) {
+    int show = progress_wanted(pl->no_progress), n_settings = 0;
+    for (int k = 0; k <= pl->prompts.n; k++) n_settings += (k == pl->prompts.n ? pl->n_gen : pl->prompts.v[k]) > 0;
+    n_settings *= pl->threads.n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN); /* the library's default: every core */
+    int rc = EXIT_OK;
+    for (int ti = 0; ti < pl->threads.n && !rc; ti++) {
+        tinyllm_context_params cp = tinyllm_context_default_params();
+        cp.n_ctx = max_tokens > info->n_ctx_train ? max_tokens : info->n_ctx_train;
+        if (info->positions != TINYLLM_POS_ROPE && cp.n_ctx > info->n_ctx_train) cp.n_ctx = info->n_ctx_train;
+        cp.n_ctx = max_tokens < cp.n_ctx ? (max_tokens > 0 ? max_tokens : 1) : cp.n_ctx;
+        cp.n_threads = pl->threads.v[ti];
+        tinyllm_context *ctx = NULL;
+        tinyllm_error err = {0};
+        if (tinyllm_context_create(m, &cp, &ctx, &err)) {
+            say("tinyllm bench: %s\n", err.message);
+            return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+        }
+        if (ti == 0) { /* start-up: load + one token, the first thing a user waits for */
+            double t0 = now_seconds();
+            tinyllm_context_decode(ctx, tokens[0], NULL);
+            *first_token_ms += (now_seconds() - t0) * 1e3;
+        }
+        int nth = pl->threads.v[ti] ? pl->threads.v[ti] : (int)(cores > 0 ? cores : 1);
+        for (int k = 0; k <= pl->prompts.n && !rc; k++) {
+            int is_tg = k == pl->prompts.n, n = is_tg ? pl->n_gen : pl->prompts.v[k];
+            if (n == 0) continue;
+            progress(show, "bench: %s%d on %d thread(s) (setting %d of %d)", is_tg ? "tg" : "pp", n, nth,
+                     *n_rows + 1, n_settings);
+            bench_row *row = &rows[*n_rows];
+            snprintf(names[*n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
+            *row = (bench_row){.test = names[*n_rows], .n_tokens = n, .threads = nth};
+            if (run_setting(ctx, tokens, n, is_tg, pl->reps, row))
+                rc = EXIT_RUNTIME;
+            else
+                (*n_rows)++;
+        }
+        tinyllm_context_free(ctx);
+    }
+    progress_end(show);
+    return rc;
+}
+
+/* The model's context limit against the lengths asked for: EXIT_OK or a
+ * usage error. RoPE models may run past their trained context, up to
+ * BENCH_MAX_CTX, as other engines' benches do. */
+static int check_lengths(const command_spec *cmd, const tinyllm_model_info *info, const bench_plan *pl) {
+    int limit = info->positions == TINYLLM_POS_ROPE && info->n_ctx_train < BENCH_MAX_CTX ? BENCH_MAX_CTX
+                                                                                         : info->n_ctx_train;
+    for (int i = 0; i <= pl->prompts.n; i++) {
+        int n = i < pl->prompts.n ? pl->prompts.v[i] : pl->n_gen;
+        if (n > limit)
+            return usage_error(cmd, "%s %d: longer than the %d tokens of context this model allows%s",
+                               i < pl->prompts.n ? "-p" : "-n", n, limit,
+                               info->positions == TINYLLM_POS_ROPE ? "" : " (its positions end there)");
+    }
+    return EXIT_OK;
+}
+
+/* Loads the model, runs the plan and prints the report. */
+static int bench(const command_spec *cmd, const common_flags *cf, const bench_plan *pl, const char *format,
+                 uint64_t seed) {
+    double t_load = now_seconds();
+    tinyllm_model_params mp = model_params_from(cf);
+    mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
+    tinyllm_model *m = load_model_or_report("bench", cf->model, &mp);
+    if (!m) return EXIT_MODEL;
+    bench_report r = {.model_path = cf->model, .expand_f32 = cf->expand_f32, .reps = pl->reps};
+    r.load_ms = r.first_token_ms = (now_seconds() - t_load) * 1e3;
+    tinyllm_model_info_get(m, &r.info, NULL);
+    int rc = check_lengths(cmd, &r.info, pl);
+    int max_tokens = pl->n_gen;
+    for (int i = 0; i < pl->prompts.n; i++) max_tokens = pl->prompts.v[i] > max_tokens ? pl->prompts.v[i] : max_tokens;
+    size_t n_settings = (size_t)pl->threads.n * (pl->prompts.n + 1);
+    int *tokens = malloc((size_t)(max_tokens + 1) * sizeof *tokens);
+    bench_row *rows = calloc(n_settings, sizeof *rows);
+    char (*names)[16] = calloc(n_settings, sizeof *names);
+    if (!rc && (!tokens || !rows || !names || random_tokens(tokens, max_tokens, r.info.n_vocab, seed))) {
+        say("tinyllm bench: out of memory\n");
+        rc = EXIT_RUNTIME;
+    }
+    if (!rc) rc = run_plan(m, &r.info, pl, tokens, max_tokens, rows, names, &r.n_rows, &r.first_token_ms);
+    if (!rc) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        r.rss_mib = ru.ru_maxrss / 1024.0;
+        r.rows = rows;
+        if (!strcmp(format, "json"))
+            print_json(&r);
+        else
+            print_markdown(&r);
+    }
+    free(tokens);
+    free(rows);
+    free(names);
+    tinyllm_model_free(m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *format = "md";
-    int_list prompts = {2, {128, 512}}, threads = {0, {0}};
-    int n_gen = 128, reps = 5, no_progress = 0;
+    bench_plan pl = {.prompts = {2, {128, 512}}, .threads = {0, {0}}, .n_gen = 128, .reps = 5};
     uint64_t seed = 1;
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_WEIGHTS | CF_NO_MMAP;
     const opt_spec own[] = { /* -t here is a list of thread counts */
-        {"--n-prompt", "-p", OPT_INT_LIST, &prompts, "N,N", "prompt lengths to time (default 128,512)", NULL},
-        {"--n-gen", "-n", OPT_INT, &n_gen, "N", "tokens to generate; 0 skips tg (default 128)", NULL},
-        {"--threads", "-t", OPT_INT_LIST, &threads, "N,N", "thread counts (default: all cores)", NULL},
-        {"--reps", "-r", OPT_INT, &reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
+        {"--n-prompt", "-p", OPT_INT_LIST, &pl.prompts, "N,N", "prompt lengths to time (default 128,512)", NULL},
+        {"--n-gen", "-n", OPT_INT, &pl.n_gen, "N", "tokens to generate; 0 skips tg (default 128)", NULL},
+        {"--threads", "-t", OPT_INT_LIST, &pl.threads, "N,N", "thread counts (default: all cores)", NULL},
+        {"--reps", "-r", OPT_INT, &pl.reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
-        {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
+        {"--no-progress", NULL, OPT_FLAG, &pl.no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
@@ -96,140 +250,18 @@ int cmd_bench(int argc, char **argv) {
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
     if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
-    const char *model_path = cf.model;
-    int expand_f32 = cf.expand_f32;
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);
-    if (reps < 1 || reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", reps);
-    if (n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", n_gen);
-    for (int i = 0; i < prompts.n; i++)
-        if (prompts.v[i] < 0) return usage_error(&cmd, "-p %d: expected prompt lengths >= 0", prompts.v[i]);
-    int any = n_gen > 0;
-    for (int i = 0; i < prompts.n; i++) any |= prompts.v[i] > 0;
+    if (pl.reps < 1 || pl.reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", pl.reps);
+    if (pl.n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", pl.n_gen);
+    for (int i = 0; i < pl.prompts.n; i++)
+        if (pl.prompts.v[i] < 0) return usage_error(&cmd, "-p %d: expected prompt lengths >= 0", pl.prompts.v[i]);
+    int any = pl.n_gen > 0;
+    for (int i = 0; i < pl.prompts.n; i++) any |= pl.prompts.v[i] > 0;
     if (!any) return usage_error(&cmd, "-p/-n: nothing to measure (expected a prompt length or -n above 0)");
-    if (threads.n == 0) threads.n = 1;
-    for (int i = 0; i < threads.n; i++)
-        if (threads.v[i] < 0 || threads.v[i] > 256) return usage_error(&cmd, "-t %d: expected 1 to 256", threads.v[i]);
-    for (int i = 0; i < threads.n; i++) warn_threads(&cmd, threads.v[i]);
-
-    double t_load = now_seconds();
-    tinyllm_model_params mp = model_params_from(&cf);
-    mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
-    tinyllm_model *m = load_model_or_report("bench", model_path, &mp);
-    if (!m) return EXIT_MODEL;
-    double load_ms = (now_seconds() - t_load) * 1e3;
-    tinyllm_model_info info;
-    tinyllm_model_info_get(m, &info, NULL);
-    /* the context bench can give: the trained one (RoPE models may run past
-     * it, up to BENCH_MAX_CTX, as other engines' benches do) */
-    int limit = info.positions == TINYLLM_POS_ROPE && info.n_ctx_train < BENCH_MAX_CTX ? BENCH_MAX_CTX : info.n_ctx_train;
-    for (int i = 0; i <= prompts.n; i++) {
-        int n = i < prompts.n ? prompts.v[i] : n_gen;
-        if (n > limit) {
-            tinyllm_model_free(m);
-            return usage_error(&cmd, "%s %d: longer than the %d tokens of context this model allows%s",
-                               i < prompts.n ? "-p" : "-n", n, limit,
-                               info.positions == TINYLLM_POS_ROPE ? "" : " (its positions end there)");
-        }
-    }
-    int max_tokens = n_gen;
-    for (int i = 0; i < prompts.n; i++) max_tokens = prompts.v[i] > max_tokens ? prompts.v[i] : max_tokens;
-    int *tokens = malloc((size_t)(max_tokens + 1) * sizeof *tokens);
-    bench_row *rows = calloc((size_t)threads.n * (prompts.n + 1), sizeof *rows);
-    char (*names)[16] = calloc((size_t)threads.n * (prompts.n + 1), sizeof *names);
-    int n_rows = 0, exit_code = EXIT_OK;
-    double first_token_ms = 0;
-    if (!tokens || !rows || !names) {
-        say("tinyllm bench: out of memory\n");
-        exit_code = EXIT_RUNTIME;
-        goto done;
-    }
-    if (random_tokens(tokens, max_tokens, info.n_vocab, seed)) {
-        say("tinyllm bench: out of memory\n");
-        exit_code = EXIT_RUNTIME;
-        goto done;
-    }
-    int show = progress_wanted(no_progress), n_settings = 0;
-    for (int k = 0; k <= prompts.n; k++) n_settings += (k == prompts.n ? n_gen : prompts.v[k]) > 0;
-    n_settings *= threads.n;
-    for (int ti = 0; ti < threads.n; ti++) {
-        tinyllm_context_params cp = tinyllm_context_default_params();
-        cp.n_ctx = max_tokens > info.n_ctx_train ? max_tokens : info.n_ctx_train;
-        if (info.positions != TINYLLM_POS_ROPE && cp.n_ctx > info.n_ctx_train) cp.n_ctx = info.n_ctx_train;
-        cp.n_ctx = max_tokens < cp.n_ctx ? (max_tokens > 0 ? max_tokens : 1) : cp.n_ctx;
-        cp.n_threads = threads.v[ti];
-        tinyllm_context *ctx = NULL;
-        tinyllm_error err = {0};
-        if (tinyllm_context_create(m, &cp, &ctx, &err)) {
-            say("tinyllm bench: %s\n", err.message);
-            exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
-            goto done;
-        }
-        if (ti == 0) { /* start-up: load + one token, the first thing a user waits for */
-            double t0 = now_seconds();
-            tinyllm_context_decode(ctx, tokens[0], NULL);
-            first_token_ms = load_ms + (now_seconds() - t0) * 1e3;
-        }
-        int nth = threads.v[ti];
-        for (int k = 0; k <= prompts.n; k++) {
-            int is_tg = k == prompts.n, n = is_tg ? n_gen : prompts.v[k];
-            if (n == 0) continue;
-            progress(show, "bench: %s%d on %d thread(s) (setting %d of %d)", is_tg ? "tg" : "pp", n,
-                     threads.v[ti] ? threads.v[ti] : (int)sysconf(_SC_NPROCESSORS_ONLN), n_rows + 1, n_settings);
-            bench_row *row = &rows[n_rows];
-            snprintf(names[n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
-            row->test = names[n_rows];
-            row->n_tokens = n;
-            long cores = sysconf(_SC_NPROCESSORS_ONLN); /* the library's default: every core */
-            row->threads = nth ? nth : (int)(cores > 0 ? cores : 1);
-            if (run_setting(ctx, tokens, n, is_tg, reps, row)) {
-                tinyllm_context_free(ctx);
-                exit_code = EXIT_RUNTIME;
-                goto done;
-            }
-            n_rows++;
-        }
-        tinyllm_context_free(ctx);
-    }
-    progress_end(show);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double rss_mib = ru.ru_maxrss / 1024.0;
-    if (!strcmp(format, "json")) {
-        /* strings through the CLI's one JSON string writer: a path with a quote stays valid JSON */
-        printf("{\"model\": ");
-        json_write_string(stdout, model_path, 0);
-        printf(", \"architecture\": ");
-        json_write_string(stdout, info.architecture, 0);
-        printf(", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64 ", \"weight_bytes\": %" PRIu64
-               ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
-               "\"kernels\": \"%s\", \"blas_core\": ",
-               info.file_size, info.n_params, info.weight_bytes, info.n_embd, info.n_layer, info.n_ff, info.n_vocab,
-               info.n_head, info.n_head_kv, info.kernels);
-        json_write_string(stdout, blas_core(), 0);
-        printf(", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [", load_ms,
-               first_token_ms, rss_mib);
-        for (int i = 0; i < n_rows; i++)
-            printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
-                   "\"max\": %.3f, \"reps\": %d}",
-                   i ? "," : "", rows[i].test, rows[i].n_tokens, rows[i].threads, rows[i].median, rows[i].min,
-                   rows[i].max, reps);
-        printf("]}\n");
-    } else {
-        printf("| model | size | params | threads | test | tok/s (median) | min .. max |\n");
-        printf("|---|---:|---:|---:|---|---:|---:|\n");
-        for (int i = 0; i < n_rows; i++)
-            printf("| %s %s | %.1f MiB | %.2f M | %d | %s | %.1f | %.1f .. %.1f |\n", info.architecture,
-                   *info.name ? info.name : "", info.file_size / 1048576.0, info.n_params / 1e6, rows[i].threads,
-                   rows[i].test, rows[i].median, rows[i].min, rows[i].max);
-        printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
-               "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
-               info.weight_bytes / 1048576.0, expand_f32 ? " (--expand-f32)" : "", load_ms, first_token_ms, rss_mib, reps,
-               info.kernels, blas_core());
-    }
-done:
-    free(tokens);
-    free(rows);
-    free(names);
-    tinyllm_model_free(m);
-    return exit_code;
+    if (pl.threads.n == 0) pl.threads.n = 1;
+    for (int i = 0; i < pl.threads.n; i++)
+        if (pl.threads.v[i] < 0 || pl.threads.v[i] > 256)
+            return usage_error(&cmd, "-t %d: expected 1 to 256", pl.threads.v[i]);
+    for (int i = 0; i < pl.threads.n; i++) warn_threads(&cmd, pl.threads.v[i]);
+    return bench(&cmd, &cf, &pl, format, seed);
 }
