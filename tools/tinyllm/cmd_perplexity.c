@@ -20,6 +20,68 @@
  * than anyone waits for on a CPU; /dev/zero and the like are refused anyway */
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 
+/* NLL sums over the windows, and what they took. */
+typedef struct {
+    double nll, nll_sq, secs;
+    long scored;
+    int windows;
+} window_scores;
+
+/* Windows of n_ctx tokens every `stride`, each scoring the tokens no
+ * earlier window scored (each from the ones before it in its window). -1
+ * after an engine error (reported). */
+static int score_windows(tinyllm_context *ctx, const int *tokens, int n_tok, int n_ctx, int stride, int per_window,
+                         int progress, int n_vocab, window_scores *sc) {
+    tinyllm_error err = {0};
+    double t0 = now_seconds();
+    int scored_upto = 1, total_windows = n_tok <= n_ctx ? 1 : 1 + (n_tok - n_ctx + stride - 1) / stride;
+    for (int start = 0;; start += stride) {
+        int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
+        tinyllm_context_rewind(ctx, 0, NULL);
+        if (tinyllm_context_prefill(ctx, tokens + start, end - start, &err)) {
+            report("perplexity", &err);
+            return -1;
+        }
+        sc->windows++;
+        int first = scored_upto > start + 1 ? scored_upto : start + 1;
+        double window_nll = 0;
+        for (int t = first; t < end; t++) {
+            double l = -log_prob(tinyllm_context_logits_at(ctx, t - start - 1), n_vocab, tokens[t]);
+            window_nll += l, sc->nll_sq += l * l;
+            sc->scored++;
+        }
+        sc->nll += window_nll;
+        if (per_window)
+            printf("window %d: tokens %d..%d, scored %d, nll/token %.6f\n", sc->windows, start, end - 1, end - first,
+                   end > first ? window_nll / (end - first) : 0.0);
+        if (progress) { /* one line, rewritten in place */
+            double el = now_seconds() - t0;
+            fprintf(stderr, "\rperplexity: window %d/%d, %.0f tok/s, about %.0f s left ", sc->windows,
+                    total_windows, sc->windows * (double)n_ctx / el, el / sc->windows * (total_windows - sc->windows));
+        }
+        scored_upto = end;
+        if (end == n_tok) break;
+    }
+    if (progress) fprintf(stderr, "\r\033[K");
+    sc->secs = now_seconds() - t0;
+    return 0;
+}
+
+/* The summary, with the standard error of the mean over tokens (as
+ * llama-perplexity gives it), and through exp() for the perplexity. */
+static void print_scores(const window_scores *sc, const char *text_path, size_t n_bytes, int n_tok, int n_ctx,
+                         int stride) {
+    double mean = sc->nll / sc->scored;
+    double var = sc->scored > 1 ? (sc->nll_sq / sc->scored - mean * mean) * sc->scored / (sc->scored - 1) : 0;
+    double se = sqrt(var > 0 ? var / sc->scored : 0);
+    printf("file:        %s (%zu bytes, %d tokens + BOS)\n", text_path, n_bytes, n_tok - 1);
+    printf("windows:     %d of %d tokens, stride %d (%.1f s, %.0f tok/s)\n", sc->windows, n_ctx, stride, sc->secs,
+           (double)sc->windows * n_ctx / sc->secs);
+    printf("nll/token:   %.6f\nperplexity:  %.4f\nbits/byte:   %.6f\n", mean, exp(mean),
+           sc->nll / log(2.0) / (double)n_bytes);
+    printf("std. error:  nll/token +/- %.6f, perplexity +/- %.4f (over %ld tokens)\n", se, exp(mean) * se, sc->scored);
+}
+
 int cmd_perplexity(int argc, char **argv) {
     const char *text_path = NULL;
     int stride = 0, per_window = 0, no_progress = 0;
@@ -102,51 +164,13 @@ int cmd_perplexity(int argc, char **argv) {
         exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }
-    double t0 = now_seconds(), nll = 0, nll_sq = 0;
-    long scored = 0;
-    int windows = 0, scored_upto = 1;
-    int total_windows = n_tok <= n_ctx ? 1 : 1 + (n_tok - n_ctx + stride - 1) / stride;
-    int progress = !no_progress && isatty(STDERR_FILENO);
-    for (int start = 0;; start += stride) {
-        int end = start + n_ctx < n_tok ? start + n_ctx : n_tok;
-        tinyllm_context_rewind(ctx, 0, NULL);
-        if (tinyllm_context_prefill(ctx, tokens + start, end - start, &err)) {
-            report("perplexity", &err);
-            exit_code = EXIT_RUNTIME;
-            goto done;
-        }
-        windows++;
-        int first = scored_upto > start + 1 ? scored_upto : start + 1;
-        double window_nll = 0;
-        for (int t = first; t < end; t++) {
-            double l = -log_prob(tinyllm_context_logits_at(ctx, t - start - 1), info.n_vocab, tokens[t]);
-            window_nll += l, nll_sq += l * l;
-            scored++;
-        }
-        nll += window_nll;
-        if (per_window)
-            printf("window %d: tokens %d..%d, scored %d, nll/token %.6f\n", windows, start, end - 1, end - first,
-                   end > first ? window_nll / (end - first) : 0.0);
-        if (progress) { /* one line, rewritten in place */
-            double el = now_seconds() - t0;
-            fprintf(stderr, "\rperplexity: window %d/%d, %.0f tok/s, about %.0f s left ", windows, total_windows,
-                    windows * (double)n_ctx / el, el / windows * (total_windows - windows));
-        }
-        scored_upto = end;
-        if (end == n_tok) break;
+    window_scores sc = {0};
+    if (score_windows(ctx, tokens, n_tok, n_ctx, stride, per_window, !no_progress && isatty(STDERR_FILENO),
+                      info.n_vocab, &sc)) {
+        exit_code = EXIT_RUNTIME;
+        goto done;
     }
-    if (progress) fprintf(stderr, "\r\033[K");
-    double secs = now_seconds() - t0;
-    /* the standard error of the mean over tokens (as llama-perplexity gives it),
-     * and through exp() for the perplexity */
-    double mean = nll / scored, var = scored > 1 ? (nll_sq / scored - mean * mean) * scored / (scored - 1) : 0;
-    double se = sqrt(var > 0 ? var / scored : 0);
-    printf("file:        %s (%zu bytes, %d tokens + BOS)\n", text_path, n_bytes, n_tok - 1);
-    printf("windows:     %d of %d tokens, stride %d (%.1f s, %.0f tok/s)\n", windows, n_ctx, stride, secs,
-           (double)windows * n_ctx / secs);
-    printf("nll/token:   %.6f\nperplexity:  %.4f\nbits/byte:   %.6f\n", nll / scored, exp(nll / scored),
-           nll / log(2.0) / (double)n_bytes);
-    printf("std. error:  nll/token +/- %.6f, perplexity +/- %.4f (over %ld tokens)\n", se, exp(mean) * se, scored);
+    print_scores(&sc, text_path, n_bytes, n_tok, n_ctx, stride);
 done:
     free(tokens);
     free(text);
