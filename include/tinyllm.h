@@ -343,6 +343,49 @@ TINYLLM_API tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *model, 
 TINYLLM_API tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on,
                                                        tinyllm_error *err);
 
+/* Experiments: one piece of the model switched off or changed, to see why
+ * it is there. They apply to every forward pass after they are set (rewind
+ * to rerun a prompt under them); an experiment never changes the weights.
+ *   no-scale            scores = q.k, without the 1/sqrt(head_dim) scale
+ *   attn-scale=F        scores = F * q.k (any finite F)
+ *   no-mask             prefill: every token attends to every key of its
+ *                       batch, the future too (decode then differs from
+ *                       prefill: a decoded token has no future to see)
+ *   mask-after-softmax  softmax over the future too, then its weights set to
+ *                       0 (rows no longer sum to 1)
+ *   naive-softmax       exp(s) / sum exp(s) without subtracting the row's
+ *                       max: large scores overflow to inf/NaN
+ *   no-positions        no positional information: no position embedding
+ *                       (no "pos" tap), no RoPE
+ *   no-norm             every norm (attention, feed-forward, final) the
+ *                       identity: the residual stream goes in as it is */
+enum {
+    TINYLLM_EXP_NO_SCALE = 1 << 0,
+    TINYLLM_EXP_ATTN_SCALE = 1 << 1,
+    TINYLLM_EXP_NO_MASK = 1 << 2,
+    TINYLLM_EXP_MASK_AFTER_SOFTMAX = 1 << 3,
+    TINYLLM_EXP_NAIVE_SOFTMAX = 1 << 4,
+    TINYLLM_EXP_NO_POSITIONS = 1 << 5,
+    TINYLLM_EXP_NO_NORM = 1 << 6,
+};
+
+typedef struct {
+    unsigned flags;   /* TINYLLM_EXP_*; 0: the model as it is */
+    float attn_scale; /* the factor of TINYLLM_EXP_ATTN_SCALE */
+} tinyllm_experiments;
+
+/* "no-scale,attn-scale=0.5,..." (names above, comma-separated; "" or
+ * "none": no experiment) into *out. Unknown names, a bad factor and
+ * combinations that contradict each other (no-scale with attn-scale,
+ * no-mask with mask-after-softmax) are errors. */
+TINYLLM_API tinyllm_status tinyllm_experiments_parse(const char *spec, tinyllm_experiments *out, tinyllm_error *err);
+/* The experiments as text ("no-mask,attn-scale=0.5", "none"), NUL-terminated
+ * in buf (cut to cap); the length it needs. */
+TINYLLM_API size_t tinyllm_experiments_describe(const tinyllm_experiments *e, char *buf, size_t cap);
+/* Sets a context's experiments (NULL or flags 0: none). */
+TINYLLM_API tinyllm_status tinyllm_context_set_experiments(tinyllm_context *ctx, const tinyllm_experiments *e,
+                                                           tinyllm_error *err);
+
 /* ------------------------------------------------------------- sampling -- */
 
 typedef struct tinyllm_sampler tinyllm_sampler;

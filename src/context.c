@@ -96,6 +96,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->model = m;
     c->rope = rope_forward;
     c->skip_layer = -1;
+    c->att_rule = attention_rule_for(h->head_dim, NULL);
     c->n_ctx = n_ctx;
     c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -105,9 +106,6 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     /* attention scores and probabilities: a block of rows per thread until
      * taps need every head at once (taps.c) */
     size_t rows = B < ATTENTION_ROW_BLOCK ? B : ATTENTION_ROW_BLOCK;
-#ifdef TINYLLM_FAULT_INJECTION
-    rows = B; /* the faulty attention computes whole (T, L) heads */
-#endif
     c->att_scratch = rows * (size_t)n_ctx;
     size_t att = (size_t)c->n_threads * c->att_scratch;
     c->x = malloc(B * dim * sizeof(float));
@@ -148,14 +146,16 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     if (h->positions == TINYLLM_POS_ROPE) rope_table(c->rope_cos, c->rope_sin, n_ctx, h->head_dim, h->rope_theta);
     if (h->positions == TINYLLM_POS_SINUSOIDAL) sinusoidal_table(c->pos_sin, n_ctx, h->n_embd);
 #ifdef TINYLLM_FAULT_INJECTION
-    const char *name = getenv("TINYLLM_FAULT");
-    static const char *const FAULTS[] = {"", "mask_after_softmax", "rope_wrong_pairs", "softmax_no_max", "skip_layer"};
-    int fault = FAULT_NONE;
-    for (int i = 1; name && i < (int)(sizeof FAULTS / sizeof FAULTS[0]); i++)
-        if (!strcmp(name, FAULTS[i])) fault = i;
-    if (fault == FAULT_ROPE_WRONG_PAIRS) c->rope = rope_wrong_pairs;
-    if (fault == FAULT_MASK_AFTER_SOFTMAX || fault == FAULT_SOFTMAX_NO_MAX) c->faulty_attention = fault;
-    if (fault == FAULT_SKIP_LAYER) c->skip_layer = 1;
+    /* Deliberate bugs for proving that `tinyllm verify` catches them, chosen
+     * by TINYLLM_FAULT: a swapped RoPE, a skipped layer, or two of the
+     * experiments set without a word (one mechanism for both). */
+    const char *fault = getenv("TINYLLM_FAULT");
+    if (fault && !strcmp(fault, "rope_wrong_pairs")) c->rope = rope_wrong_pairs;
+    if (fault && !strcmp(fault, "skip_layer")) c->skip_layer = 1;
+    if (fault && !strcmp(fault, "mask_after_softmax"))
+        tinyllm_context_set_experiments(c, &(tinyllm_experiments){TINYLLM_EXP_MASK_AFTER_SOFTMAX, 0}, NULL);
+    if (fault && !strcmp(fault, "softmax_no_max"))
+        tinyllm_context_set_experiments(c, &(tinyllm_experiments){TINYLLM_EXP_NAIVE_SOFTMAX, 0}, NULL);
 #endif
     /* This context's pool owns the threads: OpenBLAS runs single-threaded
      * inside each part, so the cores are never oversubscribed. (The setting

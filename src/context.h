@@ -56,13 +56,15 @@ struct tinyllm_context {
     void *tap_user;
     /* The swappable ops: the real ones, or in fault builds
      * (-DTINYLLM_FAULT_INJECTION) with TINYLLM_FAULT=NAME a deliberate bug,
-     * for tests that prove `verify` catches it. */
+     * for tests that prove `verify` catches it (context.c). */
     rope_fn rope;         // rope_forward, or rope_wrong_pairs
-    int faulty_attention; // 0, or the fault_kind attention_forward_faulty plays
     int skip_layer;       // a layer forward() skips: -1, or 1 with skip_layer
+    /* Experiments (tinyllm_context_set_experiments): what the user switched
+     * off, and the attention rule that follows from it. */
+    tinyllm_experiments exp;
+    attention_rule att_rule;
 };
 
-/* The deliberate bugs (enum fault_kind) live in attention.h. */
 
 /* Runs T tokens (T <= n_batch) at positions n_past.. through the model;
  * writes logits for the last token, or for all T at row `logits_row0`.. when

@@ -26,8 +26,12 @@ static void matmul(tinyllm_context *ctx, float *out, const float *in, matrix w, 
     run_step(ctx, &(step){OP_MATMUL, .out = out, .in = in, .in_stride = C, .w = w, .b = b, .T = T, .C = C, .OC = OC});
 }
 
-/* out (T, dim) = the family's norm of in (T, dim) */
+/* out (T, dim) = the family's norm of in (T, dim); the no-norm experiment: in as it is */
 static void norm(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *b, int T) {
+    if (ctx->exp.flags & TINYLLM_EXP_NO_NORM) {
+        memcpy(out, in, (size_t)T * ctx->model->info.n_embd * sizeof *out);
+        return;
+    }
     run_step(ctx, &(step){OP_NORM, .out = out, .in = in, .norm_w = w, .b = b, .T = T});
 }
 
@@ -43,10 +47,11 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     int dim = h->n_embd, kv_dim = m->kv_dim, ff = h->n_ff, hd = h->head_dim, H = h->n_head;
     int pos0 = ctx->n_past, L = pos0 + T;
     float *x = ctx->x; // (T, dim) the residual stream
+    int positions = !(ctx->exp.flags & TINYLLM_EXP_NO_POSITIONS); /* the no-positions experiment: none */
 
     embed(m, x, tokens, T); // (T, dim)
     TAP(ctx, TAP_EMBED, -1, pos0, x, 2, T, dim, 1);
-    if (!f->rope) { /* absolute positions: learned, or the sinusoidal table built for this context */
+    if (!f->rope && positions) { /* absolute positions: learned, or the sinusoidal table built for this context */
         const float *positions = m->pos_embd ? m->pos_embd : ctx->pos_sin; // (n_ctx, dim)
         residual(ctx, x, positions + (size_t)pos0 * dim, T);
         TAP(ctx, TAP_POS, -1, pos0, x, 2, T, dim, 1);
@@ -69,7 +74,7 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul(ctx, k, ctx->xb, w->wk, w->bk, T, dim, kv_dim);   // (T, kv_dim)
             matmul(ctx, v, ctx->xb, w->wv, w->bv, T, dim, kv_dim);   // (T, kv_dim)
         }
-        if (f->rope) run_step(ctx, &(step){OP_ROPE, .out = ctx->q, .k = k, .T = T, .pos0 = pos0});
+        if (f->rope && positions) run_step(ctx, &(step){OP_ROPE, .out = ctx->q, .k = k, .T = T, .pos0 = pos0});
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k, 2, T, kv_dim, 1);
         TAP(ctx, TAP_V, l, pos0, v, 2, T, kv_dim, 1);

@@ -104,8 +104,8 @@ static void attention_part(tinyllm_context *ctx, const step *s, int ith, int h0,
     const tinyllm_model_info *h = &ctx->model->info;
     size_t head_stride = ctx->att_all_heads ? (size_t)s->T * (s->pos0 + s->T) : 0;
     size_t scratch = head_stride ? 0 : (size_t)ith * ctx->att_scratch;
-    attention_forward(ctx->model->kern, s->out, ctx->scores + scratch, ctx->probs + scratch, head_stride, s->in, s->k,
-                      s->v, s->T, s->pos0, h->n_head, h->n_head_kv, h->head_dim, h0, h1);
+    attention_forward(ctx->model->kern, &ctx->att_rule, s->out, ctx->scores + scratch, ctx->probs + scratch,
+                      head_stride, s->in, s->k, s->v, s->T, s->pos0, h->n_head, h->n_head_kv, h->head_dim, h0, h1);
 }
 
 static void part(void *arg, int ith, int nth) {
@@ -152,15 +152,6 @@ static int threads_for(const tinyllm_context *ctx, const step *s) {
 }
 
 void run_step(tinyllm_context *ctx, const step *s) {
-#ifdef TINYLLM_FAULT_INJECTION
-    if (s->op == OP_ATTENTION && ctx->faulty_attention) { /* whole heads, one thread */
-        attention_forward_faulty(ctx->model->kern, s->out, ctx->scores, ctx->probs,
-                                 ctx->att_all_heads ? (size_t)s->T * (s->pos0 + s->T) : 0, s->in, s->k, s->v, s->T,
-                                 s->pos0, ctx->model->info.n_head, ctx->model->info.n_head_kv,
-                                 ctx->model->info.head_dim, ctx->faulty_attention);
-        return;
-    }
-#endif
     if (s->op == OP_MATMUL && matmul_takes_q8_act(s->w, s->T)) /* its input quantized once, rows split */
         run_step(ctx, &(step){OP_QUANTIZE, .in = s->in, .in_stride = s->in_stride, .T = s->T, .C = s->C});
     job j = {ctx, s};

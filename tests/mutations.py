@@ -19,8 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (name, file, text, replacement): text must occur in the file; the first
 # occurrence is replaced.
 MUTATIONS = [
-    ("attention_scale", "src/attention.c", "float scale = 1.0f / sqrtf((float)head_dim);",
-     "float scale = 1.0f / (float)head_dim;"),
+    ("attention_scale", "src/attention.c", "{1.0f / sqrtf((float)head_dim), ATT_MASK_CAUSAL, 0}",
+     "{1.0f / (float)head_dim, ATT_MASK_CAUSAL, 0}"),
     ("decode_attention_off_by_one", "src/attention.c", "int L = pos0 + T; /* visible keys",
      "int L = pos0 + T - 1; /* visible keys"),
     ("rope_frequency", "src/kernels.c", "pow((double)theta, -(double)i / head_dim)",
@@ -96,6 +96,10 @@ MUTATIONS = [
      "uint32_t half = pass < 4 ? ~bits : (uint32_t)c->id;"),
     ("quantize_nan_dropped", "src/kernels_isa.c", "    float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);",
      "    float amax = v_hmax(m);"),
+    # experiments: each changes what it claims, no more
+    ("experiment_mask_after_softmax", "src/attention.c",
+     "int from = rule->mask == ATT_MASK_AFTER_SOFTMAX ? past : visible;", "int from = visible;"),
+    ("experiment_no_norm_ignored", "src/forward.c", "if (ctx->exp.flags & TINYLLM_EXP_NO_NORM) {", "if (0) {"),
     # the six the hostile-input hunt of issue 23 found surviving
     ("sampler_seed_unmixed", "src/sampler.c", "s->rng = splitmix64(p.seed);", "s->rng = p.seed;"),
     ("escape_hex_advance", "tools/tinyllm/textio.c", "            s += 2;\n", "            s += 1;\n"),

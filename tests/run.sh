@@ -28,6 +28,7 @@ suite step "$PYTHON" tests/test_step.py
 suite explore "$PYTHON" tests/test_explore.py
 suite hostile "$PYTHON" tests/test_hostile.py
 suite writers "$PYTHON" tests/test_writers.py
+suite experiments "$PYTHON" tests/test_experiments.py
 for extra in tests/suites/*.sh; do
   [ -e "$extra" ] || continue
   suite "$(basename "$extra" .sh)" bash "$extra"

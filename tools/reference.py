@@ -66,6 +66,20 @@ class Model:
         self.storage_u = {name: (2.0 ** -11 if g.tensors[name][1] == 1 else 0.0) for name in g.tensors}
         # Q8_0 (8) / Q4_0 (2) matrices: the engine's products may quantize the activations
         self.quantized = {name for name in g.tensors if g.tensors[name][1] in (2, 8)}
+        self.experiments = {}  # name -> value (attn-scale: the factor); see set_experiments
+
+    def set_experiments(self, spec):
+        """The experiments of include/tinyllm.h, written here from their
+        definitions: "no-scale,attn-scale=F,no-mask,mask-after-softmax,
+        naive-softmax,no-positions,no-norm" (comma-separated; "" none)."""
+        names = {"no-scale", "attn-scale", "no-mask", "mask-after-softmax", "naive-softmax", "no-positions", "no-norm"}
+        exp = {}
+        for item in filter(None, spec.split(",")):
+            name, _, value = item.partition("=")
+            if name not in names:
+                raise ValueError(f"unknown experiment {item!r}")
+            exp[name] = float(value) if name == "attn-scale" else True
+        self.experiments = exp
 
     # -- float32 rounding, modelled (see rounding_spread) ---------------------
     def mm(self, a, b, weight=None):
@@ -154,7 +168,8 @@ class Model:
         if self.rounding is not None and self.storage:  # the embedding rows' own storage rounding
             x = x * (1 + self.storage_u["token_embd.weight"] * self.rounding.choice((-1.0, 1.0), size=x.shape))
         tap("embed", x)
-        if self.arch == "gpt2":
+        positions = "no-positions" not in self.experiments
+        if self.arch == "gpt2" and positions:
             x = x + self.position_table()[:T]
             tap("pos", x)
         for l in range(self.n_layer):
@@ -165,8 +180,9 @@ class Model:
                 q = self.mm(h, w[p + "attn_q.weight"].T, p + "attn_q.weight")
                 k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight")
                 v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight")
-                q = self.rnd(self.rope(q, self.n_head), 4)
-                k = self.rnd(self.rope(k, self.n_head_kv), 4)
+                if positions:
+                    q = self.rnd(self.rope(q, self.n_head), 4)
+                    k = self.rnd(self.rope(k, self.n_head_kv), 4)
             else:
                 qkv = self.mm(h, w[p + "attn_qkv.weight"].T, p + "attn_qkv.weight") + self.bias(p + "attn_qkv.bias")
                 q, k, v = np.split(qkv, 3, axis=1)
@@ -218,6 +234,8 @@ class Model:
         return self.w.get(name, 0.0)
 
     def norm(self, x, name):
+        if "no-norm" in self.experiments:  # the experiment: the stream goes in as it is
+            return x
         w = self.w[name + ".weight"]
         if self.arch == "llama":
             return self.rnd(x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w, 4)
@@ -257,11 +275,18 @@ class Model:
         qh = q.reshape(T, H, d).transpose(1, 0, 2)                       # (H, T, d)
         kh = np.repeat(k.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
         vh = np.repeat(v.reshape(T, self.n_head_kv, d).transpose(1, 0, 2), group, axis=0)
-        scores = self.mm(qh, kh.transpose(0, 2, 1)) / math.sqrt(d)      # (H, T, T)
-        mask = np.triu(np.ones((T, T), dtype=bool), 1)
-        scores = np.where(mask[None], -np.inf, scores)
-        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        probs = self.rnd(e / e.sum(axis=-1, keepdims=True), 8 + T)
+        exp = self.experiments
+        scale = exp.get("attn-scale", 1.0 if "no-scale" in exp else 1.0 / math.sqrt(d))
+        scores = self.mm(qh, kh.transpose(0, 2, 1)) * scale             # (H, T, T)
+        future = np.triu(np.ones((T, T), dtype=bool), 1)
+        if "no-mask" not in exp and "mask-after-softmax" not in exp:  # the causal mask, before softmax
+            scores = np.where(future[None], -np.inf, scores)
+        with np.errstate(over="ignore", invalid="ignore"):  # naive-softmax may overflow: inf/NaN, as the engine
+            shift = 0.0 if "naive-softmax" in exp else scores.max(axis=-1, keepdims=True)
+            e = np.exp(scores - shift)
+            probs = self.rnd(e / e.sum(axis=-1, keepdims=True), 8 + T)
+        if "mask-after-softmax" in exp:  # softmax over the future too, its weights zeroed afterwards
+            probs = np.where(future[None], 0.0, probs)
         out = self.mm(probs, vh).transpose(1, 0, 2).reshape(T, H * d)
         return out, scores, probs
 

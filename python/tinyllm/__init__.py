@@ -91,6 +91,10 @@ class Tap(C.Structure):
                 ("n_dims", C.c_int), ("shape", C.c_int64 * 3), ("data", C.POINTER(C.c_float))]
 
 
+class Experiments(C.Structure):
+    _fields_ = [("flags", C.c_uint), ("attn_scale", C.c_float)]
+
+
 class SamplerParams(C.Structure):
     _fields_ = [("temperature", C.c_float), ("top_k", C.c_int), ("top_p", C.c_float), ("min_p", C.c_float),
                 ("repeat_penalty", C.c_float), ("repeat_last_n", C.c_int), ("seed", C.c_uint64)]
@@ -141,6 +145,9 @@ def _bind(lib):
         "tinyllm_sampler_free": (None, [P]),
         "tinyllm_sampler_sample": (C.c_int, [P, C.POINTER(C.c_float), C.POINTER(C.c_int), C.c_int, E]),
         "tinyllm_quantize": (C.c_int, [C.c_char_p, C.c_char_p, C.c_char_p, E]),
+        "tinyllm_experiments_parse": (C.c_int, [C.c_char_p, C.POINTER(Experiments), E]),
+        "tinyllm_experiments_describe": (C.c_size_t, [C.POINTER(Experiments), C.c_char_p, C.c_size_t]),
+        "tinyllm_context_set_experiments": (C.c_int, [P, C.POINTER(Experiments), E]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -306,26 +313,28 @@ class Model(_Closable):
                                                      out[i].ctypes.data_as(C.POINTER(C.c_float)), C.byref(err)), err)
         return out.reshape(x.shape[:-1] + (self.n_vocab,))
 
-    def run_with_taps(self, prompt, taps=None, ablate=()):
+    def run_with_taps(self, prompt, taps=None, ablate=(), experiments=None):
         """Runs the prompt (text or token ids) through one prefill and
         returns {tap name: ndarray} for the taps named (all when None), in
         the shapes of the tap table (include/tinyllm.h), in the spirit of
         TransformerLens' run_with_cache. ablate: (layer, head) pairs whose
-        heads contribute zeros. Logits come for every position."""
+        heads contribute zeros; experiments: e.g. "no-mask,no-scale" (see
+        Context). Logits come for every position."""
         ids = self.tokenize(prompt) if isinstance(prompt, (str, bytes)) else list(prompt)
-        with Context(self, n_ctx=len(ids), logits_all=True) as c:
+        with Context(self, n_ctx=len(ids), logits_all=True, experiments=experiments) as c:
             for layer, head in ablate:
                 c.ablate_head(layer, head)
             return c.prefill_with_taps(ids, taps)
 
     def generate(self, prompt, n=64, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
-                 seed=0):
+                 seed=0, experiments=None):
         """Text continuing `prompt` (n tokens at most, stopping at the
-        end-of-text token), sampled as `tinyllm generate` samples."""
+        end-of-text token), sampled as `tinyllm generate` samples;
+        experiments as for Context."""
         ids = self.tokenize(prompt)
         n = _int(n, "n", 0)
         out = []
-        with Context(self, n_ctx=min(self.info.n_ctx_train, len(ids) + n)) as c, \
+        with Context(self, n_ctx=min(self.info.n_ctx_train, len(ids) + n), experiments=experiments) as c, \
                 Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, seed=seed) as s:
             c.prefill(ids)
@@ -397,10 +406,13 @@ class Sampler(_FromModel):
 
 
 class Context(_FromModel):
-    """A KV cache and scratch for one sequence (tinyllm_context_create)."""
+    """A KV cache and scratch for one sequence (tinyllm_context_create).
+    experiments: what to switch off, "no-scale,attn-scale=F,no-mask,
+    mask-after-softmax,naive-softmax,no-positions,no-norm" (include/tinyllm.h);
+    set_experiments changes them for what runs next."""
     _free, _what = "tinyllm_context_free", "context"
 
-    def __init__(self, model, n_ctx=0, n_threads=0, logits_all=False):
+    def __init__(self, model, n_ctx=0, n_threads=0, logits_all=False, experiments=None):
         self.m = model
         self.lib = model.lib
         self.n_vocab = model.n_vocab
@@ -413,6 +425,24 @@ class Context(_FromModel):
             model._release()
             raise TinyLLMError(rc, err.message.decode(errors="replace"))
         self._h = h
+        if experiments:
+            self.set_experiments(experiments)
+
+    def set_experiments(self, spec):
+        """Experiments by name (a string as above; "" or None: none)."""
+        if spec is not None and not isinstance(spec, str):
+            raise TypeError(f"experiments: {spec!r} is not a string of names")
+        e, err = Experiments(), Error()
+        _check(self.lib.tinyllm_experiments_parse((spec or "").encode(), C.byref(e), C.byref(err)), err)
+        _check(self.lib.tinyllm_context_set_experiments(self.h, C.byref(e), C.byref(err)), err)
+        text = C.create_string_buffer(256)
+        self.lib.tinyllm_experiments_describe(C.byref(e), text, len(text))
+        self._experiments = text.value.decode()
+
+    @property
+    def experiments(self):
+        """The experiments in force, as the library names them ("none")."""
+        return getattr(self, "_experiments", "none")
 
     def prefill(self, tokens):
         arr, n = _ids(tokens, self.n_vocab)

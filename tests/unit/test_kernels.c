@@ -489,8 +489,9 @@ static void test_attention_T(const kernel_ops *k, int T) {
     float *out = malloc(sizeof(float) * T * dim);
     double *want = dbuf((long)T * dim), *bound = dbuf((long)T * dim);
     float *scores = malloc(sizeof(float) * H * T * L), *probs = malloc(sizeof(float) * H * T * L);
-    attention_forward(k, out, scores, probs, (size_t)T * L, q, kc, v, T, pos0, H, Hkv, D, 0, 1);
-    attention_forward(k, out, scores, probs, (size_t)T * L, q, kc, v, T, pos0, H, Hkv, D, 1, H); /* split like threads */
+    attention_rule rule = attention_rule_for(D, NULL);
+    attention_forward(k, &rule, out, scores, probs, (size_t)T * L, q, kc, v, T, pos0, H, Hkv, D, 0, 1);
+    attention_forward(k, &rule, out, scores, probs, (size_t)T * L, q, kc, v, T, pos0, H, Hkv, D, 1, H); /* split like threads */
     double max_row_err = 0, max_upper = 0, row_bound = gamma_k(L + 10);
     for (int h = 0; h < H; h++) {
         int g = h / (H / Hkv);

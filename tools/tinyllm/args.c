@@ -120,6 +120,10 @@ int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt
         {CF_CHECK_TENSORS,
          {"--check-tensors", NULL, OPT_FLAG, &c->check_tensors, "", "check every weight for NaN/Inf while loading",
           NULL}},
+        {CF_EXPERIMENT,
+         {"--experiment", NULL, OPT_STRING, &c->experiment, "NAME[,NAME]",
+          "switch a piece off to see why it is there: no-scale, attn-scale=F, no-mask, mask-after-softmax, "
+          "naive-softmax, no-positions, no-norm", NULL}},
     };
     int n = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -128,8 +132,11 @@ int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt
     return n;
 }
 
-int check_common_flags(const command_spec *cmd, unsigned which, const common_flags *c) {
+int check_common_flags(const command_spec *cmd, unsigned which, common_flags *c) {
     if ((which & CF_MODEL) && !c->model) return usage_error(cmd, "missing -m MODEL.gguf");
+    tinyllm_error err = {0};
+    if (c->experiment && tinyllm_experiments_parse(c->experiment, &c->exp, &err))
+        return usage_error(cmd, "--experiment: %s", err.message);
     if (c->n_ctx < 0) return usage_error(cmd, "--ctx %d: expected a positive length", c->n_ctx);
     if (c->n_threads < 0 || c->n_threads > 256) return usage_error(cmd, "-t %d: expected 1 to 256 threads", c->n_threads);
     warn_threads(cmd, c->n_threads);

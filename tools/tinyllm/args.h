@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tinyllm.h"
+
 enum { EXIT_OK = 0, EXIT_MODEL = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3, EXIT_VERIFY = 4 };
 
 typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_INT_LIST, OPT_STRING_LIST } opt_kind;
@@ -45,17 +47,20 @@ typedef struct {
     int n_ctx;         /* -c, --ctx (0: the model's) */
     int n_threads;     /* -t, --threads (0: all cores) */
     int keep_f16, expand_f32, no_mmap, check_tensors;
+    const char *experiment;  /* --experiment NAME[,NAME] as given */
+    tinyllm_experiments exp; /* ... parsed by check_common_flags */
 } common_flags;
 enum { CF_MODEL = 1 << 0, CF_CTX = 1 << 1, CF_THREADS = 1 << 2, CF_WEIGHTS = 1 << 3, CF_NO_MMAP = 1 << 4,
-       CF_CHECK_TENSORS = 1 << 5 };
+       CF_CHECK_TENSORS = 1 << 5, CF_EXPERIMENT = 1 << 6 };
 #define MAX_OPTS 32
 
 /* opts (room for MAX_OPTS rows) = the rows of the common flags in `which`
  * (writing into c), then the command's own n_own rows. Returns the count. */
 int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt_spec *own, int n_own);
 /* The checks every command makes of them: -m given (with CF_MODEL), --ctx
- * >= 0, 1 to 256 threads. -1 to go on, else the exit code (message printed). */
-int check_common_flags(const command_spec *cmd, unsigned which, const common_flags *c);
+ * >= 0, 1 to 256 threads, --experiment's names (into c->exp). -1 to go on,
+ * else the exit code (message printed). */
+int check_common_flags(const command_spec *cmd, unsigned which, common_flags *c);
 
 /* A warning on stderr when n_threads exceeds the machine's cores (allowed,
  * but slower); check_common_flags gives it for -t. */

@@ -9,7 +9,8 @@
 int cmd_attn(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *png = NULL;
     int layer = -1, head = -1, all = 0, last = 0;
-    const opt_spec opts[] = {
+    common_flags cf = {0};
+    const opt_spec own[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
         {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt (required)", NULL},
         {"--layer", "-l", OPT_INT, &layer, "L", "layer (required)", NULL},
@@ -18,12 +19,14 @@ int cmd_attn(int argc, char **argv) {
         {"--png", NULL, OPT_STRING, &png, "FILE", "output picture (required)", NULL},
         {"--last", NULL, OPT_INT, &last, "N", "only the last N positions (long prompts); 0 = all", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, CF_EXPERIMENT, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
-                              "Draw an attention heatmap with the tokens as labels.", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              "Draw an attention heatmap with the tokens as labels.", opts, n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
+    if ((rc = check_common_flags(&cmd, CF_EXPERIMENT, &cf)) >= 0) return rc;
     if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");
     if (!*png) return usage_error(&cmd, "--png: empty file name (expected a path for the picture)");
     size_t n = strlen(png);
@@ -33,7 +36,7 @@ int cmd_attn(int argc, char **argv) {
     if (layer < 0 || (head < 0 && !all) || (head >= 0 && all))
         return usage_error(&cmd, "give --layer L and one of --head H or --all");
     stepper st;
-    rc = build_stepper(&st, "attn", model_path, prompt, 0, 1);
+    rc = build_stepper(&st, "attn", model_path, prompt, 0, 1, &cf.exp);
     if (!rc && layer >= st.info.n_layer)
         rc = usage_error(&cmd, "--layer %d: the model has layers 0..%d", layer, st.info.n_layer - 1);
     if (!rc && head >= st.info.n_head)

@@ -263,6 +263,9 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     fprintf(f, "%lld}", (long long)st->info.n_params);
     fputc(',', f);
     str_member(f, "prompt", pl->prompt);
+    char experiments[256];
+    tinyllm_experiments_describe(&st->exp, experiments, sizeof experiments);
+    str_member(f, "experiments", experiments); /* "none", or what the run switched off */
     int_member(f, "n_prompt", st->n_prompt), int_member(f, "n_tokens", n);
     key(f, "generation");
     fprintf(f, "{\"asked\":%d,\"made\":%d,\"stop\":", pl->n_gen, n - st->n_prompt);
@@ -356,6 +359,11 @@ static int write_page(FILE *f, const stepper *st, const explore_plan *pl, const 
         size_t len = (size_t)(end - m - 5);
         if (len == 5 && !strncmp(m + 5, "TITLE", 5)) {
             html_write_text(f, *st->info.name ? st->info.name : pl->model_path);
+            if (st->exp.flags) {
+                char names[256];
+                tinyllm_experiments_describe(&st->exp, names, sizeof names);
+                fputs(" (experiment: ", f), html_write_text(f, names), fputc(')', f);
+            }
         } else if (len == 3 && !strncmp(m + 5, "CSS", 3)) {
             fputs(explore_css, f);
         } else if (len == 2 && !strncmp(m + 5, "JS", 2)) {
@@ -409,7 +417,7 @@ int cmd_explore(int argc, char **argv) {
     uint64_t seed = 1;
     int_list layers = {0};
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS;
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_EXPERIMENT;
     explore_plan pl = {.n_gen = 16, .max_mb = 8.0f};
     pl.sp = tinyllm_sampler_default_params();
     pl.sp.temperature = 0.0f;
@@ -454,7 +462,7 @@ int cmd_explore(int argc, char **argv) {
     if (tinyllm_sampler_params_check(&pl.sp, &err)) return usage_error(&cmd, "%s", err.message);
 
     stepper st;
-    rc = build_stepper(&st, "explore", cf.model, pl.prompt, cf.n_ctx, cf.n_threads);
+    rc = build_stepper(&st, "explore", cf.model, pl.prompt, cf.n_ctx, cf.n_threads, &cf.exp);
     if (rc) {
         free_stepper(&st);
         return rc;

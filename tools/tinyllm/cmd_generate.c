@@ -152,24 +152,24 @@ static int generate(const generate_options *o, const char *prompt) {
     tinyllm_context_params cp = tinyllm_context_default_params();
     cp.n_ctx = o->cf.n_ctx;
     cp.n_threads = o->cf.n_threads;
-    generation g = {.model = model, .ignore_eos = o->ignore_eos, .reverse = &o->reverse};
+    generation g = {.model = model, .ignore_eos = o->ignore_eos, .reverse = &o->reverse,
+                    .experimenting = o->cf.exp.flags != 0};
     tinyllm_error err = {0};
     int rc = EXIT_OK, *tokens = NULL, n_prompt = 0;
     if (tinyllm_context_create(model, &cp, &g.ctx, &err)) {
         say("tinyllm generate: %s\n", err.message);
         rc = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
-    } else if (tinyllm_sampler_create(&o->sp, info.n_vocab, &g.sampler, &err)) {
+    }
+    if (!rc) rc = apply_experiments("generate", g.ctx, &o->cf.exp, stderr);
+    if (!rc && tinyllm_sampler_create(&o->sp, info.n_vocab, &g.sampler, &err)) {
         report("generate", &err);
         rc = EXIT_RUNTIME;
-    } else if (!(tokens = tokenize_prompt("generate", model, prompt, &n_prompt))) {
-        rc = EXIT_USAGE;
-    } else {
-        if (o->verbose_prompt) show_prompt_tokens(model, tokens, n_prompt);
-        rc = plan_context(o, &g, n_prompt, tinyllm_context_n_ctx(g.ctx), info.n_ctx_train);
-        if (!rc && !o->seed_given && o->sp.temperature > 0)
-            fprintf(stderr, "seed: %llu\n", (unsigned long long)o->seed);
-        if (!rc) rc = run_session(o, &g, prompt, tokens, n_prompt, t_load);
     }
+    if (!rc && !(tokens = tokenize_prompt("generate", model, prompt, &n_prompt))) rc = EXIT_USAGE;
+    if (!rc && o->verbose_prompt) show_prompt_tokens(model, tokens, n_prompt);
+    if (!rc) rc = plan_context(o, &g, n_prompt, tinyllm_context_n_ctx(g.ctx), info.n_ctx_train);
+    if (!rc && !o->seed_given && o->sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)o->seed);
+    if (!rc) rc = run_session(o, &g, prompt, tokens, n_prompt, t_load);
     free(tokens);
     free_generation(&g);
     tinyllm_sampler_free(g.sampler);
@@ -182,7 +182,7 @@ int cmd_generate(int argc, char **argv) {
     generate_options o = {.n_predict = -2, .sp = tinyllm_sampler_default_params()};
     o.sp.top_p = 0.9f;
     o.sp.repeat_penalty = 1.0f;
-    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_WEIGHTS;
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_WEIGHTS | CF_EXPERIMENT;
     const opt_spec own[] = {
         {"--prompt", "-p", OPT_STRING, &o.prompt, "TEXT", "prompt text (UTF-8; - reads stdin)", NULL},
         {"--file", "-f", OPT_STRING, &o.prompt_file, "FILE", "read the prompt from FILE (- = stdin)", NULL},

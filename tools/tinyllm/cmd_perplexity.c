@@ -86,7 +86,7 @@ int cmd_perplexity(int argc, char **argv) {
     const char *text_path = NULL;
     int stride = 0, per_window = 0, no_progress = 0;
     common_flags cf = {0};
-    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_WEIGHTS;
+    const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_WEIGHTS | CF_EXPERIMENT;
     const opt_spec own[] = {
         {"--file", "-f", OPT_STRING, &text_path, "TEXT", "UTF-8 text file (required)", NULL},
         {"--stride", NULL, OPT_INT, &stride, "S", "window step (default: ctx/2); windows are --ctx tokens long", NULL},
@@ -164,6 +164,7 @@ int cmd_perplexity(int argc, char **argv) {
         exit_code = err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }
+    if ((exit_code = apply_experiments("perplexity", ctx, &cf.exp, stdout))) goto done;
     window_scores sc = {0};
     if (score_windows(ctx, tokens, n_tok, n_ctx, stride, per_window, !no_progress && isatty(STDERR_FILENO),
                       info.n_vocab, &sc)) {

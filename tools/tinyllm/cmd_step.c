@@ -721,7 +721,8 @@ static int run_command(stepper *st, char *line) {
 int cmd_step(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *script = NULL;
     int n_ctx = 0, n_threads = 1, json = 0, top_k = 5;
-    const opt_spec opts[] = {
+    common_flags cf = {0};
+    const opt_spec own[] = {
         {"--model", "-m", OPT_STRING, &model_path, "FILE", "GGUF model (required)", NULL},
         {"--prompt", "-p", OPT_STRING, &prompt, "TEXT", "prompt to step through (required)", NULL},
         {"--script", NULL, OPT_STRING, &script, "\"CMD; CMD\"", "run these commands instead of reading stdin", NULL},
@@ -730,18 +731,21 @@ int cmd_step(int argc, char **argv) {
         {"--ctx", "-c", OPT_INT, &n_ctx, "N", "context length (default: the model's, at most 512)", NULL},
         {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default 1)", NULL},
     };
+    opt_spec opts[MAX_OPTS];
+    int n_opts = with_common_flags(opts, CF_EXPERIMENT, &cf, own, (int)(sizeof own / sizeof own[0]));
     const command_spec cmd = {"step", "-m MODEL.gguf -p PROMPT [--script \"cmd; cmd\"] [--json]",
                               "Step through the layers of a forward pass and look (type 'help' inside).", opts,
-                              (int)(sizeof opts / sizeof opts[0])};
+                              n_opts};
     const char *pos[1];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
+    if ((rc = check_common_flags(&cmd, CF_EXPERIMENT, &cf)) >= 0) return rc;
     if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
     if (!prompt || !*prompt) return usage_error(&cmd, "missing or empty -p PROMPT");
     if (top_k < 1 || top_k > 100) return usage_error(&cmd, "--top-k %d: expected 1 to 100", top_k);
     if (n_ctx < 0 || n_threads < 1 || n_threads > 256) return usage_error(&cmd, "--ctx/-t: expected positive values");
     stepper st;
-    rc = build_stepper(&st, "step", model_path, prompt, n_ctx, n_threads);
+    rc = build_stepper(&st, "step", model_path, prompt, n_ctx, n_threads, &cf.exp);
     if (rc) {
         free_stepper(&st);
         return rc;

@@ -332,7 +332,7 @@ done:
 }
 
 int cmd_verify(int argc, char **argv) {
-    const char *golden_path = NULL;
+    const char *golden_path = NULL, *experiment = NULL;
     float rtol_override = NAN, atol_override = NAN; /* NAN: not given */
     int quiet = 0, no_progress = 0;
     common_flags cf = {0};
@@ -343,6 +343,7 @@ int cmd_verify(int argc, char **argv) {
         {"--atol", NULL, OPT_FLOAT, &atol_override, "A", "absolute tolerance for every tap (default: per tap)", NULL},
         {"--quiet", "-q", OPT_FLAG, &quiet, "", "print failures and the summary only", NULL},
         {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
+        {"--experiment", NULL, OPT_STRING, &experiment, "NAME", "refused: a golden is the model as trained", NULL},
     };
     opt_spec opts[MAX_OPTS];
     int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
@@ -354,6 +355,9 @@ int cmd_verify(int argc, char **argv) {
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
     if (rc >= 0) return rc;
     if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
+    if (experiment)
+        return usage_error(&cmd, "--experiment: refused (a golden holds the model as trained; run experiments with "
+                                 "generate, perplexity, step, attn or explore)");
     if (!golden_path) return usage_error(&cmd, "missing --golden FILE");
     if (!isnan(rtol_override) && !(rtol_override >= 0 && isfinite(rtol_override)))
         return usage_error(&cmd, "--tol %g: expected a finite tolerance >= 0", rtol_override);

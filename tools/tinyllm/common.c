@@ -188,6 +188,20 @@ void report(const char *cmd, const tinyllm_error *err) {
     say("tinyllm %s: %s\n", cmd, err->message);
 }
 
+int apply_experiments(const char *cmd, tinyllm_context *ctx, const tinyllm_experiments *e, FILE *note) {
+    tinyllm_error err = {0};
+    if (tinyllm_context_set_experiments(ctx, e, &err)) {
+        report(cmd, &err);
+        return EXIT_USAGE;
+    }
+    if (e->flags && note) {
+        char names[256];
+        tinyllm_experiments_describe(e, names, sizeof names);
+        fprintf(note, "experiment: %s (the model with that changed, not as trained)\n", names);
+    }
+    return EXIT_OK;
+}
+
 tinyllm_model_params model_params_from(const common_flags *c) {
     tinyllm_model_params mp = tinyllm_model_default_params();
     mp.expand_f32 = c->expand_f32;

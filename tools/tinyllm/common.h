@@ -10,6 +10,10 @@ const char *blas_core(void);
 /* The model parameters the shared flags ask for (args.h). */
 #include "args.h"
 tinyllm_model_params model_params_from(const common_flags *c);
+/* Sets --experiment's experiments on a context and, when there are any,
+ * says so on `note` ("experiment: no-mask (...)"): a run under one must say
+ * so in its output. EXIT_OK, or EXIT_USAGE after a message. */
+int apply_experiments(const char *cmd, tinyllm_context *ctx, const tinyllm_experiments *e, FILE *note);
 
 /* Loads a model; on failure prints "tinyllm CMD: <message>" and returns NULL
  * (NULL params: defaults). */

@@ -92,8 +92,10 @@ gen_status generation_sample(generation *g) {
     for (int i = 0; i < g->n_vocab; i++)
         if (!isfinite(logits[i])) {
             say("tinyllm generate: the logits after position %d are not finite (token %d is %s); expected finite "
-                "values: the model's weights or activations overflow (try --check-tensors)\n",
-                pos, i, isnan(logits[i]) ? "NaN" : logits[i] > 0 ? "+inf" : "-inf");
+                "values: %s\n",
+                pos, i, isnan(logits[i]) ? "NaN" : logits[i] > 0 ? "+inf" : "-inf",
+                g->experimenting ? "the experiment made the computation overflow"
+                                 : "the model's weights or activations overflow (try --check-tensors)");
             return GEN_REPORTED;
         }
     tinyllm_error err = {0};

@@ -36,6 +36,7 @@ typedef struct {
     int shift;       /* shift the context when it fills (else a reply stops there) */
     int no_shift;    /* --no-context-shift was given (for the message) */
     int ignore_eos;  /* go on past the end-of-text token */
+    int experimenting; /* experiments are on: non-finite logits are theirs, not the weights' */
     const string_list *reverse; /* -i: hand over when one of these is printed */
     /* the loop's */
     int n_vocab, n_ctx, eos;

@@ -193,7 +193,8 @@ void free_stepper(stepper *st) {
 }
 
 /* Loads the model and runs the prompt with every tap recorded. */
-int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads) {
+int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads,
+                  const tinyllm_experiments *exp) {
     memset(st, 0, sizeof *st);
     tap_store_init(&st->store);
     st->top_k = 5;
@@ -222,8 +223,14 @@ int build_stepper(stepper *st, const char *cmd, const char *model_path, const ch
             cp.n_ctx);
         return EXIT_USAGE;
     }
-    if (tinyllm_context_create(st->m, &cp, &st->ctx, &err) ||
-        tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
+    if (tinyllm_context_create(st->m, &cp, &st->ctx, &err)) {
+        say("tinyllm %s: %s\n", cmd, err.message);
+        return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    int rc = exp ? apply_experiments(cmd, st->ctx, exp, stderr) : EXIT_OK;
+    if (exp) st->exp = *exp;
+    if (rc) return rc;
+    if (tinyllm_context_set_tap(st->ctx, tap_store_on_tap, &st->store, NULL) ||
         tinyllm_context_prefill(st->ctx, st->tokens, n, &err)) {
         say("tinyllm %s: %s\n", cmd, *err.message ? err.message : "out of memory");
         return err.code == TINYLLM_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;

@@ -21,11 +21,14 @@ typedef struct {
     int emit_depth;   /* the emitter's JSON nesting, and whether each level has a member yet */
     int emit_has[8];
     const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
+    tinyllm_experiments exp; /* what --experiment switched off (flags 0: nothing) */
 } stepper;
 
 /* Loads the model and runs the prompt with every tap recorded (context
- * n_ctx, or the model's up to 512). 0, or an exit code after a message. */
-int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads);
+ * n_ctx, or the model's up to 512), under experiments exp (NULL: none; said
+ * on stderr). 0, or an exit code after a message. */
+int build_stepper(stepper *st, const char *cmd, const char *model_path, const char *prompt, int n_ctx, int n_threads,
+                  const tinyllm_experiments *exp);
 void free_stepper(stepper *st);
 /* Appends a token (and its label) to the sequence; -1 out of memory. */
 int add_token(stepper *st, int id);

@@ -155,7 +155,8 @@
     $("model-line").textContent = m.file + (m.name ? " (" + m.name + ")" : "") + " · " + m.architecture + ", " +
       m.n_layer + " layers, " + m.n_head + " heads (" + m.n_head_kv + " KV), dim " + m.n_embd + ", vocabulary " +
       m.n_vocab + " · " + P + " prompt tokens + " + g.made + " generated (" +
-      (g.greedy ? "greedy" : "T " + fmt(g.temperature, 2) + ", seed " + g.seed) + ", stopped: " + g.stop + ")";
+      (g.greedy ? "greedy" : "T " + fmt(g.temperature, 2) + ", seed " + g.seed) + ", stopped: " + g.stop + ")" +
+      (D.experiments !== "none" ? " · EXPERIMENT: " + D.experiments + " (the model with that changed, not as trained)" : "");
     $("footer").textContent = "tinyllm " + D.version + " · " + D.format + " · attention stored for layers " +
       D.attention.layers.join(", ") + " · next-token logits: " +
       (D.logits.k < V ? "the " + D.logits.k + " most likely of " + V + " per position (probabilities renormalised over them)"
