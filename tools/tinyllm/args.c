@@ -132,6 +132,15 @@ int with_common_flags(opt_spec *opts, unsigned which, common_flags *c, const opt
     return n;
 }
 
+int parse_command(command_spec *cmd, opt_spec *opts, unsigned which, common_flags *cf, const opt_spec *own, int n_own,
+                  int argc, char **argv) {
+    cmd->opts = opts;
+    cmd->n_opts = with_common_flags(opts, which, cf, own, n_own);
+    const char *pos[1];
+    int n_pos, rc = parse_args(cmd, argc, argv, pos, 0, &n_pos);
+    return rc >= 0 ? rc : check_common_flags(cmd, which, cf);
+}
+
 int check_common_flags(const command_spec *cmd, unsigned which, common_flags *c) {
     if ((which & CF_MODEL) && !c->model) return usage_error(cmd, "missing -m MODEL.gguf");
     tinyllm_error err = {0};

@@ -66,6 +66,14 @@ int check_common_flags(const command_spec *cmd, unsigned which, common_flags *c)
  * but slower); check_common_flags gives it for -t. */
 void warn_threads(const command_spec *cmd, int n_threads);
 
+/* The start every command with the common flags makes: opts (room for
+ * MAX_OPTS) = the common flags in `which` then the command's own n_own rows,
+ * set into cmd; argv parsed (no positional arguments) and the common flags
+ * checked. -1 to go on, else the exit code (message printed). */
+int parse_command(command_spec *cmd, opt_spec *opts, unsigned which, common_flags *cf, const opt_spec *own, int n_own,
+                  int argc, char **argv);
+#define N_OPTS(rows) ((int)(sizeof(rows) / sizeof((rows)[0])))
+
 /* Parses argv (after the command word). Returns -1 to go on, or an exit code
  * (0 after --help, 2 after an error, both already printed). Positional
  * arguments are collected into positional[] (at most max_pos). */

@@ -20,13 +20,10 @@ int cmd_attn(int argc, char **argv) {
         {"--last", NULL, OPT_INT, &last, "N", "only the last N positions (long prompts); 0 = all", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, CF_EXPERIMENT, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
-                              "Draw an attention heatmap with the tokens as labels.", opts, n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
+                              "Draw an attention heatmap with the tokens as labels.", opts, 0};
+    int rc = parse_command(&cmd, opts, CF_EXPERIMENT, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, CF_EXPERIMENT, &cf)) >= 0) return rc;
     if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");
     if (!*png) return usage_error(&cmd, "--png: empty file name (expected a path for the picture)");
     size_t n = strlen(png);

@@ -242,14 +242,10 @@ int cmd_bench(int argc, char **argv) {
         {"--no-progress", NULL, OPT_FLAG, &pl.no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
-                              "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts,
-                              n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
+                              "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts, 0};
+    int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);
     if (pl.reps < 1 || pl.reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", pl.reps);
     if (pl.n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", pl.n_gen);

@@ -440,15 +440,12 @@ int cmd_explore(int argc, char **argv) {
         {"--seed", "-s", OPT_U64, &seed, "N", "sampling seed (default 1: the same page every run)", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"explore", "-m MODEL.gguf -p PROMPT [-n N] [-o FILE.html] [options]",
+    command_spec cmd = {"explore", "-m MODEL.gguf -p PROMPT [-n N] [-o FILE.html] [options]",
                               "Write one self-contained HTML page to look inside a forward pass: attention, logit "
                               "lens, residual stream, next-token distribution, decode steps.",
-                              opts, n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+                              opts, 0};
+    int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     pl.model_path = cf.model;
     if (!pl.prompt) return usage_error(&cmd, "missing -p PROMPT");
     if (!*pl.prompt) return usage_error(&cmd, "-p: the prompt is empty (expected some text)");

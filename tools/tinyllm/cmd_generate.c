@@ -211,13 +211,10 @@ int cmd_generate(int argc, char **argv) {
         {"--ignore-eos", NULL, OPT_FLAG, &o.ignore_eos, "", "keep generating after the end-of-text token", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, common, &o.cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
-                              "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts, n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
+                              "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts, 0};
+    int rc = parse_command(&cmd, opts, common, &o.cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, common, &o.cf)) >= 0) return rc;
     if (!o.prompt == !o.prompt_file) return usage_error(&cmd, "give the prompt with one of -p TEXT or -f FILE");
     if (o.n_predict == 0 || o.n_predict < -2)
         return usage_error(&cmd, "-n %d: expected a number of tokens >= 1, -1 (until the end of text) or -2 (until "

@@ -94,13 +94,10 @@ int cmd_perplexity(int argc, char **argv) {
         {"--no-progress", NULL, OPT_FLAG, &no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
-                              "Mean NLL per token, perplexity and bits per byte of a text.", opts, n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
+                              "Mean NLL per token, perplexity and bits per byte of a text.", opts, 0};
+    int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (!text_path) return usage_error(&cmd, "missing -f TEXT");
     if (cf.n_ctx == 1) return usage_error(&cmd, "--ctx %d: expected at least 2", cf.n_ctx);
     if (stride < 0) return usage_error(&cmd, "--stride %d: expected a positive step", stride);

@@ -732,14 +732,10 @@ int cmd_step(int argc, char **argv) {
         {"--threads", "-t", OPT_INT, &n_threads, "N", "threads (default 1)", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, CF_EXPERIMENT, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"step", "-m MODEL.gguf -p PROMPT [--script \"cmd; cmd\"] [--json]",
-                              "Step through the layers of a forward pass and look (type 'help' inside).", opts,
-                              n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+    command_spec cmd = {"step", "-m MODEL.gguf -p PROMPT [--script \"cmd; cmd\"] [--json]",
+                              "Step through the layers of a forward pass and look (type 'help' inside).", opts, 0};
+    int rc = parse_command(&cmd, opts, CF_EXPERIMENT, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, CF_EXPERIMENT, &cf)) >= 0) return rc;
     if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");
     if (!prompt || !*prompt) return usage_error(&cmd, "missing or empty -p PROMPT");
     if (top_k < 1 || top_k > 100) return usage_error(&cmd, "--top-k %d: expected 1 to 100", top_k);

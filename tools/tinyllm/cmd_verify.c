@@ -346,15 +346,12 @@ int cmd_verify(int argc, char **argv) {
         {"--experiment", NULL, OPT_STRING, &experiment, "NAME", "refused: a golden is the model as trained", NULL},
     };
     opt_spec opts[MAX_OPTS];
-    int n_opts = with_common_flags(opts, common, &cf, own, (int)(sizeof own / sizeof own[0]));
-    const command_spec cmd = {"verify", "-m MODEL.gguf --golden FILE.tlg [options]",
+    command_spec cmd = {"verify", "-m MODEL.gguf --golden FILE.tlg [options]",
                               "Compare every tap of prefill and decode, and the greedy continuation, with a golden "
                               "file from the reference.",
-                              opts, n_opts};
-    const char *pos[1];
-    int n_pos, rc = parse_args(&cmd, argc, argv, pos, 0, &n_pos);
+                              opts, 0};
+    int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
-    if ((rc = check_common_flags(&cmd, common, &cf)) >= 0) return rc;
     if (experiment)
         return usage_error(&cmd, "--experiment: refused (a golden holds the model as trained; run experiments with "
                                  "generate, perplexity, step, attn or explore)");
