@@ -21,7 +21,7 @@ int cmd_attn(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"attn", "-m MODEL.gguf -p PROMPT --layer L (--head H | --all) --png FILE.png",
-                              "Draw an attention heatmap with the tokens as labels.", opts, 0};
+                        "Draw an attention heatmap with the tokens as labels.", opts, 0};
     int rc = parse_command(&cmd, opts, CF_EXPERIMENT, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (!model_path || !prompt || !*prompt || !png) return usage_error(&cmd, "-m, -p and --png are required");

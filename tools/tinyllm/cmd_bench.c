@@ -243,7 +243,7 @@ int cmd_bench(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"bench", "-m MODEL.gguf [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
-                              "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts, 0};
+                        "Measure prompt processing (pp) and generation (tg) speed on random tokens.", opts, 0};
     int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);

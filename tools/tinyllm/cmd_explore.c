@@ -441,9 +441,9 @@ int cmd_explore(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"explore", "-m MODEL.gguf -p PROMPT [-n N] [-o FILE.html] [options]",
-                              "Write one self-contained HTML page to look inside a forward pass: attention, logit "
-                              "lens, residual stream, next-token distribution, decode steps.",
-                              opts, 0};
+                        "Write one self-contained HTML page to look inside a forward pass: attention, logit "
+                        "lens, residual stream, next-token distribution, decode steps.",
+                        opts, 0};
     int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     pl.model_path = cf.model;

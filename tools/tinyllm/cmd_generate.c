@@ -212,7 +212,7 @@ int cmd_generate(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"generate", "-m MODEL.gguf -p PROMPT [options]",
-                              "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts, 0};
+                        "Generate text from a prompt, streaming it to stdout; stats go to stderr.", opts, 0};
     int rc = parse_command(&cmd, opts, common, &o.cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (!o.prompt == !o.prompt_file) return usage_error(&cmd, "give the prompt with one of -p TEXT or -f FILE");

@@ -95,7 +95,7 @@ int cmd_perplexity(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"perplexity", "-m MODEL.gguf -f TEXT [--ctx N] [--stride S]",
-                              "Mean NLL per token, perplexity and bits per byte of a text.", opts, 0};
+                        "Mean NLL per token, perplexity and bits per byte of a text.", opts, 0};
     int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (!text_path) return usage_error(&cmd, "missing -f TEXT");

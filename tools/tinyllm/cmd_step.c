@@ -733,7 +733,7 @@ int cmd_step(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"step", "-m MODEL.gguf -p PROMPT [--script \"cmd; cmd\"] [--json]",
-                              "Step through the layers of a forward pass and look (type 'help' inside).", opts, 0};
+                        "Step through the layers of a forward pass and look (type 'help' inside).", opts, 0};
     int rc = parse_command(&cmd, opts, CF_EXPERIMENT, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (!model_path) return usage_error(&cmd, "missing -m MODEL.gguf");

@@ -347,9 +347,9 @@ int cmd_verify(int argc, char **argv) {
     };
     opt_spec opts[MAX_OPTS];
     command_spec cmd = {"verify", "-m MODEL.gguf --golden FILE.tlg [options]",
-                              "Compare every tap of prefill and decode, and the greedy continuation, with a golden "
-                              "file from the reference.",
-                              opts, 0};
+                        "Compare every tap of prefill and decode, and the greedy continuation, with a golden "
+                        "file from the reference.",
+                        opts, 0};
     int rc = parse_command(&cmd, opts, common, &cf, own, N_OPTS(own), argc, argv);
     if (rc >= 0) return rc;
     if (experiment)
