@@ -197,13 +197,17 @@ static int bench(const command_spec *cmd, const common_flags *cf, const bench_pl
     bench_report r = {.model_path = cf->model, .expand_f32 = cf->expand_f32, .reps = pl->reps};
     r.load_ms = r.first_token_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info_get(m, &r.info, NULL);
-    int rc = check_lengths(cmd, &r.info, pl);
-    int max_tokens = pl->n_gen;
+    int rc = check_lengths(cmd, &r.info, pl); /* first: the lengths size what follows */
+    int max_tokens = pl->n_gen, *tokens = NULL;
     for (int i = 0; i < pl->prompts.n; i++) max_tokens = pl->prompts.v[i] > max_tokens ? pl->prompts.v[i] : max_tokens;
     size_t n_settings = (size_t)pl->threads.n * (pl->prompts.n + 1);
-    int *tokens = malloc((size_t)(max_tokens + 1) * sizeof *tokens);
-    bench_row *rows = calloc(n_settings, sizeof *rows);
-    char (*names)[16] = calloc(n_settings, sizeof *names);
+    bench_row *rows = NULL;
+    char (*names)[16] = NULL;
+    if (!rc) {
+        tokens = malloc(((size_t)max_tokens + 1) * sizeof *tokens);
+        rows = calloc(n_settings, sizeof *rows);
+        names = calloc(n_settings, sizeof *names);
+    }
     if (!rc && (!tokens || !rows || !names || random_tokens(tokens, max_tokens, r.info.n_vocab, seed))) {
         say("tinyllm bench: out of memory\n");
         rc = EXIT_RUNTIME;
