@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs tinyllm's Debian dependencies that are missing, and nothing else.
 # Usage: scripts/setup.sh [--test|--train|--dev]
-#   --test adds PyTorch (the converter tests write real torch.save checkpoints)
+#   --test adds PyTorch (the converter tests write real torch.save checkpoints),
+#   matplotlib (the README's Python example, which the tests run)
 #   and the browser test's Chromium + pinned playwright-core (tests/browser:
 #   its package-lock.json); --train adds PyTorch, matplotlib, R's janeaustenr;
 #   --dev adds the test set, clang, libFuzzer, valgrind.
@@ -13,8 +14,8 @@ want=(build-essential pkg-config libopenblas-dev libsentencepiece-dev sentencepi
       python3 python3-numpy python3-sentencepiece libpng-dev libcairo2-dev libedit-dev fonts-dejavu-core)
 case "${1:-}" in
   --train) want+=(python3-torch python3-matplotlib r-cran-janeaustenr r-base-core) ;;
-  --test) want+=(python3-torch) ;;
-  --dev) want+=(python3-torch clang libclang-rt-14-dev valgrind) ;;  # the suite, sanitizers, fuzzing, memcheck
+  --test) want+=(python3-torch python3-matplotlib) ;;  # matplotlib: the README's Python example, run by the tests
+  --dev) want+=(python3-torch python3-matplotlib clang libclang-rt-14-dev valgrind) ;;  # the suite, sanitizers, fuzzing, memcheck
 esac
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

@@ -353,6 +353,21 @@ def context_shifts_rerun_exactly_the_kept_tokens():
 
 
 @test
+def interactive_statistics_leave_out_the_time_the_user_takes():
+    """generate -i: the decode speed counted the time spent waiting for the
+    user's next line (75 tok/s reported for a 2500 tok/s model). A user who
+    takes 2 s to answer does not move it: the replies take far less."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    feeder = subprocess.Popen(["bash", "-c", "sleep 2; echo 'She said'"], stdout=subprocess.PIPE)
+    r = run([TINYLLM, "generate", "-m", model, "-p", "It is", "-i", "-n", "8", "--temp", "0"], stdin=feeder.stdout)
+    feeder.wait()
+    assert r.returncode == 0, r.stderr
+    stats = next(ln for ln in r.stderr.splitlines() if ln.startswith("prefill:"))
+    decode_ms = float(stats.split("decode: ")[1].split(" in ")[1].split(" ms")[0])
+    assert "decode: 15 tokens" in stats and decode_ms < 1500, stats
+
+
+@test
 def perplexity_reports_its_standard_error_windows_and_progress():
     """The standard error of the mean NLL over tokens (llama-perplexity's
     +/-), equal to the one computed from the reference's per-token NLLs

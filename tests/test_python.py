@@ -195,6 +195,27 @@ def sampler_seeds_are_mixed_before_use():
 
 
 @test
+def the_readmes_python_example_runs():
+    """The README's Python example, as a user copies it: it imported
+    matplotlib, which set-up did not install (ModuleNotFoundError). It runs
+    from a scratch directory that sees the default model, and draws."""
+    import re
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "import tinyllm" in b)
+    work = os.path.join(TMP, "readme")
+    os.makedirs(work, exist_ok=True)
+    if not os.path.exists(os.path.join(work, "models")):
+        os.symlink(os.path.join(ROOT, "models"), os.path.join(work, "models"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), MPLBACKEND="Agg",
+               TINYLLM_LIB=os.path.join(BUILD, "libtinyllm.so"))
+    r = subprocess.run(["/usr/bin/python3", "-c", code], cwd=work, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-600:]
+    assert os.path.getsize(os.path.join(work, "head.png")) > 1000
+    assert len(r.stdout.strip().splitlines()) >= 2, r.stdout
+
+
+@test
 def import_after_make_install():
     """make install puts the module in PREFIX's dist-packages with the
     library's directory recorded: a Python with only that directory on its
