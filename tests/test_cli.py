@@ -353,6 +353,31 @@ def context_shifts_rerun_exactly_the_kept_tokens():
 
 
 @test
+def generate_samples_with_the_librarys_defaults():
+    """One top-p default everywhere: generate used 0.9 while the library,
+    Python and the explorer used 0.95. With the same seed, generate's text is
+    the Python module's (which samples with the library's defaults)."""
+    model = os.path.join(ROOT, "models", "austen.gguf")
+    # top-p left at its default; the other filters off and a high temperature, so the nucleus decides
+    r = run([TINYLLM, "generate", "-m", model, "-p", "It is a truth", "-n", "30", "--seed", "11", "--ignore-eos",
+             "--repeat-penalty", "1", "--temp", "1.5", "--top-k", "0", "--min-p", "0", "--no-display-prompt"])
+    assert r.returncode == 0, r.stderr
+    d = tl.library().tinyllm_sampler_default_params()
+    with tl.Model(model) as m, tl.Context(m) as c, \
+            tl.Sampler(m, temperature=1.5, top_k=0, top_p=d.top_p, min_p=0.0, repeat_penalty=1.0, seed=11) as s:
+        ids = m.tokenize("It is a truth")
+        c.prefill(ids)
+        out = []
+        for i in range(30):
+            t = s.sample(c.logits(), ids + out)
+            out.append(t)
+            if i < 29:
+                c.decode(t)
+        want = m.stream(out).decode()
+    assert abs(d.top_p - 0.95) < 1e-6 and r.stdout.rstrip("\n") == want, (r.stdout, want)
+
+
+@test
 def interactive_statistics_leave_out_the_time_the_user_takes():
     """generate -i: the decode speed counted the time spent waiting for the
     user's next line (75 tok/s reported for a 2500 tok/s model). A user who

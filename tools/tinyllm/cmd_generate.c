@@ -180,7 +180,6 @@ static int generate(const generate_options *o, const char *prompt) {
 
 int cmd_generate(int argc, char **argv) {
     generate_options o = {.n_predict = -2, .sp = tinyllm_sampler_default_params()};
-    o.sp.top_p = 0.9f;
     o.sp.repeat_penalty = 1.0f;
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_CHECK_TENSORS | CF_NO_MMAP | CF_WEIGHTS | CF_EXPERIMENT;
     const opt_spec own[] = {
@@ -202,7 +201,7 @@ int cmd_generate(int argc, char **argv) {
         {"--no-display-prompt", NULL, OPT_FLAG, &o.no_display, "", "do not echo the prompt", NULL},
         {"--temp", NULL, OPT_FLOAT, &o.sp.temperature, "T", "temperature; 0 = greedy (default 0.8)", NULL},
         {"--top-k", NULL, OPT_INT, &o.sp.top_k, "K", "keep the K most likely tokens; 0 = off (default 40)", NULL},
-        {"--top-p", NULL, OPT_FLOAT, &o.sp.top_p, "P", "nucleus sampling in (0,1]; 1 = off (default 0.9)", NULL},
+        {"--top-p", NULL, OPT_FLOAT, &o.sp.top_p, "P", "nucleus sampling in (0,1]; 1 = off (default 0.95, the library's)", NULL},
         {"--min-p", NULL, OPT_FLOAT, &o.sp.min_p, "P", "drop tokens below P x the top probability (default 0.05)", NULL},
         {"--repeat-penalty", NULL, OPT_FLOAT, &o.sp.repeat_penalty, "R", "penalise recent tokens; 1 = off (default 1)",
          NULL},
