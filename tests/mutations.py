@@ -108,8 +108,8 @@ MUTATIONS = [
     ("explore_lens_first_row_embed", "tools/tinyllm/cmd_explore.c",
      'taps[rows++] = tap_index(st, "pos") >= 0 ? tap_index(st, "pos") : tap_index(st, "embed");',
      'taps[rows++] = tap_index(st, "embed");'),
-    ("step_entropy_log2", "tools/tinyllm/cmd_step.c", "if (p[j] > 0) entropy -= p[j] * log(p[j]);",
-     "if (p[j] > 0) entropy -= p[j] * log2(p[j]);"),
+    ("step_entropy_nats", "tools/tinyllm/cmd_step.c", "if (p[j] > 0) entropy -= p[j] * log2(p[j]);",
+     "if (p[j] > 0) entropy -= p[j] * log(p[j]);"),
     ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
      "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]

@@ -55,12 +55,12 @@ def attention_rows_sum_to_one_and_are_causal():
         heads = out[-1]["heads"]
         # the same bound, plus 5e-7: the sum is printed with six decimals
         tol = reference.gamma(p.shape[-1] + 10) + 5e-7
-        assert heads and all(abs(h["sum"] - 1) <= tol and h["entropy"] >= 0 for h in heads), heads
-        # each head's entropy, in nats, of its row at the current position (layer 1's dump)
+        assert heads and all(abs(h["sum"] - 1) <= tol and h["entropy_bits"] >= 0 for h in heads), heads
+        # each head's entropy, in bits (as the explorer), of its row at the current position (layer 1's dump)
         row = np.load(files[1]).astype(np.float64)[:, out[-1]["pos"], : out[-1]["pos"] + 1]
-        nats = -np.sum(np.where(row > 0, row * np.log(np.where(row > 0, row, 1)), 0), axis=-1)
-        got = np.array([h["entropy"] for h in heads])
-        assert np.allclose(got, nats, atol=1e-5), (name, got, nats)  # six decimals; float32 probabilities
+        bits = -np.sum(np.where(row > 0, row * np.log2(np.where(row > 0, row, 1)), 0), axis=-1)
+        got = np.array([h["entropy_bits"] for h in heads])
+        assert np.allclose(got, bits, atol=1e-5), (name, got, bits)  # six decimals; float32 probabilities
 
 
 @test

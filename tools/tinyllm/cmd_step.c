@@ -130,13 +130,13 @@ static void cmd_heads(stepper *st, int layer) {
         double entropy = 0, sum = 0;
         for (int j = 0; j < L; j++) {
             sum += p[j];
-            if (p[j] > 0) entropy -= p[j] * log(p[j]);
+            if (p[j] > 0) entropy -= p[j] * log2(p[j]); /* bits, as the explorer shows them */
         }
         ranked best[3];
         int n_best = top_k_values(p, L, 3, best);
         emit_open(st, NULL, '{');
-        emit_int(st, "head", h), emit_num(st, "entropy", "%.6f", entropy), emit_num(st, "sum", "%.6f", sum);
-        emit_text(st, "  head %-2d entropy %.3f  ", h, entropy);
+        emit_int(st, "head", h), emit_num(st, "entropy_bits", "%.6f", entropy), emit_num(st, "sum", "%.6f", sum);
+        emit_text(st, "  head %-2d entropy %.3f bits  ", h, entropy);
         emit_open(st, "top", '[');
         for (int k = 0; k < n_best; k++) {
             emit_open(st, NULL, '{');
@@ -657,7 +657,7 @@ static const struct {
     {"layer", NULL, "N", "jump to layer N's first tap", do_layer},
     {"pos", NULL, "T", "choose the token position to look at", do_pos},
     {"show", NULL, "[TAP]", "shape, mean, std, min, max, L2 norm and first values", do_show},
-    {"heads", NULL, "[L]", "per head: the most attended earlier tokens and the entropy", do_heads},
+    {"heads", NULL, "[L]", "per head: the most attended earlier tokens and the entropy (bits)", do_heads},
     {"lens", NULL, "[--png FILE]", "logit lens of the current residual stream (picture: all layers)", do_lens},
     {"top", NULL, "[K]", "the K most likely next tokens at this position", do_top},
     {"gen", NULL, "N", "decode N tokens greedily (shifting a full context), then keep stepping", do_gen},
