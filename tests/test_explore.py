@@ -18,6 +18,8 @@ from harness import BUILD, PYTHON, ROOT, STORIES, TINY_SIN, TINYLLM, Skip, Suite
 from tolerance import logits_and_spread, reference_greedy
 import tinyllm as tl  # noqa: E402
 
+tl.load_library(BUILD)  # this build's library (an instrumented one under make test-asan)
+
 SUITE = Suite("explore")
 test = SUITE.test
 TMP = SUITE.tmp
