@@ -181,13 +181,19 @@ typedef struct {
     int n_dims;
     int64_t dims[4];    /* GGUF order: dims[0] is the row length */
     uint64_t n_bytes;
-    const char *in_use; /* how the engine holds it: "F32", "F16", "Q8_0", "Q4_0" (in place or as
-                           stored), "Q4_0x8" / "Q8_0x8" (repacked 8 rows at a time), "F32
+    const char *in_use; /* how the engine holds it: its format's name, e.g. "F16", "Q4_K" (in
+                           place, as stored), "Q4_0x8" / "Q8_0x8" (repacked 8 rows at a time), "F32
                            (expanded)" (converted at load), or "unused" (the engine does not
                            read it) */
 } tinyllm_tensor_info;
 TINYLLM_API tinyllm_status tinyllm_model_tensor(const tinyllm_model *model, int i, tinyllm_tensor_info *out,
                                                 tinyllm_error *err);
+/* out (n values: the tensor's element count) = tensor i's values as F32,
+ * read from the file as its format defines them (docs/formats.md): what a
+ * dequantizing reader must produce, bit for bit, whatever the engine holds
+ * in memory. TINYLLM_ERR_UNSUPPORTED for types matrices cannot use. */
+TINYLLM_API tinyllm_status tinyllm_model_tensor_f32(const tinyllm_model *model, int i, float *out, size_t n,
+                                                    tinyllm_error *err);
 
 TINYLLM_API int tinyllm_model_n_meta(const tinyllm_model *model);
 /* Key i and its value rendered as short text (arrays summarised). */

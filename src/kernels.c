@@ -1,5 +1,7 @@
 #include "kernels.h"
 
+#include "formats.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
@@ -78,53 +80,6 @@ const kernel_ops *kernels_select(void) {
     return &kernel_ops_scalar;
 }
 
-/* ------------------------------------------------------------ F16 -- */
-
-float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalise */
-            exp = 113;
-            while (!(man & 1024)) {
-                man <<= 1;
-                exp--;
-            }
-            bits = sign | (exp << 23) | ((man & 1023) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t f32_to_f16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint16_t sign = (uint16_t)(u >> 16 & 0x8000);
-    uint32_t exp = u >> 23 & 0xff, mant = u & 0x7fffff;
-    if (exp == 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); /* inf, NaN (quiet) */
-    int e = (int)exp - 127 + 15;                             /* the half's biased exponent */
-    if (e >= 31) return sign | 0x7c00;                       /* too large: inf */
-    if (e <= 0) {                                            /* a half subnormal, or zero */
-        if (e < -10) return sign;
-        mant |= 0x800000;                                    /* the implicit bit */
-        int shift = 14 - e;                                  /* 24-bit significand to 10 bits >> (1 - e) */
-        uint32_t h = mant >> shift, rest = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rest > half || (rest == half && (h & 1))) h++;
-        return sign | (uint16_t)h;                            /* a carry into the exponent is right */
-    }
-    uint32_t h = (uint32_t)e << 10 | mant >> 13, rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;     /* may carry up to inf: right */
-    return sign | (uint16_t)h;
-}
-
-
 /* out[:, o0:o1] = in @ w_rows^T (+ bias), w_rows holding rows o0..o1-1. */
 static void sgemm_columns(float *out, const float *in, int in_stride, const float *w_rows, const float *bias, int T,
                           int C, int OC, int o0, int o1) {
@@ -134,100 +89,6 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, o1 - o0, C, 1.0f, in, in_stride, w_rows, C,
                 bias ? 1.0f : 0.0f, out + o0, OC);
-}
-
-/* ------------------------------------------------ weight formats -- */
-
-static const weight_format WEIGHT_FORMATS[] = {
-    {GGML_TYPE_F32, "F32", 1, 4},
-    {GGML_TYPE_F16, "F16", 1, 2},
-    {GGML_TYPE_Q8_0, "Q8_0", 32, 34},
-    {GGML_TYPE_Q4_0, "Q4_0", 32, 18},
-    {WEIGHT_Q4_0_X8, "Q4_0x8", 32, 18},
-    {WEIGHT_Q8_0_X8, "Q8_0x8", 32, 34},
-};
-
-const weight_format *weight_format_of(int type) {
-    for (size_t i = 0; i < sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0]; i++)
-        if (WEIGHT_FORMATS[i].type == type) return &WEIGHT_FORMATS[i];
-    return NULL;
-}
-
-size_t weight_bytes(int type, size_t n) {
-    const weight_format *f = weight_format_of(type);
-    return n / (size_t)f->block * (size_t)f->block_bytes;
-}
-
-matrix matrix_at(matrix w, size_t offset) {
-    matrix r = {(const char *)w.data + weight_bytes(w.type, offset), w.type};
-    return r;
-}
-
-/* Both 8-row layouts: per group and block, the 8 rows' scales, then
- * vectors of 32 bytes where vector m holds bytes 4m..4m+3 of each row's
- * value bytes (row r at 4r); value_bytes is 16 (Q4_0) or 32 (Q8_0). */
-static void repack_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int value_bytes) {
-    long nb = C / 32, block_bytes = 2 + value_bytes;
-    for (long g = 0; g < (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS; g++)
-        for (long b = 0; b < nb; b++, dst += Q4_0_X8_ROWS * block_bytes)
-            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                long row = g * Q4_0_X8_ROWS + r;
-                const uint8_t *blk = src + (row * nb + b) * block_bytes;
-                static const uint8_t zero[34];
-                if (row >= rows) blk = zero; /* padding: scale 0, values 0 */
-                memcpy(dst + 2 * r, blk, 2); /* the scale */
-                for (int m = 0; m < value_bytes / 4; m++) memcpy(dst + 16 + 32 * m + 4 * r, blk + 2 + 4 * m, 4);
-            }
-}
-
-size_t x8_bytes(int type, long rows, long C) {
-    long padded = (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS * Q4_0_X8_ROWS;
-    return weight_bytes(type, (size_t)padded * (size_t)C);
-}
-
-void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 16); }
-
-void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 32); }
-
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 or
- * WEIGHT_Q8_0_X8 data (any rows: row r is lane r % 8 of group r / 8, its
- * scale at 2r and its values at 4r of each 32-byte vector). */
-static void x8_rows(float *dst, const uint8_t *base, int q8, size_t row0, long n_rows, long C) {
-    long nb = C / 32, group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
-    for (long k = 0; k < n_rows; k++) {
-        size_t row = row0 + (size_t)k;
-        int r = (int)(row % Q4_0_X8_ROWS);
-        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * group_bytes;
-        for (long b = 0; b < nb; b++, src += group_bytes) {
-            uint16_t h;
-            memcpy(&h, src + 2 * r, 2);
-            float d = f16_to_f32(h);
-            float *y = dst + k * C + b * 32;
-            for (int m = 0; m < (q8 ? 8 : 4); m++)
-                for (int i = 0; i < 4; i++) {
-                    uint8_t byte = src[16 + 32 * m + 4 * r + i];
-                    if (q8) {
-                        y[4 * m + i] = (float)(int8_t)byte * d;
-                    } else { /* low nibbles are values 4m.., high ones 16 + 4m.. */
-                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
-                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
-                    }
-                }
-        }
-    }
-}
-
-void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows) {
-    const void *src = (const char *)w.data + weight_bytes(w.type, row0 * (size_t)C);
-    long n = n_rows * C;
-    switch (w.type) {
-    case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
-    case GGML_TYPE_Q8_0: k->q8_0_to_f32_row(dst, src, n); break;
-    case GGML_TYPE_Q4_0: k->q4_0_to_f32_row(dst, src, n); break;
-    case WEIGHT_Q4_0_X8: x8_rows(dst, w.data, 0, row0, n_rows, C); break;
-    case WEIGHT_Q8_0_X8: x8_rows(dst, w.data, 1, row0, n_rows, C); break;
-    }
 }
 
 q8_act q8_act_in(void *buf, int T, int C) {
@@ -264,6 +125,34 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
     }
 }
 
+/* out[:, o0:o1] (T, OC), T <= STREAM_MAX_ROWS, for a block format f: the
+ * rows of in quantized once into qscratch (a q8_act), then each weight row
+ * dotted with every activation row while it is in L1, by k's vector code
+ * for f or else f's plain definition (quants.c). */
+static void stream_blocks(const kernel_ops *k, const weight_format *f, float *out, const float *in, int in_stride,
+                          const void *w, const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
+    q8_act x = q8_act_in(qscratch, T, C);
+    k->quantize_q8_act(&x, in, in_stride, 0, T);
+    size_t row_bytes = weight_bytes(f->type, (size_t)C);
+    float (*dot)(const void *, const q8_act *, int) = k->dot_q8[f->type];
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+        for (int t = 0; t < T; t++) {
+            float s = dot ? dot(row, &x, t) : dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t);
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+/* The same for BF16 weights: float activations, each weight widened. */
+static void stream_bf16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1) {
+    for (int o = o0; o < o1; o++)
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * OC + o] = dot_bf16_f32((const uint8_t *)w + (size_t)o * C * 2, in + (size_t)t * in_stride, C) +
+                                      (bias ? bias[o] : 0.0f);
+}
+
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
@@ -285,8 +174,8 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         switch (w.type) {
         case GGML_TYPE_F32: k->stream_f32(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
         case GGML_TYPE_F16: k->stream_f16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
-        case GGML_TYPE_Q8_0: k->stream_q8_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
-        case GGML_TYPE_Q4_0: k->stream_q4_0(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch); break;
+        case GGML_TYPE_BF16: stream_bf16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
+        default: stream_blocks(k, weight_format_of(w.type), out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
         }
         return;
     }

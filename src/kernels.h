@@ -30,6 +30,9 @@ typedef struct q8_act {
 /* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes, float-aligned). */
 q8_act q8_act_in(void *buf, int T, int C);
 
+/* Slots of kernel_ops.dot_q8: the GGUF tensor types (enum ggml_type) */
+enum { KERNEL_TYPES = GGML_TYPE_BF16 + 1 };
+
 /* The kernels that have vector code, one table per instruction set
  * (kernels_isa.c, compiled once per set). Every set computes the same
  * functions; only the order of the float additions differs. */
@@ -44,14 +47,11 @@ typedef struct kernel_ops {
                        int OC, int o0, int o1);
     void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
                        int C, int OC, int o0, int o1);
-    /* the same for Q8_0 / Q4_0 weights (GGUF blocks of 32: an F16 scale, then
-     * 32 int8 or 16 bytes of nibbles). The rows of `in` are first quantized
-     * into a q8_act in qscratch (Q8_ACT_BYTES(T, C) bytes); each block's dot
-     * product is then an integer sum, scaled once. C is a multiple of 32. */
-    void (*stream_q8_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1, void *qscratch);
-    void (*stream_q4_0)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1, void *qscratch);
+    /* dot_q8[type]: one weight row of x->C values stored in that block
+     * format (formats.h) against row t of the quantized activations x: an
+     * integer sum per (sub-)block, scaled once. NULL where this set has no
+     * vector code for the format: the plain definition (quants.c) runs. */
+    float (*dot_q8[KERNEL_TYPES])(const void *row, const q8_act *x, int t);
     /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
      * into x's rows [t0, t1) (see q8_act) */
     void (*quantize_q8_act)(const q8_act *x, const float *in, int in_stride, int t0, int t1);
@@ -63,9 +63,6 @@ typedef struct kernel_ops {
                          int OC, int o0, int o1);
     void (*gemm_q8_0_x8)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1,
                          int OC, int o0, int o1);
-    /* dst (n) = the Q8_0 / Q4_0 values at src (n a multiple of 32) as F32 (exact) */
-    void (*q8_0_to_f32_row)(float *dst, const void *src, long n);
-    void (*q4_0_to_f32_row)(float *dst, const void *src, long n);
     /* x (N) = GELU(x), tanh approximation (GPT-2's), in place */
     void (*gelu)(float *x, long N);
     /* gate (N) = silu(gate) * up (SwiGLU), in place on gate */
@@ -90,7 +87,7 @@ const kernel_ops *kernels_named(const char *name);
 const char *kernels_built(int i);
 
 /* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
- * the storage formats of weight_formats (F32, F16, Q8_0, Q4_0): usually the
+ * the storage formats of the weight-format table (formats.h): usually the
  * file's bytes used in place. */
 typedef struct {
     const void *data;
@@ -98,45 +95,18 @@ typedef struct {
 } matrix;
 
 /* The engine's own layout for Q4_0 matrices, made at load from the file's
- * rows (repack_q4_0_x8): rows in groups of 8, and for each group and block
- * of 32 values, 144 bytes: the 8 rows' F16 scales, then 4 x 32 bytes where
- * vector m holds bytes 4m..4m+3 of each row's 16 nibble bytes (row r at
- * 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A decode
- * product then computes 8 rows per activation block with no horizontal
- * sums: x's 4-value groups are broadcast against the 8 rows' nibbles. */
+ * rows (repack_q4_0_x8, formats.h): rows in groups of 8, and for each group
+ * and block of 32 values, 144 bytes: the 8 rows' F16 scales, then 4 x 32
+ * bytes where vector m holds bytes 4m..4m+3 of each row's 16 nibble bytes
+ * (row r at 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A
+ * decode product then computes 8 rows per activation block with no
+ * horizontal sums: x's 4-value groups are broadcast against the 8 rows'
+ * nibbles. */
 enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
-/* dst (ceil(rows / 8) groups: x8_bytes) = the Q4_0 rows of src (rows x C, C
- * a multiple of 32); a last group of fewer than 8 rows is padded with zero
- * rows (scale 0), which products compute and never store. */
-void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
-/* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
- * padding of its last group included. */
-size_t x8_bytes(int type, long rows, long C);
-
 /* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
  * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3
  * of each row (row r at 4r). */
 enum { WEIGHT_Q8_0_X8 = 1001, Q8_0_X8_GROUP_BYTES = 8 * 34 };
-void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
-
-/* One storage format: `block` values take `block_bytes` bytes. Adding a
- * format is one entry here (kernels.c) plus its kernels in kernel_ops. */
-typedef struct {
-    int type;         /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
-    const char *name; /* "F32", "F16", "Q8_0", "Q4_0", "Q4_0x8", "Q8_0x8" */
-    int block, block_bytes;
-} weight_format;
-
-/* The format of a GGUF tensor type, or NULL when matrices cannot use it. */
-const weight_format *weight_format_of(int type);
-/* Bytes of n values (n a multiple of the format's block). */
-size_t weight_bytes(int type, size_t n);
-/* The matrix from value `offset` on (a block of rows; offset a multiple of
- * the block, and of 8 rows for the X8 layouts). */
-matrix matrix_at(matrix w, size_t offset);
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
- * F32, exactly (any rows, the X8 layouts included: an embedding lookup). */
-void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).

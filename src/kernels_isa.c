@@ -471,30 +471,16 @@ ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const 
     return s;
 }
 
-/* out[:, o0:o1] (T, OC), T <= STREAM_MAX_ROWS: each weight row is read once
- * and dotted with every activation row while it is in L1. */
-ALWAYS_INLINE void stream_quantized(float *out, const float *in, int in_stride, const void *w, int q4,
-                                    const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
-    int nb = C / QK;
-    q8_act x = q8_act_in(qscratch, T, C);
-    quantize_q8_act(&x, in, in_stride, 0, T);
-    size_t row_bytes = (size_t)nb * (q4 ? Q4_0_BYTES : Q8_0_BYTES);
-    for (int o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * OC + o] = row_dot_q(row, q4, x.q + (size_t)t * C, x.d + (size_t)t * nb,
-                                                x.s + (size_t)t * nb, nb) + (bias ? bias[o] : 0.0f);
-    }
+/* kernel_ops.dot_q8 for Q8_0 and Q4_0 stored as in the file (matrices
+ * whose rows do not fill groups of 8, embeddings used as classifiers) */
+static float dot_q8_0(const void *row, const q8_act *x, int t) {
+    int nb = x->C / QK;
+    return row_dot_q(row, 0, x->q + (size_t)t * x->C, x->d + (size_t)t * nb, x->s + (size_t)t * nb, nb);
 }
 
-static void stream_q8_0(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1, void *qscratch) {
-    stream_quantized(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1, qscratch);
-}
-
-static void stream_q4_0(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1, void *qscratch) {
-    stream_quantized(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1, qscratch);
+static float dot_q4_0(const void *row, const q8_act *x, int t) {
+    int nb = x->C / QK;
+    return row_dot_q(row, 1, x->q + (size_t)t * x->C, x->d + (size_t)t * nb, x->s + (size_t)t * nb, nb);
 }
 
 /* The 8-row layouts (kernels.h: WEIGHT_Q8_0_X8, WEIGHT_Q4_0_X8). Vector m
@@ -681,25 +667,6 @@ static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float
     gemm_x8(out, x, w, 1, bias, t0, t1, OC, o0, o1);
 }
 
-static void q8_0_row(float *dst, const void *src, long n) {
-    for (long b = 0; b < n / QK; b++) {
-        const uint8_t *blk = (const uint8_t *)src + b * Q8_0_BYTES;
-        float d = block_scale(blk);
-        for (int j = 0; j < QK; j++) dst[b * QK + j] = (float)(int8_t)blk[2 + j] * d;
-    }
-}
-
-static void q4_0_row(float *dst, const void *src, long n) {
-    for (long b = 0; b < n / QK; b++) {
-        const uint8_t *blk = (const uint8_t *)src + b * Q4_0_BYTES;
-        float d = block_scale(blk);
-        for (int j = 0; j < QK / 2; j++) {
-            dst[b * QK + j] = (float)((blk[2 + j] & 15) - 8) * d;
-            dst[b * QK + j + QK / 2] = (float)((blk[2 + j] >> 4) - 8) * d;
-        }
-    }
-}
-
 /* ------------------------------------------------------ activations -- */
 
 static void gelu(float *x, long N) {
@@ -804,13 +771,10 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .f16_to_f32_row = f16_row,
     .stream_f32 = stream_f32,
     .stream_f16 = stream_f16,
-    .stream_q8_0 = stream_q8_0,
-    .stream_q4_0 = stream_q4_0,
     .quantize_q8_act = quantize_q8_act,
     .gemm_q4_0_x8 = gemm_q4_0_x8,
     .gemm_q8_0_x8 = gemm_q8_0_x8,
-    .q8_0_to_f32_row = q8_0_row,
-    .q4_0_to_f32_row = q4_0_row,
+    .dot_q8 = {[GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

@@ -86,8 +86,10 @@ static void to_f32(const kernel_ops *k, float *dst, const gguf_tensor *t) {
     }
 }
 
+/* the formats of the weight-format table that files hold */
 static int type_is_runnable(uint32_t type) {
-    return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0;
+    const weight_format *f = weight_format_of((int)type);
+    return f && f->in_files;
 }
 
 /* F32 data that is 4-byte aligned is used in place (zero copy). */
@@ -262,8 +264,8 @@ static tinyllm_status find_checked(const tinyllm_model *m, const tensor_spec *s,
     }
     if (!type_is_runnable(t->type))
         return set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                         "%s: tensor '%s' has type %s (expected F32, F16, Q8_0 or Q4_0)", m->file.path, name,
-                         gguf_type_name(t->type));
+                         "%s: tensor '%s' has type %s (expected %s)", m->file.path, name,
+                         gguf_type_name(t->type), weight_format_names());
     int64_t d0 = dim_value(m, s->d0), d1 = dim_value(m, s->d1);
     int want_dims = s->d1 == D_1 ? 1 : 2;
     int ok = t->dims[0] == (uint64_t)d0 && t->dims[1] == (uint64_t)d1 && t->dims[2] == 1 && t->dims[3] == 1 &&
@@ -320,7 +322,7 @@ static void repack_releasing(const tinyllm_model *m, uint8_t *dst, const gguf_te
     for (long r0 = 0; r0 < rows; r0 += REPACK_CHUNK_ROWS) {
         long n = rows - r0 < REPACK_CHUNK_ROWS ? rows - r0 : REPACK_CHUNK_ROWS; /* a multiple of 8 but the last */
         size_t at = (size_t)r0 * row_bytes;
-        if (t->type == GGML_TYPE_Q4_0)
+        if (weight_format_of((int)t->type)->repacked == WEIGHT_Q4_0_X8)
             repack_q4_0_x8(dst + at, src + at, n, C);
         else
             repack_q8_0_x8(dst + at, src + at, n, C);
@@ -359,7 +361,7 @@ static void *huge_alloc(size_t bytes) {
  * leave a last group short, padded; the other matrices need whole groups,
  * since fused products are split at row offsets (matrix_at). */
 static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
-    if (t->type != GGML_TYPE_Q4_0 && t->type != GGML_TYPE_Q8_0) return 0;
+    if (!weight_format_of((int)t->type)->repacked) return 0;
     int embd = !strcmp(s->name, TN_TOKEN_EMBD);
     if (embd && gguf_find_tensor(&m->file, TN_OUTPUT)) return 0; /* read by rows only */
     int classifier = embd || !strcmp(s->name, TN_OUTPUT);
@@ -380,7 +382,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
             repack_releasing(m, dst, t);
             w.data = dst;
         }
-        w.type = t->type == GGML_TYPE_Q4_0 ? WEIGHT_Q4_0_X8 : WEIGHT_Q8_0_X8;
+        w.type = weight_format_of((int)t->type)->repacked;
         m->packed_used += bytes;
     } else if (used_in_place(m, s, t)) {
         /* as stored */
@@ -628,6 +630,22 @@ tinyllm_status tinyllm_model_tensor(const tinyllm_model *m, int i, tinyllm_tenso
     for (int d = 0; d < 4; d++) out->dims[d] = (int64_t)t->dims[d];
     out->n_bytes = t->n_bytes;
     out->in_use = m->tensor_use && m->tensor_use[i] ? m->tensor_use[i] : "unused";
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_model_tensor_f32(const tinyllm_model *m, int i, float *out, size_t n, tinyllm_error *err) {
+    if (!m || !out) return set_error(err, TINYLLM_ERR_ARG, "model_tensor_f32: NULL model or out");
+    if (i < 0 || (uint64_t)i >= m->file.n_tensors)
+        return set_error(err, TINYLLM_ERR_ARG, "model_tensor_f32: index %d is out of range (the model has %llu tensors)",
+                         i, (unsigned long long)m->file.n_tensors);
+    const gguf_tensor *t = &m->file.tensors[i];
+    if (!type_is_runnable(t->type))
+        return set_error(err, TINYLLM_ERR_UNSUPPORTED, "model_tensor_f32: tensor '%s' has type %s (expected %s)",
+                         m->tensor_names[i], gguf_type_name(t->type), weight_format_names());
+    if (n != t->n_elements)
+        return set_error(err, TINYLLM_ERR_ARG, "model_tensor_f32: tensor '%s' has %llu values (out holds %zu)",
+                         m->tensor_names[i], (unsigned long long)t->n_elements, n);
+    to_f32(m->kern, out, t);
     return TINYLLM_OK;
 }
 

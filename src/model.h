@@ -6,6 +6,7 @@
 #define TINYLLM_MODEL_H
 
 #include "gguf.h"
+#include "formats.h"
 #include "kernels.h"
 #include "tinyllm.h"
 #include "tokenizer.h"

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "gguf.h"
+#include "formats.h"
 #include "kernels.h"
 #include "names.h"
 #include "outfile.h"

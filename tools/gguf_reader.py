@@ -4,35 +4,18 @@ import struct
 
 import numpy as np
 
+import quants_reference
+
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _NP = {0: np.uint8, 1: np.int8, 2: np.uint16, 3: np.int16, 4: np.uint32, 5: np.int32, 6: np.float32,
        7: np.bool_, 10: np.uint64, 11: np.int64, 12: np.float64}
 
 
-def _half(buf):
-    return np.frombuffer(buf, dtype="<f2").astype(np.float32)
-
-
 def _dequant(gtype, raw, n):
-    if gtype == 0:
-        return np.frombuffer(raw, dtype="<f4", count=n).copy()
-    if gtype == 1:
-        return _half(raw[:2 * n])
-    if gtype == 8:  # Q8_0
-        b = np.frombuffer(raw, dtype=np.uint8, count=n // 32 * 34).reshape(-1, 34)
-        d = _half(b[:, :2].tobytes())
-        return (b[:, 2:].view(np.int8).astype(np.float32) * d[:, None]).reshape(-1)
-    if gtype == 2:  # Q4_0
-        b = np.frombuffer(raw, dtype=np.uint8, count=n // 32 * 18).reshape(-1, 18)
-        d = _half(b[:, :2].tobytes())
-        q = b[:, 2:]
-        lo = (q & 15).astype(np.float32) - 8
-        hi = (q >> 4).astype(np.float32) - 8
-        return (np.concatenate([lo, hi], axis=1) * d[:, None]).reshape(-1)
-    raise ValueError(f"tensor type {gtype} not supported by the reference reader")
+    return quants_reference.dequantize(gtype, raw, n)
 
 
-_BLOCK = {0: (1, 4), 1: (1, 2), 8: (32, 34), 2: (32, 18)}
+_BLOCK = quants_reference.BLOCK
 
 
 class GGUFFile:

@@ -100,6 +100,11 @@ class SamplerParams(C.Structure):
                 ("repeat_penalty", C.c_float), ("repeat_last_n", C.c_int), ("seed", C.c_uint64)]
 
 
+class TensorInfo(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("type", C.c_char_p), ("n_dims", C.c_int), ("dims", C.c_int64 * 4),
+                ("n_bytes", C.c_uint64), ("in_use", C.c_char_p)]
+
+
 TAP_FN = C.CFUNCTYPE(None, C.POINTER(Tap), C.c_void_p)
 
 
@@ -116,6 +121,9 @@ def _bind(lib):
         "tinyllm_model_load": (C.c_int, [C.c_char_p, C.POINTER(ModelParams), C.POINTER(P), E]),
         "tinyllm_model_free": (None, [P]),
         "tinyllm_model_info_get": (C.c_int, [P, C.POINTER(ModelInfo), E]),
+        "tinyllm_model_n_tensors": (C.c_int, [P]),
+        "tinyllm_model_tensor": (C.c_int, [P, C.c_int, C.POINTER(TensorInfo), E]),
+        "tinyllm_model_tensor_f32": (C.c_int, [P, C.c_int, C.POINTER(C.c_float), C.c_size_t, E]),
         "tinyllm_model_logit_lens": (C.c_int, [P, C.POINTER(C.c_float), C.POINTER(C.c_float), E]),
         "tinyllm_context_create": (C.c_int, [P, C.POINTER(ContextParams), C.POINTER(P), E]),
         "tinyllm_context_free": (None, [P]),
@@ -253,6 +261,31 @@ class Model(_Closable):
     def _release(self):
         self._users -= 1
         self._free_if_unused()
+
+    def tensors(self):
+        """{name: (type, in_use, shape)} in file order; shape in numpy order
+        (rows first), type as stored, in_use as the engine holds it."""
+        out = {}
+        for i in range(self.lib.tinyllm_model_n_tensors(self.h)):
+            t, err = TensorInfo(), Error()
+            _check(self.lib.tinyllm_model_tensor(self.h, i, C.byref(t), C.byref(err)), err)
+            shape = tuple(reversed(t.dims[:t.n_dims]))
+            out[t.name.decode()] = (t.type.decode(), t.in_use.decode(), shape)
+        return out
+
+    def tensor(self, name):
+        """The named tensor's values as a float32 numpy array (numpy shape),
+        dequantized from the file as its format defines them."""
+        names = list(self.tensors())
+        if name not in names:
+            raise KeyError(f"no tensor {name!r} in the model")
+        i = names.index(name)
+        shape = self.tensors()[name][2]
+        out = np.empty(shape, np.float32)
+        err = Error()
+        _check(self.lib.tinyllm_model_tensor_f32(self.h, i, out.ctypes.data_as(C.POINTER(C.c_float)), out.size,
+                                                 C.byref(err)), err)
+        return out
 
     def tokenize(self, text, add_bos=True):
         b = text.encode("utf-8") if isinstance(text, str) else bytes(text)

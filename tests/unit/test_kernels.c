@@ -11,6 +11,7 @@
 
 #include "attention.h"
 #include "check.h"
+#include "formats.h"
 #include "kernels.h"
 
 static uint64_t rng_state = 42;

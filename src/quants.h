@@ -1,0 +1,87 @@
+/* The block formats of GGUF weights, defined: one typed struct per block
+ * (its size checked at compile time), and for each format the function that
+ * says what a block means, decode_<format>: the integer code of every
+ * element and, per sub-block, the scale (and offset) that turn codes into
+ * values. Everything else (dequantizing, the plain block dot products) is
+ * written once on top of that (quants.c). Facts: docs/formats.md. */
+#ifndef TINYLLM_QUANTS_H
+#define TINYLLM_QUANTS_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "kernels.h" /* q8_act */
+
+enum { QK_LEGACY = 32, QK_K = 256 };
+
+/* ---- blocks of 32 ---- */
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;                      /* d q */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;                     /* d (nibble - 8) */
+typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;                  /* d nibble + m */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;      /* d (q5 - 16) */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1;   /* d q5 + m */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;                   /* d T[nibble] */
+/* ---- super-blocks of 256 (K-quants) ---- */
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } block_q2_K;
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } block_q3_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K;
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;
+
+static_assert(sizeof(block_q8_0) == 34, "Q8_0 block");
+static_assert(sizeof(block_q4_0) == 18, "Q4_0 block");
+static_assert(sizeof(block_q4_1) == 20, "Q4_1 block");
+static_assert(sizeof(block_q5_0) == 22, "Q5_0 block");
+static_assert(sizeof(block_q5_1) == 24, "Q5_1 block");
+static_assert(sizeof(block_iq4_nl) == 18, "IQ4_NL block");
+static_assert(sizeof(block_q2_K) == 84, "Q2_K block");
+static_assert(sizeof(block_q3_K) == 110, "Q3_K block");
+static_assert(sizeof(block_q4_K) == 144, "Q4_K block");
+static_assert(sizeof(block_q5_K) == 176, "Q5_K block");
+static_assert(sizeof(block_q6_K) == 210, "Q6_K block");
+
+/* IQ4_NL's 16 non-linear levels */
+extern const int8_t IQ4_NL_LEVELS[16];
+
+/* One block, decoded: element i is worth scale[i / sub] * q[i], plus
+ * offset[i / sub] when has_offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K). Each
+ * scale and offset is computed as the format defines it (float32, in its
+ * order), so dequantizing is exact. */
+typedef struct {
+    int8_t q[QK_K];                /* (n) the integer codes, element order */
+    float scale[QK_K / 16];        /* (n / sub) */
+    float offset[QK_K / 16];       /* (n / sub) */
+    int n, sub, has_offset;        /* values, values per sub-block */
+} block_codes;
+
+typedef void (*decode_fn)(const void *block, block_codes *c);
+
+void decode_q8_0(const void *block, block_codes *c);
+void decode_q4_0(const void *block, block_codes *c);
+void decode_q4_1(const void *block, block_codes *c);
+void decode_q5_0(const void *block, block_codes *c);
+void decode_q5_1(const void *block, block_codes *c);
+void decode_iq4_nl(const void *block, block_codes *c);
+void decode_q2_K(const void *block, block_codes *c);
+void decode_q3_K(const void *block, block_codes *c);
+void decode_q4_K(const void *block, block_codes *c);
+void decode_q5_K(const void *block, block_codes *c);
+void decode_q6_K(const void *block, block_codes *c);
+
+/* dst (n) = the n values of the blocks at src (n a multiple of the block),
+ * exactly as the format defines them. src need not be aligned. */
+void dequantize_blocks(decode_fn decode, int block, int block_bytes, float *dst, const void *src, long n);
+
+/* The plain dot product of one weight row (nb32 * 32 values, blocks of the
+ * format) with row t of the quantized activations x: per sub-block, the
+ * integer sum of codes times activation codes, scaled by the sub-block's
+ * scale and x's block scale, plus the offset times x's block sum. The
+ * definition the vector kernels are tested against. */
+float dot_blocks_q8(decode_fn decode, int block, int block_bytes, const void *row, const q8_act *x, int t);
+
+/* BF16: the upper 16 bits of a float32 */
+void bf16_to_f32_row(float *dst, const void *src, long n);
+/* the dot product of a BF16 row (C) with x (C) */
+float dot_bf16_f32(const void *row, const float *x, int C);
+
+#endif
