@@ -89,3 +89,4 @@ def assert_greedy_agree(path, prompt, a, b, min_decisive=8):
     n = assert_greedy_matches(path, prompt, a, min_decisive)
     assert_greedy_matches(path, prompt, b, min_decisive)
     return n
+

@@ -11,6 +11,8 @@ import struct
 
 import numpy as np
 
+import quants_reference as qr
+
 import safe_io
 
 GGUF_MAGIC = b"GGUF"
@@ -49,6 +51,39 @@ def quantize_q4_0(arr):
 
 
 _QUANTIZE = {GGML_Q8_0: quantize_q8_0, GGML_Q4_0: quantize_q4_0}
+
+# general.file_type ("mostly X", llama.cpp's numbering) of a file whose matrices are X
+FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q4_0: 2, qr.Q4_1: 3, GGML_Q8_0: 7, qr.Q5_0: 8, qr.Q5_1: 9,
+             qr.Q2_K: 10, qr.Q3_K: 12, qr.Q4_K: 15, qr.Q5_K: 17, qr.Q6_K: 18, qr.IQ4_NL: 25, qr.BF16: 32}
+# byte offsets of each block's F16 scales (d, and the min where there is one)
+_SCALE_FIELDS = {GGML_Q8_0: (0,), GGML_Q4_0: (0,), qr.Q4_1: (0, 2), qr.Q5_0: (0,), qr.Q5_1: (0, 2),
+                 qr.IQ4_NL: (0,), qr.Q2_K: (80, 82), qr.Q3_K: (108,), qr.Q4_K: (0, 2), qr.Q5_K: (0, 2),
+                 qr.Q6_K: (208,)}
+
+
+def random_blocks(shape, gtype, rng, std):
+    """A matrix of `shape` stored as random blocks of gtype (every code and
+    sub-block scale random), its F16 scales set so the values' standard
+    deviation is about std: test data that reaches every bit of a format."""
+    n = int(np.prod(shape))
+    if gtype == qr.BF16:
+        x = (rng.standard_normal(n) * std).astype(np.float32)
+        return _Quantized(shape, (x.view(np.uint32) >> 16).astype("<u2").tobytes())
+    per, size = qr.BLOCK[gtype]
+    if shape[-1] % per:
+        raise ValueError(f"rows of {shape[-1]} values do not fill blocks of {per}")
+    b = rng.integers(0, 256, (n // per, size), dtype=np.uint8)
+    fields = _SCALE_FIELDS[gtype]
+    for i, off in enumerate(fields):
+        # a Q4_1 / Q5_1 min is added (either sign); a K-quant min is subtracted (kept positive)
+        signed = i == 1 and gtype in (qr.Q4_1, qr.Q5_1)
+        v = rng.uniform(0.5, 1.5, len(b)) * (rng.choice((-1, 1), len(b)) if signed else 1)
+        b[:, off:off + 2] = v.astype("<f2").view(np.uint8).reshape(-1, 2)
+    k = std / float(np.std(qr.dequantize(gtype, b.tobytes(), n)))
+    for off in fields:
+        h = b[:, off:off + 2].copy().view("<f2").reshape(-1).astype(np.float32) * k
+        b[:, off:off + 2] = h.astype("<f2").view(np.uint8).reshape(-1, 2)
+    return _Quantized(shape, b.tobytes())
 
 # tokenizer.ggml.token_type values
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -115,8 +150,12 @@ class GGUFWriter:
 
     # -- tensors ------------------------------------------------------------
     def add_tensor(self, name, array, ggml_type=GGML_F32):
+        """array: numpy values (stored as ggml_type), or random_blocks' output."""
         if any(n == name for n, _, _ in self.tensors):
             raise ValueError(f"duplicate tensor {name}")
+        if isinstance(array, _Quantized):
+            self.tensors.append((name, array, ggml_type))
+            return
         if ggml_type in _QUANTIZE:
             arr = np.asarray(array, dtype=np.float32)
             if arr.shape[-1] % QK:
@@ -287,8 +326,8 @@ def _general(arch, name, ggml_type, hp):
     w = GGUFWriter()
     w.add_string("general.architecture", arch)
     w.add_string("general.name", name)
-    w.add_u32("general.file_type", {GGML_F32: 0, GGML_F16: 1, GGML_Q4_0: 2, GGML_Q8_0: 7}[ggml_type])
-    if ggml_type in _QUANTIZE:
+    w.add_u32("general.file_type", FILE_TYPE[ggml_type])
+    if ggml_type not in (GGML_F32, GGML_F16, qr.BF16):
         w.add_u32("general.quantization_version", 2)
     w.add_u32(f"{arch}.context_length", hp["n_ctx"])
     w.add_u32(f"{arch}.embedding_length", hp["n_embd"])

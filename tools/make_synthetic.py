@@ -17,7 +17,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gguf_writer as gw  # noqa: E402
+import gguf_writer as gw
+import quants_reference as qr  # noqa: E402
 
 # The TinyStories checkpoints' shapes (llama2.c) and GPT-2 small.
 PRESETS = {
@@ -27,6 +28,18 @@ PRESETS = {
     "gpt2-small": dict(arch="gpt2", dim=768, ff=3072, layers=12, heads=12, kv_heads=12, vocab=50257, ctx=1024,
                        output_copy=True),
 }
+
+
+def random_matrices(a, w, rng, gtype):
+    """With --random-blocks, every matrix becomes random blocks of that type
+    (standard deviation as its float values'); returns the file's type."""
+    if not a.random_blocks:
+        return gtype
+    t = {v: k for k, v in qr.NAMES.items()}[a.random_blocks]
+    for name, arr in w.items():
+        if arr.ndim == 2:
+            w[name] = gw.random_blocks(arr.shape, t, rng, float(np.std(arr)))
+    return t
 
 
 def main():
@@ -44,6 +57,9 @@ def main():
     ap.add_argument("--ctx", type=int, default=64)
     ap.add_argument("--dtype", choices=["f32", "f16", "q8_0", "q4_0"], default="f32",
                     help="type of the weight matrices (norms and biases stay F32)")
+    ap.add_argument("--random-blocks", metavar="TYPE", choices=[n for n in qr.NAMES.values() if n not in ("F32", "F16")],
+                    help="matrices stored as random blocks of TYPE (Q4_K, BF16, ...) whose values have about the "
+                         "size --dtype's would: test data for the weight formats (overrides --dtype)")
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
     ap.add_argument("--no-bias", action="store_true", help="gpt2: no bias tensors (nanoGPT's bias=False)")
     ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh",
@@ -89,6 +105,7 @@ def main():
         w["output_norm.weight"] = vec(d, 1.0)
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
               "n_head_kv": a.kv_heads, "n_ff": a.ff, "eps": 1e-5, "rope_theta": 10000.0}
+        gtype = random_matrices(a, w, rng, gtype)
         gw.write_llama(a.out, hp, w, a.tokenizer, gtype, f"synthetic-llama-{a.preset or 'custom'}")
     else:
         if a.positions == "learned":
@@ -114,6 +131,7 @@ def main():
             w = {k: v for k, v in w.items() if not k.endswith(".bias")}
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
               "n_ff": a.ff, "eps": 1e-5, "positions": a.positions, "gelu": a.gelu}
+        gtype = random_matrices(a, w, rng, gtype)
         gw.write_gpt2(a.out, hp, w, a.tokenizer, gtype, f"synthetic-gpt2-{a.preset or a.positions}",
                       write_output=a.output_copy)
 

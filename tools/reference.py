@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf_reader import GGUFFile  # noqa: E402
+import quants_reference  # noqa: E402
 
 SP_KEY = "tinyllm.tokenizer.sentencepiece_model"
 U32 = 2.0 ** -24  # unit roundoff of float32
@@ -64,9 +65,15 @@ class Model:
         self.storage = False  # ... and also the rounding of F16-stored weights (2^-11 each)
         # unit roundoff of each weight as stored: F16 2^-11; F32 0 (exact)
         self.storage_u = {name: (2.0 ** -11 if g.tensors[name][1] == 1 else 0.0) for name in g.tensors}
-        # Q8_0 (8) / Q4_0 (2) matrices: the engine's products may quantize the activations
-        self.quantized = {name for name in g.tensors if g.tensors[name][1] in (2, 8)}
+        # matrices in block formats (Q8_0, Q4_0, the K-quants, ...): the engine's products may
+        # quantize the activations
+        self.quantized = {name for name in g.tensors if quants_reference.BLOCK.get(g.tensors[name][1], (1,))[0] > 1}
         self.experiments = {}  # name -> value (attn-scale: the factor); see set_experiments
+        self.types = {name: g.tensors[name][1] for name in g.tensors}
+        # whose activation rounding mm models: "tinyllm" (8-bit blocks of 32 for every block
+        # format) or "llama.cpp" (its CPU products: blocks of 256 for the K-quants, Q8_K;
+        # activations rounded to F16 / BF16 for F16 / BF16 weights)
+        self.activations = "tinyllm"
 
     def set_experiments(self, spec):
         """The experiments of include/tinyllm.h, written here from their
@@ -90,7 +97,7 @@ class Model:
         are of independent values, errors within u_w |w| each, so the sum's
         error has a standard deviation of at most u_w / sqrt(3) * ||a * b||_2;
         six of those (a 1e-9 chance to be exceeded) are added.
-        For a Q8_0/Q4_0 weight, the engine's decode products quantize each
+        For a weight in a block format, the engine's decode products quantize each
         block of 32 activations to 8 bits (scale d = max|a| / 127): element i
         moves by e_i, |e_i| <= d / 2, rounding errors of independent values
         (uniform, variance d^2 / 12), so the sum moves with a standard
@@ -102,11 +109,16 @@ class Model:
         u_w = self.storage_u.get(weight, 0.0) if self.storage else 0.0
         if u_w:
             err = err + 6 / math.sqrt(3) * u_w * np.sqrt((a * a) @ (b * b))
+        peer = self.activations == "llama.cpp"
         if weight in self.quantized:
             K = a.shape[-1]
-            d = np.abs(a).reshape(a.shape[:-1] + (K // 32, 32)).max(axis=-1) / 127  # (..., K / 32)
-            d2 = np.repeat(d * d, 32, axis=-1)                                        # (..., K)
+            blk = 256 if peer and quants_reference.BLOCK[self.types[weight]][0] == 256 else 32
+            d = np.abs(a).reshape(a.shape[:-1] + (K // blk, blk)).max(axis=-1) / 127  # (..., K / blk)
+            d2 = np.repeat(d * d, blk, axis=-1)                                         # (..., K)
             err = err + 6 * np.sqrt(d2 @ (b * b) / 12)
+        elif peer and self.types.get(weight) in (quants_reference.F16, quants_reference.BF16):
+            u_a = 2.0 ** -11 if self.types[weight] == quants_reference.F16 else 2.0 ** -8
+            err = err + 6 / math.sqrt(3) * u_a * np.sqrt((a * a) @ (b * b))
         return out + err * self.rounding.choice((-1.0, 1.0), size=out.shape)
 
     def rnd(self, x, n_ops):
@@ -116,7 +128,7 @@ class Model:
             return x
         return x * (1 + n_ops * U32 * self.rounding.choice((-1.0, 1.0), size=np.shape(x)))
 
-    def rounding_spread(self, tokens, trials=2, taps=None, storage=False):
+    def rounding_spread(self, tokens, trials=2, taps=None, storage=False, activations="tinyllm"):
         """How far float32 rounding can legitimately move this computation:
         the forward pass rerun with every sum and elementwise result moved by
         its worst-case rounding error (random signs, `trials` seeds). Returns
@@ -125,7 +137,10 @@ class Model:
         implementation, whatever its summation order, lies well inside this
         (its sums err by about sqrt(K) u, not K u). With storage, the F16
         weights' own rounding is modelled too: how far the logits of the
-        original (F32) weights may lie from those of the stored ones."""
+        original (F32) weights may lie from those of the stored ones.
+        activations="llama.cpp" models llama.cpp's activation rounding
+        instead of tinyllm's (see __init__)."""
+        self.activations = activations
         exact_taps = {} if taps is not None else None
         exact = self.forward(tokens, exact_taps)
         worst = 0.0
@@ -135,7 +150,7 @@ class Model:
                 moved_taps = {} if taps is not None else None
                 moved = self.forward(tokens, moved_taps)
             finally:
-                self.rounding, self.storage = None, False
+                self.rounding, self.storage, self.activations = None, False, "tinyllm"
             worst = max(worst, float(np.max(np.abs(moved - exact))))
             for name in (moved_taps or {}):
                 with np.errstate(invalid="ignore"):  # masked scores: -inf - -inf
