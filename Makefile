@@ -40,7 +40,7 @@ CLI_LIBS   = $(shell pkg-config --libs cairo libedit)
 CFLAGS_ALL   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(CXXFLAGS)
 
-# The hot kernels (src/kernels_isa.c) are compiled once per instruction set,
+# The hot kernels (src/kernels_isa.c, src/dots_isa.c) are compiled once per instruction set,
 # each with its own -march placed after OPT (the last -march wins), and one
 # is picked at run time (src/kernels.c). Other CPUs get the scalar set only.
 ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
@@ -53,9 +53,11 @@ ISA_FLAGS_scalar = -march=x86-64-v2
 ISA_FLAGS_avx2   = -march=x86-64-v3
 ISA_FLAGS_avx512 = -march=x86-64-v4
 ISA_FLAGS_avx512vnni = -march=x86-64-v4 -mavx512vnni
-LIB_C   = $(filter-out src/kernels_isa.c,$(wildcard src/*.c))
+# the per-ISA files (src/*_isa.c, written against src/isa.h)
+ISA_SRC = kernels_isa dots_isa
+LIB_C   = $(filter-out $(ISA_SRC:%=src/%.c),$(wildcard src/*.c))
 LIB_CXX = $(wildcard src/*.cpp)
-ISA_OBJ = $(KERNEL_ISAS:%=$(BUILD)/obj/kernels_isa-%.o)
+ISA_OBJ = $(foreach f,$(ISA_SRC),$(KERNEL_ISAS:%=$(BUILD)/obj/$(f)-%.o))
 LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ)
 CLI_C   = $(wildcard tools/tinyllm/*.c)
 # the explorer's page (HTML, CSS, JS) compiled into the CLI as strings
@@ -94,6 +96,10 @@ $(BUILD)/obj/%.o: src/%.cpp | $(BUILD)/.deps
 	$(CXX) $(CXXFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -c $< -o $@
 
 $(BUILD)/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+
+$(BUILD)/obj/dots_isa-%.o: src/dots_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
 
@@ -235,8 +241,11 @@ FUZZ_CC  = clang
 FUZZ_CXX = clang++
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc $(DEPS_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o) \
-               $(KERNEL_ISAS:%=build-fuzz/obj/kernels_isa-%.o)
+               $(foreach f,$(ISA_SRC),$(KERNEL_ISAS:%=build-fuzz/obj/$(f)-%.o))
 build-fuzz/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+build-fuzz/obj/dots_isa-%.o: src/dots_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
 build-fuzz/obj/%.o: src/%.c | $(BUILD)/.deps

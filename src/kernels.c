@@ -134,7 +134,7 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
     q8_act x = q8_act_in(qscratch, T, C);
     k->quantize_q8_act(&x, in, in_stride, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
-    float (*dot)(const void *, const q8_act *, int) = k->dot_q8[f->type];
+    dot_q8_fn dot = k->dot_q8[f->type];
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++) {

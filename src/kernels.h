@@ -33,6 +33,9 @@ q8_act q8_act_in(void *buf, int T, int C);
 /* Slots of kernel_ops.dot_q8: the GGUF tensor types (enum ggml_type) */
 enum { KERNEL_TYPES = GGML_TYPE_BF16 + 1 };
 
+/* one weight row in a block format . row t of the quantized activations x */
+typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
+
 /* The kernels that have vector code, one table per instruction set
  * (kernels_isa.c, compiled once per set). Every set computes the same
  * functions; only the order of the float additions differs. */
@@ -47,11 +50,12 @@ typedef struct kernel_ops {
                        int OC, int o0, int o1);
     void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
                        int C, int OC, int o0, int o1);
-    /* dot_q8[type]: one weight row of x->C values stored in that block
-     * format (formats.h) against row t of the quantized activations x: an
-     * integer sum per (sub-)block, scaled once. NULL where this set has no
-     * vector code for the format: the plain definition (quants.c) runs. */
-    float (*dot_q8[KERNEL_TYPES])(const void *row, const q8_act *x, int t);
+    /* dot_q8[type] (KERNEL_TYPES entries; dots_isa.c): one weight row of
+     * x->C values stored in that block format (formats.h) against row t of
+     * the quantized activations x: an integer sum per (sub-)block, scaled
+     * once. NULL where this set has no vector code for the format: the
+     * plain definition (quants.c, dot_blocks_q8) runs. */
+    const dot_q8_fn *dot_q8;
     /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
      * into x's rows [t0, t1) (see q8_act) */
     void (*quantize_q8_act)(const q8_act *x, const float *in, int in_stride, int t0, int t1);

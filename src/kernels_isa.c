@@ -15,117 +15,7 @@
 
 #include "kernels.h"
 
-#ifndef KERNEL_ISA
-#error "compile with -DKERNEL_ISA=scalar|avx2|avx512|avx512vnni (see the Makefile)"
-#endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define STR_(a) #a
-#define STR(a) STR_(a)
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-#include <immintrin.h>
-#define VW 16
-typedef __m512 vec;
-#define v_zero() _mm512_setzero_ps()
-#define v_load(p) _mm512_loadu_ps(p)
-#define v_store(p, v) _mm512_storeu_ps(p, v)
-#define v_set1(x) _mm512_set1_ps(x)
-#define v_add(a, b) _mm512_add_ps(a, b)
-#define v_sub(a, b) _mm512_sub_ps(a, b)
-#define v_mul(a, b) _mm512_mul_ps(a, b)
-#define v_div(a, b) _mm512_div_ps(a, b)
-#define v_min(a, b) _mm512_min_ps(a, b)
-#define v_max(a, b) _mm512_max_ps(a, b)
-#define v_fmadd(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define v_fnmadd(a, b, c) _mm512_fnmadd_ps(a, b, c)
-#define v_floor(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
-#define v_load_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-/* 2^n for whole numbers n (as floats) in the normal range */
-#define v_pow2(n) \
-    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23))
-#define v_hsum(v) _mm512_reduce_add_ps(v)
-#define v_hmax(v) _mm512_reduce_max_ps(v)
-#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define VW 8
-typedef __m256 vec;
-#define v_zero() _mm256_setzero_ps()
-#define v_load(p) _mm256_loadu_ps(p)
-#define v_store(p, v) _mm256_storeu_ps(p, v)
-#define v_set1(x) _mm256_set1_ps(x)
-#define v_add(a, b) _mm256_add_ps(a, b)
-#define v_sub(a, b) _mm256_sub_ps(a, b)
-#define v_mul(a, b) _mm256_mul_ps(a, b)
-#define v_div(a, b) _mm256_div_ps(a, b)
-#define v_min(a, b) _mm256_min_ps(a, b)
-#define v_max(a, b) _mm256_max_ps(a, b)
-#define v_fmadd(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define v_fnmadd(a, b, c) _mm256_fnmadd_ps(a, b, c)
-#define v_floor(x) _mm256_floor_ps(x)
-#define v_load_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define v_pow2(n) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23))
-ALWAYS_INLINE float v_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-ALWAYS_INLINE float v_hmax(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-#else
-#define VW 0 /* scalar: no vector loops */
-#endif
-
-#if VW
-/* e^x for VW floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts
- * for accuracy), e^r by a degree-6 polynomial, 2^n put into the exponent
- * bits. Relative error about 1e-7; inputs clamped to +-88.37 (float range). */
-ALWAYS_INLINE vec v_exp(vec x) {
-    x = v_min(v_max(x, v_set1(-88.3762626647949f)), v_set1(88.3762626647949f));
-    vec n = v_floor(v_fmadd(x, v_set1(1.44269504088896341f), v_set1(0.5f)));
-    vec r = v_fnmadd(n, v_set1(0.693359375f), x);
-    r = v_fnmadd(n, v_set1(-2.12194440e-4f), r);
-    vec p = v_set1(1.9875691500e-4f);
-    p = v_fmadd(p, r, v_set1(1.3981999507e-3f));
-    p = v_fmadd(p, r, v_set1(8.3334519073e-3f));
-    p = v_fmadd(p, r, v_set1(4.1665795894e-2f));
-    p = v_fmadd(p, r, v_set1(1.6666665459e-1f));
-    p = v_fmadd(p, r, v_set1(5.0000001201e-1f));
-    p = v_fmadd(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
-    return v_mul(p, v_pow2(n));
-}
-
-/* the sum of 8 floats */
-ALWAYS_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-/* 8 weights from element i of an F32 or F16 row */
-ALWAYS_INLINE __m256 load8_w(const void *w, size_t i, int f16) {
-    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
-               : _mm256_loadu_ps((const float *)w + i);
-}
-
-/* VW weights from element i of an F32 or F16 row */
-ALWAYS_INLINE vec load_w(const void *w, size_t i, int f16) {
-    return f16 ? v_load_f16((const uint16_t *)w + i) : v_load((const float *)w + i);
-}
-#endif
-
-ALWAYS_INLINE float load1_w(const void *w, size_t i, int f16) {
-    return f16 ? f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
-}
+#include "isa.h"
 
 /* ------------------------------------------------------------ F16 -- */
 
@@ -258,16 +148,6 @@ static void stream_f16(float *out, const float *in, int in_stride, const uint16_
  * at most d_x / 2 per element (tests/README.md derives the tolerance). */
 enum { QK = 32, Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
 
-ALWAYS_INLINE float block_scale(const uint8_t *blk) {
-    uint16_t h;
-    memcpy(&h, blk, 2);
-#if VW
-    return _cvtsh_ss(h); /* F16C */
-#else
-    return f16_to_f32(h);
-#endif
-}
-
 /* v rounded to the nearest integer, ties to even (the default rounding mode):
  * one instruction where SSE is there, lrintf (the same result) otherwise. */
 ALWAYS_INLINE int round_even(float v) {
@@ -347,140 +227,6 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
 static void quantize_q8_act(const q8_act *x, const float *in, int in_stride, int t0, int t1) {
     for (int t = t0; t < t1; t++)
         for (int b = 0; b < x->C / QK; b++) quantize_block(x, t, b, in + (size_t)t * in_stride + b * QK);
-}
-
-#if VW
-/* Unsigned bytes u times signed bytes s, each 4 adjacent products summed
- * into an int32 lane (added to acc): one vpdpbusd with AVX-512 VNNI; else
- * vpmaddubsw (pairs into int16: callers keep |pair| < 2^15) then vpmaddwd. */
-ALWAYS_INLINE __m256i dot_u8_i8_acc(__m256i acc, __m256i u, __m256i s) {
-#ifdef __AVX512VNNI__
-    return _mm256_dpbusd_epi32(acc, u, s);
-#else
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-#endif
-}
-ALWAYS_INLINE __m256i dot_u8_i8(__m256i u, __m256i s) { return dot_u8_i8_acc(_mm256_setzero_si256(), u, s); }
-
-/* The 32 int8 products w[i] * x[i] summed in 8 int32 lanes. vpmaddubsw
- * multiplies unsigned by signed bytes: |w| is the unsigned side and w's sign
- * moves onto x (products unchanged; pairs of them fit int16 since x is
- * -127..127 and |w| <= 128). */
-ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
-    __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
-    return dot_u8_i8(aw, sx);
-}
-
-/* Q4_0: the 32 unsigned nibbles n (0..15, value order) times x, summed in 8
- * int32 lanes; the caller subtracts 8 * sum(x). Nibbles are unsigned, so
- * vpmaddubsw takes them as they are (pairs fit int16: 2 * 15 * 127). */
-ALWAYS_INLINE __m256i dot_q4(const uint8_t *p, __m256i x) {
-    __m128i b = _mm_loadu_si128((const __m128i *)p);
-    __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
-    return dot_u8_i8(n, x);
-}
-
-
-/* Block b's 8 partial integer sums, as floats (exact: |sum| < 2^24). Q4_0
- * takes 8 sum(q_x) off as sum(q_x) from each of the 8 lanes (exact). */
-ALWAYS_INLINE __m256 block_dot(const uint8_t *blk, int q4, const int8_t *xq, int32_t xsum) {
-    __m256i x = _mm256_loadu_si256((const __m256i *)xq);
-    __m256i p = q4 ? _mm256_sub_epi32(dot_q4(blk + 2, x), _mm256_set1_epi32(xsum))
-                   : dot_i8(_mm256_loadu_si256((const __m256i *)(blk + 2)), x);
-    return _mm256_cvtepi32_ps(p);
-}
-#endif
-
-#if VW == 16
-/* dot_u8_i8 on 64 bytes: 16 int32 lanes */
-ALWAYS_INLINE __m512i dot_u8_i8_512(__m512i u, __m512i s) {
-#ifdef __AVX512VNNI__
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
-#else
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
-#endif
-}
-
-/* AVX-512: blocks b and b + 1 at once against x (their 64 activations),
- * 16 int32 partial sums (8 per block) as floats; Q4_0 subtracts `sums`
- * (8 lanes of sum(q_x) of block b, then 8 of b + 1).
- * AVX-512 has no vpsignb: |w| by vpabsb, w's sign onto x by a masked
- * negation. */
-ALWAYS_INLINE __m512 block_pair_dot(const uint8_t *w0, const uint8_t *w1, int q4, __m512i x, __m512i sums) {
-    __m512i p;
-    if (q4) {
-        __m256i t = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(w1 + 2)),
-                                     _mm_loadu_si128((const __m128i *)(w0 + 2)));   // b0 | b1
-        __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
-        __m512i n = _mm512_and_si512(_mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(15));
-        p = _mm512_sub_epi32(dot_u8_i8_512(n, x), sums);
-    } else {
-        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
-                                       _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
-        __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-        p = dot_u8_i8_512(_mm512_abs_epi8(w), sx);
-    }
-    return _mm512_cvtepi32_ps(p);
-}
-#endif
-
-/* One weight row (nb blocks) against one quantized activation row. */
-ALWAYS_INLINE float row_dot_q(const uint8_t *w, int q4, const int8_t *xq, const float *xd, const int32_t *xs,
-                              int nb) {
-    const int bytes = q4 ? Q4_0_BYTES : Q8_0_BYTES;
-    int b = 0;
-    float s = 0.0f;
-#if VW == 16
-    __m512 acc = _mm512_setzero_ps();
-    for (; b + 2 <= nb; b += 2) {
-        const uint8_t *w0 = w + (size_t)b * bytes, *w1 = w0 + bytes;
-        __m512 d = _mm512_insertf32x8(_mm512_set1_ps(block_scale(w0) * xd[b]),
-                                      _mm256_set1_ps(block_scale(w1) * xd[b + 1]), 1);
-        __m512i sums = _mm512_inserti64x4(_mm512_set1_epi32(xs[b]), _mm256_set1_epi32(xs[b + 1]), 1);
-        acc = _mm512_fmadd_ps(d, block_pair_dot(w0, w1, q4, _mm512_loadu_si512((const void *)(xq + b * QK)), sums),
-                              acc);
-    }
-    s = _mm512_reduce_add_ps(acc);
-#endif
-#if VW
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    for (; b + 2 <= nb; b += 2) {
-        const uint8_t *w0 = w + (size_t)b * bytes, *w1 = w0 + bytes;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), block_dot(w0, q4, xq + b * QK, xs[b]), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1) * xd[b + 1]),
-                               block_dot(w1, q4, xq + (b + 1) * QK, xs[b + 1]), acc1);
-    }
-    for (; b < nb; b++) {
-        const uint8_t *w0 = w + (size_t)b * bytes;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0) * xd[b]), block_dot(w0, q4, xq + b * QK, xs[b]), acc0);
-    }
-    s += hsum8(_mm256_add_ps(acc0, acc1));
-#endif
-    for (; b < nb; b++) {
-        const uint8_t *blk = w + (size_t)b * bytes;
-        const int8_t *x = xq + b * QK;
-        int32_t sum = 0;
-        if (q4) {
-            for (int j = 0; j < QK / 2; j++) sum += (blk[2 + j] & 15) * x[j] + (blk[2 + j] >> 4) * x[j + QK / 2];
-            sum -= 8 * xs[b];
-        } else {
-            for (int j = 0; j < QK; j++) sum += (int8_t)blk[2 + j] * x[j];
-        }
-        s += (float)sum * (block_scale(blk) * xd[b]);
-    }
-    return s;
-}
-
-/* kernel_ops.dot_q8 for Q8_0 and Q4_0 stored as in the file (matrices
- * whose rows do not fill groups of 8, embeddings used as classifiers) */
-static float dot_q8_0(const void *row, const q8_act *x, int t) {
-    int nb = x->C / QK;
-    return row_dot_q(row, 0, x->q + (size_t)t * x->C, x->d + (size_t)t * nb, x->s + (size_t)t * nb, nb);
-}
-
-static float dot_q4_0(const void *row, const q8_act *x, int t) {
-    int nb = x->C / QK;
-    return row_dot_q(row, 1, x->q + (size_t)t * x->C, x->d + (size_t)t * nb, x->s + (size_t)t * nb, nb);
 }
 
 /* The 8-row layouts (kernels.h: WEIGHT_Q8_0_X8, WEIGHT_Q4_0_X8). Vector m
@@ -766,6 +512,8 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
     }
 }
 
+extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
+
 const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),
     .f16_to_f32_row = f16_row,
@@ -774,7 +522,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .quantize_q8_act = quantize_q8_act,
     .gemm_q4_0_x8 = gemm_q4_0_x8,
     .gemm_q8_0_x8 = gemm_q8_0_x8,
-    .dot_q8 = {[GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
+    .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

@@ -104,6 +104,21 @@ void decode_q2_K(const void *block, block_codes *c) {
     for (int k = 0; k < 16; k++) set_scale(c, k, d * (float)(b->scales[k] & 15), -(dmin * (float)(b->scales[k] >> 4)));
 }
 
+void q3_K_scales(const uint8_t *scales, int8_t *out) {
+    /* low 4 bits from bytes 0..7, high 2 bits from bytes 8..11; stored + 32 */
+    uint32_t a[3];
+    for (int i = 0; i < 3; i++)
+        a[i] = (uint32_t)scales[4 * i] | (uint32_t)scales[4 * i + 1] << 8 | (uint32_t)scales[4 * i + 2] << 16 |
+               (uint32_t)scales[4 * i + 3] << 24;
+    uint32_t words[4] = {
+        (a[0] & 0x0f0f0f0f) | (a[2] & 0x03030303) << 4,
+        (a[1] & 0x0f0f0f0f) | (a[2] >> 2 & 0x03030303) << 4,
+        (a[0] >> 4 & 0x0f0f0f0f) | (a[2] >> 4 & 0x03030303) << 4,
+        (a[1] >> 4 & 0x0f0f0f0f) | (a[2] >> 6 & 0x03030303) << 4,
+    };
+    for (int k = 0; k < 16; k++) out[k] = (int8_t)((int)(words[k / 4] >> (8 * (k % 4)) & 63) - 32);
+}
+
 void decode_q3_K(const void *block, block_codes *c) {
     const block_q3_K *b = block;
     *c = (block_codes){.n = 256, .sub = 16};
@@ -114,19 +129,10 @@ void decode_q3_K(const void *block, block_codes *c) {
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++)
                 if (!(b->hmask[l] >> (4 * h + p) & 1)) c->q[128 * h + 32 * p + l] -= 4;
-    /* 16 six-bit scales (+32): low 4 bits from bytes 0..7, high 2 from 8..11 */
-    uint32_t a[3];
-    for (int i = 0; i < 3; i++)
-        a[i] = (uint32_t)b->scales[4 * i] | (uint32_t)b->scales[4 * i + 1] << 8 |
-               (uint32_t)b->scales[4 * i + 2] << 16 | (uint32_t)b->scales[4 * i + 3] << 24;
-    uint32_t words[4] = {
-        (a[0] & 0x0f0f0f0f) | (a[2] & 0x03030303) << 4,
-        (a[1] & 0x0f0f0f0f) | (a[2] >> 2 & 0x03030303) << 4,
-        (a[0] >> 4 & 0x0f0f0f0f) | (a[2] >> 4 & 0x03030303) << 4,
-        (a[1] >> 4 & 0x0f0f0f0f) | (a[2] >> 6 & 0x03030303) << 4,
-    };
+    int8_t sc[16];
+    q3_K_scales(b->scales, sc);
     float d = f16_to_f32(b->d);
-    for (int k = 0; k < 16; k++) set_scale(c, k, d * (float)((int)(words[k / 4] >> (8 * (k % 4)) & 63) - 32), 0.0f);
+    for (int k = 0; k < 16; k++) set_scale(c, k, d * (float)sc[k], 0.0f);
 }
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32, each a 6-bit scale and a 6-bit min in

@@ -56,6 +56,9 @@ typedef struct {
 
 typedef void (*decode_fn)(const void *block, block_codes *c);
 
+/* Q3_K's 16 sub-block scales (-32..31) from its 12 packed bytes */
+void q3_K_scales(const uint8_t *scales, int8_t *out);
+
 void decode_q8_0(const void *block, block_codes *c);
 void decode_q4_0(const void *block, block_codes *c);
 void decode_q4_1(const void *block, block_codes *c);

@@ -4,6 +4,7 @@
  * float32 rounding bounds derived per computation (check.h, tests/README.md),
  * checked element by element. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "attention.h"
 #include "check.h"
 #include "formats.h"
+#include "quants.h"
 #include "kernels.h"
 
 static uint64_t rng_state = 42;
@@ -548,6 +550,96 @@ static void test_selection(void) {
     report_test("kernels.selection", &ts);
 }
 
+/* Each block format's F16 scale fields (the rest of a block is random
+ * bytes): set to finite values so every product is finite. */
+static const struct {
+    int type;
+    size_t halves[2];
+    int n_halves;
+} BLOCK_HALVES[] = {
+    {GGML_TYPE_Q8_0, {offsetof(block_q8_0, d)}, 1},
+    {GGML_TYPE_Q4_0, {offsetof(block_q4_0, d)}, 1},
+    {GGML_TYPE_Q4_1, {offsetof(block_q4_1, d), offsetof(block_q4_1, m)}, 2},
+    {GGML_TYPE_Q5_0, {offsetof(block_q5_0, d)}, 1},
+    {GGML_TYPE_Q5_1, {offsetof(block_q5_1, d), offsetof(block_q5_1, m)}, 2},
+    {GGML_TYPE_IQ4_NL, {offsetof(block_iq4_nl, d)}, 1},
+    {GGML_TYPE_Q2_K, {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)}, 2},
+    {GGML_TYPE_Q3_K, {offsetof(block_q3_K, d)}, 1},
+    {GGML_TYPE_Q4_K, {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)}, 2},
+    {GGML_TYPE_Q5_K, {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)}, 2},
+    {GGML_TYPE_Q6_K, {offsetof(block_q6_K, d)}, 1},
+};
+
+/* rows random blocks of format f (C values each), scales finite */
+static uint8_t *random_block_rows(const weight_format *f, size_t halves_at[2], int n_halves, int rows, int C) {
+    size_t bytes = weight_bytes(f->type, (size_t)rows * C);
+    uint8_t *w = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)(randn() * 1000.0f);
+    for (size_t b = 0; b < bytes / (size_t)f->block_bytes; b++)
+        for (int h = 0; h < n_halves; h++) {
+            uint16_t v = f32_to_f16((0.5f + fabsf(randn())) * (h ? -0.01f : 0.01f));
+            memcpy(w + b * (size_t)f->block_bytes + halves_at[h], &v, 2);
+        }
+    return w;
+}
+
+/* The sum of |terms| of the definition's dot product (dot_blocks_q8): per
+ * sub-block scale * sum(q x) * dx and offset * sum(x) * dx. */
+static double dot_terms(const weight_format *f, const uint8_t *row, const q8_act *x, int t) {
+    double a = 0;
+    block_codes c;
+    for (int b = 0; b < x->C / f->block; b++) {
+        uint8_t blk[256];
+        memcpy(blk, row + (size_t)b * f->block_bytes, (size_t)f->block_bytes);
+        f->decode(blk, &c);
+        const int8_t *xb = x->q + (size_t)t * x->C + (size_t)b * f->block;
+        for (int k = 0; k < c.n / c.sub; k++) {
+            double codes = 0, sum = 0;
+            for (int i = k * c.sub; i < (k + 1) * c.sub; i++) codes += c.q[i] * xb[i], sum += xb[i];
+            double dx = x->d[(size_t)t * (x->C / 32) + (b * f->block + k * c.sub) / 32];
+            a += fabs(c.scale[k] * codes * dx) + (c.has_offset ? fabs(c.offset[k] * sum * dx) : 0);
+        }
+    }
+    return a;
+}
+
+/* Every block format's vector dot product (k->dot_q8) against the plain
+ * definition on random blocks: the same integer sums, so they differ only
+ * by the float sums of the scaled terms (gamma(terms + 3): each term is two
+ * products of three factors). */
+static void test_block_dots(const kernel_ops *k) {
+    test_state ts = {0};
+    enum { C = 768, ROWS = 3, T = 2 };
+    int tested = 0;
+    for (size_t i = 0; i < sizeof BLOCK_HALVES / sizeof BLOCK_HALVES[0]; i++) {
+        const weight_format *f = weight_format_of(BLOCK_HALVES[i].type);
+        dot_q8_fn dot = k->dot_q8[f->type];
+        if (!dot) continue;
+        tested++;
+        size_t halves[2] = {BLOCK_HALVES[i].halves[0], BLOCK_HALVES[i].halves[1]};
+        uint8_t *w = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, ROWS, C);
+        float *in = rand_buf((long)T * C, 1.0f);
+        void *buf = malloc(Q8_ACT_BYTES(T, C));
+        q8_act x = q8_act_in(buf, T, C);
+        k->quantize_q8_act(&x, in, C, 0, T);
+        size_t row_bytes = weight_bytes(f->type, C);
+        for (int r = 0; r < ROWS; r++)
+            for (int t = 0; t < T; t++) {
+                const uint8_t *row = w + r * row_bytes;
+                float got = dot(row, &x, t), want = dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t);
+                double bound = gamma_k(C / 16 * 2 + 3) * dot_terms(f, row, &x, t);
+                CHECK(&ts, fabs((double)got - want) <= bound, "%s row %d t %d: %.9g vs the definition's %.9g (bound %.3g)",
+                      f->name, r, t, got, want, bound);
+            }
+        free(w), free(in), free(buf);
+    }
+    if (!tested) {
+        printf("SKIP kernels.%s.block_dots: the %s set runs the plain definitions\n", k->name, k->name);
+        return;
+    }
+    report_isa(k->name, "block_dots", &ts);
+}
+
 void run_kernel_tests(void) {
     test_selection();
     test_f16_known_values();
@@ -564,6 +656,7 @@ void run_kernel_tests(void) {
         test_f16_convert(k);
         test_f16_product(k);
         test_quantize_act(k);
+        test_block_dots(k);
         test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 1, 0);
