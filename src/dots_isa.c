@@ -250,19 +250,37 @@ static float dot_iq4_nl(const void *row, const q8_act *x, int t) {
 
 /* --------------------------------------------- K-quants, blocks of 256 -- */
 
-/* Q4_K / Q5_K: sub-block i's 6-bit scale and min (quants.c, k_scale_min) */
-ALWAYS_INLINE void k_scales8(const uint8_t *s, uint8_t *sc, uint8_t *m) {
-    for (int i = 0; i < 4; i++) {
-        sc[i] = s[i] & 63;
-        m[i] = s[i + 4] & 63;
-        sc[i + 4] = (uint8_t)((s[i + 8] & 15) | (s[i] >> 6) << 4);
-        m[i + 4] = (uint8_t)((s[i + 8] >> 4) | (s[i + 4] >> 6) << 4);
-    }
+/* The 8 sums of v[0..7] (8 int32 lanes each), as lanes 0..7 of one vector:
+ * pairwise horizontal adds, then the two 128-bit halves added. */
+ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* 8 bytes at p as 8 floats */
+ALWAYS_INLINE __m256 u8x8_to_f32(uint64_t bytes) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes)));
+}
+
+/* Q4_K / Q5_K: the 8 six-bit scales and the 8 mins (quants.c, k_scale_min)
+ * as 8 bytes each: sub-blocks 0..3 from the low 6 bits of bytes 0..3 and
+ * 4..7, sub-blocks 4..7 a nibble of bytes 8..11 and the top 2 bits of bytes
+ * 0..3 (scales) or 4..7 (mins). */
+ALWAYS_INLINE void k_scales8(const uint8_t *s, uint64_t *sc, uint64_t *m) {
+    uint32_t a0, a1, a2;
+    memcpy(&a0, s, 4), memcpy(&a1, s + 4, 4), memcpy(&a2, s + 8, 4);
+    uint32_t sc_hi = (a2 & 0x0f0f0f0f) | (a0 >> 6 & 0x03030303) << 4;
+    uint32_t m_hi = (a2 >> 4 & 0x0f0f0f0f) | (a1 >> 6 & 0x03030303) << 4;
+    *sc = (uint64_t)(a0 & 0x3f3f3f3f) | (uint64_t)sc_hi << 32;
+    *m = (uint64_t)(a1 & 0x3f3f3f3f) | (uint64_t)m_hi << 32;
 }
 
 /* Q4_K, Q5_K: 8 sub-blocks of 32, each one activation block: chunk c's
  * bytes hold sub-block 2c (low nibbles) and 2c + 1 (high); Q5_K adds bit
- * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127). */
+ * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
+ * The 8 sub-block sums meet their 8 scale factors d sc_k dx_k in one
+ * vector, the mins dmin m_k dx_k sum(x)_k in another. */
 ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
     act_row a = act_at(x, t);
     const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
@@ -271,18 +289,12 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
     static_assert(offsetof(block_q5_K, d) == offsetof(block_q4_K, d) &&
                       offsetof(block_q5_K, dmin) == offsetof(block_q4_K, dmin), "Q4_K and Q5_K scales alike");
     const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
+    __m256 acc = _mm256_setzero_ps(), accm = acc;
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
-        float d = half_at(blk + offsetof(block_q4_K, d)), dmin = half_at(blk + offsetof(block_q4_K, dmin));
-        uint8_t sc[8], m[8];
-        k_scales8(blk + at_scales, sc, m);
         const int8_t *xq = a.q + i * QK_K;
-        const float *xd = a.d + i * 8;
-        const int32_t *xs = a.s + i * 8;
         __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
-        float msum = 0.0f;
+        __m256i p[8];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m256i v = load32(blk + at_qs + 32 * c);
@@ -292,16 +304,20 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
                 qh = _mm256_srli_epi16(qh, 2);
             }
-            __m256i p0 = dot_u8_i8(lo, load32(xq + 64 * c)), p1 = dot_u8_i8(hi, load32(xq + 64 * c + 32));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[2 * c] * xd[2 * c]), _mm256_cvtepi32_ps(p0), acc);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[2 * c + 1] * xd[2 * c + 1]), _mm256_cvtepi32_ps(p1),
-                                  acc);
-            msum += (float)m[2 * c] * xd[2 * c] * (float)xs[2 * c] +
-                    (float)m[2 * c + 1] * xd[2 * c + 1] * (float)xs[2 * c + 1];
+            p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
+            p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
         }
-        mins += dmin * msum;
+        uint64_t sc, m;
+        k_scales8(blk + at_scales, &sc, &m);
+        __m256 dx = _mm256_loadu_ps(a.d + i * 8);
+        __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d))),
+                                                   u8x8_to_f32(sc)), dx);
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), acc);
+        __m256 min = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin))),
+                                                 u8x8_to_f32(m)), dx);
+        accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), accm);
     }
-    return hsum8(acc) - mins;
+    return hsum8(_mm256_sub_ps(acc, accm));
 }
 
 static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 0); }
@@ -309,22 +325,36 @@ static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_ni
 
 /* Sub-blocks of 16 (Q2_K, Q3_K, Q6_K): an activation block's 32 bytes are
  * two sub-blocks, bytes 0..15 in the low 128-bit half and 16..31 in the
- * high one, so vpmaddwd with [scale A x 8 | scale B x 8] applies both. */
-ALWAYS_INLINE __m256i two_scales(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
+ * high one. The 16 scales as int16 (s16 = [s0..s7 | s8..s15]) give block
+ * j's pair [s_2j x 8 | s_2j+1 x 8] by one byte shuffle, for vpmaddwd. */
+ALWAYS_INLINE __m256i scale_pair(__m256i lo_dup, __m256i hi_dup, int j) {
+    /* int16 lane 2j' (low half) and 2j' + 1 (high half) of the duplicated 8 scales, j' = j % 4 */
+    int k = 2 * (j % 4);
+    __m256i mask = _mm256_set_m128i(_mm_set1_epi16((short)((2 * k + 3) << 8 | (2 * k + 2))),
+                                    _mm_set1_epi16((short)((2 * k + 1) << 8 | (2 * k))));
+    return _mm256_shuffle_epi8(j < 4 ? lo_dup : hi_dup, mask);
 }
 
-/* Q6_K: codes q - 32 with q 0..63: sum (q - 32) x as two vpmaddubsw (q and
- * 32 against x) subtracted (pairs within 2 * 32 * 128), then the signed
- * 8-bit scales. */
+/* sum over sub-blocks of 16 of scale * (sum of x over it), per activation
+ * block (8 int32 lanes: block j = sub-blocks 2j, 2j + 1), from the 16
+ * scales (int16) and x's sums of 16 */
+ALWAYS_INLINE __m256i scaled_sums16(__m256i scales16, const int16_t *s16) {
+    return _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)s16));
+}
+
+/* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
+ * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
 static float dot_q6_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
-    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
-        const int8_t *sc = (const int8_t *)blk + offsetof(block_q6_K, scales);
-        float d = half_at(blk + offsetof(block_q6_K, d));
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
+        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i l0 = load32(blk + offsetof(block_q6_K, ql) + 64 * h);
             __m256i l1 = load32(blk + offsetof(block_q6_K, ql) + 64 * h + 32);
@@ -339,77 +369,85 @@ static float dot_q6_K(const void *row, const q8_act *x, int t) {
                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4)),
             };
 #pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) { /* activation block 4h + j: sub-blocks 8h + 2j, + 1 */
-                int blk32 = 4 * h + j;
-                __m256i xv = load32(a.q + i * QK_K + 32 * blk32);
-                __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], xv), _mm256_maddubs_epi16(k32, xv));
-                __m256i p = _mm256_madd_epi16(p16, two_scales(sc[2 * blk32], sc[2 * blk32 + 1]));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d[i * 8 + blk32]), _mm256_cvtepi32_ps(p), acc);
+            for (int j = 0; j < 4; j++) {
+                int b = 4 * h + j;
+                __m256i xv = load32(a.q + i * QK_K + 32 * b);
+                p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
             }
         }
+        __m256i codes = _mm256_sub_epi32(lane_sums8(p),
+                                         _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
+        __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d))), _mm256_loadu_ps(a.d + i * 8));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
     }
     return hsum8(acc);
 }
 
-/* Q2_K / Q3_K low bits of activation block 4h + p: bits 2p, 2p + 1 of the
- * 32 bytes qs[32h ..] */
-ALWAYS_INLINE __m256i two_bits(__m256i qs, int p) {
-    return _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * p)), _mm256_set1_epi8(3));
-}
-
-/* Q2_K: value d (sc & 15) q - dmin (sc >> 4), q 0..3: the codes' sum with
- * the scales, and x's sums of 16 with the mins (pairs at most 2 * 128 * 3) */
+/* Q2_K: value d (sc & 15) q - dmin (sc >> 4), q 0..3: the codes' sums with
+ * the scales (pairs at most 2 * 3 * 127), x's sums of 16 with the mins */
 static float dot_q2_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
-    const __m256i ones = _mm256_set1_epi8(1);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
     __m256 acc = _mm256_setzero_ps(), accm = acc;
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q2_K);
-        const uint8_t *sc = blk + offsetof(block_q2_K, scales);
-        float d = half_at(blk + offsetof(block_q2_K, d)), dmin = half_at(blk + offsetof(block_q2_K, dmin));
+        __m128i packed = _mm_loadu_si128((const __m128i *)(blk + offsetof(block_q2_K, scales)));
+        __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(15)));
+        __m256i min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15)));
+        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        __m256i p[8];
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i qs = load32(blk + offsetof(block_q2_K, qs) + 32 * h);
-            for (int p = 0; p < 4; p++) {
-                int j = 4 * h + p;
-                __m256i xv = load32(a.q + i * QK_K + 32 * j);
-                __m256i codes = _mm256_madd_epi16(_mm256_maddubs_epi16(two_bits(qs, p), xv),
-                                                  two_scales(sc[2 * j] & 15, sc[2 * j + 1] & 15));
-                __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, xv),
-                                                 two_scales(sc[2 * j] >> 4, sc[2 * j + 1] >> 4));
-                float dx = a.d[i * 8 + j];
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(codes), acc);
-                accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin * dx), _mm256_cvtepi32_ps(sums), accm);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                int j = 4 * h + k;
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), _mm256_set1_epi8(3));
+                p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(a.q + i * QK_K + 32 * j)),
+                                         scale_pair(lo_dup, hi_dup, j));
             }
         }
+        __m256 dx = _mm256_loadu_ps(a.d + i * 8);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q2_K, d))), dx),
+                              _mm256_cvtepi32_ps(lane_sums8(p)), acc);
+        accm = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q2_K, dmin))), dx),
+                               _mm256_cvtepi32_ps(scaled_sums16(min16, s16 + i * 16)), accm);
     }
-    return hsum8(acc) - hsum8(accm);
+    return hsum8(_mm256_sub_ps(acc, accm));
 }
 
 /* Q3_K: q = low 2 bits + 4 * (hmask bit) - 4 (-4..3): the codes 0..7
- * against x, minus 4 against x (pairs within 2 * 7 * 128), then the
- * signed 6-bit scales (quants.c, decode_q3_K) */
+ * against x with the signed 6-bit scales (pairs at most 2 * 7 * 127),
+ * minus 4 * sum(scale * sum16(x)) */
 static float dot_q3_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
-    const __m256i one = _mm256_set1_epi8(1), k4 = _mm256_set1_epi8(4);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+    const __m256i one = _mm256_set1_epi8(1), three = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q3_K);
         int8_t sc[16];
         q3_K_scales(blk + offsetof(block_q3_K, scales), sc);
-        float d = half_at(blk + offsetof(block_q3_K, d));
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
         __m256i hm = load32(blk + offsetof(block_q3_K, hmask));
+        __m256i p[8];
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i qs = load32(blk + offsetof(block_q3_K, qs) + 32 * h);
-            for (int p = 0; p < 4; p++) {
-                int j = 4 * h + p;
-                __m256i hbit = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + p)), one);
-                __m256i q = _mm256_or_si256(two_bits(qs, p), _mm256_slli_epi16(hbit, 2));
-                __m256i xv = load32(a.q + i * QK_K + 32 * j);
-                __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(k4, xv));
-                __m256i s32 = _mm256_madd_epi16(p16, two_scales(sc[2 * j], sc[2 * j + 1]));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d[i * 8 + j]), _mm256_cvtepi32_ps(s32), acc);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                int j = 4 * h + k;
+                __m256i hbit = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one);
+                __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), three),
+                                            _mm256_slli_epi16(hbit, 2));
+                p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(a.q + i * QK_K + 32 * j)),
+                                         scale_pair(lo_dup, hi_dup, j));
             }
         }
+        __m256i codes = _mm256_sub_epi32(lane_sums8(p), _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 2));
+        __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q3_K, d))), _mm256_loadu_ps(a.d + i * 8));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
     }
     return hsum8(acc);
 }

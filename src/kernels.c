@@ -92,10 +92,21 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
 }
 
 q8_act q8_act_in(void *buf, int T, int C) {
-    q8_act x = {buf, NULL, NULL, C};
+    q8_act x = {buf, NULL, NULL, NULL, C};
     x.d = (float *)(x.q + (size_t)T * C);
     x.s = (int32_t *)(x.d + (size_t)T * (C / 32));
+    x.s16 = (int16_t *)(x.s + (size_t)T * (C / 32));
     return x;
+}
+
+void q8_act_sums16(const q8_act *x, int t0, int t1) {
+    for (int t = t0; t < t1; t++)
+        for (int b = 0; b < x->C / 16; b++) {
+            const int8_t *q = x->q + (size_t)t * x->C + 16 * b;
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += q[i];
+            x->s16[(size_t)t * (x->C / 16) + b] = (int16_t)sum;
+        }
 }
 
 /* the 8-row layouts, which multiply with the integer GEMM */
@@ -133,6 +144,7 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
                           const void *w, const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
     q8_act x = q8_act_in(qscratch, T, C);
     k->quantize_q8_act(&x, in, in_stride, 0, T);
+    if (f->block == 256) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
     dot_q8_fn dot = k->dot_q8[f->type];
     for (int o = o0; o < o1; o++) {

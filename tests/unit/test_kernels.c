@@ -622,6 +622,7 @@ static void test_block_dots(const kernel_ops *k) {
         void *buf = malloc(Q8_ACT_BYTES(T, C));
         q8_act x = q8_act_in(buf, T, C);
         k->quantize_q8_act(&x, in, C, 0, T);
+        q8_act_sums16(&x, 0, T);
         size_t row_bytes = weight_bytes(f->type, C);
         for (int r = 0; r < ROWS; r++)
             for (int t = 0; t < T; t++) {
