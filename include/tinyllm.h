@@ -168,7 +168,7 @@ TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, ti
  * position tables are written F32; every metadata entry is copied (the
  * tokenizer included) except general.file_type, which is set, and
  * general.quantization_version, added for quantized files. Sources may be
- * F32, F16, Q8_0 or Q4_0. The file appears only when complete (written as
+ * in any format the engine runs (docs/formats.md). The file appears only when complete (written as
  * out_path.part, then renamed). */
 TINYLLM_API tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const char *format,
                                             tinyllm_error *err);

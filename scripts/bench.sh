@@ -9,7 +9,10 @@
 #   3. one table (scripts/bench_report.py): pp tok/s and % of the compute
 #      bound, tg tok/s and % of the bandwidth bound, peak RSS.
 # Models named NAME-f16, NAME-q8_0, NAME-q4_0 are NAME's F32 file converted by
-# `tinyllm quantize` (weights are used as stored: every format is a row).
+# `tinyllm quantize` (weights are used as stored: every format is a row);
+# NAME-Q4_K_M, NAME-Q5_K_M, NAME-Q6_K (upper case: llama.cpp's presets) are
+# written by ../shared/peers/llama.cpp/llama-quantize, as users get them
+# (rows skipped when the peer is absent).
 # When ../shared/peers/llama.cpp/llama-bench is there, it benchmarks the same
 # files in the same run and the table gets a "vs llama.cpp" ratio per row.
 # Each engine runs ROUNDS times per file, alternating with the other, and the
@@ -26,8 +29,9 @@ SHARED=${SHARED:-../shared}
 REPS=${REPS:-3}
 ROUNDS=${ROUNDS:-2}
 THREADS=${THREADS:-1,2}
-MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16 llama-42m-q8_0 llama-110m-q8_0 llama-42m-q4_0 llama-110m-q4_0 gpt2-small-q8_0}
+MODELS=${MODELS:-llama-15m llama-42m llama-110m gpt2-small llama-42m-f16 llama-110m-f16 llama-42m-q8_0 llama-110m-q8_0 llama-42m-q4_0 llama-110m-q4_0 gpt2-small-q8_0 llama-42m-Q4_K_M llama-110m-Q4_K_M llama-42m-Q5_K_M llama-110m-Q5_K_M llama-42m-Q6_K llama-110m-Q6_K llama-1.1b-q4_0 llama-1.1b-Q4_K_M llama-1.1b-q8_0}
 PEER=$SHARED/peers/llama.cpp/llama-bench
+QUANTIZER=$SHARED/peers/llama.cpp/llama-quantize
 out=$BUILD/bench
 mkdir -p "$out"
 
@@ -38,9 +42,19 @@ results=()
 for name in $MODELS; do
   model=$out/$name.gguf
   base=${name%-f16} base=${base%-q8_0} base=${base%-q4_0}
+  base=${base%-Q4_K_M} base=${base%-Q5_K_M} base=${base%-Q6_K}
+  preset=${name#"$base"-}
   if [ ! -f "$model" ]; then
     [ -f "$out/$base.gguf" ] || "$PY" tools/make_synthetic.py "$out/$base.gguf" --preset "$base"
-    [ "$base" = "$name" ] || "$BUILD/tinyllm" quantize "$out/$base.gguf" "$model" "${name#"$base"-}" >&2
+    if [ "$base" = "$name" ]; then
+      :
+    elif [ "${preset,,}" != "$preset" ]; then # upper case: a llama-quantize preset
+      if [ ! -x "$QUANTIZER" ]; then echo "bench: $name skipped ($QUANTIZER is absent)" >&2; continue; fi
+      LD_PRELOAD="$(dirname "$QUANTIZER")/libggml-load-all.so" LD_LIBRARY_PATH="$(dirname "$QUANTIZER")" \
+        "$QUANTIZER" "$out/$base.gguf" "$model" "$preset" > /dev/null
+    else
+      "$BUILD/tinyllm" quantize "$out/$base.gguf" "$model" "$preset" >&2
+    fi
   fi
   rounds=()
   for round in $(seq "$ROUNDS"); do

@@ -138,10 +138,11 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
     size_t max_row = 1;
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const gguf_tensor *t = &in->tensors[i];
-        if (!weight_format_of((enum ggml_type)t->type))
-            return set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                             "%s: tensor '%.*s' is %s (expected F32, F16, Q8_0 or Q4_0 to convert from)", in->path,
-                             (int)(t->name.len > 100 ? 100 : t->name.len), t->name.ptr, gguf_type_name(t->type));
+        const weight_format *f = weight_format_of((int)t->type);
+        if (!f || !f->in_files)
+            return set_error(err, TINYLLM_ERR_UNSUPPORTED, "%s: tensor '%.*s' is %s (expected %s to convert from)",
+                             in->path, (int)(t->name.len > 100 ? 100 : t->name.len), t->name.ptr,
+                             gguf_type_name(t->type), weight_format_names());
         if (t->dims[0] > max_row) max_row = (size_t)t->dims[0];
     }
     int quantized = want == GGML_TYPE_Q8_0 || want == GGML_TYPE_Q4_0;

@@ -25,6 +25,9 @@ PRESETS = {
     "llama-15m": dict(arch="llama", dim=288, ff=768, layers=6, heads=6, kv_heads=6, vocab=32000, ctx=256),
     "llama-42m": dict(arch="llama", dim=512, ff=1376, layers=8, heads=8, kv_heads=8, vocab=32000, ctx=1024),
     "llama-110m": dict(arch="llama", dim=768, ff=2048, layers=12, heads=12, kv_heads=12, vocab=32000, ctx=1024),
+    # TinyLlama-1.1B's shape: the one here that does not fit in cache
+    "llama-1.1b": dict(arch="llama", dim=2048, ff=5632, layers=22, heads=32, kv_heads=4, vocab=32000, ctx=2048,
+                       dtype="f16"),
     "gpt2-small": dict(arch="gpt2", dim=768, ff=3072, layers=12, heads=12, kv_heads=12, vocab=50257, ctx=1024,
                        output_copy=True),
 }
