@@ -32,8 +32,8 @@ SOMAJOR := $(call VERSION_PART,MAJOR)
 # the library exports tinyllm_* only (TINYLLM_API, scripts/libtinyllm.map)
 LIB_VIS  = -fvisibility=hidden
 # pkg-config runs when a recipe runs (recursive '='), i.e. after `deps`
-DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece)
-DEPS_LIBS   = $(shell pkg-config --libs openblas) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
+DEPS_CFLAGS = $(shell pkg-config --cflags openblas sentencepiece libpcre2-8)
+DEPS_LIBS   = $(shell pkg-config --libs openblas libpcre2-8) $(shell pkg-config --libs-only-L sentencepiece) -lsentencepiece -lstdc++ -lm -lpthread
 # the CLI alone draws pictures (Cairo, which writes PNG through libpng)
 CLI_CFLAGS = $(shell pkg-config --cflags cairo libedit)
 CLI_LIBS   = $(shell pkg-config --libs cairo libedit)

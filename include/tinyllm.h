@@ -204,12 +204,15 @@ TINYLLM_API tinyllm_status tinyllm_model_meta(const tinyllm_model *model, int i,
 
 TINYLLM_API int tinyllm_token_bos(const tinyllm_model *model);
 TINYLLM_API int tinyllm_token_eos(const tinyllm_model *model);
-/* "llama" (SentencePiece) and where the model came from: "embedded .model" or
- * "rebuilt from tokenizer.ggml arrays". */
+/* Where the tokenizer came from: SentencePiece's "embedded .model" or
+ * "rebuilt from tokenizer.ggml arrays", or "byte-level BPE, pre-tokenizer
+ * NAME". */
 TINYLLM_API const char *tinyllm_tokenizer_source(const tinyllm_model *model);
 
 /* Encodes UTF-8 text (len bytes; invalid UTF-8 is an error). With add_bos
- * the BOS id is prepended. Writes at most cap ids; *n_out is the full count,
+ * the BOS id is prepended (a byte-level BPE model's only when its file's
+ * tokenizer.ggml.add_bos_token says so: GPT-2's adds none). Control tokens
+ * written literally in the text become their ids. Writes at most cap ids; *n_out is the full count,
  * so a call with cap 0 measures. Returns TINYLLM_ERR_ARG when cap is short. */
 TINYLLM_API tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const char *text, size_t len, int add_bos,
                                             int *tokens, int cap, int *n_out, tinyllm_error *err);

@@ -2,16 +2,19 @@
  * tokenize / detokenize / streaming API. */
 #include "tokenizer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpe.h"
 #include "error.h"
 #include "names.h"
 #include "spm_proto.h"
 #include "spm_wrapper.h"
 
 struct tokenizer {
-    spm_processor *sp;
+    spm_processor *sp;    // SentencePiece, or
+    bpe *bpe;             // byte-level BPE (tokenizer.ggml.model "gpt2")
     int n_vocab;          // the model's vocabulary: ids the tokenizer may hand out
     int n_pieces;         // SentencePiece's: n_vocab, or n_vocab + 1 (an <unk> outside the vocabulary)
     int unk_substitute;   // with an <unk> outside: the id unknown text becomes, or -1 for an error
@@ -20,6 +23,7 @@ struct tokenizer {
     char **pieces;        // (n_pieces) NUL-terminated
     unsigned char *kinds; // (n_pieces) enum spm_piece_kind
     const char *source;
+    char source_buf[64];
 };
 
 void tokenizer_free(tokenizer *t) {
@@ -29,7 +33,59 @@ void tokenizer_free(tokenizer *t) {
     free(t->pieces);
     free(t->kinds);
     spm_free(t->sp);
+    bpe_free(t->bpe);
     free(t);
+}
+
+/* tokenizer.ggml.token_type (1 normal, 2 unknown, 3 control, 4 user-defined,
+ * 5 unused, 6 byte) as the kinds the detokenizer knows */
+static unsigned char kind_of_type(int64_t type) {
+    switch (type) {
+    case 2: return SPM_UNKNOWN;
+    case 3: return SPM_CONTROL;
+    case 5: return SPM_UNUSED;
+    default: return SPM_NORMAL;
+    }
+}
+
+/* A byte-level BPE vocabulary: pieces are the file's token strings. */
+static tinyllm_status build_bpe(const gguf_file *f, int n_vocab, tokenizer *t, tinyllm_error *err) {
+    tinyllm_status st = bpe_build(f, n_vocab, &t->bpe, err);
+    if (st) return st;
+    const gguf_kv *tok = gguf_find_kv(f, KEY_TOK_TOKENS), *types = gguf_find_kv(f, KEY_TOK_TYPES);
+    t->n_vocab = t->n_pieces = n_vocab;
+    t->unk_substitute = -1;
+    t->pieces = calloc((size_t)n_vocab, sizeof *t->pieces);
+    t->kinds = malloc((size_t)n_vocab);
+    gguf_str *s = malloc((size_t)n_vocab * sizeof *s);
+    if (!t->pieces || !t->kinds || !s) {
+        free(s);
+        return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the vocabulary", f->path);
+    }
+    gguf_array_strings(tok, s);
+    for (int i = 0; i < n_vocab; i++) {
+        if (s[i].len > TOKENIZER_MAX_PIECE_BYTES) {
+            free(s);
+            return set_error(err, TINYLLM_ERR_TOKENIZER, "%s: token %d is %llu bytes long (expected at most %d)",
+                             f->path, i, (unsigned long long)s[i].len, TOKENIZER_MAX_PIECE_BYTES);
+        }
+        t->pieces[i] = strndup(s[i].ptr, s[i].len);
+        if (!t->pieces[i]) {
+            free(s);
+            return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the vocabulary", f->path);
+        }
+        t->kinds[i] = kind_of_type(types ? gguf_array_int(types, (uint64_t)i) : 1);
+    }
+    free(s);
+    int64_t id;
+    t->bos = t->eos = -1;
+    if (gguf_get_int(f, KEY_TOK_BOS, &id) == 0 && id >= 0 && id < n_vocab) t->bos = (int)id;
+    if (gguf_get_int(f, KEY_TOK_EOS, &id) == 0 && id >= 0 && id < n_vocab) t->eos = (int)id;
+    t->add_bos = 0; /* byte-level BPE adds none unless the file says so (Llama 3 does) */
+    if (gguf_get_bool(f, KEY_TOK_ADD_BOS, &t->add_bos) == -2) t->add_bos = 0;
+    snprintf(t->source_buf, sizeof t->source_buf, "byte-level BPE, pre-tokenizer %s", bpe_pre_name(t->bpe));
+    t->source = t->source_buf;
+    return TINYLLM_OK;
 }
 
 tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out, tinyllm_error *err) {
@@ -59,11 +115,17 @@ tinyllm_status tokenizer_build(const gguf_file *f, int n_vocab, tokenizer **out,
                            KEY_SP_MODEL, KEY_TOK_MODEL);
             goto fail;
         }
+        if (rc == 0 && gguf_str_eq(kind, "gpt2")) {
+            if ((st = build_bpe(f, n_vocab, t, err))) goto fail;
+            *out = t;
+            return TINYLLM_OK;
+        }
         if (rc || !gguf_str_eq(kind, "llama")) {
             char shown[48];
             st = set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                           "%s: tokenizer '%s' is not supported (expected \"llama\", SentencePiece BPE)", f->path,
-                           rc ? "" : tinyllm_printable(kind.ptr, kind.len, shown, sizeof shown));
+                           "%s: tokenizer '%s' is not supported (expected \"llama\", SentencePiece BPE, or \"gpt2\", "
+                           "byte-level BPE)",
+                           f->path, rc ? "" : tinyllm_printable(kind.ptr, kind.len, shown, sizeof shown));
             goto fail;
         }
         if ((st = spm_proto_from_gguf(f, &rebuilt, &proto_len, err))) goto fail;
@@ -208,13 +270,17 @@ tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t l
     int *ids = NULL;
     size_t n = 0;
     char msg[256] = "";
-    if (len && spm_encode(t->sp, text, len, &ids, &n, msg, sizeof msg))
+    if (t->bpe) {
+        if (len && (st = bpe_encode(t->bpe, text, len, &ids, &n, err))) return st;
+    } else if (len && spm_encode(t->sp, text, len, &ids, &n, msg, sizeof msg)) {
         return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
-    if ((st = unknown_text(t, text, len, ids, n, err))) {
+    }
+    if (!t->bpe && (st = unknown_text(t, text, len, ids, n, err))) {
         free(ids);
         return st;
     }
-    int bos = add_bos && t->bos >= 0;
+    /* byte-level BPE files say whether a BOS goes first (GPT-2: no; Llama 3: yes) */
+    int bos = add_bos && t->bos >= 0 && (!t->bpe || t->add_bos);
     if (n + (size_t)bos > (size_t)1 << 30) {
         free(ids);
         return set_error(err, TINYLLM_ERR_ARG, "text: too long to tokenize");
@@ -232,6 +298,25 @@ tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t l
     return TINYLLM_OK;
 }
 
+/* The bytes of tokens (control tokens leave none), NUL-terminated, malloc'ed. */
+static int bpe_decode(const tokenizer *t, const int *tokens, int n, char **text, size_t *len) {
+    size_t total = 0, k;
+    for (int i = 0; i < n; i++)
+        if (t->kinds[tokens[i]] != SPM_CONTROL) total += (bpe_token_bytes(t->bpe, tokens[i], &k), k);
+    char *p = malloc(total + 1);
+    if (!p) return -1;
+    *len = 0;
+    for (int i = 0; i < n; i++) {
+        if (t->kinds[tokens[i]] == SPM_CONTROL) continue;
+        const unsigned char *b = bpe_token_bytes(t->bpe, tokens[i], &k);
+        memcpy(p + *len, b, k);
+        *len += k;
+    }
+    p[*len] = 0;
+    *text = p;
+    return 0;
+}
+
 tinyllm_status tokenizer_detokenize(const tokenizer *t, const int *tokens, int n, char *out, size_t cap,
                                     size_t *len_out, tinyllm_error *err) {
     if ((!tokens && n) || n < 0 || !out || !cap)
@@ -243,8 +328,12 @@ tinyllm_status tokenizer_detokenize(const tokenizer *t, const int *tokens, int n
                              t->n_vocab - 1);
     char *text = NULL, msg[256] = "";
     size_t len = 0;
-    if (spm_decode(t->sp, tokens, (size_t)n, &text, &len, msg, sizeof msg))
+    if (t->bpe) {
+        if (bpe_decode(t, tokens, n, &text, &len))
+            return set_error(err, TINYLLM_ERR_NOMEM, "tinyllm_detokenize: out of memory for %d tokens", n);
+    } else if (spm_decode(t->sp, tokens, (size_t)n, &text, &len, msg, sizeof msg)) {
         return set_error(err, TINYLLM_ERR_TOKENIZER, "tokenizer: %s", msg);
+    }
     if (len_out) *len_out = len;
     if (len + 1 > cap) {
         free(text);
@@ -327,7 +416,13 @@ int tokenizer_detok_push(const tokenizer *t, tinyllm_detok *d, int token, char *
     }
     sink s = {out, cap, 0, 0};
     const char *piece = t->pieces[token];
-    switch (t->kinds[token]) {
+    if (t->bpe) { /* the token's bytes, whatever they are; control tokens none */
+        size_t k;
+        const unsigned char *b = bpe_token_bytes(t->bpe, token, &k);
+        if (t->kinds[token] != SPM_CONTROL)
+            for (size_t i = 0; i < k; i++) push_byte(d, &s, b[i]);
+        d->at_start = 0;
+    } else switch (t->kinds[token]) {
     case SPM_CONTROL:
     case SPM_UNUSED:
         break;

@@ -304,10 +304,67 @@ class EmbeddedTokenizer:
         self.unknown_token_id = unknown_token_id
 
 
+def bytes_to_unicode():
+    """GPT-2's byte alphabet: byte -> the character that stands for it
+    (bytes 33-126, 161-172, 174-255 themselves; the other 68, in order,
+    U+0100 on)."""
+    own = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    table, k = {}, 0
+    for b in range(256):
+        if b in own:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + k)
+            k += 1
+    return table
+
+
+class BPETokenizer:
+    """A byte-level BPE vocabulary as GGUF stores it (llama.cpp's keys):
+    tokens in the byte alphabet (id = index), merges "a b" by rank, the
+    token types, the pre-tokenizer's name and the special ids."""
+
+    def __init__(self, tokens, merges, types=None, pre="gpt-2", bos=None, eos=None, add_bos=False):
+        self.tokens, self.merges = list(tokens), list(merges)
+        self.types = list(types) if types is not None else [TOKEN_NORMAL] * len(self.tokens)
+        self.pre, self.bos, self.eos, self.add_bos = pre, bos, eos, add_bos
+
+    @classmethod
+    def from_openai(cls, encoder_json, vocab_bpe, pre="gpt-2"):
+        """OpenAI's GPT-2 files (encoder.json: token -> id; vocab.bpe: a
+        version line, then one merge per line). <|endoftext|> is control."""
+        import json
+        enc = json.loads(safe_io.read_input(encoder_json, "encoder.json", max_bytes=1 << 28))
+        tokens = [None] * len(enc)
+        for tok, i in enc.items():
+            tokens[i] = tok
+        lines = safe_io.read_input(vocab_bpe, "vocab.bpe", max_bytes=1 << 28).decode("utf-8").split("\n")
+        merges = [ln for ln in lines[1:] if ln]  # line 0 is "#version: ..."
+        types = [TOKEN_CONTROL if t == "<|endoftext|>" else TOKEN_NORMAL for t in tokens]
+        eot = enc.get("<|endoftext|>")
+        return cls(tokens, merges, types, pre, eot, eot, False)
+
+    def add_to(self, writer):
+        writer.add_string("tokenizer.ggml.model", "gpt2")
+        writer.add_string("tokenizer.ggml.pre", self.pre)
+        writer.add_array("tokenizer.ggml.tokens", T_STRING, self.tokens)
+        writer.add_array("tokenizer.ggml.token_type", T_I32, self.types)
+        writer.add_array("tokenizer.ggml.merges", T_STRING, self.merges)
+        if self.bos is not None:
+            writer.add_u32("tokenizer.ggml.bos_token_id", self.bos)
+        if self.eos is not None:
+            writer.add_u32("tokenizer.ggml.eos_token_id", self.eos)
+        writer.add_bool("tokenizer.ggml.add_bos_token", self.add_bos)
+
+
 def _add_tokenizer(writer, tokenizer, n_vocab):
-    """tokenizer: path of a SentencePiece .model, an EmbeddedTokenizer, or
-    None for a synthetic one."""
-    if isinstance(tokenizer, EmbeddedTokenizer):
+    """tokenizer: path of a SentencePiece .model, an EmbeddedTokenizer, a
+    BPETokenizer, or None for a synthetic one."""
+    if isinstance(tokenizer, BPETokenizer):
+        if len(tokenizer.tokens) != n_vocab:
+            raise ValueError(f"{len(tokenizer.tokens)} tokens, but the model's vocabulary is {n_vocab} (expected equal)")
+        tokenizer.add_to(writer)
+    elif isinstance(tokenizer, EmbeddedTokenizer):
         writer.add_array(KEY_SP_MODEL, T_U8, tokenizer.proto)
         if tokenizer.unknown_token_id is not None:
             writer.add_u32("tokenizer.ggml.unknown_token_id", tokenizer.unknown_token_id)

@@ -64,6 +64,10 @@ def main():
                     help="matrices stored as random blocks of TYPE (Q4_K, BF16, ...) whose values have about the "
                          "size --dtype's would: test data for the weight formats (overrides --dtype)")
     ap.add_argument("--tokenizer", help="SentencePiece .model to embed (its size sets --vocab)")
+    ap.add_argument("--gpt2-tokenizer", metavar="DIR",
+                    help="a byte-level BPE vocabulary from OpenAI's GPT-2 files DIR/encoder.json and DIR/vocab.bpe "
+                         "(its size sets --vocab)")
+    ap.add_argument("--pre", default="gpt-2", help="with --gpt2-tokenizer: the pre-tokenizer name (default gpt-2)")
     ap.add_argument("--no-bias", action="store_true", help="gpt2: no bias tensors (nanoGPT's bias=False)")
     ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh",
                     help="gpt2: GELU form (tanh: GPT-2's approximation; erf: exact, nanoGPT's)")
@@ -77,7 +81,11 @@ def main():
     if a.preset:
         for k, v in PRESETS[a.preset].items():
             setattr(a, k, v)
-    if a.tokenizer:
+    if a.gpt2_tokenizer:
+        a.tokenizer = gw.BPETokenizer.from_openai(os.path.join(a.gpt2_tokenizer, "encoder.json"),
+                                                  os.path.join(a.gpt2_tokenizer, "vocab.bpe"), a.pre)
+        a.vocab = len(a.tokenizer.tokens)
+    elif a.tokenizer:
         import sentencepiece as spm
         a.vocab = spm.SentencePieceProcessor(model_file=a.tokenizer).get_piece_size()
     a.kv_heads = a.kv_heads or a.heads
