@@ -219,6 +219,14 @@ TINYLLM_API tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const ch
 
 /* The raw piece of a token ("▁the", "<0x0A>"), or NULL when out of range. */
 TINYLLM_API const char *tinyllm_token_piece(const tinyllm_model *model, int token);
+/* The bytes a token stands for in text, as it would print alone: a
+ * SentencePiece ▁ as a space and a byte piece <0xAB> as its byte, a
+ * byte-level BPE token's characters mapped back to bytes; a control or
+ * unknown token its piece text ("<s>", "<|endoftext|>"). The bytes may be
+ * part of a UTF-8 character. Returns their count (out holds them and a NUL
+ * when cap allows), or -1 for an id out of range or a model without its
+ * tokenizer. */
+TINYLLM_API int tinyllm_token_bytes(const tinyllm_model *model, int token, char *out, size_t cap);
 
 /* Streaming detokenizer: turns ids into bytes as they come, keeps spaces
  * (SentencePiece's ▁), never splits a UTF-8 character (an incomplete one is

@@ -193,7 +193,16 @@ static tinyllm_status build_vocab(bpe *b, const gguf_file *f, tinyllm_error *err
             return set_error(err, TINYLLM_ERR_NOMEM, "%s: out of memory for the vocabulary", f->path);
         }
         long n = special ? -1 : alphabet_to_bytes(s[id].ptr, s[id].len, p);
-        if (n < 0) { /* outside the alphabet: the text itself */
+        if (n < 0 && !special) {
+            char shown[48];
+            tinyllm_printable(s[id].ptr, s[id].len, shown, sizeof shown);
+            free(p), free(s);
+            return set_error(err, TINYLLM_ERR_TOKENIZER,
+                             "%s: '%s'[%d] = '%s' is not in GPT-2's byte alphabet (expected UTF-8 of the 256 byte "
+                             "characters, or a control / user-defined token type)",
+                             f->path, KEY_TOK_TOKENS, id, shown);
+        }
+        if (n < 0) { /* control and user-defined tokens: the text itself */
             memcpy(p, s[id].ptr, s[id].len);
             n = (long)s[id].len;
         }
@@ -206,14 +215,24 @@ static tinyllm_status build_vocab(bpe *b, const gguf_file *f, tinyllm_error *err
         if (special) continue; /* found only by the literal split */
         if (n == 1 && b->byte_token[p[0]] < 0) b->byte_token[p[0]] = id;
         size_t i = hash_bytes(p, (size_t)n) & (b->token_cap - 1);
-        int dup = 0;
         for (; b->token_slots[i]; i = (i + 1) & (b->token_cap - 1)) {
             int other = b->token_slots[i] - 1;
-            if (b->n_bytes[other] == (size_t)n && memcmp(b->bytes[other], p, (size_t)n) == 0) dup = 1;
+            if (b->n_bytes[other] == (size_t)n && memcmp(b->bytes[other], p, (size_t)n) == 0) {
+                char shown[48];
+                free(s);
+                return set_error(err, TINYLLM_ERR_TOKENIZER, "%s: '%s'[%d] = '%s' repeats token %d (expected each once)",
+                                 f->path, KEY_TOK_TOKENS, id,
+                                 tinyllm_printable((const char *)p, (size_t)n, shown, sizeof shown), other);
+            }
         }
-        if (!dup) b->token_slots[i] = id + 1; /* the first of equal tokens wins */
+        b->token_slots[i] = id + 1;
     }
     free(s);
+    for (int byte = 0; byte < 256; byte++)
+        if (b->byte_token[byte] < 0)
+            return set_error(err, TINYLLM_ERR_TOKENIZER,
+                             "%s: '%s' has no token for byte 0x%02X (expected all 256 bytes: a byte-level vocabulary)",
+                             f->path, KEY_TOK_TOKENS, byte);
     qsort_r(b->specials, (size_t)b->n_specials, sizeof *b->specials, by_length_desc, b);
     return TINYLLM_OK;
 }
@@ -239,8 +258,15 @@ static tinyllm_status build_merges(bpe *b, const gguf_file *f, tinyllm_error *er
     tinyllm_status st = TINYLLM_OK;
     for (uint64_t r = 0; r < mk->n; r++) {
         const char *sp = memchr(s[r].ptr, ' ', s[r].len);
+        if (!sp || memchr(sp + 1, ' ', s[r].len - (size_t)(sp - s[r].ptr) - 1)) {
+            char shown[48];
+            st = set_error(err, TINYLLM_ERR_TOKENIZER, "%s: '%s'[%llu] = '%s' (expected \"left right\" with exactly one space)",
+                           f->path, KEY_TOK_MERGES, (unsigned long long)r,
+                           tinyllm_printable(s[r].ptr, s[r].len, shown, sizeof shown));
+            break;
+        }
         long nl = -1, nr = -1;
-        if (sp && s[r].len < 2 * TINYLLM_DETOK_MAX) {
+        if (s[r].len < 2 * TINYLLM_DETOK_MAX) {
             nl = alphabet_to_bytes(s[r].ptr, (size_t)(sp - s[r].ptr), buf);
             nr = nl < 0 ? -1 : alphabet_to_bytes(sp + 1, s[r].len - (size_t)(sp - s[r].ptr) - 1, buf + nl);
         }
@@ -250,8 +276,10 @@ static tinyllm_status build_merges(bpe *b, const gguf_file *f, tinyllm_error *er
         if (merged < 0) {
             char shown[48];
             st = set_error(err, TINYLLM_ERR_TOKENIZER,
-                           "%s: merge %llu '%s' is not two tokens whose concatenation is a token (expected \"a b\")",
-                           f->path, (unsigned long long)r, tinyllm_printable(s[r].ptr, s[r].len, shown, sizeof shown));
+                           "%s: '%s'[%llu] = '%s' is not two tokens whose concatenation is a token (expected \"a b\" "
+                           "of the vocabulary)",
+                           f->path, KEY_TOK_MERGES, (unsigned long long)r,
+                           tinyllm_printable(s[r].ptr, s[r].len, shown, sizeof shown));
             break;
         }
         size_t i = hash_pair(left, right) & (b->merge_cap - 1);

@@ -189,6 +189,8 @@ fail:
     return st;
 }
 
+static int hexval(char c);
+
 /* ----------------------------------------------------------- UTF-8 -- */
 
 /* Length of the UTF-8 sequence a lead byte starts, 0 when it cannot lead. */
@@ -255,6 +257,40 @@ static tinyllm_status unknown_text(const tokenizer *t, const char *text, size_t 
 const char *tokenizer_piece(const tokenizer *t, int token) {
     if (!t || token < 0 || token >= t->n_vocab) return NULL;
     return t->pieces[token];
+}
+
+int tokenizer_token_bytes(const tokenizer *t, int token, char *out, size_t cap) {
+    if (!t || token < 0 || token >= t->n_vocab) return -1;
+    const char *piece = t->pieces[token];
+    unsigned char buf[TOKENIZER_MAX_PIECE_BYTES + 1];
+    const unsigned char *bytes = (const unsigned char *)piece;
+    size_t n = strlen(piece);
+    int kind = t->kinds[token];
+    if (kind == SPM_CONTROL || kind == SPM_UNKNOWN || kind == SPM_UNUSED) {
+        /* the piece text as it is */
+    } else if (t->bpe) {
+        bytes = bpe_token_bytes(t->bpe, token, &n);
+    } else if (kind == SPM_BYTE) {
+        int hi = n == 6 ? hexval(piece[3]) : -1, lo = hi >= 0 ? hexval(piece[4]) : -1;
+        if (hi >= 0 && lo >= 0) buf[0] = (unsigned char)(hi * 16 + lo), bytes = buf, n = 1;
+    } else {
+        size_t k = 0;
+        for (const char *p = piece; *p && k < sizeof buf; p++) {
+            if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81) {
+                buf[k++] = ' '; /* ▁ */
+                p += 2;
+            } else {
+                buf[k++] = (unsigned char)*p;
+            }
+        }
+        bytes = buf, n = k;
+    }
+    if (out && cap) {
+        size_t m = n < cap - 1 ? n : cap - 1;
+        memcpy(out, bytes, m);
+        out[m] = 0;
+    }
+    return (int)n;
 }
 
 tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t len, int add_bos, int *tokens, int cap,

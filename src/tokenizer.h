@@ -22,6 +22,7 @@ int tokenizer_bos(const tokenizer *t);
 int tokenizer_eos(const tokenizer *t);
 const char *tokenizer_source(const tokenizer *t);
 const char *tokenizer_piece(const tokenizer *t, int token);
+int tokenizer_token_bytes(const tokenizer *t, int token, char *out, size_t cap);
 tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t len, int add_bos, int *tokens, int cap,
                                   int *n_out, tinyllm_error *err);
 tinyllm_status tokenizer_detokenize(const tokenizer *t, const int *tokens, int n, char *out, size_t cap,

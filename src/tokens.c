@@ -8,6 +8,9 @@ int tinyllm_token_bos(const tinyllm_model *m) { return m ? tokenizer_bos(m->tok)
 int tinyllm_token_eos(const tinyllm_model *m) { return m ? tokenizer_eos(m->tok) : -1; }
 const char *tinyllm_tokenizer_source(const tinyllm_model *m) { return m ? tokenizer_source(m->tok) : "none"; }
 const char *tinyllm_token_piece(const tinyllm_model *m, int token) { return m ? tokenizer_piece(m->tok, token) : NULL; }
+int tinyllm_token_bytes(const tinyllm_model *m, int token, char *out, size_t cap) {
+    return m ? tokenizer_token_bytes(m->tok, token, out, cap) : -1;
+}
 
 tinyllm_status tinyllm_tokenize(const tinyllm_model *m, const char *text, size_t len, int add_bos, int *tokens,
                                 int cap, int *n_out, tinyllm_error *err) {

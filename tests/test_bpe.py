@@ -152,6 +152,23 @@ def streaming_holds_back_a_character_split_over_tokens():
         assert m.stream(ids[:1]) == "\ufffd".encode(), "an unfinished character flushed as U+FFFD"
         assert m.stream(ids) == "😀".encode()
         assert m.stream([50256] + ids) == "😀".encode(), "<|endoftext|> prints nothing"
+        assert [m.token_bytes(i) for i in ids] == [b"\xf0\x9f\x98", b"\x80"]
+        assert m.token_bytes(m.tokenize(" the", add_bos=False)[0]) == b" the"  # Ġthe
+
+
+@test
+def step_labels_show_bpe_tokens_as_text():
+    """`tinyllm step` labels BPE tokens by their bytes: GPT-2's Ġ as a space,
+    a character split over tokens (" 😀" is " \xF0\x9F\x98" then "\x80")
+    once, on the token where it starts, and '+' after it, as for
+    SentencePiece's byte pieces."""
+    path = gpt2_model()
+    r = run([TINYLLM, "step", "-m", path, "-p", "Hi 😀 there", "--json"], input="tokens\n", timeout=60)
+    assert r.returncode == 0, r.stderr
+    labels = [t["text"] for t in json.loads(r.stdout.splitlines()[0])["tokens"]]
+    assert labels[0] == "Hi" and labels[-1] == " there", labels
+    assert " 😀" in labels and labels[labels.index(" 😀") + 1] == "+", labels  # "Ġð\x9f\x98" + "\x80"
+    assert not any("Ġ" in lb or "\\x" in lb for lb in labels), labels
 
 
 @test
@@ -162,7 +179,16 @@ def broken_bpe_vocabularies_are_one_line_errors():
     import gguf_writer as gw
     import numpy as np
     tok = gw.BPETokenizer.from_openai(os.path.join(GPT2_FILES, "encoder.json"), os.path.join(GPT2_FILES, "vocab.bpe"))
-    cases = [("merges", dict(merges=tok.merges[:10] + ["nosuch token"]), "merge 10"),
+    dup = list(tok.tokens)
+    dup[300] = dup[299]
+    no_byte = list(tok.tokens)
+    no_byte[tok.tokens.index("!")] = "!zqxj!"
+    cases = [("merges", dict(merges=tok.merges[:10] + ["nosuch token"]), "'tokenizer.ggml.merges'[10] = 'nosuch token'"),
+             ("merge_spaces", dict(merges=tok.merges[:3] + ["a b c"]), "'tokenizer.ggml.merges'[3] = 'a b c'"),
+             ("merge_nospace", dict(merges=["ab"]), "exactly one space"),
+             ("duplicate", dict(tokens=dup), "'tokenizer.ggml.tokens'[300]"),
+             ("no_byte", dict(tokens=no_byte, merges=[]), "no token for byte 0x21"),
+             ("alphabet", dict(tokens=tok.tokens[:5] + ["a b"] + tok.tokens[6:], merges=[]), "'tokenizer.ggml.tokens'[5]"),
              ("pre", dict(pre="mystery"), "pre-tokenizer 'mystery' is not supported")]
     for name, change, words in cases:
         bad = gw.BPETokenizer(change.get("tokens", tok.tokens), change.get("merges", tok.merges), tok.types,

@@ -253,13 +253,14 @@ def bad_arguments_are_one_line_errors():
 @test
 def byte_pieces_are_merged_into_characters():
     """A character the vocabulary lacks arrives as byte tokens: the strip shows
-    the character once, its continuation bytes as '+'."""
+    the character once, its continuation bytes as '+' (a byte alone, as in
+    the vocabulary's list, is its escape)."""
     out = os.path.join(TMP, "bytes.html")
     explore(AUSTEN, "Ein 漢 Zeichen", out, "-n", "0")
     d, _ = page_data(out)
     pieces = [d["vocab"][t] for t in d["tokens"]]
-    first = next(i for i, p in enumerate(pieces) if p.startswith("<0x"))
-    assert pieces[first:first + 3] == ["<0xE6>", "<0xBC>", "<0xA2>"], pieces
+    first = next(i for i, p in enumerate(pieces) if p.startswith("\\x"))
+    assert pieces[first:first + 3] == ["\\xE6", "\\xBC", "\\xA2"], pieces  # a lone byte: its escape
     assert d["labels"][first:first + 3] == ["漢", "+", "+"], d["labels"]
     assert d["n_tokens"] == d["n_prompt"] and d["generation"]["made"] == 0
 

@@ -147,6 +147,7 @@ def _bind(lib):
         "tinyllm_token_bos": (C.c_int, [P]),
         "tinyllm_token_eos": (C.c_int, [P]),
         "tinyllm_token_piece": (C.c_char_p, [P, C.c_int]),
+        "tinyllm_token_bytes": (C.c_int, [P, C.c_int, C.c_char_p, C.c_size_t]),
         "tinyllm_tokenizer_source": (C.c_char_p, [P]),
         "tinyllm_sampler_default_params": (SamplerParams, []),
         "tinyllm_sampler_create": (C.c_int, [C.POINTER(SamplerParams), C.c_int, C.POINTER(P), E]),
@@ -172,6 +173,7 @@ def _check(rc, err):
 # Every integer that crosses into C is range-checked here: ctypes would
 # silently keep the low 32 bits (2**32 + 5 would become token 5).
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+TINYLLM_DETOK_MAX = 1024  # include/tinyllm.h: the most bytes one token stands for
 
 
 def _int(v, what, lo=INT_MIN, hi=INT_MAX):
@@ -328,6 +330,16 @@ class Model(_Closable):
             out += buf.raw[:n]
         n = self.lib.tinyllm_detok_flush(C.byref(d), buf, len(buf))
         return out + buf.raw[:n]
+
+    def token_bytes(self, i):
+        """The bytes token i stands for in text (SentencePiece's ▁ and
+        GPT-2's Ġ as spaces, byte tokens as their byte); may be part of a
+        UTF-8 character."""
+        buf = C.create_string_buffer(TINYLLM_DETOK_MAX + 1)
+        n = self.lib.tinyllm_token_bytes(self.h, _int(i, "token id", 0, self.n_vocab - 1), buf, len(buf))
+        if n < 0:
+            raise TinyLLMError(6, f"token {i}: no tokenizer")
+        return buf.raw[:min(n, len(buf) - 1)]
 
     def piece(self, i):
         p = self.lib.tinyllm_token_piece(self.h, _int(i, "token id"))

@@ -97,52 +97,87 @@ void say_error(stepper *st, const char *fmt, ...) {
     }
 }
 
-/* A token as readable text: SentencePiece's ▁ shown as a space, bytes as
- * escapes, e.g. " time", "\n". */
-char *token_label(const tinyllm_model *m, int id) {
-    const char *p = tinyllm_token_piece(m, id);
-    char *out = malloc(strlen(p) * 2 + 8), *o = out;
+/* Length of the complete UTF-8 character at b[0..n), 0 when b starts with
+ * an incomplete or invalid one. */
+static int utf8_char(const unsigned char *b, int n) {
+    int len = b[0] < 0x80 ? 1 : b[0] >= 0xF0 && b[0] <= 0xF4 ? 4 : b[0] >= 0xE0 ? 3 : b[0] >= 0xC2 ? 2 : 0;
+    if (!len || len > n) return 0;
+    for (int i = 1; i < len; i++)
+        if ((b[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* Bytes as a label: complete characters as they are, \n \t \r and other
+ * control or broken bytes as escapes. */
+static char *label_of_bytes(const unsigned char *b, int n) {
+    char *out = malloc((size_t)n * 4 + 1), *o = out;
     if (!out) return NULL;
-    if (!strcmp(p, "<0x0A>")) {
-        strcpy(out, "\\n");
-        return out;
-    }
-    for (; *p; p++) {
-        if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81) {
-            *o++ = ' ';
-            p += 2;
+    for (int i = 0; i < n;) {
+        int len = utf8_char(b + i, n - i);
+        if (len && b[i] >= 0x20 && b[i] != 0x7f) {
+            memcpy(o, b + i, (size_t)len);
+            o += len, i += len;
         } else {
-            *o++ = *p;
+            const char *esc = b[i] == '\n' ? "\\n" : b[i] == '\t' ? "\\t" : b[i] == '\r' ? "\\r" : NULL;
+            o += esc ? sprintf(o, "%s", esc) : sprintf(o, "\\x%02X", b[i]);
+            i++;
         }
     }
     *o = 0;
     return out;
 }
 
-/* The byte a "<0xNN>" piece stands for, or -1 for any other piece. */
-static int byte_piece(const tinyllm_model *m, int id) {
-    const char *p = tinyllm_token_piece(m, id);
-    unsigned v;
-    char end;
-    return p && strlen(p) == 6 && sscanf(p, "<0x%2X%c", &v, &end) == 2 && end == '>' ? (int)v : -1;
+/* A token as readable text: the bytes it stands for (tinyllm_token_bytes:
+ * SentencePiece's ▁ and BPE's Ġ as a space), escaped, e.g. " time", "\n". */
+char *token_label(const tinyllm_model *m, int id) {
+    unsigned char b[TINYLLM_DETOK_MAX + 1];
+    int n = tinyllm_token_bytes(m, id, (char *)b, sizeof b);
+    if (n < 0) return strdup("?");
+    return label_of_bytes(b, n < (int)sizeof b ? n : (int)sizeof b - 1);
 }
 
-/* When the token just added completes a UTF-8 character spelled by byte
- * tokens (a character the vocabulary lacks), the first of them is labelled
- * with the character and the others with "+", instead of "<0xE6>" "<0xBC>"... */
+/* Where the incomplete character at the end of b[0..n) starts (n when b
+ * ends with a complete one). */
+static int incomplete_tail(const unsigned char *b, int n) {
+    int i = n - 1;
+    for (; i >= 0 && i >= n - 3; i--) {
+        if ((b[i] & 0xC0) == 0x80) continue;
+        int len = b[i] >= 0xF0 ? 4 : b[i] >= 0xE0 ? 3 : b[i] >= 0xC0 ? 2 : 1;
+        return len > n - i ? i : n;
+    }
+    return i < 0 ? 0 : n; /* continuation bytes only: all of b continues a character */
+}
+
+/* When the token just added completes a UTF-8 character begun in the
+ * tokens before it (byte pieces, or BPE tokens that split a character),
+ * the token holding its first byte is labelled with its own whole
+ * characters and this one, and the others with "+", instead of "\xE6"
+ * "\xBC"... */
 static void merge_byte_labels(stepper *st) {
-    int last = st->n_tokens - 1, b = byte_piece(st->m, st->tokens[last]);
-    if (b < 0 || (b & 0xC0) != 0x80) return; /* not a continuation byte */
+    int last = st->n_tokens - 1;
+    unsigned char cur[TINYLLM_DETOK_MAX + 1], text[TINYLLM_DETOK_MAX + 8];
+    int n = tinyllm_token_bytes(st->m, st->tokens[last], (char *)cur, sizeof cur);
+    if (n <= 0 || n > 3) return;
+    for (int i = 0; i < n; i++)
+        if ((cur[i] & 0xC0) != 0x80) return; /* continuation bytes only */
+    int tail_len = n; /* the continuation bytes gathered so far, newest last */
+    unsigned char tail[4];
+    memcpy(tail, cur, (size_t)n);
     for (int k = last - 1; k >= 0 && k >= last - 3; k--) {
-        int lead = byte_piece(st->m, st->tokens[k]);
-        if (lead < 0) return;
-        if ((lead & 0xC0) == 0x80) continue;
-        int len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-        if (len != last - k + 1) return;
-        char text[8];
-        for (int i = 0; i < len; i++) text[i] = (char)byte_piece(st->m, st->tokens[k + i]);
-        text[len] = 0;
-        char *merged = strdup(text);
+        int m = tinyllm_token_bytes(st->m, st->tokens[k], (char *)text, sizeof text);
+        if (m <= 0 || m >= (int)sizeof text) return;
+        int start = incomplete_tail(text, m);
+        if (start == m || m - start + tail_len > 4) return;
+        memmove(tail + (m - start), tail, (size_t)tail_len);
+        memcpy(tail, text + start, (size_t)(m - start));
+        tail_len += m - start;
+        if ((tail[0] & 0xC0) == 0x80) { /* token k is all continuation bytes: look further back */
+            if (start) return;
+            continue;
+        }
+        if (utf8_char(tail, tail_len) != tail_len) return;
+        memcpy(text + start, tail, (size_t)tail_len); /* k's whole characters, then the completed one */
+        char *merged = label_of_bytes(text, start + tail_len);
         if (!merged) return;
         free(st->labels[k]);
         st->labels[k] = merged;
