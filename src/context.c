@@ -94,7 +94,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     tinyllm_context *c = calloc(1, sizeof *c);
     if (!c) return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory");
     c->model = m;
-    c->rope = rope_forward;
+    c->rope = m->family->rope ? m->family->rotate : rope_forward;
     c->skip_layer = -1;
     c->att_rule = attention_rule_for(h->head_dim, NULL);
     c->n_ctx = n_ctx;
@@ -150,7 +150,8 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
      * by TINYLLM_FAULT: a swapped RoPE, a skipped layer, or two of the
      * experiments set without a word (one mechanism for both). */
     const char *fault = getenv("TINYLLM_FAULT");
-    if (fault && !strcmp(fault, "rope_wrong_pairs")) c->rope = rope_wrong_pairs;
+    if (fault && !strcmp(fault, "rope_wrong_pairs")) /* the other family's pairs */
+        c->rope = c->rope == rope_forward ? rope_halves_forward : rope_forward;
     if (fault && !strcmp(fault, "skip_layer")) c->skip_layer = 1;
     if (fault && !strcmp(fault, "mask_after_softmax"))
         tinyllm_context_set_experiments(c, &(tinyllm_experiments){TINYLLM_EXP_MASK_AFTER_SOFTMAX, 0}, NULL);

@@ -57,7 +57,7 @@ struct tinyllm_context {
     /* The swappable ops: the real ones, or in fault builds
      * (-DTINYLLM_FAULT_INJECTION) with TINYLLM_FAULT=NAME a deliberate bug,
      * for tests that prove `verify` catches it (context.c). */
-    rope_fn rope;         // rope_forward, or rope_wrong_pairs
+    rope_fn rope;         // the family's: rope_forward (adjacent pairs) or rope_halves_forward
     int skip_layer;       // a layer forward() skips: -1, or 1 with skip_layer
     /* Experiments (tinyllm_context_set_experiments): what the user switched
      * off, and the attention rule that follows from it. */

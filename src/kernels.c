@@ -247,8 +247,8 @@ void sinusoidal_table(float *out, int n_pos, int dim) {
         }
 }
 
-#ifdef TINYLLM_FAULT_INJECTION
-void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
+void rope_halves_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos,
+                         const float *sin) {
     int half = head_dim / 2;
     for (int t = 0; t < T; t++)
         for (int h = 0; h < n_heads; h++)
@@ -259,7 +259,6 @@ void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim
                 p[i + half] = a * s + b * c;
             }
 }
-#endif
 
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin) {
     int half = head_dim / 2;

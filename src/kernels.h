@@ -167,10 +167,10 @@ void sinusoidal_table(float *out, int n_pos, int dim);
 void rope_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
 typedef void (*rope_fn)(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos,
                         const float *sin);
-#ifdef TINYLLM_FAULT_INJECTION
-/* rope_forward with a bug: rotates (x[i], x[i + d/2]) instead of adjacent pairs */
-void rope_wrong_pairs(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos, const float *sin);
-#endif
+/* The same rotation on the pairs (x[i], x[i + head_dim/2]) (GPT-NeoX's
+ * "rotate half", as qwen2 files store q and k). */
+void rope_halves_forward(float *x, int T, int row_stride, int n_heads, int head_dim, const float *cos,
+                         const float *sin);
 
 /* x (N) = GELU(x) = x / 2 * (1 + erf(x / sqrt 2)), the exact form (PyTorch's
  * nn.GELU() default, nanoGPT's), in place. */

@@ -45,6 +45,14 @@ static const tensor_spec LLAMA_LAYER[] = {
     {TN_FFN_GATE, D_EMBD, D_FF, 0, LM(w_gate)},      {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},
     {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},
 };
+static const tensor_spec QWEN2_LAYER[] = {
+    {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_Q, D_EMBD, D_EMBD, 0, LM(wq)},
+    {TN_ATTN_Q_B, D_EMBD, D_1, 0, L(bq)},            {TN_ATTN_K, D_EMBD, D_KV, 0, LM(wk)},
+    {TN_ATTN_K_B, D_KV, D_1, 0, L(bk)},              {TN_ATTN_V, D_EMBD, D_KV, 0, LM(wv)},
+    {TN_ATTN_V_B, D_KV, D_1, 0, L(bv)},              {TN_ATTN_OUT, D_EMBD, D_EMBD, 0, LM(wo)},
+    {TN_FFN_NORM, D_EMBD, D_1, 0, L(ffn_norm_w)},   {TN_FFN_GATE, D_EMBD, D_FF, 0, LM(w_gate)},
+    {TN_FFN_UP, D_EMBD, D_FF, 0, LM(w_up)},          {TN_FFN_DOWN, D_FF, D_EMBD, 0, LM(w_down)},
+};
 /* gpt2 biases are optional, each on its own: models trained with bias=False
  * (nanoGPT's option) store none, and an absent bias adds nothing. */
 static const tensor_spec GPT2_GLOBAL[] = {
@@ -142,12 +150,16 @@ static tinyllm_status get_fparam(const tinyllm_model *m, const char *fmt, int op
 
 /* The families, by model_arch. */
 static const model_family FAMILIES[] = {
-    [ARCH_LLAMA] = {"llama", NORM_RMS, ACT_SWIGLU, 1, "RMSNorm", "SwiGLU"},
-    [ARCH_GPT2] = {"gpt2", NORM_LAYER, ACT_GELU, 0, "LayerNorm", "GELU"},
+    [ARCH_LLAMA] = {"llama", NORM_RMS, ACT_SWIGLU, 1, rope_forward, "RMSNorm", "SwiGLU"},
+    [ARCH_GPT2] = {"gpt2", NORM_LAYER, ACT_GELU, 0, NULL, "LayerNorm", "GELU"},
+    /* llama's block with biases on q, k and v, and q/k stored for the
+     * rotate-half RoPE (llama.cpp's converter leaves Hugging Face's order) */
+    [ARCH_QWEN2] = {"qwen2", NORM_RMS, ACT_SWIGLU, 1, rope_halves_forward, "RMSNorm", "SwiGLU"},
 };
+#define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
 /* gpt2 with the exact GELU (tinyllm.gelu = "erf"): nanoGPT's and PyTorch's
  * nn.GELU() default, where GPT-2 itself used the tanh approximation. */
-static const model_family GPT2_EXACT_GELU = {"gpt2", NORM_LAYER, ACT_GELU_ERF, 0, "LayerNorm", "GELU (erf)"};
+static const model_family GPT2_EXACT_GELU = {"gpt2", NORM_LAYER, ACT_GELU_ERF, 0, NULL, "LayerNorm", "GELU (erf)"};
 
 static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
     tinyllm_model_info *h = &m->info;
@@ -155,21 +167,20 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
     gguf_str arch;
     int rc = gguf_get_string(&m->file, KEY_ARCHITECTURE, &arch);
     if (rc == -1)
-        return set_error(err, TINYLLM_ERR_MODEL, "%s: missing metadata key '%s' (expected \"llama\" or \"gpt2\")",
-                         path, KEY_ARCHITECTURE);
+        return set_error(err, TINYLLM_ERR_MODEL,
+                         "%s: missing metadata key '%s' (expected \"llama\", \"gpt2\" or \"qwen2\")", path,
+                         KEY_ARCHITECTURE);
     if (rc) return key_error(m, KEY_ARCHITECTURE, rc, "a string", err);
-    if (gguf_str_eq(arch, "llama")) {
-        m->arch = ARCH_LLAMA; /* family set below, with the tensor tables */
-        h->architecture = "llama";
-    } else if (gguf_str_eq(arch, "gpt2")) {
-        m->arch = ARCH_GPT2;
-        h->architecture = "gpt2";
-    } else {
+    size_t a = 0;
+    while (a < N_FAMILIES && !gguf_str_eq(arch, FAMILIES[a].name)) a++;
+    if (a == N_FAMILIES) {
         char shown[72];
         return set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                         "%s: architecture '%s' is not supported (expected \"llama\" or \"gpt2\")", path,
+                         "%s: architecture '%s' is not supported (expected \"llama\", \"gpt2\" or \"qwen2\")", path,
                          tinyllm_printable(arch.ptr, arch.len, shown, sizeof shown));
     }
+    m->arch = (model_arch)a; /* family set below, with the tensor tables */
+    h->architecture = FAMILIES[a].name;
     gguf_str name;
     if (gguf_get_string(&m->file, KEY_NAME, &name) == 0)
         tinyllm_printable(name.ptr, name.len, m->name, sizeof m->name);
@@ -187,7 +198,7 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
         return set_error(err, TINYLLM_ERR_MODEL, "%s: embedding_length %d is not divisible by head_count %d", path,
                          h->n_embd, h->n_head);
     h->head_dim = h->n_embd / h->n_head;
-    if (m->arch == ARCH_LLAMA) {
+    if (FAMILIES[m->arch].rope) {
         if ((st = get_hparam(m, KEYF_HEAD_COUNT_KV, 1, h->n_head, 1, h->n_head, &h->n_head_kv, err))) return st;
         if (h->n_head % h->n_head_kv)
             return set_error(err, TINYLLM_ERR_MODEL, "%s: head_count %d is not a multiple of head_count_kv %d",
@@ -294,6 +305,7 @@ typedef struct {
 
 static arch_specs specs_for(model_arch a) {
     if (a == ARCH_LLAMA) return (arch_specs){LLAMA_GLOBAL, COUNT(LLAMA_GLOBAL), LLAMA_LAYER, COUNT(LLAMA_LAYER)};
+    if (a == ARCH_QWEN2) return (arch_specs){LLAMA_GLOBAL, COUNT(LLAMA_GLOBAL), QWEN2_LAYER, COUNT(QWEN2_LAYER)};
     return (arch_specs){GPT2_GLOBAL, COUNT(GPT2_GLOBAL), GPT2_LAYER, COUNT(GPT2_LAYER)};
 }
 
@@ -457,7 +469,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
                      (w->bq && w->bk == w->bq + h->n_embd && w->bv == w->bk + m->kv_dim);
         w->qkv_adjacent = m->arch == ARCH_GPT2 || (matrix_follows(w->wq, w->wk, dd) &&
                                                    matrix_follows(w->wk, w->wv, kd) && biases);
-        w->gate_up_adjacent = m->arch == ARCH_LLAMA && matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
+        w->gate_up_adjacent = FAMILIES[m->arch].act == ACT_SWIGLU && matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
     }
     m->info.tied_output = !m->output.data;
     if (m->info.tied_output) m->output = m->tok_embd;

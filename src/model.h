@@ -11,7 +11,7 @@
 #include "tinyllm.h"
 #include "tokenizer.h"
 
-typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1 } model_arch;
+typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1, ARCH_QWEN2 = 2 } model_arch;
 
 /* What distinguishes one family from another, resolved once at load
  * (model.c): forward.c, the context and `info` read this, never the
@@ -20,10 +20,11 @@ typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1 } model_arch;
 typedef enum { NORM_RMS, NORM_LAYER } norm_kind;
 typedef enum { ACT_SWIGLU, ACT_GELU, ACT_GELU_ERF } act_kind;
 typedef struct {
-    const char *name;      // "llama", "gpt2"
+    const char *name;      // "llama", "gpt2", "qwen2"
     norm_kind norm;        // RMSNorm, or LayerNorm with a bias
     act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up)), tanh form or exact (erf)
     int rope;              // rotary positions on q and k; else absolute positions added to the embedding
+    rope_fn rotate;        // with rope: which pairs rotate: adjacent (llama), or halves (qwen2: GPT-NeoX style)
     const char *norm_name, *act_name; // "RMSNorm"/"LayerNorm", "SwiGLU"/"GELU" (for info)
 } model_family;
 

@@ -393,18 +393,19 @@ def _general(arch, name, ggml_type, hp):
     return w
 
 
-def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama", inputs=()):
+def write_llama(path, hp, weights, tokenizer, ggml_type=GGML_F32, name="tinyllm-llama", inputs=(), arch="llama"):
     """Writes a llama-family model. hp: n_vocab, n_ctx, n_embd, n_layer,
     n_head, n_head_kv, n_ff, eps, rope_theta. weights: numpy arrays by GGUF
-    tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent.
+    tensor name, PyTorch (out, in) layout, q/k rows with RoPE pairs adjacent
+    (arch "qwen2": the rotate-half order, and q/k/v biases).
     inputs: files the output must not replace."""
     check_hparams("llama", hp)
-    w = _general("llama", name, ggml_type, hp)
-    w.add_u32("llama.rope.dimension_count", hp["n_embd"] // hp["n_head"])
-    w.add_u32("llama.attention.head_count", hp["n_head"])
-    w.add_u32("llama.attention.head_count_kv", hp["n_head_kv"])
-    w.add_f32("llama.attention.layer_norm_rms_epsilon", hp["eps"])
-    w.add_f32("llama.rope.freq_base", hp.get("rope_theta", 10000.0))
+    w = _general(arch, name, ggml_type, hp)
+    w.add_u32(f"{arch}.rope.dimension_count", hp["n_embd"] // hp["n_head"])
+    w.add_u32(f"{arch}.attention.head_count", hp["n_head"])
+    w.add_u32(f"{arch}.attention.head_count_kv", hp["n_head_kv"])
+    w.add_f32(f"{arch}.attention.layer_norm_rms_epsilon", hp["eps"])
+    w.add_f32(f"{arch}.rope.freq_base", hp.get("rope_theta", 10000.0))
     _add_tokenizer(w, tokenizer, hp["n_vocab"])
     for tname, arr in weights.items():
         w.add_tensor(tname, arr, ggml_type if arr.ndim == 2 else GGML_F32)

@@ -49,7 +49,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--preset", choices=sorted(PRESETS))
-    ap.add_argument("--arch", choices=["llama", "gpt2"], default="gpt2")
+    ap.add_argument("--arch", choices=["llama", "gpt2", "qwen2"], default="gpt2",
+                    help="qwen2: llama's block with q/k/v biases and the rotate-half RoPE")
     ap.add_argument("--positions", choices=["learned", "sinusoidal"], default="learned")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
@@ -101,7 +102,7 @@ def main():
     gtype = {"f32": gw.GGML_F32, "f16": gw.GGML_F16, "q8_0": gw.GGML_Q8_0, "q4_0": gw.GGML_Q4_0}[a.dtype]
     d, kv = a.dim, a.dim // a.heads * a.kv_heads
     w = {"token_embd.weight": mat(a.vocab, d) * 25}  # embeddings of order 0.5
-    if a.arch == "llama":
+    if a.arch in ("llama", "qwen2"):
         for i in range(a.layers):
             p = f"blk.{i}."
             w[p + "attn_norm.weight"] = vec(d, 1.0)
@@ -113,11 +114,13 @@ def main():
             w[p + "ffn_gate.weight"] = mat(a.ff, d) * 5
             w[p + "ffn_up.weight"] = mat(a.ff, d) * 5
             w[p + "ffn_down.weight"] = mat(d, a.ff) * 5
+            if a.arch == "qwen2":
+                w[p + "attn_q.bias"], w[p + "attn_k.bias"], w[p + "attn_v.bias"] = vec(d), vec(kv), vec(kv)
         w["output_norm.weight"] = vec(d, 1.0)
         hp = {"n_vocab": a.vocab, "n_ctx": a.ctx, "n_embd": d, "n_layer": a.layers, "n_head": a.heads,
               "n_head_kv": a.kv_heads, "n_ff": a.ff, "eps": 1e-5, "rope_theta": 10000.0}
         gtype = random_matrices(a, w, rng, gtype)
-        gw.write_llama(a.out, hp, w, a.tokenizer, gtype, f"synthetic-llama-{a.preset or 'custom'}")
+        gw.write_llama(a.out, hp, w, a.tokenizer, gtype, f"synthetic-{a.arch}-{a.preset or 'custom'}", arch=a.arch)
     else:
         if a.positions == "learned":
             w["position_embd.weight"] = mat(a.ctx, d) * 10

@@ -48,7 +48,9 @@ class Model:
         self.n_ff = int(g.kv[f"{a}.feed_forward_length"])
         self.n_head = int(g.kv[f"{a}.attention.head_count"])
         self.head_dim = self.dim // self.n_head
-        if a == "llama":
+        # llama and qwen2: rotary positions (qwen2 rotates the halves of each head, GPT-NeoX style)
+        self.rotary, self.rope_halves = a in ("llama", "qwen2"), a == "qwen2"
+        if self.rotary:
             self.n_head_kv = int(g.kv.get(f"{a}.attention.head_count_kv", self.n_head))
             self.eps = float(g.kv[f"{a}.attention.layer_norm_rms_epsilon"])
             self.theta = float(g.kv.get(f"{a}.rope.freq_base", 10000.0))
@@ -191,10 +193,10 @@ class Model:
             p = f"blk.{l}."
             h = self.norm(x, p + "attn_norm")
             tap(f"{l}.attn_norm", h)
-            if self.arch == "llama":
-                q = self.mm(h, w[p + "attn_q.weight"].T, p + "attn_q.weight")
-                k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight")
-                v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight")
+            if self.rotary:  # qwen2 adds biases
+                q = self.mm(h, w[p + "attn_q.weight"].T, p + "attn_q.weight") + self.bias(p + "attn_q.bias")
+                k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight") + self.bias(p + "attn_k.bias")
+                v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight") + self.bias(p + "attn_v.bias")
                 if positions:
                     q = self.rnd(self.rope(q, self.n_head), 4)
                     k = self.rnd(self.rope(k, self.n_head_kv), 4)
@@ -216,7 +218,7 @@ class Model:
             tap(f"{l}.resid_attn", x)
             h = self.norm(x, p + "ffn_norm")
             tap(f"{l}.ffn_norm", h)
-            if self.arch == "llama":
+            if self.rotary:
                 gate = self.mm(h, w[p + "ffn_gate.weight"].T, p + "ffn_gate.weight")
                 up = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight")
                 hidden = self.rnd(gate / (1.0 + np.exp(-gate)) * up, 12)
@@ -245,27 +247,32 @@ class Model:
         return self.rnd(0.5 * u * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3))), 12)
 
     def bias(self, name):
-        """A gpt2 bias, or 0 when the file has none (models trained with bias=False)."""
+        """A bias (gpt2's, qwen2's q/k/v), or 0 when the file has none (models trained with bias=False)."""
         return self.w.get(name, 0.0)
 
     def norm(self, x, name):
         if "no-norm" in self.experiments:  # the experiment: the stream goes in as it is
             return x
         w = self.w[name + ".weight"]
-        if self.arch == "llama":
+        if self.rotary:
             return self.rnd(x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w, 4)
         mu = x.mean(axis=-1, keepdims=True)
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
         return self.rnd((x - mu) / np.sqrt(var + self.eps) * w + self.bias(name + ".bias"), 5)
 
     def rope(self, x, n_heads):
-        """Rotate adjacent pairs (x[2i], x[2i+1]) of each head by pos * theta^(-2i/d)."""
+        """Rotate pair i of each head by pos * theta^(-2i/d): the adjacent
+        pairs (x[2i], x[2i+1]) (llama), or (x[i], x[i + d/2]) (qwen2)."""
         T = x.shape[0]
         d = self.head_dim
-        xh = x.reshape(T, n_heads, d // 2, 2)
         inv = self.theta ** (-np.arange(0, d, 2) / d)               # (d/2)
         ang = np.arange(T)[:, None] * inv[None, :]                 # (T, d/2)
         c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+        if self.rope_halves:
+            xh = x.reshape(T, n_heads, 2, d // 2)
+            a, b = xh[:, :, 0], xh[:, :, 1]
+            return np.concatenate([a * c - b * s, a * s + b * c], axis=-1).reshape(T, n_heads * d)
+        xh = x.reshape(T, n_heads, d // 2, 2)
         a, b = xh[..., 0], xh[..., 1]
         out = np.stack([a * c - b * s, a * s + b * c], axis=-1)
         return out.reshape(T, n_heads * d)

@@ -62,7 +62,7 @@ int cmd_info(int argc, char **argv) {
     if (h.positions == TINYLLM_POS_ROPE) printf(", theta %g", h.rope_theta);
     printf("\nclassifier:    %s\n", h.tied_output ? "tied to token_embd" : "output.weight");
     int bos = tinyllm_token_bos(m), eos = tinyllm_token_eos(m);
-    printf("tokenizer:     SentencePiece, %d pieces, %s; bos %d '%s', eos %d '%s'\n", h.n_vocab,
+    printf("tokenizer:     %d pieces, %s; bos %d '%s', eos %d '%s'\n", h.n_vocab,
            tinyllm_tokenizer_source(m), bos, bos >= 0 ? tinyllm_token_piece(m, bos) : "", eos,
            eos >= 0 ? tinyllm_token_piece(m, eos) : "");
     if (show_meta) {
