@@ -7,7 +7,9 @@
 #      build/bench/ by tools/make_synthetic.py, never committed) and on the
 #      small real models,
 #   3. one table (scripts/bench_report.py): pp tok/s and % of the compute
-#      bound, tg tok/s and % of the bandwidth bound, peak RSS.
+#      bound, tg tok/s and % of the bandwidth bound, peak RSS,
+#   4. the byte-level BPE tokenizer's load time and encoding speed
+#      (scripts/bench_tokenizer.py).
 # Models named NAME-f16, NAME-q8_0, NAME-q4_0 are NAME's F32 file converted by
 # `tinyllm quantize` (weights are used as stored: every format is a row);
 # NAME-Q4_K_M, NAME-Q5_K_M, NAME-Q6_K (upper case: llama.cpp's presets) are
@@ -75,3 +77,4 @@ for small in "$BUILD/stories260K.gguf" models/austen.gguf; do
 done
 "$BUILD/bench_limits" "$(nproc)" > "$out/limits-after.json"
 "$PY" scripts/bench_report.py "$out/limits.json,$out/limits-after.json" "${results[@]}"
+"$PY" scripts/bench_tokenizer.py "$BUILD" "$out"

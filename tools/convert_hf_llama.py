@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Converts a Hugging Face LlamaForCausalLM directory into a GGUF v3 file of
-architecture `llama`, with its SentencePiece tokenizer embedded.
+"""Converts a Hugging Face LlamaForCausalLM or Qwen2ForCausalLM directory
+into a GGUF v3 file of architecture `llama` or `qwen2`, with its tokenizer.
 
 Usage: tools/convert_hf_llama.py MODEL_DIR OUT.gguf [--outtype f32|f16|q8_0]
 
@@ -11,14 +11,20 @@ MODEL_DIR holds config.json, the weights and tokenizer.model:
     pytorch_model.bin (read by tools/torch_checkpoint.py without PyTorch;
     its unpickler resolves only what tensors need, so no code named by the
     file runs);
-  - tokenizer: tokenizer.model (SentencePiece). A directory with only
-    tokenizer.json (a BPE tokenizer) is refused: the engine's tokenizer is
-    SentencePiece.
+  - tokenizer: tokenizer.model (SentencePiece, embedded), or else
+    tokenizer.json with a byte-level BPE model (Llama 3, SmolLM, Qwen2):
+    written as llama.cpp's converter writes it (tokenizer.ggml.model "gpt2",
+    tokens by id, ids the vocabulary lacks up to config.json's vocab_size as
+    unused "[PADn]", merges, added tokens as control (special) or
+    user-defined, the pre-tokenizer named from tokenizer.json's expression),
+    with BOS/EOS and add_bos_token from tokenizer_config.json.
 
 Hugging Face stores q/k projection rows for "rotate half" RoPE (a head's
 pairs are (x[i], x[i + head_dim/2])); GGUF `llama` files pair adjacent
 values (x[2i], x[2i+1]). The rows of q and k are permuted here so the
-engine's RoPE rotates the same pairs.
+engine's RoPE rotates the same pairs. `qwen2` files keep Hugging Face's order
+(the engine rotates the halves for them, as llama.cpp does), and q/k/v carry
+biases.
 """
 import argparse
 import json
@@ -159,15 +165,21 @@ def read_config(model_dir):
     arch = cfg.get("architectures") or [cfg.get("model_type", "?")]
     if not isinstance(arch, list) or not arch:
         arch = ["?"]
-    if arch[0] != "LlamaForCausalLM" and cfg.get("model_type") != "llama":
+    if arch[0] == "Qwen2ForCausalLM" or cfg.get("model_type") == "qwen2":
+        family = "qwen2"
+    elif arch[0] == "LlamaForCausalLM" or cfg.get("model_type") == "llama":
+        family = "llama"
+    else:
         raise ConvertError(f"{path}: architecture {printable(arch[0], 60)} is not supported (expected "
-                           "LlamaForCausalLM)")
+                           "LlamaForCausalLM or Qwen2ForCausalLM)")
+    if family == "qwen2" and cfg.get("use_sliding_window"):
+        raise ConvertError(f"{path}: use_sliding_window is true (sliding-window attention is not supported)")
     if cfg.get("rope_scaling"):
         raise ConvertError(f"{path}: rope_scaling {printable(cfg['rope_scaling'], 80)} is not supported (expected "
                            "none)")
-    for flag in ("attention_bias", "mlp_bias"):
+    for flag in ("attention_bias", "mlp_bias") if family == "llama" else ("mlp_bias",):
         if cfg.get(flag):
-            raise ConvertError(f"{path}: {flag} is true; llama-family files have no biases (expected false)")
+            raise ConvertError(f"{path}: {flag} is true; {family} files have no such biases (expected false)")
     if cfg.get("hidden_act", "silu") != "silu":
         raise ConvertError(f"{path}: hidden_act {printable(cfg['hidden_act'], 40)} is not supported (expected silu)")
 
@@ -196,6 +208,7 @@ def read_config(model_dir):
         raise ConvertError(f"{path}: head_dim {printable(repr(head_dim), 30)} differs from hidden_size / num_attention_heads = "
                            f"{hp['n_embd'] // hp['n_head']} (not supported)")
     tied = bool(cfg.get("tie_word_embeddings", False))
+    hp["arch"] = family
     return hp, tied
 
 
@@ -231,9 +244,15 @@ def gguf_weights(state, hp, tied):
     for i in range(hp["n_layer"]):
         s, p = f"model.layers.{i}.", f"blk.{i}."
         out[p + "attn_norm.weight"] = take(s + "input_layernorm.weight", (e,))
-        out[p + "attn_q.weight"] = unpermute_rope(take(s + "self_attn.q_proj.weight", (e, e)), hp["n_head"])
-        out[p + "attn_k.weight"] = unpermute_rope(take(s + "self_attn.k_proj.weight", (kv_dim, e)), hp["n_head_kv"])
+        q, k = take(s + "self_attn.q_proj.weight", (e, e)), take(s + "self_attn.k_proj.weight", (kv_dim, e))
+        if hp["arch"] == "llama":  # adjacent pairs; qwen2 keeps the rotate-half order
+            q, k = unpermute_rope(q, hp["n_head"]), unpermute_rope(k, hp["n_head_kv"])
+        out[p + "attn_q.weight"], out[p + "attn_k.weight"] = q, k
         out[p + "attn_v.weight"] = take(s + "self_attn.v_proj.weight", (kv_dim, e))
+        if hp["arch"] == "qwen2":
+            out[p + "attn_q.bias"] = take(s + "self_attn.q_proj.bias", (e,))
+            out[p + "attn_k.bias"] = take(s + "self_attn.k_proj.bias", (kv_dim,))
+            out[p + "attn_v.bias"] = take(s + "self_attn.v_proj.bias", (kv_dim,))
         out[p + "attn_output.weight"] = take(s + "self_attn.o_proj.weight", (e, e))
         out[p + "ffn_norm.weight"] = take(s + "post_attention_layernorm.weight", (e,))
         out[p + "ffn_gate.weight"] = take(s + "mlp.gate_proj.weight", (f, e))
@@ -248,9 +267,96 @@ def gguf_weights(state, hp, tied):
     extra = [k for k in state if k not in expected and not k.endswith("rotary_emb.inv_freq")
              and not (tied and k == "lm_head.weight")]
     if extra:
-        raise ConvertError(f"tensor {printable(extra[0])} is not part of a Llama model (expected none besides the Llama "
-                           f"weights; {len(extra)} such)")
+        raise ConvertError(f"tensor {printable(extra[0])} is not part of a {hp['arch']} model (expected none besides "
+                           f"its weights; {len(extra)} such)")
     return out
+
+
+# tokenizer.json's split expressions (pre_tokenizer) and the pre-tokenizer
+# names llama.cpp gives them (docs/formats.md, "Byte-level BPE")
+PRE_BY_PATTERN = {
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+": "llama-bpe",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+": "qwen2",
+}
+
+
+def pre_tokenizer_name(pre, path):
+    """llama.cpp's name for tokenizer.json's pre_tokenizer: ByteLevel alone
+    (GPT-2's expression) is gpt-2; Digits (one by one) then ByteLevel is
+    smollm; a Split by the Llama 3 or Qwen2 expression then ByteLevel is
+    llama-bpe or qwen2."""
+    steps = pre.get("pretokenizers", [pre]) if isinstance(pre, dict) and pre.get("type") == "Sequence" else [pre]
+    kinds = [st.get("type") if isinstance(st, dict) else None for st in steps]
+    if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
+        return "gpt-2"
+    if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits"):
+        return "smollm"
+    if kinds == ["Split", "ByteLevel"] and not steps[1].get("use_regex", True):
+        pattern = steps[0].get("pattern", {})
+        name = PRE_BY_PATTERN.get(pattern.get("Regex") if isinstance(pattern, dict) else None)
+        if name:
+            return name
+    raise ConvertError(f"{path}: pre_tokenizer {printable(json.dumps(pre), 100)} is not one of gpt-2, smollm, "
+                       "llama-bpe (Llama 3) or qwen2 (expected one of those expressions)")
+
+
+def read_bpe_tokenizer(model_dir, n_vocab):
+    """tokenizer.json (+ tokenizer_config.json) as a gguf_writer.BPETokenizer."""
+    path = os.path.join(model_dir, "tokenizer.json")
+    tj = read_json(path, "tokenizer.json")
+    path = printable(path)
+    model = tj.get("model") if isinstance(tj, dict) else None
+    if not isinstance(model, dict) or model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
+        raise ConvertError(f"{path}: model is not a BPE vocabulary (expected model.type \"BPE\" with a vocab)")
+    byte_alphabet = set(gw.bytes_to_unicode().values())
+    tokens, types = [None] * n_vocab, [gw.TOKEN_NORMAL] * n_vocab
+
+    def place(tok, i, kind, what):
+        if not isinstance(tok, str) or not _is_int(i) or not 0 <= i < n_vocab:
+            raise ConvertError(f"{path}: {what} {printable(repr(tok), 40)} has id {printable(repr(i), 20)} (expected a "
+                               f"string and an id below config.json's vocab_size {n_vocab})")
+        tokens[i], types[i] = tok, kind
+
+    for tok, i in model["vocab"].items():
+        if not all(c in byte_alphabet for c in tok):
+            raise ConvertError(f"{path}: vocab token {printable(repr(tok), 40)} is not in GPT-2's byte alphabet "
+                               "(expected a byte-level BPE vocabulary)")
+        place(tok, i, gw.TOKEN_NORMAL, "vocab token")
+    for added in tj.get("added_tokens") or []:
+        if not isinstance(added, dict):
+            raise ConvertError(f"{path}: added_tokens holds {printable(repr(added), 40)} (expected objects)")
+        place(added.get("content"), added.get("id"), gw.TOKEN_CONTROL if added.get("special") else
+              gw.TOKEN_USER_DEFINED, "added token")
+    for i in range(n_vocab):  # ids the vocabulary lacks, as llama.cpp's converter fills them
+        if tokens[i] is None:
+            tokens[i], types[i] = f"[PAD{i}]", gw.TOKEN_UNUSED
+    merges = []
+    for m in model.get("merges") or []:
+        if isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m):
+            m = " ".join(m)
+        if not isinstance(m, str) or m.count(" ") != 1:
+            raise ConvertError(f"{path}: merge {printable(repr(m), 40)} is not two tokens (expected \"a b\" or [a, b])")
+        merges.append(m)
+    pre = pre_tokenizer_name(tj.get("pre_tokenizer"), path)
+    cfg_path = os.path.join(model_dir, "tokenizer_config.json")
+    tc = read_json(cfg_path, "tokenizer_config.json") if os.path.isfile(cfg_path) else {}
+    ids = {t: i for i, t in enumerate(tokens)}
+
+    def special(key):
+        v = tc.get(key)
+        v = v.get("content") if isinstance(v, dict) else v
+        if v is None:
+            return None
+        if v not in ids:
+            raise ConvertError(f"{printable(cfg_path)}: {key} {printable(repr(v), 40)} is not a token (expected one of "
+                               "the vocabulary)")
+        return ids[v]
+
+    bos, eos = special("bos_token"), special("eos_token")
+    add_bos = bool(tc.get("add_bos_token", False)) and bos is not None
+    return gw.BPETokenizer(tokens, merges, types, pre, bos, eos, add_bos)
 
 
 def convert(model_dir, out, outtype):
@@ -259,10 +365,10 @@ def convert(model_dir, out, outtype):
     hp, tied = read_config(model_dir)
     tok = os.path.join(model_dir, "tokenizer.model")
     if not os.path.exists(tok):
-        if os.path.isfile(os.path.join(model_dir, "tokenizer.json")):
-            raise ConvertError(f"{printable(model_dir)}: only tokenizer.json (a Hugging Face BPE tokenizer); the engine reads "
-                               "SentencePiece models (expected tokenizer.model)")
-        raise ConvertError(f"{printable(tok)}: missing (expected the model's SentencePiece tokenizer)")
+        if not os.path.isfile(os.path.join(model_dir, "tokenizer.json")):
+            raise ConvertError(f"{printable(tok)}: missing (expected the model's SentencePiece tokenizer.model or a "
+                               "byte-level BPE tokenizer.json)")
+        tok = read_bpe_tokenizer(model_dir, hp["n_vocab"])
     weights = gguf_weights(read_weights(model_dir), hp, tied)
     if outtype == gw.GGML_Q8_0:
         bad = [n for n, a in weights.items() if a.ndim == 2 and a.shape[1] % gw.QK]
@@ -272,7 +378,7 @@ def convert(model_dir, out, outtype):
     name = os.path.basename(os.path.normpath(model_dir))
     inputs = [os.path.join(model_dir, f) for f in os.listdir(model_dir)]
     try:  # written beside OUT and renamed over it only when whole (safe_io.write_file)
-        gw.write_llama(out, hp, weights, tok, outtype, name, inputs=inputs)
+        gw.write_llama(out, hp, weights, tok, outtype, name, inputs=inputs, arch=hp["arch"])
     except ValueError as e:
         raise ConvertError(str(e)) from None
 
