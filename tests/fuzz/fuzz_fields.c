@@ -1,7 +1,8 @@
 /* libFuzzer target, structure-aware: valid GGUF models are generated here
  * (llama with grouped-query attention, or gpt2 with learned or sinusoidal
- * positions; the tokenizer as tokenizer.ggml arrays or as an embedded
- * SentencePiece model; F32, F16 or Q8_0 matrices), each with a table of
+ * positions; the tokenizer as tokenizer.ggml arrays, as an embedded
+ * SentencePiece model, or as a byte-level BPE vocabulary with merges and a
+ * pre-tokenizer; F32, F16 or Q8_0 matrices), each with a table of
  * every field's place in the file: every key, key type and value, every
  * string length and string, every array element type, count and element,
  * every tensor name, dimension count, dimension, type and offset, slices of
@@ -92,11 +93,24 @@ typedef struct {
     int n_dims, matrix;
 } tensor;
 
+/* GPT-2's byte alphabet: the UTF-8 of the character that stands for byte b */
+static int byte_char(int b, char *out) {
+    int own = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174, cp = b;
+    if (!own) {
+        cp = 256;
+        for (int x = 0; x < b; x++) cp += !((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174);
+    }
+    if (cp < 0x80) return out[0] = (char)cp, 1;
+    out[0] = (char)(0xc0 | cp >> 6), out[1] = (char)(0x80 | (cp & 63));
+    return 2;
+}
+
 /* One model: variant bit 0 = gpt2 (else llama), bit 1 = embedded
- * SentencePiece (else arrays); gpt2 variants with bit 2 use sinusoidal
- * positions; wtype = the matrices' ggml type. */
+ * SentencePiece (else arrays), bit 3 = (with arrays) a byte-level BPE
+ * vocabulary; gpt2 variants with bit 2 use sinusoidal positions; wtype =
+ * the matrices' ggml type. */
 static void build(gen *g, int variant, uint32_t wtype) {
-    int gpt2 = variant & 1, sp = (variant & 2) && sp_blob, sinus = gpt2 && (variant & 4);
+    int gpt2 = variant & 1, sp = (variant & 2) && sp_blob, sinus = gpt2 && (variant & 4), bpe = !sp && (variant & 8);
     int vocab = sp ? 512 : 260, kv_heads = gpt2 ? HEADS : HEADS / 2, kv_dim = DIM / HEADS * kv_heads;
     const char *a = gpt2 ? "gpt2" : "llama";
     char names[64][48];
@@ -130,7 +144,7 @@ static void build(gen *g, int variant, uint32_t wtype) {
     T(1, DIM, 1, 0, TN_OUTPUT_NORM);
     if (gpt2) T(1, DIM, 1, 0, TN_OUTPUT_NORM_B);
 #undef T
-    int n_kv = 8 + !gpt2 + sinus + (sp ? 1 : 7);
+    int n_kv = 8 + !gpt2 + sinus + (sp ? 1 : bpe ? 8 : 7);
     put(g, "GGUF", 4, -1);
     put_u32(g, 3);
     put_u64(g, (uint64_t)nt);
@@ -151,6 +165,26 @@ static void build(gen *g, int variant, uint32_t wtype) {
     if (sp) {
         arr_head(g, KEY_SP_MODEL, GGUF_U8, sp_len);
         for (size_t i = 0; i < sp_len; i += 16) put(g, sp_blob + i, sp_len - i < 16 ? sp_len - i : 16, FK_BYTES);
+    } else if (bpe) { /* the 256 byte characters, three merges, a control token */
+        kv_str(g, KEY_TOK_MODEL, "gpt2");
+        kv_str(g, KEY_TOK_PRE, variant & 4 ? "qwen2" : "gpt-2");
+        arr_head(g, KEY_TOK_TOKENS, GGUF_STRING, (uint64_t)vocab);
+        static const char *const extra[4] = {"\xc4\xa0t", "he", "\xc4\xa0the", "<|endoftext|>"};
+        for (int i = 0; i < vocab; i++) {
+            char piece[16];
+            int n = i < 256 ? byte_char(i, piece) : (int)strlen(extra[i - 256]);
+            if (i >= 256) memcpy(piece, extra[i - 256], (size_t)n);
+            put_str(g, piece, (size_t)n);
+        }
+        arr_head(g, KEY_TOK_TYPES, GGUF_I32, (uint64_t)vocab);
+        for (int i = 0; i < vocab; i++) put_u32(g, i == vocab - 1 ? 3 : 1);
+        static const char *const merges[3] = {"\xc4\xa0 t", "h e", "\xc4\xa0t he"};
+        arr_head(g, KEY_TOK_MERGES, GGUF_STRING, 3);
+        for (int i = 0; i < 3; i++) put_str(g, merges[i], strlen(merges[i]));
+        kv_u32(g, KEY_TOK_BOS, (uint32_t)vocab - 1);
+        kv_u32(g, KEY_TOK_EOS, (uint32_t)vocab - 1);
+        key(g, KEY_TOK_ADD_BOS, GGUF_BOOL);
+        put(g, "\0", 1, FK_INT);
     } else {
         kv_str(g, KEY_TOK_MODEL, "llama");
         arr_head(g, KEY_TOK_TOKENS, GGUF_STRING, (uint64_t)vocab);
@@ -218,7 +252,7 @@ static void build(gen *g, int variant, uint32_t wtype) {
     }
 }
 
-#define N_MODELS 8
+#define N_MODELS 16
 #define N_WTYPES 3
 static gen models[N_MODELS][N_WTYPES];
 
