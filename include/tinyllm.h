@@ -163,8 +163,11 @@ TINYLLM_API tinyllm_status tinyllm_model_info_get(const tinyllm_model *model, ti
                                                   tinyllm_error *err);
 
 /* Writes a copy of the GGUF model in_path to out_path with its weight
- * matrices in `format`: "f32", "f16", "q8_0" or "q4_0" (GGUF's blocks of 32;
- * a matrix whose rows are not whole blocks becomes F16). Norms, biases and
+ * matrices in `format`: "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1",
+ * "q5_0", "q5_1", "iq4_nl", "q4_k", "q5_k", "q6_k" (a matrix whose rows the
+ * block does not divide falls back as llama.cpp's do, to F16 at last), or
+ * llama.cpp's presets "q4_k_m" and "q5_k_m" (its per-tensor choices); any
+ * case. Norms, biases and
  * position tables are written F32; every metadata entry is copied (the
  * tokenizer included) except general.file_type, which is set, and
  * general.quantization_version, added for quantized files. Sources may be

@@ -8,23 +8,23 @@
 /* Q4_0 and Q8_0 decode through the 8-row layouts (kernels.h) into which
  * load repacks their matrices; the other block formats run as stored. */
 static const weight_format WEIGHT_FORMATS[] = {
-    /* type             name      block  bytes  decode          repacked        in files */
-    {GGML_TYPE_F32,    "F32",     1,     4,     NULL,           0,              1},
-    {GGML_TYPE_F16,    "F16",     1,     2,     NULL,           0,              1},
-    {GGML_TYPE_BF16,   "BF16",    1,     2,     NULL,           0,              1},
-    {GGML_TYPE_Q8_0,   "Q8_0",    32,    34,    decode_q8_0,    WEIGHT_Q8_0_X8, 1},
-    {GGML_TYPE_Q4_0,   "Q4_0",    32,    18,    decode_q4_0,    WEIGHT_Q4_0_X8, 1},
-    {GGML_TYPE_Q4_1,   "Q4_1",    32,    20,    decode_q4_1,    0,              1},
-    {GGML_TYPE_Q5_0,   "Q5_0",    32,    22,    decode_q5_0,    0,              1},
-    {GGML_TYPE_Q5_1,   "Q5_1",    32,    24,    decode_q5_1,    0,              1},
-    {GGML_TYPE_IQ4_NL, "IQ4_NL",  32,    18,    decode_iq4_nl,  0,              1},
-    {GGML_TYPE_Q2_K,   "Q2_K",    256,   84,    decode_q2_K,    0,              1},
-    {GGML_TYPE_Q3_K,   "Q3_K",    256,   110,   decode_q3_K,    0,              1},
-    {GGML_TYPE_Q4_K,   "Q4_K",    256,   144,   decode_q4_K,    0,              1},
-    {GGML_TYPE_Q5_K,   "Q5_K",    256,   176,   decode_q5_K,    0,              1},
-    {GGML_TYPE_Q6_K,   "Q6_K",    256,   210,   decode_q6_K,    0,              1},
-    {WEIGHT_Q4_0_X8,   "Q4_0x8",  32,    18,    NULL,           0,              0},
-    {WEIGHT_Q8_0_X8,   "Q8_0x8",  32,    34,    NULL,           0,              0},
+    /* type             name      block  bytes  decode          repacked        files  writer */
+    {GGML_TYPE_F32,    "F32",     1,     4,     NULL,           0,              1,     NULL},
+    {GGML_TYPE_F16,    "F16",     1,     2,     NULL,           0,              1,     NULL},
+    {GGML_TYPE_BF16,   "BF16",    1,     2,     NULL,           0,              1,     quantize_bf16},
+    {GGML_TYPE_Q8_0,   "Q8_0",    32,    34,    decode_q8_0,    WEIGHT_Q8_0_X8, 1,     quantize_q8_0},
+    {GGML_TYPE_Q4_0,   "Q4_0",    32,    18,    decode_q4_0,    WEIGHT_Q4_0_X8, 1,     quantize_q4_0},
+    {GGML_TYPE_Q4_1,   "Q4_1",    32,    20,    decode_q4_1,    0,              1,     quantize_q4_1},
+    {GGML_TYPE_Q5_0,   "Q5_0",    32,    22,    decode_q5_0,    0,              1,     quantize_q5_0},
+    {GGML_TYPE_Q5_1,   "Q5_1",    32,    24,    decode_q5_1,    0,              1,     quantize_q5_1},
+    {GGML_TYPE_IQ4_NL, "IQ4_NL",  32,    18,    decode_iq4_nl,  0,              1,     quantize_iq4_nl},
+    {GGML_TYPE_Q2_K,   "Q2_K",    256,   84,    decode_q2_K,    0,              1,     NULL},
+    {GGML_TYPE_Q3_K,   "Q3_K",    256,   110,   decode_q3_K,    0,              1,     NULL},
+    {GGML_TYPE_Q4_K,   "Q4_K",    256,   144,   decode_q4_K,    0,              1,     quantize_q4_K},
+    {GGML_TYPE_Q5_K,   "Q5_K",    256,   176,   decode_q5_K,    0,              1,     quantize_q5_K},
+    {GGML_TYPE_Q6_K,   "Q6_K",    256,   210,   decode_q6_K,    0,              1,     quantize_q6_K},
+    {WEIGHT_Q4_0_X8,   "Q4_0x8",  32,    18,    NULL,           0,              0,     NULL},
+    {WEIGHT_Q8_0_X8,   "Q8_0x8",  32,    34,    NULL,           0,              0,     NULL},
 };
 #define N_WEIGHT_FORMATS (sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0])
 

@@ -2,8 +2,8 @@
  * size and bytes, its definition in quants.c, the layout load repacks it
  * into) and the operations that need only that: sizes, row offsets, rows as
  * F32, repacking. Adding a format is a row of WEIGHT_FORMATS (formats.c),
- * its decoder (quants.c) and, for speed, its vector dot product in
- * kernel_ops (kernels_isa.c). Facts: docs/formats.md. */
+ * its decoder (quants.c), its writer (quantizers.c) and, for speed, its
+ * vector dot product (dots_isa.c). Facts: docs/formats.md. */
 #ifndef TINYLLM_FORMATS_H
 #define TINYLLM_FORMATS_H
 
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kernels.h"
+#include "quantizers.h"
 #include "quants.h"
 
 typedef struct {
@@ -20,6 +21,8 @@ typedef struct {
     decode_fn decode;  /* blocks of integer codes (quants.h); NULL: F32, F16, BF16, the repacked layouts */
     int repacked;      /* the layout load repacks its matrices into (WEIGHT_Q4_0_X8, ...), or 0 */
     int in_files;      /* a GGUF tensor type (not one of the engine's own layouts) */
+    quantize_fn quantize; /* its writer (quantizers.h), or NULL: F32 and F16 are written directly,
+                             Q2_K and Q3_K are read only */
 } weight_format;
 
 /* The format of a type, or NULL when matrices cannot use it. */

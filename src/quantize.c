@@ -1,7 +1,8 @@
 /* tinyllm_quantize: a copy of a GGUF model with its weight matrices stored in
- * another format (F32, F16, Q8_0, Q4_0). Matrices are the 2-D tensors other
- * than the learned position table; norms, biases and positions stay (or
- * become) F32. Every metadata entry is copied byte for byte except
+ * another format (any with a writer in the weight-format table), or by one
+ * of llama.cpp's mixed presets (Q4_K_M, Q5_K_M: its per-tensor choices and
+ * fallbacks). Matrices are the 2-D tensors other than the learned position
+ * table; norms, biases and positions stay (or become) F32. Every metadata entry is copied byte for byte except
  * general.file_type (and general.quantization_version, written for quantized
  * files as llama.cpp does), so the tokenizer and any key the engine does not
  * know survive. Facts: docs/formats.md (GGUF, Q8_0/Q4_0 blocks). */
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error.h"
 #include "gguf.h"
@@ -20,44 +22,6 @@
 #include "quantize.h"
 
 #define KEY_QUANT_VERSION "general.quantization_version"
-
-/* -------------------------------------------------------- quantizers -- */
-
-/* A block's F16 scale d = max|x| / qmax (32 values at x) written at dst;
- * returns 1 / d as the quantizers divide by it (0 for an all-zero block). */
-static float put_block_scale(uint8_t *dst, const float *x, float qmax) {
-    float amax = 0.0f;
-    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-    uint16_t d = f32_to_f16(amax / qmax);
-    memcpy(dst, &d, 2);
-    float df = f16_to_f32(d);
-    return df != 0.0f ? 1.0f / df : 0.0f;
-}
-
-/* Blocks of 32: F16 scale d = max|x| / 127, values round(x / d) (half to even). */
-static void quantize_q8_0(uint8_t *dst, const float *x, size_t n) {
-    for (size_t b = 0; b < n / 32; b++, x += 32, dst += 34) {
-        float inv = put_block_scale(dst, x, 127.0f);
-        for (int i = 0; i < 32; i++) {
-            long q = lrintf(x[i] * inv);
-            dst[2 + i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
-        }
-    }
-}
-
-/* Blocks of 32: F16 scale d = max|x| / 7, values round(x / d) clamped to
- * -8..7 and stored + 8, value j in the low nibble of byte j, j + 16 high. */
-static void quantize_q4_0(uint8_t *dst, const float *x, size_t n) {
-    for (size_t b = 0; b < n / 32; b++, x += 32, dst += 18) {
-        float inv = put_block_scale(dst, x, 7.0f);
-        uint8_t q[32];
-        for (int i = 0; i < 32; i++) {
-            long v = lrintf(x[i] * inv);
-            q[i] = (uint8_t)((v > 7 ? 7 : v < -8 ? -8 : v) + 8);
-        }
-        for (int j = 0; j < 16; j++) dst[2 + j] = (uint8_t)(q[j] | q[j + 16] << 4);
-    }
-}
 
 /* ---------------------------------------------------------- writing -- */
 
@@ -90,17 +54,58 @@ static void put_padding(gguf_out *o, uint64_t alignment) {
     }
 }
 
-/* The format a tensor gets: matrices the requested one (F16 when their rows
- * are not whole blocks), everything else F32. */
-static enum ggml_type target_type(const gguf_tensor *t, enum ggml_type want) {
-    int matrix = t->n_dims == 2 && !gguf_str_eq(t->name, TN_POS_EMBD);
-    if (!matrix) return GGML_TYPE_F32;
-    if ((want == GGML_TYPE_Q8_0 || want == GGML_TYPE_Q4_0) && t->dims[0] % 32) return GGML_TYPE_F16;
-    return want;
+/* What `format` asks for: one format for every matrix, or a preset. */
+typedef struct {
+    const char *name;
+    enum ggml_type base;
+    int preset;        /* 0, or the layers that get more bits (see tensor_type) */
+    int file_type;     /* general.file_type, llama.cpp's numbering */
+} target;
+
+enum { PRESET_K_M = 1 };
+static const target TARGETS[] = {
+    {"f32", GGML_TYPE_F32, 0, 0},       {"f16", GGML_TYPE_F16, 0, 1},       {"bf16", GGML_TYPE_BF16, 0, 32},
+    {"q8_0", GGML_TYPE_Q8_0, 0, 7},     {"q4_0", GGML_TYPE_Q4_0, 0, 2},     {"q4_1", GGML_TYPE_Q4_1, 0, 3},
+    {"q5_0", GGML_TYPE_Q5_0, 0, 8},     {"q5_1", GGML_TYPE_Q5_1, 0, 9},     {"iq4_nl", GGML_TYPE_IQ4_NL, 0, 25},
+    {"q4_k", GGML_TYPE_Q4_K, 0, 14},    {"q5_k", GGML_TYPE_Q5_K, 0, 16},    {"q6_k", GGML_TYPE_Q6_K, 0, 18},
+    {"q4_k_m", GGML_TYPE_Q4_K, PRESET_K_M, 15}, {"q5_k_m", GGML_TYPE_Q5_K, PRESET_K_M, 17},
+};
+#define N_TARGETS (sizeof TARGETS / sizeof TARGETS[0])
+
+/* llama.cpp's choice of the layers that get more bits in its _M presets */
+static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* A format whose block does not divide the rows falls back as llama.cpp's
+ * does: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16. */
+static enum ggml_type fitting(enum ggml_type type, uint64_t row) {
+    if (row % (uint64_t)weight_format_of(type)->block == 0) return type;
+    enum ggml_type next = type == GGML_TYPE_Q4_K ? GGML_TYPE_Q5_0 : type == GGML_TYPE_Q5_K ? GGML_TYPE_Q5_1
+                        : type == GGML_TYPE_Q6_K ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
+    return fitting(next, row);
 }
 
-static const int FILE_TYPE_OF[] = {[GGML_TYPE_F32] = 0, [GGML_TYPE_F16] = 1, [GGML_TYPE_Q4_0] = 2,
-                                   [GGML_TYPE_Q8_0] = 7};
+/* The format a tensor gets: F32 for all but matrices; a matrix the target's
+ * format, or with a preset llama.cpp's choice: the classifier Q6_K,
+ * attn_v / ffn_down of the use_more_bits layers Q6_K, a fused attn_qkv Q5_K
+ * (Q4_K_M) or Q6_K (Q5_K_M); each then fitted to its rows. */
+static enum ggml_type tensor_type(const gguf_file *in, const gguf_tensor *t, const target *tg, int n_layer) {
+    int matrix = t->n_dims == 2 && !gguf_str_eq(t->name, TN_POS_EMBD);
+    if (!matrix) return GGML_TYPE_F32;
+    enum ggml_type type = tg->base;
+    if (tg->preset == PRESET_K_M) {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(t->name.len < 127 ? t->name.len : 127), t->name.ptr);
+        int layer = -1;
+        sscanf(name, "blk.%d.", &layer);
+        int classifier = !strcmp(name, TN_OUTPUT) || (!strcmp(name, TN_TOKEN_EMBD) && !gguf_find_tensor(in, TN_OUTPUT));
+        if (classifier) type = GGML_TYPE_Q6_K;
+        else if (strstr(name, ".attn_qkv.")) type = tg->base == GGML_TYPE_Q4_K ? GGML_TYPE_Q5_K : GGML_TYPE_Q6_K;
+        else if ((strstr(name, ".attn_v.") || strstr(name, ".ffn_down.")) && layer >= 0 &&
+                 use_more_bits(layer, n_layer))
+            type = GGML_TYPE_Q6_K;
+    }
+    return fitting(type, t->dims[0]);
+}
 
 /* One tensor's data in its new format. */
 static tinyllm_status write_tensor(gguf_out *o, const kernel_ops *k, const gguf_tensor *t, int type,
@@ -122,8 +127,7 @@ static tinyllm_status write_tensor(gguf_out *o, const kernel_ops *k, const gguf_
                 memcpy(packed + 2 * i, &h, 2);
             }
             break;
-        case GGML_TYPE_Q8_0: quantize_q8_0(packed, row, C); break;
-        case GGML_TYPE_Q4_0: quantize_q4_0(packed, row, C); break;
+        default: weight_format_of(type)->quantize(packed, row, (long)C); break;
         }
         put(o, packed, n);
     }
@@ -132,7 +136,21 @@ static tinyllm_status write_tensor(gguf_out *o, const kernel_ops *k, const gguf_
     return TINYLLM_OK;
 }
 
-static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_type want, tinyllm_error *err) {
+/* The number of blocks: the largest N in "blk.N." plus one. */
+static int layer_count(const gguf_file *in) {
+    int n = 0;
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        int l = -1;
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(in->tensors[i].name.len < 31 ? in->tensors[i].name.len : 31),
+                 in->tensors[i].name.ptr);
+        if (sscanf(name, "blk.%d.", &l) == 1 && l + 1 > n) n = l + 1;
+    }
+    return n;
+}
+
+static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, const target *tg, tinyllm_error *err) {
+    int n_layer = layer_count(in);
     const kernel_ops *k = kernels_select();
     /* every tensor must be readable as values */
     size_t max_row = 1;
@@ -145,7 +163,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
                              gguf_type_name(t->type), weight_format_names());
         if (t->dims[0] > max_row) max_row = (size_t)t->dims[0];
     }
-    int quantized = want == GGML_TYPE_Q8_0 || want == GGML_TYPE_Q4_0;
+    int quantized = weight_format_of(tg->base)->block > 1;
     uint64_t n_kv = in->n_kv + (quantized && !gguf_find_kv(in, KEY_QUANT_VERSION));
     int has_file_type = gguf_find_kv(in, KEY_FILE_TYPE) != NULL;
     n_kv += !has_file_type;
@@ -160,7 +178,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
         put_str(o, kv->key);
         if (gguf_str_eq(kv->key, KEY_FILE_TYPE)) {
             put_u32(o, GGUF_U32);
-            put_u32(o, (uint32_t)FILE_TYPE_OF[want]);
+            put_u32(o, (uint32_t)tg->file_type);
             continue;
         }
         put_u32(o, kv->type);
@@ -173,7 +191,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
     if (!has_file_type) {
         put_str(o, (gguf_str){KEY_FILE_TYPE, strlen(KEY_FILE_TYPE)});
         put_u32(o, GGUF_U32);
-        put_u32(o, (uint32_t)FILE_TYPE_OF[want]);
+        put_u32(o, (uint32_t)tg->file_type);
     }
     if (quantized && !gguf_find_kv(in, KEY_QUANT_VERSION)) {
         put_str(o, (gguf_str){KEY_QUANT_VERSION, strlen(KEY_QUANT_VERSION)});
@@ -184,7 +202,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
     uint64_t offset = 0, a = in->alignment;
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const gguf_tensor *t = &in->tensors[i];
-        enum ggml_type type = target_type(t, want);
+        enum ggml_type type = tensor_type(in, t, tg, n_layer);
         put_str(o, t->name);
         put_u32(o, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims; d++) put_u64(o, t->dims[d]);
@@ -203,7 +221,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
     tinyllm_status st = TINYLLM_OK;
     for (uint64_t i = 0; i < in->n_tensors && !st; i++) {
         const gguf_tensor *t = &in->tensors[i];
-        st = write_tensor(o, k, t, target_type(t, want), row, packed, err);
+        st = write_tensor(o, k, t, tensor_type(in, t, tg, n_layer), row, packed, err);
         if (!st && i + 1 < in->n_tensors) put_padding(o, a);
     }
     free(row), free(packed);
@@ -211,28 +229,32 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, enum ggml_
     return st;
 }
 
-static tinyllm_status parse_format(const char *format, enum ggml_type *want, tinyllm_error *err) {
-    static const struct {
-        const char *name;
-        enum ggml_type type;
-    } FORMATS[] = {{"f32", GGML_TYPE_F32}, {"f16", GGML_TYPE_F16}, {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0}};
-    for (size_t i = 0; i < sizeof FORMATS / sizeof *FORMATS; i++)
-        if (!strcmp(format, FORMATS[i].name)) {
-            *want = FORMATS[i].type;
+static tinyllm_status parse_format(const char *format, const target **tg, tinyllm_error *err) {
+    for (size_t i = 0; i < N_TARGETS; i++)
+        if (!strcasecmp(format, TARGETS[i].name)) {
+            *tg = &TARGETS[i];
             return TINYLLM_OK;
         }
-    return set_error(err, TINYLLM_ERR_ARG, "quantize: format '%.32s' (expected f32, f16, q8_0 or q4_0)", format);
+    return set_error(err, TINYLLM_ERR_ARG,
+                     "quantize: format '%.32s' (expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
+                     "q5_k, q6_k, or a preset: q4_k_m, q5_k_m)",
+                     format);
+}
+
+int quantize_format_known(const char *format) {
+    const target *tg;
+    return format && parse_format(format, &tg, NULL) == TINYLLM_OK;
 }
 
 tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out_name, const char *format,
                              tinyllm_error *err) {
-    enum ggml_type want;
-    tinyllm_status st = parse_format(format, &want, err);
+    const target *tg = NULL;
+    tinyllm_status st = parse_format(format, &tg, err);
     if (st) return st;
     gguf_file in;
     if ((st = gguf_open(&in, in_path, 1, err))) return st;
     gguf_out o = {out->f, out_name, 0, 0};
-    st = quantize_file(&in, &o, want, err);
+    st = quantize_file(&in, &o, tg, err);
     gguf_close(&in);
     return st;
 }
@@ -240,8 +262,8 @@ tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out
 tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const char *format, tinyllm_error *err) {
     if (!in_path || !out_path || !format)
         return set_error(err, TINYLLM_ERR_ARG, "quantize: NULL path or format");
-    enum ggml_type want;
-    tinyllm_status st = parse_format(format, &want, err);
+    const target *tg = NULL;
+    tinyllm_status st = parse_format(format, &tg, err);
     if (st) return st;
     out_file o;
     char why[300];

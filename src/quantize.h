@@ -12,4 +12,7 @@
 tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out_name, const char *format,
                              tinyllm_error *err);
 
+/* Whether tinyllm_quantize knows `format` (a format or a preset, any case). */
+int quantize_format_known(const char *format);
+
 #endif

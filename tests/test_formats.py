@@ -240,5 +240,115 @@ def llama_quantize_presets_of_stories260K_use_the_fallbacks():
     assert {"Q5_0", "Q5_1", "Q8_0", "IQ4_NL"} <= seen, sorted(seen)
 
 
+WRITTEN = ["bf16", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"]
+
+
+def wide_f32():
+    """A llama model with rows of 256 and 768 (every format fits) in F32."""
+    return synthetic("wide_f32", "--arch", "llama", "--dim", "256", "--layers", "2", "--heads", "8", "--kv-heads", "4",
+                     "--ff", "768", "--vocab", "300", "--ctx", "64", "--seed", "29")
+
+
+def tinyllm_quantize(src, fmt):
+    out = os.path.join(SUITE.tmp, f"{os.path.basename(src)[:-5]}-ours-{fmt}.gguf")
+    if not os.path.exists(out):
+        r = run([TINYLLM, "quantize", src, out, fmt])
+        assert r.returncode == 0, (fmt, r.stderr)
+    return out
+
+
+def use_more_bits(i, n):
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def expected_types(src, fmt):
+    """docs/formats.md's per-tensor rules, written here from the text: the
+    format, or for the _M presets a Q6_K classifier and Q6_K attn_v /
+    ffn_down where use_more_bits holds; fallbacks for rows a block does not
+    divide; F32 for all but matrices (the learned positions included)."""
+    g = gguf_reader.GGUFFile(src)
+    base = {"bf16": "BF16", "q4_k_m": "Q4_K", "q5_k_m": "Q5_K"}.get(fmt, fmt.upper())
+    n_layer = 1 + max(int(n.split(".")[1]) for n in g.tensors if n.startswith("blk."))
+    fallback = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+    want = {}
+    for name, (dims, _, _) in g.tensors.items():
+        if len(dims) != 2 or name == "position_embd.weight":
+            want[name] = "F32"
+            continue
+        t = base
+        if fmt.endswith("_m"):
+            layer = int(name.split(".")[1]) if name.startswith("blk.") else -1
+            if name == "output.weight" or (name == "token_embd.weight" and "output.weight" not in g.tensors):
+                t = "Q6_K"
+            elif (".attn_v." in name or ".ffn_down." in name) and use_more_bits(layer, n_layer):
+                t = "Q6_K"
+        while dims[0] % qr.BLOCK[{v: k for k, v in qr.NAMES.items()}[t]][0]:
+            t = fallback.get(t, "F16")
+        want[name] = t
+    return want
+
+
+@test
+def tinyllm_quantize_writes_every_format():
+    """`tinyllm quantize` in every writable format and the Q4_K_M / Q5_K_M
+    presets: each tensor gets the type docs/formats.md's rules give, the
+    engine reads it as the numpy reference does, each format within its
+    error of the F32 original (and, with llama-quantize here, within 10% of
+    llama.cpp's own error on the same tensor), logits within the spread."""
+    src = wide_f32()
+    original = gguf_reader.GGUFFile(src)
+    toks = [1] + list(range(40, 60))
+    for fmt in WRITTEN:
+        path = tinyllm_quantize(src, fmt)
+        infos = assert_reads_as_defined(path)
+        assert {n: t for n, (t, _) in infos.items()} == expected_types(src, fmt), fmt
+        g = gguf_reader.GGUFFile(path)
+        theirs = gguf_reader.GGUFFile(llama_quantize(src, {"q4_k": "Q4_K_S", "q5_k": "Q5_K_S"}.get(fmt, fmt.upper()))) \
+            if os.access(LLAMA_QUANTIZE, os.X_OK) else None
+        for name, (ty, _) in infos.items():
+            if ty == "F32":
+                continue
+            b = original.tensor(name)
+            rel = float(np.sqrt(np.mean((g.tensor(name) - b) ** 2) / np.mean(b ** 2)))
+            assert rel <= MAX_REL_RMS[ty], f"{fmt}: {name} ({ty}) relative RMS error {rel:.4f}"
+            if theirs and qr.NAMES[theirs.tensors[name][1]] == ty:
+                ref = float(np.sqrt(np.mean((theirs.tensor(name) - b) ** 2) / np.mean(b ** 2)))
+                assert rel <= 1.1 * ref, f"{fmt}: {name} ({ty}) error {rel:.4f} vs llama-quantize's {ref:.4f}"
+        with tl.Model(path) as m, tl.Context(m, logits_all=True) as c:
+            c.prefill(toks)
+            assert_matches_reference(path, toks, np.stack([c.logits_at(i) for i in range(len(toks))]), fmt)
+
+
+@test
+def presets_choose_as_llama_quantize_and_run_in_llama_cpp():
+    """Q4_K_M and Q5_K_M of the default model (gpt2, tied classifier),
+    stories260K (rows of 64 and 172: fallbacks) and a llama model: the
+    tensor types llama-quantize chooses for the same file (but the learned
+    positions, which tinyllm keeps F32); every format tinyllm writes, on the
+    default model, gives llama-cli's greedy text or differs only from a near
+    tie (explain_difference)."""
+    need_peer(LLAMA_QUANTIZE, LLAMA_CLI)
+    for src in (DEFAULT_MODEL, stories_gguf(), wide_f32()):
+        for fmt in ("q4_k_m", "q5_k_m"):
+            ours = gguf_reader.GGUFFile(tinyllm_quantize(src, fmt)).tensors
+            theirs = gguf_reader.GGUFFile(llama_quantize(src, fmt.upper())).tensors
+            diff = [(n, qr.NAMES[ours[n][1]], qr.NAMES[theirs[n][1]]) for n in ours
+                    if ours[n][1] != theirs[n][1] and n != "position_embd.weight"]
+            assert not diff, (src, fmt, diff[:4])
+    prompt = "It is a truth universally acknowledged"
+    same = []
+    for fmt in WRITTEN:
+        path = tinyllm_quantize(DEFAULT_MODEL, fmt)
+        theirs = greedy_text([LLAMA_CLI, "-m", path, "-p", prompt, "-n", "24", "--temp", "0", "-no-cnv",
+                              "--no-warmup", "--no-display-prompt", "-t", "1"], f"llama-cli {fmt}")
+        ours = greedy_text([TINYLLM, "generate", "-m", path, "-p", prompt, "-n", "24", "--temp", "0",
+                            "--no-display-prompt"], f"tinyllm {fmt}")
+        if theirs == ours:
+            same.append(fmt)
+        else:
+            explain_difference(path, prompt, theirs, 24, fmt)
+    assert len(same) >= 2 * len(WRITTEN) // 3, same
+
+
 if __name__ == "__main__":
     SUITE.main()

@@ -9,18 +9,21 @@
 #include "quantize.h" /* the library's writing half: the CLI owns the output file */
 
 int cmd_quantize(int argc, char **argv) {
-    const command_spec cmd = {"quantize", "IN.gguf OUT.gguf q8_0|q4_0|f16|f32",
-                              "Write OUT.gguf: IN's weight matrices in the given format (GGUF blocks of 32 for "
-                              "q8_0/q4_0), norms, biases and positions F32, every metadata key and the tokenizer "
-                              "copied. The file loads in llama.cpp too.",
+    const command_spec cmd = {"quantize", "IN.gguf OUT.gguf FORMAT",
+                              "Write OUT.gguf: IN's weight matrices in FORMAT: f32, f16, bf16, q8_0, q4_0, q4_1, "
+                              "q5_0, q5_1, iq4_nl, q4_k, q5_k, q6_k (rows a block does not divide fall back as "
+                              "llama.cpp's do), or llama.cpp's presets q4_k_m and q5_k_m (its per-tensor choices); "
+                              "norms, biases and positions F32, every metadata key and the tokenizer copied. The "
+                              "file loads in llama.cpp too.",
                               NULL, 0};
     const char *pos[3];
     int n_pos, rc = parse_args(&cmd, argc, argv, pos, 3, &n_pos);
     if (rc >= 0) return rc;
     if (n_pos != 3) return usage_error(&cmd, "expected IN.gguf OUT.gguf FORMAT (got %d of the 3)", n_pos);
     const char *format = pos[2];
-    if (strcmp(format, "q8_0") && strcmp(format, "q4_0") && strcmp(format, "f16") && strcmp(format, "f32"))
-        return usage_error(&cmd, "format '%s': expected q8_0, q4_0, f16 or f32", format);
+    if (!quantize_format_known(format))
+        return usage_error(&cmd, "format '%s': expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
+                                 "q5_k, q6_k, q4_k_m or q5_k_m", format);
     /* the library's writer, opened here so a signal removes its temporary */
     out_file o;
     char why[300];
