@@ -128,23 +128,27 @@ def every_pre_tokenizer_splits_as_llama_cpp():
 
 
 def greedy_agrees_with_llama_cli(path, prompt, n=24):
-    """tinyllm's and llama-cli's greedy texts both begin with the reference's
-    decisive tokens (tests/tolerance.py: up to the first near tie), and at
-    least 8 tokens are decisive."""
+    """tinyllm's greedy text begins with the reference's decisive tokens
+    (tests/tolerance.py: up to its first near tie) and equals llama-cli's,
+    or leaves it only where the reference's top two are within both
+    engines' spreads (test_formats.explain_difference)."""
     with tl.Model(path) as m:
         toks = m.tokenize(prompt)
     ref, decisive = reference_greedy(path, toks, n)
-    assert decisive >= 8, (path, decisive)
     with tl.Model(path) as m:
         want = m.text(ref[:decisive])
     theirs = subprocess.run([LLAMA_CLI, "-m", path, "-p", prompt, "-n", str(n), "--temp", "0", "-no-cnv", "--no-warmup",
                              "--no-display-prompt", "-t", "1"], capture_output=True, stdin=subprocess.DEVNULL,
                             timeout=120)
     assert theirs.returncode == 0, theirs.stderr[-400:]
+    theirs = theirs.stdout.decode("utf-8", "replace")
     ours = run([TINYLLM, "generate", "-m", path, "-p", prompt, "-n", str(n), "--temp", "0", "--no-display-prompt"])
     assert ours.returncode == 0, ours.stderr
-    for who, text in (("llama-cli", theirs.stdout.decode("utf-8", "replace")), ("tinyllm", ours.stdout)):
-        assert text.startswith(want), (path, who, text, want)
+    assert ours.stdout.startswith(want), (path, ours.stdout, want)
+    if ours.stdout.strip() != theirs.strip():
+        import test_formats
+        test_formats.explain_difference(path, prompt, theirs.strip(), n, os.path.basename(path))
+    return decisive
 
 
 @test
@@ -153,17 +157,20 @@ def qwen2_and_gpt2_models_generate_as_llama_cpp():
     key and tensor names as llama.cpp's converter writes them) with GPT-2's
     vocabulary under the qwen2 pre-tokenizer, and a gpt2 model with GPT-2's
     tokenizer, random weights: greedy text as llama-cli's and the
-    reference's; the qwen2 logits within the reference's spread."""
+    reference's (the gpt2 model at GPT-2 small's width, 2 of its 12
+    blocks); the qwen2 logits within the reference's spread."""
     if not os.access(LLAMA_CLI, os.X_OK):
         raise Skip(f"{LLAMA_CLI} is absent")
     need_oracle()
     qwen = synthetic("bpe_qwen2_model", "--arch", "qwen2", "--dim", "64", "--layers", "2", "--heads", "4",
                      "--kv-heads", "2", "--ff", "192", "--ctx", "128", "--gpt2-tokenizer", GPT2_FILES, "--pre", "qwen2",
                      "--std", "0.05", "--seed", "3")
-    gpt2 = synthetic("bpe_gpt2_model", "--arch", "gpt2", "--dim", "128", "--layers", "2", "--heads", "4", "--ctx", "128",
-                     "--gpt2-tokenizer", GPT2_FILES, "--output-copy", "--std", "0.05", "--seed", "4")
-    for path in (qwen, gpt2):
-        greedy_agrees_with_llama_cli(path, "Once upon a time")
+    # GPT-2 small's width (768, 12 heads, feed-forward 3072) and vocabulary; 2 of its 12 blocks
+    gpt2 = synthetic("bpe_gpt2_model", "--arch", "gpt2", "--dim", "768", "--layers", "2", "--heads", "12", "--ctx",
+                     "128", "--gpt2-tokenizer", GPT2_FILES, "--output-copy", "--dtype", "f16",
+                     "--seed", "4")
+    assert greedy_agrees_with_llama_cli(qwen, "Once upon a time") >= 8, "the qwen2 comparison must bite"
+    greedy_agrees_with_llama_cli(gpt2, "Once upon a time")
     with tl.Model(qwen) as m, tl.Context(m, logits_all=True) as c:
         toks = m.tokenize("It's 12 o'clock; the rain in Spain")
         c.prefill(toks)

@@ -316,6 +316,49 @@ def hf_qwen2_with_a_bpe_tokenizer_matches_and_runs_in_llama_cpp():
         assert test_bpe.tinyllm_ids(out, text) == test_bpe.llama_cli_ids(out, text), text
 
 
+LLAMA3_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+@test
+def hf_bpe_pre_tokenizers_are_named_as_llama_cpp_names_them():
+    """tokenizer.json's pre_tokenizer as GPT-2 (ByteLevel), SmolLM (Digits
+    one by one, then ByteLevel), Llama 3 and Qwen2 (their Split expression,
+    then ByteLevel) ship it: the converted file's tokenizer.ggml.pre is
+    gpt-2, smollm, llama-bpe, qwen2; tokenizer_config.json's BOS and
+    add_bos_token are kept (Llama 3 adds its BOS)."""
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    cases = {"gpt-2": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+             "smollm": {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True},
+                                                              dict(byte_level, use_regex=True)]},
+             "llama-bpe": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated"}, byte_level]},
+             "qwen2": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated"}, byte_level]}}
+    for pre, spec in cases.items():
+        d, _, _ = hf_dir(f"hf_pre_{pre}", tied=True, seed=7, family="qwen2")
+        tj_path = os.path.join(d, "tokenizer.json")
+        with open(tj_path, encoding="utf-8") as f:
+            tj = json.load(f)
+        tj["pre_tokenizer"] = spec
+        with open(tj_path, "w", encoding="utf-8") as f:
+            json.dump(tj, f)
+        if pre == "llama-bpe":
+            with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+                json.dump({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": True}, f)
+        out = os.path.join(TMP, f"hf_pre_{pre}.gguf")
+        r = convert(d, out)
+        assert r.returncode == 0, (pre, r.stderr)
+        g = gguf_reader.GGUFFile(out)
+        assert g.kv["tokenizer.ggml.pre"] == pre, (pre, g.kv["tokenizer.ggml.pre"])
+        with tl.Model(out) as m:
+            ids = m.tokenize("Year 2024!")
+        if pre == "llama-bpe":
+            assert g.kv["tokenizer.ggml.bos_token_id"] == 50257 and ids[0] == 50257, ids
+        else:
+            assert ids[0] != 50257 and "tokenizer.ggml.bos_token_id" not in g.kv, ids
+
+
 @test
 def hf_llama_converted_files_run_in_llama_cpp():
     """Both converted files (untied GQA; tied, from BF16 shards) give
