@@ -316,6 +316,8 @@ TINYLLM_API const float *tinyllm_context_logits_at(const tinyllm_context *ctx, i
  *   embed              (T, C)      token embeddings
  *   pos                (T, C)      after absolute positions are added (gpt2 only)
  *   N.attn_norm        (T, C)      layer N's attention input norm
+ *   N.q_pre_rope       (T, C)      queries before RoPE (rotary families only)
+ *   N.k_pre_rope       (T, KV)     keys before RoPE (rotary families only)
  *   N.q                (T, C)      queries, after RoPE where it applies
  *   N.k                (T, KV)     keys, after RoPE where it applies
  *   N.v                (T, KV)     values
@@ -341,6 +343,8 @@ typedef struct {
     int n_dims;        /* 2 or 3 */
     int64_t shape[3];
     const float *data;
+    float *writable;   /* hooks only (tinyllm_context_set_hook): data, which the hook may change in
+                          place; NULL for taps, and for attn_scores (already used up) */
 } tinyllm_tap;
 
 typedef void (*tinyllm_tap_fn)(const tinyllm_tap *tap, void *user);
@@ -348,6 +352,28 @@ typedef void (*tinyllm_tap_fn)(const tinyllm_tap *tap, void *user);
 /* Installs (or with fn NULL removes) the tap callback of a context. */
 TINYLLM_API tinyllm_status tinyllm_context_set_tap(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user,
                                                    tinyllm_error *err);
+
+/* Installs (or with fn NULL removes) a hook: a tap callback that may change
+ * the tensor it is handed, through tap->writable, and the forward pass goes
+ * on from what it leaves (activation patching, steering vectors, ablations
+ * of any kind). It replaces a tap callback and vice versa. At each point the
+ * buffer is the one the pass reads next:
+ *   embed, pos, N.resid_attn, N.resid_ffn   the residual stream itself
+ *   N.attn_norm, N.ffn_norm, final_norm     the inputs of the next products
+ *   N.q_pre_rope, N.k_pre_rope              q and k before RoPE rotates them
+ *   N.q, N.k, N.v                           after RoPE; k and v are the rows of
+ *                                           the KV cache: a write stays there,
+ *                                           and every later token attends to it
+ *   N.attn_probs                            attention is recomputed from the
+ *                                           written probabilities (attn_out)
+ *   N.attn_out                              per head (head h: columns
+ *                                           h*head_dim ..), before the projection
+ *   N.attn_proj, N.ffn_out                  before the residual add
+ *   N.ffn_hidden                            the rows the down projection reads
+ *   logits                                  what the caller and sampler see
+ * N.attn_scores is read-only (writable NULL). Costs nothing without a hook. */
+TINYLLM_API tinyllm_status tinyllm_context_set_hook(tinyllm_context *ctx, tinyllm_tap_fn fn, void *user,
+                                                    tinyllm_error *err);
 
 /* Tap kinds in forward order ("embed", "pos", "attn_norm", ...); NULL past the end. */
 TINYLLM_API const char *tinyllm_tap_kind(int i);

@@ -22,7 +22,7 @@ static void free_buffers(tinyllm_context *c) {
     /* proj, att_out and qkv alias q, xb and hb */
     float **bufs[] = {&c->x,     &c->xb,       &c->q,        &c->hb,      &c->scores,
                       &c->probs, &c->logits,   &c->rope_cos, &c->rope_sin, &c->conv, &c->pos_sin,
-                      &c->tap_rows};
+                      &c->tap_rows, &c->probs_before};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;

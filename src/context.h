@@ -54,6 +54,8 @@ struct tinyllm_context {
     unsigned char *ablated; // (n_layer, n_head): 1 = head's attn_out is zeroed
     tinyllm_tap_fn tap_fn; // NULL: nobody listens
     void *tap_user;
+    int tap_writes;        // the callback is a hook: it may change the tensors it is handed
+    float *probs_before;   // (n_head, n_batch, n_ctx) hooks only: attn_probs as computed, to see a hook's writes
     /* The swappable ops: the real ones, or in fault builds
      * (-DTINYLLM_FAULT_INJECTION) with TINYLLM_FAULT=NAME a deliberate bug,
      * for tests that prove `verify` catches it (context.c). */

@@ -74,16 +74,25 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul(ctx, k, ctx->xb, w->wk, w->bk, T, dim, kv_dim);   // (T, kv_dim)
             matmul(ctx, v, ctx->xb, w->wv, w->bv, T, dim, kv_dim);   // (T, kv_dim)
         }
-        if (f->rope && positions) run_step(ctx, &(step){OP_ROPE, .out = ctx->q, .k = k, .T = T, .pos0 = pos0});
+        if (f->rope && positions) {
+            TAP(ctx, TAP_Q_PRE_ROPE, l, pos0, ctx->q, 2, T, dim, 1);
+            TAP(ctx, TAP_K_PRE_ROPE, l, pos0, k, 2, T, kv_dim, 1);
+            run_step(ctx, &(step){OP_ROPE, .out = ctx->q, .k = k, .T = T, .pos0 = pos0});
+        }
         TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
         TAP(ctx, TAP_K, l, pos0, k, 2, T, kv_dim, 1);
         TAP(ctx, TAP_V, l, pos0, v, 2, T, kv_dim, 1);
         run_step(ctx, &(step){OP_ATTENTION, .out = ctx->att_out, .in = ctx->q, .k = kc, .v = vc, .T = T, .pos0 = pos0});
+        TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
+        size_t n_probs = (size_t)H * T * L;
+        if (ctx->tap_writes) memcpy(ctx->probs_before, ctx->probs, n_probs * sizeof(float));
+        TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
+        if (ctx->tap_writes && memcmp(ctx->probs_before, ctx->probs, n_probs * sizeof(float)))
+            /* a hook wrote the probabilities: attention follows them */
+            attention_apply_probs(m->kern, ctx->att_out, ctx->probs, vc, T, pos0, H, h->n_head_kv, hd);
         for (int head = 0; head < H; head++) /* ablated heads contribute nothing */
             if (ctx->ablated[l * H + head])
                 for (int t = 0; t < T; t++) memset(ctx->att_out + (size_t)t * dim + head * hd, 0, hd * sizeof(float));
-        TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
-        TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
         TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
         matmul(ctx, ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim); // (T, dim)
         TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
@@ -109,10 +118,12 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
             matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff); // (T, ff)
             run_step(ctx, &(step){OP_GELU, .out = ctx->hb, .out_stride = ff, .T = T, .C = ff});
         }
-        if (ctx->tap_fn) { /* the tap sees packed rows: a copy, so hb stays as computed */
+        if (ctx->tap_fn) { /* the tap sees packed rows; a hook's writes go back into hb */
             for (int t = 0; t < T; t++)
                 memcpy(ctx->tap_rows + (size_t)t * ff, ctx->hb + (size_t)t * stride, (size_t)ff * sizeof(float));
             TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->tap_rows, 2, T, ff, 1);
+            for (int t = 0; ctx->tap_writes && t < T; t++)
+                memcpy(ctx->hb + (size_t)t * stride, ctx->tap_rows + (size_t)t * ff, (size_t)ff * sizeof(float));
         }
         run_step(ctx, &(step){OP_MATMUL, .out = ctx->proj, .in = ctx->hb, .in_stride = stride, .w = w->w_down,
                               .b = w->b_down, .T = T, .C = ff, .OC = dim}); // (T, dim)

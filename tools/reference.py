@@ -198,6 +198,8 @@ class Model:
                 k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight") + self.bias(p + "attn_k.bias")
                 v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight") + self.bias(p + "attn_v.bias")
                 if positions:
+                    tap(f"{l}.q_pre_rope", q)
+                    tap(f"{l}.k_pre_rope", k)
                     q = self.rnd(self.rope(q, self.n_head), 4)
                     k = self.rnd(self.rope(k, self.n_head_kv), 4)
             else:

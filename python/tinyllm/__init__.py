@@ -88,7 +88,8 @@ class TinyLLMError(Exception):
 
 class Tap(C.Structure):
     _fields_ = [("name", C.c_char_p), ("kind", C.c_char_p), ("layer", C.c_int), ("pos0", C.c_int),
-                ("n_dims", C.c_int), ("shape", C.c_int64 * 3), ("data", C.POINTER(C.c_float))]
+                ("n_dims", C.c_int), ("shape", C.c_int64 * 3), ("data", C.POINTER(C.c_float)),
+                ("writable", C.POINTER(C.c_float))]
 
 
 class Experiments(C.Structure):
@@ -136,6 +137,7 @@ def _bind(lib):
         "tinyllm_context_logits": (C.POINTER(C.c_float), [P]),
         "tinyllm_context_logits_at": (C.POINTER(C.c_float), [P, C.c_int]),
         "tinyllm_context_set_tap": (C.c_int, [P, TAP_FN, P, E]),
+        "tinyllm_context_set_hook": (C.c_int, [P, TAP_FN, P, E]),
         "tinyllm_context_ablate_head": (C.c_int, [P, C.c_int, C.c_int, C.c_int, E]),
         "tinyllm_tokenize": (C.c_int, [P, C.c_char_p, C.c_size_t, C.c_int, C.POINTER(C.c_int), C.c_int,
                                        C.POINTER(C.c_int), E]),
@@ -371,17 +373,57 @@ class Model(_Closable):
                 c.ablate_head(layer, head)
             return c.prefill_with_taps(ids, taps)
 
+    def run_with_hooks(self, prompt, hooks, taps=False, experiments=None):
+        """Runs the prompt (text or ids) through one prefill with hooks
+        {tap name: fn(x, pos0)} that may change each tensor in place (see
+        Context.set_hooks), as TransformerLens' run_with_hooks. Returns the
+        logits of every position (T, n_vocab); with taps=True, also
+        {tap name: array} of every tap as the hooks left it."""
+        ids = self.tokenize(prompt) if isinstance(prompt, (str, bytes)) else list(prompt)
+        cache = {} if taps else None
+        with Context(self, n_ctx=len(ids), logits_all=True, experiments=experiments) as c:
+            c.set_hooks(hooks, cache)
+            c.prefill(ids)
+            logits = np.stack([c.logits_at(i) for i in range(len(ids))])
+            missing = sorted(set(hooks) - c._hook_seen)
+        if missing:
+            raise TinyLLMError(1, f"no writable tap named {missing[0]!r} (names: include/tinyllm.h's tap table)")
+        return (logits, cache) if taps else logits
+
+    def patch_activations(self, clean, corrupted, name, positions=None):
+        """Activation patching: the logits (T, n_vocab) of `corrupted` with
+        tap `name` at `positions` (all when None) replaced by its values in
+        the run of `clean` (text or ids of the same length)."""
+        a = self.tokenize(clean) if isinstance(clean, (str, bytes)) else list(clean)
+        b = self.tokenize(corrupted) if isinstance(corrupted, (str, bytes)) else list(corrupted)
+        if len(a) != len(b):
+            raise ValueError(f"clean has {len(a)} tokens, corrupted {len(b)} (expected the same length)")
+        donor = self.run_with_taps(a, [name])[name]
+        rows = range(len(a)) if positions is None else [_int(p, "position", 0, len(a) - 1) for p in positions]
+
+        def patch(x, pos0):
+            for p in rows:
+                if x.ndim == 2 and pos0 <= p < pos0 + x.shape[0]:
+                    x[p - pos0] = donor[p]
+                elif x.ndim == 3 and pos0 <= p < pos0 + x.shape[1]:
+                    x[:, p - pos0] = donor[:, p]
+        return self.run_with_hooks(b, {name: patch})
+
     def generate(self, prompt, n=64, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
-                 seed=0, experiments=None):
+                 seed=0, experiments=None, hooks=None):
         """Text continuing `prompt` (n tokens at most, stopping at the
         end-of-text token), sampled as `tinyllm generate` samples;
-        experiments as for Context."""
+        experiments as for Context; hooks {tap name: fn(x, pos0)} change
+        the forward pass of the prompt and of every new token (e.g. a
+        steering vector added to a residual stream)."""
         ids = self.tokenize(prompt)
         n = _int(n, "n", 0)
         out = []
         with Context(self, n_ctx=min(self.info.n_ctx_train, len(ids) + n), experiments=experiments) as c, \
                 Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, seed=seed) as s:
+            if hooks:
+                c.set_hooks(hooks)
             c.prefill(ids)
             for i in range(n):
                 t = s.sample(c.logits(), ids + out)
@@ -493,12 +535,14 @@ class Context(_FromModel):
         arr, n = _ids(tokens, self.n_vocab)
         err = Error()
         rc = self.lib.tinyllm_context_prefill(self.h, arr, n, C.byref(err))
+        self._hook_check()
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
     def decode(self, token):
         err = Error()
         rc = self.lib.tinyllm_context_decode(self.h, _int(token, "token id", 0, self.n_vocab - 1), C.byref(err))
+        self._hook_check()
         if rc:
             raise TinyLLMError(rc, err.message.decode())
 
@@ -553,6 +597,57 @@ class Context(_FromModel):
         if missing:
             raise TinyLLMError(1, f"no tap named {missing[0]!r} (names: include/tinyllm.h's tap table)")
         return got
+
+    def set_hooks(self, hooks, cache=None):
+        """Installs hooks {tap name: fn} (None or {} removes them) that run
+        on every later prefill and decode: fn(x, pos0) gets the tensor as a
+        writable float32 array (the tap table's shape; rows are positions
+        pos0, pos0 + 1, ...) and may change it in place or return an array
+        of its shape to put there; the pass goes on from that
+        (include/tinyllm.h: tinyllm_context_set_hook says what a write
+        means at each point). cache: a dict to fill with {tap name: copy}
+        of every tap (2-D taps joined along the token axis), after the
+        hooks ran."""
+        hooks = dict(hooks or {})
+        for name, fn in hooks.items():
+            if not callable(fn):
+                raise TypeError(f"hook {name!r}: {fn!r} is not callable")
+        err = Error()
+        if not hooks and cache is None:
+            self._hook_fn = None
+            _check(self.lib.tinyllm_context_set_hook(self.h, TAP_FN(), None, C.byref(err)), err)
+            return
+        seen = set()
+
+        def on_tap(tap_p, _user):
+            t = tap_p.contents
+            name = t.name.decode()
+            fn = hooks.get(name)
+            shape = tuple(t.shape[i] for i in range(t.n_dims))
+            if fn is not None and t.writable:
+                seen.add(name)
+                x = np.ctypeslib.as_array(t.writable, shape=shape)
+                try:
+                    out = fn(x, t.pos0)
+                    if out is not None and out is not x:
+                        out = np.asarray(out, dtype=np.float32)
+                        if out.shape != shape:
+                            raise ValueError(f"hook {name!r} returned shape {out.shape} (expected {shape})")
+                        x[...] = out
+                except BaseException as e:  # noqa: BLE001 - raised again after the C call returns
+                    self._hook_error = self._hook_error or e
+            if cache is not None:
+                a = np.ctypeslib.as_array(t.data, shape=shape).copy()
+                cache[name] = np.concatenate([cache[name], a]) if name in cache and t.n_dims == 2 else a
+
+        self._hook_fn = TAP_FN(on_tap)  # kept alive while installed
+        self._hook_names, self._hook_seen, self._hook_error = set(hooks), seen, None
+        _check(self.lib.tinyllm_context_set_hook(self.h, self._hook_fn, None, C.byref(err)), err)
+
+    def _hook_check(self):
+        e, self._hook_error = getattr(self, "_hook_error", None), None
+        if e is not None:
+            raise e
 
     def rewind(self, n_keep=0):
         return self.lib.tinyllm_context_rewind(self.h, _int(n_keep, "n_keep"), None)
