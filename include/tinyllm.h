@@ -277,6 +277,11 @@ TINYLLM_API tinyllm_status tinyllm_context_create(const tinyllm_model *model, co
 TINYLLM_API void tinyllm_context_free(tinyllm_context *ctx);
 
 TINYLLM_API int tinyllm_context_n_ctx(const tinyllm_context *ctx);
+/* Bytes of the KV cache of a context of n_ctx tokens (0: the model's
+ * context_length): keys and values, F32, for every layer and position:
+ * 2 x n_layer x n_ctx x n_head_kv x head_dim x 4. 0 for a NULL model. */
+TINYLLM_API uint64_t tinyllm_model_kv_bytes(const tinyllm_model *model, int n_ctx);
+
 /* Tokens already in the KV cache (the position of the next token). */
 TINYLLM_API int tinyllm_context_n_past(const tinyllm_context *ctx);
 /* Forget the cache (keep the first n_keep tokens; 0 clears it). */

@@ -202,3 +202,9 @@ const float *tinyllm_context_logits_at(const tinyllm_context *ctx, int i) {
     if (!ctx || !ctx->logits_all || i < 0 || i >= ctx->n_logits) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.n_vocab;
 }
+
+uint64_t tinyllm_model_kv_bytes(const tinyllm_model *m, int n_ctx) {
+    if (!m) return 0;
+    uint64_t ctx = n_ctx > 0 ? (uint64_t)n_ctx : (uint64_t)m->info.n_ctx_train;
+    return 2 * (uint64_t)m->info.n_layer * ctx * (uint64_t)m->kv_dim * sizeof(float);
+}

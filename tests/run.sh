@@ -20,7 +20,7 @@ suite() { # name, command...
 }
 
 suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
-for name in gguf tokenizer bpe numerics formats threads cli install verify convert python hooks; do
+for name in gguf tokenizer bpe numerics formats threads cli install verify convert python hooks concepts; do
   suite "$name" "$PYTHON" "tests/test_$name.py" "$@"
 done
 suite errors "$PYTHON" tests/test_errors.py

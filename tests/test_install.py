@@ -49,7 +49,8 @@ def python_bindings_match_the_header_layout():
     layout = json.loads(r.stdout)
     mirrors = {"tinyllm_error": tl.Error, "tinyllm_model_params": tl.ModelParams,
                "tinyllm_context_params": tl.ContextParams, "tinyllm_model_info": tl.ModelInfo,
-               "tinyllm_detok": tl.Detok, "tinyllm_tap": tl.Tap, "tinyllm_sampler_params": tl.SamplerParams}
+               "tinyllm_detok": tl.Detok, "tinyllm_tap": tl.Tap, "tinyllm_sampler_params": tl.SamplerParams,
+               "tinyllm_tensor_info": tl.TensorInfo}
     for name, cls in mirrors.items():
         c = layout[name]
         assert tl.C.sizeof(cls) == c["size"], (name, tl.C.sizeof(cls), c["size"])

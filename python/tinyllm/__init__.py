@@ -125,6 +125,7 @@ def _bind(lib):
         "tinyllm_model_n_tensors": (C.c_int, [P]),
         "tinyllm_model_tensor": (C.c_int, [P, C.c_int, C.POINTER(TensorInfo), E]),
         "tinyllm_model_tensor_f32": (C.c_int, [P, C.c_int, C.POINTER(C.c_float), C.c_size_t, E]),
+        "tinyllm_model_kv_bytes": (C.c_uint64, [P, C.c_int]),
         "tinyllm_model_logit_lens": (C.c_int, [P, C.POINTER(C.c_float), C.POINTER(C.c_float), E]),
         "tinyllm_context_create": (C.c_int, [P, C.POINTER(ContextParams), C.POINTER(P), E]),
         "tinyllm_context_free": (None, [P]),
@@ -265,6 +266,11 @@ class Model(_Closable):
     def _release(self):
         self._users -= 1
         self._free_if_unused()
+
+    def kv_bytes(self, n_ctx=0):
+        """Bytes of the KV cache of a context of n_ctx tokens (0: the
+        model's context length): 2 x layers x n_ctx x kv heads x head size x 4."""
+        return self.lib.tinyllm_model_kv_bytes(self.h, _int(n_ctx, "n_ctx", 0))
 
     def tensors(self):
         """{name: (type, in_use, shape)} in file order; shape in numpy order

@@ -43,7 +43,11 @@ int main(void) {
     END();
     BEGIN(tinyllm_tap);
     FIELD(tinyllm_tap, name), FIELD(tinyllm_tap, kind), FIELD(tinyllm_tap, layer), FIELD(tinyllm_tap, pos0);
-    FIELD(tinyllm_tap, n_dims), FIELD(tinyllm_tap, shape), FIELD(tinyllm_tap, data);
+    FIELD(tinyllm_tap, n_dims), FIELD(tinyllm_tap, shape), FIELD(tinyllm_tap, data), FIELD(tinyllm_tap, writable);
+    END();
+    BEGIN(tinyllm_tensor_info);
+    FIELD(tinyllm_tensor_info, name), FIELD(tinyllm_tensor_info, type), FIELD(tinyllm_tensor_info, n_dims);
+    FIELD(tinyllm_tensor_info, dims), FIELD(tinyllm_tensor_info, n_bytes), FIELD(tinyllm_tensor_info, in_use);
     END();
     BEGIN(tinyllm_sampler_params);
     FIELD(tinyllm_sampler_params, temperature), FIELD(tinyllm_sampler_params, top_k);

@@ -89,9 +89,10 @@ static void print_json(const bench_report *r) {
     json_write_string(stdout, info->architecture, 0);
     printf(", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64 ", \"weight_bytes\": %" PRIu64
            ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
-           "\"kernels\": \"%s\", \"blas_core\": ",
+           "\"kv_bytes_per_token\": %" PRIu64 ", \"kernels\": \"%s\", \"blas_core\": ",
            info->file_size, info->n_params, info->weight_bytes, info->n_embd, info->n_layer, info->n_ff, info->n_vocab,
-           info->n_head, info->n_head_kv, info->kernels);
+           info->n_head, info->n_head_kv, (uint64_t)2 * info->n_layer * info->n_head_kv * info->head_dim * 4,
+           info->kernels);
     json_write_string(stdout, blas_core(), 0);
     printf(", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [", r->load_ms,
            r->first_token_ms, r->rss_mib);

@@ -166,7 +166,12 @@ static int generate(const generate_options *o, const char *prompt) {
         rc = EXIT_RUNTIME;
     }
     if (!rc && !(tokens = tokenize_prompt("generate", model, prompt, &n_prompt))) rc = EXIT_USAGE;
-    if (!rc && o->verbose_prompt) show_prompt_tokens(model, tokens, n_prompt);
+    if (!rc && o->verbose_prompt) {
+        show_prompt_tokens(model, tokens, n_prompt);
+        int n_ctx = tinyllm_context_n_ctx(g.ctx);
+        fprintf(stderr, "kv cache: %.2f MiB for a context of %d tokens\n", tinyllm_model_kv_bytes(model, n_ctx) / 1048576.0,
+                n_ctx);
+    }
     if (!rc) rc = plan_context(o, &g, n_prompt, tinyllm_context_n_ctx(g.ctx), info.n_ctx_train);
     if (!rc && !o->seed_given && o->sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)o->seed);
     if (!rc) rc = run_session(o, &g, prompt, tokens, n_prompt, t_load);

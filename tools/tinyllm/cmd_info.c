@@ -61,6 +61,8 @@ int cmd_info(int argc, char **argv) {
     printf("positions:     %s", positions_name(h.positions));
     if (h.positions == TINYLLM_POS_ROPE) printf(", theta %g", h.rope_theta);
     printf("\nclassifier:    %s\n", h.tied_output ? "tied to token_embd" : "output.weight");
+    printf("kv cache:      %.2f MiB at the full context of %d tokens (2 x %d layers x %d x %d kv heads x %d x 4 bytes)\n",
+           tinyllm_model_kv_bytes(m, 0) / 1048576.0, h.n_ctx_train, h.n_layer, h.n_ctx_train, h.n_head_kv, h.head_dim);
     int bos = tinyllm_token_bos(m), eos = tinyllm_token_eos(m);
     printf("tokenizer:     %d pieces, %s; bos %d '%s', eos %d '%s'\n", h.n_vocab,
            tinyllm_tokenizer_source(m), bos, bos >= 0 ? tinyllm_token_piece(m, bos) : "", eos,
