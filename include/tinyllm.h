@@ -214,7 +214,8 @@ TINYLLM_API const char *tinyllm_tokenizer_source(const tinyllm_model *model);
 
 /* Encodes UTF-8 text (len bytes; invalid UTF-8 is an error). With add_bos
  * the BOS id is prepended (a byte-level BPE model's only when its file's
- * tokenizer.ggml.add_bos_token says so: GPT-2's adds none). Control tokens
+ * tokenizer.ggml.add_bos_token says so: GPT-2's adds none; and its EOS
+ * appended when tokenizer.ggml.add_eos_token says so). Control tokens
  * written literally in the text become their ids. Writes at most cap ids; *n_out is the full count,
  * so a call with cap 0 measures. Returns TINYLLM_ERR_ARG when cap is short. */
 TINYLLM_API tinyllm_status tinyllm_tokenize(const tinyllm_model *model, const char *text, size_t len, int add_bos,

@@ -20,6 +20,7 @@ struct tokenizer {
     int unk_substitute;   // with an <unk> outside: the id unknown text becomes, or -1 for an error
     int bos, eos;
     int add_bos;
+    int add_eos;          // byte-level BPE: the file's add_eos_token (an EOS after the text)
     char **pieces;        // (n_pieces) NUL-terminated
     unsigned char *kinds; // (n_pieces) enum spm_piece_kind
     const char *source;
@@ -83,6 +84,7 @@ static tinyllm_status build_bpe(const gguf_file *f, int n_vocab, tokenizer *t, t
     if (gguf_get_int(f, KEY_TOK_EOS, &id) == 0 && id >= 0 && id < n_vocab) t->eos = (int)id;
     t->add_bos = 0; /* byte-level BPE adds none unless the file says so (Llama 3 does) */
     if (gguf_get_bool(f, KEY_TOK_ADD_BOS, &t->add_bos) == -2) t->add_bos = 0;
+    if (gguf_get_bool(f, KEY_TOK_ADD_EOS, &t->add_eos) == -2) t->add_eos = 0;
     snprintf(t->source_buf, sizeof t->source_buf, "byte-level BPE, pre-tokenizer %s", bpe_pre_name(t->bpe));
     t->source = t->source_buf;
     return TINYLLM_OK;
@@ -317,11 +319,12 @@ tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t l
     }
     /* byte-level BPE files say whether a BOS goes first (GPT-2: no; Llama 3: yes) */
     int bos = add_bos && t->bos >= 0 && (!t->bpe || t->add_bos);
-    if (n + (size_t)bos > (size_t)1 << 30) {
+    int eos = add_bos && t->eos >= 0 && t->bpe && t->add_eos; /* and whether an EOS goes last */
+    if (n + (size_t)bos + (size_t)eos > (size_t)1 << 30) {
         free(ids);
         return set_error(err, TINYLLM_ERR_ARG, "text: too long to tokenize");
     }
-    int total = (int)n + bos;
+    int total = (int)n + bos + eos;
     *n_out = total;
     if (total > cap) {
         free(ids);
@@ -330,6 +333,7 @@ tinyllm_status tokenizer_tokenize(const tokenizer *t, const char *text, size_t l
     }
     if (bos) tokens[0] = t->bos;
     if (n) memcpy(tokens + bos, ids, n * sizeof(int));
+    if (eos) tokens[total - 1] = t->eos;
     free(ids);
     return TINYLLM_OK;
 }

@@ -17,6 +17,7 @@ from harness import ROOT, SHARED, TINYLLM, Skip, Suite
 from fixtures import EXCERPT, run, synthetic
 import numpy as np
 
+import gguf_reader
 import tinyllm as tl
 from tolerance import assert_matches_reference, reference_greedy
 
@@ -81,6 +82,23 @@ def gpt2_vocabulary_encodes_as_openais_encoder():
             assert got == ids, (text[:40], next(i for i, (a, b) in enumerate(zip(got + [None], ids + [None])) if a != b))
             assert m.detokenize(got) == text.encode("utf-8"), text[:40]
         assert m.tokenize("x", add_bos=True) == [87], "GPT-2's file adds no BOS"
+    import gguf_writer as gw
+    tok = gw.BPETokenizer.from_openai(os.path.join(GPT2_FILES, "encoder.json"), os.path.join(GPT2_FILES, "vocab.bpe"))
+    g = gguf_reader.GGUFFile(path)  # the same model, its tokenizer saying add_bos_token and add_eos_token
+    both = os.path.join(SUITE.tmp, "bos_eos.gguf")
+    w = gw.GGUFWriter()
+    for key in ("general.architecture", "general.name"):
+        w.add_string(key, g.kv[key])
+    for key in ("context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count"):
+        w.add_u32("gpt2." + key, int(g.kv["gpt2." + key]))
+    w.add_f32("gpt2.attention.layer_norm_epsilon", float(g.kv["gpt2.attention.layer_norm_epsilon"]))
+    gw.BPETokenizer(tok.tokens, tok.merges, tok.types, "gpt-2", 50256, 50256, True).add_to(w)
+    w.add_bool("tokenizer.ggml.add_eos_token", True)
+    for name in g.tensors:
+        w.add_tensor(name, g.tensor(name))
+    w.write(both)
+    with tl.Model(both) as m:
+        assert m.tokenize("x", add_bos=True) == [50256, 87, 50256] and m.tokenize("x", add_bos=False) == [87]
 
 
 def llama_cli_ids(path, prompt):
