@@ -11,7 +11,7 @@ from harness import PYTHON, ROOT, SP512, STORIES, BUILD, Skip
 import numpy as np
 
 import tinyllm as tl
-from tolerance import assert_matches_reference
+from tolerance import assert_matches_reference, assert_runs_agree
 
 LIB = tl.load_library(BUILD)
 EXCERPT = os.path.join(ROOT, "tests", "data", "austen_heldout_excerpt.txt")
@@ -128,3 +128,28 @@ def compare_logits(path, tokens):
         c.prefill(tokens)
         got = np.stack([c.logits_at(i) for i in range(len(tokens))])
     assert_matches_reference(path, tokens, got)
+
+
+def assert_runs_within_spread(path, toks, what):
+    """Prefill (every position) and token-by-token decode on 1 and 2
+    threads against the reference; prefill vs decode and in place vs
+    expand_f32 within twice the spread."""
+    runs = {}
+    with tl.Model(path) as m, tl.Model(path, expand_f32=True) as e:
+        for name, model in (("prefill", m), ("expanded", e)):
+            with tl.Context(model, logits_all=True) as c:
+                c.prefill(toks)
+                runs[name] = np.stack([c.logits_at(i) for i in range(len(toks))])
+        for threads in (1, 2):
+            with tl.Context(m, n_threads=threads) as c:
+                steps = []
+                for t in toks:
+                    c.decode(t)
+                    steps.append(c.logits())
+                runs[f"decode t{threads}"] = np.stack(steps)
+    for name, got in runs.items():
+        assert np.all(np.isfinite(got)), (what, name)
+        assert_matches_reference(path, toks, got, f"{what} {name}")
+    assert_runs_agree(path, toks, runs["prefill"], runs["decode t1"], f"{what} prefill vs decode")
+    assert_runs_agree(path, toks, runs["decode t1"], runs["decode t2"], f"{what} 1 vs 2 threads")
+    assert_runs_agree(path, toks, runs["prefill"], runs["expanded"], f"{what} in place vs expand_f32")

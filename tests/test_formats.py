@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 
 from harness import ROOT, SHARED, TINYLLM, Skip, Suite
-from fixtures import run, stories_gguf, synthetic
+from fixtures import assert_runs_within_spread, run, stories_gguf, synthetic
 import gguf_reader
 import quants_reference as qr
 import tinyllm as tl
@@ -65,31 +65,6 @@ def assert_reads_as_defined(path):
                                     f"{diff.size} values, first at {diff[0]}: {got.flat[diff[0]]} vs "
                                     f"{want.flat[diff[0]]}")
     return {n: (t, u) for n, (t, u, _) in infos.items()}
-
-
-def assert_runs_within_spread(path, toks, what):
-    """Prefill (every position) and token-by-token decode on 1 and 2
-    threads against the reference; prefill vs decode and in place vs
-    expand_f32 within twice the spread."""
-    runs = {}
-    with tl.Model(path) as m, tl.Model(path, expand_f32=True) as e:
-        for name, model in (("prefill", m), ("expanded", e)):
-            with tl.Context(model, logits_all=True) as c:
-                c.prefill(toks)
-                runs[name] = np.stack([c.logits_at(i) for i in range(len(toks))])
-        for threads in (1, 2):
-            with tl.Context(m, n_threads=threads) as c:
-                steps = []
-                for t in toks:
-                    c.decode(t)
-                    steps.append(c.logits())
-                runs[f"decode t{threads}"] = np.stack(steps)
-    for name, got in runs.items():
-        assert np.all(np.isfinite(got)), (what, name)
-        assert_matches_reference(path, toks, got, f"{what} {name}")
-    assert_runs_agree(path, toks, runs["prefill"], runs["decode t1"], f"{what} prefill vs decode")
-    assert_runs_agree(path, toks, runs["decode t1"], runs["decode t2"], f"{what} 1 vs 2 threads")
-    assert_runs_agree(path, toks, runs["prefill"], runs["expanded"], f"{what} in place vs expand_f32")
 
 
 @test

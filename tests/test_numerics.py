@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from harness import STORIES, TINY_SIN, Suite
-from fixtures import (EXCERPT, LIB, compare_logits, gpt2_exact_gelu, gpt2_f16, gpt2_learned, gpt2_no_bias,
+from fixtures import (EXCERPT, LIB, assert_runs_within_spread, compare_logits, gpt2_exact_gelu, gpt2_f16, gpt2_learned, gpt2_no_bias,
                       gpt2_sinusoidal, llama_f16, llama_gqa, quantized, llama_long, need_shared, stories_gguf)
 import gguf_writer as gw
 import reference
@@ -169,23 +169,7 @@ def quantized_weights_in_place_match_reference():
             what = f"{arch} {dtype}"
             with tl.Model(path) as m, tl.Model(path, expand_f32=True) as e:
                 assert m.info.weight_bytes < (ratio + 0.1) * e.info.weight_bytes, (what, m.info.weight_bytes)
-                runs = {}
-                for name, model, threads in (("prefill", m, 1), ("expanded", e, 1)):
-                    with tl.Context(model, logits_all=True, n_threads=threads) as c:
-                        c.prefill(toks)
-                        runs[name] = np.stack([c.logits_at(i) for i in range(len(toks))])
-                for threads in (1, 2):
-                    with tl.Context(m, n_threads=threads) as c:
-                        steps = []
-                        for t in toks:
-                            c.decode(t)
-                            steps.append(c.logits())
-                        runs[f"decode t{threads}"] = np.stack(steps)
-            for name, got in runs.items():
-                assert_matches_reference(path, toks, got, f"{what} {name}")
-            assert_runs_agree(path, toks, runs["prefill"], runs["decode t1"], f"{what} prefill vs decode")
-            assert_runs_agree(path, toks, runs["decode t1"], runs["decode t2"], f"{what} 1 vs 2 threads")
-            assert_runs_agree(path, toks, runs["prefill"], runs["expanded"], f"{what} in place vs expand_f32")
+            assert_runs_within_spread(path, toks, what)
 
 
 @test
