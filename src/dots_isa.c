@@ -451,7 +451,96 @@ static float dot_q3_K(const void *row, const q8_act *x, int t) {
     }
     return hsum8(acc);
 }
+/* ------------------------------------------ rows to F32 (prefill) -- */
+/* Dequantizing for sgemm, as the definition does it, bit for bit: each
+ * sub-block's scale d * sc and offset -(dmin * m) in float32, then value =
+ * scale * q + offset as a multiply and an add (never fused). */
+
+/* 32 codes (bytes, as signed) to floats: scale * q (+ offset) */
+ALWAYS_INLINE void put32(float *y, __m256i codes, float scale, float offset, int has_offset) {
+    __m256 s = _mm256_set1_ps(scale), o = _mm256_set1_ps(offset);
+    __m128i lo = _mm256_castsi256_si128(codes), hi = _mm256_extracti128_si256(codes, 1);
+    __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; k++) {
+        __m256 v = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])));
+        _mm256_storeu_ps(y + 8 * k, has_offset ? _mm256_add_ps(v, o) : v);
+    }
+}
+
+ALWAYS_INLINE void to_f32_k_nibbles(float *dst, const void *src, long n, const int five) {
+    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
+    const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    for (long i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const uint8_t *blk = (const uint8_t *)src + (size_t)i * bytes;
+        float d = half_at(blk + offsetof(block_q4_K, d)), dmin = half_at(blk + offsetof(block_q4_K, dmin));
+        uint64_t sc64, m64;
+        k_scales8(blk + at_scales, &sc64, &m64);
+        __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v = load32(blk + at_qs + 32 * c);
+            __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            if (five) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+                qh = _mm256_srli_epi16(qh, 2);
+            }
+            int j = 2 * c;
+            float s0 = (float)(sc64 >> (8 * j) & 63), s1 = (float)(sc64 >> (8 * j + 8) & 63);
+            float m0 = (float)(m64 >> (8 * j) & 63), m1 = (float)(m64 >> (8 * j + 8) & 63);
+            put32(dst + 64 * c, lo, d * s0, -(dmin * m0), 1);
+            put32(dst + 64 * c + 32, hi, d * s1, -(dmin * m1), 1);
+        }
+    }
+}
+
+static void to_f32_q4_K(float *dst, const void *src, long n) { to_f32_k_nibbles(dst, src, n, 0); }
+static void to_f32_q5_K(float *dst, const void *src, long n) { to_f32_k_nibbles(dst, src, n, 1); }
+
+/* Q6_K: codes 0..63 minus 32, 16 values per scale */
+static void to_f32_q6_K(float *dst, const void *src, long n) {
+    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    for (long i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const uint8_t *blk = (const uint8_t *)src + (size_t)i * sizeof(block_q6_K);
+        const int8_t *sc = (const int8_t *)blk + offsetof(block_q6_K, scales);
+        float d = half_at(blk + offsetof(block_q6_K, d));
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = load32(blk + offsetof(block_q6_K, ql) + 64 * h);
+            __m256i l1 = load32(blk + offsetof(block_q6_K, ql) + 64 * h + 32);
+            __m256i qh = load32(blk + offsetof(block_q6_K, qh) + 32 * h);
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4)),
+            };
+            for (int j = 0; j < 4; j++) { /* 32 values: sub-blocks 8h + 2j and + 1, 16 each */
+                __m256i codes = _mm256_sub_epi8(q[j], k32);
+                float *y = dst + 128 * h + 32 * j;
+                int k = 8 * h + 2 * j;
+                __m128i lo = _mm256_castsi256_si128(codes), hi = _mm256_extracti128_si256(codes, 1);
+                __m256 s0 = _mm256_set1_ps(d * (float)sc[k]), s1 = _mm256_set1_ps(d * (float)sc[k + 1]);
+                _mm256_storeu_ps(y, _mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+                _mm256_storeu_ps(y + 8, _mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+                _mm256_storeu_ps(y + 16, _mm256_mul_ps(s1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+                _mm256_storeu_ps(y + 24, _mm256_mul_ps(s1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+            }
+        }
+    }
+}
 #endif /* VW */
+
+/* kernel_ops.to_f32 of this set: a row of a block format as F32, exactly as
+ * the definition (dequantize_blocks); NULL where the definition runs */
+const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
+#if VW
+    [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
+#endif
+};
 
 /* kernel_ops.dot_q8 of this set: NULL where the definition runs */
 const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES] = {

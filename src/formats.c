@@ -106,6 +106,10 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
     const weight_format *f = weight_format_of(w.type);
     const void *src = (const char *)w.data + weight_bytes(w.type, row0 * (size_t)C);
     long n = n_rows * C;
+    if (f->decode && w.type < KERNEL_TYPES && k->to_f32[w.type]) {
+        k->to_f32[w.type](dst, src, n);
+        return;
+    }
     if (f->decode) {
         dequantize_blocks(f->decode, f->block, f->block_bytes, dst, src, n);
         return;

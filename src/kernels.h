@@ -41,6 +41,8 @@ enum { KERNEL_TYPES = GGML_TYPE_BF16 + 1 };
 
 /* one weight row in a block format . row t of the quantized activations x */
 typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
+/* dst (n) = n values of a block format at src, as F32 (exact) */
+typedef void (*to_f32_fn)(float *dst, const void *src, long n);
 
 /* The kernels that have vector code, one table per instruction set
  * (kernels_isa.c, compiled once per set). Every set computes the same
@@ -62,6 +64,9 @@ typedef struct kernel_ops {
      * once. NULL where this set has no vector code for the format: the
      * plain definition (quants.c, dot_blocks_q8) runs. */
     const dot_q8_fn *dot_q8;
+    /* to_f32[type]: rows of that block format as F32, bit for bit the
+     * definition (prefill converts weights for sgemm); NULL: the definition */
+    const to_f32_fn *to_f32;
     /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
      * into x's rows [t0, t1) (see q8_act) */
     void (*quantize_q8_act)(const q8_act *x, const float *in, int in_stride, int t0, int t1);

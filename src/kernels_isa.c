@@ -513,6 +513,7 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
 }
 
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
+extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
 const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),
@@ -523,6 +524,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .gemm_q4_0_x8 = gemm_q4_0_x8,
     .gemm_q8_0_x8 = gemm_q8_0_x8,
     .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
+    .to_f32 = CAT(TO_F32_, KERNEL_ISA),
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

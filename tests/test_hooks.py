@@ -138,8 +138,9 @@ def q_and_k_before_rope_match_the_reference():
 
 @test
 def activation_patching_restores_what_it_patches():
-    """The clean run's last-layer residual at every position, patched into a
-    corrupted run: exactly the clean logits. Patched at one position only:
+    """A run patched with its own cache: unchanged, bit for bit. The clean
+    run's last-layer residual at every position, patched into a corrupted
+    run: exactly the clean logits. Patched at one position only:
     the positions before it keep the corrupted logits exactly (causal),
     the patched position gets the clean ones."""
     path = llama_gqa()
@@ -147,6 +148,8 @@ def activation_patching_restores_what_it_patches():
     with tl.Model(path) as m:
         last = f"{m.info.n_layer - 1}.resid_ffn"
         assert np.array_equal(m.patch_activations(clean, corrupted, last), plain_logits(m, clean))
+        same = m.patch_activations(clean, clean, "1.attn_norm")  # a run patched with its own cache
+        assert np.array_equal(same, plain_logits(m, clean)), "self-patching changed the logits"
         p = 10
         one = m.patch_activations(clean, corrupted, last, positions=[p])
         assert np.array_equal(one[:p], plain_logits(m, corrupted)[:p])

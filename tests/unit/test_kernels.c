@@ -638,6 +638,18 @@ static void test_block_dots(const kernel_ops *k) {
         printf("SKIP kernels.%s.block_dots: the %s set runs the plain definitions\n", k->name, k->name);
         return;
     }
+    /* the rows as F32: bit for bit the definition */
+    for (size_t i = 0; i < sizeof BLOCK_HALVES / sizeof BLOCK_HALVES[0]; i++) {
+        const weight_format *f = weight_format_of(BLOCK_HALVES[i].type);
+        if (!k->to_f32[f->type]) continue;
+        size_t halves[2] = {BLOCK_HALVES[i].halves[0], BLOCK_HALVES[i].halves[1]};
+        uint8_t *w = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, ROWS, C);
+        float *got = malloc(sizeof(float) * ROWS * C), *want = malloc(sizeof(float) * ROWS * C);
+        k->to_f32[f->type](got, w, (long)ROWS * C);
+        dequantize_blocks(f->decode, f->block, f->block_bytes, want, w, (long)ROWS * C);
+        CHECK(&ts, memcmp(got, want, sizeof(float) * ROWS * C) == 0, "%s rows to F32 differ from the definition", f->name);
+        free(w), free(got), free(want);
+    }
     report_isa(k->name, "block_dots", &ts);
 }
 
