@@ -1,7 +1,8 @@
 /* The weight-format table: what each storage format of a matrix is (block
  * size and bytes, its definition in quants.c, the layout load repacks it
- * into) and the operations that need only that: sizes, row offsets, rows as
- * F32, repacking. Adding a format is a row of WEIGHT_FORMATS (formats.c),
+ * into) and the operations that need only that: sizes, row offsets,
+ * repacking (rows as F32, which may use a kernel set's vector code:
+ * matrix_rows in kernels.h). Adding a format is a row of WEIGHT_FORMATS (formats.c),
  * its decoder (quants.c), its writer (quantizers.c) and, for speed, its
  * vector dot product (dots_isa.c). Facts: docs/formats.md. */
 #ifndef TINYLLM_FORMATS_H
@@ -10,9 +11,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels.h"
+#include "gguf.h" /* enum ggml_type */
 #include "quantizers.h"
 #include "quants.h"
+
+/* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
+ * the storage formats of the weight-format table (formats.h): usually the
+ * file's bytes used in place. */
+typedef struct {
+    const void *data;
+    int type; /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
+} matrix;
+
+/* The engine's own layout for Q4_0 matrices, made at load from the file's
+ * rows (repack_q4_0_x8, formats.h): rows in groups of 8, and for each group
+ * and block of 32 values, 144 bytes: the 8 rows' F16 scales, then 4 x 32
+ * bytes where vector m holds bytes 4m..4m+3 of each row's 16 nibble bytes
+ * (row r at 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A
+ * decode product then computes 8 rows per activation block with no
+ * horizontal sums: x's 4-value groups are broadcast against the 8 rows'
+ * nibbles. */
+enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
+/* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
+ * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3
+ * of each row (row r at 4r). */
+enum { WEIGHT_Q8_0_X8 = 1001, Q8_0_X8_GROUP_BYTES = 8 * 34 };
 
 typedef struct {
     int type;          /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
@@ -34,12 +57,9 @@ size_t weight_bytes(int type, size_t n);
 /* The matrix from value `offset` on (a block of rows; offset a multiple of
  * the block, and of 8 rows for the X8 layouts). */
 matrix matrix_at(matrix w, size_t offset);
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
- * F32, exactly (any rows, the X8 layouts included: an embedding lookup). */
-void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* dst (ceil(rows / 8) groups: x8_bytes) = the Q4_0 rows of src (rows x C, C
- * a multiple of 32) in the WEIGHT_Q4_0_X8 layout (kernels.h); a last group
+ * a multiple of 32) in the WEIGHT_Q4_0_X8 layout (above); a last group
  * of fewer than 8 rows is padded with zero rows (scale 0), which products
  * compute and never store. */
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);

@@ -1,12 +1,12 @@
 #include "kernels.h"
 
-#include "formats.h"
-
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "half.h"
 
 /* ------------------------------------------------ kernel selection -- */
 /* One table per instruction set, compiled from kernels_isa.c. x86-64 builds
@@ -91,22 +91,53 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
                 bias ? 1.0f : 0.0f, out + o0, OC);
 }
 
-q8_act q8_act_in(void *buf, int T, int C) {
-    q8_act x = {buf, NULL, NULL, NULL, C};
-    x.d = (float *)(x.q + (size_t)T * C);
-    x.s = (int32_t *)(x.d + (size_t)T * (C / 32));
-    x.s16 = (int16_t *)(x.s + (size_t)T * (C / 32));
-    return x;
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 or
+ * WEIGHT_Q8_0_X8 data (any rows: row r is lane r % 8 of group r / 8, its
+ * scale at 2r and its values at 4r of each 32-byte vector). */
+static void x8_rows(float *dst, const uint8_t *base, int q8, size_t row0, long n_rows, long C) {
+    long nb = C / 32, group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % Q4_0_X8_ROWS);
+        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * group_bytes;
+        for (long b = 0; b < nb; b++, src += group_bytes) {
+            uint16_t h;
+            memcpy(&h, src + 2 * r, 2);
+            float d = f16_to_f32(h);
+            float *y = dst + k * C + b * 32;
+            for (int m = 0; m < (q8 ? 8 : 4); m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t byte = src[16 + 32 * m + 4 * r + i];
+                    if (q8) {
+                        y[4 * m + i] = (float)(int8_t)byte * d;
+                    } else { /* low nibbles are values 4m.., high ones 16 + 4m.. */
+                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
+                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
+                    }
+                }
+        }
+    }
 }
 
-void q8_act_sums16(const q8_act *x, int t0, int t1) {
-    for (int t = t0; t < t1; t++)
-        for (int b = 0; b < x->C / 16; b++) {
-            const int8_t *q = x->q + (size_t)t * x->C + 16 * b;
-            int sum = 0;
-            for (int i = 0; i < 16; i++) sum += q[i];
-            x->s16[(size_t)t * (x->C / 16) + b] = (int16_t)sum;
-        }
+void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows) {
+    const weight_format *f = weight_format_of(w.type);
+    const void *src = (const char *)w.data + weight_bytes(w.type, row0 * (size_t)C);
+    long n = n_rows * C;
+    if (f->decode && w.type < KERNEL_TYPES && k->to_f32[w.type]) {
+        k->to_f32[w.type](dst, src, n);
+        return;
+    }
+    if (f->decode) {
+        dequantize_blocks(f->decode, f->block, f->block_bytes, dst, src, n);
+        return;
+    }
+    switch (w.type) {
+    case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
+    case GGML_TYPE_BF16: bf16_to_f32_row(dst, src, n); break;
+    case WEIGHT_Q4_0_X8: x8_rows(dst, w.data, 0, row0, n_rows, C); break;
+    case WEIGHT_Q8_0_X8: x8_rows(dst, w.data, 1, row0, n_rows, C); break;
+    }
 }
 
 /* the 8-row layouts, which multiply with the integer GEMM */

@@ -6,37 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h" /* enum ggml_type: the weight storage formats */
+#include "formats.h" /* matrix, the weight formats; q8_act (quants.h) */
+#include "gguf.h"      /* enum ggml_type */
 
 /* Products of at most this many rows stream the weights once (decode, short
  * prompts); longer ones run as sgemm. */
 #define STREAM_MAX_ROWS 8
 
-/* Activation rows quantized to 8-bit blocks, as the integer kernels take
- * them (Q8_ACT): each block of 32 values x gets the scale d = max|x| / 127
- * (a float) and the values round(x * 127 / max|x|), ties to even; s is the
- * sum of a block's values (Q4_0 weights are nibbles n - 8: sum (n - 8) q =
- * sum n q - 8 s). Every kernel set quantizes identically. s16 holds the
- * sums of each 16 values, for the formats with sub-blocks of 16 (filled by
- * q8_act_sums16 where those run). */
-typedef struct q8_act {
-    int8_t *q;    // (T, C)
-    float *d;     // (T, C / 32)
-    int32_t *s;   // (T, C / 32)
-    int16_t *s16; // (T, C / 16)
-    int C;
-} q8_act;
-
-/* Bytes of a q8_act of T rows of C values: the int8 values, then per block
- * of 32 a float scale and an int32 sum, then per 16 values an int16 sum. */
-#define Q8_ACT_BYTES(T, C) \
-    ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8 + (size_t)(T) * ((size_t)(C) / 16) * 2)
-/* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes, float-aligned). */
-q8_act q8_act_in(void *buf, int T, int C);
-/* x's s16 for rows [t0, t1), from its values */
-void q8_act_sums16(const q8_act *x, int t0, int t1);
-
-/* Slots of kernel_ops.dot_q8: the GGUF tensor types (enum ggml_type) */
+/* Slots of kernel_ops.dot_q8 and .to_f32: the GGUF tensor types (enum ggml_type) */
 enum { KERNEL_TYPES = GGML_TYPE_BF16 + 1 };
 
 /* one weight row in a block format . row t of the quantized activations x */
@@ -101,27 +78,10 @@ const kernel_ops *kernels_named(const char *name);
  * NULL (whether or not this CPU can run them). */
 const char *kernels_built(int i);
 
-/* A weight matrix (OC, C), PyTorch layout (out, in), row-major, in one of
- * the storage formats of the weight-format table (formats.h): usually the
- * file's bytes used in place. */
-typedef struct {
-    const void *data;
-    int type; /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
-} matrix;
-
-/* The engine's own layout for Q4_0 matrices, made at load from the file's
- * rows (repack_q4_0_x8, formats.h): rows in groups of 8, and for each group
- * and block of 32 values, 144 bytes: the 8 rows' F16 scales, then 4 x 32
- * bytes where vector m holds bytes 4m..4m+3 of each row's 16 nibble bytes
- * (row r at 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A
- * decode product then computes 8 rows per activation block with no
- * horizontal sums: x's 4-value groups are broadcast against the 8 rows'
- * nibbles. */
-enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
-/* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
- * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3
- * of each row (row r at 4r). */
-enum { WEIGHT_Q8_0_X8 = 1001, Q8_0_X8_GROUP_BYTES = 8 * 34 };
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of w (rows of C values) as
+ * F32, exactly (any rows, the X8 layouts included: an embedding lookup),
+ * with k's vector code where it has some for the format. */
+void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows);
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).

@@ -266,3 +266,23 @@ float dot_bf16_f32(const void *row, const float *x, int C) {
     }
     return s;
 }
+
+/* ----------------------------------------------- the activation rows -- */
+
+q8_act q8_act_in(void *buf, int T, int C) {
+    q8_act x = {buf, NULL, NULL, NULL, C};
+    x.d = (float *)(x.q + (size_t)T * C);
+    x.s = (int32_t *)(x.d + (size_t)T * (C / 32));
+    x.s16 = (int16_t *)(x.s + (size_t)T * (C / 32));
+    return x;
+}
+
+void q8_act_sums16(const q8_act *x, int t0, int t1) {
+    for (int t = t0; t < t1; t++)
+        for (int b = 0; b < x->C / 16; b++) {
+            const int8_t *q = x->q + (size_t)t * x->C + 16 * b;
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += q[i];
+            x->s16[(size_t)t * (x->C / 16) + b] = (int16_t)sum;
+        }
+}

@@ -10,9 +10,34 @@
 #include <assert.h>
 #include <stdint.h>
 
-#include "kernels.h" /* q8_act */
 
 enum { QK_LEGACY = 32, QK_K = 256 };
+
+/* Activation rows quantized to 8-bit blocks, as the integer kernels take
+ * them (Q8_ACT): each block of 32 values x gets the scale d = max|x| / 127
+ * (a float) and the values round(x * 127 / max|x|), ties to even; s is the
+ * sum of a block's values (Q4_0 weights are nibbles n - 8: sum (n - 8) q =
+ * sum n q - 8 s). Every kernel set quantizes identically. s16 holds the
+ * sums of each 16 values, for the formats with sub-blocks of 16 (filled by
+ * q8_act_sums16 where those run). */
+typedef struct q8_act {
+    int8_t *q;    // (T, C)
+    float *d;     // (T, C / 32)
+    int32_t *s;   // (T, C / 32)
+    int16_t *s16; // (T, C / 16)
+    int C;
+} q8_act;
+
+/* Bytes of a q8_act of T rows of C values: the int8 values, then per block
+ * of 32 a float scale and an int32 sum, then per 16 values an int16 sum. */
+#define Q8_ACT_BYTES(T, C) \
+    ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8 + (size_t)(T) * ((size_t)(C) / 16) * 2)
+/* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes, float-aligned). */
+q8_act q8_act_in(void *buf, int T, int C);
+/* x's s16 for rows [t0, t1), from its values */
+void q8_act_sums16(const q8_act *x, int t0, int t1);
+
+
 
 /* ---- blocks of 32 ---- */
 typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;                      /* d q */
