@@ -276,6 +276,20 @@ ALWAYS_INLINE void k_scales8(const uint8_t *s, uint64_t *sc, uint64_t *m) {
     *m = (uint64_t)(a1 & 0x3f3f3f3f) | (uint64_t)m_hi << 32;
 }
 
+/* Chunk c of a Q4_K / Q5_K block (its 32 bytes at qs): the codes of
+ * sub-block 2c (low nibbles) and 2c + 1 (high), with Q5_K's fifth bits
+ * from *qh (bits 0 and 1, then *qh moves on to the next chunk's). */
+ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh, __m256i *lo, __m256i *hi) {
+    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    __m256i v = load32(qs);
+    *lo = _mm256_and_si256(v, low4), *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    if (five) {
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(*qh, one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(*qh, 1), one), 4));
+        *qh = _mm256_srli_epi16(*qh, 2);
+    }
+}
+
 /* Q4_K, Q5_K: 8 sub-blocks of 32, each one activation block: chunk c's
  * bytes hold sub-block 2c (low nibbles) and 2c + 1 (high); Q5_K adds bit
  * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
@@ -288,7 +302,6 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
     static_assert(offsetof(block_q5_K, d) == offsetof(block_q4_K, d) &&
                       offsetof(block_q5_K, dmin) == offsetof(block_q4_K, dmin), "Q4_K and Q5_K scales alike");
-    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps(), accm = acc;
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
@@ -297,13 +310,8 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
         __m256i p[8];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
-            __m256i v = load32(blk + at_qs + 32 * c);
-            __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-            if (five) {
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
-                qh = _mm256_srli_epi16(qh, 2);
-            }
+            __m256i lo, hi;
+            k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
             p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
             p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
         }
@@ -342,12 +350,29 @@ ALWAYS_INLINE __m256i scaled_sums16(__m256i scales16, const int16_t *s16) {
     return _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)s16));
 }
 
+/* The 128 codes (0..63) of half h of a Q6_K block, as 4 vectors of 32 in
+ * element order: the low nibbles of ql[0..32) and ql[32..64) with qh's bits
+ * 0-1 and 2-3 above them, then their high nibbles with bits 4-5 and 6-7
+ * (quants.c, decode_q6_K). */
+ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
+    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
+    __m256i l0 = load32(blk + offsetof(block_q6_K, ql) + 64 * h);
+    __m256i l1 = load32(blk + offsetof(block_q6_K, ql) + 64 * h + 32);
+    __m256i qh = load32(blk + offsetof(block_q6_K, qh) + 32 * h);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
+}
+
 /* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
  * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
 static float dot_q6_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
     const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
-    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
@@ -356,18 +381,8 @@ static float dot_q6_K(const void *row, const q8_act *x, int t) {
         __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i l0 = load32(blk + offsetof(block_q6_K, ql) + 64 * h);
-            __m256i l1 = load32(blk + offsetof(block_q6_K, ql) + 64 * h + 32);
-            __m256i qh = load32(blk + offsetof(block_q6_K, qh) + 32 * h);
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4)),
-            };
+            __m256i q[4];
+            q6_codes(blk, h, q);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 int b = 4 * h + j;
@@ -471,7 +486,6 @@ ALWAYS_INLINE void to_f32_k_nibbles(float *dst, const void *src, long n, const i
     const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
-    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
     for (long i = 0; i < n / QK_K; i++, dst += QK_K) {
         const uint8_t *blk = (const uint8_t *)src + (size_t)i * bytes;
         float d = half_at(blk + offsetof(block_q4_K, d)), dmin = half_at(blk + offsetof(block_q4_K, dmin));
@@ -479,13 +493,8 @@ ALWAYS_INLINE void to_f32_k_nibbles(float *dst, const void *src, long n, const i
         k_scales8(blk + at_scales, &sc64, &m64);
         __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i v = load32(blk + at_qs + 32 * c);
-            __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-            if (five) {
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
-                qh = _mm256_srli_epi16(qh, 2);
-            }
+            __m256i lo, hi;
+            k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
             int j = 2 * c;
             float s0 = (float)(sc64 >> (8 * j) & 63), s1 = (float)(sc64 >> (8 * j + 8) & 63);
             float m0 = (float)(m64 >> (8 * j) & 63), m1 = (float)(m64 >> (8 * j + 8) & 63);
@@ -500,24 +509,14 @@ static void to_f32_q5_K(float *dst, const void *src, long n) { to_f32_k_nibbles(
 
 /* Q6_K: codes 0..63 minus 32, 16 values per scale */
 static void to_f32_q6_K(float *dst, const void *src, long n) {
-    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    const __m256i k32 = _mm256_set1_epi8(32);
     for (long i = 0; i < n / QK_K; i++, dst += QK_K) {
         const uint8_t *blk = (const uint8_t *)src + (size_t)i * sizeof(block_q6_K);
         const int8_t *sc = (const int8_t *)blk + offsetof(block_q6_K, scales);
         float d = half_at(blk + offsetof(block_q6_K, d));
         for (int h = 0; h < 2; h++) {
-            __m256i l0 = load32(blk + offsetof(block_q6_K, ql) + 64 * h);
-            __m256i l1 = load32(blk + offsetof(block_q6_K, ql) + 64 * h + 32);
-            __m256i qh = load32(blk + offsetof(block_q6_K, qh) + 32 * h);
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4)),
-            };
+            __m256i q[4];
+            q6_codes(blk, h, q);
             for (int j = 0; j < 4; j++) { /* 32 values: sub-blocks 8h + 2j and + 1, 16 each */
                 __m256i codes = _mm256_sub_epi8(q[j], k32);
                 float *y = dst + 128 * h + 32 * j;
