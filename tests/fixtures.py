@@ -153,3 +153,13 @@ def assert_runs_within_spread(path, toks, what):
     assert_runs_agree(path, toks, runs["prefill"], runs["decode t1"], f"{what} prefill vs decode")
     assert_runs_agree(path, toks, runs["decode t1"], runs["decode t2"], f"{what} 1 vs 2 threads")
     assert_runs_agree(path, toks, runs["prefill"], runs["expanded"], f"{what} in place vs expand_f32")
+
+
+def sanitizer_preload():
+    """Under make test-asan the library is instrumented: a Python process
+    that loads it needs the sanitizer runtimes preloaded (no leak checks)."""
+    if "TINYLLM_CHILD_ASAN_OPTIONS" not in os.environ:
+        return {}
+    libs = (subprocess.run(["cc", f"-print-file-name={so}"], capture_output=True, text=True).stdout.strip()
+            for so in ("libasan.so", "libubsan.so"))
+    return {"LD_PRELOAD": " ".join(libs), "ASAN_OPTIONS": "detect_leaks=0"}

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 
 from harness import ROOT, SHARED, TINYLLM, Skip, Suite
-from fixtures import EXCERPT, run, synthetic
+from fixtures import EXCERPT, run, sanitizer_preload, synthetic
 import numpy as np
 
 import gguf_reader
@@ -206,7 +206,8 @@ def one_long_word_encodes_in_bounded_time():
             "print(len(ids), len(m.detokenize(ids)))")
     for unit in ("a", "thequick"):
         r = run(["/usr/bin/python3", "-c", code, os.path.join(ROOT, "python"), os.path.join(ROOT, "tests"),
-                 os.environ.get("BUILD", os.path.join(ROOT, "build")), path, unit], timeout=120)
+                 os.environ.get("BUILD", os.path.join(ROOT, "build")), path, unit], timeout=120,
+                env=dict(os.environ, **sanitizer_preload()))
         assert r.returncode == 0, r.stderr[-400:]
         n_ids, n_bytes = map(int, r.stdout.split())
         assert n_bytes == len(unit) << 20 and 0 < n_ids < n_bytes, (unit, n_ids, n_bytes)

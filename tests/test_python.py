@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 
 from harness import BUILD, ROOT, Suite
-from fixtures import gpt2_learned, llama_gqa, run
+from fixtures import gpt2_learned, llama_gqa, run, sanitizer_preload
 import reference
 import tinyllm as tl
 from tolerance import assert_within, logits_and_spread
@@ -194,16 +194,6 @@ def sampler_seeds_are_mixed_before_use():
         assert draws(3) == seqs[3]
 
 
-def _sanitizer_preload():
-    """Under make test-asan the library is instrumented: a Python process
-    that loads it needs the sanitizer runtimes preloaded (no leak checks)."""
-    if "TINYLLM_CHILD_ASAN_OPTIONS" not in os.environ:
-        return {}
-    libs = (subprocess.run(["cc", f"-print-file-name={so}"], capture_output=True, text=True).stdout.strip()
-            for so in ("libasan.so", "libubsan.so"))
-    return {"LD_PRELOAD": " ".join(libs), "ASAN_OPTIONS": "detect_leaks=0"}
-
-
 @test
 def the_readmes_python_example_runs():
     """The README's Python example, as a user copies it: it imported
@@ -218,7 +208,7 @@ def the_readmes_python_example_runs():
         os.symlink(os.path.join(ROOT, "models"), os.path.join(work, "models"))
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), MPLBACKEND="Agg",
                TINYLLM_LIB=os.path.join(BUILD, "libtinyllm.so"))
-    env.update(_sanitizer_preload())
+    env.update(sanitizer_preload())
     r = subprocess.run(["/usr/bin/python3", "-c", code], cwd=work, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-600:]
@@ -240,7 +230,7 @@ def import_after_make_install():
     assert os.path.exists(os.path.join(path, "tinyllm", "_install.py")), os.listdir(prefix)
     env = {k: v for k, v in os.environ.items() if k not in ("TINYLLM_LIB", "LD_LIBRARY_PATH")}
     env["PYTHONPATH"] = path
-    env.update(_sanitizer_preload())
+    env.update(sanitizer_preload())
     code = ("import tinyllm, sys; m = tinyllm.Model(sys.argv[1]); "
             "print(tinyllm.version(), tinyllm.__file__, m.info.n_layer)")
     r = run(["/usr/bin/python3", "-c", code, gpt2_learned()], env=env, cwd=TMP)
