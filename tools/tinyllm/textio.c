@@ -85,6 +85,7 @@ static size_t pending_tail(const stop_filter *f) {
 
 int stop_filter_feed(stop_filter *f, const char *text, size_t n, FILE *out) {
     if (f->stopped) return 1;
+    if (n == 0) return 0; /* nothing new (a control token): and held may still be NULL */
     if (f->n_held + n > f->cap) {
         size_t cap = (f->n_held + n) * 2 + 64;
         char *p = realloc(f->held, cap);
@@ -116,7 +117,7 @@ int stop_filter_feed(stop_filter *f, const char *text, size_t n, FILE *out) {
 }
 
 void stop_filter_flush(stop_filter *f, FILE *out) {
-    if (!f->stopped) fwrite(f->held, 1, f->n_held, out);
+    if (!f->stopped && f->n_held) fwrite(f->held, 1, f->n_held, out); /* held is NULL until a first push */
     f->n_held = 0;
 }
 
