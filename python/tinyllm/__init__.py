@@ -647,7 +647,7 @@ class Context(_FromModel):
                 cache[name] = np.concatenate([cache[name], a]) if name in cache and t.n_dims == 2 else a
 
         self._hook_fn = TAP_FN(on_tap)  # kept alive while installed
-        self._hook_names, self._hook_seen, self._hook_error = set(hooks), seen, None
+        self._hook_seen, self._hook_error = seen, None
         _check(self.lib.tinyllm_context_set_hook(self.h, self._hook_fn, None, C.byref(err)), err)
 
     def _hook_check(self):
