@@ -174,6 +174,11 @@ $(BUILD)/tests/gguf_dump: tests/tools/gguf_dump.c $(BUILD)/libtinyllm.a $(HEADER
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
 
+# activation patching through the public C API (tests/test_hooks.py)
+$(BUILD)/tests/hook_patch: tests/tools/hook_patch.c $(BUILD)/libtinyllm.a include/tinyllm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtinyllm.a $(DEPS_LIBS) $(LDFLAGS)
+
 # --- the default model ------------------------------------------------------
 # models/austen.gguf is the project's own model (scripts/train_default_model.sh);
 # without it, stories260K from ../shared is converted and used.
@@ -195,7 +200,7 @@ $(BUILD)/stories260K.gguf: tools/convert_llama2c.py tools/gguf_writer.py | $(BUI
 
 # --- tests ------------------------------------------------------------------
 test: $(BUILD)/tinyllm $(BUILD)/test_unit $(BUILD)/libtinyllm.so $(BUILD)/tests/gguf_dump $(BUILD)/tests/png_check \
-      $(BUILD)/tests/struct_layout $(BUILD)/faults/tinyllm
+      $(BUILD)/tests/struct_layout $(BUILD)/tests/hook_patch $(BUILD)/faults/tinyllm
 	@scripts/setup.sh --test
 	@PYTHON=$(PYTHON) SHARED=$(SHARED) BUILD=$(BUILD) tests/run.sh
 
@@ -220,7 +225,7 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 test-asan: dev-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)" \
 	    build-asan/tinyllm build-asan/test_unit build-asan/libtinyllm.so build-asan/tests/gguf_dump build-asan/tests/png_check \
-	    build-asan/tests/struct_layout build-asan/faults/tinyllm
+	    build-asan/tests/struct_layout build-asan/tests/hook_patch build-asan/faults/tinyllm
 	ASAN_OPTIONS=detect_leaks=0 TINYLLM_CHILD_ASAN_OPTIONS=detect_leaks=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	TINYLLM_EXAMPLE_CFLAGS="$(SAN)" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

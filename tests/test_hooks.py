@@ -9,9 +9,13 @@ against the reference; activation patching restores what it patches.
 
 Prints one PASS/FAIL/SKIP line per test. Usage: test_hooks.py [NAME_SUBSTRING ...]
 """
+import os
+import subprocess
+import tempfile
+
 import numpy as np
 
-from harness import Suite
+from harness import BUILD, Suite
 from fixtures import LIB, gpt2_learned, llama_gqa  # noqa: F401 - LIB loads this build's library
 import reference
 import tinyllm as tl
@@ -154,6 +158,75 @@ def activation_patching_restores_what_it_patches():
         one = m.patch_activations(clean, corrupted, last, positions=[p])
         assert np.array_equal(one[:p], plain_logits(m, corrupted)[:p])
         assert np.array_equal(one[p], plain_logits(m, clean)[p])
+
+
+def c_patch(path, name, positions, clean, corrupted):
+    """tests/tools/hook_patch.c: the same patching through the C API."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "logits.f32")
+        pos = "all" if positions is None else ",".join(map(str, positions))
+        subprocess.run([os.path.join(BUILD, "tests", "hook_patch"), path, name, pos, ",".join(map(str, clean)),
+                        ",".join(map(str, corrupted)), out], check=True, capture_output=True, text=True)
+        return np.fromfile(out, np.float32).reshape(len(clean), -1)
+
+
+@test
+def patching_from_another_prompt_moves_the_logits_as_the_reference_does():
+    """The clean run's tensor patched into a corrupted run (a mid-layer
+    head output at one position, the attention probabilities of a whole
+    layer, a residual stream at two positions): the engine's logits, through
+    the C API and through Python, equal each other bit for bit and the
+    reference's patched run (tools/reference.py, the same patch, its donor
+    moved by rounding as the patched run is) within its spread; and the
+    patch moved them by more than that spread."""
+    clean = TOKENS
+    corrupted = [TOKENS[0]] + [t + 100 for t in TOKENS[1:]]
+    for path, name, positions in ((llama_gqa(), "1.attn_out", [10]), (llama_gqa(), "0.attn_probs", None),
+                                  (gpt2_learned(), "0.resid_attn", [3, 15])):
+        with tl.Model(path) as m:
+            py = m.patch_activations(clean, corrupted, name, positions=positions)
+            unpatched = plain_logits(m, corrupted)
+        c = c_patch(path, name, positions, clean, corrupted)
+        assert np.array_equal(c, py), f"{name}: C and Python patching differ"
+        want, spread = reference.Model(path).patch_activations(clean, corrupted, name, positions)
+        assert_within(py, want, spread, f"{os.path.basename(path)} {name} patched")
+        moved = float(np.max(np.abs(py - unpatched)))
+        assert moved > 4 * spread, f"{name}: the patch moved the logits by {moved:.3g} only (spread {spread:.3g})"
+
+
+@test
+def weights_per_head_compute_the_taps():
+    """attention_weights(layer): read-only arrays (a write raises); from the
+    engine's own attn_norm tap, x @ W_Q[h] (+ b_Q[h]) gives head h's query
+    before RoPE (llama) or its q (gpt2, stored q|k|v side by side), the
+    same for keys and values, and the heads' outputs through W_O (+ b_O)
+    sum to attn_proj; within float32 product rounding, K u sum|a||b|."""
+    for path, before_rope in ((llama_gqa(), True), (gpt2_learned(), False)):
+        with tl.Model(path) as m:
+            W = m.attention_weights(1)
+            for name, a in W.items():
+                try:
+                    a[(0,) * a.ndim] = 1.0
+                except ValueError:
+                    continue
+                raise AssertionError(f"{name} is writable")
+            assert m.tensor("blk.1.attn_output.weight") is m.tensor("blk.1.attn_output.weight"), "dequantized twice"
+            names = ["1.attn_norm", "1.attn_out", "1.attn_proj"] + [f"1.{x}_pre_rope" if before_rope else f"1.{x}"
+                                                                    for x in "qk"] + ["1.v"]
+            taps = {k: v.astype(np.float64) for k, v in m.run_with_taps(TOKENS, names).items()}
+        x, d = taps["1.attn_norm"], m.info.head_dim
+        u = 2.0 ** -24
+        for kind, key in (("q", "Q"), ("k", "K"), ("v", "V")):
+            got = taps[f"1.{kind}_pre_rope" if before_rope and kind != "v" else f"1.{kind}"]
+            w = W["W_" + key].astype(np.float64)
+            for h in range(w.shape[0]):
+                want = x @ w[h] + (W["b_" + key][h] if "b_" + key in W else 0)
+                bound = x.shape[1] * u * (np.abs(x) @ np.abs(w[h])) + 1e-6
+                assert np.all(np.abs(got[:, h * d:(h + 1) * d] - want) <= bound), (path, kind, h)
+        att, wo = taps["1.attn_out"], W["W_O"].astype(np.float64)
+        proj = sum(att[:, h * d:(h + 1) * d] @ wo[h] for h in range(wo.shape[0])) + W.get("b_O", 0)
+        bound = att.shape[1] * u * sum(np.abs(att[:, h * d:(h + 1) * d]) @ np.abs(wo[h]) for h in range(wo.shape[0]))
+        assert np.all(np.abs(taps["1.attn_proj"] - proj) <= bound + 1e-6), path
 
 
 @test

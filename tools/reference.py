@@ -130,7 +130,7 @@ class Model:
             return x
         return x * (1 + n_ops * U32 * self.rounding.choice((-1.0, 1.0), size=np.shape(x)))
 
-    def rounding_spread(self, tokens, trials=2, taps=None, storage=False, activations="tinyllm"):
+    def rounding_spread(self, tokens, trials=2, taps=None, storage=False, activations="tinyllm", hooks=None):
         """How far float32 rounding can legitimately move this computation:
         the forward pass rerun with every sum and elementwise result moved by
         its worst-case rounding error (random signs, `trials` seeds). Returns
@@ -141,16 +141,20 @@ class Model:
         weights' own rounding is modelled too: how far the logits of the
         original (F32) weights may lie from those of the stored ones.
         activations="llama.cpp" models llama.cpp's activation rounding
-        instead of tinyllm's (see __init__)."""
+        instead of tinyllm's (see __init__). hooks: as forward's, or a
+        function returning them, called before each run under that run's
+        rounding (so a patch taken from another run of the reference is
+        moved as that run is: see patch_activations)."""
         self.activations = activations
         exact_taps = {} if taps is not None else None
-        exact = self.forward(tokens, exact_taps)
+        hooks_of = hooks if callable(hooks) else (lambda: hooks)
+        exact = self.forward(tokens, exact_taps, hooks_of())
         worst = 0.0
         for seed in range(trials):
             self.rounding, self.storage = np.random.default_rng(seed), storage
             try:
                 moved_taps = {} if taps is not None else None
-                moved = self.forward(tokens, moved_taps)
+                moved = self.forward(tokens, moved_taps, hooks_of())
             finally:
                 self.rounding, self.storage, self.activations = None, False, "tinyllm"
             worst = max(worst, float(np.max(np.abs(moved - exact))))
@@ -175,69 +179,72 @@ class Model:
         return [sp.bos_id()] + sp.encode(text)
 
     # -- the forward pass ----------------------------------------------------
-    def forward(self, tokens, taps=None):
+    def forward(self, tokens, taps=None, hooks=None):
         """Logits (T, vocab) for every position. taps: dict filled with the
-        named intermediate tensors (names and shapes: the tap table in include/tinyllm.h)."""
+        named intermediate tensors (names and shapes: the tap table in
+        include/tinyllm.h). hooks: {tap name: fn(x, pos0)}, as the engine's
+        (tinyllm_context_set_hook): fn gets the tensor (float64, writable;
+        pos0 is 0: one prefill) and may change it in place or return an
+        array of its shape; the pass goes on from that."""
         T = len(tokens)
         w = self.w
-        tap = (lambda name, v: taps.__setitem__(name, np.array(v))) if taps is not None else (lambda n, v: None)
+
+        def tap(name, v):
+            fn = hooks.get(name) if hooks else None
+            if fn is not None:
+                x = np.array(v, dtype=np.float64)
+                r = fn(x, 0)
+                v = x if r is None else np.asarray(r, dtype=np.float64).reshape(x.shape)
+            if taps is not None:
+                taps[name] = np.array(v)
+            return v
+
         x = w["token_embd.weight"][tokens]
         if self.rounding is not None and self.storage:  # the embedding rows' own storage rounding
             x = x * (1 + self.storage_u["token_embd.weight"] * self.rounding.choice((-1.0, 1.0), size=x.shape))
-        tap("embed", x)
+        x = tap("embed", x)
         positions = "no-positions" not in self.experiments
         if self.arch == "gpt2" and positions:
-            x = x + self.position_table()[:T]
-            tap("pos", x)
+            x = tap("pos", x + self.position_table()[:T])
         for l in range(self.n_layer):
             p = f"blk.{l}."
-            h = self.norm(x, p + "attn_norm")
-            tap(f"{l}.attn_norm", h)
+            h = tap(f"{l}.attn_norm", self.norm(x, p + "attn_norm"))
             if self.rotary:  # qwen2 adds biases
                 q = self.mm(h, w[p + "attn_q.weight"].T, p + "attn_q.weight") + self.bias(p + "attn_q.bias")
                 k = self.mm(h, w[p + "attn_k.weight"].T, p + "attn_k.weight") + self.bias(p + "attn_k.bias")
                 v = self.mm(h, w[p + "attn_v.weight"].T, p + "attn_v.weight") + self.bias(p + "attn_v.bias")
                 if positions:
-                    tap(f"{l}.q_pre_rope", q)
-                    tap(f"{l}.k_pre_rope", k)
+                    q = tap(f"{l}.q_pre_rope", q)
+                    k = tap(f"{l}.k_pre_rope", k)
                     q = self.rnd(self.rope(q, self.n_head), 4)
                     k = self.rnd(self.rope(k, self.n_head_kv), 4)
             else:
                 qkv = self.mm(h, w[p + "attn_qkv.weight"].T, p + "attn_qkv.weight") + self.bias(p + "attn_qkv.bias")
                 q, k, v = np.split(qkv, 3, axis=1)
-            tap(f"{l}.q", q)
-            tap(f"{l}.k", k)
-            tap(f"{l}.v", v)
-            att, scores, probs = self.attention(q, k, v)
+            q, k, v = tap(f"{l}.q", q), tap(f"{l}.k", k), tap(f"{l}.v", v)
+            att, scores, probs = self.attention(q, k, v, lambda pr, l=l: tap(f"{l}.attn_probs", pr))
             tap(f"{l}.attn_scores", scores)
-            tap(f"{l}.attn_probs", probs)
-            tap(f"{l}.attn_out", att)
+            att = tap(f"{l}.attn_out", att)
             proj = self.mm(att, w[p + "attn_output.weight"].T, p + "attn_output.weight")
             if self.arch == "gpt2":
                 proj = proj + self.bias(p + "attn_output.bias")
-            tap(f"{l}.attn_proj", proj)
-            x = self.rnd(x + proj, 1)
-            tap(f"{l}.resid_attn", x)
-            h = self.norm(x, p + "ffn_norm")
-            tap(f"{l}.ffn_norm", h)
+            proj = tap(f"{l}.attn_proj", proj)
+            x = tap(f"{l}.resid_attn", self.rnd(x + proj, 1))
+            h = tap(f"{l}.ffn_norm", self.norm(x, p + "ffn_norm"))
             if self.rotary:
                 gate = self.mm(h, w[p + "ffn_gate.weight"].T, p + "ffn_gate.weight")
                 up = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight")
-                hidden = self.rnd(gate / (1.0 + np.exp(-gate)) * up, 12)
+                hidden = tap(f"{l}.ffn_hidden", self.rnd(gate / (1.0 + np.exp(-gate)) * up, 12))
                 out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight")
             else:
                 u = self.mm(h, w[p + "ffn_up.weight"].T, p + "ffn_up.weight") + self.bias(p + "ffn_up.bias")
-                hidden = self.gelu(u)
+                hidden = tap(f"{l}.ffn_hidden", self.gelu(u))
                 out = self.mm(hidden, w[p + "ffn_down.weight"].T, p + "ffn_down.weight") + self.bias(p + "ffn_down.bias")
-            tap(f"{l}.ffn_hidden", hidden)
-            tap(f"{l}.ffn_out", out)
-            x = self.rnd(x + out, 1)
-            tap(f"{l}.resid_ffn", x)
-        h = self.norm(x, "output_norm")
-        tap("final_norm", h)
+            out = tap(f"{l}.ffn_out", out)
+            x = tap(f"{l}.resid_ffn", self.rnd(x + out, 1))
+        h = tap("final_norm", self.norm(x, "output_norm"))
         logits = self.mm(h, self.out_w.T, "output.weight" if "output.weight" in self.w else "token_embd.weight")
-        tap("logits", logits)
-        return logits
+        return tap("logits", logits)
 
     def gelu(self, u):
         """GELU: GPT-2's tanh approximation, or (tinyllm.gelu = "erf") the
@@ -290,10 +297,11 @@ class Model:
         pe[:, 1::2] = np.cos(ang)
         return pe
 
-    def attention(self, q, k, v):
+    def attention(self, q, k, v, probs_hook=None):
         """Causal multi-head attention with grouped K/V heads. Returns the
         concatenated head outputs (T, dim), scores (H, T, T) scaled and masked
-        with -inf, and probabilities (H, T, T)."""
+        with -inf, and probabilities (H, T, T). probs_hook(probs) -> probs:
+        what the values are mixed by (a hook on attn_probs)."""
         T, d, H = q.shape[0], self.head_dim, self.n_head
         group = H // self.n_head_kv
         qh = q.reshape(T, H, d).transpose(1, 0, 2)                       # (H, T, d)
@@ -311,8 +319,33 @@ class Model:
             probs = self.rnd(e / e.sum(axis=-1, keepdims=True), 8 + T)
         if "mask-after-softmax" in exp:  # softmax over the future too, its weights zeroed afterwards
             probs = np.where(future[None], 0.0, probs)
+        if probs_hook is not None:
+            probs = probs_hook(probs)
         out = self.mm(probs, vh).transpose(1, 0, 2).reshape(T, H * d)
         return out, scores, probs
+
+    def patch_activations(self, clean, corrupted, name, positions=None, trials=2):
+        """Activation patching, as the engine's Python module does it: the
+        run of `corrupted` with tap `name` at `positions` (all when None)
+        replaced by its values in the run of `clean`. Returns the logits
+        (T, vocab) and their rounding spread (the donor run moved by
+        rounding as the patched one is)."""
+        if len(clean) != len(corrupted):
+            raise ValueError(f"clean has {len(clean)} tokens, corrupted {len(corrupted)} (expected the same length)")
+        rows = list(range(len(clean))) if positions is None else list(positions)
+
+        def hooks():
+            donor = {}
+            self.forward(clean, donor)
+            d = donor[name]
+
+            def patch(x, pos0):
+                if x.ndim == 2:
+                    x[rows] = d[rows]
+                else:
+                    x[:, rows] = d[:, rows]
+            return {name: patch}
+        return self.rounding_spread(corrupted, trials=trials, hooks=hooks)
 
     def greedy(self, tokens, n):
         tokens = list(tokens)

@@ -284,8 +284,12 @@ class Model(_Closable):
         return out
 
     def tensor(self, name):
-        """The named tensor's values as a float32 numpy array (numpy shape),
-        dequantized from the file as its format defines them."""
+        """The named tensor's values as a read-only float32 numpy array
+        (numpy shape), dequantized from the file as its format defines
+        them, on the first request (then kept: the same array every time)."""
+        cache = self.__dict__.setdefault("_tensor_cache", {})
+        if name in cache:
+            return cache[name]
         names = list(self.tensors())
         if name not in names:
             raise KeyError(f"no tensor {name!r} in the model")
@@ -295,6 +299,38 @@ class Model(_Closable):
         err = Error()
         _check(self.lib.tinyllm_model_tensor_f32(self.h, i, out.ctypes.data_as(C.POINTER(C.c_float)), out.size,
                                                  C.byref(err)), err)
+        out.flags.writeable = False  # the model's weights: change the forward pass with hooks instead
+        cache[name] = out
+        return out
+
+    def attention_weights(self, layer):
+        """Layer `layer`'s attention matrices per head, as TransformerLens
+        names and shapes them (C = n_embd, d = head_dim): W_Q (n_head, C, d),
+        W_K and W_V (n_head_kv, C, d), W_O (n_head, d, C), and the biases
+        b_Q, b_K, b_V (heads, d) and b_O (C) where the model has them.
+        x @ W_Q[h] + b_Q[h] is head h's query (before RoPE); read-only."""
+        layer = _int(layer, "layer", 0, self.info.n_layer - 1)
+        H, Hkv, d = self.info.n_head, self.info.n_head_kv, self.info.head_dim
+        names, p = self.tensors(), f"blk.{layer}."
+
+        def per_head(w, heads):  # (heads * d, C) rows -> (heads, C, d)
+            return w.reshape(heads, d, -1).transpose(0, 2, 1)
+
+        if p + "attn_qkv.weight" in names:  # stored side by side (gpt2): q | k | v rows
+            wq, wk, wv = np.split(self.tensor(p + "attn_qkv.weight"), [H * d, (H + Hkv) * d])
+            b = self.tensor(p + "attn_qkv.bias") if p + "attn_qkv.bias" in names else None
+            bq, bk, bv = np.split(b, [H * d, (H + Hkv) * d]) if b is not None else (None, None, None)
+        else:
+            wq, wk, wv = (self.tensor(p + f"attn_{x}.weight") for x in "qkv")
+            bq, bk, bv = (self.tensor(p + f"attn_{x}.bias") if p + f"attn_{x}.bias" in names else None for x in "qkv")
+        wo = self.tensor(p + "attn_output.weight")  # (C, H * d)
+        out = {"W_Q": per_head(wq, H), "W_K": per_head(wk, Hkv), "W_V": per_head(wv, Hkv),
+               "W_O": wo.reshape(-1, H, d).transpose(1, 2, 0)}
+        for key, b, heads in (("b_Q", bq, H), ("b_K", bk, Hkv), ("b_V", bv, Hkv)):
+            if b is not None:
+                out[key] = b.reshape(heads, d)
+        if p + "attn_output.bias" in names:
+            out["b_O"] = self.tensor(p + "attn_output.bias")
         return out
 
     def tokenize(self, text, add_bos=True):
