@@ -113,7 +113,7 @@ def check_page_data(model, prompt):
     bit), logits likewise relative to their row's maximum, statistics are the
     engine taps' mean/std/min/max/rms, and the tokens are step's greedy run."""
     n_gen, out = 8, os.path.join(TMP, "data.html")
-    r = explore(model, prompt, out, "-n", str(n_gen))
+    r = explore(model, prompt, out, "-n", str(n_gen), "--greedy")
     assert out in r.stdout and "MB" in r.stdout, r.stdout
     d, html = page_data(out)
     n = d["n_tokens"]
@@ -149,6 +149,135 @@ def check_page_data(model, prompt):
     assert html.count("</script>") == 2, "the page holds exactly its two script elements"
 
 
+def run_attention(d, r, layer_index, n):
+    """(H, n, n) attention of a what-if run: whole rows (square) or lower triangles."""
+    H = d["attention"]["heads"]
+    flat = b64(r["attention"], np.float16)
+    if r["square"]:
+        return flat.reshape(len(d["attention"]["layers"]), H, n, n)[layer_index]
+    out = np.zeros((H, n, n), dtype=np.float16)
+    rows, cols = np.tril_indices(n)
+    out[:, rows, cols] = flat.reshape(len(d["attention"]["layers"]), H, -1)[layer_index]
+    return out
+
+
+def surprisal(logits, tokens):
+    """-log2 p(next token) at each position but the last, from float64 logits."""
+    l = logits.astype(np.float64)
+    m = l.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(l - m).sum(axis=1, keepdims=True)))[:, 0]
+    return (lse[:-1] - l[np.arange(len(tokens) - 1), tokens[1:]]) / np.log(2)
+
+
+def sampled(m, ids, n, experiments=None, seed=1):
+    """The explorer's continuation rule through the Python module: the
+    library's default sampler, the seed, no repetition penalty."""
+    ids, out = list(ids), []
+    with tl.Context(m, n_ctx=len(ids) + n, experiments=experiments) as c, \
+            tl.Sampler(m, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, seed=seed) as s:
+        c.prefill(ids)
+        for _ in range(n):
+            logits = c.logits()
+            if not np.all(np.isfinite(logits) | (logits == -np.inf)):
+                break
+            t = s.sample(logits, ids + out)
+            out.append(t)
+            if t == m.lib.tinyllm_token_eos(m.h):
+                break
+            c.decode(t)
+    return out
+
+
+@test
+def what_if_runs_are_the_engine_under_each_experiment():
+    """Each toggle's run on the page: its attention is the float16 of the
+    engine's own attn_probs under that experiment (bit for bit; whole rows
+    without the mask, and those rows put weight on later keys), its logits
+    the top 256 of the engine's, its surprisal -log2 softmax of them, and
+    its continuation the engine's sampled one under the experiment. The
+    base run's continuation is sampled (seed 1) unless --greedy. An
+    experiment that overflows (attn-scale=100 with naive-softmax) counts
+    its NaN positions and stops its continuation there."""
+    out = os.path.join(TMP, "runs.html")
+    n_gen = 6
+    r = explore(AUSTEN, AUSTEN_PROMPT, out, "-n", str(n_gen))
+    assert "6 what-if run(s)" in r.stdout, r.stdout
+    d, _ = page_data(out)
+    n, P, ids = d["n_tokens"], d["n_prompt"], d["tokens"]
+    assert [x["name"] for x in d["runs"]] == ["no-scale", "no-mask", "mask-after-softmax", "naive-softmax",
+                                             "no-positions", "no-norm"]
+    with tl.Model(AUSTEN) as m:
+        assert not d["generation"]["greedy"] and d["generation"]["seed"] == 1
+        assert ids[P:] == sampled(m, ids[:P], n_gen), "the page's continuation is not the seeded sample"
+        base = m.run_with_taps(ids, ["logits"])["logits"]
+        assert np.allclose(b64(d["bits"], np.float32), surprisal(base, np.array(ids)), rtol=1e-5, atol=1e-4)
+        for run in d["runs"]:
+            taps = m.run_with_taps(ids, [f"{l}.attn_probs" for l in range(6)] + ["logits"], experiments=run["name"])
+            for l in range(6):
+                want = taps[f"{l}.attn_probs"].astype(np.float16)
+                got = run_attention(d, run, l, n)
+                assert np.array_equal(got.view(np.uint16), want.view(np.uint16)), (run["name"], l)
+            if run["name"] == "no-mask":
+                assert run["square"] and np.triu(got.astype(np.float64), 1).sum() > 1, "no weight on later keys"
+            k, logits = run["logits"]["k"], taps["logits"]
+            top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+            assert np.array_equal(b64(run["logits"]["ids"], np.uint32).reshape(n, k), top), run["name"]
+            assert np.allclose(b64(run["bits"], np.float32), surprisal(logits, np.array(ids)), rtol=1e-5, atol=1e-4)
+            assert run["continuation"]["tokens"] == sampled(m, ids[:P], n_gen, run["name"]), run["name"]
+    # an experiment that breaks the arithmetic: counted, not a crash
+    r = explore(AUSTEN, AUSTEN_PROMPT, out, "-n", "4", "--toggles", "attn-scale=100+naive-softmax,no-norm")
+    d, _ = page_data(out)
+    broken = d["runs"][0]
+    assert broken["name"] == "attn-scale=100,naive-softmax" and broken["nonfinite"] > 0, broken["nonfinite"]
+    assert broken["continuation"]["stop"] == "non-finite logits" and not broken["continuation"]["tokens"]
+    # greedy on request; no toggles on request; toggles and an experiment page do not mix
+    r = explore(AUSTEN, AUSTEN_PROMPT, out, "-n", "4", "--greedy", "--toggles", "none")
+    d, _ = page_data(out)
+    assert d["generation"]["greedy"] and d["runs"] == [], d["generation"]
+    with tl.Model(AUSTEN) as m:
+        assert d["tokens"][P:] == [int(np.argmax(m.run_with_taps(d["tokens"][:i], ["logits"])["logits"][-1]))
+                                   for i in range(P, P + 4)]
+
+
+@test
+def positions_and_kv_cache_data_are_the_engines():
+    """The positions view's data: gpt2's learned table rows are the file's
+    position_embd rows (float16 of pos - embed); llama's q before and after
+    RoPE are the engine's taps, the rotation of each pair by position x
+    theta^(-2i/d). The KV cache sizes are the library's."""
+    out = os.path.join(TMP, "pos.html")
+    explore(AUSTEN, AUSTEN_PROMPT, out, "-n", "2")
+    d, _ = page_data(out)
+    n, pos = d["n_tokens"], d["positions"]
+    assert pos["kind"] == "learned" and pos["dims"] == 256
+    with tl.Model(AUSTEN) as m:
+        table = m.tensor("position_embd.weight")[:n].astype(np.float64)
+        kv1 = m.kv_bytes(1)
+    got = b64(pos["table"], np.float16).reshape(n, pos["dims"]).astype(np.float64)
+    # pos - embed in float32 then float16: within f16's rounding of the row plus f32's of the sum
+    assert np.all(np.abs(got - table) <= F16_U * np.abs(table) + 2 ** -20 * (1 + np.abs(table)) * 8)
+    assert d["kv"] == {"bytes_per_token": kv1, "n_ctx": d["model"]["n_ctx"], "bytes_context": kv1 * d["model"]["n_ctx"]}
+    path = stories260k()
+    if not path:
+        raise Skip(f"{STORIES} is absent (the gpt2 half passed)")
+    explore(path, "Once upon a time", out, "-n", "2")
+    d, _ = page_data(out)
+    n, pos = d["n_tokens"], d["positions"]
+    assert pos["kind"] == "rope" and pos["pairs"] == "adjacent"
+    hd, nh = pos["head_dim"], pos["heads"]
+    with tl.Model(path) as m:
+        taps = m.run_with_taps(d["tokens"], [f"{pos['layer']}.q_pre_rope", f"{pos['layer']}.q"])
+    pre = b64(pos["q_pre"], np.float16).reshape(n, nh, hd)
+    post = b64(pos["q"], np.float16).reshape(n, nh, hd)
+    assert np.array_equal(pre, taps[f"{pos['layer']}.q_pre_rope"].reshape(n, -1, hd)[:, :nh].astype(np.float16))
+    assert np.array_equal(post, taps[f"{pos['layer']}.q"].reshape(n, -1, hd)[:, :nh].astype(np.float16))
+    ang = np.arange(n)[:, None] * pos["theta"] ** (-np.arange(0, hd, 2) / hd)
+    a, b = pre[..., 0::2].astype(np.float64), pre[..., 1::2].astype(np.float64)
+    c, s = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    turned = np.stack([a * c - b * s, a * s + b * c], axis=-1).reshape(n, nh, hd)
+    assert np.all(np.abs(turned - post) <= 4 * F16_U * (np.abs(a) + np.abs(b)).repeat(2, axis=-1) + 1e-6)
+
+
 @test
 def logit_lens_and_tokens_follow_the_reference():
     """The lens' last row is the model's output: its top token and probability
@@ -156,7 +285,7 @@ def logit_lens_and_tokens_follow_the_reference():
     continuation is the reference's up to its first near tie."""
     n_gen, out = 8, os.path.join(TMP, "lens.html")
     prompt = "Emma was"
-    explore(TINY_SIN, prompt, out, "-n", str(n_gen))
+    explore(TINY_SIN, prompt, out, "-n", str(n_gen), "--greedy")
     d, _ = page_data(out)
     n, k = d["n_tokens"], d["lens"]["k"]
     ids = np.array(d["lens"]["ids"]).reshape(-1, n, k)
@@ -290,6 +419,65 @@ def browser_tools():
     return chromium, node
 
 
+def check_opening_and_views(d, out):
+    """What a page opens on: the head its stated rule picks (recomputed here
+    from the page's float16 attention), the KV cache line with the
+    library's numbers, the what-if table's bits per token."""
+    n, H = d["n_tokens"], d["attention"]["heads"]
+    best, best_score = None, -1.0
+    for li in range(len(d["attention"]["layers"])):
+        a = attention_of(d, li, n).astype(np.float64)
+        for h in range(H):
+            score = np.mean([a[h, q, 1:q + 1].max() for q in range(1, n)])
+            if score > best_score:
+                best, best_score = (li, h), score
+    assert (out["opening"]["layer_index"], out["opening"]["head"]) == best, (out["opening"], best)
+    assert f"{best_score:.2f}" in out["opening"]["text"] and "single key other than the first token" in out["opening"]["text"]
+    kv = d["kv"]["bytes_per_token"]
+    m = re.search(r"KV cache: ([0-9.]+) KiB per token .* these (\d+) tokens: ([0-9.]+) KiB", out["kv_line"])
+    assert m and abs(float(m.group(1)) - kv / 1024) <= 0.0501 and int(m.group(2)) == n, out["kv_line"]
+    assert abs(float(m.group(3)) - kv * n / 1024) <= 0.0501, out["kv_line"]
+    rows = out["whatif_rows"]
+    assert len(rows) == 1 + len(d["runs"]) and rows[0][0] in ("as trained", d["experiments"])
+    bits = b64(d["bits"], np.float32)
+    assert rows[0][1].startswith(f"{np.mean(bits):.3f}"), rows[0]
+    for run, row in zip(d["runs"], rows[1:]):
+        b = b64(run["bits"], np.float32)
+        assert row[0] == run["name"] and row[1].startswith(f"{np.mean(b[np.isfinite(b)]):.3f}"), (row, run["name"])
+
+
+@test
+def the_rope_positions_view_turns_each_pair():
+    """A llama page (stories260K): the positions view draws each pair of the
+    selected query before and after RoPE, turned by position x
+    theta^(-2i/d), with the engine's values."""
+    chromium, node = browser_tools()
+    path = stories260k()
+    if not path:
+        raise Skip(f"{STORIES} is absent")
+    page = os.path.join(TMP, "rope.html")
+    explore(path, "Once upon a time, there was a", page, "-n", "4")
+    d, _ = page_data(page)
+    plan_path = os.path.join(TMP, "plan_rope.json")
+    with open(plan_path, "w") as f:
+        json.dump({"chromium": chromium, "only_load": True}, f)
+    r = subprocess.run([node, os.path.join(ROOT, "tests", "browser", "explore_check.mjs"), page, plan_path,
+                        os.path.join(TMP, "rope.png")], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert not out["console_errors"] and not out["page_errors"], (out["console_errors"], out["page_errors"])
+    check_opening_and_views(d, out)
+    pos, n = d["positions"], d["n_tokens"]
+    assert "RoPE" in out["positions"]["caption"] and out["positions"]["rope"], out["positions"]
+    pre = b64(pos["q_pre"], np.float16).reshape(n, pos["heads"], -1).astype(np.float64)
+    post = b64(pos["q"], np.float16).reshape(n, pos["heads"], -1).astype(np.float64)
+    p, h = n - 1, max(0, out["opening"]["head"]) if out["opening"]["head"] < pos["heads"] else pos["heads"] - 1
+    for pair in out["positions"]["rope"]:
+        i = pair["pair"]
+        assert pair["pre"] == list(pre[p, h, 2 * i:2 * i + 2]) and pair["post"] == list(post[p, h, 2 * i:2 * i + 2])
+        assert abs(pair["angle"] - p * pos["theta"] ** (-2 * i / pos["head_dim"])) < 1e-9
+
+
 def sampler_keeps(p, ids, top_k, top_p, min_p):
     """The engine's filter rules (src/sampler.c) on probabilities p (ids: their tokens)."""
     order = sorted(range(len(p)), key=lambda i: (-p[i], ids[i]))
@@ -308,14 +496,14 @@ def the_page_in_a_browser_shows_the_engines_numbers():
     page = os.path.join(TMP, "a.html")
     shot = os.path.join(TMP, "shot.png")
     n_gen = 24
-    explore(AUSTEN, AUSTEN_PROMPT, page, "-n", str(n_gen))
+    explore(AUSTEN, AUSTEN_PROMPT, page, "-n", str(n_gen), "--greedy")
     d, _ = page_data(page)
     n, P = d["n_tokens"], d["n_prompt"]
     tokens, dumps = step_dumps(AUSTEN, AUSTEN_PROMPT, n_gen, [f"{l}.attn_probs" for l in range(6)] + ["logits"])
     assert tokens == d["tokens"]
     plan = {"chromium": chromium, "attention": [[0, 0, 5], [3, 2, P + 3], [5, 7, n - 1], [2, -1, P - 1]],
             "hover": [[1, 4, P - 1, 2], [4, 0, n - 2, P]], "temperatures": [0.3, 1.0, 1.7], "dist_pos": P - 1,
-            "click": 4, "lens_hover": [6, P - 1]}
+            "click": 4, "lens_hover": [6, P - 1], "run": 2}
     plan_path = os.path.join(TMP, "plan.json")
     with open(plan_path, "w") as f:
         json.dump(plan, f)
@@ -393,6 +581,21 @@ def the_page_in_a_browser_shows_the_engines_numbers():
 
     # one decode step per generated token
     assert out["decode_lines"] == n - P
+
+    check_opening_and_views(d, out)
+    # the no-mask run's button: whole rows (later keys visible), its own attention and logits
+    no_mask = d["runs"][1]
+    assert no_mask["name"] == "no-mask" and out["run"]["run"] == 2 and "no-mask" in out["run"]["note"]
+    hm = np.array(out["run"]["heatmap"])
+    assert hm.shape == (n, n), hm.shape
+    li, head = d["attention"]["layers"].index(out["run"]["attn_row"]["layer"]), out["run"]["attn_row"]["head"]
+    a = run_attention(d, no_mask, li, n).astype(np.float64)
+    want = a.mean(axis=0) if head < 0 else a[head]
+    assert np.max(np.abs(hm - want)) <= 1e-12, "the no-mask heatmap is not the run's attention"
+    k = no_mask["logits"]["k"]
+    run_ids = b64(no_mask["logits"]["ids"], np.uint32).reshape(n, k)[plan["dist_pos"]]
+    assert [r["id"] for r in out["run"]["dist"]["rows"]][:5] == list(run_ids[:5]), "the distribution did not follow"
+    assert all(len(r) == q + 1 for q, r in enumerate(out["run_back"])), "back to the model as trained: triangles"
 
     # the screenshot is a real picture: many colours, mostly not background
     png_check = os.path.join(BUILD, "tests", "png_check")

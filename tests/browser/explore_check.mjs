@@ -6,7 +6,9 @@
 // usage: node explore_check.mjs PAGE.html PLAN.json SCREENSHOT.png
 // PLAN: {"chromium": "/usr/bin/chromium", "attention": [[layer, head, query], ...],
 //        "hover": [[layer, head, query, key], ...], "temperatures": [0.5, 1.0, ...],
-//        "dist_pos": P, "click": P}
+//        "dist_pos": P, "click": P, "run": R}
+// With "only_load": true, only what the page shows on opening (a second
+// page, e.g. another model family's positions view).
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
@@ -33,6 +35,22 @@ try {
   out.n_tokens = await page.evaluate(() => window.tinyllmExplore.data.n_tokens);
   out.layers = await page.evaluate(() => window.tinyllmExplore.data.attention.layers);
   out.tokens = await page.evaluate(() => window.tinyllmExplore.data.tokens);
+
+  // what the page opens on: the head its rule chose, the KV cache line, the positions view
+  out.opening = await page.evaluate(() => ({ layer_index: window.tinyllmExplore.state.layer,
+                                             head: window.tinyllmExplore.state.head,
+                                             text: document.getElementById("attn-opening").textContent }));
+  out.kv_line = await page.locator("#kv-line").innerText();
+  out.positions = await page.evaluate(() => ({ caption: document.getElementById("pos-caption").textContent,
+                                               width: document.getElementById("pos-canvas").width,
+                                               height: document.getElementById("pos-canvas").height,
+                                               rope: window.tinyllmExplore.shown.rope }));
+  out.whatif_rows = await page.$$eval("#whatif-table tr[data-run]", els => els.map(e => Array.from(e.cells, c => c.textContent)));
+  if (plan.only_load) {
+    process.stdout.write(JSON.stringify(out));
+    await browser.close();
+    process.exit(0);
+  }
 
   // the token strip: a click selects the query and changes the views
   const before = await page.locator("#attn-row").innerText();
@@ -64,6 +82,7 @@ try {
   for (const [layer, head, query, key] of plan.hover) {
     await page.selectOption("#attn-layer", String(out.layers.indexOf(layer)));
     await page.selectOption("#attn-head", String(head));
+    await page.locator("#attn-heatmap").scrollIntoViewIfNeeded();
     const box = await page.locator("#attn-heatmap").boundingBox();
     const geo = await page.evaluate(() => window.tinyllmExplore.heatmapGeometry(document.getElementById("attn-heatmap")));
     const canvasW = await page.evaluate(() => document.getElementById("attn-heatmap").width);
@@ -98,6 +117,15 @@ try {
   await page.locator("#top-p").fill("1");
   await page.locator("#min-p").fill("0");
   out.dist_top_k3 = await page.evaluate(() => window.tinyllmExplore.shown.dist);
+
+  // a what-if run: its button switches the attention and distribution views
+  await page.locator(`#whatif-runs button[data-run="${plan.run}"]`).click();
+  await page.locator(`#token-strip .tok[data-pos="${plan.dist_pos}"]`).click();
+  out.run = await page.evaluate(() => ({ run: window.tinyllmExplore.state.run, heatmap: window.tinyllmExplore.shown.heatmap,
+                                         attn_row: window.tinyllmExplore.shown.attnRow, dist: window.tinyllmExplore.shown.dist,
+                                         note: document.getElementById("run-note").textContent }));
+  await page.locator('#whatif-runs button[data-run="0"]').click();
+  out.run_back = await page.evaluate(() => window.tinyllmExplore.shown.heatmap);
 
   // the decode steps: one line per generated token
   out.decode_lines = await page.locator("#decode-list > div").count();

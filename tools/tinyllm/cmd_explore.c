@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "encode.h"
+#include "explore_runs.h"
 #include "half.h" /* the library's float16 conversion */
 #include "probs.h"
 #include "stepper.h"
@@ -33,7 +34,15 @@ typedef struct {
     tinyllm_sampler_params sp;
     int n_gen;            /* continuation tokens asked for */
     const char *model_path, *prompt;
+    tinyllm_experiments toggles[MAX_LIST]; /* the what-if runs the page switches between */
+    int n_toggles;
+    const char *toggles_left_out; /* why the default toggles were dropped, or NULL */
+    explore_run *runs;    /* built: one per toggle */
+    int n_runs;
 } explore_plan;
+
+#define POS_TABLE_CELLS 262144 /* position-table values kept (positions x dims), at most */
+#define ROPE_HEADS 4           /* heads whose q before and after RoPE the page keeps */
 
 /* ------------------------------------------------------------ sizes -- */
 
@@ -47,7 +56,10 @@ static double estimate_data_bytes(const stepper *st, const explore_plan *pl, int
     double lens = (st->info.n_layer + 1.0) * n * LENS_TOP * 16;
     double vocab = 0;
     for (int i = 0; i < st->info.n_vocab; i++) vocab += strlen(tinyllm_token_piece(st->m, i)) + 4;
-    return (attn + logits + stats) * 4 / 3 + lens + vocab + n * 32.0;
+    double positions = st->info.positions == TINYLLM_POS_ROPE
+                           ? 2.0 * n * (H < ROPE_HEADS ? H : ROPE_HEADS) * st->info.head_dim * 2
+                           : fmin((double)n * st->info.n_embd, POS_TABLE_CELLS) * 2;
+    return (attn + logits + stats + positions + n * 4.0) * 4 / 3 + lens + vocab + n * 32.0;
 }
 
 /* ------------------------------------------------------------- JSON -- */
@@ -112,20 +124,6 @@ static uint16_t *attention_f16(const stepper *st, const explore_plan *pl, int n,
     return out;
 }
 
-typedef struct {
-    float v;
-    int id;
-} scored;
-
-static int by_value_desc(const void *a, const void *b) {
-    const scored *x = a, *y = b;
-    /* NaN sorts last; ties by id so the page is reproducible */
-    int xn = isnan(x->v), yn = isnan(y->v);
-    if (xn != yn) return xn - yn;
-    if (x->v != y->v) return x->v < y->v ? 1 : -1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* The next-token logits of every position minus the position's maximum, as
  * float16 (exact near the top, where probabilities live): (n, K), with the
  * token ids (n, K) when K < n_vocab (the K largest, in descending order)
@@ -135,32 +133,12 @@ static int logits_f16(const stepper *st, int n, int K, uint16_t **values, uint32
     *values = malloc((size_t)n * K * sizeof **values);
     *ids = K < V ? malloc((size_t)n * K * sizeof **ids) : NULL;
     *maxima = malloc((size_t)n * sizeof **maxima);
-    scored *order = K < V ? malloc((size_t)V * sizeof *order) : NULL;
-    if (!*values || !*maxima || (K < V && (!*ids || !order))) {
-        free(order);
-        return -1;
-    }
-    for (int p = 0; p < n; p++) {
-        const float *l = logits_at(st, p);
-        float max = -INFINITY;
-        for (int i = 0; l && i < V; i++)
-            if (l[i] > max) max = l[i];
-        if (!isfinite(max)) max = 0; /* every logit -inf or NaN: stored as they are */
-        (*maxima)[p] = max;
-        uint16_t *row = *values + (size_t)p * K;
-        if (K == V) {
-            for (int i = 0; i < V; i++) row[i] = l ? f32_to_f16(l[i] - max) : 0;
-            continue;
-        }
-        for (int i = 0; i < V; i++) order[i] = (scored){l ? l[i] : 0, i};
-        qsort(order, (size_t)V, sizeof *order, by_value_desc);
-        for (int i = 0; i < K; i++) {
-            row[i] = f32_to_f16(order[i].v - max);
-            (*ids)[(size_t)p * K + i] = (uint32_t)order[i].id;
-        }
-    }
-    free(order);
-    return 0;
+    const float **rows = malloc((size_t)n * sizeof *rows);
+    int rc = !*values || !*maxima || (K < V && !*ids) || !rows ? -1 : 0;
+    for (int p = 0; !rc && p < n; p++) rows[p] = logits_at(st, p);
+    if (!rc) rc = top_logits_f16(rows, n, V, K, *values, *ids, *maxima);
+    free(rows);
+    return rc;
 }
 
 /* mean, std, min, max, rms of every tap at every position (finite values;
@@ -237,6 +215,109 @@ static int write_lens(FILE *f, const stepper *st, int n) {
     return 0;
 }
 
+/* The positions view's data. RoPE: q before and after the rotation for the
+ * first ROPE_HEADS heads of the first stored layer, (n, heads, head_dim)
+ * each. Absolute positions: the table's rows 0..n-1 (pos minus embed: what
+ * was added), the first dims that fit POS_TABLE_CELLS. null where the run
+ * had no positions (the no-positions experiment). */
+static void write_positions(FILE *f, const stepper *st, const explore_plan *pl, int n) {
+    int rope = st->info.positions == TINYLLM_POS_ROPE;
+    key(f, "positions");
+    fputc('{', f);
+    str_member(f, "kind", rope ? "rope" : st->info.positions == TINYLLM_POS_LEARNED ? "learned" : "sinusoidal");
+    if (rope) {
+        int L = pl->layers[0], d = st->info.head_dim, nh = st->info.n_head < ROPE_HEADS ? st->info.n_head : ROPE_HEADS;
+        char pre_name[48], post_name[48];
+        snprintf(pre_name, sizeof pre_name, "%d.q_pre_rope", L), snprintf(post_name, sizeof post_name, "%d.q", L);
+        int pre = tap_index(st, pre_name), post = tap_index(st, post_name);
+        num_member(f, "theta", st->info.rope_theta);
+        /* which elements a pair rotates: llama's adjacent (2i, 2i+1), qwen2's halves (i, i + d/2) */
+        str_member(f, "pairs", strcmp(st->info.architecture, "qwen2") ? "adjacent" : "halves");
+        int_member(f, "layer", L), int_member(f, "heads", nh), int_member(f, "head_dim", d);
+        uint16_t *buf = pre >= 0 && post >= 0 ? malloc((size_t)n * nh * d * sizeof *buf) : NULL;
+        for (int which = 0; which < 2; which++) {
+            key(f, which ? "q" : "q_pre");
+            if (!buf) {
+                fputs(which ? "null" : "null,", f);
+                continue;
+            }
+            for (int p = 0; p < n; p++) {
+                const float *row = tap_store_row(&st->store, which ? post : pre, p);
+                for (int i = 0; i < nh * d; i++) buf[(size_t)p * nh * d + i] = row ? f32_to_f16(row[i]) : 0;
+            }
+            fputc('"', f), base64_write(f, buf, (size_t)n * nh * d * sizeof *buf), fputc('"', f);
+            if (!which) fputc(',', f);
+        }
+        free(buf);
+    } else {
+        int C = st->info.n_embd, dims = (long)n * C > POS_TABLE_CELLS ? POS_TABLE_CELLS / n : C;
+        int embed = tap_index(st, "embed"), pos = tap_index(st, "pos");
+        uint16_t *buf = pos >= 0 && embed >= 0 ? malloc((size_t)n * dims * sizeof *buf) : NULL;
+        int_member(f, "dims", dims), int_member(f, "n_embd", C);
+        key(f, "table");
+        if (!buf) {
+            fputs("null", f);
+        } else {
+            for (int p = 0; p < n; p++) {
+                const float *a = tap_store_row(&st->store, pos, p), *b = tap_store_row(&st->store, embed, p);
+                for (int i = 0; i < dims; i++) buf[(size_t)p * dims + i] = a && b ? f32_to_f16(a[i] - b[i]) : 0;
+            }
+            fputc('"', f), base64_write(f, buf, (size_t)n * dims * sizeof *buf), fputc('"', f);
+        }
+        free(buf);
+    }
+    fputs("},", f);
+}
+
+/* The next-token logits as the page stores them: {"k", "max", ["ids"], "values"} */
+static void write_logits(FILE *f, int n, int k, const float *maxima, const uint32_t *ids, const uint16_t *values) {
+    fprintf(f, "{\"k\":%d,\"encoding\":\"f16\",\"max\":[", k);
+    for (int p = 0; p < n; p++) {
+        if (p) fputc(',', f);
+        num(f, maxima[p]);
+    }
+    fputs("],", f);
+    if (ids) {
+        base64_member(f, "ids", ids, (size_t)n * k * sizeof *ids);
+        fputc(',', f);
+    }
+    base64_member(f, "values", values, (size_t)n * k * sizeof *values);
+    fputc('}', f);
+}
+
+/* The what-if runs: each toggle's attention, logits, surprisal and its own
+ * continuation (see explore_runs.h). */
+static void write_runs(FILE *f, const stepper *st, const explore_plan *pl, int n) {
+    key(f, "runs");
+    fputc('[', f);
+    for (int i = 0; i < pl->n_runs; i++) {
+        const explore_run *r = &pl->runs[i];
+        fputs(i ? ",{" : "{", f);
+        str_member(f, "name", r->name);
+        fprintf(f, "\"square\":%s,\"nonfinite\":%d,", r->square ? "true" : "false", r->n_nonfinite);
+        base64_member(f, "attention", r->attn, r->n_attn * sizeof *r->attn);
+        fputc(',', f);
+        base64_member(f, "bits", r->bits, (size_t)(n - 1) * sizeof *r->bits);
+        fputc(',', f);
+        key(f, "logits");
+        write_logits(f, n, r->k, r->logit_max, r->logit_ids, r->logit_values);
+        fputs(",\"continuation\":{\"tokens\":[", f);
+        for (int t = 0; t < r->n_continuation; t++) fprintf(f, t ? ",%d" : "%d", r->continuation[t]);
+        fputs("],\"labels\":[", f);
+        for (int t = 0; t < r->n_continuation; t++) {
+            char *l = token_label(st->m, r->continuation[t]);
+            if (t) fputc(',', f);
+            json_write_string(f, l ? l : "", 1);
+            free(l);
+        }
+        fputs("],\"stop\":", f);
+        json_write_string(f, r->stop, 1);
+        fputs("}}", f);
+    }
+    fputs("],", f);
+    str_member(f, "toggles_left_out", pl->toggles_left_out ? pl->toggles_left_out : "");
+}
+
 /* The page's data: one JSON object (html_safe strings, so it can sit in a
  * <script> element). -1 when out of memory. */
 static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const char *stop_reason) {
@@ -244,8 +325,11 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     size_t n_attn = 0;
     uint16_t *attn = attention_f16(st, pl, n, &n_attn), *lvals = NULL;
     uint32_t *lids = NULL;
-    float *lmax = NULL, *stats = tap_statistics(st, n);
-    if (!attn || !stats || logits_f16(st, n, pl->logits_k, &lvals, &lids, &lmax)) goto done;
+    float *lmax = NULL, *stats = tap_statistics(st, n), *bits = malloc((size_t)n * sizeof *bits);
+    const float **rows = malloc((size_t)n * sizeof *rows);
+    if (!attn || !stats || !bits || !rows || logits_f16(st, n, pl->logits_k, &lvals, &lids, &lmax)) goto done;
+    for (int p = 0; p < n; p++) rows[p] = logits_at(st, p);
+    surprisal_bits(rows, st->tokens, n, V, bits);
     fputc('{', f);
     str_member(f, "format", "tinyllm-explore 1");
     str_member(f, "version", TINYLLM_VERSION);
@@ -259,6 +343,9 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     int_member(f, "n_head_kv", st->info.n_head_kv), int_member(f, "n_embd", st->info.n_embd);
     int_member(f, "head_dim", st->info.head_dim), int_member(f, "n_ff", st->info.n_ff);
     int_member(f, "n_vocab", V), int_member(f, "n_ctx", tinyllm_context_n_ctx(st->ctx));
+    str_member(f, "positions", st->info.positions == TINYLLM_POS_ROPE      ? "rope"
+                               : st->info.positions == TINYLLM_POS_LEARNED ? "learned"
+                                                                           : "sinusoidal");
     key(f, "n_params");
     fprintf(f, "%lld}", (long long)st->info.n_params);
     fputc(',', f);
@@ -307,18 +394,16 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     fputs("},", f);
 
     key(f, "logits");
-    fprintf(f, "{\"k\":%d,\"encoding\":\"f16\",\"max\":[", pl->logits_k);
-    for (int p = 0; p < n; p++) {
-        if (p) fputc(',', f);
-        num(f, lmax[p]);
-    }
-    fputs("],", f);
-    if (lids) {
-        base64_member(f, "ids", lids, (size_t)n * pl->logits_k * sizeof *lids);
-        fputc(',', f);
-    }
-    base64_member(f, "values", lvals, (size_t)n * pl->logits_k * sizeof *lvals);
-    fputs("},", f);
+    write_logits(f, n, pl->logits_k, lmax, lids, lvals);
+    fputc(',', f);
+    base64_member(f, "bits", bits, (size_t)(n - 1) * sizeof *bits); /* -log2 p(next token), (n - 1) */
+    fputc(',', f);
+    key(f, "kv");
+    fprintf(f, "{\"bytes_per_token\":%llu,\"n_ctx\":%d,\"bytes_context\":%llu},",
+            (unsigned long long)tinyllm_model_kv_bytes(st->m, 1), tinyllm_context_n_ctx(st->ctx),
+            (unsigned long long)tinyllm_model_kv_bytes(st->m, tinyllm_context_n_ctx(st->ctx)));
+    write_positions(f, st, pl, n);
+    write_runs(f, st, pl, n);
 
     if (write_lens(f, st, n)) goto done;
 
@@ -342,7 +427,7 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     fputs("}}", f);
     rc = ferror(f) ? -1 : 0;
 done:
-    free(attn), free(stats), free(lvals), free(lids), free(lmax);
+    free(attn), free(stats), free(lvals), free(lids), free(lmax), free(bits), free(rows);
     return rc;
 }
 
@@ -411,16 +496,81 @@ static const char *generate(stepper *st, const explore_plan *pl) {
     return why;
 }
 
+/* --toggles LIST: "none", or runs separated by commas, each one experiment
+ * or several joined by '+' ("no-scale,no-mask+no-scale,attn-scale=0.5").
+ * NULL (not given): the default set. 0, or -1 with the reason in why. */
+static int parse_toggles(const char *spec, explore_plan *pl, char *why, size_t why_cap) {
+    pl->n_toggles = 0;
+    if (!spec) {
+        for (int i = 0; i < EXPLORE_N_TOGGLES_DEFAULT; i++)
+            tinyllm_experiments_parse(EXPLORE_TOGGLES_DEFAULT[i], &pl->toggles[pl->n_toggles++], NULL);
+        return 0;
+    }
+    if (!strcmp(spec, "none")) return 0;
+    const char *p = spec;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[128];
+        if (len == 0 || len >= sizeof item) {
+            snprintf(why, why_cap, "expected experiment names separated by commas, or none");
+            return -1;
+        }
+        if (pl->n_toggles == MAX_LIST) {
+            snprintf(why, why_cap, "at most %d runs", MAX_LIST);
+            return -1;
+        }
+        memcpy(item, p, len), item[len] = 0;
+        for (char *c = item; *c; c++)
+            if (*c == '+') *c = ',';
+        tinyllm_error err = {0};
+        tinyllm_experiments *e = &pl->toggles[pl->n_toggles];
+        if (tinyllm_experiments_parse(item, e, &err)) {
+            snprintf(why, why_cap, "%s", err.message);
+            return -1;
+        }
+        if (!e->flags) {
+            snprintf(why, why_cap, "'%s' is no experiment (the page always holds the model as trained)", item);
+            return -1;
+        }
+        pl->n_toggles++;
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
+}
+
+/* The what-if runs over the page's text; 0, or an exit code after a message. */
+static int build_runs(stepper *st, explore_plan *pl, int n_threads) {
+    pl->runs = calloc((size_t)pl->n_toggles + 1, sizeof *pl->runs);
+    if (!pl->runs) return EXIT_RUNTIME;
+    explore_runs_plan rp = {st->m,           tinyllm_context_n_ctx(st->ctx), n_threads,    st->tokens, st->n_tokens,
+                            st->n_prompt,    pl->layers,                     pl->n_layers, pl->sp,     pl->n_gen};
+    for (int i = 0; i < pl->n_toggles; i++) {
+        char why[600];
+        if (explore_run_build(&pl->runs[pl->n_runs], &rp, &pl->toggles[i], why, sizeof why)) {
+            explore_run_free(&pl->runs[pl->n_runs]);
+            say("tinyllm explore: the %s run: %s\n", pl->runs[pl->n_runs].name, why);
+            return EXIT_RUNTIME;
+        }
+        pl->n_runs++;
+    }
+    return EXIT_OK;
+}
+
+static void free_runs(explore_plan *pl) {
+    for (int i = 0; i < pl->n_runs; i++) explore_run_free(&pl->runs[i]);
+    free(pl->runs);
+}
+
 int cmd_explore(int argc, char **argv) {
     const char *out_path = "explore.html";
-    int top_logits = 0, all_layers_given = 0;
+    int top_logits = 0, all_layers_given = 0, greedy = 0;
+    const char *toggles = NULL;
     uint64_t seed = 1;
     int_list layers = {0};
     common_flags cf = {0};
     const unsigned common = CF_MODEL | CF_CTX | CF_THREADS | CF_EXPERIMENT;
     explore_plan pl = {.n_gen = 16, .max_mb = 8.0f};
-    pl.sp = tinyllm_sampler_default_params();
-    pl.sp.temperature = 0.0f;
+    pl.sp = tinyllm_sampler_default_params(); /* a seeded sample: one page per seed; --greedy for argmax */
     pl.sp.repeat_penalty = 1.0f;
     const opt_spec own[] = {
         {"--prompt", "-p", OPT_STRING, &pl.prompt, "TEXT", "prompt text (required)", NULL},
@@ -433,7 +583,13 @@ int cmd_explore(int argc, char **argv) {
          "refuse to write a page larger than this (default 8; the estimate comes first)", NULL},
         {"--top-logits", NULL, OPT_INT, &top_logits, "K",
          "next-token logits kept per position (default: all for vocabularies up to 8192, else 1024)", NULL},
-        {"--temp", NULL, OPT_FLOAT, &pl.sp.temperature, "T", "continuation temperature; 0 = greedy (default 0)", NULL},
+        {"--temp", NULL, OPT_FLOAT, &pl.sp.temperature, "T", "continuation temperature; 0 = greedy (default 0.8)", NULL},
+        {"--greedy", NULL, OPT_FLAG, &greedy, NULL, "the most likely token every step (same as --temp 0)", NULL},
+        {"--toggles", NULL, OPT_STRING, &toggles, "LIST",
+         "what-if runs the page switches between: experiments separated by commas, '+' joins several into one "
+         "run, or none (default: no-scale,no-mask,mask-after-softmax,naive-softmax,no-positions,no-norm, left out "
+         "if over --max-mb)",
+         NULL},
         {"--top-k", NULL, OPT_INT, &pl.sp.top_k, "K", "continuation top-k; 0 = off (default 40)", NULL},
         {"--top-p", NULL, OPT_FLOAT, &pl.sp.top_p, "P", "continuation top-p in (0,1] (default 0.95)", NULL},
         {"--min-p", NULL, OPT_FLOAT, &pl.sp.min_p, "P", "continuation min-p (default 0.05)", NULL},
@@ -455,6 +611,13 @@ int cmd_explore(int argc, char **argv) {
         return usage_error(&cmd, "--max-mb %g: expected a size in megabytes > 0", pl.max_mb);
     if (top_logits < 0) return usage_error(&cmd, "--top-logits %d: expected >= 1 (0 = the default)", top_logits);
     pl.sp.seed = seed;
+    if (greedy) pl.sp.temperature = 0.0f;
+    char why[600];
+    if (parse_toggles(toggles, &pl, why, sizeof why)) return usage_error(&cmd, "--toggles %s: %s", toggles, why);
+    if (toggles && cf.exp.flags)
+        return usage_error(&cmd, "--toggles with --experiment: the toggles compare runs with the model as trained "
+                                 "(use one or the other)");
+    if (cf.exp.flags) pl.n_toggles = 0; /* the page is itself one experiment */
     tinyllm_error err = {0};
     if (tinyllm_sampler_params_check(&pl.sp, &err)) return usage_error(&cmd, "%s", err.message);
 
@@ -490,7 +653,14 @@ int cmd_explore(int argc, char **argv) {
         rc = usage_error(&cmd, "the prompt (%d tokens) and -n %d do not fit the context of %d tokens (use --ctx, a "
                                "shorter prompt or a smaller -n)", st.n_prompt, pl.n_gen, tinyllm_context_n_ctx(st.ctx));
     double limit = pl.max_mb * 1e6, assets = strlen(explore_page_html) + strlen(explore_css) + strlen(explore_js);
-    double estimate = assets + estimate_data_bytes(&st, &pl, n_final);
+    double estimate = assets + estimate_data_bytes(&st, &pl, n_final), runs_bytes = 0;
+    explore_runs_plan sizing = {.n_tokens = n_final, .n_layers = pl.n_layers, .n_gen = pl.n_gen};
+    for (int i = 0; i < pl.n_toggles; i++) runs_bytes += explore_run_bytes(&sizing, &pl.toggles[i], V, st.info.n_head);
+    if (!rc && estimate + runs_bytes > limit && !toggles && pl.n_toggles) { /* the default set: dropped, said */
+        pl.toggles_left_out = "the experiment toggles would take the page over --max-mb";
+        pl.n_toggles = 0, runs_bytes = 0;
+    }
+    estimate += runs_bytes;
     if (!rc && estimate > limit)
         rc = usage_error(&cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads, "
                                "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens, "
@@ -498,6 +668,7 @@ int cmd_explore(int argc, char **argv) {
                          pl.max_mb);
     const char *stop = rc ? NULL : generate(&st, &pl);
     if (!rc && !stop) rc = EXIT_RUNTIME;
+    if (!rc) rc = build_runs(&st, &pl, cf.n_threads);
     if (!rc) {
         out_file o;
         char why[256];
@@ -521,11 +692,13 @@ int cmd_explore(int argc, char **argv) {
                 rc = EXIT_RUNTIME;
             } else {
                 printf("wrote %s: %.2f MB, %d tokens (%d prompt + %d generated, stopped at %s), attention of %d "
-                       "layer(s)\n", out_path, size / 1e6, st.n_tokens, st.n_prompt, st.n_tokens - st.n_prompt, stop,
-                       pl.n_layers);
+                       "layer(s), %d what-if run(s)%s\n", out_path, size / 1e6, st.n_tokens, st.n_prompt,
+                       st.n_tokens - st.n_prompt, stop, pl.n_layers, pl.n_runs,
+                       pl.toggles_left_out ? " (toggles left out: over --max-mb)" : "");
             }
         }
     }
+    free_runs(&pl);
     free_stepper(&st);
     return rc;
 }

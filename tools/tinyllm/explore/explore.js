@@ -33,17 +33,29 @@
     for (let i = 0; i < out.length; i++) out[i] = dv.getUint32(4 * i, true);
     return out;
   }
-  const attn = f16(D.attention.data);
-  const logitValues = f16(D.logits.values), logitIds = D.logits.ids ? u32(D.logits.ids) : null;
   const stats = f32(D.stats.data);
   const TRI = N * (N + 1) / 2;
+  /* the runs the page switches between: the model as trained (the page's own
+   * run), then each what-if run (--toggles): the same text, one experiment */
+  const RUNS = [{ name: D.experiments === "none" ? "as trained" : D.experiments, square: false, nonfinite: null,
+                  attn: f16(D.attention.data), bits: f32(D.bits), logits: D.logits,
+                  logitValues: f16(D.logits.values), logitIds: D.logits.ids ? u32(D.logits.ids) : null,
+                  continuation: { labels: D.labels.slice(P), stop: D.generation.stop } }]
+    .concat(D.runs.map(r => ({ name: r.name, square: r.square, nonfinite: r.nonfinite, attn: f16(r.attention),
+                               bits: f32(r.bits), logits: r.logits, logitValues: f16(r.logits.values),
+                               logitIds: r.logits.ids ? u32(r.logits.ids) : null, continuation: r.continuation })));
+  let run = RUNS[0];
 
-  /* attention weight of query q on key k (k <= q) in stored layer index li, head h */
-  function weight(li, h, q, k) { return attn[(li * H + h) * TRI + q * (q + 1) / 2 + k]; }
-  /* a row of the heatmap: head h, or the mean of the heads (h = -1) */
+  /* attention weight of query q on key k in stored layer index li, head h
+   * (k <= q, or any key in a run without the mask) */
+  function weight(li, h, q, k) {
+    return run.square ? run.attn[((li * H + h) * N + q) * N + k] : run.attn[(li * H + h) * TRI + q * (q + 1) / 2 + k];
+  }
+  /* a row of the heatmap: head h, or the mean of the heads (h = -1); the
+   * keys the query could read: 0..q, or all N without the mask */
   function attnRow(li, h, q) {
-    const row = new Float64Array(q + 1);
-    for (let k = 0; k <= q; k++) {
+    const row = new Float64Array(run.square ? N : q + 1);
+    for (let k = 0; k < row.length; k++) {
       if (h >= 0) row[k] = weight(li, h, q, k);
       else { let s = 0; for (let j = 0; j < H; j++) s += weight(li, j, q, k); row[k] = s / H; }
     }
@@ -56,8 +68,8 @@
   }
   /* the stored next-token logits after position pos: [{id, logit}] */
   function logitsAt(pos) {
-    const K = D.logits.k, base = pos * K, max = D.logits.max[pos] === null ? 0 : D.logits.max[pos], out = new Array(K);
-    for (let i = 0; i < K; i++) out[i] = { id: logitIds ? logitIds[base + i] : i, logit: logitValues[base + i] + max };
+    const L = run.logits, K = L.k, base = pos * K, max = L.max[pos] === null ? 0 : L.max[pos], out = new Array(K);
+    for (let i = 0; i < K; i++) out[i] = { id: run.logitIds ? run.logitIds[base + i] : i, logit: run.logitValues[base + i] + max };
     return out;
   }
   function statOf(tapIndex, pos, field) { return stats[(tapIndex * N + pos) * D.stats.fields.length + field]; }
@@ -122,6 +134,7 @@
   const fmt = (x, d) => (x === null || x === undefined || isNaN(x) ? "–" : Number(x).toFixed(d === undefined ? 3 : d));
   /* white to blue for a weight in [0, 1] */
   function heat(w) {
+    if (!isFinite(w)) return "#d0342c"; /* NaN or inf: the arithmetic broke (naive-softmax) */
     const t = Math.max(0, Math.min(1, w)), r = Math.round(255 - 224 * t), g = Math.round(255 - 160 * t), b = Math.round(255 - 64 * t);
     return "rgb(" + r + "," + g + "," + b + ")";
   }
@@ -145,9 +158,9 @@
     pos: N - 1, layer: 0 /* index into D.attention.layers */, head: 0,
     temp: D.sampler_defaults.temperature, topK: D.sampler_defaults.top_k,
     topP: D.sampler_defaults.top_p, minP: D.sampler_defaults.min_p,
-    statsKind: "resid_ffn", statsField: 4,
+    statsKind: "resid_ffn", statsField: 4, run: 0,
   };
-  const shown = { heatmap: null, attnRow: null, dist: null, lens: null };
+  const shown = { heatmap: null, attnRow: null, dist: null, lens: null, rope: null };
 
   /* ------------------------------------------------------- header -- */
   function drawHeader() {
@@ -200,7 +213,7 @@
       const row = attnRow(S.layer, S.head, q);
       shown.heatmap.push(Array.from(row));
       for (let k = 0; k < N; k++) {
-        ctx.fillStyle = k <= q ? heat(Math.sqrt(row[k])) : "#e3e5ea"; /* above the diagonal: masked */
+        ctx.fillStyle = k < row.length ? heat(Math.sqrt(row[k])) : "#e3e5ea"; /* above the diagonal: masked */
         ctx.fillRect(k * g.cell, q * g.cell, g.cell, g.cell);
       }
     }
@@ -229,10 +242,9 @@
     });
   }
   /* each stored head's entropy averaged over the queries: fixed, computed once */
-  let meanEntropy = null;
   function meanEntropyOf(li, h) {
-    if (!meanEntropy) {
-      meanEntropy = D.attention.layers.map((l, i) => {
+    if (!run.meanEntropy) {
+      run.meanEntropy = D.attention.layers.map((l, i) => {
         const row = new Float64Array(H);
         for (let j = 0; j < H; j++) {
           for (let q = 0; q < N; q++) row[j] += entropyBits(attnRow(i, j, q));
@@ -241,7 +253,7 @@
         return row;
       });
     }
-    return meanEntropy[li][h];
+    return run.meanEntropy[li][h];
   }
   function drawEntropy() {
     const t = $("entropy-table");
@@ -271,7 +283,7 @@
     const ctx = canvas.getContext("2d"), img = ctx.createImageData(N, N);
     for (let q = 0; q < N; q++)
       for (let k = 0; k < N; k++) {
-        const i = 4 * (q * N + k), w = k <= q ? weight(li, h, q, k) : -1;
+        const i = 4 * (q * N + k), w = k <= q || run.square ? weight(li, h, q, k) : -1;
         const t = Math.max(0, Math.min(1, Math.sqrt(w))); /* sqrt: faint patterns stay visible */
         img.data[i] = w < 0 ? 227 : 255 - 224 * t; img.data[i + 1] = w < 0 ? 229 : 255 - 160 * t;
         img.data[i + 2] = w < 0 ? 234 : 255 - 64 * t; img.data[i + 3] = 255;
@@ -308,6 +320,144 @@
     drawEntropy();
     markGrid();
     drawDecode();
+  }
+
+  /* ------------------------------------------------------- what if -- */
+  /* Each run's numbers over the whole text: mean surprisal of the actual
+   * next tokens (bits per token: lower is better), mean attention entropy
+   * over the stored layers' heads and queries (bits). */
+  function runSummary(r) {
+    const keep = run;
+    run = r;
+    let bits = 0, nb = 0, ent = 0;
+    for (const b of r.bits) if (isFinite(b)) { bits += b; nb++; }
+    D.attention.layers.forEach((l, li) => { for (let h = 0; h < H; h++) ent += meanEntropyOf(li, h); });
+    run = keep;
+    return { bits: nb ? bits / nb : NaN, finiteBits: nb, entropy: ent / (D.attention.layers.length * H) };
+  }
+  function drawWhatIf() {
+    const box = $("whatif-runs"), t = $("whatif-table");
+    box.textContent = "";
+    t.textContent = "";
+    if (RUNS.length === 1) {
+      box.appendChild(el("p", { class: "hint" }, D.toggles_left_out ? "No what-if runs: " + D.toggles_left_out + "." :
+        D.experiments !== "none" ? "This page is itself one experiment (" + D.experiments + ")." : "No what-if runs (--toggles none)."));
+    }
+    RUNS.forEach((r, i) => {
+      const b = el("button", { type: "button", "data-run": i, class: r === run ? "current" : "" }, r.name);
+      b.addEventListener("click", () => selectRun(i));
+      if (RUNS.length > 1) box.appendChild(b);
+    });
+    const head = el("tr");
+    ["run", "bits per token on this text", "attention entropy (bits)", "positions with NaN/inf logits",
+     "its own continuation of the prompt"].forEach(h => head.appendChild(el("th", {}, h)));
+    t.appendChild(head);
+    const base = runSummary(RUNS[0]);
+    RUNS.forEach((r, i) => {
+      const sm = runSummary(r), tr = el("tr", { "data-run": i, class: r === run ? "current" : "" });
+      const delta = i && isFinite(sm.bits) ? " (" + (sm.bits >= base.bits ? "+" : "") + fmt(sm.bits - base.bits, 2) + ")" : "";
+      [r.name, fmt(sm.bits, 3) + delta + (sm.finiteBits < N - 1 ? " over " + sm.finiteBits + " finite" : ""),
+       fmt(sm.entropy, 3), r.nonfinite === null ? "0" : String(r.nonfinite),
+       r.continuation.labels.join("") + " [" + r.continuation.stop + "]"].forEach(v => tr.appendChild(el("td", {}, v)));
+      tr.addEventListener("click", () => selectRun(i));
+      t.appendChild(tr);
+    });
+    $("run-note").textContent = run === RUNS[0] ? "" : "Showing the " + run.name + " run: the same text with that " +
+      "experiment (one prefill). The attention and next-token views follow it; the logit lens and residual views " +
+      "stay on the model as trained.";
+  }
+  function selectRun(i) {
+    run = RUNS[i];
+    S.run = i;
+    drawWhatIf();
+    drawGrid();
+    drawAttention();
+    drawDist();
+  }
+
+  /* ----------------------------------------------------- positions -- */
+  const POS = D.positions;
+  const posTable = POS.table ? f16(POS.table) : null;
+  const qPre = POS.q_pre ? f16(POS.q_pre) : null, qPost = POS.q ? f16(POS.q) : null;
+  /* RoPE turns pair i of every head by position x theta^(-2i/d) radians */
+  const ropeFreq = i => Math.pow(POS.theta, -2 * i / POS.head_dim);
+  /* the two elements of pair i in a head: adjacent (2i, 2i+1) or the halves (i, i + d/2) */
+  const pairIdx = i => (POS.pairs === "halves" ? [i, i + POS.head_dim / 2] : [2 * i, 2 * i + 1]);
+  function ropePair(which, pos, head, i) {
+    const a = which === "pre" ? qPre : qPost, base = (pos * POS.heads + head) * POS.head_dim, [x, y] = pairIdx(i);
+    return [a[base + x], a[base + y]];
+  }
+  function drawPositions() {
+    const c = $("pos-canvas"), ctx = c.getContext("2d"), cap = $("pos-caption"), pairs = $("pos-pairs");
+    pairs.textContent = "";
+    if (POS.kind === "rope") {
+      const half = POS.head_dim / 2, cw = Math.max(2, Math.min(12, Math.floor(560 / half))), ch = Math.max(2, Math.min(12, Math.floor(300 / N)));
+      c.width = cw * half; c.height = ch * N;
+      for (let p = 0; p < N; p++)
+        for (let i = 0; i < half; i++) {
+          ctx.fillStyle = diverge(Math.cos(p * ropeFreq(i)));
+          ctx.fillRect(i * cw, p * ch, cw, ch);
+        }
+      cap.textContent = "RoPE: no vector is added; q and k of each head are cut into " + half + " pairs (" +
+        (POS.pairs === "halves" ? "element i with i + " + half : "elements 2i, 2i+1") + ") and pair i is turned by " +
+        "position x " + POS.theta + "^(-2i/" + POS.head_dim + ") radians. Picture: cos of that angle (rows: positions 0.." +
+        (N - 1) + ", columns: pairs 0.." + (half - 1) + "); the first pairs turn fast, the last barely: a query and a key " +
+        "then meet at an angle that depends only on their distance.";
+      if (!qPre) { pairs.appendChild(el("p", { class: "hint" }, "This run had no positions (no-positions): q is not rotated.")); return; }
+      const h = Math.max(0, Math.min(POS.heads - 1, S.head)), show = [0, 1, 2, 3, half - 1].filter((v, i, a) => v < half && a.indexOf(v) === i);
+      pairs.appendChild(el("p", {}, "Layer " + POS.layer + ", head " + h + ": the query of '" + label(S.pos) + "' (position " +
+        S.pos + ") before RoPE (grey) and after (blue), pair by pair:"));
+      shown.rope = [];
+      for (const i of show) {
+        const cv = el("canvas", { width: 96, height: 96, "data-pair": i }), g = cv.getContext("2d");
+        const pre = ropePair("pre", S.pos, h, i), post = ropePair("post", S.pos, h, i), r = Math.max(1e-6, Math.hypot(...pre), Math.hypot(...post));
+        const angle = S.pos * ropeFreq(i);
+        shown.rope.push({ pair: i, pre, post, angle });
+        g.strokeStyle = "#c0c4cc"; g.beginPath(); g.arc(48, 48, 40, 0, 2 * Math.PI); g.stroke();
+        for (const [v, col] of [[pre, "#8a909c"], [post, "#1f5fbf"]]) {
+          g.strokeStyle = col; g.lineWidth = 2; g.beginPath(); g.moveTo(48, 48);
+          g.lineTo(48 + 40 * v[0] / r, 48 - 40 * v[1] / r); g.stroke();
+        }
+        const fig = el("figure");
+        fig.appendChild(cv);
+        fig.appendChild(el("figcaption", {}, "pair " + i + ": " + fmt(angle % (2 * Math.PI), 2) + " rad"));
+        pairs.appendChild(fig);
+      }
+      return;
+    }
+    if (!posTable) { cap.textContent = "This run had no positions (no-positions): nothing was added to the embeddings."; c.width = c.height = 1; return; }
+    const dims = POS.dims, cw = Math.max(1, Math.min(8, Math.floor(720 / dims))), ch = Math.max(2, Math.min(12, Math.floor(300 / N)));
+    c.width = cw * dims; c.height = ch * N;
+    let mx = 0;
+    for (const v of posTable) if (isFinite(v)) mx = Math.max(mx, Math.abs(v));
+    for (let p = 0; p < N; p++)
+      for (let i = 0; i < dims; i++) {
+        ctx.fillStyle = diverge(posTable[p * dims + i] / (mx || 1));
+        ctx.fillRect(i * cw, p * ch, cw, ch);
+      }
+    ctx.strokeStyle = "#1d2330"; ctx.strokeRect(0, S.pos * ch, c.width, ch);
+    cap.textContent = (POS.kind === "learned" ? "Learned positions: a trained vector per position" :
+      "Sinusoidal positions: sin and cos of position / 10000^(i/" + POS.n_embd + ")") + ", added to the token's embedding " +
+      "before the first layer. Rows: positions 0.." + (N - 1) + "; columns: the first " + dims + " of " + POS.n_embd +
+      " dimensions (orange positive, blue negative; largest |value| " + fmt(mx, 3) + ").";
+  }
+
+  /* ----------------------------------------------- opening head -- */
+  /* The page opens on a structured head, not layer 0 head 0 (often near
+   * uniform): the stored head whose queries put the most weight on a single
+   * key other than the first token (the first token often soaks up weight
+   * as a resting place), averaged over queries 1..N-1; ties: the first. */
+  function openingHead() {
+    let best = { li: 0, h: 0, score: -1 };
+    D.attention.layers.forEach((l, li) => {
+      for (let h = 0; h < H; h++) {
+        let sum = 0;
+        for (let q = 1; q < N; q++) { let m = 0; for (let k = 1; k <= q; k++) m = Math.max(m, weight(li, h, q, k)); sum += m; }
+        const score = N > 1 ? sum / (N - 1) : 0;
+        if (score > best.score) best = { li, h, score };
+      }
+    });
+    return best;
   }
 
   /* --------------------------------------------------- logit lens -- */
@@ -471,6 +621,14 @@
   }
 
   /* -------------------------------------------------- decode steps -- */
+  const kib = b => (b >= 1048576 ? fmt(b / 1048576, 2) + " MiB" : fmt(b / 1024, 1) + " KiB");
+  function drawKv() {
+    const kv = D.kv, m = D.model;
+    $("kv-line").textContent = "KV cache: " + kib(kv.bytes_per_token) + " per token (keys and values: 2 x " + m.n_layer +
+      " layers x " + m.n_head_kv + " KV heads x " + m.head_dim + " x 4 bytes); these " + N + " tokens: " +
+      kib(kv.bytes_per_token * N) + "; the whole context of " + kv.n_ctx + " tokens, allocated at the start: " +
+      kib(kv.bytes_context) + ".";
+  }
   function drawDecode() {
     const c = $("decode-canvas"), ctx = c.getContext("2d"), steps = N - P, list = $("decode-list");
     list.textContent = "";
@@ -507,12 +665,13 @@
     drawResidual();
     drawStats();
     drawDist();
+    drawPositions();
   }
   const hm = $("attn-heatmap");
   hm.addEventListener("mousemove", ev => {
     const cell = heatmapCell(ev);
     if (!cell) return hideTip();
-    if (cell.k > cell.q) return showTip(ev, "'" + label(cell.q) + "' (" + cell.q + ") cannot see '" + label(cell.k) + "' (" + cell.k + "): masked");
+    if (cell.k >= shown.heatmap[cell.q].length) return showTip(ev, "'" + label(cell.q) + "' (" + cell.q + ") cannot see '" + label(cell.k) + "' (" + cell.k + "): masked");
     showTip(ev, "query '" + label(cell.q) + "' (" + cell.q + ") -> key '" + label(cell.k) + "' (" + cell.k + "): " +
       shown.heatmap[cell.q][cell.k].toFixed(4));
   });
@@ -524,8 +683,16 @@
   setupAttentionControls();
   setupStats();
   setupSampler();
+  const opening = openingHead();
+  S.layer = opening.li; S.head = opening.h;
+  $("attn-opening").textContent = "The page opened on layer " + D.attention.layers[opening.li] + ", head " + opening.h +
+    ": of all stored heads, the one whose queries put the most weight on a single key other than the first token " +
+    "(that largest weight averaged over the queries: " + fmt(opening.score, 2) + "). Layer 0 head 0 is often close to uniform.";
+  drawKv();
+  drawWhatIf();
   drawGrid();
   select(S.pos);
 
-  window.tinyllmExplore = { data: D, state: S, shown, weight, attnRow, logitsAt, applySampler, select, heatmapGeometry };
+  window.tinyllmExplore = { data: D, state: S, shown, weight, attnRow, logitsAt, applySampler, select, heatmapGeometry,
+                            runs: RUNS, selectRun, runSummary, opening, ropePair, ropeFreq };
 })();
