@@ -370,6 +370,12 @@ def bad_arguments_are_one_line_errors():
         (["-m", AUSTEN, "-p", "x", "-o", out, "-c", "8", "-n", "20"], "do not fit the context of 8 tokens"),
         (["-m", AUSTEN, "-p", "x", "-o", TMP], "-o " + TMP),
         (["-m", os.path.join(TMP, "absent.gguf"), "-p", "x", "-o", out], "absent.gguf"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "no-scale,bogus"], "--toggles no-scale,bogus: "),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "no-scale,,no-mask"], "separated by commas"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "none+no-mask"], "--toggles none+no-mask"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "no-mask", "--experiment", "no-scale"], "one or the other"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "no-mask+mask-after-softmax"], "--toggles"),
+        (["-m", AUSTEN, "-p", "x", "-o", out, "--toggles", "no-mask", "--max-mb", "0.3"], "over the 0.3 MB limit"),
     ]
     for args, expect in cases:
         r = subprocess.run([TINYLLM, "explore", *args], capture_output=True, text=True, timeout=60)

@@ -662,10 +662,10 @@ int cmd_explore(int argc, char **argv) {
     }
     estimate += runs_bytes;
     if (!rc && estimate > limit)
-        rc = usage_error(&cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads, "
-                               "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens, "
+        rc = usage_error(&cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads%s, "
+                               "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens%s, "
                                "or raise --max-mb", estimate / 1e6, n_final, pl.n_layers, st.info.n_head,
-                         pl.max_mb);
+                         pl.n_toggles ? " in each of its runs" : "", pl.max_mb, pl.n_toggles ? " or --toggles" : "");
     const char *stop = rc ? NULL : generate(&st, &pl);
     if (!rc && !stop) rc = EXIT_RUNTIME;
     if (!rc) rc = build_runs(&st, &pl, cf.n_threads);
