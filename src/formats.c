@@ -1,6 +1,7 @@
 /* The weight-format table and what needs only it (formats.h). */
 #include "formats.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "half.h"
@@ -34,8 +35,18 @@ const weight_format *weight_format_of(int type) {
     return NULL;
 }
 
-const char *weight_format_names(void) {
-    return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K";
+const char *weight_format_names(char *buf, size_t cap) {
+    size_t n_files = 0, used = 0, seen = 0;
+    for (size_t i = 0; i < N_WEIGHT_FORMATS; i++) n_files += WEIGHT_FORMATS[i].in_files != 0;
+    if (cap) buf[0] = 0;
+    for (size_t i = 0; i < N_WEIGHT_FORMATS && used < cap; i++) {
+        if (!WEIGHT_FORMATS[i].in_files) continue;
+        const char *sep = seen == 0 ? "" : seen + 1 == n_files ? " or " : ", ";
+        int w = snprintf(buf + used, cap - used, "%s%s", sep, WEIGHT_FORMATS[i].name);
+        if (w < 0) break;
+        used += (size_t)w, seen++;
+    }
+    return buf;
 }
 
 size_t weight_bytes(int type, size_t n) {

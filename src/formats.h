@@ -50,8 +50,10 @@ typedef struct {
 
 /* The format of a type, or NULL when matrices cannot use it. */
 const weight_format *weight_format_of(int type);
-/* The names of the formats files may hold, "F32, F16, ..." (for messages). */
-const char *weight_format_names(void);
+/* The names of the formats files may hold, "F32, F16, ... or Q6_K", from
+ * the table (for messages): written into buf (cut to cap), which it returns. */
+#define WEIGHT_FORMAT_NAMES_CAP 160
+const char *weight_format_names(char *buf, size_t cap);
 /* Bytes of n values (n a multiple of the format's block). */
 size_t weight_bytes(int type, size_t n);
 /* The matrix from value `offset` on (a block of rows; offset a multiple of

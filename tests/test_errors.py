@@ -4,6 +4,7 @@ CLI or the library, must give a one-line message naming the file or argument
 and the problem, and the documented exit code — never a crash or a hang.
 Prints one PASS/FAIL/SKIP line per test (see tests/run.sh)."""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -203,10 +204,16 @@ def unknown_tensor_type():
 
 @test
 def unsupported_tensor_type():
+    """The message lists every format the engine reads, in its table's order:
+    exactly the types the numpy reference dequantizer defines."""
+    import quants_reference as qr
+    names = [qr.NAMES[t] for t in sorted(qr.BLOCK, key=lambda t: list(qr.NAMES).index(t))]
     v = valid_bytes()
     p = tensor_info_pos(v, "output_norm.bias") + 4 + 8
-    expect_model_error("i32.gguf", v[:p] + struct.pack("<I", 26) + v[p + 4:], "output_norm.bias", "type I32",
-                       "expected F32")
+    err = expect_model_error("i32.gguf", v[:p] + struct.pack("<I", 26) + v[p + 4:], "output_norm.bias", "type I32",
+                             "expected F32")
+    listed = re.search(r"\(expected ([^)]*)\)", err).group(1).replace(" or ", ", ").split(", ")
+    assert sorted(listed) == sorted(names), (listed, names)
 
 
 @test
