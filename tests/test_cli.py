@@ -5,6 +5,7 @@ Prints one PASS/FAIL/SKIP line per test. Usage: test_cli.py [NAME_SUBSTRING ...]
 """
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -526,6 +527,33 @@ def pictures_are_png_by_name():
     r = run([TINYLLM, "attn", "-m", TINY_SIN, "-p", "Hi", "--layer", "0", "--head", "0", "--png",
              os.path.join(TMP, "x.jpg")])
     assert r.returncode == 2 and ".png" in r.stderr and not os.path.exists(os.path.join(TMP, "x.jpg")), r.stderr
+
+
+@test
+def kernel_sets_are_named_alike_everywhere():
+    """The kernel sets the Makefile compiles are the ones kernels.h, `info`'s
+    hint, README.md and docs/architecture.md name (a new set, or one
+    dropped, must be written in all of them), and each is one the library
+    can be forced to (TINYLLM_ISA), or, on a CPU without it, passes over
+    for the widest set the CPU runs."""
+    make = open(os.path.join(ROOT, "Makefile")).read()
+    sets = re.search(r"^KERNEL_ISAS = (.*)$", make, re.M).group(1).split()
+    header = open(os.path.join(ROOT, "src", "kernels.h")).read()
+    assert re.search(r"TINYLLM_ISA \(([^)]*)\)", header).group(1).split(", ") == sets
+    info = open(os.path.join(ROOT, "tools", "tinyllm", "cmd_info.c")).read()
+    assert "TINYLLM_ISA=" + "|".join(sets) + " forces one" in info
+    count = {3: "three", 4: "four", 5: "five"}[len(sets)]
+    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    arch = " ".join(open(os.path.join(ROOT, "docs", "architecture.md")).read().split())
+    assert f"compiled {count} times" in readme and f"compiles each {count} times" in arch, count
+    names = {"avx2": "AVX2", "avx512": "AVX-512", "avx512vnni": "VNNI"}
+    for s in sets[1:]:
+        assert names[s] in readme and names[s] in arch, s
+    for s in sets:
+        r = run([TINYLLM, "info", gpt2_sinusoidal()], env=dict(os.environ, TINYLLM_ISA=s))
+        assert r.returncode == 0, r.stderr
+        assert f"kernels:       {s} (forced by TINYLLM_ISA)" in r.stdout or "the widest set this CPU runs" in r.stdout, \
+            (s, r.stdout)
 
 
 if __name__ == "__main__":
