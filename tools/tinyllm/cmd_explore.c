@@ -561,6 +561,82 @@ static void free_runs(explore_plan *pl) {
     free(pl->runs);
 }
 
+/* The layers whose attention the page holds: --layers (checked, ascending)
+ * or all of them when the model has at most MAX_LIST. 0 or an exit code. */
+static int choose_layers(const command_spec *cmd, explore_plan *pl, const int_list *given, int L) {
+    if (!given && L > MAX_LIST)
+        return usage_error(cmd, "the model has %d layers; the page holds the attention of at most %d: choose them "
+                                "with --layers", L, MAX_LIST);
+    if (!given) {
+        for (int l = 0; l < L; l++) pl->layers[pl->n_layers++] = l;
+        return EXIT_OK;
+    }
+    for (int i = 0; i < given->n; i++) {
+        if (given->v[i] < 0 || given->v[i] >= L)
+            return usage_error(cmd, "--layers: layer %d is not in the model (it has layers 0..%d)", given->v[i], L - 1);
+        for (int j = 0; j < i; j++)
+            if (given->v[j] == given->v[i]) return usage_error(cmd, "--layers: layer %d given twice", given->v[i]);
+    }
+    for (int i = 0; i < given->n; i++) { /* ascending */
+        int v = given->v[i], j = pl->n_layers;
+        while (j > 0 && pl->layers[j - 1] > v) pl->layers[j] = pl->layers[j - 1], j--;
+        pl->layers[j] = v, pl->n_layers++;
+    }
+    return EXIT_OK;
+}
+
+/* The size limit, checked on an estimate before anything runs: the default
+ * toggles are dropped (and the page says so) where they would not fit;
+ * asked-for ones, or a page too large without them, are refused. */
+static int check_size(const command_spec *cmd, const stepper *st, explore_plan *pl, int n_final, int toggles_given) {
+    double limit = pl->max_mb * 1e6, assets = strlen(explore_page_html) + strlen(explore_css) + strlen(explore_js);
+    double estimate = assets + estimate_data_bytes(st, pl, n_final), runs_bytes = 0;
+    explore_runs_plan sizing = {.n_tokens = n_final, .n_layers = pl->n_layers, .n_gen = pl->n_gen};
+    for (int i = 0; i < pl->n_toggles; i++)
+        runs_bytes += explore_run_bytes(&sizing, &pl->toggles[i], st->info.n_vocab, st->info.n_head);
+    if (estimate + runs_bytes > limit && !toggles_given && pl->n_toggles) {
+        pl->toggles_left_out = "the experiment toggles would take the page over --max-mb";
+        pl->n_toggles = 0, runs_bytes = 0;
+    }
+    estimate += runs_bytes;
+    if (estimate <= limit) return EXIT_OK;
+    return usage_error(cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads%s, "
+                            "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens%s, "
+                            "or raise --max-mb", estimate / 1e6, n_final, pl->n_layers, st->info.n_head,
+                       pl->n_toggles ? " in each of its runs" : "", pl->max_mb, pl->n_toggles ? " or --toggles" : "");
+}
+
+/* Writes the page through the one safe writer (a temporary renamed over
+ * out_path), enforcing the size limit on what was really written. */
+static int save_page(const stepper *st, const explore_plan *pl, const char *out_path, const char *stop) {
+    out_file o;
+    char why[256];
+    if (out_open(&o, out_path, pl->model_path, why, sizeof why)) {
+        say("tinyllm explore: -o %s: %s\n", out_path, why);
+        return EXIT_USAGE;
+    }
+    if (write_page(o.f, st, pl, stop)) {
+        out_abort(&o);
+        say("tinyllm explore: -o %s: out of memory or a write error while writing the page\n", out_path);
+        return EXIT_RUNTIME;
+    }
+    long size = ftell(o.f);
+    if (size > pl->max_mb * 1e6) { /* the estimate guards; this enforces */
+        out_abort(&o);
+        say("tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); nothing written\n",
+            out_path, size / 1e6, pl->max_mb);
+        return EXIT_RUNTIME;
+    }
+    if (out_commit(&o, why, sizeof why)) {
+        say("tinyllm explore: -o %s: %s\n", out_path, why);
+        return EXIT_RUNTIME;
+    }
+    printf("wrote %s: %.2f MB, %d tokens (%d prompt + %d generated, stopped at %s), attention of %d layer(s), %d "
+           "what-if run(s)%s\n", out_path, size / 1e6, st->n_tokens, st->n_prompt, st->n_tokens - st->n_prompt, stop,
+           pl->n_layers, pl->n_runs, pl->toggles_left_out ? " (toggles left out: over --max-mb)" : "");
+    return EXIT_OK;
+}
+
 int cmd_explore(int argc, char **argv) {
     const char *out_path = "explore.html";
     int top_logits = 0, all_layers_given = 0, greedy = 0;
@@ -630,74 +706,16 @@ int cmd_explore(int argc, char **argv) {
     int L = st.info.n_layer, V = st.info.n_vocab;
     long long n_want = (long long)st.n_prompt + pl.n_gen; /* -n 2147483647 must not wrap */
     int n_final = n_want > tinyllm_context_n_ctx(st.ctx) ? tinyllm_context_n_ctx(st.ctx) + 1 : (int)n_want;
-    if (all_layers_given) {
-        for (int i = 0; i < layers.n && !rc; i++) {
-            if (layers.v[i] < 0 || layers.v[i] >= L)
-                rc = usage_error(&cmd, "--layers: layer %d is not in the model (it has layers 0..%d)", layers.v[i], L - 1);
-            for (int j = 0; j < i && !rc; j++)
-                if (layers.v[j] == layers.v[i]) rc = usage_error(&cmd, "--layers: layer %d given twice", layers.v[i]);
-        }
-        for (int i = 0; i < layers.n; i++) { /* ascending */
-            int v = layers.v[i], j = pl.n_layers;
-            while (j > 0 && pl.layers[j - 1] > v) pl.layers[j] = pl.layers[j - 1], j--;
-            pl.layers[j] = v, pl.n_layers++;
-        }
-    } else if (L > MAX_LIST) {
-        rc = usage_error(&cmd, "the model has %d layers; the page holds the attention of at most %d: choose them with "
-                               "--layers", L, MAX_LIST);
-    } else {
-        for (int l = 0; l < L; l++) pl.layers[pl.n_layers++] = l;
-    }
+    if (!rc) rc = choose_layers(&cmd, &pl, all_layers_given ? &layers : NULL, L);
     pl.logits_k = top_logits ? (top_logits < V ? top_logits : V) : (V <= FULL_LOGITS_MAX_VOCAB ? V : TOP_LOGITS_DEFAULT);
     if (!rc && n_final > tinyllm_context_n_ctx(st.ctx))
         rc = usage_error(&cmd, "the prompt (%d tokens) and -n %d do not fit the context of %d tokens (use --ctx, a "
                                "shorter prompt or a smaller -n)", st.n_prompt, pl.n_gen, tinyllm_context_n_ctx(st.ctx));
-    double limit = pl.max_mb * 1e6, assets = strlen(explore_page_html) + strlen(explore_css) + strlen(explore_js);
-    double estimate = assets + estimate_data_bytes(&st, &pl, n_final), runs_bytes = 0;
-    explore_runs_plan sizing = {.n_tokens = n_final, .n_layers = pl.n_layers, .n_gen = pl.n_gen};
-    for (int i = 0; i < pl.n_toggles; i++) runs_bytes += explore_run_bytes(&sizing, &pl.toggles[i], V, st.info.n_head);
-    if (!rc && estimate + runs_bytes > limit && !toggles && pl.n_toggles) { /* the default set: dropped, said */
-        pl.toggles_left_out = "the experiment toggles would take the page over --max-mb";
-        pl.n_toggles = 0, runs_bytes = 0;
-    }
-    estimate += runs_bytes;
-    if (!rc && estimate > limit)
-        rc = usage_error(&cmd, "the page would be about %.1f MB for %d tokens and the attention of %d layer(s) x %d heads%s, "
-                               "over the %.1f MB limit (--max-mb): store fewer layers with --layers, use fewer tokens%s, "
-                               "or raise --max-mb", estimate / 1e6, n_final, pl.n_layers, st.info.n_head,
-                         pl.n_toggles ? " in each of its runs" : "", pl.max_mb, pl.n_toggles ? " or --toggles" : "");
+    if (!rc) rc = check_size(&cmd, &st, &pl, n_final, toggles != NULL);
     const char *stop = rc ? NULL : generate(&st, &pl);
     if (!rc && !stop) rc = EXIT_RUNTIME;
     if (!rc) rc = build_runs(&st, &pl, cf.n_threads);
-    if (!rc) {
-        out_file o;
-        char why[256];
-        if (out_open(&o, out_path, pl.model_path, why, sizeof why)) {
-            say("tinyllm explore: -o %s: %s\n", out_path, why);
-            rc = EXIT_USAGE;
-        } else if (write_page(o.f, &st, &pl, stop)) {
-            out_abort(&o);
-            say("tinyllm explore: -o %s: out of memory or a write error while writing the page\n", out_path);
-            rc = EXIT_RUNTIME;
-        } else if (ftell(o.f) > limit) { /* the estimate guards; this enforces */
-            double size = (double)ftell(o.f);
-            out_abort(&o);
-            say("tinyllm explore: -o %s: the page came to %.1f MB, over the %.1f MB limit (--max-mb); "
-                "nothing written\n", out_path, size / 1e6, pl.max_mb);
-            rc = EXIT_RUNTIME;
-        } else {
-            long size = ftell(o.f);
-            if (out_commit(&o, why, sizeof why)) {
-                say("tinyllm explore: -o %s: %s\n", out_path, why);
-                rc = EXIT_RUNTIME;
-            } else {
-                printf("wrote %s: %.2f MB, %d tokens (%d prompt + %d generated, stopped at %s), attention of %d "
-                       "layer(s), %d what-if run(s)%s\n", out_path, size / 1e6, st.n_tokens, st.n_prompt,
-                       st.n_tokens - st.n_prompt, stop, pl.n_layers, pl.n_runs,
-                       pl.toggles_left_out ? " (toggles left out: over --max-mb)" : "");
-            }
-        }
-    }
+    if (!rc) rc = save_page(&st, &pl, out_path, stop);
     free_runs(&pl);
     free_stepper(&st);
     return rc;
