@@ -109,9 +109,9 @@ void attention_forward(const kernel_ops *ops, const attention_rule *rule, float 
 }
 
 void attention_apply_probs(const kernel_ops *ops, float *out, const float *probs, const float *v, int T, int pos0,
-                           int n_head, int n_head_kv, int head_dim) {
+                           int n_head, int n_head_kv, int head_dim, int h0, int h1) {
     int L = pos0 + T, dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, group = n_head / n_head_kv;
-    for (int h = 0; h < n_head; h++)
+    for (int h = h0; h < h1; h++)
         for (int t = 0; t < T; t++) /* every key: the written rows may reach past the diagonal */
             ops->weighted_sum(out + (size_t)t * dim + h * head_dim, probs + ((size_t)h * T + t) * L,
                               v + (h / group) * head_dim, kv_dim, L, head_dim);

@@ -55,9 +55,10 @@ void attention_forward(const kernel_ops *ops, const attention_rule *rule, float 
                        size_t head_stride, const float *q, const float *k, const float *v, int T, int pos0,
                        int n_head, int n_head_kv, int head_dim, int h0, int h1);
 
-/* out (T, n_head * head_dim) = probs (n_head, T, pos0 + T) @ v per head:
- * attention's second half again, from probabilities a hook wrote. */
+/* out (T, n_head * head_dim) = probs (n_head, T, pos0 + T) @ v per head,
+ * heads [h0, h1) only: attention's second half again, from probabilities a
+ * hook wrote. */
 void attention_apply_probs(const kernel_ops *ops, float *out, const float *probs, const float *v, int T, int pos0,
-                           int n_head, int n_head_kv, int head_dim);
+                           int n_head, int n_head_kv, int head_dim, int h0, int h1);
 
 #endif

@@ -69,6 +69,13 @@ static tinyllm_status check_address_space(int n_threads, tinyllm_error *err) {
                      (need + (1 << 20) - 1) >> 20, n_threads, limit > used ? (limit - used) >> 20 : 0);
 }
 
+#ifdef TINYLLM_FAULT_INJECTION
+/* the skip_layer fault: every layer but layer 1 */
+static void layer_forward_but_1(tinyllm_context *ctx, int l, int T) {
+    if (l != 1) layer_forward(ctx, l, T);
+}
+#endif
+
 tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_context_params *params,
                                       tinyllm_context **out, tinyllm_error *err) {
     if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_context_create: out is NULL");
@@ -95,7 +102,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     if (!c) return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory");
     c->model = m;
     c->rope = m->family->rope ? m->family->rotate : rope_forward;
-    c->skip_layer = -1;
+    c->layer = layer_forward;
     c->att_rule = attention_rule_for(h->head_dim, NULL);
     c->n_ctx = n_ctx;
     c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
@@ -152,7 +159,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     const char *fault = getenv("TINYLLM_FAULT");
     if (fault && !strcmp(fault, "rope_wrong_pairs")) /* the other family's pairs */
         c->rope = c->rope == rope_forward ? rope_halves_forward : rope_forward;
-    if (fault && !strcmp(fault, "skip_layer")) c->skip_layer = 1;
+    if (fault && !strcmp(fault, "skip_layer")) c->layer = layer_forward_but_1;
     if (fault && !strcmp(fault, "mask_after_softmax"))
         tinyllm_context_set_experiments(c, &(tinyllm_experiments){TINYLLM_EXP_MASK_AFTER_SOFTMAX, 0}, NULL);
     if (fault && !strcmp(fault, "softmax_no_max"))

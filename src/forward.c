@@ -1,10 +1,11 @@
-/* The forward pass, one function, top to bottom. Both families share it; what
- * differs between them is read from the model's family descriptor (model.h):
- * llama = RMSNorm, RoPE, grouped-query attention, SwiGLU; gpt2 = LayerNorm
- * with bias, absolute positions, fused QKV with bias, GELU MLP. Every step
- * runs through run_step (steps.c), which splits it over the thread pool.
- * TAP(...) hands an intermediate tensor to a listener (taps.h); it costs one
- * branch when nobody listens and never changes what is computed. */
+/* The forward pass, top to bottom: forward() embeds, runs each layer
+ * (layer_forward: attention, then feed-forward) and the classifier. Both
+ * families share it; what differs between them is read from the model's
+ * family descriptor (model.h): llama = RMSNorm, RoPE, grouped-query
+ * attention, SwiGLU; gpt2 = LayerNorm with bias, absolute positions, fused
+ * QKV with bias, GELU MLP. Each step (steps.h) splits itself over the thread
+ * pool. TAP(...) hands an intermediate tensor to a listener (taps.h); it
+ * costs one branch when nobody listens. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,12 @@ static void embed(const tinyllm_model *m, float *x, const int *tokens, int T) {
     for (int t = 0; t < T; t++) matrix_rows(m->kern, x + (size_t)t * dim, m->tok_embd, dim, (size_t)tokens[t], 1);
 }
 
-/* out (T, OC) = in (T, C) @ w^T + b */
-static void matmul(tinyllm_context *ctx, float *out, const float *in, matrix w, const float *b, int T, int C, int OC) {
-    run_step(ctx, &(step){OP_MATMUL, .out = out, .in = in, .in_stride = C, .w = w, .b = b, .T = T, .C = C, .OC = OC});
+/* out (T, OC) = in (T, C; rows in_stride apart) @ w^T + b */
+static void matmul(tinyllm_context *ctx, float *out, const float *in, int in_stride, matrix w, const float *b, int T,
+                   int C, int OC) {
+    if (matmul_takes_q8_act(w, T)) /* a prefill on repacked weights: the activations as 8-bit blocks, once */
+        step_quantize(ctx, in, in_stride, T, C);
+    step_matmul(ctx, out, in, in_stride, w, b, T, C, OC);
 }
 
 /* out (T, dim) = the family's norm of in (T, dim); the no-norm experiment: in as it is */
@@ -32,112 +36,123 @@ static void norm(tinyllm_context *ctx, float *out, const float *in, const float 
         memcpy(out, in, (size_t)T * ctx->model->info.n_embd * sizeof *out);
         return;
     }
-    run_step(ctx, &(step){OP_NORM, .out = out, .in = in, .norm_w = w, .b = b, .T = T});
+    step_norm(ctx, out, in, w, b, T);
 }
 
-/* x (T, dim) += y (T, dim) */
-static void residual(tinyllm_context *ctx, float *x, const float *y, int T) {
-    run_step(ctx, &(step){OP_ADD, .out = x, .in = y, .T = T});
+/* q (T, dim) and this call's cache rows k, v (T, kv_dim) from xb (T, dim):
+ * three products, or one when the file stores q|k|v side by side (gpt2) */
+static void qkv(tinyllm_context *ctx, const layer_weights *w, float *q, float *k, float *v, const float *xb, int T) {
+    int dim = ctx->model->info.n_embd, kv_dim = ctx->model->kv_dim;
+    if (w->qkv_adjacent) {
+        matmul(ctx, ctx->qkv, xb, dim, w->wq, w->bq, T, dim, dim + 2 * kv_dim); // (T, dim + 2 kv_dim)
+        step_split_qkv(ctx, q, k, v, ctx->qkv, T);
+        return;
+    }
+    matmul(ctx, q, xb, dim, w->wq, w->bq, T, dim, dim);      // (T, dim)
+    matmul(ctx, k, xb, dim, w->wk, w->bk, T, dim, kv_dim);   // (T, kv_dim)
+    matmul(ctx, v, xb, dim, w->wv, w->bv, T, dim, kv_dim);   // (T, kv_dim)
+}
+
+/* The FFN's hidden state from xb (T, dim) into ctx->hb: GELU(up), or
+ * SwiGLU silu(gate) * up (one product when the file stores gate|up side by
+ * side). Returns the row stride of the (T, n_ff) hidden rows in hb. */
+static int ffn_hidden(tinyllm_context *ctx, const layer_weights *w, const float *xb, int T) {
+    int dim = ctx->model->info.n_embd, ff = ctx->model->info.n_ff;
+    if (ctx->model->family->act != ACT_SWIGLU) {
+        matmul(ctx, ctx->hb, xb, dim, w->w_up, w->b_up, T, dim, ff); // (T, ff)
+        step_gelu(ctx, ctx->hb, ff, T, ff);
+        return ff;
+    }
+    if (w->gate_up_adjacent) { /* rows gate | up */
+        matmul(ctx, ctx->hb, xb, dim, w->w_gate, NULL, T, dim, 2 * ff); // (T, 2 ff)
+        step_swiglu(ctx, ctx->hb, 2 * ff, ctx->hb + ff, 2 * ff, T, ff);
+        return 2 * ff;
+    }
+    float *up = ctx->hb + (size_t)ctx->n_batch * ff;             // (T, ff)
+    matmul(ctx, ctx->hb, xb, dim, w->w_gate, NULL, T, dim, ff);  // (T, ff)
+    matmul(ctx, up, xb, dim, w->w_up, NULL, T, dim, ff);
+    step_swiglu(ctx, ctx->hb, ff, up, ff, T, ff);
+    return ff;
+}
+
+/* Layer l over the T tokens at positions n_past..: x (T, dim) += attention,
+ * then += feed-forward. TAP(...) hands an intermediate tensor to a listener
+ * (taps.h); a hook may write it, and the pass goes on from what it left. */
+void layer_forward(tinyllm_context *ctx, int l, int T) {
+    const tinyllm_model *m = ctx->model;
+    const tinyllm_model_info *h = &m->info;
+    const layer_weights *w = &m->layers[l];
+    int dim = h->n_embd, kv_dim = m->kv_dim, ff = h->n_ff, H = h->n_head;
+    int pos0 = ctx->n_past, L = pos0 + T;
+    float *x = ctx->x; // (T, dim) the residual stream
+    float *kc = kv_cache_k(&ctx->kv, l), *vc = kv_cache_v(&ctx->kv, l);      // (n_ctx, kv_dim)
+    float *k = kc + (size_t)pos0 * kv_dim, *v = vc + (size_t)pos0 * kv_dim; // (T, kv_dim): this call's rows
+
+    /* attention sublayer; keys and values go straight into the cache */
+    norm(ctx, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T); // (T, dim)
+    TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
+    qkv(ctx, w, ctx->q, k, v, ctx->xb, T);
+    if (m->family->rope && !(ctx->exp.flags & TINYLLM_EXP_NO_POSITIONS)) {
+        TAP(ctx, TAP_Q_PRE_ROPE, l, pos0, ctx->q, 2, T, dim, 1);
+        TAP(ctx, TAP_K_PRE_ROPE, l, pos0, k, 2, T, kv_dim, 1);
+        step_rope(ctx, ctx->q, k, T, pos0);
+    }
+    TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
+    TAP(ctx, TAP_K, l, pos0, k, 2, T, kv_dim, 1);
+    TAP(ctx, TAP_V, l, pos0, v, 2, T, kv_dim, 1);
+    step_attention(ctx, l, ctx->att_out, ctx->q, kc, vc, T, pos0); // (T, dim)
+    TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
+    size_t n_probs = (size_t)H * T * L;
+    if (ctx->tap_writes) memcpy(ctx->probs_before, ctx->probs, n_probs * sizeof(float));
+    TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
+    if (ctx->tap_writes && memcmp(ctx->probs_before, ctx->probs, n_probs * sizeof(float)))
+        step_attention_from_probs(ctx, l, ctx->att_out, vc, T, pos0); /* a hook wrote them: attention follows */
+    TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
+    matmul(ctx, ctx->proj, ctx->att_out, dim, w->wo, w->bo, T, dim, dim); // (T, dim)
+    TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
+    step_add(ctx, x, ctx->proj, T);
+    TAP(ctx, TAP_RESID_ATTN, l, pos0, x, 2, T, dim, 1);
+
+    /* feed-forward sublayer: hb holds the hidden state, rows `stride` apart */
+    norm(ctx, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T); // (T, dim)
+    TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
+    int stride = ffn_hidden(ctx, w, ctx->xb, T); // (T, ff) in hb
+    if (ctx->tap_fn) { /* the tap sees packed rows; a hook's writes go back into hb */
+        for (int t = 0; t < T; t++)
+            memcpy(ctx->tap_rows + (size_t)t * ff, ctx->hb + (size_t)t * stride, (size_t)ff * sizeof(float));
+        TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->tap_rows, 2, T, ff, 1);
+        for (int t = 0; ctx->tap_writes && t < T; t++)
+            memcpy(ctx->hb + (size_t)t * stride, ctx->tap_rows + (size_t)t * ff, (size_t)ff * sizeof(float));
+    }
+    matmul(ctx, ctx->proj, ctx->hb, stride, w->w_down, w->b_down, T, ff, dim); // (T, dim)
+    TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
+    step_add(ctx, x, ctx->proj, T);
+    TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);
 }
 
 void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
     const tinyllm_model *m = ctx->model;
-    const model_family *f = m->family;
     const tinyllm_model_info *h = &m->info;
-    int dim = h->n_embd, kv_dim = m->kv_dim, ff = h->n_ff, hd = h->head_dim, H = h->n_head;
-    int pos0 = ctx->n_past, L = pos0 + T;
+    int dim = h->n_embd, pos0 = ctx->n_past;
     float *x = ctx->x; // (T, dim) the residual stream
-    int positions = !(ctx->exp.flags & TINYLLM_EXP_NO_POSITIONS); /* the no-positions experiment: none */
 
     embed(m, x, tokens, T); // (T, dim)
     TAP(ctx, TAP_EMBED, -1, pos0, x, 2, T, dim, 1);
-    if (!f->rope && positions) { /* absolute positions: learned, or the sinusoidal table built for this context */
+    if (!m->family->rope && !(ctx->exp.flags & TINYLLM_EXP_NO_POSITIONS)) {
+        /* absolute positions: learned, or the sinusoidal table built for this context */
         const float *positions = m->pos_embd ? m->pos_embd : ctx->pos_sin; // (n_ctx, dim)
-        residual(ctx, x, positions + (size_t)pos0 * dim, T);
+        step_add(ctx, x, positions + (size_t)pos0 * dim, T);
         TAP(ctx, TAP_POS, -1, pos0, x, 2, T, dim, 1);
     }
 
-    for (int l = 0; l < h->n_layer; l++) {
-        if (l == ctx->skip_layer) continue; /* a deliberate fault (fault builds only) */
-        const layer_weights *w = &m->layers[l];
-        float *kc = kv_cache_k(&ctx->kv, l), *vc = kv_cache_v(&ctx->kv, l); // (n_ctx, kv_dim)
-        float *k = kc + (size_t)pos0 * kv_dim, *v = vc + (size_t)pos0 * kv_dim; // (T, kv_dim): this call's rows
-
-        /* attention sublayer; keys and values go straight into the cache */
-        norm(ctx, ctx->xb, x, w->attn_norm_w, w->attn_norm_b, T); // (T, dim)
-        TAP(ctx, TAP_ATTN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        if (w->qkv_adjacent) { /* one product, then split into q and the cache */
-            matmul(ctx, ctx->qkv, ctx->xb, w->wq, w->bq, T, dim, dim + 2 * kv_dim); // (T, dim + 2 kv_dim)
-            run_step(ctx, &(step){OP_SPLIT_QKV, .out = ctx->q, .in = ctx->qkv, .k = k, .v = v, .T = T});
-        } else {
-            matmul(ctx, ctx->q, ctx->xb, w->wq, w->bq, T, dim, dim); // (T, dim)
-            matmul(ctx, k, ctx->xb, w->wk, w->bk, T, dim, kv_dim);   // (T, kv_dim)
-            matmul(ctx, v, ctx->xb, w->wv, w->bv, T, dim, kv_dim);   // (T, kv_dim)
-        }
-        if (f->rope && positions) {
-            TAP(ctx, TAP_Q_PRE_ROPE, l, pos0, ctx->q, 2, T, dim, 1);
-            TAP(ctx, TAP_K_PRE_ROPE, l, pos0, k, 2, T, kv_dim, 1);
-            run_step(ctx, &(step){OP_ROPE, .out = ctx->q, .k = k, .T = T, .pos0 = pos0});
-        }
-        TAP(ctx, TAP_Q, l, pos0, ctx->q, 2, T, dim, 1);
-        TAP(ctx, TAP_K, l, pos0, k, 2, T, kv_dim, 1);
-        TAP(ctx, TAP_V, l, pos0, v, 2, T, kv_dim, 1);
-        run_step(ctx, &(step){OP_ATTENTION, .out = ctx->att_out, .in = ctx->q, .k = kc, .v = vc, .T = T, .pos0 = pos0});
-        TAP(ctx, TAP_ATTN_SCORES, l, pos0, ctx->scores, 3, H, T, L);
-        size_t n_probs = (size_t)H * T * L;
-        if (ctx->tap_writes) memcpy(ctx->probs_before, ctx->probs, n_probs * sizeof(float));
-        TAP(ctx, TAP_ATTN_PROBS, l, pos0, ctx->probs, 3, H, T, L);
-        if (ctx->tap_writes && memcmp(ctx->probs_before, ctx->probs, n_probs * sizeof(float)))
-            /* a hook wrote the probabilities: attention follows them */
-            attention_apply_probs(m->kern, ctx->att_out, ctx->probs, vc, T, pos0, H, h->n_head_kv, hd);
-        for (int head = 0; head < H; head++) /* ablated heads contribute nothing */
-            if (ctx->ablated[l * H + head])
-                for (int t = 0; t < T; t++) memset(ctx->att_out + (size_t)t * dim + head * hd, 0, hd * sizeof(float));
-        TAP(ctx, TAP_ATTN_OUT, l, pos0, ctx->att_out, 2, T, dim, 1);
-        matmul(ctx, ctx->proj, ctx->att_out, w->wo, w->bo, T, dim, dim); // (T, dim)
-        TAP(ctx, TAP_ATTN_PROJ, l, pos0, ctx->proj, 2, T, dim, 1);
-        residual(ctx, x, ctx->proj, T);
-        TAP(ctx, TAP_RESID_ATTN, l, pos0, x, 2, T, dim, 1);
-
-        /* feed-forward sublayer: hb holds the hidden state, rows `stride` apart */
-        norm(ctx, ctx->xb, x, w->ffn_norm_w, w->ffn_norm_b, T); // (T, dim)
-        TAP(ctx, TAP_FFN_NORM, l, pos0, ctx->xb, 2, T, dim, 1);
-        int stride = ff;
-        if (f->act == ACT_SWIGLU && w->gate_up_adjacent) { /* one product: rows gate | up */
-            matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, 2 * ff); // (T, 2 ff)
-            stride = 2 * ff;
-            run_step(ctx, &(step){OP_SWIGLU, .out = ctx->hb, .in = ctx->hb + ff, .out_stride = stride,
-                                  .in_stride = stride, .T = T, .C = ff});
-        } else if (f->act == ACT_SWIGLU) {
-            float *up = ctx->hb + (size_t)ctx->n_batch * ff;                // (T, ff)
-            matmul(ctx, ctx->hb, ctx->xb, w->w_gate, NULL, T, dim, ff);    // (T, ff)
-            matmul(ctx, up, ctx->xb, w->w_up, NULL, T, dim, ff);
-            run_step(ctx, &(step){OP_SWIGLU, .out = ctx->hb, .in = up, .out_stride = ff, .in_stride = ff, .T = T,
-                                  .C = ff});
-        } else {
-            matmul(ctx, ctx->hb, ctx->xb, w->w_up, w->b_up, T, dim, ff); // (T, ff)
-            run_step(ctx, &(step){OP_GELU, .out = ctx->hb, .out_stride = ff, .T = T, .C = ff});
-        }
-        if (ctx->tap_fn) { /* the tap sees packed rows; a hook's writes go back into hb */
-            for (int t = 0; t < T; t++)
-                memcpy(ctx->tap_rows + (size_t)t * ff, ctx->hb + (size_t)t * stride, (size_t)ff * sizeof(float));
-            TAP(ctx, TAP_FFN_HIDDEN, l, pos0, ctx->tap_rows, 2, T, ff, 1);
-            for (int t = 0; ctx->tap_writes && t < T; t++)
-                memcpy(ctx->hb + (size_t)t * stride, ctx->tap_rows + (size_t)t * ff, (size_t)ff * sizeof(float));
-        }
-        run_step(ctx, &(step){OP_MATMUL, .out = ctx->proj, .in = ctx->hb, .in_stride = stride, .w = w->w_down,
-                              .b = w->b_down, .T = T, .C = ff, .OC = dim}); // (T, dim)
-        TAP(ctx, TAP_FFN_OUT, l, pos0, ctx->proj, 2, T, dim, 1);
-        residual(ctx, x, ctx->proj, T);
-        TAP(ctx, TAP_RESID_FFN, l, pos0, x, 2, T, dim, 1);
-    }
+    for (int l = 0; l < h->n_layer; l++) ctx->layer(ctx, l, T); /* layer_forward (a fault build may swap it) */
 
     /* final norm and classifier: every row with logits_all, else the last only */
     int first = ctx->logits_all ? 0 : T - 1, rows = T - first;
     float *logits = ctx->logits + (size_t)(ctx->logits_all ? logits_row0 : 0) * h->n_vocab; // (rows, vocab)
     norm(ctx, ctx->xb, x + (size_t)first * dim, m->out_norm_w, m->out_norm_b, rows); // (rows, dim)
     TAP(ctx, TAP_FINAL_NORM, -1, pos0 + first, ctx->xb, 2, rows, dim, 1);
-    matmul(ctx, logits, ctx->xb, m->output, NULL, rows, dim, h->n_vocab); // (rows, vocab)
+    matmul(ctx, logits, ctx->xb, dim, m->output, NULL, rows, dim, h->n_vocab); // (rows, vocab)
     TAP(ctx, TAP_LOGITS, -1, pos0 + first, logits, 2, rows, h->n_vocab, 1);
     ctx->n_past += T;
 }

@@ -37,6 +37,19 @@ def commands():
 
 
 @test
+def every_function_the_guide_points_to_is_there():
+    """Each "`name` in `src/file.c`" the guide points a reader to names an
+    identifier defined or declared in that file (a refactor that moves or
+    renames it must move the guide too). Finds at least five."""
+    refs = re.findall(r"`([A-Za-z_][A-Za-z_0-9.]*)(?:\(\))?`[^`]{0,40}`(src/[a-z_]+\.[ch])`", guide())
+    assert len(refs) >= 5, refs
+    for name, path in refs:
+        text = open(os.path.join(ROOT, path), encoding="utf-8").read()
+        ident = name.split(".")[-1]
+        assert re.search(r"\b" + re.escape(ident) + r"\b", text), f"docs/concepts.md: {name} is not in {path}"
+
+
+@test
 def every_command_in_the_guide_runs():
     cmds = commands()
     assert len(cmds) >= 6, cmds

@@ -37,6 +37,17 @@ def tiny_sin_q8_0():
 
 
 @test
+def every_mutation_still_applies():
+    """tests/mutations.py (make mutations) breaks the code one line at a time
+    by replacing a string; a refactor that moves the string leaves the
+    mutation testing nothing. Each must still be found in its file."""
+    import mutations
+    stale = [name for name, path, old, _ in mutations.MUTATIONS
+             if old not in open(os.path.join(ROOT, path), encoding="utf-8").read()]
+    assert not stale, f"mutations whose code moved (update tests/mutations.py): {stale}"
+
+
+@test
 def verify_all_goldens_pass():
     """`tinyllm verify` on every checked-in golden: all taps within tolerance
     on both paths, greedy continuation equal."""
