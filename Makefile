@@ -49,15 +49,16 @@ else
 KERNEL_ISAS = scalar
 CFLAGS += -DTINYLLM_SCALAR_ONLY
 endif
-ISA_FLAGS_scalar = -march=x86-64-v2
 ISA_FLAGS_avx2   = -march=x86-64-v3
 ISA_FLAGS_avx512 = -march=x86-64-v4
 ISA_FLAGS_avx512vnni = -march=x86-64-v4 -mavx512vnni
-# the per-ISA files (src/*_isa.c, written against src/isa.h)
+# the vector files (src/*_isa.c, written against src/isa.h), compiled once per
+# vector set; the scalar set is the plain C of src/kernels_generic.c
 ISA_SRC = kernels_isa dots_isa
+VECTOR_ISAS = $(filter-out scalar,$(KERNEL_ISAS))
 LIB_C   = $(filter-out $(ISA_SRC:%=src/%.c),$(wildcard src/*.c))
 LIB_CXX = $(wildcard src/*.cpp)
-ISA_OBJ = $(foreach f,$(ISA_SRC),$(KERNEL_ISAS:%=$(BUILD)/obj/$(f)-%.o))
+ISA_OBJ = $(foreach f,$(ISA_SRC),$(VECTOR_ISAS:%=$(BUILD)/obj/$(f)-%.o))
 LIB_OBJ = $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CXX:src/%.cpp=$(BUILD)/obj/%.o) $(ISA_OBJ)
 CLI_C   = $(wildcard tools/tinyllm/*.c)
 # the explorer's page (HTML, CSS, JS) compiled into the CLI as strings
@@ -246,7 +247,7 @@ FUZZ_CC  = clang
 FUZZ_CXX = clang++
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc $(DEPS_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_C:src/%.c=build-fuzz/obj/%.o) $(LIB_CXX:src/%.cpp=build-fuzz/obj/%.o) \
-               $(foreach f,$(ISA_SRC),$(KERNEL_ISAS:%=build-fuzz/obj/$(f)-%.o))
+               $(foreach f,$(ISA_SRC),$(VECTOR_ISAS:%=build-fuzz/obj/$(f)-%.o))
 build-fuzz/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(FUZZ_FLAGS) $(DEPFLAGS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@

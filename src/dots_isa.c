@@ -17,7 +17,6 @@
 #include "kernels.h"
 #include "quants.h"
 
-#if VW
 enum { QK = 32 };
 /* Q8_0 and Q4_0 keep their codes at the same place after the scale */
 enum { QS_AT = offsetof(block_q8_0, qs) };
@@ -531,22 +530,17 @@ static void to_f32_q6_K(float *dst, const void *src, long n) {
         }
     }
 }
-#endif /* VW */
 
 /* kernel_ops.to_f32 of this set: a row of a block format as F32, exactly as
  * the definition (dequantize_blocks); NULL where the definition runs */
 const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
-#if VW
     [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
-#endif
 };
 
 /* kernel_ops.dot_q8 of this set: NULL where the definition runs */
 const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES] = {
-#if VW
     [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0, [GGML_TYPE_Q4_1] = dot_q4_1,
     [GGML_TYPE_Q5_0] = dot_q5_0, [GGML_TYPE_Q5_1] = dot_q5_1, [GGML_TYPE_IQ4_NL] = dot_iq4_nl,
     [GGML_TYPE_Q2_K] = dot_q2_K, [GGML_TYPE_Q3_K] = dot_q3_K, [GGML_TYPE_Q4_K] = dot_q4_K,
     [GGML_TYPE_Q5_K] = dot_q5_K, [GGML_TYPE_Q6_K] = dot_q6_K,
-#endif
 };

@@ -1,8 +1,8 @@
-/* The instruction-set layer the per-ISA kernel files are written against
- * (kernels_isa.c, dots_isa.c): each is compiled once per set with that
- * set's -march and -DKERNEL_ISA (the Makefile), and this header maps VW-wide
- * v_* float vectors to AVX-512 (16), AVX2 (8) or nothing (VW 0: the scalar
- * set runs the plain loops). */
+/* The instruction-set layer the vector kernel files are written against
+ * (kernels_isa.c, dots_isa.c): each is compiled once per vector set with
+ * that set's -march and -DKERNEL_ISA (the Makefile), and this header maps
+ * VW-wide v_* float vectors to AVX-512 (16) or AVX2 (8). The scalar set is
+ * the plain C of kernels_generic.c, not compiled from these files. */
 #ifndef TINYLLM_ISA_H
 #define TINYLLM_ISA_H
 
@@ -12,7 +12,7 @@
 #include "half.h"
 
 #ifndef KERNEL_ISA
-#error "compile with -DKERNEL_ISA=scalar|avx2|avx512|avx512vnni (see the Makefile)"
+#error "compile with -DKERNEL_ISA=avx2|avx512|avx512vnni (see the Makefile)"
 #endif
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -77,10 +77,9 @@ ALWAYS_INLINE float v_hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 #else
-#define VW 0 /* scalar: no vector loops */
+#error "the vector kernels need AVX2 or AVX-512 (the scalar set is kernels_generic.c)"
 #endif
 
-#if VW
 /* e^x for VW floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts
  * for accuracy), e^r by a degree-6 polynomial, 2^n put into the exponent
  * bits. Relative error about 1e-7; inputs clamped to +-88.37 (float range). */
@@ -117,7 +116,6 @@ ALWAYS_INLINE __m256 load8_w(const void *w, size_t i, int f16) {
 ALWAYS_INLINE vec load_w(const void *w, size_t i, int f16) {
     return f16 ? v_load_f16((const uint16_t *)w + i) : v_load((const float *)w + i);
 }
-#endif
 
 ALWAYS_INLINE float load1_w(const void *w, size_t i, int f16) {
     return f16 ? f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
@@ -127,11 +125,7 @@ ALWAYS_INLINE float load1_w(const void *w, size_t i, int f16) {
 ALWAYS_INLINE float block_scale(const uint8_t *blk) {
     uint16_t h;
     memcpy(&h, blk, 2);
-#if VW
     return _cvtsh_ss(h); /* F16C */
-#else
-    return f16_to_f32(h);
-#endif
 }
 
 #endif

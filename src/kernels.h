@@ -21,9 +21,10 @@ typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
 /* dst (n) = n values of a block format at src, as F32 (exact) */
 typedef void (*to_f32_fn)(float *dst, const void *src, long n);
 
-/* The kernels that have vector code, one table per instruction set
- * (kernels_isa.c, compiled once per set). Every set computes the same
- * functions; only the order of the float additions differs. */
+/* The kernels that have vector code, one table per instruction set: the
+ * plain C definitions (kernels_generic.c, the "scalar" set) and the vector
+ * sets (kernels_isa.c and dots_isa.c, compiled once per set). Every set
+ * computes the same functions; only the order of the float additions differs. */
 typedef struct kernel_ops {
     const char *name; /* "scalar", "avx2", "avx512", "avx512vnni" */
     /* dst (n) = the F16 values src (n) as F32 (exact) */

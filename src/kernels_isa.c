@@ -1,10 +1,12 @@
-/* The hot kernels, written once and compiled once per instruction set: the
- * Makefile builds this file four times (KERNEL_ISA = scalar, avx2, avx512,
- * avx512vnni: AVX-512 plus the VNNI int8 dot products of the quantized kernels)
- * with that set's -march, and kernels.c picks one table at run time from the
- * CPU's features. The vector code is written against a small set of v_*
- * macros that map to AVX2 (8 floats) or AVX-512 (16 floats); the scalar
- * build uses the plain loops that follow each vector loop (the tails).
+/* The hot kernels in vector code, compiled once per vector instruction set:
+ * the Makefile builds this file three times (KERNEL_ISA = avx2, avx512,
+ * avx512vnni: AVX-512 plus the VNNI int8 dot products of the quantized
+ * kernels) with that set's -march, and kernels.c picks one table at run time
+ * from the CPU's features. Each function computes what its namesake in
+ * kernels_generic.c (the plain C definitions, the scalar set) computes; the
+ * unit tests hold them to it. Most code is written against the v_* macros of
+ * isa.h (AVX2: 8 floats, AVX-512: 16); a loop's scalar tail handles the last
+ * values of a row.
  *
  * Summation order differs between the sets (vector lanes, accumulators), so
  * their results differ by float rounding of sums, never by more: the tests
@@ -21,9 +23,7 @@
 
 static void f16_row(float *dst, const uint16_t *src, long n) {
     long i = 0;
-#if VW
     for (; i + VW <= n; i += VW) v_store(dst + i, v_load_f16(src + i));
-#endif
     for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
 }
 
@@ -62,7 +62,6 @@ ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16
         size_t r = (size_t)o * C;
         int c = 0;
         float s = 0.0f;
-#if VW
         vec a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
         for (; c + 4 * VW <= C; c += 4 * VW) {
             a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
@@ -72,7 +71,6 @@ ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16
         }
         for (; c + VW <= C; c += VW) a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
         s = v_hsum(v_add(v_add(a0, a1), v_add(a2, a3)));
-#endif
         for (; c < C; c++) s += load1_w(w, r + c, f16) * x[c];
         out[o] = s + (bias ? bias[o] : 0.0f);
     }
@@ -87,7 +85,6 @@ ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride,
         size_t r = (size_t)o * C;
         float s[4] = {0};
         int c = 0;
-#if VW
         vec acc[4][2];
         for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = v_zero();
         for (; c + 2 * VW <= C; c += 2 * VW) {
@@ -103,7 +100,6 @@ ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride,
             for (int t = 0; t < R; t++) acc[t][0] = v_fmadd(w0, v_load(x + (size_t)t * x_stride + c), acc[t][0]);
         }
         for (int t = 0; t < R; t++) s[t] = v_hsum(v_add(acc[t][0], acc[t][1]));
-#endif
         for (int t = 0; t < R; t++) {
             const float *xt = x + (size_t)t * x_stride;
             for (int cc = c; cc < C; cc++) s[t] += load1_w(w, r + cc, f16) * xt[cc];
@@ -148,16 +144,6 @@ static void stream_f16(float *out, const float *in, int in_stride, const uint16_
  * at most d_x / 2 per element (tests/README.md derives the tolerance). */
 enum { QK = 32, Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
 
-/* v rounded to the nearest integer, ties to even (the default rounding mode):
- * one instruction where SSE is there, lrintf (the same result) otherwise. */
-ALWAYS_INLINE int round_even(float v) {
-#if VW
-    return _mm_cvtss_si32(_mm_set_ss(v));
-#else
-    return (int)lrintf(v);
-#endif
-}
-
 /* Block b of row t of x quantized from xb (32 floats), as q8_act says.
  * amax is NaN when the block holds one (then so is d, and the products):
  * a NaN activation never vanishes into a finite integer. The values
@@ -171,7 +157,7 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
     __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
     __mmask16 nan = _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q);
     float amax = nan ? NAN : _mm512_reduce_max_ps(m);
-#elif VW
+#else
     __m256 v[4], m = _mm256_setzero_ps(), nan = m;
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     for (int i = 0; i < 4; i++) {
@@ -180,12 +166,6 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[i], v[i], _CMP_UNORD_Q));
     }
     float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);
-#else
-    float amax = 0.0f;
-    for (int i = 0; i < QK; i++) {
-        float a = fabsf(xb[i]);
-        amax = isnan(a) || isnan(amax) ? NAN : a > amax ? a : amax;
-    }
 #endif
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
@@ -197,7 +177,7 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
     /* the sum of the saturated values */
     sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)),
                                                    _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)))));
-#elif VW
+#else
     __m256i i[4];
     for (int k = 0; k < 4; k++) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(inv)));
     /* saturating packs interleave the 128-bit halves: the permute restores value order */
@@ -210,12 +190,6 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
     sum = _mm_cvtsi128_si32(h);
-#else
-    for (int i = 0; i < QK; i++) {
-        int v = round_even(xb[i] * inv);
-        q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-        sum += q[i];
-    }
 #endif
     x->d[(size_t)t * nb + b] = amax / 127.0f;
     x->s[(size_t)t * nb + b] = sum;
@@ -255,7 +229,16 @@ enum { TILE_MAX = 8 };
 enum { TILE_MAX = 4 };
 #endif
 
-#if VW
+/* vector m of a group's block: 4 value bytes of each of the 8 rows (qs[m]
+ * of block_q4_0_x8 / block_q8_0_x8, formats.h); the 8 rows' F16 scales (d) */
+ALWAYS_INLINE __m256i x8_values(const uint8_t *g, int q8, int m) {
+    return _mm256_loadu_si256(q8 ? (const __m256i *)((const block_q8_0_x8 *)g)->qs[m]
+                                 : (const __m256i *)((const block_q4_0_x8 *)g)->qs[m]);
+}
+ALWAYS_INLINE __m256 x8_scales(const uint8_t *g) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const block_q4_0_x8 *)g)->d));
+}
+
 ALWAYS_INLINE __m256i broadcast4(const int8_t *x) {
     int32_t v;
     memcpy(&v, x, 4);
@@ -292,7 +275,7 @@ ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, 
         if (q8) {
 #pragma GCC unroll 8
             for (int m = 0; m < 8; m++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+                __m256i v = x8_values(g, q8, m);
 #ifdef __AVX512VNNI__
                 __m256i u = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80));
 #else
@@ -313,7 +296,7 @@ ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, 
         } else {
 #pragma GCC unroll 4
             for (int m = 0; m < 4; m++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * m));
+                __m256i v = x8_values(g, q8, m);
                 __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
 #pragma GCC unroll 8
                 for (int i = 0; i < NT; i++) {
@@ -328,7 +311,7 @@ ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, 
                 }
             }
         }
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        __m256 dw = x8_scales(g);
 #pragma GCC unroll 8
         for (int i = 0; i < NT; i++) {
             __m256i sum;
@@ -348,34 +331,6 @@ ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, 
 #pragma GCC unroll 8
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
-#else
-ALWAYS_INLINE void tile_x8(float *r, const uint8_t *g, int q8, const q8_act *x, int t, const int NT, int nb) {
-    const size_t group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
-    for (int i = 0; i < NT; i++) {
-        const int8_t *xq = x->q + (size_t)(t + i) * x->C;
-        const float *xd = x->d + (size_t)(t + i) * nb;
-        const int32_t *xs = x->s + (size_t)(t + i) * nb;
-        float acc[Q4_0_X8_ROWS] = {0};
-        const uint8_t *gb = g;
-        for (int b = 0; b < nb; b++, gb += group_bytes) {
-            const int8_t *xb = xq + b * QK;
-            for (int row = 0; row < Q4_0_X8_ROWS; row++) {
-                int32_t sum = q8 ? 0 : -8 * xs[b];
-                for (int m = 0; m < (q8 ? 8 : 4); m++)
-                    for (int j = 0; j < 4; j++) {
-                        uint8_t byte = gb[16 + 32 * m + 4 * row + j];
-                        if (q8)
-                            sum += (int8_t)byte * xb[4 * m + j];
-                        else
-                            sum += (byte & 15) * xb[4 * m + j] + (byte >> 4) * xb[16 + 4 * m + j];
-                    }
-                acc[row] += (float)sum * (block_scale(gb + 2 * row) * xd[b]);
-            }
-        }
-        memcpy(r + 8 * i, acc, sizeof acc);
-    }
-}
-#endif
 
 /* out[t0:t1, o0:o1] (rows OC apart): tiles of activation rows against
  * each group of 8 weight rows in turn (the group stays in L1). */
@@ -418,7 +373,6 @@ static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float
 static void gelu(float *x, long N) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     long i = 0;
-#if VW
     /* tanh(y) = 1 - 2 / (e^(2y) + 1) */
     for (; i + VW <= N; i += VW) {
         vec v = v_load(x + i), v3 = v_mul(v_mul(v, v), v);
@@ -427,7 +381,6 @@ static void gelu(float *x, long N) {
         vec th = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
         v_store(x + i, v_mul(v_mul(v_set1(0.5f), v), v_add(v_set1(1.0f), th)));
     }
-#endif
     for (; i < N; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
@@ -436,13 +389,11 @@ static void gelu(float *x, long N) {
 
 static void swiglu(float *gate, const float *up, long N) {
     long i = 0;
-#if VW
     for (; i + VW <= N; i += VW) { /* silu(g) = g / (1 + e^-g) */
         vec g = v_load(gate + i);
         vec s = v_div(g, v_add(v_set1(1.0f), v_exp(v_sub(v_zero(), g))));
         v_store(gate + i, v_mul(s, v_load(up + i)));
     }
-#endif
     for (; i < N; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
@@ -454,16 +405,13 @@ static void swiglu(float *gate, const float *up, long N) {
 static void softmax(float *x, int N) {
     float max = -INFINITY;
     int i = 0;
-#if VW
     vec vm = v_set1(-INFINITY);
     for (; i + VW <= N; i += VW) vm = v_max(vm, v_load(x + i));
     max = v_hmax(vm);
-#endif
     for (; i < N; i++)
         if (x[i] > max) max = x[i];
     double sum = 0.0;
     i = 0;
-#if VW
     vec vsum = v_zero(), vmax = v_set1(max);
     for (; i + VW <= N; i += VW) {
         vec e = v_exp(v_sub(v_load(x + i), vmax));
@@ -471,16 +419,13 @@ static void softmax(float *x, int N) {
         vsum = v_add(vsum, e);
     }
     sum = v_hsum(vsum);
-#endif
     for (; i < N; i++) {
         x[i] = expf(x[i] - max);
         sum += x[i];
     }
     float inv = (float)(1.0 / sum);
     i = 0;
-#if VW
     for (; i + VW <= N; i += VW) v_store(x + i, v_mul(v_load(x + i), v_set1(inv)));
-#endif
     for (; i < N; i++) x[i] *= inv;
 }
 
@@ -489,11 +434,9 @@ static void dots(float *out, const float *q, const float *rows, int row_stride, 
         const float *r = rows + (size_t)j * row_stride;
         int c = 0;
         float d = 0.0f;
-#if VW
         vec acc = v_zero();
         for (; c + VW <= C; c += VW) acc = v_fmadd(v_load(q + c), v_load(r + c), acc);
         d = v_hsum(acc);
-#endif
         for (; c < C; c++) d += q[c] * r[c];
         out[j] = d * scale;
     }
@@ -504,10 +447,8 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
     for (int j = 0; j < L; j++) {
         const float *r = rows + (size_t)j * row_stride;
         int c = 0;
-#if VW
         vec pj = v_set1(p[j]);
         for (; c + VW <= C; c += VW) v_store(out + c, v_fmadd(pj, v_load(r + c), v_load(out + c)));
-#endif
         for (; c < C; c++) out[c] += p[j] * r[c];
     }
 }

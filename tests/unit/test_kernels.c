@@ -1,6 +1,7 @@
 /* Each kernel against a plain loop in double precision, for every kernel
- * set this CPU can run (scalar, avx2, avx512: kernels_isa.c), so every
- * vector path and its scalar twin are checked on every run. Tolerances are
+ * set this CPU can run (scalar: kernels_generic.c, the plain definitions;
+ * avx2, avx512, avx512vnni: kernels_isa.c and dots_isa.c), so every vector
+ * path and the plain version are checked on every run. Tolerances are
  * float32 rounding bounds derived per computation (check.h, tests/README.md),
  * checked element by element. */
 #include <math.h>

@@ -1,0 +1,197 @@
+/* The kernels in plain C: the definitions, and the "scalar" kernel set (the
+ * one every CPU runs, and TINYLLM_ISA=scalar). Each function is the
+ * arithmetic the vector sets (kernels_isa.c, dots_isa.c) compute faster;
+ * the unit tests hold every vector set against these. Weight formats are
+ * read through their typed blocks (quants.h, formats.h): the block dots are
+ * the formats' own definitions (quants.c). */
+#include <math.h>
+#include <string.h>
+
+#include "half.h"
+#include "kernels.h"
+
+/* ------------------------------------------------------------ F16 -- */
+
+static void f16_row(float *dst, const uint16_t *src, long n) {
+    for (long i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+
+/* ------------------------------------------ weight-streaming products -- */
+
+/* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w^T + bias:
+ * one dot product per (row, output), w's row o being C values at o * C */
+static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) {
+            const float *x = in + (size_t)t * in_stride, *r = w + (size_t)o * C;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += r[c] * x[c];
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+}
+
+static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+                       int OC, int o0, int o1) {
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) {
+            const float *x = in + (size_t)t * in_stride;
+            const uint16_t *r = w + (size_t)o * C;
+            float s = 0.0f;
+            for (int c = 0; c < C; c++) s += f16_to_f32(r[c]) * x[c];
+            out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+}
+
+/* ---------------------------------------------- quantized activations -- */
+
+/* Rows [t0, t1) of in, block by block of QK_LEGACY values: the scale d =
+ * max|x| / 127 (NaN when the block holds a NaN: then so are the products),
+ * each value round-to-even(x * 127 / max|x|) saturated to -128..127, and
+ * the sum of the block's codes (q8_act in quants.h). */
+static void quantize_q8_act(const q8_act *x, const float *in, int in_stride, int t0, int t1) {
+    int nb = x->C / QK_LEGACY;
+    for (int t = t0; t < t1; t++)
+        for (int b = 0; b < nb; b++) {
+            const float *xb = in + (size_t)t * in_stride + b * QK_LEGACY;
+            int8_t *q = x->q + (size_t)t * x->C + b * QK_LEGACY;
+            float amax = 0.0f;
+            for (int i = 0; i < QK_LEGACY; i++) {
+                float a = fabsf(xb[i]);
+                amax = isnan(a) || isnan(amax) ? NAN : a > amax ? a : amax;
+            }
+            float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int32_t sum = 0;
+            for (int i = 0; i < QK_LEGACY; i++) {
+                long v = lrintf(xb[i] * inv); /* ties to even: the vector conversions' rounding */
+                q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+                sum += q[i];
+            }
+            x->d[(size_t)t * nb + b] = amax / 127.0f;
+            x->s[(size_t)t * nb + b] = sum;
+        }
+}
+
+/* ---------------------------------------------- the 8-row layouts -- */
+
+/* out[t0:t1, o0:o1] (rows OC apart) = x's rows [t0, t1) @ w^T + bias, w in
+ * WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8: per group of 8 weight rows and block b,
+ * each row's integer block dot with x's block, times the row's scale and
+ * x's. A Q4_0 code n is the value n - 8: the -8 comes in through x's sum. */
+static void gemm_q4_0_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    int nb = x->C / QK_LEGACY;
+    for (int o = o0; o < o1; o++) {
+        const block_q4_0_x8 *g = (const block_q4_0_x8 *)w + (size_t)(o / Q4_0_X8_ROWS) * nb; /* o's group */
+        int r = o % Q4_0_X8_ROWS;
+        for (int t = t0; t < t1; t++) {
+            const int8_t *xq = x->q + (size_t)t * x->C;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                int32_t sum = -8 * x->s[(size_t)t * nb + b];
+                for (int m = 0; m < 4; m++)
+                    for (int j = 0; j < 4; j++) { /* value byte 4m + j: values 4m + j (low) and 16 + 4m + j (high) */
+                        uint8_t byte = g[b].qs[m][r][j];
+                        sum += (byte & 15) * xq[b * QK_LEGACY + 4 * m + j] + (byte >> 4) * xq[b * QK_LEGACY + 16 + 4 * m + j];
+                    }
+                acc += (float)sum * (f16_to_f32(g[b].d[r]) * x->d[(size_t)t * nb + b]);
+            }
+            out[(size_t)t * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    int nb = x->C / QK_LEGACY;
+    for (int o = o0; o < o1; o++) {
+        const block_q8_0_x8 *g = (const block_q8_0_x8 *)w + (size_t)(o / Q4_0_X8_ROWS) * nb;
+        int r = o % Q4_0_X8_ROWS;
+        for (int t = t0; t < t1; t++) {
+            const int8_t *xq = x->q + (size_t)t * x->C;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                int32_t sum = 0;
+                for (int m = 0; m < 8; m++)
+                    for (int j = 0; j < 4; j++) sum += g[b].qs[m][r][j] * xq[b * QK_LEGACY + 4 * m + j];
+                acc += (float)sum * (f16_to_f32(g[b].d[r]) * x->d[(size_t)t * nb + b]);
+            }
+            out[(size_t)t * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+/* ------------------------------------------------------ activations -- */
+
+/* GELU, GPT-2's tanh approximation: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+static void gelu(float *x, long N) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (long i = 0; i < N; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+/* SwiGLU: silu(gate) * up, silu(g) = g / (1 + e^-g) */
+static void swiglu(float *gate, const float *up, long N) {
+    for (long i = 0; i < N; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* ------------------------------------------------------- attention -- */
+
+/* x = e^(x - max) / sum: the maximum subtracted first, so no term overflows */
+static void softmax(float *x, int N) {
+    float max = -INFINITY;
+    for (int i = 0; i < N; i++)
+        if (x[i] > max) max = x[i];
+    double sum = 0.0;
+    for (int i = 0; i < N; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < N; i++) x[i] *= inv;
+}
+
+/* out[j] = scale * (q . rows[j]): a query against each cached key */
+static void dots(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C) {
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        float d = 0.0f;
+        for (int c = 0; c < C; c++) d += q[c] * r[c];
+        out[j] = d * scale;
+    }
+}
+
+/* out = sum_j p[j] rows[j]: the values mixed by the attention weights */
+static void weighted_sum(float *out, const float *p, const float *rows, int row_stride, int L, int C) {
+    memset(out, 0, (size_t)C * sizeof(float));
+    for (int j = 0; j < L; j++) {
+        const float *r = rows + (size_t)j * row_stride;
+        for (int c = 0; c < C; c++) out[c] += p[j] * r[c];
+    }
+}
+
+/* no vector code: every block format runs its definition (quants.c) */
+static const dot_q8_fn NO_DOTS[KERNEL_TYPES];
+static const to_f32_fn NO_CONVERSIONS[KERNEL_TYPES];
+
+const kernel_ops kernel_ops_scalar = {
+    .name = "scalar",
+    .f16_to_f32_row = f16_row,
+    .stream_f32 = stream_f32,
+    .stream_f16 = stream_f16,
+    .quantize_q8_act = quantize_q8_act,
+    .gemm_q4_0_x8 = gemm_q4_0_x8,
+    .gemm_q8_0_x8 = gemm_q8_0_x8,
+    .dot_q8 = NO_DOTS,
+    .to_f32 = NO_CONVERSIONS,
+    .gelu = gelu,
+    .swiglu = swiglu,
+    .softmax = softmax,
+    .dots = dots,
+    .weighted_sum = weighted_sum,
+};
