@@ -58,7 +58,7 @@ static void qkv(tinyllm_context *ctx, const layer_weights *w, float *q, float *k
  * side). Returns the row stride of the (T, n_ff) hidden rows in hb. */
 static int ffn_hidden(tinyllm_context *ctx, const layer_weights *w, const float *xb, int T) {
     int dim = ctx->model->info.n_embd, ff = ctx->model->info.n_ff;
-    if (ctx->model->family->act != ACT_SWIGLU) {
+    if (ctx->model->act != ACT_SWIGLU) {
         matmul(ctx, ctx->hb, xb, dim, w->w_up, w->b_up, T, dim, ff); // (T, ff)
         step_gelu(ctx, ctx->hb, ff, T, ff);
         return ff;

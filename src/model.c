@@ -19,7 +19,7 @@
 
 typedef enum { D_1, D_EMBD, D_VOCAB, D_FF, D_KV, D_QKV, D_CTX } dim_sym;
 
-typedef struct {
+typedef struct tensor_spec {
     const char *name;  /* per-layer names contain %d */
     dim_sym d0, d1;    /* GGUF order: d0 is the row length (the "in" size) */
     int optional;
@@ -61,7 +61,8 @@ static const tensor_spec GPT2_GLOBAL[] = {
     {TN_OUTPUT_NORM_B, D_EMBD, D_1, 1, M(out_norm_b)},
     {TN_OUTPUT, D_EMBD, D_VOCAB, 1, MM(output)},
 };
-static const tensor_spec GPT2_POS = {TN_POS_EMBD, D_EMBD, D_CTX, 0, M(pos_embd)};
+/* any family with absolute positions, when they are learned */
+static const tensor_spec LEARNED_POSITIONS = {TN_POS_EMBD, D_EMBD, D_CTX, 0, M(pos_embd)};
 static const tensor_spec GPT2_LAYER[] = {
     {TN_ATTN_NORM, D_EMBD, D_1, 0, L(attn_norm_w)}, {TN_ATTN_NORM_B, D_EMBD, D_1, 1, L(attn_norm_b)},
     {TN_ATTN_QKV, D_EMBD, D_QKV, 0, LM(wqkv)},       {TN_ATTN_QKV_B, D_QKV, D_1, 1, L(bqkv)},
@@ -148,19 +149,83 @@ static tinyllm_status get_fparam(const tinyllm_model *m, const char *fmt, int op
     return TINYLLM_OK;
 }
 
-/* The families, by model_arch. */
+/* The rotary families' own hyperparameters (llama, qwen2): grouped-query
+ * heads, the RMS epsilon, the RoPE base; rotary over the whole head. */
+static tinyllm_status read_rotary_hparams(tinyllm_model *m, tinyllm_error *err) {
+    tinyllm_model_info *h = &m->info;
+    const char *path = m->file.path;
+    tinyllm_status st;
+    if ((st = get_hparam(m, KEYF_HEAD_COUNT_KV, 1, h->n_head, 1, h->n_head, &h->n_head_kv, err))) return st;
+    if (h->n_head % h->n_head_kv)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: head_count %d is not a multiple of head_count_kv %d", path,
+                         h->n_head, h->n_head_kv);
+    if ((st = get_fparam(m, KEYF_RMS_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
+    if ((st = get_fparam(m, KEYF_ROPE_FREQ_BASE, 1, 10000.0, 1.0, 1e12, &h->rope_theta, err))) return st;
+    int rope_dims = h->head_dim;
+    if ((st = get_hparam(m, KEYF_ROPE_DIMS, 1, h->head_dim, 1, 1 << 16, &rope_dims, err))) return st;
+    if (rope_dims != h->head_dim)
+        return set_error(err, TINYLLM_ERR_UNSUPPORTED,
+                         "%s: rope.dimension_count %d differs from the head size %d (partial rotary "
+                         "embedding is not supported)",
+                         path, rope_dims, h->head_dim);
+    if (h->head_dim % 2)
+        return set_error(err, TINYLLM_ERR_MODEL, "%s: head size %d is odd (RoPE needs pairs)", path, h->head_dim);
+    h->positions = TINYLLM_POS_ROPE;
+    return TINYLLM_OK;
+}
+
+/* A string option of the file: 0 and *which = the index of its value in
+ * `values` (NULL-terminated), or `def` when the key is absent. */
+static tinyllm_status read_choice(const tinyllm_model *m, const char *key, const char *const *values, int def,
+                                  int *which, tinyllm_error *err) {
+    gguf_str v;
+    int rc = gguf_get_string(&m->file, key, &v);
+    *which = def;
+    if (rc == -1) return TINYLLM_OK;
+    if (rc) return key_error(m, key, rc, "a string", err);
+    for (int i = 0; values[i]; i++)
+        if (gguf_str_eq(v, values[i])) {
+            *which = i;
+            return TINYLLM_OK;
+        }
+    char shown[48];
+    return set_error(err, TINYLLM_ERR_MODEL, "%s: %s = '%s' (expected \"%s\" or \"%s\")", m->file.path, key,
+                     tinyllm_printable(v.ptr, v.len, shown, sizeof shown), values[0], values[1]);
+}
+
+/* gpt2's own: the LayerNorm epsilon, and the project's two options (keys in
+ * names.h): learned or sinusoidal positions, GPT-2's tanh GELU or the exact
+ * one (nanoGPT's and PyTorch's nn.GELU() default). */
+static tinyllm_status read_gpt2_hparams(tinyllm_model *m, tinyllm_error *err) {
+    tinyllm_model_info *h = &m->info;
+    static const char *const POSITIONS[] = {"learned", "sinusoidal", NULL}, *const GELUS[] = {"tanh", "erf", NULL};
+    tinyllm_status st;
+    h->n_head_kv = h->n_head;
+    if ((st = get_fparam(m, KEYF_NORM_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
+    int pos, gelu;
+    if ((st = read_choice(m, KEY_POSITION_ENCODING, POSITIONS, 0, &pos, err))) return st;
+    if ((st = read_choice(m, KEY_GELU, GELUS, 0, &gelu, err))) return st;
+    h->positions = pos ? TINYLLM_POS_SINUSOIDAL : TINYLLM_POS_LEARNED;
+    if (gelu) m->act = ACT_GELU_ERF, h->activation = "GELU (erf)";
+    return TINYLLM_OK;
+}
+
+/* The families: name, norm, activation, positions, storage, their tensors
+ * and their own hyperparameters. */
 static const model_family FAMILIES[] = {
-    [ARCH_LLAMA] = {"llama", NORM_RMS, ACT_SWIGLU, 1, rope_forward, "RMSNorm", "SwiGLU"},
-    [ARCH_GPT2] = {"gpt2", NORM_LAYER, ACT_GELU, 0, NULL, "LayerNorm", "GELU"},
+    {"llama", NORM_RMS, ACT_SWIGLU, 1, rope_forward, 0, "RMSNorm", "SwiGLU", LLAMA_GLOBAL, LLAMA_LAYER,
+     COUNT(LLAMA_GLOBAL), COUNT(LLAMA_LAYER), read_rotary_hparams},
+    {"gpt2", NORM_LAYER, ACT_GELU, 0, NULL, 1, "LayerNorm", "GELU", GPT2_GLOBAL, GPT2_LAYER, COUNT(GPT2_GLOBAL),
+     COUNT(GPT2_LAYER), read_gpt2_hparams},
     /* llama's block with biases on q, k and v, and q/k stored for the
      * rotate-half RoPE (llama.cpp's converter leaves Hugging Face's order) */
-    [ARCH_QWEN2] = {"qwen2", NORM_RMS, ACT_SWIGLU, 1, rope_halves_forward, "RMSNorm", "SwiGLU"},
+    {"qwen2", NORM_RMS, ACT_SWIGLU, 1, rope_halves_forward, 0, "RMSNorm", "SwiGLU", LLAMA_GLOBAL, QWEN2_LAYER,
+     COUNT(LLAMA_GLOBAL), COUNT(QWEN2_LAYER), read_rotary_hparams},
 };
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
-/* gpt2 with the exact GELU (tinyllm.gelu = "erf"): nanoGPT's and PyTorch's
- * nn.GELU() default, where GPT-2 itself used the tanh approximation. */
-static const model_family GPT2_EXACT_GELU = {"gpt2", NORM_LAYER, ACT_GELU_ERF, 0, NULL, "LayerNorm", "GELU (erf)"};
 
+/* The family named by general.architecture, the hyperparameters every
+ * family has, then the family's own. */
 static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
     tinyllm_model_info *h = &m->info;
     const char *path = m->file.path;
@@ -179,8 +244,11 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
                          "%s: architecture '%s' is not supported (expected \"llama\", \"gpt2\" or \"qwen2\")", path,
                          tinyllm_printable(arch.ptr, arch.len, shown, sizeof shown));
     }
-    m->arch = (model_arch)a; /* family set below, with the tensor tables */
-    h->architecture = FAMILIES[a].name;
+    m->family = &FAMILIES[a];
+    m->act = m->family->act;
+    h->architecture = m->family->name;
+    h->norm = m->family->norm_name;
+    h->activation = m->family->act_name;
     gguf_str name;
     if (gguf_get_string(&m->file, KEY_NAME, &name) == 0)
         tinyllm_printable(name.ptr, name.len, m->name, sizeof m->name);
@@ -198,50 +266,7 @@ static tinyllm_status read_hparams(tinyllm_model *m, tinyllm_error *err) {
         return set_error(err, TINYLLM_ERR_MODEL, "%s: embedding_length %d is not divisible by head_count %d", path,
                          h->n_embd, h->n_head);
     h->head_dim = h->n_embd / h->n_head;
-    if (FAMILIES[m->arch].rope) {
-        if ((st = get_hparam(m, KEYF_HEAD_COUNT_KV, 1, h->n_head, 1, h->n_head, &h->n_head_kv, err))) return st;
-        if (h->n_head % h->n_head_kv)
-            return set_error(err, TINYLLM_ERR_MODEL, "%s: head_count %d is not a multiple of head_count_kv %d",
-                             path, h->n_head, h->n_head_kv);
-        if ((st = get_fparam(m, KEYF_RMS_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
-        if ((st = get_fparam(m, KEYF_ROPE_FREQ_BASE, 1, 10000.0, 1.0, 1e12, &h->rope_theta, err))) return st;
-        int rope_dims = h->head_dim;
-        if ((st = get_hparam(m, KEYF_ROPE_DIMS, 1, h->head_dim, 1, 1 << 16, &rope_dims, err))) return st;
-        if (rope_dims != h->head_dim)
-            return set_error(err, TINYLLM_ERR_UNSUPPORTED,
-                             "%s: rope.dimension_count %d differs from the head size %d (partial rotary "
-                             "embedding is not supported)",
-                             path, rope_dims, h->head_dim);
-        if (h->head_dim % 2)
-            return set_error(err, TINYLLM_ERR_MODEL, "%s: head size %d is odd (RoPE needs pairs)", path,
-                             h->head_dim);
-        h->positions = TINYLLM_POS_ROPE;
-    } else {
-        h->n_head_kv = h->n_head;
-        if ((st = get_fparam(m, KEYF_NORM_EPS, 0, 0, 0, 1, &h->norm_eps, err))) return st;
-        h->positions = TINYLLM_POS_LEARNED;
-        gguf_str pe;
-        rc = gguf_get_string(&m->file, KEY_POSITION_ENCODING, &pe);
-        if (rc == -2) return key_error(m, KEY_POSITION_ENCODING, rc, "a string", err);
-        if (rc == 0) {
-            if (gguf_str_eq(pe, "sinusoidal"))
-                h->positions = TINYLLM_POS_SINUSOIDAL;
-            else if (!gguf_str_eq(pe, "learned")) {
-                char shown[48];
-                return set_error(err, TINYLLM_ERR_MODEL, "%s: %s = '%s' (expected \"learned\" or \"sinusoidal\")",
-                                 path, KEY_POSITION_ENCODING, tinyllm_printable(pe.ptr, pe.len, shown, sizeof shown));
-            }
-        }
-        gguf_str gelu;
-        rc = gguf_get_string(&m->file, KEY_GELU, &gelu);
-        if (rc == -2) return key_error(m, KEY_GELU, rc, "a string", err);
-        if (rc == 0 && !gguf_str_eq(gelu, "tanh") && !gguf_str_eq(gelu, "erf")) {
-            char shown[48];
-            return set_error(err, TINYLLM_ERR_MODEL, "%s: %s = '%s' (expected \"tanh\" or \"erf\")", path, KEY_GELU,
-                             tinyllm_printable(gelu.ptr, gelu.len, shown, sizeof shown));
-        }
-        m->exact_gelu = rc == 0 && gguf_str_eq(gelu, "erf");
-    }
+    if ((st = m->family->read_hparams(m, err))) return st;
     m->kv_dim = h->n_head_kv * h->head_dim;
     return TINYLLM_OK;
 }
@@ -294,19 +319,6 @@ static tinyllm_status find_checked(const tinyllm_model *m, const tensor_spec *s,
                          got, want);
     }
     return TINYLLM_OK;
-}
-
-typedef struct {
-    const tensor_spec *global;
-    size_t n_global;
-    const tensor_spec *layer;
-    size_t n_layer;
-} arch_specs;
-
-static arch_specs specs_for(model_arch a) {
-    if (a == ARCH_LLAMA) return (arch_specs){LLAMA_GLOBAL, COUNT(LLAMA_GLOBAL), LLAMA_LAYER, COUNT(LLAMA_LAYER)};
-    if (a == ARCH_QWEN2) return (arch_specs){LLAMA_GLOBAL, COUNT(LLAMA_GLOBAL), QWEN2_LAYER, COUNT(QWEN2_LAYER)};
-    return (arch_specs){GPT2_GLOBAL, COUNT(GPT2_GLOBAL), GPT2_LAYER, COUNT(GPT2_LAYER)};
 }
 
 /* A converted tensor is not read from the file again: let the kernel drop
@@ -427,22 +439,22 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
 
 /* Two passes: count the floats to convert, then allocate once and bind. */
 static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
-    arch_specs sp = specs_for(m->arch);
+    const model_family *f = m->family;
     const tinyllm_model_info *h = &m->info;
-    int learned = m->arch == ARCH_GPT2 && h->positions == TINYLLM_POS_LEARNED;
+    int learned = h->positions == TINYLLM_POS_LEARNED;
     layer_weights scratch;
     for (int pass = 0; pass < 2; pass++) {
         int count_only = pass == 0;
         size_t used = 0;
         m->packed_used = 0;
         tinyllm_status st;
-        for (size_t i = 0; i < sp.n_global; i++)
-            if ((st = bind_one(m, &sp.global[i], 0, m, &used, count_only, err))) return st;
-        if (learned && (st = bind_one(m, &GPT2_POS, 0, m, &used, count_only, err))) return st;
+        for (int i = 0; i < f->n_global; i++)
+            if ((st = bind_one(m, &f->global[i], 0, m, &used, count_only, err))) return st;
+        if (learned && (st = bind_one(m, &LEARNED_POSITIONS, 0, m, &used, count_only, err))) return st;
         for (int l = 0; l < h->n_layer; l++)
-            for (size_t i = 0; i < sp.n_layer; i++) {
+            for (int i = 0; i < f->n_layer; i++) {
                 void *base = count_only ? (void *)&scratch : (void *)&m->layers[l];
-                if ((st = bind_one(m, &sp.layer[i], l, base, &used, count_only, err))) return st;
+                if ((st = bind_one(m, &f->layer[i], l, base, &used, count_only, err))) return st;
             }
         if (count_only) {
             size_t total = used;
@@ -467,13 +479,14 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
         size_t dd = (size_t)h->n_embd * h->n_embd, kd = (size_t)m->kv_dim * h->n_embd;
         int biases = (!w->bq && !w->bk && !w->bv) ||
                      (w->bq && w->bk == w->bq + h->n_embd && w->bv == w->bk + m->kv_dim);
-        w->qkv_adjacent = m->arch == ARCH_GPT2 || (matrix_follows(w->wq, w->wk, dd) &&
-                                                   matrix_follows(w->wk, w->wv, kd) && biases);
-        w->gate_up_adjacent = FAMILIES[m->arch].act == ACT_SWIGLU && matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
+        w->qkv_adjacent = f->fused_qkv || (matrix_follows(w->wq, w->wk, dd) && matrix_follows(w->wk, w->wv, kd) &&
+                                           biases);
+        w->gate_up_adjacent = f->act == ACT_SWIGLU &&
+                              matrix_follows(w->w_gate, w->w_up, (size_t)h->n_ff * h->n_embd);
     }
     m->info.tied_output = !m->output.data;
     if (m->info.tied_output) m->output = m->tok_embd;
-    if (m->arch == ARCH_GPT2) { /* q, k, v are row blocks of the fused projection */
+    if (f->fused_qkv) { /* q, k, v are row blocks of the fused projection */
         size_t dd = (size_t)h->n_embd * h->n_embd;
         for (int l = 0; l < h->n_layer; l++) {
             layer_weights *w = &m->layers[l];
@@ -560,9 +573,6 @@ static tinyllm_status model_build(tinyllm_model *m, const tinyllm_model_params *
     m->info.n_vocab = (int)emb->dims[1];
     m->expand_f32 = params && params->expand_f32;
     m->kern = kernels_select();
-    m->family = m->exact_gelu ? &GPT2_EXACT_GELU : &FAMILIES[m->arch];
-    m->info.norm = m->family->norm_name;
-    m->info.activation = m->family->act_name;
     m->info.kernels = m->kern->name;
     if ((st = bind_tensors(m, err))) return st;
     if (params && params->check_tensors && (st = check_finite(m, err))) return st;

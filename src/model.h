@@ -11,21 +11,27 @@
 #include "tinyllm.h"
 #include "tokenizer.h"
 
-typedef enum { ARCH_LLAMA = 0, ARCH_GPT2 = 1, ARCH_QWEN2 = 2 } model_arch;
-
-/* What distinguishes one family from another, resolved once at load
- * (model.c): forward.c, the context and `info` read this, never the
- * architecture's name. A new family is one more descriptor, its tensor
- * table in model.c, and any new op (docs/architecture.md). */
+/* What distinguishes one family from another, all of it in its row of
+ * FAMILIES (model.c): its tensor tables, the reader of its own
+ * hyperparameters and options, its norm, activation and positions.
+ * forward.c, the context and `info` read this, never the architecture's
+ * name. A new family is one more row, its tensor names (names.h) and any
+ * new op (docs/architecture.md). */
 typedef enum { NORM_RMS, NORM_LAYER } norm_kind;
 typedef enum { ACT_SWIGLU, ACT_GELU, ACT_GELU_ERF } act_kind;
-typedef struct {
+struct tensor_spec;
+typedef struct model_family {
     const char *name;      // "llama", "gpt2", "qwen2"
     norm_kind norm;        // RMSNorm, or LayerNorm with a bias
-    act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up)), tanh form or exact (erf)
+    act_kind act;          // SwiGLU: down(silu(gate) * up); GELU: down(gelu(up)) (a file may ask for the exact form)
     int rope;              // rotary positions on q and k; else absolute positions added to the embedding
     rope_fn rotate;        // with rope: which pairs rotate: adjacent (llama), or halves (qwen2: GPT-NeoX style)
+    int fused_qkv;         // q, k, v stored as one attn_qkv tensor (gpt2)
     const char *norm_name, *act_name; // "RMSNorm"/"LayerNorm", "SwiGLU"/"GELU" (for info)
+    const struct tensor_spec *global, *layer; // the tensors it binds: once, and per layer
+    int n_global, n_layer;
+    /* its own hyperparameters and options, after the ones every family has */
+    tinyllm_status (*read_hparams)(struct tinyllm_model *m, tinyllm_error *err);
 } model_family;
 
 /* b starts exactly `offset` elements after a, in the same storage. */
@@ -49,9 +55,8 @@ typedef struct {
 
 struct tinyllm_model {
     gguf_file file;
-    model_arch arch;
-    const model_family *family; // FAMILIES[arch], or gpt2 with the exact GELU
-    int exact_gelu;             // gpt2: tinyllm.gelu = "erf"
+    const model_family *family; // the row of FAMILIES named by general.architecture
+    act_kind act;               // the family's activation, or the exact GELU a gpt2 file asks for
     tinyllm_model_info info;
     char name[128];
     int kv_dim; // n_head_kv * head_dim

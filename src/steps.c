@@ -224,7 +224,7 @@ static void gelu_part(tinyllm_context *ctx, const void *p, int ith, int t0, int 
     (void)ith;
     for (int t = t0; t < t1; t++) {
         float *row = a->x + (size_t)t * a->x_stride;
-        if (ctx->model->family->act == ACT_GELU_ERF)
+        if (ctx->model->act == ACT_GELU_ERF)
             gelu_erf_forward(row, a->C);
         else
             ctx->model->kern->gelu(row, a->C);
