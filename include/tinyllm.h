@@ -395,6 +395,12 @@ TINYLLM_API tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *model, 
 TINYLLM_API tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int head, int on,
                                                        tinyllm_error *err);
 
+/* Layer ablation: with on != 0, layer `layer` is skipped in every later
+ * forward pass (the residual stream passes it unchanged: its attention and
+ * feed-forward add nothing, and its keys and values are not written);
+ * on == 0 restores it. layer -1 with on == 0 clears every layer ablation. */
+TINYLLM_API tinyllm_status tinyllm_context_ablate_layer(tinyllm_context *ctx, int layer, int on, tinyllm_error *err);
+
 /* Experiments: one piece of the model switched off or changed, to see why
  * it is there. They apply to every forward pass after they are set (rewind
  * to rerun a prompt under them); an experiment never changes the weights.

@@ -35,6 +35,7 @@ void tinyllm_context_free(tinyllm_context *ctx) {
     if (!ctx) return;
     free_thread_pool(ctx->pool);
     free(ctx->ablated);
+    free(ctx->skipped);
     free_kv_cache(&ctx->kv);
     free_buffers(ctx);
     free(ctx);
@@ -69,13 +70,6 @@ static tinyllm_status check_address_space(int n_threads, tinyllm_error *err) {
                      (need + (1 << 20) - 1) >> 20, n_threads, limit > used ? (limit - used) >> 20 : 0);
 }
 
-#ifdef TINYLLM_FAULT_INJECTION
-/* the skip_layer fault: every layer but layer 1 */
-static void layer_forward_but_1(tinyllm_context *ctx, int l, int T) {
-    if (l != 1) layer_forward(ctx, l, T);
-}
-#endif
-
 tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_context_params *params,
                                       tinyllm_context **out, tinyllm_error *err) {
     if (!out) return set_error(err, TINYLLM_ERR_ARG, "tinyllm_context_create: out is NULL");
@@ -102,7 +96,6 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     if (!c) return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory");
     c->model = m;
     c->rope = m->family->rope ? m->family->rotate : rope_forward;
-    c->layer = layer_forward;
     c->att_rule = attention_rule_for(h->head_dim, NULL);
     c->n_ctx = n_ctx;
     c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
@@ -140,7 +133,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos || !c->pos_sin ||
         !c->rope_sin || !c->scores || !c->probs || !c->conv || (q8_prefill && !c->q8_rows) ||
         !c->logits || build_kv_cache(&c->kv, h->n_layer, n_ctx, m->kv_dim) ||
-        !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) ||
+        !(c->ablated = calloc((size_t)h->n_layer * h->n_head, 1)) || !(c->skipped = calloc((size_t)h->n_layer, 1)) ||
         !(c->pool = build_thread_pool(c->n_threads))) {
         tinyllm_context_free(c);
         return set_error(err, TINYLLM_ERR_NOMEM, "context: out of memory for a %d-token context", n_ctx);
@@ -159,7 +152,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     const char *fault = getenv("TINYLLM_FAULT");
     if (fault && !strcmp(fault, "rope_wrong_pairs")) /* the other family's pairs */
         c->rope = c->rope == rope_forward ? rope_halves_forward : rope_forward;
-    if (fault && !strcmp(fault, "skip_layer")) c->layer = layer_forward_but_1;
+    if (fault && !strcmp(fault, "skip_layer") && h->n_layer > 1) c->skipped[1] = 1; /* layer 1 ablated, unsaid */
     if (fault && !strcmp(fault, "mask_after_softmax"))
         tinyllm_context_set_experiments(c, &(tinyllm_experiments){TINYLLM_EXP_MASK_AFTER_SOFTMAX, 0}, NULL);
     if (fault && !strcmp(fault, "softmax_no_max"))
@@ -197,6 +190,19 @@ tinyllm_status tinyllm_context_ablate_head(tinyllm_context *ctx, int layer, int 
         return set_error(err, TINYLLM_ERR_ARG, "context_ablate_head: layer %d head %d (expected 0..%d and 0..%d)",
                          layer, head, h->n_layer - 1, h->n_head - 1);
     ctx->ablated[layer * h->n_head + head] = on != 0;
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_context_ablate_layer(tinyllm_context *ctx, int layer, int on, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_ablate_layer: context is NULL");
+    int n_layer = ctx->model->info.n_layer;
+    if (layer == -1 && !on) {
+        memset(ctx->skipped, 0, (size_t)n_layer);
+        return TINYLLM_OK;
+    }
+    if (layer < 0 || layer >= n_layer)
+        return set_error(err, TINYLLM_ERR_ARG, "context_ablate_layer: layer %d (expected 0..%d)", layer, n_layer - 1);
+    ctx->skipped[layer] = on != 0;
     return TINYLLM_OK;
 }
 

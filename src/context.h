@@ -52,6 +52,7 @@ struct tinyllm_context {
 
     thread_pool *pool; // n_threads - 1 workers; the caller is thread 0
     unsigned char *ablated; // (n_layer, n_head): 1 = head's attn_out is zeroed
+    unsigned char *skipped; // (n_layer): 1 = the layer is ablated: forward() passes the stream by it
     tinyllm_tap_fn tap_fn; // NULL: nobody listens
     void *tap_user;
     int tap_writes;        // the callback is a hook: it may change the tensors it is handed
@@ -60,7 +61,6 @@ struct tinyllm_context {
      * (-DTINYLLM_FAULT_INJECTION) with TINYLLM_FAULT=NAME a deliberate bug,
      * for tests that prove `verify` catches it (context.c). */
     rope_fn rope;         // the family's: rope_forward (adjacent pairs) or rope_halves_forward
-    void (*layer)(struct tinyllm_context *ctx, int l, int T); // layer_forward (forward.c)
     /* Experiments (tinyllm_context_set_experiments): what the user switched
      * off, and the attention rule that follows from it. */
     tinyllm_experiments exp;
@@ -72,7 +72,5 @@ struct tinyllm_context {
  * writes logits for the last token, or for all T at row `logits_row0`.. when
  * logits_all. Does not check arguments (callers do). */
 void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0);
-/* Layer l of forward(): x (T, dim) += attention, then += feed-forward. */
-void layer_forward(tinyllm_context *ctx, int l, int T);
 
 #endif

@@ -78,7 +78,7 @@ static int ffn_hidden(tinyllm_context *ctx, const layer_weights *w, const float 
 /* Layer l over the T tokens at positions n_past..: x (T, dim) += attention,
  * then += feed-forward. TAP(...) hands an intermediate tensor to a listener
  * (taps.h); a hook may write it, and the pass goes on from what it left. */
-void layer_forward(tinyllm_context *ctx, int l, int T) {
+static void layer_forward(tinyllm_context *ctx, int l, int T) {
     const tinyllm_model *m = ctx->model;
     const tinyllm_model_info *h = &m->info;
     const layer_weights *w = &m->layers[l];
@@ -145,7 +145,8 @@ void forward(tinyllm_context *ctx, const int *tokens, int T, int logits_row0) {
         TAP(ctx, TAP_POS, -1, pos0, x, 2, T, dim, 1);
     }
 
-    for (int l = 0; l < h->n_layer; l++) ctx->layer(ctx, l, T); /* layer_forward (a fault build may swap it) */
+    for (int l = 0; l < h->n_layer; l++)
+        if (!ctx->skipped[l]) layer_forward(ctx, l, T); /* an ablated layer: the stream passes it unchanged */
 
     /* final norm and classifier: every row with logits_all, else the last only */
     int first = ctx->logits_all ? 0 : T - 1, rows = T - first;

@@ -230,6 +230,48 @@ def weights_per_head_compute_the_taps():
 
 
 @test
+def an_ablated_layer_passes_the_stream_unchanged():
+    """Context.ablate_layer(1) (tinyllm_context_ablate_layer): layer 1's taps
+    are absent and the logits are the reference's with layer 1's residual
+    stream held at its input (hooks on 1.resid_attn and 1.resid_ffn), within
+    the spread, and far from a plain run's; restored, the logits are a plain
+    run's again, bit for bit. Bad layers raise."""
+    for path in (llama_gqa(), gpt2_learned()):
+        with tl.Model(path) as m:
+            assert m.info.n_layer >= 2, path
+            with tl.Context(m, n_ctx=len(TOKENS), logits_all=True) as c:
+                c.ablate_layer(1)
+                taps = c.prefill_with_taps(TOKENS)
+                skipped = np.stack([c.logits_at(i) for i in range(len(TOKENS))])
+                c.ablate_layer(1, on=False)
+                c.rewind(0)
+                c.prefill(TOKENS)
+                restored = np.stack([c.logits_at(i) for i in range(len(TOKENS))])
+                for bad in (-1, m.info.n_layer):
+                    try:
+                        c.ablate_layer(bad)
+                    except tl.TinyLLMError:
+                        continue
+                    raise AssertionError(f"ablate_layer({bad}) did not raise")
+            plain = plain_logits(m, TOKENS)
+        assert not any(n.startswith("1.") for n in taps) and "0.resid_ffn" in taps, sorted(taps)
+        assert np.array_equal(restored, plain), "restoring the layer did not restore the run"
+        ref = reference.Model(path)
+        held = {}
+
+        def keep(x, pos0):
+            held["x"] = x.copy()
+
+        def put_back(x, pos0):
+            x[:] = held["x"]
+
+        want, spread = ref.rounding_spread(TOKENS, hooks={"0.resid_ffn": keep, "1.resid_attn": put_back,
+                                                          "1.resid_ffn": put_back})
+        assert_within(skipped, want, spread, f"{path}: layer 1 ablated")
+        assert np.max(np.abs(skipped - plain)) > 10 * spread, "ablating the layer changed nothing"
+
+
+@test
 def hook_mistakes_are_errors():
     """A hook on a name that is not a writable tap, a hook returning the
     wrong shape, and an exception inside a hook: each raises in Python,

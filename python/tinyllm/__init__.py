@@ -140,6 +140,7 @@ def _bind(lib):
         "tinyllm_context_set_tap": (C.c_int, [P, TAP_FN, P, E]),
         "tinyllm_context_set_hook": (C.c_int, [P, TAP_FN, P, E]),
         "tinyllm_context_ablate_head": (C.c_int, [P, C.c_int, C.c_int, C.c_int, E]),
+        "tinyllm_context_ablate_layer": (C.c_int, [P, C.c_int, C.c_int, E]),
         "tinyllm_tokenize": (C.c_int, [P, C.c_char_p, C.c_size_t, C.c_int, C.POINTER(C.c_int), C.c_int,
                                        C.POINTER(C.c_int), E]),
         "tinyllm_detokenize": (C.c_int, [P, C.POINTER(C.c_int), C.c_int, C.c_char_p, C.c_size_t,
@@ -609,6 +610,12 @@ class Context(_FromModel):
         err = Error()
         _check(self.lib.tinyllm_context_ablate_head(self.h, _int(layer, "layer"), _int(head, "head"), 1 if on else 0,
                                                     C.byref(err)), err)
+
+    def ablate_layer(self, layer, on=True):
+        """Layer `layer` is skipped (on: the residual stream passes it
+        unchanged) or restored, in every later forward pass."""
+        err = Error()
+        _check(self.lib.tinyllm_context_ablate_layer(self.h, _int(layer, "layer"), 1 if on else 0, C.byref(err)), err)
 
     def prefill_with_taps(self, tokens, names=None):
         """prefill(tokens), returning {tap name: ndarray copy} for the taps
