@@ -12,6 +12,7 @@
 #include "args.h"
 #include "common.h"
 #include "encode.h"
+#include "readrate.h"
 
 typedef struct {
     const char *test; /* "pp512", "tg128" */
@@ -78,6 +79,9 @@ typedef struct {
     int expand_f32, reps, n_rows;
     double load_ms, first_token_ms, rss_mib;
     const bench_row *rows;
+    int read_threads[MAX_LIST]; /* the decode bound: the model file read at read_gb_s with that many threads */
+    double read_gb_s[MAX_LIST];
+    int n_read;
 } bench_report;
 
 static void print_json(const bench_report *r) {
@@ -101,6 +105,9 @@ static void print_json(const bench_report *r) {
                "\"max\": %.3f, \"reps\": %d}",
                i ? "," : "", r->rows[i].test, r->rows[i].n_tokens, r->rows[i].threads, r->rows[i].median,
                r->rows[i].min, r->rows[i].max, r->reps);
+    printf("],\n \"file_read\": [");
+    for (int i = 0; i < r->n_read; i++)
+        printf("%s{\"threads\": %d, \"gb_s\": %.3f}", i ? ", " : "", r->read_threads[i], r->read_gb_s[i]);
     printf("]}\n");
 }
 
@@ -116,6 +123,9 @@ static void print_markdown(const bench_report *r) {
            "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
            info->weight_bytes / 1048576.0, r->expand_f32 ? " (--expand-f32)" : "", r->load_ms, r->first_token_ms,
            r->rss_mib, r->reps, info->kernels, blas_core());
+    for (int i = 0; i < r->n_read; i++)
+        printf("%s%d thread(s) read the model file at %.1f GB/s%s", i ? ", " : "decode bound: ", r->read_threads[i],
+               r->read_gb_s[i], i + 1 == r->n_read ? "\n" : "");
 }
 
 /* The settings asked for. */
@@ -214,6 +224,12 @@ static int bench(const command_spec *cmd, const common_flags *cf, const bench_pl
         rc = EXIT_RUNTIME;
     }
     if (!rc) rc = run_plan(m, &r.info, pl, tokens, max_tokens, rows, names, &r.n_rows, &r.first_token_ms);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 0; !rc && i < pl->threads.n; i++) { /* after the runs: nothing else is reading meanwhile */
+        int nth = pl->threads.v[i] ? pl->threads.v[i] : (int)(cores > 0 ? cores : 1);
+        double gbs = file_read_gb_s(cf->model, nth, 5);
+        if (gbs > 0) r.read_threads[r.n_read] = nth, r.read_gb_s[r.n_read++] = gbs;
+    }
     if (!rc) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
