@@ -228,9 +228,13 @@ def info_takes_m_and_says_what_it_counts_bench_names_its_threads():
     assert a.returncode == 0 and a.stdout == b.stdout, (a.stderr, b.stderr)
     line = next(ln for ln in a.stdout.splitlines() if ln.startswith("parameters:"))
     assert "in the file's tensors" in line and "output.weight included (5.85 M without it)" in line, line
-    r = run([TINYLLM, "bench", "-m", TINY_SIN, "-p", "4", "-n", "4", "-r", "1", "-o", "json"])
+    r = run([TINYLLM, "bench", "-m", TINY_SIN, "-p", "4", "-n", "4", "-r", "1", "-t", "1,2", "-o", "json"])
     assert r.returncode == 0, r.stderr
-    assert all(row["threads"] >= 1 for row in json.loads(r.stdout)["results"]), r.stdout
+    out = json.loads(r.stdout)
+    assert all(row["threads"] >= 1 for row in out["results"]), r.stdout
+    # the decode bound: the model file read with each thread count the bench ran
+    assert [f["threads"] for f in out["file_read"]] == [1, 2] and all(f["gb_s"] > 0.1 for f in out["file_read"]), \
+        out["file_read"]
 
 
 @test
