@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "experiments.h"
 #include "kernels.h"
 
 #define DEFAULT_BATCH 512
@@ -163,6 +164,17 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
      * is process-wide in OpenBLAS.) */
     if (p.blas_threads >= 0) openblas_set_num_threads(p.blas_threads ? p.blas_threads : 1);
     *out = c;
+    return TINYLLM_OK;
+}
+
+tinyllm_status tinyllm_context_set_experiments(tinyllm_context *ctx, const tinyllm_experiments *e, tinyllm_error *err) {
+    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_set_experiments: context is NULL");
+    tinyllm_experiments none = {0, 0.0f};
+    if (!e) e = &none;
+    tinyllm_status st = experiments_check(e, err);
+    if (st) return st;
+    ctx->exp = *e;
+    ctx->att_rule = attention_rule_for(ctx->model->info.head_dim, e);
     return TINYLLM_OK;
 }
 

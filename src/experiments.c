@@ -1,12 +1,13 @@
-/* Experiments (tinyllm.h): names, parsing, description, and setting them on
- * a context. What each one changes is done where that piece lives:
- * attention.c (scale, mask, softmax), forward.c (positions, norms). */
+/* Experiments (tinyllm.h): names, parsing, description and the combinations
+ * that contradict each other; a context takes them in context.c. What each
+ * one changes is done where that piece lives: attention.c (scale, mask,
+ * softmax), forward.c (positions, norms). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
+#include "experiments.h"
 #include "error.h"
 
 /* The names, one per flag; attn-scale takes "=F". */
@@ -27,7 +28,7 @@ static const struct {
 #define EXPECTED "no-scale, attn-scale=F, no-mask, mask-after-softmax, naive-softmax, no-positions or no-norm"
 
 /* Pairs that contradict each other. */
-static tinyllm_status check_combination(const tinyllm_experiments *e, tinyllm_error *err) {
+tinyllm_status experiments_check(const tinyllm_experiments *e, tinyllm_error *err) {
     if ((e->flags & TINYLLM_EXP_NO_SCALE) && (e->flags & TINYLLM_EXP_ATTN_SCALE))
         return set_error(err, TINYLLM_ERR_ARG, "experiments: no-scale and attn-scale both set the scale (expected one)");
     if ((e->flags & TINYLLM_EXP_NO_MASK) && (e->flags & TINYLLM_EXP_MASK_AFTER_SOFTMAX))
@@ -77,7 +78,7 @@ tinyllm_status tinyllm_experiments_parse(const char *spec, tinyllm_experiments *
         p += n;
         if (*p == ',') p++;
     }
-    tinyllm_status st = check_combination(&e, err);
+    tinyllm_status st = experiments_check(&e, err);
     if (!st) *out = e;
     return st;
 }
@@ -94,15 +95,4 @@ size_t tinyllm_experiments_describe(const tinyllm_experiments *e, char *buf, siz
     if (!n) n = (size_t)snprintf(text, sizeof text, "none");
     if (buf && cap) snprintf(buf, cap, "%s", text);
     return n;
-}
-
-tinyllm_status tinyllm_context_set_experiments(tinyllm_context *ctx, const tinyllm_experiments *e, tinyllm_error *err) {
-    if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_set_experiments: context is NULL");
-    tinyllm_experiments none = {0, 0.0f};
-    if (!e) e = &none;
-    tinyllm_status st = check_combination(e, err);
-    if (st) return st;
-    ctx->exp = *e;
-    ctx->att_rule = attention_rule_for(ctx->model->info.head_dim, e);
-    return TINYLLM_OK;
 }
