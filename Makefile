@@ -96,13 +96,18 @@ $(BUILD)/obj/%.o: src/%.cpp | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) -c $< -o $@
 
+# The vector files' loops start on a cache line: the hot integer GEMM's speed
+# then no longer depends on where the rest of the build places it (an
+# unrelated change elsewhere moved Q4_0 prefill by 3%).
+ISA_ALIGN ?= -falign-loops=64
+
 $(BUILD)/obj/kernels_isa-%.o: src/kernels_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) $(ISA_ALIGN) -DKERNEL_ISA=$* -c $< -o $@
 
 $(BUILD)/obj/dots_isa-%.o: src/dots_isa.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) -DKERNEL_ISA=$* -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(LIB_VIS) $(ISA_FLAGS_$*) $(ISA_ALIGN) -DKERNEL_ISA=$* -c $< -o $@
 
 $(BUILD)/obj/cli/%.o: tools/tinyllm/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
