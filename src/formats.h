@@ -68,6 +68,8 @@ const weight_format *weight_format_of(int type);
  * the table (for messages): written into buf (cut to cap), which it returns. */
 #define WEIGHT_FORMAT_NAMES_CAP 160
 const char *weight_format_names(char *buf, size_t cap);
+/* ... in a buffer that lives to the end of the enclosing block (for messages) */
+#define WEIGHT_FORMAT_LIST() weight_format_names((char[WEIGHT_FORMAT_NAMES_CAP]){0}, WEIGHT_FORMAT_NAMES_CAP)
 /* Bytes of n values (n a multiple of the format's block). */
 size_t weight_bytes(int type, size_t n);
 /* The matrix from value `offset` on (a block of rows; offset a multiple of

@@ -301,7 +301,7 @@ static tinyllm_status find_checked(const tinyllm_model *m, const tensor_spec *s,
     if (!type_is_runnable(t->type))
         return set_error(err, TINYLLM_ERR_UNSUPPORTED,
                          "%s: tensor '%s' has type %s (expected %s)", m->file.path, name,
-                         gguf_type_name(t->type), weight_format_names((char[WEIGHT_FORMAT_NAMES_CAP]){0}, WEIGHT_FORMAT_NAMES_CAP));
+                         gguf_type_name(t->type), WEIGHT_FORMAT_LIST());
     int64_t d0 = dim_value(m, s->d0), d1 = dim_value(m, s->d1);
     int want_dims = s->d1 == D_1 ? 1 : 2;
     int ok = t->dims[0] == (uint64_t)d0 && t->dims[1] == (uint64_t)d1 && t->dims[2] == 1 && t->dims[3] == 1 &&
@@ -663,7 +663,7 @@ tinyllm_status tinyllm_model_tensor_f32(const tinyllm_model *m, int i, float *ou
     const gguf_tensor *t = &m->file.tensors[i];
     if (!type_is_runnable(t->type))
         return set_error(err, TINYLLM_ERR_UNSUPPORTED, "model_tensor_f32: tensor '%s' has type %s (expected %s)",
-                         m->tensor_names[i], gguf_type_name(t->type), weight_format_names((char[WEIGHT_FORMAT_NAMES_CAP]){0}, WEIGHT_FORMAT_NAMES_CAP));
+                         m->tensor_names[i], gguf_type_name(t->type), WEIGHT_FORMAT_LIST());
     if (n != t->n_elements)
         return set_error(err, TINYLLM_ERR_ARG, "model_tensor_f32: tensor '%s' has %llu values (out holds %zu)",
                          m->tensor_names[i], (unsigned long long)t->n_elements, n);

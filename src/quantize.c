@@ -160,7 +160,7 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, const targ
         if (!f || !f->in_files)
             return set_error(err, TINYLLM_ERR_UNSUPPORTED, "%s: tensor '%.*s' is %s (expected %s to convert from)",
                              in->path, (int)(t->name.len > 100 ? 100 : t->name.len), t->name.ptr,
-                             gguf_type_name(t->type), weight_format_names((char[WEIGHT_FORMAT_NAMES_CAP]){0}, WEIGHT_FORMAT_NAMES_CAP));
+                             gguf_type_name(t->type), WEIGHT_FORMAT_LIST());
         if (t->dims[0] > max_row) max_row = (size_t)t->dims[0];
     }
     int quantized = weight_format_of(tg->base)->block > 1;

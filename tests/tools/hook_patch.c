@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
     if (tinyllm_model_info_get(m, &info, &err)) return tinyllm_model_free(m), fail("info", err.message);
     patch_state ps = {.name = argv[2], .rows = rows, .n_rows = n_rows};
     float *logits = malloc((size_t)n * info.n_vocab * sizeof *logits);
-    int rc = !logits;
+    int rc = logits ? 0 : fail("logits", "out of memory");
     if (!rc) rc = prefill_all(m, clean, n, record, 0, &ps, NULL, info.n_vocab);
     if (!rc && !ps.copy) rc = fail(argv[2], "no such tap in the clean run");
     if (!rc) rc = prefill_all(m, corrupted, n, write_rows, 1, &ps, logits, info.n_vocab);

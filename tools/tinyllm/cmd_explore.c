@@ -215,6 +215,21 @@ static int write_lens(FILE *f, const stepper *st, int n) {
     return 0;
 }
 
+/* Which elements RoPE turns together, read from the run itself rather
+ * than the family's name: a rotation keeps each pair's length, so at
+ * position 1 (turned by theta^(-2i/d) per pair) the right pairing leaves
+ * every pair of head 0 as long as before. 1: the halves (i, i + d/2), as
+ * qwen2 stores q; 0: adjacent (2i, 2i + 1), as llama. */
+static int rope_pairs_are_halves(const float *pre, const float *post, int d) {
+    double off[2] = {0, 0}; /* |change of pair length| summed, adjacent and halves */
+    for (int i = 0; i < d / 2; i++)
+        for (int halves = 0; halves < 2; halves++) {
+            int a = halves ? i : 2 * i, b = halves ? i + d / 2 : 2 * i + 1;
+            off[halves] += fabs(hypot(pre[a], pre[b]) - hypot(post[a], post[b]));
+        }
+    return off[1] < off[0];
+}
+
 /* The positions view's data. RoPE: q before and after the rotation for the
  * first ROPE_HEADS heads of the first stored layer, (n, heads, head_dim)
  * each. Absolute positions: the table's rows 0..n-1 (pos minus embed: what
@@ -231,8 +246,9 @@ static void write_positions(FILE *f, const stepper *st, const explore_plan *pl, 
         snprintf(pre_name, sizeof pre_name, "%d.q_pre_rope", L), snprintf(post_name, sizeof post_name, "%d.q", L);
         int pre = tap_index(st, pre_name), post = tap_index(st, post_name);
         num_member(f, "theta", st->info.rope_theta);
-        /* which elements a pair rotates: llama's adjacent (2i, 2i+1), qwen2's halves (i, i + d/2) */
-        str_member(f, "pairs", strcmp(st->info.architecture, "qwen2") ? "adjacent" : "halves");
+        const float *pre1 = pre >= 0 && n > 1 ? tap_store_row(&st->store, pre, 1) : NULL;
+        const float *post1 = post >= 0 && n > 1 ? tap_store_row(&st->store, post, 1) : NULL;
+        str_member(f, "pairs", pre1 && post1 && rope_pairs_are_halves(pre1, post1, d) ? "halves" : "adjacent");
         int_member(f, "layer", L), int_member(f, "heads", nh), int_member(f, "head_dim", d);
         uint16_t *buf = pre >= 0 && post >= 0 ? malloc((size_t)n * nh * d * sizeof *buf) : NULL;
         for (int which = 0; which < 2; which++) {
