@@ -3,7 +3,9 @@
 and expects `make test` to fail on each. It guards the suite's teeth: a
 tolerance loosened too far, or a boundary left unpinned, shows up here as a
 mutation that survives. Run it after changing tolerances (`make mutations`);
-it takes a few minutes per mutation on two cores.
+each mutated run stops at the first failing suite (FAIL_FAST), so a caught
+mutation costs a build and the suites before it; a survivor costs a whole
+`make test`.
 
 Usage: tests/mutations.py [NAME_SUBSTRING ...]   (exit 1 if any survives)
 """
@@ -144,7 +146,8 @@ def main():
         t0 = time.time()
         with open(target, "w") as f:
             f.write(src.replace(old, new, 1))
-        r = subprocess.run(["make", "-s", "test"], cwd=tree, env=env, capture_output=True, text=True)
+        r = subprocess.run(["make", "-s", "test"], cwd=tree, env=dict(env, FAIL_FAST="1"), capture_output=True,
+                           text=True)
         with open(target, "w") as f:
             f.write(src)
         os.utime(target)  # rebuild the original next time

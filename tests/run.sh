@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`: runs every suite, prints each result
 # line, and ends with "N passed, N failed, N skipped". Exit 1 on any failure.
+# FAIL_FAST=1 stops after the first suite with a failure (the mutation check:
+# one failure is enough to call a mutation caught).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -17,6 +19,21 @@ suite() { # name, command...
   if [ "$rc" -ne 0 ]; then
     echo "FAIL suite.$name: exited with status $rc" | tee -a "$log"
   fi
+  if [ "${FAIL_FAST:-0}" = 1 ] && grep -q '^FAIL ' "$log"; then
+    summary
+  fi
+}
+
+summary() { # prints the totals and exits with the verdict
+  local passed failed skipped
+  passed=$(grep -c '^PASS ' "$log")
+  failed=$(grep -c '^FAIL ' "$log")
+  skipped=$(grep -c '^SKIP ' "$log")
+  echo
+  grep '^FAIL ' "$log" | sed 's/^/  /'
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ]
+  exit
 }
 
 suite unit "$BUILD/test_unit" tests/models/austen-tiny-sin.gguf
@@ -34,10 +51,4 @@ for extra in tests/suites/*.sh; do
   suite "$(basename "$extra" .sh)" bash "$extra"
 done
 
-passed=$(grep -c '^PASS ' "$log")
-failed=$(grep -c '^FAIL ' "$log")
-skipped=$(grep -c '^SKIP ' "$log")
-echo
-grep '^FAIL ' "$log" | sed 's/^/  /'
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+summary
