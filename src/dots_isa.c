@@ -531,9 +531,19 @@ static void to_f32_q6_K(float *dst, const void *src, long n) {
     }
 }
 
-/* kernel_ops.to_f32 of this set: a row of a block format as F32, exactly as
- * the definition (dequantize_blocks); NULL where the definition runs */
+/* F16: the hardware's conversion (F16C), exact */
+static void to_f32_f16(float *dst, const void *src, long n) {
+    const uint16_t *h = src;
+    long i = 0;
+    for (; i + VW <= n; i += VW) v_store(dst + i, v_load_f16(h + i));
+    for (; i < n; i++) dst[i] = f16_to_f32(h[i]);
+}
+
+/* kernel_ops.to_f32 of this set: rows of a format as F32, exactly as the
+ * definition (dequantize_blocks, or the format's to_f32); NULL where the
+ * definition runs */
 const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
+    [GGML_TYPE_F16] = to_f32_f16,
     [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
 };
 

@@ -6,27 +6,60 @@
 
 #include "half.h"
 
-/* Q4_0 and Q8_0 decode through the 8-row layouts (kernels.h) into which
- * load repacks their matrices; the other block formats run as stored. */
+static void f32_to_f32(float *dst, const void *src, long n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
+
+static void f16_to_f32_values(float *dst, const void *src, long n) {
+    const uint16_t *h = src;
+    for (long i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
+}
+
+static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+
+/* Q4_0 and Q8_0 run through the 8-row layouts into which load repacks their
+ * matrices; the other block formats run as stored. */
+#define FLOAT PRODUCT_FLOAT
+#define DOTS PRODUCT_Q8_DOTS
+#define GEMM PRODUCT_Q8_GEMM
 static const weight_format WEIGHT_FORMATS[] = {
-    /* type             name      block  bytes  decode          repacked        files  writer */
-    {GGML_TYPE_F32,    "F32",     1,     4,     NULL,           0,              1,     NULL},
-    {GGML_TYPE_F16,    "F16",     1,     2,     NULL,           0,              1,     NULL},
-    {GGML_TYPE_BF16,   "BF16",    1,     2,     NULL,           0,              1,     quantize_bf16},
-    {GGML_TYPE_Q8_0,   "Q8_0",    32,    34,    decode_q8_0,    WEIGHT_Q8_0_X8, 1,     quantize_q8_0},
-    {GGML_TYPE_Q4_0,   "Q4_0",    32,    18,    decode_q4_0,    WEIGHT_Q4_0_X8, 1,     quantize_q4_0},
-    {GGML_TYPE_Q4_1,   "Q4_1",    32,    20,    decode_q4_1,    0,              1,     quantize_q4_1},
-    {GGML_TYPE_Q5_0,   "Q5_0",    32,    22,    decode_q5_0,    0,              1,     quantize_q5_0},
-    {GGML_TYPE_Q5_1,   "Q5_1",    32,    24,    decode_q5_1,    0,              1,     quantize_q5_1},
-    {GGML_TYPE_IQ4_NL, "IQ4_NL",  32,    18,    decode_iq4_nl,  0,              1,     quantize_iq4_nl},
-    {GGML_TYPE_Q2_K,   "Q2_K",    256,   84,    decode_q2_K,    0,              1,     NULL},
-    {GGML_TYPE_Q3_K,   "Q3_K",    256,   110,   decode_q3_K,    0,              1,     NULL},
-    {GGML_TYPE_Q4_K,   "Q4_K",    256,   144,   decode_q4_K,    0,              1,     quantize_q4_K},
-    {GGML_TYPE_Q5_K,   "Q5_K",    256,   176,   decode_q5_K,    0,              1,     quantize_q5_K},
-    {GGML_TYPE_Q6_K,   "Q6_K",    256,   210,   decode_q6_K,    0,              1,     quantize_q6_K},
-    {WEIGHT_Q4_0_X8,   "Q4_0x8",  32,    18,    NULL,           0,              0,     NULL},
-    {WEIGHT_Q8_0_X8,   "Q8_0x8",  32,    34,    NULL,           0,              0,     NULL},
+    /* type            name      block bytes align product decode         to_f32            layout_rows
+     *                                                                    repacked (how)                  files writer */
+    {GGML_TYPE_F32,    "F32",    1,    4,    4,    FLOAT,  NULL,          f32_to_f32,       NULL,
+                                                                          0, NULL,                        1, NULL},
+    {GGML_TYPE_F16,    "F16",    1,    2,    2,    FLOAT,  NULL,          f16_to_f32_values, NULL,
+                                                                          0, NULL,                        1, NULL},
+    {GGML_TYPE_BF16,   "BF16",   1,    2,    1,    FLOAT,  NULL,          bf16_to_f32_row,  NULL,
+                                                                          0, NULL,                        1, quantize_bf16},
+    {GGML_TYPE_Q8_0,   "Q8_0",   32,   34,   1,    DOTS,   decode_q8_0,   NULL,             NULL,
+                                                                          WEIGHT_Q8_0_X8, repack_q8_0_x8, 1, quantize_q8_0},
+    {GGML_TYPE_Q4_0,   "Q4_0",   32,   18,   1,    DOTS,   decode_q4_0,   NULL,             NULL,
+                                                                          WEIGHT_Q4_0_X8, repack_q4_0_x8, 1, quantize_q4_0},
+    {GGML_TYPE_Q4_1,   "Q4_1",   32,   20,   1,    DOTS,   decode_q4_1,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q4_1},
+    {GGML_TYPE_Q5_0,   "Q5_0",   32,   22,   1,    DOTS,   decode_q5_0,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q5_0},
+    {GGML_TYPE_Q5_1,   "Q5_1",   32,   24,   1,    DOTS,   decode_q5_1,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q5_1},
+    {GGML_TYPE_IQ4_NL, "IQ4_NL", 32,   18,   1,    DOTS,   decode_iq4_nl, NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_iq4_nl},
+    {GGML_TYPE_Q2_K,   "Q2_K",   256,  84,   1,    DOTS,   decode_q2_K,   NULL,             NULL,
+                                                                          0, NULL,                        1, NULL},
+    {GGML_TYPE_Q3_K,   "Q3_K",   256,  110,  1,    DOTS,   decode_q3_K,   NULL,             NULL,
+                                                                          0, NULL,                        1, NULL},
+    {GGML_TYPE_Q4_K,   "Q4_K",   256,  144,  1,    DOTS,   decode_q4_K,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q4_K},
+    {GGML_TYPE_Q5_K,   "Q5_K",   256,  176,  1,    DOTS,   decode_q5_K,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q5_K},
+    {GGML_TYPE_Q6_K,   "Q6_K",   256,  210,  1,    DOTS,   decode_q6_K,   NULL,             NULL,
+                                                                          0, NULL,                        1, quantize_q6_K},
+    {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,   18,   1,    GEMM,   NULL,          NULL,             q4_0_x8_rows,
+                                                                          0, NULL,                        0, NULL},
+    {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,   34,   1,    GEMM,   NULL,          NULL,             q8_0_x8_rows,
+                                                                          0, NULL,                        0, NULL},
 };
+#undef FLOAT
+#undef DOTS
+#undef GEMM
 #define N_WEIGHT_FORMATS (sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0])
 
 const weight_format *weight_format_of(int type) {
@@ -82,6 +115,40 @@ size_t x8_bytes(int type, long rows, long C) {
 }
 
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 16); }
+
+/* Rows [row0, row0 + n_rows) of either 8-row layout as F32 (any rows: row r
+ * is lane r % 8 of group r / 8, its scale d[r % 8] and its values at
+ * qs[m][r % 8] of each block). */
+static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 32;
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % Q4_0_X8_ROWS);
+        const block_q4_0_x8 *g = (const block_q4_0_x8 *)data + row / Q4_0_X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            float d = f16_to_f32(g[b].d[r]), *y = dst + k * C + b * 32;
+            for (int m = 0; m < 4; m++)
+                for (int i = 0; i < 4; i++) { /* low nibbles are values 4m.., high ones 16 + 4m.. */
+                    y[4 * m + i] = (float)((g[b].qs[m][r][i] & 15) - 8) * d;
+                    y[16 + 4 * m + i] = (float)((g[b].qs[m][r][i] >> 4) - 8) * d;
+                }
+        }
+    }
+}
+
+static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 32;
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % Q4_0_X8_ROWS);
+        const block_q8_0_x8 *g = (const block_q8_0_x8 *)data + row / Q4_0_X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            float d = f16_to_f32(g[b].d[r]), *y = dst + k * C + b * 32;
+            for (int m = 0; m < 8; m++)
+                for (int i = 0; i < 4; i++) y[4 * m + i] = (float)g[b].qs[m][r][i] * d;
+        }
+    }
+}
 
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 32); }
 

@@ -30,12 +30,13 @@ typedef struct {
  * (row r at 4r; low nibbles are values 4m.., high nibbles 16 + 4m..). A
  * decode product then computes 8 rows per activation block with no
  * horizontal sums: x's 4-value groups are broadcast against the 8 rows'
- * nibbles. */
-enum { WEIGHT_Q4_0_X8 = 1000, Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18 };
-/* The same for Q8_0 (repack_q8_0_x8): per group and block, 272 bytes: the 8
- * rows' F16 scales, then 8 x 32 bytes where vector m holds values 4m..4m+3
- * of each row (row r at 4r). */
-enum { WEIGHT_Q8_0_X8 = 1001, Q8_0_X8_GROUP_BYTES = 8 * 34 };
+ * nibbles. The same for Q8_0 (repack_q8_0_x8): per group and block, 272
+ * bytes: the 8 rows' F16 scales, then 8 x 32 bytes where vector m holds
+ * values 4m..4m+3 of each row (row r at 4r).
+ * The layouts are numbered after the file types, so that the kernel sets'
+ * tables indexed by a matrix's type (kernels.h) cover both. */
+enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, MATRIX_TYPES };
+enum { Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34 };
 
 /* One block of a group of 8 rows in those layouts: qs[m][r][j] is byte
  * 4m + j of row r's value bytes (Q4_0: its values 4m + j in the low nibble,
@@ -51,12 +52,35 @@ typedef struct {
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
 static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");
 
+/* How a format's products run (matmul_forward, kernels.c):
+ * PRODUCT_FLOAT: weights read as floats, streamed for a few rows
+ *   (kernel_ops.stream), converted rows for sgemm beyond;
+ * PRODUCT_Q8_DOTS: the activations quantized to 8-bit blocks once, then a
+ *   block dot per weight row (kernel_ops.dot_q8; the format's definition,
+ *   dot_blocks_q8, where a set has none), converted rows for sgemm beyond;
+ * PRODUCT_Q8_GEMM: the activations quantized, then the integer GEMM over
+ *   groups of 8 weight rows, decode and prefill alike (kernel_ops.gemm). */
+enum weight_product { PRODUCT_FLOAT, PRODUCT_Q8_DOTS, PRODUCT_Q8_GEMM };
+
+/* n values at src as F32, exactly (a row of a contiguous format) */
+typedef void (*to_f32_fn)(float *dst, const void *src, long n);
+/* dst (n_rows, C) = rows [row0, row0 + n_rows) of a matrix in a layout
+ * that interleaves rows (the X8 layouts), as F32, exactly */
+typedef void (*layout_rows_fn)(float *dst, const void *data, long C, size_t row0, long n_rows);
+/* dst = the rows (rows x C) of src in another layout (its padding included) */
+typedef void (*repack_fn)(uint8_t *dst, const uint8_t *src, long rows, long C);
+
 typedef struct {
     int type;          /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
     const char *name;  /* as llama.cpp names it: "F32", "Q4_K", ...; "Q4_0x8" for the repacked layouts */
     int block, block_bytes;
+    int align;         /* the address its data needs to be used in place (bytes) */
+    enum weight_product product;
     decode_fn decode;  /* blocks of integer codes (quants.h); NULL: F32, F16, BF16, the repacked layouts */
+    to_f32_fn to_f32;  /* the values as F32, for the formats without blocks of codes (else NULL) */
+    layout_rows_fn layout_rows; /* the rows as F32, for the layouts that interleave rows (else NULL) */
     int repacked;      /* the layout load repacks its matrices into (WEIGHT_Q4_0_X8, ...), or 0 */
+    repack_fn repack;  /* ... and how */
     int in_files;      /* a GGUF tensor type (not one of the engine's own layouts) */
     quantize_fn quantize; /* its writer (quantizers.h), or NULL: F32 and F16 are written directly,
                              Q2_K and Q3_K are read only */

@@ -168,9 +168,8 @@ tinyllm_status tinyllm_model_logit_lens(const tinyllm_model *m, const float *x, 
     else
         layernorm_forward(xn, x, m->out_norm_w, m->out_norm_b, 1, dim, m->info.norm_eps);
     /* (1, vocab); a quantized classifier needs its activation scratch */
-    void *qscratch = m->output.type == GGML_TYPE_F32 || m->output.type == GGML_TYPE_F16 ? NULL
-                                                                                    : malloc(Q8_ACT_BYTES(1, dim));
-    if (m->output.type != GGML_TYPE_F32 && m->output.type != GGML_TYPE_F16 && !qscratch) {
+    void *qscratch = matmul_quantizes(m->output) ? malloc(Q8_ACT_BYTES(1, dim)) : NULL;
+    if (matmul_quantizes(m->output) && !qscratch) {
         free(xn);
         return set_error(err, TINYLLM_ERR_NOMEM, "model_logit_lens: out of memory");
     }

@@ -91,59 +91,33 @@ static void sgemm_columns(float *out, const float *in, int in_stride, const floa
                 bias ? 1.0f : 0.0f, out + o0, OC);
 }
 
-/* dst (n_rows, C) = rows [row0, row0 + n_rows) of WEIGHT_Q4_0_X8 or
- * WEIGHT_Q8_0_X8 data (any rows: row r is lane r % 8 of group r / 8, its
- * scale at 2r and its values at 4r of each 32-byte vector). */
-static void x8_rows(float *dst, const uint8_t *base, int q8, size_t row0, long n_rows, long C) {
-    long nb = C / 32, group_bytes = q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES;
-    for (long k = 0; k < n_rows; k++) {
-        size_t row = row0 + (size_t)k;
-        int r = (int)(row % Q4_0_X8_ROWS);
-        const uint8_t *src = base + row / Q4_0_X8_ROWS * (size_t)nb * group_bytes;
-        for (long b = 0; b < nb; b++, src += group_bytes) {
-            uint16_t h;
-            memcpy(&h, src + 2 * r, 2);
-            float d = f16_to_f32(h);
-            float *y = dst + k * C + b * 32;
-            for (int m = 0; m < (q8 ? 8 : 4); m++)
-                for (int i = 0; i < 4; i++) {
-                    uint8_t byte = src[16 + 32 * m + 4 * r + i];
-                    if (q8) {
-                        y[4 * m + i] = (float)(int8_t)byte * d;
-                    } else { /* low nibbles are values 4m.., high ones 16 + 4m.. */
-                        y[4 * m + i] = (float)((byte & 15) - 8) * d;
-                        y[16 + 4 * m + i] = (float)((byte >> 4) - 8) * d;
-                    }
-                }
-        }
-    }
-}
+/* A kernel set's entry for a format in one of its per-format tables, or
+ * the scalar set's (the plain definitions) where it has none; NULL when
+ * neither has one (the format's own definition runs). */
+#define KERNEL_FOR(k, table, type) ((k)->table[type] ? (k)->table[type] : kernel_ops_scalar.table[type])
 
 void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0, long n_rows) {
     const weight_format *f = weight_format_of(w.type);
+    if (f->layout_rows) { /* rows interleaved: not a contiguous run of values */
+        f->layout_rows(dst, w.data, C, row0, n_rows);
+        return;
+    }
     const void *src = (const char *)w.data + weight_bytes(w.type, row0 * (size_t)C);
     long n = n_rows * C;
-    if (f->decode && w.type < KERNEL_TYPES && k->to_f32[w.type]) {
-        k->to_f32[w.type](dst, src, n);
-        return;
-    }
-    if (f->decode) {
+    to_f32_fn convert = KERNEL_FOR(k, to_f32, w.type);
+    if (convert)
+        convert(dst, src, n);
+    else if (f->decode)
         dequantize_blocks(f->decode, f->block, f->block_bytes, dst, src, n);
-        return;
-    }
-    switch (w.type) {
-    case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case GGML_TYPE_F16: k->f16_to_f32_row(dst, src, n); break;
-    case GGML_TYPE_BF16: bf16_to_f32_row(dst, src, n); break;
-    case WEIGHT_Q4_0_X8: x8_rows(dst, w.data, 0, row0, n_rows, C); break;
-    case WEIGHT_Q8_0_X8: x8_rows(dst, w.data, 1, row0, n_rows, C); break;
-    }
+    else
+        f->to_f32(dst, src, n);
 }
 
-/* the 8-row layouts, which multiply with the integer GEMM */
-static int is_x8(int type) { return type == WEIGHT_Q4_0_X8 || type == WEIGHT_Q8_0_X8; }
+int matmul_takes_q8_act(matrix w, int T) {
+    return T > STREAM_MAX_ROWS && weight_format_of(w.type)->product == PRODUCT_Q8_GEMM;
+}
 
-int matmul_takes_q8_act(matrix w, int T) { return T > STREAM_MAX_ROWS && is_x8(w.type); }
+int matmul_quantizes(matrix w) { return weight_format_of(w.type)->product != PRODUCT_FLOAT; }
 
 /* A quantized prefill's blocks: weight rows that stay in L2 (about 192 KiB)
  * meet chunks of activation rows that stay in L2 too (up to 64 rows, at
@@ -154,8 +128,7 @@ int matmul_takes_q8_act(matrix w, int T) { return T > STREAM_MAX_ROWS && is_x8(w
 
 void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
                        int o0, int o1) {
-    void (*gemm)(float *, const q8_act *, const void *, const float *, int, int, int, int, int) =
-        w.type == WEIGHT_Q8_0_X8 ? k->gemm_q8_0_x8 : k->gemm_q4_0_x8;
+    gemm_q8_fn gemm = KERNEL_FOR(k, gemm, w.type);
     size_t row_bytes = weight_bytes(w.type, (size_t)x->C);
     int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(Q4_0_X8_ROWS - 1);
     int chunk = (int)(Q8_PREFILL_CHUNK_BYTES / (size_t)x->C);
@@ -177,7 +150,7 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
     k->quantize_q8_act(&x, in, in_stride, 0, T);
     if (f->block == 256) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
-    dot_q8_fn dot = k->dot_q8[f->type];
+    dot_q8_fn dot = KERNEL_FOR(k, dot_q8, f->type);
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++) {
@@ -187,19 +160,11 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
     }
 }
 
-/* The same for BF16 weights: float activations, each weight widened. */
-static void stream_bf16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
-                        int OC, int o0, int o1) {
-    for (int o = o0; o < o1; o++)
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * OC + o] = dot_bf16_f32((const uint8_t *)w + (size_t)o * C * 2, in + (size_t)t * in_stride, C) +
-                                      (bias ? bias[o] : 0.0f);
-}
-
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
-    if (is_x8(w.type)) {
+    const weight_format *f = weight_format_of(w.type);
+    if (f->product == PRODUCT_Q8_GEMM) {
         /* the activations quantized into scratch, as many rows at a time as
          * it holds (at least one) */
         size_t room = T <= STREAM_MAX_ROWS ? Q8_ACT_BYTES(T, C) : (size_t)scratch_rows * C * sizeof(float);
@@ -213,13 +178,12 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         }
         return;
     }
+    if (T <= STREAM_MAX_ROWS && f->product == PRODUCT_Q8_DOTS) {
+        stream_blocks(k, f, out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
+        return;
+    }
     if (T <= STREAM_MAX_ROWS) {
-        switch (w.type) {
-        case GGML_TYPE_F32: k->stream_f32(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
-        case GGML_TYPE_F16: k->stream_f16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
-        case GGML_TYPE_BF16: stream_bf16(out, in, in_stride, w.data, bias, T, C, OC, o0, o1); break;
-        default: stream_blocks(k, weight_format_of(w.type), out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch);
-        }
+        KERNEL_FOR(k, stream, w.type)(out, in, in_stride, w.data, bias, T, C, OC, o0, o1);
         return;
     }
     if (w.type == GGML_TYPE_F32) {

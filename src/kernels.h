@@ -13,13 +13,23 @@
  * prompts); longer ones run as sgemm. */
 #define STREAM_MAX_ROWS 8
 
-/* Slots of kernel_ops.dot_q8 and .to_f32: the GGUF tensor types (enum ggml_type) */
-enum { KERNEL_TYPES = GGML_TYPE_BF16 + 1 };
+/* Slots of the per-format tables of kernel_ops: every matrix type (the
+ * GGUF types, enum ggml_type, and the engine's own layouts, formats.h) */
+enum { KERNEL_TYPES = MATRIX_TYPES };
 
+/* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T
+ * + bias (OC, may be NULL), for T <= STREAM_MAX_ROWS: each weight read
+ * once (float formats: F16 or BF16 converted as they load) */
+typedef void (*stream_fn)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                          int OC, int o0, int o1);
 /* one weight row in a block format . row t of the quantized activations x */
 typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
-/* dst (n) = n values of a block format at src, as F32 (exact) */
-typedef void (*to_f32_fn)(float *dst, const void *src, long n);
+/* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
+ * + bias (may be NULL) for weights in an 8-row layout (o0 a multiple of 8;
+ * o1 too, or OC): integer block dots, each group of 8 weight rows loaded
+ * once per tile of activation rows (up to 8) */
+typedef void (*gemm_q8_fn)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                           int o0, int o1);
 
 /* The kernels that have vector code, one table per instruction set: the
  * plain C definitions (kernels_generic.c, the "scalar" set) and the vector
@@ -27,35 +37,23 @@ typedef void (*to_f32_fn)(float *dst, const void *src, long n);
  * computes the same functions; only the order of the float additions differs. */
 typedef struct kernel_ops {
     const char *name; /* "scalar", "avx2", "avx512", "avx512vnni" */
-    /* dst (n) = the F16 values src (n) as F32 (exact) */
-    void (*f16_to_f32_row)(float *dst, const uint16_t *src, long n);
-    /* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T
-     * + bias (OC, may be NULL), for T <= STREAM_MAX_ROWS: each weight read
-     * once (F32 weights, or F16 converted as they load) */
-    void (*stream_f32)(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
-                       int OC, int o0, int o1);
-    void (*stream_f16)(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T,
-                       int C, int OC, int o0, int o1);
-    /* dot_q8[type] (KERNEL_TYPES entries; dots_isa.c): one weight row of
-     * x->C values stored in that block format (formats.h) against row t of
-     * the quantized activations x: an integer sum per (sub-)block, scaled
-     * once. NULL where this set has no vector code for the format: the
-     * plain definition (quants.c, dot_blocks_q8) runs. */
+    /* Per matrix type (KERNEL_TYPES entries, indexed by the type), as the
+     * format table's `product` says its products run (formats.h). NULL
+     * where this set has no code of its own for the format: the scalar
+     * set's entry runs, and where that is NULL too, the format's plain
+     * definition (formats.h, quants.c). */
+    const stream_fn *stream; /* PRODUCT_FLOAT formats */
+    /* PRODUCT_Q8_DOTS formats (dots_isa.c): one weight row of x->C values
+     * against row t of the quantized activations x: an integer sum per
+     * (sub-)block, scaled once */
     const dot_q8_fn *dot_q8;
-    /* to_f32[type]: rows of that block format as F32, bit for bit the
-     * definition (prefill converts weights for sgemm); NULL: the definition */
+    const gemm_q8_fn *gemm; /* PRODUCT_Q8_GEMM layouts */
+    /* rows of a contiguous format as F32, bit for bit the format's
+     * definition (prefill converts weights for sgemm) */
     const to_f32_fn *to_f32;
     /* rows [t0, t1) of in (rows in_stride apart, C = x->C values) quantized
      * into x's rows [t0, t1) (see q8_act) */
     void (*quantize_q8_act)(const q8_act *x, const float *in, int in_stride, int t0, int t1);
-    /* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
-     * + bias (may be NULL) for WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 weights (o0 a
-     * multiple of 8; o1 too, or OC): integer block dots, each group of 8
-     * weight rows loaded once per tile of activation rows (up to 8) */
-    void (*gemm_q4_0_x8)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1,
-                         int OC, int o0, int o1);
-    void (*gemm_q8_0_x8)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1,
-                         int OC, int o0, int o1);
     /* x (N) = GELU(x), tanh approximation (GPT-2's), in place */
     void (*gelu)(float *x, long N);
     /* gate (N) = silu(gate) * up (SwiGLU), in place on gate */
@@ -86,16 +84,15 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
 
 /* out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC, may be NULL), for the
  * output columns [o0, o1) only (so threads can split a product by columns).
- * Rows of `in` are in_stride floats apart (C when packed).
- * T <= STREAM_MAX_ROWS: k's streaming kernel for w's format, each weight read
- * once (quantized formats use scratch, Q8_ACT_BYTES(T, C) bytes, for the
- * quantized activations).
- * Longer: cblas_sgemm on the weights, F32 in place; F16, Q8_0 and Q4_0 as
- * stored are converted scratch_rows rows at a time into scratch
- * (scratch_rows, C); the repacked layouts (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8)
- * quantize as many activation rows as scratch holds (at least one) at a
- * time and run
- * matmul_q8_forward on them. */
+ * Rows of `in` are in_stride floats apart (C when packed). The way depends
+ * on the format's `product` (formats.h):
+ * - PRODUCT_Q8_GEMM (the 8-row layouts): the activations quantized, as many
+ *   rows at a time as scratch holds (at least one), then matmul_q8_forward;
+ * - T <= STREAM_MAX_ROWS: each weight read once, by k's stream kernel for
+ *   the format (PRODUCT_FLOAT) or its block dot against the activations
+ *   quantized into scratch, Q8_ACT_BYTES(T, C) bytes (PRODUCT_Q8_DOTS);
+ * - longer: cblas_sgemm on the weights, F32 in place, any other format
+ *   converted scratch_rows rows at a time into scratch (scratch_rows, C). */
 void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_stride, matrix w, const float *bias,
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
 
@@ -104,8 +101,11 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
  * rows) followed by matmul_q8_forward (split by columns): prefill on the
  * repacked layouts. */
 int matmul_takes_q8_act(matrix w, int T);
+/* Whether products with w need scratch for quantized activations
+ * (Q8_ACT_BYTES(T, C)) when T <= STREAM_MAX_ROWS */
+int matmul_quantizes(matrix w);
 /* out (T, OC) = x's T quantized rows @ w^T + bias, columns [o0, o1) only (o0
- * a multiple of 8), for w in WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8: the integer
+ * a multiple of 8), for w in an 8-row layout (PRODUCT_Q8_GEMM): the integer
  * GEMM over blocks of weight rows and activation rows that fit L2. */
 void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
                        int o0, int o1);

@@ -10,37 +10,40 @@
 #include "half.h"
 #include "kernels.h"
 
-/* ------------------------------------------------------------ F16 -- */
-
-static void f16_row(float *dst, const uint16_t *src, long n) {
-    for (long i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-
 /* ------------------------------------------ weight-streaming products -- */
 
 /* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w^T + bias:
  * one dot product per (row, output), w's row o being C values at o * C */
-static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+static void stream_f32(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
     for (int t = 0; t < T; t++)
         for (int o = o0; o < o1; o++) {
-            const float *x = in + (size_t)t * in_stride, *r = w + (size_t)o * C;
+            const float *x = in + (size_t)t * in_stride, *r = (const float *)w + (size_t)o * C;
             float s = 0.0f;
             for (int c = 0; c < C; c++) s += r[c] * x[c];
             out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
         }
 }
 
-static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+static void stream_f16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
     for (int t = 0; t < T; t++)
         for (int o = o0; o < o1; o++) {
             const float *x = in + (size_t)t * in_stride;
-            const uint16_t *r = w + (size_t)o * C;
+            const uint16_t *r = (const uint16_t *)w + (size_t)o * C;
             float s = 0.0f;
             for (int c = 0; c < C; c++) s += f16_to_f32(r[c]) * x[c];
             out[(size_t)t * OC + o] = s + (bias ? bias[o] : 0.0f);
         }
+}
+
+/* BF16: each weight widened to F32 (exact) as it is read */
+static void stream_bf16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1) {
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++)
+            out[(size_t)t * OC + o] = dot_bf16_f32((const uint8_t *)w + (size_t)o * C * 2, in + (size_t)t * in_stride, C) +
+                                      (bias ? bias[o] : 0.0f);
 }
 
 /* ---------------------------------------------- quantized activations -- */
@@ -175,20 +178,22 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
     }
 }
 
-/* no vector code: every block format runs its definition (quants.c) */
-static const dot_q8_fn NO_DOTS[KERNEL_TYPES];
-static const to_f32_fn NO_CONVERSIONS[KERNEL_TYPES];
+static const stream_fn STREAM[KERNEL_TYPES] = {
+    [GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16, [GGML_TYPE_BF16] = stream_bf16,
+};
+static const gemm_q8_fn GEMM[KERNEL_TYPES] = {[WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8};
+/* the block formats' dots and every format's rows as F32: the formats' own
+ * definitions (quants.c, formats.c) */
+static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];
+static const to_f32_fn DEFINITIONS_TO_F32[KERNEL_TYPES];
 
 const kernel_ops kernel_ops_scalar = {
     .name = "scalar",
-    .f16_to_f32_row = f16_row,
-    .stream_f32 = stream_f32,
-    .stream_f16 = stream_f16,
+    .stream = STREAM,
+    .dot_q8 = DEFINITIONS_DOT,
+    .gemm = GEMM,
+    .to_f32 = DEFINITIONS_TO_F32,
     .quantize_q8_act = quantize_q8_act,
-    .gemm_q4_0_x8 = gemm_q4_0_x8,
-    .gemm_q8_0_x8 = gemm_q8_0_x8,
-    .dot_q8 = NO_DOTS,
-    .to_f32 = NO_CONVERSIONS,
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

@@ -19,14 +19,6 @@
 
 #include "isa.h"
 
-/* ------------------------------------------------------------ F16 -- */
-
-static void f16_row(float *dst, const uint16_t *src, long n) {
-    long i = 0;
-    for (; i + VW <= n; i += VW) v_store(dst + i, v_load_f16(src + i));
-    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-
 /* ------------------------------------------ weight-streaming products -- */
 /* Decode (one row) and short prompts (a few rows) are bound by reading the
  * weights: these kernels read each weight once, as one forward stream (the
@@ -123,12 +115,12 @@ ALWAYS_INLINE void stream_product(float *out, const float *in, int in_stride, co
     }
 }
 
-static void stream_f32(float *out, const float *in, int in_stride, const float *w, const float *bias, int T, int C,
+static void stream_f32(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
     stream_product(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1);
 }
 
-static void stream_f16(float *out, const float *in, int in_stride, const uint16_t *w, const float *bias, int T, int C,
+static void stream_f16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
     stream_product(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1);
 }
@@ -456,16 +448,17 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
 extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
+/* BF16 has no vector code: the scalar set's stream runs */
+static const stream_fn STREAM[KERNEL_TYPES] = {[GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16};
+static const gemm_q8_fn GEMM[KERNEL_TYPES] = {[WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8};
+
 const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),
-    .f16_to_f32_row = f16_row,
-    .stream_f32 = stream_f32,
-    .stream_f16 = stream_f16,
-    .quantize_q8_act = quantize_q8_act,
-    .gemm_q4_0_x8 = gemm_q4_0_x8,
-    .gemm_q8_0_x8 = gemm_q8_0_x8,
+    .stream = STREAM,
     .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
+    .gemm = GEMM,
     .to_f32 = CAT(TO_F32_, KERNEL_ISA),
+    .quantize_q8_act = quantize_q8_act,
     .gelu = gelu,
     .swiglu = swiglu,
     .softmax = softmax,

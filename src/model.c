@@ -335,7 +335,7 @@ static void release_source(const tinyllm_model *m, const gguf_tensor *t) {
     release_range(m, t->data, (const uint8_t *)t->data + t->n_bytes);
 }
 
-/* Repacks a Q4_0 / Q8_0 matrix 8 rows at a time into dst, a few hundred
+/* Repacks a matrix (Q4_0, Q8_0) into its format's repacked layout in dst, a few hundred
  * KiB at a time, releasing the source pages behind it: the copy and the
  * mapping are never both resident (a 32000-row embedding is 26 MiB in Q8_0). */
 #define REPACK_CHUNK_ROWS 512
@@ -346,24 +346,20 @@ static void repack_releasing(const tinyllm_model *m, uint8_t *dst, const gguf_te
     for (long r0 = 0; r0 < rows; r0 += REPACK_CHUNK_ROWS) {
         long n = rows - r0 < REPACK_CHUNK_ROWS ? rows - r0 : REPACK_CHUNK_ROWS; /* a multiple of 8 but the last */
         size_t at = (size_t)r0 * row_bytes;
-        if (weight_format_of((int)t->type)->repacked == WEIGHT_Q4_0_X8)
-            repack_q4_0_x8(dst + at, src + at, n, C);
-        else
-            repack_q8_0_x8(dst + at, src + at, n, C);
+        weight_format_of((int)t->type)->repack(dst + at, src + at, n, C);
         /* everything before this chunk's end is copied (whole pages only) */
         release_range(m, src, src + at + (size_t)n * row_bytes);
     }
 }
 
 /* Matrices are used in place, in the file's format, unless expand_f32 asks
- * for F32 copies. F16 needs 2-byte aligned data; quantized rows must be whole
- * blocks (every file llama.cpp writes has both). */
+ * for F32 copies. The data needs the format's alignment (F16: 2 bytes) and
+ * rows of whole blocks (every file llama.cpp writes has both). */
 static int used_in_place(const tinyllm_model *m, const tensor_spec *s, const gguf_tensor *t) {
     if (m->expand_f32 || !s->is_matrix || t->type == GGML_TYPE_F32) return 0;
     const weight_format *f = weight_format_of(t->type);
     if (!f) return 0;
-    if (t->type == GGML_TYPE_F16) return ((uintptr_t)t->data & 1) == 0;
-    return t->dims[0] % (uint64_t)f->block == 0;
+    return (uintptr_t)t->data % (uintptr_t)f->align == 0 && t->dims[0] % (uint64_t)f->block == 0;
 }
 
 /* Memory that decode streams through once per token: 2 MiB aligned and

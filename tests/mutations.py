@@ -80,7 +80,7 @@ MUTATIONS = [
      "    if (rest > 0x1000 && (h & 1)) h++;"),
     ("explore_head_stride", "tools/tinyllm/cmd_explore.c",
      "*o++ = row ? f32_to_f16(row[(size_t)h * (q + 1) + k]) : 0;", "*o++ = row ? f32_to_f16(row[(size_t)h * q + k]) : 0;"),
-    ("x8_row_lane", "src/kernels.c", "int r = (int)(row % Q4_0_X8_ROWS);", "int r = (int)((row + 1) % Q4_0_X8_ROWS);"),
+    ("x8_row_lane", "src/formats.c", "int r = (int)(row % Q4_0_X8_ROWS);", "int r = (int)((row + 1) % Q4_0_X8_ROWS);"),
     ("vnni_q4_0x8_high_chain", "src/kernels_isa.c",
      "p[CH - 1][i] = _mm256_dpbusd_epi32(p[CH - 1][i], hi, bx_hi);",
      "p[CH - 1][i] = _mm256_dpbusd_epi32(p[0][i], hi, bx_hi);"),
