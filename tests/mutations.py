@@ -146,7 +146,7 @@ def main():
         t0 = time.time()
         with open(target, "w") as f:
             f.write(src.replace(old, new, 1))
-        r = subprocess.run(["make", "-s", "test"], cwd=tree, env=dict(env, FAIL_FAST="1"), capture_output=True,
+        r = subprocess.run(["make", "-s", "test"], cwd=tree, env=dict(env, FAIL_FAST="1", TINYLLM_MUTANT=name), capture_output=True,
                            text=True)
         with open(target, "w") as f:
             f.write(src)

@@ -40,10 +40,13 @@ def tiny_sin_q8_0():
 def every_mutation_still_applies():
     """tests/mutations.py (make mutations) breaks the code one line at a time
     by replacing a string; a refactor that moves the string leaves the
-    mutation testing nothing. Each must still be found in its file."""
+    mutation testing nothing. Each must still be found in its file, but the
+    one the mutation check has applied to this tree (TINYLLM_MUTANT): that
+    one must be caught by the test that guards it, not by this one."""
     import mutations
+    applied = os.environ.get("TINYLLM_MUTANT")
     stale = [name for name, path, old, _ in mutations.MUTATIONS
-             if old not in open(os.path.join(ROOT, path), encoding="utf-8").read()]
+             if name != applied and old not in open(os.path.join(ROOT, path), encoding="utf-8").read()]
     assert not stale, f"mutations whose code moved (update tests/mutations.py): {stale}"
 
 

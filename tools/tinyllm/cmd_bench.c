@@ -11,7 +11,7 @@
 
 #include "args.h"
 #include "common.h"
-#include "encode.h"
+#include "json.h"
 #include "readrate.h"
 
 typedef struct {
@@ -86,29 +86,43 @@ typedef struct {
 
 static void print_json(const bench_report *r) {
     const tinyllm_model_info *info = &r->info;
-    /* strings through the CLI's one JSON string writer: a path with a quote stays valid JSON */
-    printf("{\"model\": ");
-    json_write_string(stdout, r->model_path, 0);
-    printf(", \"architecture\": ");
-    json_write_string(stdout, info->architecture, 0);
-    printf(", \"file_bytes\": %" PRIu64 ", \"params\": %" PRId64 ", \"weight_bytes\": %" PRIu64
-           ", \"n_embd\": %d, \"n_layer\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
-           "\"kv_bytes_per_token\": %" PRIu64 ", \"kernels\": \"%s\", \"blas_core\": ",
-           info->file_size, info->n_params, info->weight_bytes, info->n_embd, info->n_layer, info->n_ff, info->n_vocab,
-           info->n_head, info->n_head_kv, (uint64_t)2 * info->n_layer * info->n_head_kv * info->head_dim * 4,
-           info->kernels);
-    json_write_string(stdout, blas_core(), 0);
-    printf(", \"load_ms\": %.2f, \"first_token_ms\": %.2f, \"peak_rss_mib\": %.1f, \"results\": [", r->load_ms,
-           r->first_token_ms, r->rss_mib);
-    for (int i = 0; i < r->n_rows; i++)
-        printf("%s\n  {\"test\": \"%s\", \"n_tokens\": %d, \"threads\": %d, \"tok_s\": %.3f, \"min\": %.3f, "
-               "\"max\": %.3f, \"reps\": %d}",
-               i ? "," : "", r->rows[i].test, r->rows[i].n_tokens, r->rows[i].threads, r->rows[i].median,
-               r->rows[i].min, r->rows[i].max, r->reps);
-    printf("],\n \"file_read\": [");
-    for (int i = 0; i < r->n_read; i++)
-        printf("%s{\"threads\": %d, \"gb_s\": %.3f}", i ? ", " : "", r->read_threads[i], r->read_gb_s[i]);
-    printf("]}\n");
+    json_writer w = json_writer_to(stdout, 0, 1);
+    json_open(&w, NULL, '{');
+    json_str(&w, "model", r->model_path);
+    json_str(&w, "architecture", info->architecture);
+    json_int(&w, "file_bytes", (long long)info->file_size);
+    json_int(&w, "params", info->n_params);
+    json_int(&w, "weight_bytes", (long long)info->weight_bytes);
+    json_int(&w, "n_embd", info->n_embd), json_int(&w, "n_layer", info->n_layer);
+    json_int(&w, "n_ff", info->n_ff), json_int(&w, "n_vocab", info->n_vocab);
+    json_int(&w, "n_head", info->n_head), json_int(&w, "n_head_kv", info->n_head_kv);
+    json_int(&w, "kv_bytes_per_token", (long long)2 * info->n_layer * info->n_head_kv * info->head_dim * 4);
+    json_str(&w, "kernels", info->kernels);
+    json_str(&w, "blas_core", blas_core());
+    json_num(&w, "load_ms", "%.2f", r->load_ms);
+    json_num(&w, "first_token_ms", "%.2f", r->first_token_ms);
+    json_num(&w, "peak_rss_mib", "%.1f", r->rss_mib);
+    json_open(&w, "results", '[');
+    for (int i = 0; i < r->n_rows; i++) {
+        json_open(&w, NULL, '{');
+        json_str(&w, "test", r->rows[i].test);
+        json_int(&w, "n_tokens", r->rows[i].n_tokens), json_int(&w, "threads", r->rows[i].threads);
+        json_num(&w, "tok_s", "%.3f", r->rows[i].median);
+        json_num(&w, "min", "%.3f", r->rows[i].min), json_num(&w, "max", "%.3f", r->rows[i].max);
+        json_int(&w, "reps", r->reps);
+        json_close(&w);
+    }
+    json_close(&w);
+    json_open(&w, "file_read", '[');
+    for (int i = 0; i < r->n_read; i++) {
+        json_open(&w, NULL, '{');
+        json_int(&w, "threads", r->read_threads[i]);
+        json_num(&w, "gb_s", "%.3f", r->read_gb_s[i]);
+        json_close(&w);
+    }
+    json_close(&w);
+    json_close(&w);
+    putchar('\n');
 }
 
 static void print_markdown(const bench_report *r) {

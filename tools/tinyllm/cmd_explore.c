@@ -13,6 +13,7 @@
 
 #include "encode.h"
 #include "explore_runs.h"
+#include "json.h"
 #include "half.h" /* the library's float16 conversion */
 #include "probs.h"
 #include "stepper.h"
@@ -60,45 +61,6 @@ static double estimate_data_bytes(const stepper *st, const explore_plan *pl, int
                            ? 2.0 * n * (H < ROPE_HEADS ? H : ROPE_HEADS) * st->info.head_dim * 2
                            : fmin((double)n * st->info.n_embd, POS_TABLE_CELLS) * 2;
     return (attn + logits + stats + positions + n * 4.0) * 4 / 3 + lens + vocab + n * 32.0;
-}
-
-/* ------------------------------------------------------------- JSON -- */
-
-static void key(FILE *f, const char *k) {
-    json_write_string(f, k, 1);
-    fputc(':', f);
-}
-
-static void num(FILE *f, double v) {
-    if (isfinite(v))
-        fprintf(f, "%.9g", v);
-    else
-        fputs("null", f);
-}
-
-static void str_member(FILE *f, const char *k, const char *v) {
-    key(f, k);
-    json_write_string(f, v ? v : "", 1);
-    fputc(',', f);
-}
-
-static void int_member(FILE *f, const char *k, long v) {
-    key(f, k);
-    fprintf(f, "%ld,", v);
-}
-
-static void num_member(FILE *f, const char *k, double v) {
-    key(f, k);
-    num(f, v);
-    fputc(',', f);
-}
-
-/* "k":"<base64>" */
-static void base64_member(FILE *f, const char *k, const void *data, size_t n) {
-    key(f, k);
-    fputc('"', f);
-    base64_write(f, data, n);
-    fputc('"', f);
 }
 
 /* ------------------------------------------------------------- data -- */
@@ -172,7 +134,7 @@ static float *tap_statistics(const stepper *st, int n) {
 /* The logit lens: the residual stream entering the layers ("pos" or
  * "embed") and after each layer, through the final norm and classifier; the
  * LENS_TOP most likely tokens of every (row, position). */
-static int write_lens(FILE *f, const stepper *st, int n) {
+static int write_lens(json_writer *w, const stepper *st, int n) {
     int V = st->info.n_vocab, L = st->info.n_layer, rows = 0;
     int *taps = malloc(((size_t)L + 1) * sizeof *taps);
     float *logits = malloc((size_t)V * sizeof *logits);
@@ -194,23 +156,18 @@ static int write_lens(FILE *f, const stepper *st, int n) {
             int got = x && !tinyllm_model_logit_lens(st->m, x, logits, NULL) ? top_k_probs(logits, V, LENS_TOP, cell) : 0;
             for (int i = got; i < LENS_TOP; i++) cell[i] = (ranked){-1, NAN};
         }
-    key(f, "lens");
-    fputs("{\"rows\":[", f);
-    for (int r = 0; r < rows; r++) {
-        if (r) fputc(',', f);
-        json_write_string(f, st->store.taps[taps[r]].name, 1);
-    }
-    fprintf(f, "],\"k\":%d,\"ids\":[", LENS_TOP);
-    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) fprintf(f, i ? ",%d" : "%d", top[i].id);
-    fputs("],\"p\":[", f);
-    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) {
-        if (i) fputc(',', f);
-        if (isfinite(top[i].p))
-            fprintf(f, "%.5g", top[i].p);
-        else
-            fputs("null", f);
-    }
-    fputs("]},", f);
+    json_open(w, "lens", '{');
+    json_open(w, "rows", '[');
+    for (int r = 0; r < rows; r++) json_str(w, NULL, st->store.taps[taps[r]].name);
+    json_close(w);
+    json_int(w, "k", LENS_TOP);
+    json_open(w, "ids", '[');
+    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) json_int(w, NULL, top[i].id);
+    json_close(w);
+    json_open(w, "p", '[');
+    for (size_t i = 0; i < (size_t)rows * n * LENS_TOP; i++) json_num(w, NULL, "%.5g", top[i].p);
+    json_close(w);
+    json_close(w);
     free(taps), free(logits), free(top);
     return 0;
 }
@@ -235,103 +192,132 @@ static int rope_pairs_are_halves(const float *pre, const float *post, int d) {
  * each. Absolute positions: the table's rows 0..n-1 (pos minus embed: what
  * was added), the first dims that fit POS_TABLE_CELLS. null where the run
  * had no positions (the no-positions experiment). */
-static void write_positions(FILE *f, const stepper *st, const explore_plan *pl, int n) {
+static void write_positions(json_writer *w, const stepper *st, const explore_plan *pl, int n) {
     int rope = st->info.positions == TINYLLM_POS_ROPE;
-    key(f, "positions");
-    fputc('{', f);
-    str_member(f, "kind", rope ? "rope" : st->info.positions == TINYLLM_POS_LEARNED ? "learned" : "sinusoidal");
+    json_open(w, "positions", '{');
+    json_str(w, "kind", rope ? "rope" : st->info.positions == TINYLLM_POS_LEARNED ? "learned" : "sinusoidal");
     if (rope) {
         int L = pl->layers[0], d = st->info.head_dim, nh = st->info.n_head < ROPE_HEADS ? st->info.n_head : ROPE_HEADS;
         char pre_name[48], post_name[48];
         snprintf(pre_name, sizeof pre_name, "%d.q_pre_rope", L), snprintf(post_name, sizeof post_name, "%d.q", L);
         int pre = tap_index(st, pre_name), post = tap_index(st, post_name);
-        num_member(f, "theta", st->info.rope_theta);
+        json_num(w, "theta", NULL, st->info.rope_theta);
         const float *pre1 = pre >= 0 && n > 1 ? tap_store_row(&st->store, pre, 1) : NULL;
         const float *post1 = post >= 0 && n > 1 ? tap_store_row(&st->store, post, 1) : NULL;
-        str_member(f, "pairs", pre1 && post1 && rope_pairs_are_halves(pre1, post1, d) ? "halves" : "adjacent");
-        int_member(f, "layer", L), int_member(f, "heads", nh), int_member(f, "head_dim", d);
+        json_str(w, "pairs", pre1 && post1 && rope_pairs_are_halves(pre1, post1, d) ? "halves" : "adjacent");
+        json_int(w, "layer", L), json_int(w, "heads", nh), json_int(w, "head_dim", d);
         uint16_t *buf = pre >= 0 && post >= 0 ? malloc((size_t)n * nh * d * sizeof *buf) : NULL;
         for (int which = 0; which < 2; which++) {
-            key(f, which ? "q" : "q_pre");
+            const char *name = which ? "q" : "q_pre";
             if (!buf) {
-                fputs(which ? "null" : "null,", f);
+                json_null(w, name);
                 continue;
             }
             for (int p = 0; p < n; p++) {
                 const float *row = tap_store_row(&st->store, which ? post : pre, p);
                 for (int i = 0; i < nh * d; i++) buf[(size_t)p * nh * d + i] = row ? f32_to_f16(row[i]) : 0;
             }
-            fputc('"', f), base64_write(f, buf, (size_t)n * nh * d * sizeof *buf), fputc('"', f);
-            if (!which) fputc(',', f);
+            json_base64(w, name, buf, (size_t)n * nh * d * sizeof *buf);
         }
         free(buf);
     } else {
         int C = st->info.n_embd, dims = (long)n * C > POS_TABLE_CELLS ? POS_TABLE_CELLS / n : C;
         int embed = tap_index(st, "embed"), pos = tap_index(st, "pos");
         uint16_t *buf = pos >= 0 && embed >= 0 ? malloc((size_t)n * dims * sizeof *buf) : NULL;
-        int_member(f, "dims", dims), int_member(f, "n_embd", C);
-        key(f, "table");
+        json_int(w, "dims", dims), json_int(w, "n_embd", C);
         if (!buf) {
-            fputs("null", f);
+            json_null(w, "table");
         } else {
             for (int p = 0; p < n; p++) {
                 const float *a = tap_store_row(&st->store, pos, p), *b = tap_store_row(&st->store, embed, p);
                 for (int i = 0; i < dims; i++) buf[(size_t)p * dims + i] = a && b ? f32_to_f16(a[i] - b[i]) : 0;
             }
-            fputc('"', f), base64_write(f, buf, (size_t)n * dims * sizeof *buf), fputc('"', f);
+            json_base64(w, "table", buf, (size_t)n * dims * sizeof *buf);
         }
         free(buf);
     }
-    fputs("},", f);
+    json_close(w);
 }
 
 /* The next-token logits as the page stores them: {"k", "max", ["ids"], "values"} */
-static void write_logits(FILE *f, int n, int k, const float *maxima, const uint32_t *ids, const uint16_t *values) {
-    fprintf(f, "{\"k\":%d,\"encoding\":\"f16\",\"max\":[", k);
-    for (int p = 0; p < n; p++) {
-        if (p) fputc(',', f);
-        num(f, maxima[p]);
-    }
-    fputs("],", f);
-    if (ids) {
-        base64_member(f, "ids", ids, (size_t)n * k * sizeof *ids);
-        fputc(',', f);
-    }
-    base64_member(f, "values", values, (size_t)n * k * sizeof *values);
-    fputc('}', f);
+static void write_logits(json_writer *w, const char *key, int n, int k, const float *maxima, const uint32_t *ids,
+                         const uint16_t *values) {
+    json_open(w, key, '{');
+    json_int(w, "k", k);
+    json_str(w, "encoding", "f16");
+    json_open(w, "max", '[');
+    for (int p = 0; p < n; p++) json_num(w, NULL, NULL, maxima[p]);
+    json_close(w);
+    if (ids) json_base64(w, "ids", ids, (size_t)n * k * sizeof *ids);
+    json_base64(w, "values", values, (size_t)n * k * sizeof *values);
+    json_close(w);
 }
 
 /* The what-if runs: each toggle's attention, logits, surprisal and its own
  * continuation (see explore_runs.h). */
-static void write_runs(FILE *f, const stepper *st, const explore_plan *pl, int n) {
-    key(f, "runs");
-    fputc('[', f);
+static void write_runs(json_writer *w, const stepper *st, const explore_plan *pl, int n) {
+    json_open(w, "runs", '[');
     for (int i = 0; i < pl->n_runs; i++) {
         const explore_run *r = &pl->runs[i];
-        fputs(i ? ",{" : "{", f);
-        str_member(f, "name", r->name);
-        fprintf(f, "\"square\":%s,\"nonfinite\":%d,", r->square ? "true" : "false", r->n_nonfinite);
-        base64_member(f, "attention", r->attn, r->n_attn * sizeof *r->attn);
-        fputc(',', f);
-        base64_member(f, "bits", r->bits, (size_t)(n - 1) * sizeof *r->bits);
-        fputc(',', f);
-        key(f, "logits");
-        write_logits(f, n, r->k, r->logit_max, r->logit_ids, r->logit_values);
-        fputs(",\"continuation\":{\"tokens\":[", f);
-        for (int t = 0; t < r->n_continuation; t++) fprintf(f, t ? ",%d" : "%d", r->continuation[t]);
-        fputs("],\"labels\":[", f);
+        json_open(w, NULL, '{');
+        json_str(w, "name", r->name);
+        json_bool(w, "square", r->square);
+        json_int(w, "nonfinite", r->n_nonfinite);
+        json_base64(w, "attention", r->attn, r->n_attn * sizeof *r->attn);
+        json_base64(w, "bits", r->bits, (size_t)(n - 1) * sizeof *r->bits);
+        write_logits(w, "logits", n, r->k, r->logit_max, r->logit_ids, r->logit_values);
+        json_open(w, "continuation", '{');
+        json_ints(w, "tokens", r->continuation, r->n_continuation);
+        json_open(w, "labels", '[');
         for (int t = 0; t < r->n_continuation; t++) {
             char *l = token_label(st->m, r->continuation[t]);
-            if (t) fputc(',', f);
-            json_write_string(f, l ? l : "", 1);
+            json_str(w, NULL, l);
             free(l);
         }
-        fputs("],\"stop\":", f);
-        json_write_string(f, r->stop, 1);
-        fputs("}}", f);
+        json_close(w);
+        json_str(w, "stop", r->stop);
+        json_close(w);
+        json_close(w);
     }
-    fputs("],", f);
-    str_member(f, "toggles_left_out", pl->toggles_left_out ? pl->toggles_left_out : "");
+    json_close(w);
+    json_str(w, "toggles_left_out", pl->toggles_left_out);
+}
+
+/* The model's facts, as the page's header and estimates use them */
+static void write_model(json_writer *w, const stepper *st, const explore_plan *pl) {
+    const tinyllm_model_info *in = &st->info;
+    json_open(w, "model", '{');
+    const char *base = strrchr(pl->model_path, '/');
+    json_str(w, "file", base ? base + 1 : pl->model_path);
+    json_str(w, "name", in->name), json_str(w, "architecture", in->architecture);
+    json_str(w, "norm", in->norm), json_str(w, "activation", in->activation);
+    json_int(w, "n_layer", in->n_layer), json_int(w, "n_head", in->n_head);
+    json_int(w, "n_head_kv", in->n_head_kv), json_int(w, "n_embd", in->n_embd);
+    json_int(w, "head_dim", in->head_dim), json_int(w, "n_ff", in->n_ff);
+    json_int(w, "n_vocab", in->n_vocab), json_int(w, "n_ctx", tinyllm_context_n_ctx(st->ctx));
+    json_str(w, "positions", in->positions == TINYLLM_POS_ROPE      ? "rope"
+                             : in->positions == TINYLLM_POS_LEARNED ? "learned"
+                                                                    : "sinusoidal");
+    json_int(w, "n_params", in->n_params);
+    json_close(w);
+}
+
+/* How the continuation was made, and the sampler's defaults (the page's
+ * sampler panel starts from the run's own settings) */
+static void write_generation(json_writer *w, const explore_plan *pl, int made, const char *stop_reason) {
+    json_open(w, "generation", '{');
+    json_int(w, "asked", pl->n_gen), json_int(w, "made", made);
+    json_str(w, "stop", stop_reason);
+    json_bool(w, "greedy", pl->sp.temperature == 0.0f);
+    json_num(w, "temperature", NULL, pl->sp.temperature), json_int(w, "top_k", pl->sp.top_k);
+    json_num(w, "top_p", NULL, pl->sp.top_p), json_num(w, "min_p", NULL, pl->sp.min_p);
+    json_uint(w, "seed", pl->sp.seed);
+    json_close(w);
+    tinyllm_sampler_params dp = tinyllm_sampler_default_params();
+    json_open(w, "sampler_defaults", '{');
+    json_num(w, "temperature", NULL, dp.temperature), json_int(w, "top_k", dp.top_k);
+    json_num(w, "top_p", NULL, dp.top_p), json_num(w, "min_p", NULL, dp.min_p);
+    json_close(w);
 }
 
 /* The page's data: one JSON object (html_safe strings, so it can sit in a
@@ -346,101 +332,66 @@ static int write_data(FILE *f, const stepper *st, const explore_plan *pl, const 
     if (!attn || !stats || !bits || !rows || logits_f16(st, n, pl->logits_k, &lvals, &lids, &lmax)) goto done;
     for (int p = 0; p < n; p++) rows[p] = logits_at(st, p);
     surprisal_bits(rows, st->tokens, n, V, bits);
-    fputc('{', f);
-    str_member(f, "format", "tinyllm-explore 1");
-    str_member(f, "version", TINYLLM_VERSION);
-    key(f, "model");
-    fputc('{', f);
-    const char *base = strrchr(pl->model_path, '/');
-    str_member(f, "file", base ? base + 1 : pl->model_path);
-    str_member(f, "name", st->info.name), str_member(f, "architecture", st->info.architecture);
-    str_member(f, "norm", st->info.norm), str_member(f, "activation", st->info.activation);
-    int_member(f, "n_layer", st->info.n_layer), int_member(f, "n_head", st->info.n_head);
-    int_member(f, "n_head_kv", st->info.n_head_kv), int_member(f, "n_embd", st->info.n_embd);
-    int_member(f, "head_dim", st->info.head_dim), int_member(f, "n_ff", st->info.n_ff);
-    int_member(f, "n_vocab", V), int_member(f, "n_ctx", tinyllm_context_n_ctx(st->ctx));
-    str_member(f, "positions", st->info.positions == TINYLLM_POS_ROPE      ? "rope"
-                               : st->info.positions == TINYLLM_POS_LEARNED ? "learned"
-                                                                           : "sinusoidal");
-    key(f, "n_params");
-    fprintf(f, "%lld}", (long long)st->info.n_params);
-    fputc(',', f);
-    str_member(f, "prompt", pl->prompt);
+    json_writer w = json_writer_to(f, 1, 0);
+    json_open(&w, NULL, '{');
+    json_str(&w, "format", "tinyllm-explore 1");
+    json_str(&w, "version", TINYLLM_VERSION);
+    write_model(&w, st, pl);
+    json_str(&w, "prompt", pl->prompt);
     char experiments[256];
     tinyllm_experiments_describe(&st->exp, experiments, sizeof experiments);
-    str_member(f, "experiments", experiments); /* "none", or what the run switched off */
-    int_member(f, "n_prompt", st->n_prompt), int_member(f, "n_tokens", n);
-    key(f, "generation");
-    fprintf(f, "{\"asked\":%d,\"made\":%d,\"stop\":", pl->n_gen, n - st->n_prompt);
-    json_write_string(f, stop_reason, 1);
-    fprintf(f, ",\"greedy\":%s,", pl->sp.temperature == 0.0f ? "true" : "false");
-    num_member(f, "temperature", pl->sp.temperature), int_member(f, "top_k", pl->sp.top_k);
-    num_member(f, "top_p", pl->sp.top_p), num_member(f, "min_p", pl->sp.min_p);
-    fprintf(f, "\"seed\":%llu},", (unsigned long long)pl->sp.seed);
-    tinyllm_sampler_params dp = tinyllm_sampler_default_params();
-    key(f, "sampler_defaults");
-    fprintf(f, "{\"temperature\":%.9g,\"top_k\":%d,\"top_p\":%.9g,\"min_p\":%.9g},", dp.temperature, dp.top_k,
-            dp.top_p, dp.min_p);
-    key(f, "tokens");
-    fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", st->tokens[i]);
-    fputs("],", f);
-    key(f, "labels");
-    fputc('[', f);
-    for (int i = 0; i < n; i++) {
-        if (i) fputc(',', f);
-        json_write_string(f, st->labels[i] ? st->labels[i] : "", 1);
-    }
-    fputs("],", f);
-    key(f, "vocab");
-    fputc('[', f);
+    json_str(&w, "experiments", experiments); /* "none", or what the run switched off */
+    json_int(&w, "n_prompt", st->n_prompt), json_int(&w, "n_tokens", n);
+    write_generation(&w, pl, n - st->n_prompt, stop_reason);
+    json_ints(&w, "tokens", st->tokens, n);
+    json_open(&w, "labels", '[');
+    for (int i = 0; i < n; i++) json_str(&w, NULL, st->labels[i]);
+    json_close(&w);
+    json_open(&w, "vocab", '[');
     for (int i = 0; i < V; i++) {
         char *l = token_label(st->m, i);
-        if (i) fputc(',', f);
-        json_write_string(f, l ? l : "", 1);
+        json_str(&w, NULL, l);
         free(l);
     }
-    fputs("],", f);
+    json_close(&w);
 
-    key(f, "attention");
-    fputs("{\"layers\":[", f);
-    for (int i = 0; i < pl->n_layers; i++) fprintf(f, i ? ",%d" : "%d", pl->layers[i]);
-    fprintf(f, "],\"heads\":%d,\"encoding\":\"f16\",", st->info.n_head);
-    base64_member(f, "data", attn, n_attn * sizeof *attn);
-    fputs("},", f);
+    json_open(&w, "attention", '{');
+    json_ints(&w, "layers", pl->layers, pl->n_layers);
+    json_int(&w, "heads", st->info.n_head);
+    json_str(&w, "encoding", "f16");
+    json_base64(&w, "data", attn, n_attn * sizeof *attn);
+    json_close(&w);
 
-    key(f, "logits");
-    write_logits(f, n, pl->logits_k, lmax, lids, lvals);
-    fputc(',', f);
-    base64_member(f, "bits", bits, (size_t)(n - 1) * sizeof *bits); /* -log2 p(next token), (n - 1) */
-    fputc(',', f);
-    key(f, "kv");
-    fprintf(f, "{\"bytes_per_token\":%llu,\"n_ctx\":%d,\"bytes_context\":%llu},",
-            (unsigned long long)tinyllm_model_kv_bytes(st->m, 1), tinyllm_context_n_ctx(st->ctx),
-            (unsigned long long)tinyllm_model_kv_bytes(st->m, tinyllm_context_n_ctx(st->ctx)));
-    write_positions(f, st, pl, n);
-    write_runs(f, st, pl, n);
+    write_logits(&w, "logits", n, pl->logits_k, lmax, lids, lvals);
+    json_base64(&w, "bits", bits, (size_t)(n - 1) * sizeof *bits); /* -log2 p(next token), (n - 1) */
+    json_open(&w, "kv", '{');
+    json_int(&w, "bytes_per_token", (long long)tinyllm_model_kv_bytes(st->m, 1));
+    json_int(&w, "n_ctx", tinyllm_context_n_ctx(st->ctx));
+    json_int(&w, "bytes_context", (long long)tinyllm_model_kv_bytes(st->m, tinyllm_context_n_ctx(st->ctx)));
+    json_close(&w);
+    write_positions(&w, st, pl, n);
+    write_runs(&w, st, pl, n);
 
-    if (write_lens(f, st, n)) goto done;
+    if (write_lens(&w, st, n)) goto done;
 
-    key(f, "stats");
-    fputs("{\"fields\":[", f);
-    for (int s = 0; s < N_STATS; s++) {
-        if (s) fputc(',', f);
-        json_write_string(f, STAT_NAMES[s], 1);
-    }
-    fputs("],\"taps\":[", f);
+    json_open(&w, "stats", '{');
+    json_open(&w, "fields", '[');
+    for (int s = 0; s < N_STATS; s++) json_str(&w, NULL, STAT_NAMES[s]);
+    json_close(&w);
+    json_open(&w, "taps", '[');
     for (int t = 0; t < st->store.n; t++) {
         const stored_tap *tap = &st->store.taps[t];
-        fprintf(f, "%s{\"name\":", t ? "," : "");
-        json_write_string(f, tap->name, 1);
-        fputs(",\"kind\":", f);
-        json_write_string(f, tap->kind, 1);
-        fprintf(f, ",\"layer\":%d,\"dims\":%d,\"cols\":%d}", tap->layer, tap->n_dims, tap->cols);
+        json_open(&w, NULL, '{');
+        json_str(&w, "name", tap->name);
+        json_str(&w, "kind", tap->kind);
+        json_int(&w, "layer", tap->layer), json_int(&w, "dims", tap->n_dims), json_int(&w, "cols", tap->cols);
+        json_close(&w);
     }
-    fputs("],\"encoding\":\"f32\",", f);
-    base64_member(f, "data", stats, (size_t)st->store.n * n * N_STATS * sizeof *stats);
-    fputs("}}", f);
+    json_close(&w);
+    json_str(&w, "encoding", "f32");
+    json_base64(&w, "data", stats, (size_t)st->store.n * n * N_STATS * sizeof *stats);
+    json_close(&w);
+    json_close(&w);
     rc = ferror(f) ? -1 : 0;
 done:
     free(attn), free(stats), free(lvals), free(lids), free(lmax), free(bits), free(rows);

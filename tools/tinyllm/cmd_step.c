@@ -202,10 +202,10 @@ static int do_attn(stepper *st, int argc, char **argv) {
             emit_num(st, NULL, "%.6f", row[(size_t)head * (i + 1) + j]);
             emit_text(st, " %.2f", row[(size_t)head * (i + 1) + j]);
         }
-        emit_close(st, '[');
+        emit_close(st);
         emit_text(st, "\n");
     }
-    emit_close(st, '[');
+    emit_close(st);
     emit_end(st);
     return 0;
 }
@@ -247,7 +247,7 @@ static int do_taps(stepper *st, int argc, char **argv) {
         emit_str(st, NULL, st->store.taps[i].name);
         emit_text(st, "%s%s", st->store.taps[i].name, i + 1 < n ? (i % 8 == 7 ? "\n" : "  ") : "\n");
     }
-    emit_close(st, '[');
+    emit_close(st);
     emit_end(st);
     return 0;
 }
@@ -259,10 +259,10 @@ static int do_tokens(stepper *st, int argc, char **argv) {
     for (int i = 0; i < st->n_tokens; i++) {
         emit_open(st, NULL, '{');
         emit_int(st, "pos", i), emit_int(st, "id", st->tokens[i]), emit_str(st, "text", st->labels[i]);
-        emit_close(st, '{');
+        emit_close(st);
         emit_text(st, "  %3d  %5d  '%s'%s\n", i, st->tokens[i], st->labels[i], i >= st->n_prompt ? "  (generated)" : "");
     }
-    emit_close(st, '[');
+    emit_close(st);
     emit_end(st);
     return 0;
 }

@@ -24,11 +24,11 @@ static void emit_ranked(stepper *st, const char *key, const ranked *r, int n) {
         char *l = token_label(st->m, r[i].id);
         emit_open(st, NULL, '{');
         emit_int(st, "id", r[i].id), emit_str(st, "text", l), emit_num(st, "p", "%.6f", r[i].p);
-        emit_close(st, '{');
+        emit_close(st);
         emit_text(st, "  '%s' %.4f", l ? l : "", r[i].p);
         free(l);
     }
-    emit_close(st, '[');
+    emit_close(st);
 }
 
 /* ------------------------------------------------------- commands -- */
@@ -57,15 +57,15 @@ void cmd_show(stepper *st, int tap, int brief) {
     emit_str(st, "tap", t->name), emit_int(st, "layer", t->layer), emit_int(st, "pos", st->cur_pos);
     emit_open(st, "shape", '[');
     for (int d = 0; d < t->n_dims; d++) emit_int(st, NULL, shape[d]);
-    emit_close(st, '[');
+    emit_close(st);
     emit_open(st, "row_shape", '[');
     for (int d = 0; d < t->n_dims - 1; d++) emit_int(st, NULL, row_shape[d]);
-    emit_close(st, '[');
+    emit_close(st);
     emit_num(st, "mean", "%.6g", mean), emit_num(st, "std", "%.6g", sd), emit_num(st, "min", "%.6g", mn);
     emit_num(st, "max", "%.6g", mx), emit_num(st, "l2", "%.6g", sqrt(sq));
     emit_open(st, "first", '[');
     for (long i = 0; i < n && i < 8; i++) emit_num(st, NULL, "%.6g", isfinite(row[i]) ? row[i] : 0.0);
-    emit_close(st, '[');
+    emit_close(st);
     if (t->n_dims == 2)
         emit_text(st, "%s  (%d, %d)  pos %d '%s'\n", t->name, st->store.n_pos, t->cols, st->cur_pos,
                   st->labels[st->cur_pos]);
@@ -113,14 +113,14 @@ void cmd_heads(stepper *st, int layer) {
             emit_open(st, NULL, '{');
             emit_int(st, "pos", best[k].id), emit_str(st, "text", st->labels[best[k].id]);
             emit_num(st, "p", "%.6f", best[k].p);
-            emit_close(st, '{');
+            emit_close(st);
             emit_text(st, "  [%d]'%s' %.3f", best[k].id, st->labels[best[k].id], best[k].p);
         }
-        emit_close(st, '[');
-        emit_close(st, '{');
+        emit_close(st);
+        emit_close(st);
         emit_text(st, "\n");
     }
-    emit_close(st, '[');
+    emit_close(st);
     emit_end(st);
 }
 
@@ -275,7 +275,7 @@ void cmd_gen(stepper *st, int n) {
     emit_begin(st, "gen");
     emit_open(st, "tokens", '[');
     for (int i = 0; i < n_made; i++) emit_int(st, NULL, made[i]);
-    emit_close(st, '[');
+    emit_close(st);
     emit_int(st, "context_shifts", shifts);
     emit_text(st, "generated %d token(s):", n_made);
     /* every piece may need up to TINYLLM_DETOK_MAX bytes (tinyllm.h) */

@@ -9,66 +9,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
+#include "json.h"
 #include "plot.h"
 
-void json_string(const char *s) { json_write_string(stdout, s, 0); }
-
-/* the separator and key of the next JSON member at the current level */
-static void emit_member(stepper *st, const char *key) {
-    int *has = &st->emit_has[st->emit_depth];
-    printf(*has ? ", " : "");
-    *has = 1;
-    if (key) {
-        json_string(key);
-        printf(": ");
-    }
-}
-
+/* The emitter writes JSON through the CLI's one writer (json.h), one
+ * object per result line. */
 void emit_begin(stepper *st, const char *cmd) {
-    st->emit_depth = 0;
-    st->emit_has[0] = 0;
     if (!st->json) return;
-    printf("{");
-    emit_str(st, "cmd", cmd);
+    st->out = json_writer_to(stdout, 0, 1);
+    json_open(&st->out, NULL, '{');
+    json_str(&st->out, "cmd", cmd);
 }
 
 void emit_end(stepper *st) {
-    if (st->json) printf("}\n");
+    if (!st->json) return;
+    while (st->out.depth > 0) json_close(&st->out);
+    putchar('\n');
 }
 
 void emit_open(stepper *st, const char *key, char kind) {
-    if (!st->json) return;
-    emit_member(st, key);
-    putchar(kind);
-    if (st->emit_depth + 1 < (int)(sizeof st->emit_has / sizeof st->emit_has[0])) st->emit_has[++st->emit_depth] = 0;
+    if (st->json) json_open(&st->out, key, kind);
 }
 
-void emit_close(stepper *st, char kind) {
-    if (!st->json) return;
-    putchar(kind == '[' ? ']' : '}');
-    if (st->emit_depth > 0) st->emit_depth--;
+void emit_close(stepper *st) {
+    if (st->json) json_close(&st->out);
 }
 
 void emit_int(stepper *st, const char *key, long v) {
-    if (!st->json) return;
-    emit_member(st, key);
-    printf("%ld", v);
+    if (st->json) json_int(&st->out, key, v);
 }
 
 void emit_num(stepper *st, const char *key, const char *fmt, double v) {
-    if (!st->json) return;
-    emit_member(st, key);
-    if (isfinite(v))
-        printf(fmt, v);
-    else
-        printf("null");
+    if (st->json) json_num(&st->out, key, fmt, v);
 }
 
 void emit_str(stepper *st, const char *key, const char *v) {
-    if (!st->json) return;
-    emit_member(st, key);
-    json_string(v ? v : "");
+    if (st->json) json_str(&st->out, key, v);
 }
 
 void emit_text(stepper *st, const char *fmt, ...) {
@@ -89,9 +65,11 @@ void say_error(stepper *st, const char *fmt, ...) {
     if (st->cli) {
         say("tinyllm %s: %s\n", st->cli, buf); /* say escapes control characters */
     } else if (st->json) {
-        printf("{\"error\": ");
-        json_string(buf);
-        printf("}\n");
+        json_writer w = json_writer_to(stdout, 0, 1);
+        json_open(&w, NULL, '{');
+        json_str(&w, "error", buf);
+        json_close(&w);
+        putchar('\n');
     } else {
         printf("error: %s\n", buf);
     }

@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "json.h"
 #include "tap_store.h"
 
 typedef struct {
@@ -18,8 +19,7 @@ typedef struct {
     int json, echo, top_k;
     char **labels;   /* display text per token */
     int errors;      /* say_error calls so far */
-    int emit_depth;   /* the emitter's JSON nesting, and whether each level has a member yet */
-    int emit_has[8];
+    json_writer out; /* the emitter's JSON (--json) */
     const char *cli; /* a one-shot command ("attn"): errors go to stderr as "tinyllm attn: ..." */
     tinyllm_experiments exp; /* what --experiment switched off (flags 0: nothing) */
 } stepper;
@@ -38,8 +38,6 @@ int tap_index(const stepper *st, const char *name);
 const float *logits_at(const stepper *st, int pos);
 /* A token as readable text (malloc'd): SentencePiece's space as ' ', "\\n". */
 char *token_label(const tinyllm_model *m, int id);
-/* A JSON string on stdout: escaped, valid UTF-8 whatever the bytes. */
-void json_string(const char *s);
 /* An error: on stderr as "tinyllm CLI: ..." for one-shot commands, else in
  * the session's output (text, or {"error": ...}). Counted in st->errors. */
 void say_error(stepper *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,11 +45,11 @@ void say_error(stepper *st, const char *fmt, ...) __attribute__((format(printf, 
  * text or (--json) as one JSON object per line. In JSON mode emit_text is
  * silent; in text mode the keyed calls are. A result is emit_begin(cmd),
  * members, emit_end(); members may nest with emit_open/emit_close ('[' or '{';
- * key NULL inside an array). */
+ * key NULL inside an array; emit_close closes the innermost). */
 void emit_begin(stepper *st, const char *cmd);
 void emit_end(stepper *st);
 void emit_open(stepper *st, const char *key, char kind);
-void emit_close(stepper *st, char kind);
+void emit_close(stepper *st);
 void emit_int(stepper *st, const char *key, long v);
 void emit_num(stepper *st, const char *key, const char *fmt, double v); /* non-finite: null */
 void emit_str(stepper *st, const char *key, const char *v);
