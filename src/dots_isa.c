@@ -257,6 +257,12 @@ ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
+/* The sums of the 8 lanes of v[0], ..., v[3], in lanes 0..3 */
+ALWAYS_INLINE __m128 hsum4x8(const __m256 *v) {
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
 /* 8 bytes at p as 8 floats */
 ALWAYS_INLINE __m256 u8x8_to_f32(uint64_t bytes) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes)));
@@ -294,37 +300,61 @@ ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh,
  * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
  * The 8 sub-block sums meet their 8 scale factors d sc_k dx_k in one
  * vector, the mins dmin m_k dx_k sum(x)_k in another. */
-ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
-    act_row a = act_at(x, t);
-    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+ALWAYS_INLINE void k_nibbles_block(const uint8_t *blk, act_row a, int i, const int five, __m256 *acc, __m256 *accm) {
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
     static_assert(offsetof(block_q5_K, d) == offsetof(block_q4_K, d) &&
                       offsetof(block_q5_K, dmin) == offsetof(block_q4_K, dmin), "Q4_K and Q5_K scales alike");
-    __m256 acc = _mm256_setzero_ps(), accm = acc;
-    for (int i = 0; i < x->C / QK_K; i++) {
-        const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
-        const int8_t *xq = a.q + i * QK_K;
-        __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
-        __m256i p[8];
+    const int8_t *xq = a.q + i * QK_K;
+    __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
+    __m256i p[8];
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m256i lo, hi;
-            k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
-            p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
-            p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
-        }
-        uint64_t sc, m;
-        k_scales8(blk + at_scales, &sc, &m);
-        __m256 dx = _mm256_loadu_ps(a.d + i * 8);
-        __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d))),
-                                                   u8x8_to_f32(sc)), dx);
-        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), acc);
-        __m256 min = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin))),
-                                                 u8x8_to_f32(m)), dx);
-        accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), accm);
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi;
+        k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
+        p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
+        p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
     }
+    uint64_t sc, m;
+    k_scales8(blk + at_scales, &sc, &m);
+    __m256 dx = _mm256_loadu_ps(a.d + i * 8);
+    __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d))),
+                                               u8x8_to_f32(sc)), dx);
+    *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), *acc);
+    __m256 min = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin))),
+                                             u8x8_to_f32(m)), dx);
+    *accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), *accm);
+}
+
+ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
+    act_row a = act_at(x, t);
+    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    __m256 acc = _mm256_setzero_ps(), accm = acc;
+    for (int i = 0; i < x->C / QK_K; i++) k_nibbles_block((const uint8_t *)row + (size_t)i * bytes, a, i, five, &acc, &accm);
     return hsum8(_mm256_sub_ps(acc, accm));
+}
+
+/* The same for 4 adjacent rows (row_bytes apart) at once: each activation
+ * block is loaded once for the 4, and the 4 horizontal sums share their adds */
+ALWAYS_INLINE void dot4_k_nibbles(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t,
+                                  const int five) {
+    act_row a = act_at(x, t);
+    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    __m256 acc[4], accm[4];
+    for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm256_setzero_ps();
+    for (int i = 0; i < x->C / QK_K; i++)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            k_nibbles_block((const uint8_t *)rows + r * row_bytes + (size_t)i * bytes, a, i, five, &acc[r], &accm[r]);
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_sub_ps(acc[r], accm[r]);
+    _mm_storeu_ps(out, hsum4x8(acc));
+}
+
+static void dot4_q4_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
+    dot4_k_nibbles(out, rows, row_bytes, x, t, 0);
+}
+static void dot4_q5_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
+    dot4_k_nibbles(out, rows, row_bytes, x, t, 1);
 }
 
 static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 0); }
@@ -369,32 +399,46 @@ ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
 
 /* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
  * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
+ALWAYS_INLINE __m256 q6_K_block(const uint8_t *blk, act_row a, const int16_t *s16, int i, __m256 acc) {
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
+    __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+    __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        __m256i q[4];
+        q6_codes(blk, h, q);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            int b = 4 * h + j;
+            __m256i xv = load32(a.q + i * QK_K + 32 * b);
+            p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
+        }
+    }
+    __m256i codes = _mm256_sub_epi32(lane_sums8(p),
+                                     _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
+    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d))), _mm256_loadu_ps(a.d + i * 8));
+    return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
+}
+
 static float dot_q6_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
     const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
     __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < x->C / QK_K; i++) {
-        const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
-        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
-        __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            q6_codes(blk, h, q);
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                int b = 4 * h + j;
-                __m256i xv = load32(a.q + i * QK_K + 32 * b);
-                p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
-            }
-        }
-        __m256i codes = _mm256_sub_epi32(lane_sums8(p),
-                                         _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
-        __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d))), _mm256_loadu_ps(a.d + i * 8));
-        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
-    }
+    for (int i = 0; i < x->C / QK_K; i++)
+        acc = q6_K_block((const uint8_t *)row + (size_t)i * sizeof(block_q6_K), a, s16, i, acc);
     return hsum8(acc);
+}
+
+static void dot4_q6_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
+    act_row a = act_at(x, t);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int i = 0; i < x->C / QK_K; i++)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = q6_K_block((const uint8_t *)rows + r * row_bytes + (size_t)i * sizeof(block_q6_K), a, s16, i, acc[r]);
+    _mm_storeu_ps(out, hsum4x8(acc));
 }
 
 /* Q2_K: value d (sc & 15) q - dmin (sc >> 4), q 0..3: the codes' sums with
@@ -545,6 +589,11 @@ static void to_f32_f16(float *dst, const void *src, long n) {
 const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
     [GGML_TYPE_F16] = to_f32_f16,
     [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
+};
+
+/* kernel_ops.dot4_q8 of this set: 4 rows at once where that pays */
+const dot4_q8_fn CAT(DOT4_Q8_, KERNEL_ISA)[KERNEL_TYPES] = {
+    [GGML_TYPE_Q4_K] = dot4_q4_K, [GGML_TYPE_Q5_K] = dot4_q5_K, [GGML_TYPE_Q6_K] = dot4_q6_K,
 };
 
 /* kernel_ops.dot_q8 of this set: NULL where the definition runs */

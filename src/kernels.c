@@ -151,7 +151,17 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
     if (f->block == 256) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
     dot_q8_fn dot = KERNEL_FOR(k, dot_q8, f->type);
-    for (int o = o0; o < o1; o++) {
+    dot4_q8_fn dot4 = k->dot4_q8[f->type];
+    int o = o0;
+    for (; dot4 && o + 4 <= o1; o += 4) {
+        const uint8_t *rows = (const uint8_t *)w + (size_t)o * row_bytes;
+        for (int t = 0; t < T; t++) {
+            float s[4];
+            dot4(s, rows, row_bytes, &x, t);
+            for (int r = 0; r < 4; r++) out[(size_t)t * OC + o + r] = s[r] + (bias ? bias[o + r] : 0.0f);
+        }
+    }
+    for (; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++) {
             float s = dot ? dot(row, &x, t) : dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t);

@@ -185,12 +185,14 @@ static const gemm_q8_fn GEMM[KERNEL_TYPES] = {[WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];
+static const dot4_q8_fn ONE_ROW_AT_A_TIME[KERNEL_TYPES];
 static const to_f32_fn DEFINITIONS_TO_F32[KERNEL_TYPES];
 
 const kernel_ops kernel_ops_scalar = {
     .name = "scalar",
     .stream = STREAM,
     .dot_q8 = DEFINITIONS_DOT,
+    .dot4_q8 = ONE_ROW_AT_A_TIME,
     .gemm = GEMM,
     .to_f32 = DEFINITIONS_TO_F32,
     .quantize_q8_act = quantize_q8_act,

@@ -446,6 +446,7 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
 }
 
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
+extern const dot4_q8_fn CAT(DOT4_Q8_, KERNEL_ISA)[KERNEL_TYPES];
 extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
 /* BF16 has no vector code: the scalar set's stream runs */
@@ -456,6 +457,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),
     .stream = STREAM,
     .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
+    .dot4_q8 = CAT(DOT4_Q8_, KERNEL_ISA),
     .gemm = GEMM,
     .to_f32 = CAT(TO_F32_, KERNEL_ISA),
     .quantize_q8_act = quantize_q8_act,
