@@ -21,45 +21,47 @@ static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
 #define FLOAT PRODUCT_FLOAT
 #define DOTS PRODUCT_Q8_DOTS
 #define GEMM PRODUCT_Q8_GEMM
+#define F16 GGML_TYPE_F16
 static const weight_format WEIGHT_FORMATS[] = {
-    /* type            name      block bytes align product decode         to_f32            layout_rows
-     *                                                                    repacked (how)                  files writer */
-    {GGML_TYPE_F32,    "F32",    1,    4,    4,    FLOAT,  NULL,          f32_to_f32,       NULL,
-                                                                          0, NULL,                        1, NULL},
-    {GGML_TYPE_F16,    "F16",    1,    2,    2,    FLOAT,  NULL,          f16_to_f32_values, NULL,
-                                                                          0, NULL,                        1, NULL},
-    {GGML_TYPE_BF16,   "BF16",   1,    2,    1,    FLOAT,  NULL,          bf16_to_f32_row,  NULL,
-                                                                          0, NULL,                        1, quantize_bf16},
-    {GGML_TYPE_Q8_0,   "Q8_0",   32,   34,   1,    DOTS,   decode_q8_0,   NULL,             NULL,
-                                                                          WEIGHT_Q8_0_X8, repack_q8_0_x8, 1, quantize_q8_0},
-    {GGML_TYPE_Q4_0,   "Q4_0",   32,   18,   1,    DOTS,   decode_q4_0,   NULL,             NULL,
-                                                                          WEIGHT_Q4_0_X8, repack_q4_0_x8, 1, quantize_q4_0},
-    {GGML_TYPE_Q4_1,   "Q4_1",   32,   20,   1,    DOTS,   decode_q4_1,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q4_1},
-    {GGML_TYPE_Q5_0,   "Q5_0",   32,   22,   1,    DOTS,   decode_q5_0,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q5_0},
-    {GGML_TYPE_Q5_1,   "Q5_1",   32,   24,   1,    DOTS,   decode_q5_1,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q5_1},
-    {GGML_TYPE_IQ4_NL, "IQ4_NL", 32,   18,   1,    DOTS,   decode_iq4_nl, NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_iq4_nl},
-    {GGML_TYPE_Q2_K,   "Q2_K",   256,  84,   1,    DOTS,   decode_q2_K,   NULL,             NULL,
-                                                                          0, NULL,                        1, NULL},
-    {GGML_TYPE_Q3_K,   "Q3_K",   256,  110,  1,    DOTS,   decode_q3_K,   NULL,             NULL,
-                                                                          0, NULL,                        1, NULL},
-    {GGML_TYPE_Q4_K,   "Q4_K",   256,  144,  1,    DOTS,   decode_q4_K,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q4_K},
-    {GGML_TYPE_Q5_K,   "Q5_K",   256,  176,  1,    DOTS,   decode_q5_K,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q5_K},
-    {GGML_TYPE_Q6_K,   "Q6_K",   256,  210,  1,    DOTS,   decode_q6_K,   NULL,             NULL,
-                                                                          0, NULL,                        1, quantize_q6_K},
-    {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,   18,   1,    GEMM,   NULL,          NULL,             q4_0_x8_rows,
-                                                                          0, NULL,                        0, NULL},
-    {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,   34,   1,    GEMM,   NULL,          NULL,             q8_0_x8_rows,
-                                                                          0, NULL,                        0, NULL},
+    /* type          name      block bytes align product decode         to_f32             layout_rows
+     *               repacked  (how)           files writer           file_type fallback */
+    {GGML_TYPE_F32,    "F32",    1,   4,   4,   FLOAT, NULL,          f32_to_f32,        NULL,
+                     0,              NULL,           1,    quantize_f32,    0,  F16},
+    {GGML_TYPE_F16,    "F16",    1,   2,   2,   FLOAT, NULL,          f16_to_f32_values, NULL,
+                     0,              NULL,           1,    quantize_f16,    1,  F16},
+    {GGML_TYPE_BF16,   "BF16",   1,   2,   1,   FLOAT, NULL,          bf16_to_f32_row,   NULL,
+                     0,              NULL,           1,    quantize_bf16,   32, F16},
+    {GGML_TYPE_Q8_0,   "Q8_0",   32,  34,  1,   DOTS,  decode_q8_0,   NULL,              NULL,
+                     WEIGHT_Q8_0_X8, repack_q8_0_x8, 1,    quantize_q8_0,   7,  F16},
+    {GGML_TYPE_Q4_0,   "Q4_0",   32,  18,  1,   DOTS,  decode_q4_0,   NULL,              NULL,
+                     WEIGHT_Q4_0_X8, repack_q4_0_x8, 1,    quantize_q4_0,   2,  F16},
+    {GGML_TYPE_Q4_1,   "Q4_1",   32,  20,  1,   DOTS,  decode_q4_1,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q4_1,   3,  F16},
+    {GGML_TYPE_Q5_0,   "Q5_0",   32,  22,  1,   DOTS,  decode_q5_0,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q5_0,   8,  F16},
+    {GGML_TYPE_Q5_1,   "Q5_1",   32,  24,  1,   DOTS,  decode_q5_1,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q5_1,   9,  F16},
+    {GGML_TYPE_IQ4_NL, "IQ4_NL", 32,  18,  1,   DOTS,  decode_iq4_nl, NULL,              NULL,
+                     0,              NULL,           1,    quantize_iq4_nl, 25, F16},
+    {GGML_TYPE_Q2_K,   "Q2_K",   256, 84,  1,   DOTS,  decode_q2_K,   NULL,              NULL,
+                     0,              NULL,           1,    NULL,            -1, GGML_TYPE_IQ4_NL},
+    {GGML_TYPE_Q3_K,   "Q3_K",   256, 110, 1,   DOTS,  decode_q3_K,   NULL,              NULL,
+                     0,              NULL,           1,    NULL,            -1, GGML_TYPE_IQ4_NL},
+    {GGML_TYPE_Q4_K,   "Q4_K",   256, 144, 1,   DOTS,  decode_q4_K,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q4_K,   14, GGML_TYPE_Q5_0},
+    {GGML_TYPE_Q5_K,   "Q5_K",   256, 176, 1,   DOTS,  decode_q5_K,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q5_K,   16, GGML_TYPE_Q5_1},
+    {GGML_TYPE_Q6_K,   "Q6_K",   256, 210, 1,   DOTS,  decode_q6_K,   NULL,              NULL,
+                     0,              NULL,           1,    quantize_q6_K,   18, GGML_TYPE_Q8_0},
+    {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,  18,  1,   GEMM,  NULL,          NULL,              q4_0_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,  34,  1,   GEMM,  NULL,          NULL,              q8_0_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
 };
 #undef FLOAT
 #undef DOTS
 #undef GEMM
+#undef F16
 #define N_WEIGHT_FORMATS (sizeof WEIGHT_FORMATS / sizeof WEIGHT_FORMATS[0])
 
 const weight_format *weight_format_of(int type) {
@@ -67,6 +69,8 @@ const weight_format *weight_format_of(int type) {
         if (WEIGHT_FORMATS[i].type == type) return &WEIGHT_FORMATS[i];
     return NULL;
 }
+
+const weight_format *weight_format_at(size_t i) { return i < N_WEIGHT_FORMATS ? &WEIGHT_FORMATS[i] : NULL; }
 
 const char *weight_format_names(char *buf, size_t cap) {
     size_t n_files = 0, used = 0, seen = 0;

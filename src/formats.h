@@ -82,12 +82,16 @@ typedef struct {
     int repacked;      /* the layout load repacks its matrices into (WEIGHT_Q4_0_X8, ...), or 0 */
     repack_fn repack;  /* ... and how */
     int in_files;      /* a GGUF tensor type (not one of the engine's own layouts) */
-    quantize_fn quantize; /* its writer (quantizers.h), or NULL: F32 and F16 are written directly,
-                             Q2_K and Q3_K are read only */
+    quantize_fn quantize; /* its writer (quantizers.h), or NULL: Q2_K and Q3_K are read only */
+    int file_type;     /* llama.cpp's general.file_type of a file in this format, or -1 */
+    int fallback;      /* the format llama-quantize writes where this one's block does not divide
+                          the rows (a matrix of the block formats; F16 unless it says otherwise) */
 } weight_format;
 
 /* The format of a type, or NULL when matrices cannot use it. */
 const weight_format *weight_format_of(int type);
+/* The table's row i (i = 0, 1, ... in its order), NULL past the end. */
+const weight_format *weight_format_at(size_t i);
 /* The names of the formats files may hold, "F32, F16, ... or Q6_K", from
  * the table (for messages): written into buf (cut to cap), which it returns. */
 #define WEIGHT_FORMAT_NAMES_CAP 160

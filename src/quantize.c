@@ -6,6 +6,7 @@
  * general.file_type (and general.quantization_version, written for quantized
  * files as llama.cpp does), so the tokenizer and any key the engine does not
  * know survive. Facts: docs/formats.md (GGUF, Q8_0/Q4_0 blocks). */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +55,8 @@ static void put_padding(gguf_out *o, uint64_t alignment) {
     }
 }
 
-/* What `format` asks for: one format for every matrix, or a preset. */
+/* What `format` asks for: one format for every matrix (a row of the
+ * weight-format table with a writer and a file type), or a preset. */
 typedef struct {
     const char *name;
     enum ggml_type base;
@@ -63,25 +65,25 @@ typedef struct {
 } target;
 
 enum { PRESET_K_M = 1 };
-static const target TARGETS[] = {
-    {"f32", GGML_TYPE_F32, 0, 0},       {"f16", GGML_TYPE_F16, 0, 1},       {"bf16", GGML_TYPE_BF16, 0, 32},
-    {"q8_0", GGML_TYPE_Q8_0, 0, 7},     {"q4_0", GGML_TYPE_Q4_0, 0, 2},     {"q4_1", GGML_TYPE_Q4_1, 0, 3},
-    {"q5_0", GGML_TYPE_Q5_0, 0, 8},     {"q5_1", GGML_TYPE_Q5_1, 0, 9},     {"iq4_nl", GGML_TYPE_IQ4_NL, 0, 25},
-    {"q4_k", GGML_TYPE_Q4_K, 0, 14},    {"q5_k", GGML_TYPE_Q5_K, 0, 16},    {"q6_k", GGML_TYPE_Q6_K, 0, 18},
-    {"q4_k_m", GGML_TYPE_Q4_K, PRESET_K_M, 15}, {"q5_k_m", GGML_TYPE_Q5_K, PRESET_K_M, 17},
+static const target PRESETS[] = {
+    {"q4_k_m", GGML_TYPE_Q4_K, PRESET_K_M, 15},
+    {"q5_k_m", GGML_TYPE_Q5_K, PRESET_K_M, 17},
 };
-#define N_TARGETS (sizeof TARGETS / sizeof TARGETS[0])
+#define N_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
+
+/* the formats tinyllm_quantize writes: every matrix in that one format */
+static int writable(const weight_format *f) { return f && f->in_files && f->quantize && f->file_type >= 0; }
 
 /* llama.cpp's choice of the layers that get more bits in its _M presets */
 static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 /* A format whose block does not divide the rows falls back as llama.cpp's
- * does: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16. */
+ * does (the table's `fallback`: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0),
+ * then F16. */
 static enum ggml_type fitting(enum ggml_type type, uint64_t row) {
-    if (row % (uint64_t)weight_format_of(type)->block == 0) return type;
-    enum ggml_type next = type == GGML_TYPE_Q4_K ? GGML_TYPE_Q5_0 : type == GGML_TYPE_Q5_K ? GGML_TYPE_Q5_1
-                        : type == GGML_TYPE_Q6_K ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
-    return fitting(next, row);
+    const weight_format *f = weight_format_of(type);
+    if (row % (uint64_t)f->block == 0) return type;
+    return fitting((enum ggml_type)f->fallback, row);
 }
 
 /* The format a tensor gets: F32 for all but matrices; a matrix the target's
@@ -119,16 +121,7 @@ static tinyllm_status write_tensor(gguf_out *o, const kernel_ops *k, const gguf_
         matrix src = {packed, (int)t->type};
         matrix_rows(k, row, src, (long)C, 0, 1); // (C)
         size_t n = weight_bytes(type, C);
-        switch (type) {
-        case GGML_TYPE_F32: memcpy(packed, row, n); break;
-        case GGML_TYPE_F16:
-            for (size_t i = 0; i < C; i++) {
-                uint16_t h = f32_to_f16(row[i]);
-                memcpy(packed + 2 * i, &h, 2);
-            }
-            break;
-        default: weight_format_of(type)->quantize(packed, row, (long)C); break;
-        }
+        weight_format_of(type)->quantize(packed, row, (long)C);
         put(o, packed, n);
     }
     if (o->failed)
@@ -229,27 +222,58 @@ static tinyllm_status quantize_file(const gguf_file *in, gguf_out *o, const targ
     return st;
 }
 
-static tinyllm_status parse_format(const char *format, const target **tg, tinyllm_error *err) {
-    for (size_t i = 0; i < N_TARGETS; i++)
-        if (!strcasecmp(format, TARGETS[i].name)) {
-            *tg = &TARGETS[i];
+const char *quantize_format_names(char *buf, size_t cap) {
+    size_t used = 0, n = 0;
+    if (cap) buf[0] = 0;
+    const weight_format *f;
+    for (size_t i = 0; (f = weight_format_at(i)); i++) {
+        if (!writable(f)) continue;
+        char lower[16] = {0};
+        for (size_t c = 0; f->name[c] && c + 1 < sizeof lower; c++) lower[c] = (char)tolower((unsigned char)f->name[c]);
+        int w = used < cap ? snprintf(buf + used, cap - used, "%s%s", n++ ? ", " : "", lower) : -1;
+        if (w < 0) return buf;
+        used += (size_t)w;
+    }
+    for (size_t i = 0; i < N_PRESETS; i++) {
+        int w = used < cap ? snprintf(buf + used, cap - used, "%s%s", i ? " or " : ", or a preset: ", PRESETS[i].name) : -1;
+        if (w < 0) return buf;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+/* The target called `format` (any case): a writable format's name, or a
+ * preset's; *scratch holds a plain format's target. */
+static tinyllm_status parse_format(const char *format, target *scratch, const target **tg, tinyllm_error *err) {
+    const weight_format *f;
+    for (size_t i = 0; format && (f = weight_format_at(i)); i++) {
+        if (writable(f) && !strcasecmp(format, f->name)) {
+            *scratch = (target){f->name, (enum ggml_type)f->type, 0, f->file_type};
+            *tg = scratch;
             return TINYLLM_OK;
         }
-    return set_error(err, TINYLLM_ERR_ARG,
-                     "quantize: format '%.32s' (expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
-                     "q5_k, q6_k, or a preset: q4_k_m, q5_k_m)",
-                     format);
+    }
+    for (size_t i = 0; format && i < N_PRESETS; i++)
+        if (!strcasecmp(format, PRESETS[i].name)) {
+            *tg = &PRESETS[i];
+            return TINYLLM_OK;
+        }
+    char names[QUANTIZE_FORMAT_NAMES_CAP];
+    return set_error(err, TINYLLM_ERR_ARG, "quantize: format '%.32s' (expected %s)", format ? format : "",
+                     quantize_format_names(names, sizeof names));
 }
 
 int quantize_format_known(const char *format) {
     const target *tg;
-    return format && parse_format(format, &tg, NULL) == TINYLLM_OK;
+    target scratch;
+    return format && parse_format(format, &scratch, &tg, NULL) == TINYLLM_OK;
 }
 
 tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out_name, const char *format,
                              tinyllm_error *err) {
     const target *tg = NULL;
-    tinyllm_status st = parse_format(format, &tg, err);
+    target scratch;
+    tinyllm_status st = parse_format(format, &scratch, &tg, err);
     if (st) return st;
     gguf_file in;
     if ((st = gguf_open(&in, in_path, 1, err))) return st;
@@ -263,7 +287,8 @@ tinyllm_status tinyllm_quantize(const char *in_path, const char *out_path, const
     if (!in_path || !out_path || !format)
         return set_error(err, TINYLLM_ERR_ARG, "quantize: NULL path or format");
     const target *tg = NULL;
-    tinyllm_status st = parse_format(format, &tg, err);
+    target scratch;
+    tinyllm_status st = parse_format(format, &scratch, &tg, err);
     if (st) return st;
     out_file o;
     char why[300];

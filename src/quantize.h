@@ -3,6 +3,8 @@
 #ifndef TINYLLM_QUANTIZE_H
 #define TINYLLM_QUANTIZE_H
 
+#include <stddef.h>
+
 #include "outfile.h"
 #include "tinyllm.h"
 
@@ -14,5 +16,9 @@ tinyllm_status quantize_into(const char *in_path, out_file *out, const char *out
 
 /* Whether tinyllm_quantize knows `format` (a format or a preset, any case). */
 int quantize_format_known(const char *format);
+/* The formats and presets it writes, "f32, f16, ..., or a preset: q4_k_m or
+ * q5_k_m" (from the weight-format table), into buf (cut to cap); returns buf. */
+#define QUANTIZE_FORMAT_NAMES_CAP 200
+const char *quantize_format_names(char *buf, size_t cap);
 
 #endif

@@ -305,3 +305,15 @@ void quantize_bf16(void *dst, const float *x, long n) {
         memcpy(out + 2 * i, &h, 2);
     }
 }
+
+/* F16: each value rounded to nearest even (half.c, the library's one
+ * F32 -> F16) */
+void quantize_f16(void *dst, const float *x, long n) {
+    uint8_t *out = dst;
+    for (long i = 0; i < n; i++) {
+        uint16_t h = f32_to_f16(x[i]);
+        memcpy(out + 2 * i, &h, 2);
+    }
+}
+
+void quantize_f32(void *dst, const float *x, long n) { memcpy(dst, x, (size_t)n * sizeof(float)); }

@@ -16,5 +16,7 @@ void quantize_q4_K(void *dst, const float *x, long n);
 void quantize_q5_K(void *dst, const float *x, long n);
 void quantize_q6_K(void *dst, const float *x, long n);
 void quantize_bf16(void *dst, const float *x, long n);
+void quantize_f16(void *dst, const float *x, long n);
+void quantize_f32(void *dst, const float *x, long n);
 
 #endif

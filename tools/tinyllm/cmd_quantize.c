@@ -21,9 +21,9 @@ int cmd_quantize(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (n_pos != 3) return usage_error(&cmd, "expected IN.gguf OUT.gguf FORMAT (got %d of the 3)", n_pos);
     const char *format = pos[2];
+    char names[QUANTIZE_FORMAT_NAMES_CAP];
     if (!quantize_format_known(format))
-        return usage_error(&cmd, "format '%s': expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
-                                 "q5_k, q6_k, q4_k_m or q5_k_m", format);
+        return usage_error(&cmd, "format '%s': expected %s", format, quantize_format_names(names, sizeof names));
     /* the library's writer, opened here so a signal removes its temporary */
     out_file o;
     char why[300];
