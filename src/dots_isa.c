@@ -298,8 +298,9 @@ ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh,
 /* Q4_K, Q5_K: 8 sub-blocks of 32, each one activation block: chunk c's
  * bytes hold sub-block 2c (low nibbles) and 2c + 1 (high); Q5_K adds bit
  * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
- * The 8 sub-block sums meet their 8 scale factors d sc_k dx_k in one
- * vector, the mins dmin m_k dx_k sum(x)_k in another. */
+ * The 8 sub-block sums meet their 8 scale factors d sc_k dx in one
+ * vector, the mins dmin m_k dx sum(x)_k in another (dx: x's one scale
+ * for the 256 values, q8_act.group). */
 ALWAYS_INLINE void k_nibbles_block(const uint8_t *blk, act_row a, int i, const int five, __m256 *acc, __m256 *accm) {
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
@@ -317,12 +318,10 @@ ALWAYS_INLINE void k_nibbles_block(const uint8_t *blk, act_row a, int i, const i
     }
     uint64_t sc, m;
     k_scales8(blk + at_scales, &sc, &m);
-    __m256 dx = _mm256_loadu_ps(a.d + i * 8);
-    __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d))),
-                                               u8x8_to_f32(sc)), dx);
+    float dx = a.d[i * 8]; /* x's 256 values share one scale (q8_act.group) */
+    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d)) * dx), u8x8_to_f32(sc));
     *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), *acc);
-    __m256 min = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin))),
-                                             u8x8_to_f32(m)), dx);
+    __m256 min = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin)) * dx), u8x8_to_f32(m));
     *accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), *accm);
 }
 
@@ -399,6 +398,7 @@ ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
 
 /* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
  * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
+/* One Q6_K super-block i of a row against x's (in groups of 256) */
 ALWAYS_INLINE __m256 q6_K_block(const uint8_t *blk, act_row a, const int16_t *s16, int i, __m256 acc) {
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
     __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
@@ -414,9 +414,12 @@ ALWAYS_INLINE __m256 q6_K_block(const uint8_t *blk, act_row a, const int16_t *s1
             p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
         }
     }
-    __m256i codes = _mm256_sub_epi32(lane_sums8(p),
-                                     _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
-    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d))), _mm256_loadu_ps(a.d + i * 8));
+    /* x's 256 values share one scale (q8_act.group): the blocks' integer
+     * sums add up lane by lane before the one scaling (|lane| < 2^26) */
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])),
+                                   _mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7])));
+    __m256i codes = _mm256_sub_epi32(sum, _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
+    __m256 scale = _mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d)) * a.d[i * 8]);
     return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
 }
 

@@ -146,7 +146,7 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
  * for f or else f's plain definition (quants.c). */
 static void stream_blocks(const kernel_ops *k, const weight_format *f, float *out, const float *in, int in_stride,
                           const void *w, const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
-    q8_act x = q8_act_in(qscratch, T, C);
+    q8_act x = q8_act_in(qscratch, T, C, f->block == QK_K ? QK_K : QK_LEGACY); /* K-quants: as Q8_K */
     k->quantize_q8_act(&x, in, in_stride, 0, T);
     if (f->block == 256) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
@@ -182,7 +182,7 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         rows = rows < 1 ? 1 : rows;
         for (int t0 = 0; t0 < T; t0 += rows) {
             int n = T - t0 < rows ? T - t0 : rows;
-            q8_act x = q8_act_in(scratch, n, C);
+            q8_act x = q8_act_in(scratch, n, C, QK_LEGACY);
             k->quantize_q8_act(&x, in + (size_t)t0 * in_stride, in_stride, 0, n);
             matmul_q8_forward(k, out + (size_t)t0 * OC, &x, w, bias, n, OC, o0, o1);
         }

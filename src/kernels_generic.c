@@ -48,30 +48,34 @@ static void stream_bf16(float *out, const float *in, int in_stride, const void *
 
 /* ---------------------------------------------- quantized activations -- */
 
-/* Rows [t0, t1) of in, block by block of QK_LEGACY values: the scale d =
- * max|x| / 127 (NaN when the block holds a NaN: then so are the products),
- * each value round-to-even(x * 127 / max|x|) saturated to -128..127, and
- * the sum of the block's codes (q8_act in quants.h). */
+/* Rows [t0, t1) of in, in groups of x->group values (32, or 256 for the
+ * K-quants) that share one scale d = max|x| / 127 over the group (NaN when
+ * it holds a NaN: then so are the products), each value
+ * round-to-even(x * 127 / max|x|) saturated to -128..127; per block of
+ * QK_LEGACY values the scale and the sum of its codes (q8_act in quants.h). */
 static void quantize_q8_act(const q8_act *x, const float *in, int in_stride, int t0, int t1) {
     int nb = x->C / QK_LEGACY;
     for (int t = t0; t < t1; t++)
-        for (int b = 0; b < nb; b++) {
-            const float *xb = in + (size_t)t * in_stride + b * QK_LEGACY;
-            int8_t *q = x->q + (size_t)t * x->C + b * QK_LEGACY;
+        for (int g = 0; g < x->C / x->group; g++) {
+            const float *xg = in + (size_t)t * in_stride + g * x->group;
             float amax = 0.0f;
-            for (int i = 0; i < QK_LEGACY; i++) {
-                float a = fabsf(xb[i]);
+            for (int i = 0; i < x->group; i++) {
+                float a = fabsf(xg[i]);
                 amax = isnan(a) || isnan(amax) ? NAN : a > amax ? a : amax;
             }
             float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            int32_t sum = 0;
-            for (int i = 0; i < QK_LEGACY; i++) {
-                long v = lrintf(xb[i] * inv); /* ties to even: the vector conversions' rounding */
-                q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-                sum += q[i];
+            for (int b = g * x->group / QK_LEGACY; b < (g + 1) * x->group / QK_LEGACY; b++) {
+                const float *xb = in + (size_t)t * in_stride + b * QK_LEGACY;
+                int8_t *q = x->q + (size_t)t * x->C + b * QK_LEGACY;
+                int32_t sum = 0;
+                for (int i = 0; i < QK_LEGACY; i++) {
+                    long v = lrintf(xb[i] * inv); /* ties to even: the vector conversions' rounding */
+                    q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+                    sum += q[i];
+                }
+                x->d[(size_t)t * nb + b] = amax / 127.0f;
+                x->s[(size_t)t * nb + b] = sum;
             }
-            x->d[(size_t)t * nb + b] = amax / 127.0f;
-            x->s[(size_t)t * nb + b] = sum;
         }
 }
 

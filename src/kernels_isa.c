@@ -136,19 +136,14 @@ static void stream_f16(float *out, const float *in, int in_stride, const void *w
  * at most d_x / 2 per element (tests/README.md derives the tolerance). */
 enum { QK = 32, Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
 
-/* Block b of row t of x quantized from xb (32 floats), as q8_act says.
- * amax is NaN when the block holds one (then so is d, and the products):
- * a NaN activation never vanishes into a finite integer. The values
- * saturate to -128..127 (reached only by NaN or infinity, whose products
- * are not finite anyway), as the vector conversions do. */
-ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb) {
-    int nb = x->C / QK;
-    int8_t *q = x->q + (size_t)t * x->C + b * QK;
+/* max |xb[i]| over 32 floats, NaN when the block holds one (then so is d,
+ * and the products: a NaN activation never vanishes into a finite integer) */
+ALWAYS_INLINE float block_amax(const float *xb) {
 #if VW == 16
     __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
     __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
     __mmask16 nan = _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q);
-    float amax = nan ? NAN : _mm512_reduce_max_ps(m);
+    return nan ? NAN : _mm512_reduce_max_ps(m);
 #else
     __m256 v[4], m = _mm256_setzero_ps(), nan = m;
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -158,6 +153,22 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[i], v[i], _CMP_UNORD_Q));
     }
     float amax = _mm256_movemask_ps(nan) ? NAN : v_hmax(m);
+    return amax;
+#endif
+}
+
+/* Block b of row t of x quantized from xb (32 floats) with the scale of
+ * its group, amax / 127 (amax: the group's maximum, block_amax). The values
+ * saturate to -128..127 (reached only by NaN or infinity, whose products
+ * are not finite anyway), as the vector conversions do. */
+ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb, float amax) {
+    int nb = x->C / QK;
+    int8_t *q = x->q + (size_t)t * x->C + b * QK;
+#if VW == 16
+    __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+#else
+    __m256 v[4];
+    for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
 #endif
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
@@ -191,8 +202,17 @@ ALWAYS_INLINE void quantize_block(const q8_act *x, int t, int b, const float *xb
  * computes the same bytes: the maximum is exact, and x * (127 / amax) is one
  * float multiply rounded to even in each. */
 static void quantize_q8_act(const q8_act *x, const float *in, int in_stride, int t0, int t1) {
+    int per = x->group / QK; /* blocks of 32 sharing one scale */
     for (int t = t0; t < t1; t++)
-        for (int b = 0; b < x->C / QK; b++) quantize_block(x, t, b, in + (size_t)t * in_stride + b * QK);
+        for (int b = 0; b < x->C / QK; b += per) {
+            const float *xb = in + (size_t)t * in_stride + b * QK;
+            float amax = block_amax(xb);
+            for (int j = 1; j < per; j++) {
+                float a = block_amax(xb + j * QK);
+                amax = isnan(a) || isnan(amax) ? NAN : a > amax ? a : amax;
+            }
+            for (int j = 0; j < per; j++) quantize_block(x, t, b + j, xb + j * QK, amax);
+        }
 }
 
 /* The 8-row layouts (kernels.h: WEIGHT_Q8_0_X8, WEIGHT_Q4_0_X8). Vector m

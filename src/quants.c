@@ -269,8 +269,8 @@ float dot_bf16_f32(const void *row, const float *x, int C) {
 
 /* ----------------------------------------------- the activation rows -- */
 
-q8_act q8_act_in(void *buf, int T, int C) {
-    q8_act x = {buf, NULL, NULL, NULL, C};
+q8_act q8_act_in(void *buf, int T, int C, int group) {
+    q8_act x = {buf, NULL, NULL, NULL, C, group};
     x.d = (float *)(x.q + (size_t)T * C);
     x.s = (int32_t *)(x.d + (size_t)T * (C / 32));
     x.s16 = (int16_t *)(x.s + (size_t)T * (C / 32));

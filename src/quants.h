@@ -26,14 +26,18 @@ typedef struct q8_act {
     int32_t *s;   // (T, C / 32)
     int16_t *s16; // (T, C / 16)
     int C;
+    int group;    // values that share one scale: 32, or 256 for the K-quants (as llama.cpp's
+                  // Q8_K: their super-block's integer sums add up before one scaling); d holds
+                  // that scale for each of the group's blocks of 32
 } q8_act;
 
 /* Bytes of a q8_act of T rows of C values: the int8 values, then per block
  * of 32 a float scale and an int32 sum, then per 16 values an int16 sum. */
 #define Q8_ACT_BYTES(T, C) \
     ((size_t)(T) * (size_t)(C) + (size_t)(T) * ((size_t)(C) / 32) * 8 + (size_t)(T) * ((size_t)(C) / 16) * 2)
-/* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes, float-aligned). */
-q8_act q8_act_in(void *buf, int T, int C);
+/* The q8_act of T rows of C values laid out in buf (Q8_ACT_BYTES(T, C) bytes,
+ * float-aligned), in groups of `group` values (32, or 256 with C a multiple of it). */
+q8_act q8_act_in(void *buf, int T, int C, int group);
 /* x's s16 for rows [t0, t1), from its values */
 void q8_act_sums16(const q8_act *x, int t0, int t1);
 

@@ -81,7 +81,7 @@ typedef struct {
 
 static void quantize_part(tinyllm_context *ctx, const void *p, int ith, int t0, int t1) {
     const matmul_args *a = p;
-    q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C);
+    q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C, QK_LEGACY);
     (void)ith;
     ctx->model->kern->quantize_q8_act(&x, a->in, a->in_stride, t0, t1);
 }
@@ -98,7 +98,7 @@ static void matmul_part(tinyllm_context *ctx, const void *p, int ith, int o0, in
     const matmul_args *a = p;
     const kernel_ops *k = ctx->model->kern;
     if (matmul_takes_q8_act(a->w, a->T)) {
-        q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C);
+        q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C, QK_LEGACY);
         matmul_q8_forward(k, a->out, &x, a->w, a->b, a->T, a->OC, o0, o1);
         return;
     }

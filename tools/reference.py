@@ -72,9 +72,9 @@ class Model:
         self.quantized = {name for name in g.tensors if quants_reference.BLOCK.get(g.tensors[name][1], (1,))[0] > 1}
         self.experiments = {}  # name -> value (attn-scale: the factor); see set_experiments
         self.types = {name: g.tensors[name][1] for name in g.tensors}
-        # whose activation rounding mm models: "tinyllm" (8-bit blocks of 32 for every block
-        # format) or "llama.cpp" (its CPU products: blocks of 256 for the K-quants, Q8_K;
-        # activations rounded to F16 / BF16 for F16 / BF16 weights)
+        # whose activation rounding mm models: "tinyllm" (8-bit blocks of 32 for the blocks of
+        # 32, of 256 for the K-quants, as llama.cpp's Q8_K) or "llama.cpp" (the same for block
+        # formats; activations also rounded to F16 / BF16 for F16 / BF16 weights)
         self.activations = "tinyllm"
 
     def set_experiments(self, spec):
@@ -100,7 +100,7 @@ class Model:
         error has a standard deviation of at most u_w / sqrt(3) * ||a * b||_2;
         six of those (a 1e-9 chance to be exceeded) are added.
         For a weight in a block format, the engine's decode products quantize each
-        block of 32 activations to 8 bits (scale d = max|a| / 127): element i
+        group of 32 activations (256 for the K-quants) to 8 bits (scale d = max|a| / 127): element i
         moves by e_i, |e_i| <= d / 2, rounding errors of independent values
         (uniform, variance d^2 / 12), so the sum moves with a standard
         deviation of sqrt(sum_i b_i^2 d_i^2 / 12); six of those are added."""
@@ -114,7 +114,7 @@ class Model:
         peer = self.activations == "llama.cpp"
         if weight in self.quantized:
             K = a.shape[-1]
-            blk = 256 if peer and quants_reference.BLOCK[self.types[weight]][0] == 256 else 32
+            blk = 256 if quants_reference.BLOCK[self.types[weight]][0] == 256 else 32
             d = np.abs(a).reshape(a.shape[:-1] + (K // blk, blk)).max(axis=-1) / 127  # (..., K / blk)
             d2 = np.repeat(d * d, blk, axis=-1)                                         # (..., K)
             err = err + 6 * np.sqrt(d2 @ (b * b) / 12)

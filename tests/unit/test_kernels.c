@@ -239,51 +239,58 @@ static void test_activations(const kernel_ops *k) {
 /* RoPE: cos/sin rounded to float (u each), two products and a sum: bound
  * 4u (|a| + |b|) for the pair (a, b). */
 /* The activation quantization (q8_act) against its definition, computed
- * here: per block d = max|x| / 127 and q = x * (127 / max|x|) rounded to
- * even, s = sum q; the same bytes in every kernel set. A block holding a NaN
+ * here: per group of values (32, or 256 for the K-quants) d = max|x| / 127
+ * and q = x * (127 / max|x|) rounded to even, and per block of 32 its d and
+ * s = sum q; the same bytes in every kernel set. A group holding a NaN
  * gets d = NaN (the NaN reaches the product instead of vanishing), an
- * all-zero block d = 0 and q = 0; a strided input and a row range [1, 3)
+ * all-zero group d = 0 and q = 0; a strided input and a row range [1, 3)
  * leave the other rows untouched. */
 static void test_quantize_act(const kernel_ops *k) {
     test_state ts = {0};
-    enum { T = 4, C = 128, NB = C / 32, STRIDE = C + 8 };
+    enum { T = 4, C = 768, NB = C / 32, STRIDE = C + 8 };
     float *in = rand_buf((long)T * STRIDE, 3);
-    for (int j = 0; j < 32; j++) in[STRIDE + 64 + j] = 0.0f; /* row 1, block 2: zeros */
-    in[2 * STRIDE + 37] = NAN;                              /* row 2, block 1: a NaN */
-    in[2 * STRIDE + 3] = 1e30f;                             /* row 2, block 0: a huge value */
+    for (int j = 0; j < 256; j++) in[STRIDE + 256 + j] = 0.0f; /* row 1, values 256..511: zeros */
+    in[2 * STRIDE + 37] = NAN;                                /* row 2, values 0..255: a NaN */
+    in[2 * STRIDE + 300] = 1e30f;                             /* row 2, values 256..511: a huge value */
     unsigned char *buf = malloc(Q8_ACT_BYTES(T, C));
-    memset(buf, 0x5a, Q8_ACT_BYTES(T, C));
-    q8_act x = q8_act_in(buf, T, C);
-    k->quantize_q8_act(&x, in, STRIDE, 1, 3);
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < NB; b++) {
-            const float *xb = in + (size_t)t * STRIDE + b * 32;
-            const int8_t *q = x.q + (size_t)t * C + b * 32;
-            float d = x.d[t * NB + b];
-            int32_t s = x.s[t * NB + b];
-            if (t == 0 || t == 3) { /* outside the range: untouched */
-                int same = 1;
-                for (int j = 0; j < 32; j++) same &= (unsigned char)q[j] == 0x5a;
-                CHECK(&ts, same, "row %d block %d was written outside rows [1, 3)", t, b);
-                continue;
+    static const int GROUPS[2] = {32, 256};
+    for (int gi = 0; gi < 2; gi++) {
+        int G = GROUPS[gi];
+        memset(buf, 0x5a, Q8_ACT_BYTES(T, C));
+        q8_act x = q8_act_in(buf, T, C, G);
+        k->quantize_q8_act(&x, in, STRIDE, 1, 3);
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < NB; b++) {
+                const float *xb = in + (size_t)t * STRIDE + b * 32, *xg = in + (size_t)t * STRIDE + b * 32 / G * G;
+                const int8_t *q = x.q + (size_t)t * C + b * 32;
+                float d = x.d[t * NB + b];
+                int32_t s = x.s[t * NB + b];
+                if (t == 0 || t == 3) { /* outside the range: untouched */
+                    int same = 1;
+                    for (int j = 0; j < 32; j++) same &= (unsigned char)q[j] == 0x5a;
+                    CHECK(&ts, same, "groups of %d: row %d block %d was written outside rows [1, 3)", G, t, b);
+                    continue;
+                }
+                float amax = 0.0f;
+                int nan = 0;
+                for (int j = 0; j < G; j++) nan |= isnan(xg[j]), amax = fmaxf(amax, fabsf(xg[j]));
+                if (nan) {
+                    CHECK(&ts, isnan(d), "groups of %d: row %d block %d's group holds a NaN but its scale is %g", G, t, b,
+                          d);
+                    continue;
+                }
+                float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                int32_t sum = 0, ok = memcmp(&d, &(float){amax / 127.0f}, sizeof d) == 0;
+                for (int j = 0; j < 32; j++) {
+                    long v = lrintf(xb[j] * inv);
+                    v = v < -128 ? -128 : v > 127 ? 127 : v;
+                    ok &= q[j] == v;
+                    sum += (int32_t)v;
+                }
+                CHECK(&ts, ok && s == sum, "groups of %d: row %d block %d: values, scale %g or sum %d differ from the "
+                      "definition", G, t, b, d, s);
             }
-            float amax = 0.0f;
-            int nan = 0;
-            for (int j = 0; j < 32; j++) nan |= isnan(xb[j]), amax = fmaxf(amax, fabsf(xb[j]));
-            if (nan) {
-                CHECK(&ts, isnan(d), "row %d block %d holds a NaN but its scale is %g", t, b, d);
-                continue;
-            }
-            float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            int32_t sum = 0, ok = memcmp(&d, &(float){amax / 127.0f}, sizeof d) == 0;
-            for (int j = 0; j < 32; j++) {
-                long v = lrintf(xb[j] * inv);
-                ok &= q[j] == v;
-                sum += (int32_t)v;
-            }
-            CHECK(&ts, ok && s == sum, "row %d block %d: values, scale %g or sum %d differ from the definition", t, b,
-                  d, s);
-        }
+    }
     report_isa(k->name, "quantize_act", &ts);
     free(in), free(buf);
 }
@@ -621,7 +628,7 @@ static void test_block_dots(const kernel_ops *k) {
         uint8_t *w = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, ROWS, C);
         float *in = rand_buf((long)T * C, 1.0f);
         void *buf = malloc(Q8_ACT_BYTES(T, C));
-        q8_act x = q8_act_in(buf, T, C);
+        q8_act x = q8_act_in(buf, T, C, f->block == QK_K ? QK_K : 32); /* as the products quantize */
         k->quantize_q8_act(&x, in, C, 0, T);
         q8_act_sums16(&x, 0, T);
         size_t row_bytes = weight_bytes(f->type, C);
