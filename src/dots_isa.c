@@ -257,12 +257,6 @@ ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-/* The sums of the 8 lanes of v[0], ..., v[3], in lanes 0..3 */
-ALWAYS_INLINE __m128 hsum4x8(const __m256 *v) {
-    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
-    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-}
-
 /* 8 bytes at p as 8 floats */
 ALWAYS_INLINE __m256 u8x8_to_f32(uint64_t bytes) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes)));
@@ -331,29 +325,6 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
     __m256 acc = _mm256_setzero_ps(), accm = acc;
     for (int i = 0; i < x->C / QK_K; i++) k_nibbles_block((const uint8_t *)row + (size_t)i * bytes, a, i, five, &acc, &accm);
     return hsum8(_mm256_sub_ps(acc, accm));
-}
-
-/* The same for 4 adjacent rows (row_bytes apart) at once: each activation
- * block is loaded once for the 4, and the 4 horizontal sums share their adds */
-ALWAYS_INLINE void dot4_k_nibbles(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t,
-                                  const int five) {
-    act_row a = act_at(x, t);
-    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    __m256 acc[4], accm[4];
-    for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm256_setzero_ps();
-    for (int i = 0; i < x->C / QK_K; i++)
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-            k_nibbles_block((const uint8_t *)rows + r * row_bytes + (size_t)i * bytes, a, i, five, &acc[r], &accm[r]);
-    for (int r = 0; r < 4; r++) acc[r] = _mm256_sub_ps(acc[r], accm[r]);
-    _mm_storeu_ps(out, hsum4x8(acc));
-}
-
-static void dot4_q4_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
-    dot4_k_nibbles(out, rows, row_bytes, x, t, 0);
-}
-static void dot4_q5_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
-    dot4_k_nibbles(out, rows, row_bytes, x, t, 1);
 }
 
 static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 0); }
@@ -430,18 +401,6 @@ static float dot_q6_K(const void *row, const q8_act *x, int t) {
     for (int i = 0; i < x->C / QK_K; i++)
         acc = q6_K_block((const uint8_t *)row + (size_t)i * sizeof(block_q6_K), a, s16, i, acc);
     return hsum8(acc);
-}
-
-static void dot4_q6_K(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t) {
-    act_row a = act_at(x, t);
-    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
-    __m256 acc[4];
-    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
-    for (int i = 0; i < x->C / QK_K; i++)
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-            acc[r] = q6_K_block((const uint8_t *)rows + r * row_bytes + (size_t)i * sizeof(block_q6_K), a, s16, i, acc[r]);
-    _mm_storeu_ps(out, hsum4x8(acc));
 }
 
 /* Q2_K: value d (sc & 15) q - dmin (sc >> 4), q 0..3: the codes' sums with
@@ -592,11 +551,6 @@ static void to_f32_f16(float *dst, const void *src, long n) {
 const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
     [GGML_TYPE_F16] = to_f32_f16,
     [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
-};
-
-/* kernel_ops.dot4_q8 of this set: 4 rows at once where that pays */
-const dot4_q8_fn CAT(DOT4_Q8_, KERNEL_ISA)[KERNEL_TYPES] = {
-    [GGML_TYPE_Q4_K] = dot4_q4_K, [GGML_TYPE_Q5_K] = dot4_q5_K, [GGML_TYPE_Q6_K] = dot4_q6_K,
 };
 
 /* kernel_ops.dot_q8 of this set: NULL where the definition runs */

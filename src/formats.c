@@ -101,10 +101,10 @@ matrix matrix_at(matrix w, size_t offset) {
  * value bytes (row r at 4r); value_bytes is 16 (Q4_0) or 32 (Q8_0). */
 static void repack_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int value_bytes) {
     long nb = C / 32, block_bytes = 2 + value_bytes;
-    for (long g = 0; g < (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS; g++)
-        for (long b = 0; b < nb; b++, dst += Q4_0_X8_ROWS * block_bytes)
-            for (int r = 0; r < Q4_0_X8_ROWS; r++) {
-                long row = g * Q4_0_X8_ROWS + r;
+    for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, dst += X8_ROWS * block_bytes)
+            for (int r = 0; r < X8_ROWS; r++) {
+                long row = g * X8_ROWS + r;
                 const uint8_t *blk = src + (row * nb + b) * block_bytes;
                 static const uint8_t zero[34];
                 if (row >= rows) blk = zero; /* padding: scale 0, values 0 */
@@ -114,7 +114,7 @@ static void repack_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int v
 }
 
 size_t x8_bytes(int type, long rows, long C) {
-    long padded = (rows + Q4_0_X8_ROWS - 1) / Q4_0_X8_ROWS * Q4_0_X8_ROWS;
+    long padded = (rows + X8_ROWS - 1) / X8_ROWS * X8_ROWS;
     return weight_bytes(type, (size_t)padded * (size_t)C);
 }
 
@@ -127,8 +127,8 @@ static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
     long nb = C / 32;
     for (long k = 0; k < n_rows; k++) {
         size_t row = row0 + (size_t)k;
-        int r = (int)(row % Q4_0_X8_ROWS);
-        const block_q4_0_x8 *g = (const block_q4_0_x8 *)data + row / Q4_0_X8_ROWS * (size_t)nb;
+        int r = (int)(row % X8_ROWS);
+        const block_q4_0_x8 *g = (const block_q4_0_x8 *)data + row / X8_ROWS * (size_t)nb;
         for (long b = 0; b < nb; b++) {
             float d = f16_to_f32(g[b].d[r]), *y = dst + k * C + b * 32;
             for (int m = 0; m < 4; m++)
@@ -144,8 +144,8 @@ static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
     long nb = C / 32;
     for (long k = 0; k < n_rows; k++) {
         size_t row = row0 + (size_t)k;
-        int r = (int)(row % Q4_0_X8_ROWS);
-        const block_q8_0_x8 *g = (const block_q8_0_x8 *)data + row / Q4_0_X8_ROWS * (size_t)nb;
+        int r = (int)(row % X8_ROWS);
+        const block_q8_0_x8 *g = (const block_q8_0_x8 *)data + row / X8_ROWS * (size_t)nb;
         for (long b = 0; b < nb; b++) {
             float d = f16_to_f32(g[b].d[r]), *y = dst + k * C + b * 32;
             for (int m = 0; m < 8; m++)

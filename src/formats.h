@@ -36,18 +36,18 @@ typedef struct {
  * The layouts are numbered after the file types, so that the kernel sets'
  * tables indexed by a matrix's type (kernels.h) cover both. */
 enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, MATRIX_TYPES };
-enum { Q4_0_X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34 };
+enum { X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34 };
 
 /* One block of a group of 8 rows in those layouts: qs[m][r][j] is byte
  * 4m + j of row r's value bytes (Q4_0: its values 4m + j in the low nibble,
  * 16 + 4m + j in the high one; Q8_0: value 4m + j). */
 typedef struct {
-    uint16_t d[Q4_0_X8_ROWS];          /* each row's F16 scale */
-    uint8_t qs[4][Q4_0_X8_ROWS][4];
+    uint16_t d[X8_ROWS];          /* each row's F16 scale */
+    uint8_t qs[4][X8_ROWS][4];
 } block_q4_0_x8;
 typedef struct {
-    uint16_t d[Q4_0_X8_ROWS];
-    int8_t qs[8][Q4_0_X8_ROWS][4];
+    uint16_t d[X8_ROWS];
+    int8_t qs[8][X8_ROWS][4];
 } block_q8_0_x8;
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
 static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");

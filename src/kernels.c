@@ -130,9 +130,9 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
                        int o0, int o1) {
     gemm_q8_fn gemm = KERNEL_FOR(k, gemm, w.type);
     size_t row_bytes = weight_bytes(w.type, (size_t)x->C);
-    int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(Q4_0_X8_ROWS - 1);
+    int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(X8_ROWS - 1);
     int chunk = (int)(Q8_PREFILL_CHUNK_BYTES / (size_t)x->C);
-    if (block < Q4_0_X8_ROWS) block = Q4_0_X8_ROWS;
+    if (block < X8_ROWS) block = X8_ROWS;
     chunk = chunk < 8 ? 8 : chunk > 64 ? 64 : chunk;
     for (int b0 = o0; b0 < o1; b0 += block) {
         int b1 = b0 + block < o1 ? b0 + block : o1;
@@ -151,17 +151,7 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
     if (f->block == 256) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
     dot_q8_fn dot = KERNEL_FOR(k, dot_q8, f->type);
-    dot4_q8_fn dot4 = k->dot4_q8[f->type];
-    int o = o0;
-    for (; dot4 && o + 4 <= o1; o += 4) {
-        const uint8_t *rows = (const uint8_t *)w + (size_t)o * row_bytes;
-        for (int t = 0; t < T; t++) {
-            float s[4];
-            dot4(s, rows, row_bytes, &x, t);
-            for (int r = 0; r < 4; r++) out[(size_t)t * OC + o + r] = s[r] + (bias ? bias[o + r] : 0.0f);
-        }
-    }
-    for (; o < o1; o++) {
+    for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
         for (int t = 0; t < T; t++) {
             float s = dot ? dot(row, &x, t) : dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t);

@@ -24,9 +24,6 @@ typedef void (*stream_fn)(float *out, const float *in, int in_stride, const void
                           int OC, int o0, int o1);
 /* one weight row in a block format . row t of the quantized activations x */
 typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
-/* out[0..3] = 4 adjacent weight rows (row_bytes apart) . row t of x: the
- * same as 4 calls of the format's dot_q8_fn, up to the order of float adds */
-typedef void (*dot4_q8_fn)(float *out, const void *rows, size_t row_bytes, const q8_act *x, int t);
 /* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
  * + bias (may be NULL) for weights in an 8-row layout (o0 a multiple of 8;
  * o1 too, or OC): integer block dots, each group of 8 weight rows loaded
@@ -50,7 +47,6 @@ typedef struct kernel_ops {
      * against row t of the quantized activations x: an integer sum per
      * (sub-)block, scaled once */
     const dot_q8_fn *dot_q8;
-    const dot4_q8_fn *dot4_q8; /* the same, 4 rows at a time (NULL entries: one at a time) */
     const gemm_q8_fn *gemm; /* PRODUCT_Q8_GEMM layouts */
     /* rows of a contiguous format as F32, bit for bit the format's
      * definition (prefill converts weights for sgemm) */

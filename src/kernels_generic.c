@@ -89,8 +89,8 @@ static void gemm_q4_0_x8(float *out, const q8_act *x, const void *w, const float
                          int o0, int o1) {
     int nb = x->C / QK_LEGACY;
     for (int o = o0; o < o1; o++) {
-        const block_q4_0_x8 *g = (const block_q4_0_x8 *)w + (size_t)(o / Q4_0_X8_ROWS) * nb; /* o's group */
-        int r = o % Q4_0_X8_ROWS;
+        const block_q4_0_x8 *g = (const block_q4_0_x8 *)w + (size_t)(o / X8_ROWS) * nb; /* o's group */
+        int r = o % X8_ROWS;
         for (int t = t0; t < t1; t++) {
             const int8_t *xq = x->q + (size_t)t * x->C;
             float acc = 0.0f;
@@ -112,8 +112,8 @@ static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float
                          int o0, int o1) {
     int nb = x->C / QK_LEGACY;
     for (int o = o0; o < o1; o++) {
-        const block_q8_0_x8 *g = (const block_q8_0_x8 *)w + (size_t)(o / Q4_0_X8_ROWS) * nb;
-        int r = o % Q4_0_X8_ROWS;
+        const block_q8_0_x8 *g = (const block_q8_0_x8 *)w + (size_t)(o / X8_ROWS) * nb;
+        int r = o % X8_ROWS;
         for (int t = t0; t < t1; t++) {
             const int8_t *xq = x->q + (size_t)t * x->C;
             float acc = 0.0f;
@@ -189,14 +189,12 @@ static const gemm_q8_fn GEMM[KERNEL_TYPES] = {[WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];
-static const dot4_q8_fn ONE_ROW_AT_A_TIME[KERNEL_TYPES];
 static const to_f32_fn DEFINITIONS_TO_F32[KERNEL_TYPES];
 
 const kernel_ops kernel_ops_scalar = {
     .name = "scalar",
     .stream = STREAM,
     .dot_q8 = DEFINITIONS_DOT,
-    .dot4_q8 = ONE_ROW_AT_A_TIME,
     .gemm = GEMM,
     .to_f32 = DEFINITIONS_TO_F32,
     .quantize_q8_act = quantize_q8_act,

@@ -350,11 +350,11 @@ ALWAYS_INLINE void gemm_x8(float *out, const q8_act *x, const void *w, int q8, c
                            int OC, int o0, int o1) {
     int nb = x->C / QK;
     size_t group_bytes = (size_t)nb * (q8 ? Q8_0_X8_GROUP_BYTES : Q4_0_X8_GROUP_BYTES);
-    for (int o = o0; o < o1; o += Q4_0_X8_ROWS) {
-        const uint8_t *g = (const uint8_t *)w + (size_t)(o / Q4_0_X8_ROWS) * group_bytes;
-        int cols = o1 - o < Q4_0_X8_ROWS ? o1 - o : Q4_0_X8_ROWS;
+    for (int o = o0; o < o1; o += X8_ROWS) {
+        const uint8_t *g = (const uint8_t *)w + (size_t)(o / X8_ROWS) * group_bytes;
+        int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
         for (int t = t0; t < t1;) {
-            float r[TILE_MAX * Q4_0_X8_ROWS];
+            float r[TILE_MAX * X8_ROWS];
             int n = t1 - t >= TILE_MAX ? TILE_MAX : t1 - t >= 4 ? 4 : 1;
             if (n == TILE_MAX)
                 tile_x8(r, g, q8, x, t, TILE_MAX, nb);
@@ -364,7 +364,7 @@ ALWAYS_INLINE void gemm_x8(float *out, const q8_act *x, const void *w, int q8, c
                 tile_x8(r, g, q8, x, t, 1, nb);
             for (int i = 0; i < n; i++)
                 for (int k = 0; k < cols; k++)
-                    out[(size_t)(t + i) * OC + o + k] = r[Q4_0_X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
+                    out[(size_t)(t + i) * OC + o + k] = r[X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
             t += n;
         }
     }
@@ -466,7 +466,6 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
 }
 
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
-extern const dot4_q8_fn CAT(DOT4_Q8_, KERNEL_ISA)[KERNEL_TYPES];
 extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
 /* BF16 has no vector code: the scalar set's stream runs */
@@ -477,7 +476,6 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),
     .stream = STREAM,
     .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
-    .dot4_q8 = CAT(DOT4_Q8_, KERNEL_ISA),
     .gemm = GEMM,
     .to_f32 = CAT(TO_F32_, KERNEL_ISA),
     .quantize_q8_act = quantize_q8_act,

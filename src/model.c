@@ -385,7 +385,7 @@ static int repacks(const tinyllm_model *m, const tensor_spec *s, const gguf_tens
     int embd = !strcmp(s->name, TN_TOKEN_EMBD);
     if (embd && gguf_find_tensor(&m->file, TN_OUTPUT)) return 0; /* read by rows only */
     int classifier = embd || !strcmp(s->name, TN_OUTPUT);
-    return (t->n_elements / t->dims[0]) % Q4_0_X8_ROWS == 0 || classifier;
+    return (t->n_elements / t->dims[0]) % X8_ROWS == 0 || classifier;
 }
 
 /* Binds one tensor into its slot, copying into the arena when needed. */

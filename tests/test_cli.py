@@ -564,5 +564,29 @@ def kernel_sets_are_named_alike_everywhere():
             (s, r.stdout)
 
 
+
+@test
+def formats_are_known_in_their_own_files():
+    """What a weight format is lives in the format table and the files that
+    define, read, write or multiply formats (docs/architecture.md, "Adding a
+    format"); no other source in src/ or tools/tinyllm/ names a quantized
+    format, its blocks or the engine's repacked layouts (F32 and F16 are the
+    engine's own floats; quantize.c's presets choose among formats). A new
+    format then touches those files only."""
+    own = {"formats.c", "formats.h", "quants.c", "quants.h", "quantizers.c", "quantizers.h", "dots_isa.c",
+           "kernels_generic.c", "kernels_isa.c", "gguf.c", "gguf.h", "quantize.c"}
+    names = re.compile(r"\b(GGML_TYPE_(?:Q\w+|IQ\w+|BF16)|WEIGHT_Q\w+|block_(?:q|iq)\w+|Q[0-9]_[0-9K]\w*)\b")
+    offenders = []
+    for d in ("src", os.path.join("tools", "tinyllm")):
+        for name in sorted(os.listdir(os.path.join(ROOT, d))):
+            if not name.endswith((".c", ".h")) or name in own:
+                continue
+            text = open(os.path.join(ROOT, d, name), encoding="utf-8").read()
+            text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+            text = re.sub(r"//[^\n]*", "", text)
+            text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)  # messages and help may name formats
+            offenders += [f"{d}/{name}: {m.group(1)}" for m in names.finditer(text)]
+    assert not offenders, offenders
+
 if __name__ == "__main__":
     SUITE.main()

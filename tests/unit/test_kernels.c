@@ -640,22 +640,6 @@ static void test_block_dots(const kernel_ops *k) {
                 CHECK(&ts, fabs((double)got - want) <= bound, "%s row %d t %d: %.9g vs the definition's %.9g (bound %.3g)",
                       f->name, r, t, got, want, bound);
             }
-        /* 4 rows at once, where the set has that: each row as the definition */
-        dot4_q8_fn dot4 = k->dot4_q8[f->type];
-        for (int t = 0; dot4 && t < T; t++) {
-            float got4[4];
-            uint8_t *w4 = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, 4, C);
-            dot4(got4, w4, row_bytes, &x, t);
-            for (int r = 0; r < 4; r++) {
-                const uint8_t *row = w4 + r * row_bytes;
-                float want = dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t);
-                double bound = gamma_k(C / 16 * 2 + 3) * dot_terms(f, row, &x, t);
-                CHECK(&ts, fabs((double)got4[r] - want) <= bound,
-                      "%s 4 rows, row %d t %d: %.9g vs the definition's %.9g (bound %.3g)", f->name, r, t, got4[r], want,
-                      bound);
-            }
-            free(w4);
-        }
         free(w), free(in), free(buf);
     }
     if (!tested) {
