@@ -113,6 +113,10 @@ MUTATIONS = [
      'taps[rows++] = tap_index(st, "embed");'),
     ("step_entropy_nats", "tools/tinyllm/step_views.c", "if (p[j] > 0) entropy -= p[j] * log2(p[j]);",
      "if (p[j] > 0) entropy -= p[j] * log(p[j]);"),
+    # the K-quants' activations share one scale per super-block, as their kernels assume
+    ("k_quant_activation_groups", "src/kernels.c", "f->block == QK_K ? QK_K : QK_LEGACY", "QK_LEGACY"),
+    ("q6_k_block_sum_lane", "src/dots_isa.c", "_mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7]))",
+     "_mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), p[6])"),
     ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
      "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]
