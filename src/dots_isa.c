@@ -295,35 +295,34 @@ ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh,
  * The 8 sub-block sums meet their 8 scale factors d sc_k dx in one
  * vector, the mins dmin m_k dx sum(x)_k in another (dx: x's one scale
  * for the 256 values, q8_act.group). */
-ALWAYS_INLINE void k_nibbles_block(const uint8_t *blk, act_row a, int i, const int five, __m256 *acc, __m256 *accm) {
+ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
+    act_row a = act_at(x, t);
+    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
     static_assert(offsetof(block_q5_K, d) == offsetof(block_q4_K, d) &&
                       offsetof(block_q5_K, dmin) == offsetof(block_q4_K, dmin), "Q4_K and Q5_K scales alike");
-    const int8_t *xq = a.q + i * QK_K;
-    __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
-    __m256i p[8];
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        __m256i lo, hi;
-        k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
-        p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
-        p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
-    }
-    uint64_t sc, m;
-    k_scales8(blk + at_scales, &sc, &m);
-    float dx = a.d[i * 8]; /* x's 256 values share one scale (q8_act.group) */
-    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d)) * dx), u8x8_to_f32(sc));
-    *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), *acc);
-    __m256 min = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin)) * dx), u8x8_to_f32(m));
-    *accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), *accm);
-}
-
-ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
-    act_row a = act_at(x, t);
-    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     __m256 acc = _mm256_setzero_ps(), accm = acc;
-    for (int i = 0; i < x->C / QK_K; i++) k_nibbles_block((const uint8_t *)row + (size_t)i * bytes, a, i, five, &acc, &accm);
+    for (int i = 0; i < x->C / QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
+        const int8_t *xq = a.q + i * QK_K;
+        __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
+        __m256i p[8];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m256i lo, hi;
+            k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &lo, &hi);
+            p[2 * c] = dot_u8_i8(lo, load32(xq + 64 * c));
+            p[2 * c + 1] = dot_u8_i8(hi, load32(xq + 64 * c + 32));
+        }
+        uint64_t sc, m;
+        k_scales8(blk + at_scales, &sc, &m);
+        float dx = a.d[i * 8]; /* x's 256 values share one scale (q8_act.group) */
+        __m256 scale = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, d)) * dx), u8x8_to_f32(sc));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lane_sums8(p)), acc);
+        __m256 min = _mm256_mul_ps(_mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin)) * dx), u8x8_to_f32(m));
+        accm = _mm256_fmadd_ps(min, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a.s + i * 8))), accm);
+    }
     return hsum8(_mm256_sub_ps(acc, accm));
 }
 
@@ -369,37 +368,34 @@ ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
 
 /* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
  * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
-/* One Q6_K super-block i of a row against x's (in groups of 256) */
-ALWAYS_INLINE __m256 q6_K_block(const uint8_t *blk, act_row a, const int16_t *s16, int i, __m256 acc) {
-    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
-    __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
-    __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++) {
-        __m256i q[4];
-        q6_codes(blk, h, q);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            int b = 4 * h + j;
-            __m256i xv = load32(a.q + i * QK_K + 32 * b);
-            p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
-        }
-    }
-    /* x's 256 values share one scale (q8_act.group): the blocks' integer
-     * sums add up lane by lane before the one scaling (|lane| < 2^26) */
-    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])),
-                                   _mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7])));
-    __m256i codes = _mm256_sub_epi32(sum, _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
-    __m256 scale = _mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d)) * a.d[i * 8]);
-    return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
-}
-
 static float dot_q6_K(const void *row, const q8_act *x, int t) {
     act_row a = act_at(x, t);
     const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
     __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < x->C / QK_K; i++)
-        acc = q6_K_block((const uint8_t *)row + (size_t)i * sizeof(block_q6_K), a, s16, i, acc);
+    for (int i = 0; i < x->C / QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
+        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        __m256i p[8]; /* activation block j: sub-blocks 2j, 2j + 1 */
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q6_codes(blk, h, q);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                int b = 4 * h + j;
+                __m256i xv = load32(a.q + i * QK_K + 32 * b);
+                p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), scale_pair(lo_dup, hi_dup, b));
+            }
+        }
+        /* x's 256 values share one scale (q8_act.group): the blocks' integer
+         * sums add up lane by lane before the one scaling (|lane| < 2^26) */
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])),
+                                       _mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7])));
+        __m256i codes = _mm256_sub_epi32(sum, _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
+        __m256 scale = _mm256_set1_ps(half_at(blk + offsetof(block_q6_K, d)) * a.d[i * 8]);
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(codes), acc);
+    }
     return hsum8(acc);
 }
 

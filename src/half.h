@@ -1,4 +1,4 @@
-/* IEEE half precision <-> float, one exact definition (src/kernels.c) for
+/* IEEE half precision <-> float, one exact definition (src/half.c) for
  * the library (F16 weights, the F16 quantize writer, block scales) and the
  * CLI (the explorer's float16 arrays). */
 #ifndef TINYLLM_HALF_H

@@ -148,7 +148,7 @@ static void stream_blocks(const kernel_ops *k, const weight_format *f, float *ou
                           const void *w, const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
     q8_act x = q8_act_in(qscratch, T, C, f->block == QK_K ? QK_K : QK_LEGACY); /* K-quants: as Q8_K */
     k->quantize_q8_act(&x, in, in_stride, 0, T);
-    if (f->block == 256) q8_act_sums16(&x, 0, T);
+    if (f->block == QK_K) q8_act_sums16(&x, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
     dot_q8_fn dot = KERNEL_FOR(k, dot_q8, f->type);
     for (int o = o0; o < o1; o++) {
