@@ -129,7 +129,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     size_t q8 = (Q8_ACT_BYTES(B < STREAM_MAX_ROWS ? B : STREAM_MAX_ROWS, cols) + sizeof(float) - 1) / sizeof(float);
     c->conv_per_thread = m->has_stored ? (conv_rows * cols > q8 ? conv_rows * cols : q8) : 1;
     c->conv = malloc((size_t)c->n_threads * c->conv_per_thread * sizeof(float));
-    int q8_prefill = m->packed_used && B > STREAM_MAX_ROWS;
+    int q8_prefill = m->prefill_q8 && B > STREAM_MAX_ROWS;
     c->q8_rows = q8_prefill ? malloc(Q8_ACT_BYTES(B, cols)) : NULL;
     if (!c->x || !c->xb || !c->q || !c->hb || !c->rope_cos || !c->pos_sin ||
         !c->rope_sin || !c->scores || !c->probs || !c->conv || (q8_prefill && !c->q8_rows) ||

@@ -47,7 +47,7 @@ struct tinyllm_context {
                             // (CONV_ROWS, max(dim, ff)), or quantized activation rows (Q8_ACT_BYTES)
     size_t conv_per_thread; // floats
     void *q8_rows;  // Q8_ACT_BYTES(n_batch, max(dim, ff)): a prefill's activation rows quantized once
-                    // for every thread (repacked weights only; see matmul_takes_q8_act)
+                    // for every thread (integer prefill only; see matmul_takes_q8_act)
     int n_logits;   // rows of logits valid after the last call
 
     thread_pool *pool; // n_threads - 1 workers; the caller is thread 0

@@ -467,6 +467,149 @@ static float dot_q3_K(const void *row, const q8_act *x, int t) {
     }
     return hsum8(acc);
 }
+/* ----------------------------------- K-quant prefill: integer GEMM -- */
+/* A prompt's rows against K-quant weights as stored: each super-block of a
+ * weight row is unpacked once (its codes, and per activation block the
+ * int16 multipliers of its sub-block scales) and serves a tile of
+ * activation rows. Per activation row the blocks' sums are scaled in
+ * integers (vpmaddubsw into pairs, vpmaddwd by the scale) and add up lane
+ * by lane; the offset term (Q4_K/Q5_K's mins, Q6_K's -32) is one vpmaddwd
+ * of int16 pairs against x's sums of 16. A super-block then contributes
+ * dx (d sum(codes) - e sum(offsets)), with d, e its two float factors:
+ * the same integer sums as the format's definition, scaled once. */
+
+enum k_kind { K_Q4, K_Q5, K_Q6 };
+
+typedef struct {
+    __m256i q[8];   /* codes of activation block j (32 values, unsigned) */
+    __m256i mul[8]; /* their scales as int16, lane by lane for vpmaddwd */
+    __m256i off;    /* int16 pairs against x's 16 sums of 16 values */
+    float d, e;
+} k_unpacked;
+
+ALWAYS_INLINE void unpack_k(const uint8_t *blk, const enum k_kind kind, k_unpacked *u) {
+    if (kind == K_Q6) {
+        q6_codes(blk, 0, u->q), q6_codes(blk, 1, u->q + 4);
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
+        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) u->mul[j] = scale_pair(lo_dup, hi_dup, j);
+        u->off = sc16; /* lane j: sc_2j s16_2j + sc_2j+1 s16_2j+1, each code's -32 */
+        u->d = half_at(blk + offsetof(block_q6_K, d));
+        u->e = 32.0f * u->d;
+        return;
+    }
+    const int five = kind == K_Q5;
+    const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
+    const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &u->q[2 * c], &u->q[2 * c + 1]);
+    uint64_t sc, m;
+    k_scales8(blk + at_scales, &sc, &m);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) u->mul[j] = _mm256_set1_epi16((short)(sc >> 8 * j & 0xff));
+    __m128i m8 = _mm_cvtsi64_si128((long long)m);
+    u->off = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m_j twice: lane j = m_j (sum of sub-block j) */
+    u->d = half_at(blk + offsetof(block_q4_K, d));
+    u->e = half_at(blk + offsetof(block_q4_K, dmin));
+}
+
+/* Activation rows per tile: each keeps a float accumulator in a register
+ * beside the unpacked super-block (32 vector registers with AVX-512, 16 without) */
+#if VW == 16
+enum { K_TILE = 8 };
+#else
+enum { K_TILE = 4 };
+#endif
+
+/* r[n] = weight row `row` (nsb super-blocks of sb_bytes) . x's row t + n, n < NT */
+ALWAYS_INLINE void tile_k(float *r, const uint8_t *row, size_t sb_bytes, const enum k_kind kind, const q8_act *x,
+                          int t, const int NT, int nsb) {
+    const int8_t *xq[K_TILE];
+    const float *xd[K_TILE];
+    const int16_t *xs16[K_TILE];
+    __m256 acc[K_TILE];
+#pragma GCC unroll 8
+    for (int n = 0; n < NT; n++) {
+        act_row a = act_at(x, t + n);
+        xq[n] = a.q, xd[n] = a.d, xs16[n] = x->s16 + (size_t)(t + n) * (x->C / 16);
+        acc[n] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < nsb; i++) {
+        k_unpacked u;
+        unpack_k(row + (size_t)i * sb_bytes, kind, &u);
+        const __m256 d = _mm256_set1_ps(u.d), e = _mm256_set1_ps(u.e);
+#if VW == 16
+        /* blocks 2c and 2c + 1 side by side: half the instructions (Zen 4
+         * runs a 512-bit multiply as two 256-bit ones, so it is the
+         * instruction stream that shrinks) */
+        __m512i q2[4], mul2[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            q2[c] = _mm512_inserti64x4(_mm512_castsi256_si512(u.q[2 * c]), u.q[2 * c + 1], 1);
+            mul2[c] = _mm512_inserti64x4(_mm512_castsi256_si512(u.mul[2 * c]), u.mul[2 * c + 1], 1);
+        }
+#endif
+#pragma GCC unroll 8
+        for (int n = 0; n < NT; n++) {
+#if VW == 16
+            __m512i s2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_maddubs_epi16(q2[c], _mm512_loadu_si512(
+                                                                                           xq[n] + i * QK_K + 64 * c)),
+                                                            mul2[c]));
+            __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(s2), _mm512_extracti64x4_epi64(s2, 1));
+#else
+            __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                s = _mm256_add_epi32(
+                    s, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[j], load32(xq[n] + i * QK_K + 32 * j)), u.mul[j]));
+#endif
+            __m256i o = _mm256_madd_epi16(u.off, load32(xs16[n] + i * 16));
+            __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d, _mm256_mul_ps(_mm256_cvtepi32_ps(o), e));
+            acc[n] = _mm256_fmadd_ps(v, _mm256_set1_ps(xd[n][i * 8]), acc[n]); /* x's one scale for the 256 */
+        }
+    }
+#pragma GCC unroll 8
+    for (int n = 0; n < NT; n++) r[n] = hsum8(acc[n]);
+}
+
+/* out[t0:t1, o0:o1] (rows OC apart): each weight row (in L1) against the
+ * activation rows, a tile at a time */
+ALWAYS_INLINE void gemm_k(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                          int o0, int o1, const enum k_kind kind) {
+    const size_t sb_bytes = kind == K_Q6 ? sizeof(block_q6_K) : kind == K_Q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    int nsb = x->C / QK_K;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * nsb * sb_bytes;
+        for (int t = t0; t < t1;) {
+            float r[K_TILE];
+            int n = t1 - t >= K_TILE ? K_TILE : t1 - t >= 4 ? 4 : 1;
+            if (n == K_TILE)
+                tile_k(r, row, sb_bytes, kind, x, t, K_TILE, nsb);
+            else if (n == 4)
+                tile_k(r, row, sb_bytes, kind, x, t, 4, nsb);
+            else
+                tile_k(r, row, sb_bytes, kind, x, t, 1, nsb);
+            for (int i = 0; i < n; i++) out[(size_t)(t + i) * OC + o] = r[i] + (bias ? bias[o] : 0.0f);
+            t += n;
+        }
+    }
+}
+
+GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA)) {
+    gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q4);
+}
+GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA)) {
+    gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q5);
+}
+GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA)) {
+    gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q6);
+}
+
 /* ------------------------------------------ rows to F32 (prefill) -- */
 /* Dequantizing for sgemm, as the definition does it, bit for bit: each
  * sub-block's scale d * sc and offset -(dmin * m) in float32, then value =

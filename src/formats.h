@@ -57,7 +57,9 @@ static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");
  *   (kernel_ops.stream), converted rows for sgemm beyond;
  * PRODUCT_Q8_DOTS: the activations quantized to 8-bit blocks once, then a
  *   block dot per weight row (kernel_ops.dot_q8; the format's definition,
- *   dot_blocks_q8, where a set has none), converted rows for sgemm beyond;
+ *   dot_blocks_q8, where a set has none); beyond a few rows the set's
+ *   integer GEMM on the rows as stored where it has one (kernel_ops.gemm:
+ *   the K-quants), else converted rows for sgemm;
  * PRODUCT_Q8_GEMM: the activations quantized, then the integer GEMM over
  *   groups of 8 weight rows, decode and prefill alike (kernel_ops.gemm). */
 enum weight_product { PRODUCT_FLOAT, PRODUCT_Q8_DOTS, PRODUCT_Q8_GEMM };

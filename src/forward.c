@@ -25,8 +25,8 @@ static void embed(const tinyllm_model *m, float *x, const int *tokens, int T) {
 /* out (T, OC) = in (T, C; rows in_stride apart) @ w^T + b */
 static void matmul(tinyllm_context *ctx, float *out, const float *in, int in_stride, matrix w, const float *b, int T,
                    int C, int OC) {
-    if (matmul_takes_q8_act(w, T)) /* a prefill on repacked weights: the activations as 8-bit blocks, once */
-        step_quantize(ctx, in, in_stride, T, C);
+    if (matmul_takes_q8_act(ctx->model->kern, w, T)) /* an integer prefill: the activations as 8-bit blocks, once */
+        step_quantize(ctx, in, in_stride, w, T, C);
     step_matmul(ctx, out, in, in_stride, w, b, T, C, OC);
 }
 

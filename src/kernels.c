@@ -113,8 +113,30 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
         f->to_f32(dst, src, n);
 }
 
-int matmul_takes_q8_act(matrix w, int T) {
-    return T > STREAM_MAX_ROWS && weight_format_of(w.type)->product == PRODUCT_Q8_GEMM;
+/* The values that share one activation scale in a block format's products:
+ * 256 for the K-quants (as llama.cpp's Q8_K), else 32 */
+static int act_group(const weight_format *f) { return f->block == QK_K ? QK_K : QK_LEGACY; }
+
+/* Whether products of T rows with format f run as k's integer GEMM on
+ * quantized activation rows: the 8-row layouts always; a block format as
+ * stored in prefill where k has a GEMM for it (else its rows convert for
+ * sgemm). */
+static int runs_q8_gemm(const kernel_ops *k, const weight_format *f, int T) {
+    return f->product == PRODUCT_Q8_GEMM ||
+           (f->product == PRODUCT_Q8_DOTS && T > STREAM_MAX_ROWS && KERNEL_FOR(k, gemm, f->type));
+}
+
+int matmul_takes_q8_act(const kernel_ops *k, matrix w, int T) {
+    return T > STREAM_MAX_ROWS && runs_q8_gemm(k, weight_format_of(w.type), T);
+}
+
+q8_act matmul_act_rows(void *buf, matrix w, int T, int C) {
+    return q8_act_in(buf, T, C, act_group(weight_format_of(w.type)));
+}
+
+void matmul_quantize(const kernel_ops *k, const q8_act *x, const float *in, int in_stride, int t0, int t1) {
+    k->quantize_q8_act(x, in, in_stride, t0, t1);
+    if (x->group == QK_K) q8_act_sums16(x, t0, t1); /* the K-quants' offsets meet x's sums of 16 */
 }
 
 int matmul_quantizes(matrix w) { return weight_format_of(w.type)->product != PRODUCT_FLOAT; }
@@ -146,9 +168,8 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
  * for f or else f's plain definition (quants.c). */
 static void stream_blocks(const kernel_ops *k, const weight_format *f, float *out, const float *in, int in_stride,
                           const void *w, const float *bias, int T, int C, int OC, int o0, int o1, void *qscratch) {
-    q8_act x = q8_act_in(qscratch, T, C, f->block == QK_K ? QK_K : QK_LEGACY); /* K-quants: as Q8_K */
-    k->quantize_q8_act(&x, in, in_stride, 0, T);
-    if (f->block == QK_K) q8_act_sums16(&x, 0, T);
+    q8_act x = q8_act_in(qscratch, T, C, act_group(f));
+    matmul_quantize(k, &x, in, in_stride, 0, T);
     size_t row_bytes = weight_bytes(f->type, (size_t)C);
     dot_q8_fn dot = KERNEL_FOR(k, dot_q8, f->type);
     for (int o = o0; o < o1; o++) {
@@ -164,7 +185,7 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows) {
     if (o1 <= o0) return;
     const weight_format *f = weight_format_of(w.type);
-    if (f->product == PRODUCT_Q8_GEMM) {
+    if (runs_q8_gemm(k, f, T)) {
         /* the activations quantized into scratch, as many rows at a time as
          * it holds (at least one) */
         size_t room = T <= STREAM_MAX_ROWS ? Q8_ACT_BYTES(T, C) : (size_t)scratch_rows * C * sizeof(float);
@@ -172,8 +193,8 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         rows = rows < 1 ? 1 : rows;
         for (int t0 = 0; t0 < T; t0 += rows) {
             int n = T - t0 < rows ? T - t0 : rows;
-            q8_act x = q8_act_in(scratch, n, C, QK_LEGACY);
-            k->quantize_q8_act(&x, in + (size_t)t0 * in_stride, in_stride, 0, n);
+            q8_act x = q8_act_in(scratch, n, C, act_group(f));
+            matmul_quantize(k, &x, in + (size_t)t0 * in_stride, in_stride, 0, n);
             matmul_q8_forward(k, out + (size_t)t0 * OC, &x, w, bias, n, OC, o0, o1);
         }
         return;

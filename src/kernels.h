@@ -25,11 +25,15 @@ typedef void (*stream_fn)(float *out, const float *in, int in_stride, const void
 /* one weight row in a block format . row t of the quantized activations x */
 typedef float (*dot_q8_fn)(const void *row, const q8_act *x, int t);
 /* out[t0:t1, o0:o1] (rows OC apart) = x's quantized rows [t0, t1) @ w^T
- * + bias (may be NULL) for weights in an 8-row layout (o0 a multiple of 8;
- * o1 too, or OC): integer block dots, each group of 8 weight rows loaded
- * once per tile of activation rows (up to 8) */
+ * + bias (may be NULL): integer block dots, each group of weight rows
+ * loaded once per tile of activation rows (up to 8). For the 8-row
+ * layouts, o0 is a multiple of 8 (o1 too, or OC); formats as stored (the
+ * K-quants' prefill) take any rows. */
 typedef void (*gemm_q8_fn)(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
                            int o0, int o1);
+/* a gemm_q8_fn called `name`, declared or defined */
+#define GEMM_Q8_FN(name)                                                                                             \
+    void name(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC, int o0, int o1)
 
 /* The kernels that have vector code, one table per instruction set: the
  * plain C definitions (kernels_generic.c, the "scalar" set) and the vector
@@ -47,7 +51,9 @@ typedef struct kernel_ops {
      * against row t of the quantized activations x: an integer sum per
      * (sub-)block, scaled once */
     const dot_q8_fn *dot_q8;
-    const gemm_q8_fn *gemm; /* PRODUCT_Q8_GEMM layouts */
+    /* PRODUCT_Q8_GEMM layouts, and PRODUCT_Q8_DOTS formats whose prefill
+     * this set runs as an integer GEMM (else their rows convert for sgemm) */
+    const gemm_q8_fn *gemm;
     /* rows of a contiguous format as F32, bit for bit the format's
      * definition (prefill converts weights for sgemm) */
     const to_f32_fn *to_f32;
@@ -86,7 +92,8 @@ void matrix_rows(const kernel_ops *k, float *dst, matrix w, long C, size_t row0,
  * output columns [o0, o1) only (so threads can split a product by columns).
  * Rows of `in` are in_stride floats apart (C when packed). The way depends
  * on the format's `product` (formats.h):
- * - PRODUCT_Q8_GEMM (the 8-row layouts): the activations quantized, as many
+ * - PRODUCT_Q8_GEMM (the 8-row layouts), and a longer product with a block
+ *   format k has an integer GEMM for: the activations quantized, as many
  *   rows at a time as scratch holds (at least one), then matmul_q8_forward;
  * - T <= STREAM_MAX_ROWS: each weight read once, by k's stream kernel for
  *   the format (PRODUCT_FLOAT) or its block dot against the activations
@@ -97,16 +104,23 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
                     int T, int C, int OC, int o0, int o1, float *scratch, int scratch_rows);
 
 /* Whether a product of T rows with w is better run as one quantization of
- * all its activation rows (k->quantize_q8_act, which threads can split by
+ * all its activation rows (matmul_quantize, which threads can split by
  * rows) followed by matmul_q8_forward (split by columns): prefill on the
- * repacked layouts. */
-int matmul_takes_q8_act(matrix w, int T);
+ * repacked layouts, and on formats as stored where k has an integer GEMM
+ * for them (the K-quants). */
+int matmul_takes_q8_act(const kernel_ops *k, matrix w, int T);
+/* The layout in buf (Q8_ACT_BYTES(T, C) bytes) of T activation rows
+ * quantized as products with w take them (its group of values per scale) */
+q8_act matmul_act_rows(void *buf, matrix w, int T, int C);
+/* rows [t0, t1) of in quantized into x (matmul_act_rows), with the sums of
+ * 16 where x's groups are the K-quants' */
+void matmul_quantize(const kernel_ops *k, const q8_act *x, const float *in, int in_stride, int t0, int t1);
 /* Whether products with w need scratch for quantized activations
  * (Q8_ACT_BYTES(T, C)) when T <= STREAM_MAX_ROWS */
 int matmul_quantizes(matrix w);
 /* out (T, OC) = x's T quantized rows @ w^T + bias, columns [o0, o1) only (o0
- * a multiple of 8), for w in an 8-row layout (PRODUCT_Q8_GEMM): the integer
- * GEMM over blocks of weight rows and activation rows that fit L2. */
+ * a multiple of 8), with k's integer GEMM for w's type (kernel_ops.gemm)
+ * over blocks of weight rows and activation rows that fit L2. */
 void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix w, const float *bias, int T, int OC,
                        int o0, int o1);
 

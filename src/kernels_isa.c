@@ -470,7 +470,14 @@ extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
 /* BF16 has no vector code: the scalar set's stream runs */
 static const stream_fn STREAM[KERNEL_TYPES] = {[GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16};
-static const gemm_q8_fn GEMM[KERNEL_TYPES] = {[WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8};
+GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA)); /* dots_isa.c: the K-quants' prefill */
+GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA));
+GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
+static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
+    [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8,
+    [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),
+    [GGML_TYPE_Q6_K] = CAT(gemm_q6_K_, KERNEL_ISA),
+};
 
 const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .name = STR(KERNEL_ISA),

@@ -426,6 +426,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
                                              : weight_format_of(w.type)->name;
     m->info.weight_bytes += weight_bytes(w.type, t->n_elements);
     m->has_stored |= w.type != GGML_TYPE_F32;
+    m->prefill_q8 |= s->is_matrix && matmul_takes_q8_act(m->kern, w, STREAM_MAX_ROWS + 1);
     if (s->is_matrix)
         memcpy((char *)base + s->offset, &w, sizeof w);
     else

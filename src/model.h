@@ -68,6 +68,7 @@ struct tinyllm_model {
     matrix output;                          // (vocab, dim): token_embd when tied
     int expand_f32;                         // the load parameter: every matrix expanded to F32
     int has_stored;                         // some matrix is used in a format other than F32
+    int prefill_q8;                         // some matrix's prefill runs an integer GEMM (matmul_takes_q8_act)
     const kernel_ops *kern;                 // the kernel set for this CPU (kernels_select)
 
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)

@@ -81,13 +81,13 @@ typedef struct {
 
 static void quantize_part(tinyllm_context *ctx, const void *p, int ith, int t0, int t1) {
     const matmul_args *a = p;
-    q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C, QK_LEGACY);
+    q8_act x = matmul_act_rows(ctx->q8_rows, a->w, a->T, a->C);
     (void)ith;
-    ctx->model->kern->quantize_q8_act(&x, a->in, a->in_stride, t0, t1);
+    matmul_quantize(ctx->model->kern, &x, a->in, a->in_stride, t0, t1);
 }
 
-void step_quantize(tinyllm_context *ctx, const float *in, int in_stride, int T, int C) {
-    matmul_args a = {.in = in, .in_stride = in_stride, .T = T, .C = C};
+void step_quantize(tinyllm_context *ctx, const float *in, int in_stride, matrix w, int T, int C) {
+    matmul_args a = {.in = in, .in_stride = in_stride, .T = T, .C = C, .w = w};
     parallel_for(ctx, quantize_part, &a, T, 1, rows_small(T, C));
 }
 
@@ -97,8 +97,8 @@ void step_quantize(tinyllm_context *ctx, const float *in, int in_stride, int T, 
 static void matmul_part(tinyllm_context *ctx, const void *p, int ith, int o0, int o1) {
     const matmul_args *a = p;
     const kernel_ops *k = ctx->model->kern;
-    if (matmul_takes_q8_act(a->w, a->T)) {
-        q8_act x = q8_act_in(ctx->q8_rows, a->T, a->C, QK_LEGACY);
+    if (matmul_takes_q8_act(k, a->w, a->T)) {
+        q8_act x = matmul_act_rows(ctx->q8_rows, a->w, a->T, a->C);
         matmul_q8_forward(k, a->out, &x, a->w, a->b, a->T, a->OC, o0, o1);
         return;
     }

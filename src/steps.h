@@ -12,9 +12,9 @@
 void step_norm(tinyllm_context *ctx, float *out, const float *in, const float *w, const float *b, int T);
 
 /* The context's activation rows (q8_rows) = in (T, C; rows in_stride apart)
- * as 8-bit blocks of 32, once for every thread of the product that follows
- * (only for products that take them: matmul_takes_q8_act). */
-void step_quantize(tinyllm_context *ctx, const float *in, int in_stride, int T, int C);
+ * as 8-bit blocks, as the product with w that follows takes them, once for
+ * every thread of it (only for products that take them: matmul_takes_q8_act). */
+void step_quantize(tinyllm_context *ctx, const float *in, int in_stride, matrix w, int T, int C);
 
 /* out (T, OC) = in (T, C; rows in_stride apart) @ w^T + b; from the
  * quantized rows of step_quantize when w takes them. */

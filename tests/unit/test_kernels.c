@@ -661,6 +661,57 @@ static void test_block_dots(const kernel_ops *k) {
     report_isa(k->name, "block_dots", &ts);
 }
 
+/* Every block format's integer GEMM on its rows as stored (k->gemm: the
+ * K-quants' prefill) against the plain definition: each output is the
+ * definition's dot product plus the bias, within the dots' bound (one more
+ * term: the bias). T = 13 rows: whole tiles (8 or 4 rows), a tile of 4 and
+ * single rows; the columns in two ranges, as two threads split them; then
+ * the same product through matmul_forward, quantizing into scratch a few
+ * rows at a time. */
+static void test_block_gemms(const kernel_ops *k) {
+    test_state ts = {0};
+    enum { C = 768, ROWS = 5, T = 13, SCRATCH_ROWS = 4 };
+    int tested = 0;
+    for (size_t i = 0; i < sizeof BLOCK_HALVES / sizeof BLOCK_HALVES[0]; i++) {
+        const weight_format *f = weight_format_of(BLOCK_HALVES[i].type);
+        gemm_q8_fn gemm = k->gemm[f->type];
+        if (!gemm) continue;
+        tested++;
+        size_t halves[2] = {BLOCK_HALVES[i].halves[0], BLOCK_HALVES[i].halves[1]};
+        uint8_t *w = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, ROWS, C);
+        matrix wm = {w, f->type};
+        float *in = rand_buf((long)T * C, 1.0f), *bias = rand_buf(ROWS, 1.0f);
+        float *scratch = malloc(sizeof(float) * SCRATCH_ROWS * C);
+        void *buf = malloc(Q8_ACT_BYTES(T, C));
+        q8_act x = matmul_act_rows(buf, wm, T, C);
+        matmul_quantize(k, &x, in, C, 0, T);
+        float out[T * ROWS], via_matmul[T * ROWS];
+        gemm(out, &x, w, bias, 0, T, ROWS, 0, 2);
+        gemm(out, &x, w, bias, 0, T, ROWS, 2, ROWS);
+        CHECK(&ts, matmul_takes_q8_act(k, wm, T), "%s: a %d-row product does not take the integer GEMM", f->name, T);
+        matmul_forward(k, via_matmul, in, C, wm, bias, T, C, ROWS, 0, ROWS, scratch, SCRATCH_ROWS);
+        size_t row_bytes = weight_bytes(f->type, C);
+        for (int r = 0; r < ROWS; r++)
+            for (int t = 0; t < T; t++) {
+                const uint8_t *row = w + r * row_bytes;
+                double want = (double)dot_blocks_q8(f->decode, f->block, f->block_bytes, row, &x, t) + bias[r];
+                double bound = gamma_k(C / 16 * 2 + 4) * (dot_terms(f, row, &x, t) + fabs(bias[r]));
+                CHECK(&ts, fabs(out[t * ROWS + r] - want) <= bound,
+                      "%s gemm row %d t %d: %.9g vs the definition's %.9g (bound %.3g)", f->name, r, t,
+                      out[t * ROWS + r], want, bound);
+                CHECK(&ts, fabs(via_matmul[t * ROWS + r] - want) <= bound,
+                      "%s matmul_forward row %d t %d: %.9g vs the definition's %.9g (bound %.3g)", f->name, r, t,
+                      via_matmul[t * ROWS + r], want, bound);
+            }
+        free(w), free(in), free(bias), free(scratch), free(buf);
+    }
+    if (!tested) {
+        printf("SKIP kernels.%s.block_gemms: the %s set converts these formats for sgemm\n", k->name, k->name);
+        return;
+    }
+    report_isa(k->name, "block_gemms", &ts);
+}
+
 void run_kernel_tests(void) {
     test_selection();
     test_f16_known_values();
@@ -678,6 +729,7 @@ void run_kernel_tests(void) {
         test_f16_product(k);
         test_quantize_act(k);
         test_block_dots(k);
+        test_block_gemms(k);
         test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 1, 0);
