@@ -12,7 +12,25 @@
 #include "experiments.h"
 #include "kernels.h"
 
+/* A prompt runs in chunks of at most DEFAULT_BATCH tokens, fewer where its
+ * rows are wide: a chunk's activations (x, xb, q, the hidden state and the
+ * quantized rows) stay within CHUNK_ACT_BYTES, half the 32 MiB that peak
+ * memory may add to the weights and the KV cache. The TinyLlama-1.1B shape
+ * takes 192 tokens a chunk; the smaller shapes keep 512. Chunks are
+ * multiples of 64 tokens (attention's query blocks) and at least 64. */
 #define DEFAULT_BATCH 512
+#define CHUNK_ACT_BYTES ((size_t)16 << 20)
+#define CHUNK_STEP 64
+
+static int chunk_tokens(const tinyllm_model *m, int n_ctx) {
+    const tinyllm_model_info *h = &m->info;
+    size_t dim = (size_t)h->n_embd, ff = (size_t)h->n_ff, cols = dim > ff ? dim : ff;
+    size_t hb = ff * (m->family->act == ACT_SWIGLU ? 2 : 1), qkv = dim + 2 * (size_t)m->kv_dim;
+    size_t per_token = (3 * dim + (hb > qkv ? hb : qkv)) * sizeof(float) + (m->prefill_q8 ? Q8_ACT_BYTES(1, cols) : 0);
+    size_t fit = CHUNK_ACT_BYTES / per_token / CHUNK_STEP * CHUNK_STEP;
+    int B = fit >= DEFAULT_BATCH ? DEFAULT_BATCH : fit >= CHUNK_STEP ? (int)fit : CHUNK_STEP;
+    return n_ctx < B ? n_ctx : B;
+}
 
 tinyllm_context_params tinyllm_context_default_params(void) {
     tinyllm_context_params p = {0, 0, 0, 0};
@@ -99,7 +117,7 @@ tinyllm_status tinyllm_context_create(const tinyllm_model *m, const tinyllm_cont
     c->rope = m->family->rope ? m->family->rotate : rope_forward;
     c->att_rule = attention_rule_for(h->head_dim, NULL);
     c->n_ctx = n_ctx;
-    c->n_batch = n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH;
+    c->n_batch = chunk_tokens(m, n_ctx);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->n_threads = p.n_threads ? p.n_threads : (int)(cores > 0 ? cores : 1);
     c->logits_all = p.logits_all != 0;
