@@ -295,6 +295,71 @@ ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh,
  * The 8 sub-block sums meet their 8 scale factors d sc_k dx in one
  * vector, the mins dmin m_k dx sum(x)_k in another (dx: x's one scale
  * for the 256 values, q8_act.group). */
+#if VW == 16
+/* The 8 scales and 8 mins of a Q4_K / Q5_K block (k_scales8's layout) as
+ * 16 int16: [sc0 .. sc7, m0 .. m7], by byte shuffles instead of scalar
+ * shifts (the 4 bytes after the 12 scale bytes are loaded and dropped) */
+ALWAYS_INLINE __m256i k_scales16(const uint8_t *s) {
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    /* a: bytes 0-3 | 8-11 | 4-7 | 8-11 (low parts), b: - | 0-3 | - | 4-7 (top 2 bits) */
+    __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    __m128i lo6 = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    __m128i hi4 = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)); /* (s >> 6) << 4 */
+    return _mm256_cvtepu8_epi16(_mm_or_si128(_mm_or_si128(lo6, hi4), top));
+}
+
+/* Q4_K, Q5_K with AVX-512: chunk c's 32 bytes broadcast to both halves of
+ * a 512-bit register, the low half keeping the low nibbles (sub-block 2c)
+ * and the high half the high ones (2c + 1), so one register meets the 64
+ * activations of both; each sub-block's sum is scaled in integers (its
+ * scale as int16 for vpmaddwd, placed by vpermw) and the 16 lanes add up
+ * over the super-block before one float scaling; the mins are one vpmaddwd
+ * of [m0 m0 m1 m1 ..] against x's sums of 16. Fewer instructions than the
+ * 256-bit dot, which a single thread streaming from memory is bound by. */
+ALWAYS_INLINE float dot_k_nibbles_512(const void *row, const q8_act *x, int t, const int five) {
+    act_row a = act_at(x, t);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+    const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
+    const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __m256i min_pairs = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
+    for (int i = 0; i < x->C / QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
+        const int8_t *xq = a.q + i * QK_K;
+        __m256i scm = k_scales16(blk + at_scales);
+        __m512i scm2 = _mm512_castsi256_si512(scm);
+        __m512i qh = five ? _mm512_broadcast_i64x4(load32(blk + offsetof(block_q5_K, qh))) : _mm512_setzero_si512();
+        __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m512i v = _mm512_broadcast_i64x4(load32(blk + at_qs + 32 * c));
+            __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nibble_shift), low4);
+            if (five) { /* bit 2c of qh[l] for the low half, 2c + 1 for the high half: 16 */
+                __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * c)),
+                                                 _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+                q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
+            }
+            __m512i scale = _mm512_permutexvar_epi16(
+                _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1), scm2);
+            sum = _mm512_add_epi32(
+                sum, _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512(xq + 64 * c)), scale));
+        }
+        float dx = a.d[i * 8]; /* x's 256 values share one scale (q8_act.group) */
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(half_at(blk + offsetof(block_q4_K, d)) * dx), acc);
+        __m256i mins = _mm256_madd_epi16(_mm256_permutexvar_epi16(min_pairs, scm), load32(s16 + i * 16));
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin)) * dx),
+                               accm);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum8(accm);
+}
+#endif
+
 ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
     act_row a = act_at(x, t);
     const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
@@ -326,8 +391,13 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
     return hsum8(_mm256_sub_ps(acc, accm));
 }
 
+#if VW == 16
+static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 0); }
+static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 1); }
+#else
 static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 0); }
 static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 1); }
+#endif
 
 /* Sub-blocks of 16 (Q2_K, Q3_K, Q6_K): an activation block's 32 bytes are
  * two sub-blocks, bytes 0..15 in the low 128-bit half and 16..31 in the
@@ -366,6 +436,53 @@ ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
 }
 
+#if VW == 16
+/* Q6_K with AVX-512: half h's ql bytes (64) in one register give the low
+ * nibbles of activation blocks 4h, 4h + 1 and the high nibbles of 4h + 2,
+ * 4h + 3; qh (32 bytes, broadcast) shifted per 256-bit half brings each
+ * block's 2 top bits to bits 4-5. The scales (int16, by vpermw: 8 lanes per
+ * sub-block of 16) multiply in vpmaddwd, and the 16 lanes add up over the
+ * super-block before one float scaling (|lane| < 2^26). */
+static float dot_q6_K(const void *row, const q8_act *x, int t) {
+    act_row a = act_at(x, t);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    /* qh bits 0-1 | 2-3 up to bits 4-5 (shift left 4 | 2), bits 4-5 | 6-7 (right 0 | 2) */
+    const __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i down_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < x->C / QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
+        __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i l = _mm512_loadu_si512(blk + offsetof(block_q6_K, ql) + 64 * h);
+            __m512i qh = _mm512_broadcast_i64x4(load32(blk + offsetof(block_q6_K, qh) + 32 * h));
+            __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, up_lo), top2));
+            __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                          _mm512_and_si512(_mm512_srlv_epi16(qh, down_hi), top2));
+            /* int16 lane k of block pair (4h + 2p, 4h + 2p + 1): sub-block 8h + 4p + k / 8 */
+#pragma GCC unroll 2
+            for (int p = 0; p < 2; p++) {
+                const int s0 = 8 * h + 4 * p;
+                __m512i idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_setr_m128i(_mm_set1_epi16((short)s0), _mm_set1_epi16((short)(s0 + 1)))),
+                    _mm256_setr_m128i(_mm_set1_epi16((short)(s0 + 2)), _mm_set1_epi16((short)(s0 + 3))), 1);
+                __m512i xv = _mm512_loadu_si512(a.q + i * QK_K + 128 * h + 64 * p);
+                sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(p ? q23 : q01, xv),
+                                                              _mm512_permutexvar_epi16(idx, sc)));
+            }
+        }
+        __m256i codes = _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1)),
+                                         _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
+        __m512 scale = _mm512_set1_ps(half_at(blk + offsetof(block_q6_K, d)) * a.d[i * 8]);
+        acc = _mm512_fmadd_ps(scale, _mm512_castps256_ps512(_mm256_cvtepi32_ps(codes)), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+#else
 /* Q6_K: codes q - 32 with q 0..63: sum q x per sub-block scaled (pairs at
  * most 2 * 63 * 127), minus 32 * sum(scale * sum16(x)). */
 static float dot_q6_K(const void *row, const q8_act *x, int t) {
@@ -398,6 +515,7 @@ static float dot_q6_K(const void *row, const q8_act *x, int t) {
     }
     return hsum8(acc);
 }
+#endif
 
 /* Q2_K: value d (sc & 15) q - dmin (sc >> 4), q 0..3: the codes' sums with
  * the scales (pairs at most 2 * 3 * 127), x's sums of 16 with the mins */
