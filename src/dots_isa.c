@@ -310,49 +310,64 @@ ALWAYS_INLINE __m256i k_scales16(const uint8_t *s) {
     return _mm256_cvtepu8_epi16(_mm_or_si128(_mm_or_si128(lo6, hi4), top));
 }
 
-/* Q4_K, Q5_K with AVX-512: chunk c's 32 bytes broadcast to both halves of
- * a 512-bit register, the low half keeping the low nibbles (sub-block 2c)
- * and the high half the high ones (2c + 1), so one register meets the 64
- * activations of both; each sub-block's sum is scaled in integers (its
- * scale as int16 for vpmaddwd, placed by vpermw) and the 16 lanes add up
- * over the super-block before one float scaling; the mins are one vpmaddwd
- * of [m0 m0 m1 m1 ..] against x's sums of 16. Fewer instructions than the
- * 256-bit dot, which a single thread streaming from memory is bound by. */
+/* Q4_K / Q5_K chunk c (its 32 bytes at qs + 32 c) as 64 codes: the bytes
+ * broadcast to both 256-bit halves, the low half keeping the low nibbles
+ * (sub-block 2c) and the high half the high ones (2c + 1), so one register
+ * meets the 64 activations of both; Q5_K adds bit 2c / 2c + 1 of qh[l] (qh:
+ * the 32 bytes in both halves) as 16. */
+ALWAYS_INLINE __m512i k_nibble_pair(const uint8_t *qs, const int five, __m512i qh, int c) {
+    const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m512i v = _mm512_broadcast_i64x4(load32(qs + 32 * c));
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nibble_shift), _mm512_set1_epi8(15));
+    if (five) {
+        __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * c)), _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+        q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
+    }
+    return q;
+}
+
+/* the int16 multipliers for k_nibble_pair's chunk c: scale 2c | 2c + 1 from
+ * k_scales16's vector, placed by vpermw */
+ALWAYS_INLINE __m512i k_scale_pair(__m256i scm, int c) {
+    return _mm512_permutexvar_epi16(
+        _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1),
+        _mm512_castsi256_si512(scm));
+}
+
+/* [m0 m0 m1 m1 .. m7 m7] from k_scales16's vector: against x's sums of 16,
+ * lane j of vpmaddwd is m_j times the sum of sub-block j */
+ALWAYS_INLINE __m256i k_min_pairs(__m256i scm) {
+    return _mm256_permutexvar_epi16(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15), scm);
+}
+
+/* Q4_K, Q5_K with AVX-512: per chunk one register of codes (k_nibble_pair)
+ * against 64 activations, each sub-block's sum scaled in integers
+ * (vpmaddwd by k_scale_pair); the 16 lanes add up over the super-block
+ * before one float scaling, the mins are one vpmaddwd against x's sums of
+ * 16. About a third fewer instructions than the 256-bit dot, which a single
+ * thread streaming from memory is bound by. */
 ALWAYS_INLINE float dot_k_nibbles_512(const void *row, const q8_act *x, int t, const int five) {
     act_row a = act_at(x, t);
     const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
     const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
-    const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    const __m512i low4 = _mm512_set1_epi8(15);
-    const __m256i min_pairs = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m512 acc = _mm512_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * bytes;
         const int8_t *xq = a.q + i * QK_K;
         __m256i scm = k_scales16(blk + at_scales);
-        __m512i scm2 = _mm512_castsi256_si512(scm);
         __m512i qh = five ? _mm512_broadcast_i64x4(load32(blk + offsetof(block_q5_K, qh))) : _mm512_setzero_si512();
         __m512i sum = _mm512_setzero_si512();
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m512i v = _mm512_broadcast_i64x4(load32(blk + at_qs + 32 * c));
-            __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nibble_shift), low4);
-            if (five) { /* bit 2c of qh[l] for the low half, 2c + 1 for the high half: 16 */
-                __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * c)),
-                                                 _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
-                q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
-            }
-            __m512i scale = _mm512_permutexvar_epi16(
-                _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1), scm2);
-            sum = _mm512_add_epi32(
-                sum, _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512(xq + 64 * c)), scale));
-        }
+        for (int c = 0; c < 4; c++)
+            sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(k_nibble_pair(blk + at_qs, five, qh, c),
+                                                                               _mm512_loadu_si512(xq + 64 * c)),
+                                                          k_scale_pair(scm, c)));
         float dx = a.d[i * 8]; /* x's 256 values share one scale (q8_act.group) */
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(half_at(blk + offsetof(block_q4_K, d)) * dx), acc);
-        __m256i mins = _mm256_madd_epi16(_mm256_permutexvar_epi16(min_pairs, scm), load32(s16 + i * 16));
+        __m256i mins = _mm256_madd_epi16(k_min_pairs(scm), load32(s16 + i * 16));
         accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_at(blk + offsetof(block_q4_K, dmin)) * dx),
                                accm);
     }
@@ -437,43 +452,52 @@ ALWAYS_INLINE void q6_codes(const uint8_t *blk, int h, __m256i q[4]) {
 }
 
 #if VW == 16
-/* Q6_K with AVX-512: half h's ql bytes (64) in one register give the low
- * nibbles of activation blocks 4h, 4h + 1 and the high nibbles of 4h + 2,
- * 4h + 3; qh (32 bytes, broadcast) shifted per 256-bit half brings each
- * block's 2 top bits to bits 4-5. The scales (int16, by vpermw: 8 lanes per
- * sub-block of 16) multiply in vpmaddwd, and the 16 lanes add up over the
- * super-block before one float scaling (|lane| < 2^26). */
-static float dot_q6_K(const void *row, const q8_act *x, int t) {
-    act_row a = act_at(x, t);
-    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
+/* Half h of a Q6_K block with AVX-512: its ql bytes (64) in one register
+ * give the low nibbles of activation blocks 4h, 4h + 1 (q01) and the high
+ * nibbles of 4h + 2, 4h + 3 (q23); qh (32 bytes, in both halves) shifted
+ * per half brings each block's 2 top bits to bits 4-5 (q6_codes' values). */
+ALWAYS_INLINE void q6_half_512(const uint8_t *blk, int h, __m512i *q01, __m512i *q23) {
     const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
     /* qh bits 0-1 | 2-3 up to bits 4-5 (shift left 4 | 2), bits 4-5 | 6-7 (right 0 | 2) */
     const __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i down_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512i l = _mm512_loadu_si512(blk + offsetof(block_q6_K, ql) + 64 * h);
+    __m512i qh = _mm512_broadcast_i64x4(load32(blk + offsetof(block_q6_K, qh) + 32 * h));
+    *q01 = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, up_lo), top2));
+    *q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                           _mm512_and_si512(_mm512_srlv_epi16(qh, down_hi), top2));
+}
+
+/* the int16 multipliers of activation blocks 4h + 2p, 4h + 2p + 1: lane k
+ * takes sub-block 8h + 4p + k / 8's scale (sc: the 16 scales as int16) */
+ALWAYS_INLINE __m512i q6_scale_pair(__m256i sc, int h, int p) {
+    const int s0 = 8 * h + 4 * p;
+    __m512i idx = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_setr_m128i(_mm_set1_epi16((short)s0), _mm_set1_epi16((short)(s0 + 1)))),
+        _mm256_setr_m128i(_mm_set1_epi16((short)(s0 + 2)), _mm_set1_epi16((short)(s0 + 3))), 1);
+    return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc));
+}
+
+/* Q6_K with AVX-512: per half two registers of codes (q6_half_512), scaled
+ * in vpmaddwd (q6_scale_pair); the 16 lanes add up over the super-block
+ * before one float scaling (|lane| < 2^26). */
+static float dot_q6_K(const void *row, const q8_act *x, int t) {
+    act_row a = act_at(x, t);
+    const int16_t *s16 = x->s16 + (size_t)t * (x->C / 16);
     __m512 acc = _mm512_setzero_ps();
     for (int i = 0; i < x->C / QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)i * sizeof(block_q6_K);
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
-        __m512i sc = _mm512_castsi256_si512(sc16);
         __m512i sum = _mm512_setzero_si512();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m512i l = _mm512_loadu_si512(blk + offsetof(block_q6_K, ql) + 64 * h);
-            __m512i qh = _mm512_broadcast_i64x4(load32(blk + offsetof(block_q6_K, qh) + 32 * h));
-            __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, up_lo), top2));
-            __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                          _mm512_and_si512(_mm512_srlv_epi16(qh, down_hi), top2));
-            /* int16 lane k of block pair (4h + 2p, 4h + 2p + 1): sub-block 8h + 4p + k / 8 */
+            __m512i q[2];
+            q6_half_512(blk, h, &q[0], &q[1]);
 #pragma GCC unroll 2
-            for (int p = 0; p < 2; p++) {
-                const int s0 = 8 * h + 4 * p;
-                __m512i idx = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_setr_m128i(_mm_set1_epi16((short)s0), _mm_set1_epi16((short)(s0 + 1)))),
-                    _mm256_setr_m128i(_mm_set1_epi16((short)(s0 + 2)), _mm_set1_epi16((short)(s0 + 3))), 1);
-                __m512i xv = _mm512_loadu_si512(a.q + i * QK_K + 128 * h + 64 * p);
-                sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(p ? q23 : q01, xv),
-                                                              _mm512_permutexvar_epi16(idx, sc)));
-            }
+            for (int p = 0; p < 2; p++)
+                sum = _mm512_add_epi32(
+                    sum, _mm512_madd_epi16(_mm512_maddubs_epi16(q[p], _mm512_loadu_si512(a.q + i * QK_K + 128 * h + 64 * p)),
+                                           q6_scale_pair(sc16, h, p)));
         }
         __m256i codes = _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1)),
                                          _mm256_slli_epi32(scaled_sums16(sc16, s16 + i * 16), 5)); /* - 32 sum */
@@ -586,6 +610,7 @@ static float dot_q3_K(const void *row, const q8_act *x, int t) {
     return hsum8(acc);
 }
 /* ----------------------------------- K-quant prefill: integer GEMM -- */
+#if VW == 16 /* the AVX2 set converts the K-quants for sgemm (kernels_isa.c) */
 /* A prompt's rows against K-quant weights as stored: each super-block of a
  * weight row is unpacked once (its codes, and per activation block the
  * int16 multipliers of its sub-block scales) and serves a tile of
@@ -599,19 +624,20 @@ static float dot_q3_K(const void *row, const q8_act *x, int t) {
 enum k_kind { K_Q4, K_Q5, K_Q6 };
 
 typedef struct {
-    __m256i q[8];   /* codes of activation block j (32 values, unsigned) */
-    __m256i mul[8]; /* their scales as int16, lane by lane for vpmaddwd */
+    __m512i q[4];   /* codes meeting x's bytes 64c .. 64c + 63 (two activation blocks) */
+    __m512i mul[4]; /* their scales as int16, lane by lane for vpmaddwd */
     __m256i off;    /* int16 pairs against x's 16 sums of 16 values */
     float d, e;
 } k_unpacked;
 
 ALWAYS_INLINE void unpack_k(const uint8_t *blk, const enum k_kind kind, k_unpacked *u) {
     if (kind == K_Q6) {
-        q6_codes(blk, 0, u->q), q6_codes(blk, 1, u->q + 4);
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
-        __m256i lo_dup = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi_dup = _mm256_permute2x128_si256(sc16, sc16, 0x11);
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) u->mul[j] = scale_pair(lo_dup, hi_dup, j);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            q6_half_512(blk, h, &u->q[2 * h], &u->q[2 * h + 1]);
+            u->mul[2 * h] = q6_scale_pair(sc16, h, 0), u->mul[2 * h + 1] = q6_scale_pair(sc16, h, 1);
+        }
         u->off = sc16; /* lane j: sc_2j s16_2j + sc_2j+1 s16_2j+1, each code's -32 */
         u->d = half_at(blk + offsetof(block_q6_K, d));
         u->e = 32.0f * u->d;
@@ -620,26 +646,18 @@ ALWAYS_INLINE void unpack_k(const uint8_t *blk, const enum k_kind kind, k_unpack
     const int five = kind == K_Q5;
     const size_t at_scales = five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales);
     const size_t at_qs = five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
-    __m256i qh = five ? load32(blk + offsetof(block_q5_K, qh)) : _mm256_setzero_si256();
+    __m256i scm = k_scales16(blk + at_scales);
+    __m512i qh = five ? _mm512_broadcast_i64x4(load32(blk + offsetof(block_q5_K, qh))) : _mm512_setzero_si512();
 #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) k_chunk_codes(blk + at_qs + 32 * c, five, &qh, &u->q[2 * c], &u->q[2 * c + 1]);
-    uint64_t sc, m;
-    k_scales8(blk + at_scales, &sc, &m);
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; j++) u->mul[j] = _mm256_set1_epi16((short)(sc >> 8 * j & 0xff));
-    __m128i m8 = _mm_cvtsi64_si128((long long)m);
-    u->off = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m_j twice: lane j = m_j (sum of sub-block j) */
+    for (int c = 0; c < 4; c++) u->q[c] = k_nibble_pair(blk + at_qs, five, qh, c), u->mul[c] = k_scale_pair(scm, c);
+    u->off = k_min_pairs(scm);
     u->d = half_at(blk + offsetof(block_q4_K, d));
     u->e = half_at(blk + offsetof(block_q4_K, dmin));
 }
 
 /* Activation rows per tile: each keeps a float accumulator in a register
- * beside the unpacked super-block (32 vector registers with AVX-512, 16 without) */
-#if VW == 16
+ * beside the unpacked super-block (32 vector registers with AVX-512) */
 enum { K_TILE = 8 };
-#else
-enum { K_TILE = 4 };
-#endif
 
 /* r[n] = weight row `row` (nsb super-blocks of sb_bytes) . x's row t + n, n < NT */
 ALWAYS_INLINE void tile_k(float *r, const uint8_t *row, size_t sb_bytes, const enum k_kind kind, const q8_act *x,
@@ -658,34 +676,15 @@ ALWAYS_INLINE void tile_k(float *r, const uint8_t *row, size_t sb_bytes, const e
         k_unpacked u;
         unpack_k(row + (size_t)i * sb_bytes, kind, &u);
         const __m256 d = _mm256_set1_ps(u.d), e = _mm256_set1_ps(u.e);
-#if VW == 16
-        /* blocks 2c and 2c + 1 side by side: half the instructions (Zen 4
-         * runs a 512-bit multiply as two 256-bit ones, so it is the
-         * instruction stream that shrinks) */
-        __m512i q2[4], mul2[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            q2[c] = _mm512_inserti64x4(_mm512_castsi256_si512(u.q[2 * c]), u.q[2 * c + 1], 1);
-            mul2[c] = _mm512_inserti64x4(_mm512_castsi256_si512(u.mul[2 * c]), u.mul[2 * c + 1], 1);
-        }
-#endif
 #pragma GCC unroll 8
         for (int n = 0; n < NT; n++) {
-#if VW == 16
             __m512i s2 = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++)
-                s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_maddubs_epi16(q2[c], _mm512_loadu_si512(
-                                                                                           xq[n] + i * QK_K + 64 * c)),
-                                                            mul2[c]));
+                s2 = _mm512_add_epi32(
+                    s2, _mm512_madd_epi16(_mm512_maddubs_epi16(u.q[c], _mm512_loadu_si512(xq[n] + i * QK_K + 64 * c)),
+                                          u.mul[c]));
             __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(s2), _mm512_extracti64x4_epi64(s2, 1));
-#else
-            __m256i s = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++)
-                s = _mm256_add_epi32(
-                    s, _mm256_madd_epi16(_mm256_maddubs_epi16(u.q[j], load32(xq[n] + i * QK_K + 32 * j)), u.mul[j]));
-#endif
             __m256i o = _mm256_madd_epi16(u.off, load32(xs16[n] + i * 16));
             __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d, _mm256_mul_ps(_mm256_cvtepi32_ps(o), e));
             acc[n] = _mm256_fmadd_ps(v, _mm256_set1_ps(xd[n][i * 8]), acc[n]); /* x's one scale for the 256 */
@@ -727,6 +726,7 @@ GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA)) {
 GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA)) {
     gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q6);
 }
+#endif /* VW == 16 */
 
 /* ------------------------------------------ rows to F32 (prefill) -- */
 /* Dequantizing for sgemm, as the definition does it, bit for bit: each

@@ -470,13 +470,21 @@ extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
 /* BF16 has no vector code: the scalar set's stream runs */
 static const stream_fn STREAM[KERNEL_TYPES] = {[GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16};
-GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA)); /* dots_isa.c: the K-quants' prefill */
+/* The K-quants' prefill runs an integer GEMM (dots_isa.c) with AVX-512
+ * only: with 256-bit registers it measured slower than converting their
+ * rows for sgemm (110M Q4_K_M pp512, one thread: 447-473 against 520-544
+ * tok/s), so the AVX2 set converts them. */
+#if VW == 16
+GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
+#endif
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8,
+#if VW == 16
     [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),
     [GGML_TYPE_Q6_K] = CAT(gemm_q6_K_, KERNEL_ISA),
+#endif
 };
 
 const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {

@@ -118,8 +118,9 @@ MUTATIONS = [
     ("q6_k_block_sum_lane", "src/dots_isa.c", "_mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7]))",
      "_mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), p[6])"),
     ("k_gemm_q6_offset", "src/dots_isa.c", "u->e = 32.0f * u->d;", "u->e = 31.0f * u->d;"),
-    ("k_gemm_min_pairs", "src/dots_isa.c", "_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));",
-     "_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, _mm_setzero_si128()));"),
+    ("k_min_pairs", "src/dots_isa.c", "_mm256_setr_epi16(8, 8, 9, 9, 10, 10,", "_mm256_setr_epi16(8, 9, 9, 9, 10, 10,"),
+    ("k_nibble_pair_fifth_bit", "src/dots_isa.c", "_mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);",
+     "_mm256_set1_epi8((char)(1 << (2 * c))), 1);"),
     ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
      "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]
