@@ -10,10 +10,11 @@
 #      bound, tg tok/s and % of the bandwidth bound, peak RSS,
 #   4. the byte-level BPE tokenizer's load time and encoding speed
 #      (scripts/bench_tokenizer.py).
-# Models named NAME-f16, NAME-q8_0, NAME-q4_0 are NAME's F32 file converted by
-# `tinyllm quantize` (weights are used as stored: every format is a row);
-# NAME-Q4_K_M, NAME-Q5_K_M, NAME-Q6_K (upper case: llama.cpp's presets) are
-# written by ../shared/peers/llama.cpp/llama-quantize, as users get them
+# Models named NAME-format in lower case (NAME-f16, NAME-q8_0, NAME-q4_0,
+# any format `tinyllm quantize` writes) are NAME's F32 file converted by it
+# (weights are used as stored: every format is a row); NAME-PRESET in upper
+# case (NAME-Q4_K_M, NAME-Q3_K_S, NAME-Q2_K, ...: any of llama.cpp's presets)
+# are written by ../shared/peers/llama.cpp/llama-quantize, as users get them
 # (rows skipped when the peer is absent).
 # When ../shared/peers/llama.cpp/llama-bench is there, it benchmarks the same
 # files in the same run and the table gets a "vs llama.cpp" ratio per row.
@@ -43,8 +44,10 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), OpenBLAS
 results=()
 for name in $MODELS; do
   model=$out/$name.gguf
-  base=${name%-f16} base=${base%-q8_0} base=${base%-q4_0}
-  base=${base%-Q4_K_M} base=${base%-Q5_K_M} base=${base%-Q6_K}
+  base=$name # a synthetic shape, or SHAPE-FORMAT: any tinyllm quantize format or llama-quantize preset
+  for shape in gpt2-small llama-1.1b llama-110m llama-15m llama-42m; do
+    case $name in "$shape"-*) base=$shape ;; esac
+  done
   preset=${name#"$base"-}
   if [ ! -f "$model" ]; then
     [ -f "$out/$base.gguf" ] || "$PY" tools/make_synthetic.py "$out/$base.gguf" --preset "$base"

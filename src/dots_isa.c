@@ -621,7 +621,7 @@ static float dot_q3_K(const void *row, const q8_act *x, int t) {
  * dx (d sum(codes) - e sum(offsets)), with d, e its two float factors:
  * the same integer sums as the format's definition, scaled once. */
 
-enum k_kind { K_Q4, K_Q5, K_Q6 };
+enum k_kind { K_Q2, K_Q3, K_Q4, K_Q5, K_Q6 };
 
 typedef struct {
     __m512i q[4];   /* codes meeting x's bytes 64c .. 64c + 63 (two activation blocks) */
@@ -630,7 +630,44 @@ typedef struct {
     float d, e;
 } k_unpacked;
 
+/* Q2_K / Q3_K: the 2-bit codes of activation blocks 2c, 2c + 1 (bits 2k,
+ * 2k + 2 of the 32 bytes of half c / 2, k = 2 (c % 2)): the bytes in both
+ * halves, shifted per half */
+ALWAYS_INLINE __m512i low2_pair(const uint8_t *qs, int c) {
+    const int k = 2 * (c % 2);
+    __m512i v = _mm512_broadcast_i64x4(load32(qs + 32 * (c / 2)));
+    __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * k)), _mm256_set1_epi16((short)(2 * k + 2)), 1);
+    return _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(3));
+}
+
 ALWAYS_INLINE void unpack_k(const uint8_t *blk, const enum k_kind kind, k_unpacked *u) {
+    if (kind == K_Q2) { /* d (sc & 15) q - dmin (sc >> 4), q 0..3, per sub-block of 16 */
+        __m128i packed = _mm_loadu_si128((const __m128i *)(blk + offsetof(block_q2_K, scales)));
+        __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(15)));
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) u->q[c] = low2_pair(blk + offsetof(block_q2_K, qs), c), u->mul[c] = q6_scale_pair(sc16, c / 2, c % 2);
+        u->off = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15))); /* the mins */
+        u->d = half_at(blk + offsetof(block_q2_K, d));
+        u->e = half_at(blk + offsetof(block_q2_K, dmin));
+        return;
+    }
+    if (kind == K_Q3) { /* d sc (q - 4), q = low 2 bits + 4 (hmask bit): 0..7 */
+        int8_t sc[16];
+        q3_K_scales(blk + offsetof(block_q3_K, scales), sc);
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m512i hm = _mm512_broadcast_i64x4(load32(blk + offsetof(block_q3_K, hmask)));
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* activation blocks 2c, 2c + 1: hmask bits 2c, 2c + 1 */
+            __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * c)), _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+            __m512i q = low2_pair(blk + offsetof(block_q3_K, qs), c);
+            u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(4));
+            u->mul[c] = q6_scale_pair(sc16, c / 2, c % 2);
+        }
+        u->off = sc16; /* each code's -4 */
+        u->d = half_at(blk + offsetof(block_q3_K, d));
+        u->e = 4.0f * u->d;
+        return;
+    }
     if (kind == K_Q6) {
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(block_q6_K, scales))));
 #pragma GCC unroll 2
@@ -653,6 +690,14 @@ ALWAYS_INLINE void unpack_k(const uint8_t *blk, const enum k_kind kind, k_unpack
     u->off = k_min_pairs(scm);
     u->d = half_at(blk + offsetof(block_q4_K, d));
     u->e = half_at(blk + offsetof(block_q4_K, dmin));
+}
+
+ALWAYS_INLINE size_t k_block_bytes(const enum k_kind kind) {
+    return kind == K_Q2   ? sizeof(block_q2_K)
+           : kind == K_Q3 ? sizeof(block_q3_K)
+           : kind == K_Q4 ? sizeof(block_q4_K)
+           : kind == K_Q5 ? sizeof(block_q5_K)
+                          : sizeof(block_q6_K);
 }
 
 /* Activation rows per tile: each keeps a float accumulator in a register
@@ -698,7 +743,7 @@ ALWAYS_INLINE void tile_k(float *r, const uint8_t *row, size_t sb_bytes, const e
  * activation rows, a tile at a time */
 ALWAYS_INLINE void gemm_k(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
                           int o0, int o1, const enum k_kind kind) {
-    const size_t sb_bytes = kind == K_Q6 ? sizeof(block_q6_K) : kind == K_Q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t sb_bytes = k_block_bytes(kind);
     int nsb = x->C / QK_K;
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * nsb * sb_bytes;
@@ -717,6 +762,12 @@ ALWAYS_INLINE void gemm_k(float *out, const q8_act *x, const void *w, const floa
     }
 }
 
+GEMM_Q8_FN(CAT(gemm_q2_K_, KERNEL_ISA)) {
+    gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q2);
+}
+GEMM_Q8_FN(CAT(gemm_q3_K_, KERNEL_ISA)) {
+    gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q3);
+}
 GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA)) {
     gemm_k(out, x, w, bias, t0, t1, OC, o0, o1, K_Q4);
 }

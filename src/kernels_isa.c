@@ -475,6 +475,8 @@ static const stream_fn STREAM[KERNEL_TYPES] = {[GGML_TYPE_F32] = stream_f32, [GG
  * rows for sgemm (110M Q4_K_M pp512, one thread: 447-473 against 520-544
  * tok/s), so the AVX2 set converts them. */
 #if VW == 16
+GEMM_Q8_FN(CAT(gemm_q2_K_, KERNEL_ISA));
+GEMM_Q8_FN(CAT(gemm_q3_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q4_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
@@ -482,6 +484,7 @@ GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8,
 #if VW == 16
+    [GGML_TYPE_Q2_K] = CAT(gemm_q2_K_, KERNEL_ISA), [GGML_TYPE_Q3_K] = CAT(gemm_q3_K_, KERNEL_ISA),
     [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),
     [GGML_TYPE_Q6_K] = CAT(gemm_q6_K_, KERNEL_ISA),
 #endif

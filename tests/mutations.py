@@ -121,6 +121,8 @@ MUTATIONS = [
     ("k_min_pairs", "src/dots_isa.c", "_mm256_setr_epi16(8, 8, 9, 9, 10, 10,", "_mm256_setr_epi16(8, 9, 9, 9, 10, 10,"),
     ("k_nibble_pair_fifth_bit", "src/dots_isa.c", "_mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);",
      "_mm256_set1_epi8((char)(1 << (2 * c))), 1);"),
+    ("q3_k_gemm_high_bit", "src/dots_isa.c", "u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(4));",
+     "u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(2));"),
     ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
      "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]
