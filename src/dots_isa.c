@@ -289,12 +289,6 @@ ALWAYS_INLINE void k_chunk_codes(const uint8_t *qs, const int five, __m256i *qh,
     }
 }
 
-/* Q4_K, Q5_K: 8 sub-blocks of 32, each one activation block: chunk c's
- * bytes hold sub-block 2c (low nibbles) and 2c + 1 (high); Q5_K adds bit
- * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
- * The 8 sub-block sums meet their 8 scale factors d sc_k dx in one
- * vector, the mins dmin m_k dx sum(x)_k in another (dx: x's one scale
- * for the 256 values, q8_act.group). */
 #if VW == 16
 /* The 8 scales and 8 mins of a Q4_K / Q5_K block (k_scales8's layout) as
  * 16 int16: [sc0 .. sc7, m0 .. m7], by byte shuffles instead of scalar
@@ -373,8 +367,15 @@ ALWAYS_INLINE float dot_k_nibbles_512(const void *row, const q8_act *x, int t, c
     }
     return _mm512_reduce_add_ps(acc) - hsum8(accm);
 }
-#endif
-
+static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 0); }
+static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 1); }
+#else
+/* Q4_K, Q5_K with AVX2: 8 sub-blocks of 32, each one activation block: chunk c's
+ * bytes hold sub-block 2c (low nibbles) and 2c + 1 (high); Q5_K adds bit
+ * 2c / 2c + 1 of qh[l] as 16. Codes 0..31 (pairs at most 2 * 31 * 127).
+ * The 8 sub-block sums meet their 8 scale factors d sc_k dx in one
+ * vector, the mins dmin m_k dx sum(x)_k in another (dx: x's one scale
+ * for the 256 values, q8_act.group). */
 ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const int five) {
     act_row a = act_at(x, t);
     const size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
@@ -406,10 +407,6 @@ ALWAYS_INLINE float dot_k_nibbles(const void *row, const q8_act *x, int t, const
     return hsum8(_mm256_sub_ps(acc, accm));
 }
 
-#if VW == 16
-static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 0); }
-static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles_512(row, x, t, 1); }
-#else
 static float dot_q4_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 0); }
 static float dot_q5_K(const void *row, const q8_act *x, int t) { return dot_k_nibbles(row, x, t, 1); }
 #endif
