@@ -312,6 +312,15 @@ TINYLLM_API const float *tinyllm_context_logits(const tinyllm_context *ctx);
 /* With logits_all: logits of token i of the last prefill (0 <= i < n). */
 TINYLLM_API const float *tinyllm_context_logits_at(const tinyllm_context *ctx, int i);
 
+/* The memory a decode step must read, read once as fast as the machine
+ * allows, for a decode's bandwidth bound (tinyllm bench): every weight
+ * matrix a decode reads, where the engine holds it (the file's mapping or
+ * the copy made at load), each split across the context's threads as a
+ * product splits it, with plain wide loads and no arithmetic. *bytes = the
+ * bytes read. The caller times the call: a decode's tokens/s x bytes per
+ * token over bytes/seconds is the fraction of the bound it reached. */
+TINYLLM_API tinyllm_status tinyllm_context_read_weights(tinyllm_context *ctx, uint64_t *bytes, tinyllm_error *err);
+
 /* ----------------------------------------------------------------- taps -- */
 
 /* Named tap points: the forward pass hands each intermediate tensor to a

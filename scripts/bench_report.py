@@ -10,14 +10,14 @@ uses instead OpenBLAS's own measured rate on the model's layer shapes at
 M = 512 (what sgemm itself reaches on exactly these products). Rows whose
 weights are Q8_0/Q4_0 (under 2 bytes per weight) multiply in integers, not
 with sgemm, so neither bound applies to them ("-").
-Bandwidth bound (tg): the rate at which the bench itself read the model's
-file with the same threads (`file_read` in its JSON: the mapped file read
-from wherever it sits, the caches included when it fits them, as the weights
-are in a decode loop; bench_limits' DRAM figure for results without it) /
-bytes read per generated token: every weight matrix once, at the bytes per weight
-the engine holds them in (from the bench's weight_bytes: 4 for F32, 2 for
-F16, 34/32 for Q8_0, 18/32 for Q4_0), plus the KV cache (on average half of
-the generated length). The RSS budget uses the same weights in memory.
+Bandwidth bound (tg): the share of the rate at which the same threads read
+the weights a decode reads, where the engine holds them (the file's mapping
+or the copy made at load), just before and after each repetition
+(`of_read_rate` in the bench's JSON: tok/s x bytes read per token, every
+weight matrix once plus the KV cache, over that rate, median over the
+repetitions; paired in time because this host's bandwidth moves by a third
+within minutes). For results without it, bench_limits' DRAM figure /
+bytes read per generated token.
 When NAME.llama.json (llama-bench -o json on the same file, same run) lies
 beside a result NAME.json, the pp512 and tg128 columns get the ratio
 tinyllm / llama.cpp at the same thread count.
@@ -73,7 +73,7 @@ def shape_rate(r, lim):
 def best_rounds(paths):
     """One tinyllm result and its llama.cpp tok/s by (threads, test) from
     the rounds in `paths`: the best speed of each, the highest RSS, the
-    lowest start-up, the fastest read of the file."""
+    lowest start-up."""
     r, peer = None, {}
     for path in paths:
         x = json.load(open(path))
@@ -82,12 +82,6 @@ def best_rounds(paths):
         else:
             r["peak_rss_mib"] = max(r["peak_rss_mib"], x["peak_rss_mib"])
             r["first_token_ms"] = min(r["first_token_ms"], x["first_token_ms"])
-            reads = {f["threads"]: f for f in r.setdefault("file_read", [])}
-            for f in x.get("file_read", []):  # the fastest read of the file seen in any round: the bound
-                if f["threads"] not in reads:
-                    r["file_read"].append(f)
-                elif f["gb_s"] > reads[f["threads"]]["gb_s"]:
-                    reads[f["threads"]]["gb_s"] = f["gb_s"]
             best = {(y["threads"], y["test"]): y for y in r["results"]}
             for y in x["results"]:
                 key = (y["threads"], y["test"])
@@ -152,10 +146,12 @@ def main():
             tg = tests.get("tg128")
             if tg:
                 n = tg["n_tokens"]
-                bytes_tok = bytes_per_weight * (lp + cls) + 2 * r["n_layer"] * kv_dim * 4 * (n - 1) / 2
-                read = {f["threads"]: f["gb_s"] for f in r.get("file_read", [])}
-                bound = read.get(thr, lim["read_gb_s"]) * 1e9 / bytes_tok
-                row += [f"{tg['tok_s']:.1f}", vs(thr, "tg128", tg["tok_s"]), f"{100 * tg['tok_s'] / bound:.0f}%"]
+                if "of_read_rate" in tg:  # the best round's own pairing (best_rounds keeps its row whole)
+                    share = tg["of_read_rate"]
+                else:
+                    bytes_tok = bytes_per_weight * (lp + cls) + 2 * r["n_layer"] * kv_dim * 4 * (n + 1) / 2
+                    share = tg["tok_s"] * bytes_tok / (lim["read_gb_s"] * 1e9)
+                row += [f"{tg['tok_s']:.1f}", vs(thr, "tg128", tg["tok_s"]), f"{100 * share:.0f}%"]
             else:
                 row += ["-", "-", "-"]
             kv_mib = 2 * r["n_layer"] * kv_dim * 4 * 512 / 2**20

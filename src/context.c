@@ -3,6 +3,7 @@
 #include "context.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <string.h>
@@ -198,6 +199,46 @@ tinyllm_status tinyllm_context_set_experiments(tinyllm_context *ctx, const tinyl
 
 int tinyllm_context_n_ctx(const tinyllm_context *ctx) { return ctx ? ctx->n_ctx : 0; }
 int tinyllm_context_n_past(const tinyllm_context *ctx) { return ctx ? ctx->n_past : 0; }
+
+/* One thread's share of tinyllm_context_read_weights */
+typedef struct {
+    const kernel_ops *k;
+    int ith, nth;
+    uint64_t folded, bytes;
+} weight_read;
+
+/* Part ith of nth of a matrix's bytes (cache lines apart), as a decode
+ * product gives each thread its part of the rows */
+static void read_share(void *user, const void *data, size_t bytes) {
+    weight_read *r = user;
+    size_t lo = bytes / 64 * (size_t)r->ith / (size_t)r->nth * 64;
+    size_t hi = r->ith + 1 == r->nth ? bytes : bytes / 64 * (size_t)(r->ith + 1) / (size_t)r->nth * 64;
+    r->folded ^= r->k->read_bytes((const char *)data + lo, hi - lo);
+    r->bytes += bytes;
+}
+
+typedef struct {
+    const tinyllm_context *ctx;
+    _Atomic uint64_t folded; /* every thread's XOR: the loads have a use */
+    uint64_t bytes;
+} weights_read_job;
+
+static void read_part(void *arg, int ith, int nth) {
+    weights_read_job *j = arg;
+    weight_read r = {j->ctx->model->kern, ith, nth, 0, 0};
+    model_decode_matrices(j->ctx->model, read_share, &r);
+    atomic_fetch_xor(&j->folded, r.folded);
+    if (ith == 0) j->bytes = r.bytes;
+}
+
+tinyllm_status tinyllm_context_read_weights(tinyllm_context *ctx, uint64_t *bytes, tinyllm_error *err) {
+    if (!ctx || !bytes)
+        return set_error(err, TINYLLM_ERR_ARG, "context_read_weights: %s is NULL", ctx ? "bytes" : "context");
+    weights_read_job j = {ctx, 0, 0};
+    thread_pool_run(ctx->pool, read_part, &j, thread_pool_size(ctx->pool));
+    *bytes = j.bytes;
+    return TINYLLM_OK;
+}
 
 tinyllm_status tinyllm_context_rewind(tinyllm_context *ctx, int n_keep, tinyllm_error *err) {
     if (!ctx) return set_error(err, TINYLLM_ERR_ARG, "context_rewind: context is NULL");

@@ -71,6 +71,11 @@ typedef struct kernel_ops {
     void (*dots)(float *out, const float *q, const float *rows, int row_stride, float scale, int L, int C);
     /* out (C) = sum over j < L of p[j] * rows[j] (rows as above: the values) */
     void (*weighted_sum)(float *out, const float *p, const float *rows, int row_stride, int L, int C);
+    /* the n bytes at p (any address) folded by XOR: its n / 8 64-bit words
+     * (native order) and then its last n % 8 bytes, each one. Memory read as
+     * fast as this set's loads go, for decode's bandwidth bound
+     * (tinyllm_context_read_weights). */
+    uint64_t (*read_bytes)(const void *p, size_t n);
 } kernel_ops;
 
 /* The kernel set for this CPU: the widest it supports, or the one named by

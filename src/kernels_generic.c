@@ -182,6 +182,27 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
     }
 }
 
+/* ---------------------------------------------------- memory reads -- */
+
+/* The bytes folded 8 at a time into eight independent words: loads only,
+ * as many in flight as the core allows */
+static uint64_t read_bytes(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t s[8] = {0}, w;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) {
+            memcpy(&w, b + i + 8 * k, sizeof w);
+            s[k] ^= w;
+        }
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, b + i, sizeof w);
+        s[0] ^= w;
+    }
+    for (; i < n; i++) s[0] ^= b[i];
+    return s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
+}
+
 static const stream_fn STREAM[KERNEL_TYPES] = {
     [GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16, [GGML_TYPE_BF16] = stream_bf16,
 };
@@ -203,4 +224,5 @@ const kernel_ops kernel_ops_scalar = {
     .softmax = softmax,
     .dots = dots,
     .weighted_sum = weighted_sum,
+    .read_bytes = read_bytes,
 };

@@ -434,6 +434,23 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     return TINYLLM_OK;
 }
 
+void model_decode_matrices(const tinyllm_model *m, void (*fn)(void *user, const void *data, size_t bytes),
+                           void *user) {
+    const tinyllm_model_info *h = &m->info;
+    size_t d = (size_t)h->n_embd, kv = (size_t)m->kv_dim, ff = (size_t)h->n_ff;
+    for (int l = 0; l < h->n_layer; l++) {
+        const layer_weights *w = &m->layers[l];
+        const struct {
+            matrix w;
+            size_t n; /* values */
+        } used[] = {{w->wq, d * d},    {w->wk, kv * d},     {w->wv, kv * d},     {w->wo, d * d},
+                    {w->w_up, ff * d}, {w->w_gate, ff * d}, {w->w_down, d * ff}};
+        for (size_t i = 0; i < COUNT(used); i++)
+            if (used[i].w.data) fn(user, used[i].w.data, weight_bytes(used[i].w.type, used[i].n));
+    }
+    fn(user, m->output.data, weight_bytes(m->output.type, (size_t)h->n_vocab * d));
+}
+
 /* Two passes: count the floats to convert, then allocate once and bind. */
 static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     const model_family *f = m->family;

@@ -81,6 +81,13 @@ struct tinyllm_model {
     tokenizer *tok;
 };
 
+/* The weight matrices a decode step reads in full, each once, in forward
+ * order, as the model holds them (in the mapping, repacked or expanded):
+ * fn(user, data, bytes) for each. The token embedding is one only as the
+ * classifier (a decode reads one row of it). */
+void model_decode_matrices(const tinyllm_model *m, void (*fn)(void *user, const void *data, size_t bytes),
+                           void *user);
+
 /* Loads a model from a GGUF image in memory that outlives the model (the
  * fuzzer's entry point; `name` is used in messages). */
 tinyllm_status model_load_buffer(const uint8_t *buf, size_t size, const char *name,

@@ -232,9 +232,11 @@ def info_takes_m_and_says_what_it_counts_bench_names_its_threads():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert all(row["threads"] >= 1 for row in out["results"]), r.stdout
-    # the decode bound: the model file read with each thread count the bench ran
-    assert [f["threads"] for f in out["file_read"]] == [1, 2] and all(f["gb_s"] > 0.1 for f in out["file_read"]), \
-        out["file_read"]
+    # the decode bound: the weights read around each tg repetition with its threads, and the share of it reached
+    tg = [row for row in out["results"] if row["test"].startswith("tg")]
+    assert [row["threads"] for row in tg] == [1, 2] and all(row["read_gb_s"] > 0.1 for row in tg), tg
+    assert all(0 < row["of_read_rate"] < 10 for row in tg), tg
+    assert all("read_gb_s" not in row for row in out["results"] if row["test"].startswith("pp")), out["results"]
 
 
 @test

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 
 from harness import BUILD, ROOT, Suite
-from fixtures import gpt2_learned, llama_gqa, run, sanitizer_preload
+from fixtures import gpt2_learned, llama_gqa, quantized, run, sanitizer_preload
 import reference
 import tinyllm as tl
 from tolerance import assert_within, logits_and_spread
@@ -130,6 +130,38 @@ def a_context_outlives_a_closed_model():
             raise AssertionError("a closed context or sampler was used")
         except ValueError as e:
             assert "closed" in str(e), e
+
+
+# the weight matrices a decode step reads in full (the classifier: output,
+# or the token embedding when there is none)
+DECODE_READ = ("attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_up", "ffn_gate", "ffn_down")
+
+
+@test
+def reading_the_weights_reads_what_a_decode_reads():
+    """tinyllm_context_read_weights (bench's decode bound) reads every
+    matrix a decode reads, once, in the bytes the engine holds it in: the
+    tensor table's bytes, F32 sizes where expanded; F32, the Q4_0 matrices
+    repacked in 8-row groups, a fused q|k|v (gpt2), tied and untied
+    classifiers; the same bytes on 1 and 3 threads."""
+    for path in (llama_gqa(), gpt2_learned(), quantized("llama", "q4_0"), quantized("gpt2_odd_vocab", "q8_0")):
+        with tl.Model(path) as m:
+            lib, tensors = m.lib, m.tensors()
+            classifier = "output.weight" if "output.weight" in tensors else "token_embd.weight"
+            want = 0
+            for name, (_, in_use, shape) in tensors.items():
+                if name == classifier or name.split(".")[-2] in DECODE_READ and name.endswith(".weight"):
+                    t = tl.TensorInfo()
+                    i = list(tensors).index(name)
+                    assert lib.tinyllm_model_tensor(m.h, i, tl.C.byref(t), None) == 0
+                    want += int(np.prod(shape)) * 4 if in_use == "F32 (expanded)" else t.n_bytes
+            for threads in (1, 3):
+                with tl.Context(m, n_threads=threads) as c:
+                    got, err = tl.C.c_uint64(), tl.Error()
+                    assert lib.tinyllm_context_read_weights(c.h, tl.C.byref(got), tl.C.byref(err)) == 0, err.message
+                    assert got.value == want, (path, threads, got.value, want)
+    err = tl.Error()
+    assert lib.tinyllm_context_read_weights(None, None, tl.C.byref(err)) == 6 and b"context" in err.message
 
 
 def _raises(call, exc, *words):

@@ -137,6 +137,7 @@ def _bind(lib):
         "tinyllm_context_decode": (C.c_int, [P, C.c_int, E]),
         "tinyllm_context_logits": (C.POINTER(C.c_float), [P]),
         "tinyllm_context_logits_at": (C.POINTER(C.c_float), [P, C.c_int]),
+        "tinyllm_context_read_weights": (C.c_int, [P, C.POINTER(C.c_uint64), E]),
         "tinyllm_context_set_tap": (C.c_int, [P, TAP_FN, P, E]),
         "tinyllm_context_set_hook": (C.c_int, [P, TAP_FN, P, E]),
         "tinyllm_context_ablate_head": (C.c_int, [P, C.c_int, C.c_int, C.c_int, E]),

@@ -487,6 +487,27 @@ static void test_softmax(const kernel_ops *k) {
     report_isa(k->name, "softmax", &ts);
 }
 
+/* read_bytes (decode's bandwidth bound) against the fold it defines, at
+ * every start alignment and lengths that end in each part of a set's loop:
+ * every word and tail byte must be read once, or the fold differs. */
+static void test_read_bytes(const kernel_ops *k) {
+    test_state ts = {0};
+    enum { N = 1000 };
+    uint8_t buf[N + 8];
+    for (int i = 0; i < N + 8; i++) buf[i] = (uint8_t)(randn() * 1000);
+    for (int at = 0; at < 8; at++)
+        for (int n = 0; n <= N - 8; n += 7) {
+            uint64_t want = 0, w;
+            int i = 0;
+            for (; i + 8 <= n; i += 8) memcpy(&w, buf + at + i, 8), want ^= w;
+            for (; i < n; i++) want ^= buf[at + i];
+            uint64_t got = k->read_bytes(buf + at, (size_t)n);
+            CHECK(&ts, got == want, "read_bytes(p + %d, %d) = %016llx, expected %016llx", at, n,
+                  (unsigned long long)got, (unsigned long long)want);
+        }
+    report_isa(k->name, "read_bytes", &ts);
+}
+
 /* attention_forward against a loop, with GQA and a non-zero pos0 (the
  * decode case: new tokens attend to cached ones). Bound, per output element
  * (first order in u): a score s_j is within Es_j = gamma(D + 2) |q| . |k_j| / sqrt(D)
@@ -742,6 +763,7 @@ void run_kernel_tests(void) {
         test_matmul_T(k, STREAM_MAX_ROWS + 5);
         test_activations(k);
         test_softmax(k);
+        test_read_bytes(k);
         test_attention_T(k, 4);
         test_attention_T(k, 1);
     }

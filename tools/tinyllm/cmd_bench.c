@@ -12,12 +12,15 @@
 #include "args.h"
 #include "common.h"
 #include "json.h"
-#include "readrate.h"
 
 typedef struct {
     const char *test; /* "pp512", "tg128" */
     int n_tokens, threads;
     double median, min, max; /* tok/s */
+    /* tg only: the weights' read rate around each repetition (median,
+     * GB/s), and the median of each repetition's share of it: its tok/s x
+     * bytes read per token / the mean of the reads just before and after */
+    double read_gb_s, of_read;
 } bench_row;
 
 static int cmp_double(const void *a, const void *b) {
@@ -25,11 +28,46 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Times one setting: pp runs prefill of n tokens, tg runs n single decodes,
- * both from an empty cache. Returns -1 on an engine error (reported). */
-static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg, int reps, bench_row *row) {
-    double *rate = malloc((size_t)(reps + 1) * sizeof *rate);
+/* the median of v (n > 0), sorting it */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* A read of the weights lasts at least this many bytes (several passes
+ * over a small model), so waking the threads costs little beside it */
+#define READ_MIN_BYTES ((uint64_t)256 << 20)
+
+/* The rate (GB/s) at which the context's threads read the weights a decode
+ * reads (tinyllm_context_read_weights), now; *pass = the bytes of one pass.
+ * -1 on an engine error (reported). */
+static double read_rate(tinyllm_context *ctx, uint64_t *pass) {
     tinyllm_error err = {0};
+    uint64_t total = 0;
+    double t0 = now_seconds();
+    do {
+        if (tinyllm_context_read_weights(ctx, pass, &err)) {
+            report("bench", &err);
+            return -1;
+        }
+        total += *pass;
+    } while (*pass && total < READ_MIN_BYTES);
+    double dt = now_seconds() - t0;
+    return dt > 0 ? total / dt / 1e9 : -1;
+}
+
+/* Times one setting: pp runs prefill of n tokens, tg runs n single decodes,
+ * both from an empty cache. A tg repetition is paired with reads of the
+ * weights just before and after it: this host's bandwidth moves by a third
+ * within minutes, so a bound measured at another moment says little.
+ * kv_pos_bytes: the KV cache's bytes per position (a decode at position p
+ * reads p + 1 of them). Returns -1 on an engine error (reported). */
+static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg, int reps, uint64_t kv_pos_bytes,
+                       bench_row *row) {
+    double *rate = malloc((size_t)(3 * reps + 1) * sizeof *rate), *reads = rate + reps, *shares = reads + reps;
+    tinyllm_error err = {0};
+    uint64_t pass = 0;
+    double before = 0;
     if (!rate) return -1;
     for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
         tinyllm_context_rewind(ctx, 0, NULL);
@@ -45,12 +83,23 @@ static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg
             free(rate);
             return -1;
         }
-        if (r >= 0) rate[r] = n / dt;
+        double after = is_tg ? read_rate(ctx, &pass) : 0;
+        if (after < 0) {
+            free(rate);
+            return -1;
+        }
+        if (r >= 0) {
+            rate[r] = n / dt;
+            reads[r] = 0.5 * (before + after);
+            double bytes_per_token = (double)pass + (double)kv_pos_bytes * (n + 1) / 2.0;
+            shares[r] = rate[r] * bytes_per_token / (reads[r] * 1e9);
+        }
+        before = after;
     }
-    qsort(rate, (size_t)reps, sizeof *rate, cmp_double);
-    row->median = reps % 2 ? rate[reps / 2] : 0.5 * (rate[reps / 2 - 1] + rate[reps / 2]);
+    row->median = median(rate, reps);
     row->min = rate[0];
     row->max = rate[reps - 1];
+    if (is_tg) row->read_gb_s = median(reads, reps), row->of_read = median(shares, reps);
     free(rate);
     return 0;
 }
@@ -79,9 +128,6 @@ typedef struct {
     int expand_f32, reps, n_rows;
     double load_ms, first_token_ms, rss_mib;
     const bench_row *rows;
-    int read_threads[MAX_LIST]; /* the decode bound: the model file read at read_gb_s with that many threads */
-    double read_gb_s[MAX_LIST];
-    int n_read;
 } bench_report;
 
 static void print_json(const bench_report *r) {
@@ -110,14 +156,10 @@ static void print_json(const bench_report *r) {
         json_num(&w, "tok_s", "%.3f", r->rows[i].median);
         json_num(&w, "min", "%.3f", r->rows[i].min), json_num(&w, "max", "%.3f", r->rows[i].max);
         json_int(&w, "reps", r->reps);
-        json_close(&w);
-    }
-    json_close(&w);
-    json_open(&w, "file_read", '[');
-    for (int i = 0; i < r->n_read; i++) {
-        json_open(&w, NULL, '{');
-        json_int(&w, "threads", r->read_threads[i]);
-        json_num(&w, "gb_s", "%.3f", r->read_gb_s[i]);
+        if (r->rows[i].read_gb_s > 0) {
+            json_num(&w, "read_gb_s", "%.3f", r->rows[i].read_gb_s);
+            json_num(&w, "of_read_rate", "%.4f", r->rows[i].of_read);
+        }
         json_close(&w);
     }
     json_close(&w);
@@ -127,19 +169,23 @@ static void print_json(const bench_report *r) {
 
 static void print_markdown(const bench_report *r) {
     const tinyllm_model_info *info = &r->info;
-    printf("| model | size | params | threads | test | tok/s (median) | min .. max |\n");
-    printf("|---|---:|---:|---:|---|---:|---:|\n");
-    for (int i = 0; i < r->n_rows; i++)
-        printf("| %s %s | %.1f MiB | %.2f M | %d | %s | %.1f | %.1f .. %.1f |\n", info->architecture,
-               *info->name ? info->name : "", info->file_size / 1048576.0, info->n_params / 1e6, r->rows[i].threads,
-               r->rows[i].test, r->rows[i].median, r->rows[i].min, r->rows[i].max);
+    printf("| model | size | params | threads | test | tok/s (median) | min .. max | of the read rate |\n");
+    printf("|---|---:|---:|---:|---|---:|---:|---:|\n");
+    for (int i = 0; i < r->n_rows; i++) {
+        const bench_row *row = &r->rows[i];
+        char share[32] = "-";
+        if (row->read_gb_s > 0) snprintf(share, sizeof share, "%.0f%% of %.1f GB/s", 100 * row->of_read, row->read_gb_s);
+        printf("| %s %s | %.1f MiB | %.2f M | %d | %s | %.1f | %.1f .. %.1f | %s |\n", info->architecture,
+               *info->name ? info->name : "", info->file_size / 1048576.0, info->n_params / 1e6, row->threads,
+               row->test, row->median, row->min, row->max, share);
+    }
     printf("\nweights in memory %.1f MiB%s, load %.1f ms, load to first token %.1f ms, peak RSS %.1f MiB, %d "
            "repetitions after a warm-up; kernels %s, sgemm OpenBLAS %s\n",
            info->weight_bytes / 1048576.0, r->expand_f32 ? " (--expand-f32)" : "", r->load_ms, r->first_token_ms,
            r->rss_mib, r->reps, info->kernels, blas_core());
-    for (int i = 0; i < r->n_read; i++)
-        printf("%s%d thread(s) read the model file at %.1f GB/s%s", i ? ", " : "decode bound: ", r->read_threads[i],
-               r->read_gb_s[i], i + 1 == r->n_read ? "\n" : "");
+    if (r->n_rows && r->rows[r->n_rows - 1].read_gb_s > 0)
+        printf("of the read rate: a decode's tok/s x bytes it reads per token (weights, KV cache) over the rate at "
+               "which the same threads read those weights just before and after it (median)\n");
 }
 
 /* The settings asked for. */
@@ -184,7 +230,7 @@ static int run_plan(tinyllm_model *m, const tinyllm_model_info *info, const benc
             bench_row *row = &rows[*n_rows];
             snprintf(names[*n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
             *row = (bench_row){.test = names[*n_rows], .n_tokens = n, .threads = nth};
-            if (run_setting(ctx, tokens, n, is_tg, pl->reps, row))
+            if (run_setting(ctx, tokens, n, is_tg, pl->reps, tinyllm_model_kv_bytes(m, 1), row))
                 rc = EXIT_RUNTIME;
             else
                 (*n_rows)++;
@@ -238,15 +284,9 @@ static int bench(const command_spec *cmd, const common_flags *cf, const bench_pl
         rc = EXIT_RUNTIME;
     }
     if (!rc) rc = run_plan(m, &r.info, pl, tokens, max_tokens, rows, names, &r.n_rows, &r.first_token_ms);
-    struct rusage ru; /* the engine's peak, before the file is mapped a second time to be read */
+    struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r.rss_mib = ru.ru_maxrss / 1024.0;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    for (int i = 0; !rc && i < pl->threads.n; i++) { /* after the runs: nothing else is reading meanwhile */
-        int nth = pl->threads.v[i] ? pl->threads.v[i] : (int)(cores > 0 ? cores : 1);
-        double gbs = file_read_gb_s(cf->model, nth, 5);
-        if (gbs > 0) r.read_threads[r.n_read] = nth, r.read_gb_s[r.n_read++] = gbs;
-    }
     if (!rc) {
         r.rows = rows;
         if (!strcmp(format, "json"))
