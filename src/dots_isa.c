@@ -310,9 +310,8 @@ ALWAYS_INLINE __m256i k_scales16(const uint8_t *s) {
  * meets the 64 activations of both; Q5_K adds bit 2c / 2c + 1 of qh[l] (qh:
  * the 32 bytes in both halves) as 16. */
 ALWAYS_INLINE __m512i k_nibble_pair(const uint8_t *qs, const int five, __m512i qh, int c) {
-    const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     __m512i v = _mm512_broadcast_i64x4(load32(qs + 32 * c));
-    __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nibble_shift), _mm512_set1_epi8(15));
+    __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(15));
     if (five) {
         __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * c)), _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
         q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
@@ -323,9 +322,13 @@ ALWAYS_INLINE __m512i k_nibble_pair(const uint8_t *qs, const int five, __m512i q
 /* the int16 multipliers for k_nibble_pair's chunk c: scale 2c | 2c + 1 from
  * k_scales16's vector, placed by vpermw */
 ALWAYS_INLINE __m512i k_scale_pair(__m256i scm, int c) {
-    return _mm512_permutexvar_epi16(
-        _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1),
-        _mm512_castsi256_si512(scm));
+    __m512i b = _mm512_broadcast_i32x4(_mm256_castsi256_si128(scm));
+    const char l0 = (char)(4 * c), l1 = (char)(4 * c + 1), h0 = (char)(4 * c + 2), h1 = (char)(4 * c + 3);
+    __m512i idx = _mm512_set_epi8(h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0,
+                                  h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0, h1, h0,
+                                  l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0,
+                                  l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0, l1, l0);
+    return _mm512_shuffle_epi8(b, idx);
 }
 
 /* [m0 m0 m1 m1 .. m7 m7] from k_scales16's vector: against x's sums of 16,

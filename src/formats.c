@@ -15,9 +15,10 @@ static void f16_to_f32_values(float *dst, const void *src, long n) {
 
 static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 
-/* Q4_0 and Q8_0 run through the 8-row layouts into which load repacks their
- * matrices; the other block formats run as stored. */
+/* Q4_0, Q8_0 and Q4_K run through the 8-row layouts into which load
+ * repacks their matrices; the other block formats run as stored. */
 #define FLOAT PRODUCT_FLOAT
 #define DOTS PRODUCT_Q8_DOTS
 #define GEMM PRODUCT_Q8_GEMM
@@ -48,7 +49,7 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_Q3_K,   "Q3_K",   256, 110, 1,   DOTS,  decode_q3_K,   NULL,              NULL,
                      0,              NULL,           1,    NULL,            -1, GGML_TYPE_IQ4_NL},
     {GGML_TYPE_Q4_K,   "Q4_K",   256, 144, 1,   DOTS,  decode_q4_K,   NULL,              NULL,
-                     0,              NULL,           1,    quantize_q4_K,   14, GGML_TYPE_Q5_0},
+                     WEIGHT_Q4_K_X8, repack_q4_K_x8, 1,    quantize_q4_K,   14, GGML_TYPE_Q5_0},
     {GGML_TYPE_Q5_K,   "Q5_K",   256, 176, 1,   DOTS,  decode_q5_K,   NULL,              NULL,
                      0,              NULL,           1,    quantize_q5_K,   16, GGML_TYPE_Q5_1},
     {GGML_TYPE_Q6_K,   "Q6_K",   256, 210, 1,   DOTS,  decode_q6_K,   NULL,              NULL,
@@ -56,6 +57,8 @@ static const weight_format WEIGHT_FORMATS[] = {
     {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,  18,  1,   GEMM,  NULL,          NULL,              q4_0_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,  34,  1,   GEMM,  NULL,          NULL,              q8_0_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q4_K_X8,   "Q4_Kx8", 256, 148, 1,   GEMM,  NULL,          NULL,              q4_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
 };
 #undef FLOAT
@@ -156,3 +159,51 @@ static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
 
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 32); }
 
+
+/* Q4_K rows into WEIGHT_Q4_K_X8 (formats.h): per group of 8 rows and
+ * super-block, the rows' d and dmin, their scales and mins unpacked, and
+ * each chunk's bytes interleaved 4 at a time; rows past the last are zero
+ * (scales 0). */
+void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 256;
+    block_q4_K_x8 *out = (block_q4_K_x8 *)dst;
+    for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, out++) {
+            memset(out, 0, sizeof *out);
+            for (int r = 0; r < X8_ROWS && g * X8_ROWS + r < rows; r++) {
+                block_q4_K blk;
+                memcpy(&blk, src + ((g * X8_ROWS + r) * nb + b) * sizeof blk, sizeof blk);
+                out->d[r] = blk.d, out->dmin[r] = blk.dmin;
+                for (int k = 0; k < 8; k++) {
+                    int sc, m;
+                    k_scale_min(blk.scales, k, &sc, &m);
+                    out->sc[k][r] = (uint8_t)sc, out->mins[k][r] = (uint8_t)m;
+                }
+                for (int c = 0; c < 4; c++)
+                    for (int m = 0; m < 8; m++) memcpy(out->qs[c][m][r], blk.qs + 32 * c + 4 * m, 4);
+            }
+        }
+}
+
+/* Rows of WEIGHT_Q4_K_X8 as F32: each row's super-block put back as the
+ * Q4_K block it came from and decoded by the format's definition, so the
+ * values are the stored ones bit for bit. */
+static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 256;
+    const weight_format *q4_K = weight_format_of(GGML_TYPE_Q4_K);
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % X8_ROWS);
+        const block_q4_K_x8 *g = (const block_q4_K_x8 *)data + row / X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            block_q4_K blk;
+            uint8_t sc[8], m[8];
+            blk.d = g[b].d[r], blk.dmin = g[b].dmin[r];
+            for (int j = 0; j < 8; j++) sc[j] = g[b].sc[j][r], m[j] = g[b].mins[j][r];
+            k_pack_scales(blk.scales, sc, m);
+            for (int c = 0; c < 4; c++)
+                for (int v = 0; v < 8; v++) memcpy(blk.qs + 32 * c + 4 * v, g[b].qs[c][v][r], 4);
+            dequantize_blocks(q4_K->decode, q4_K->block, q4_K->block_bytes, dst + k * C + b * 256, &blk, 256);
+        }
+    }
+}

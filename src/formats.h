@@ -20,7 +20,7 @@
  * file's bytes used in place. */
 typedef struct {
     const void *data;
-    int type; /* enum ggml_type, WEIGHT_Q4_0_X8 or WEIGHT_Q8_0_X8 */
+    int type; /* enum ggml_type or one of the 8-row layouts (WEIGHT_Q4_0_X8, ...) */
 } matrix;
 
 /* The engine's own layout for Q4_0 matrices, made at load from the file's
@@ -32,11 +32,17 @@ typedef struct {
  * horizontal sums: x's 4-value groups are broadcast against the 8 rows'
  * nibbles. The same for Q8_0 (repack_q8_0_x8): per group and block, 272
  * bytes: the 8 rows' F16 scales, then 8 x 32 bytes where vector m holds
- * values 4m..4m+3 of each row (row r at 4r).
+ * values 4m..4m+3 of each row (row r at 4r). And for Q4_K
+ * (repack_q4_K_x8), per group and super-block of 256 values, 1184 bytes:
+ * the 8 rows' d and dmin, their 8 sub-block scales and mins as bytes, then
+ * per chunk c of 64 values (sub-blocks 2c and 2c + 1) 8 x 32 bytes where
+ * vector m holds bytes 4m..4m+3 of each row's 32 chunk bytes (low nibbles
+ * values 64c + 4m.., high nibbles 64c + 32 + 4m..): 32 bytes more than the
+ * 8 stored blocks, for scales the kernels read without unpacking.
  * The layouts are numbered after the file types, so that the kernel sets'
  * tables indexed by a matrix's type (kernels.h) cover both. */
-enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, MATRIX_TYPES };
-enum { X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34 };
+enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, MATRIX_TYPES };
+enum { X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34, Q4_K_X8_GROUP_BYTES = 8 * 148 };
 
 /* One block of a group of 8 rows in those layouts: qs[m][r][j] is byte
  * 4m + j of row r's value bytes (Q4_0: its values 4m + j in the low nibble,
@@ -49,8 +55,18 @@ typedef struct {
     uint16_t d[X8_ROWS];
     int8_t qs[8][X8_ROWS][4];
 } block_q8_0_x8;
+/* Q4_K: row r's value 64c + 4m + j is the low nibble of qs[c][m][r][j],
+ * value 64c + 32 + 4m + j its high nibble; sub-block k's scale sc[k][r]
+ * and min mins[k][r] (6 bits each); value = d sc q - dmin min */
+typedef struct {
+    uint16_t d[X8_ROWS], dmin[X8_ROWS]; /* F16 */
+    uint8_t sc[8][X8_ROWS];
+    uint8_t mins[8][X8_ROWS];
+    uint8_t qs[4][8][X8_ROWS][4];
+} block_q4_K_x8;
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
 static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");
+static_assert(sizeof(block_q4_K_x8) == Q4_K_X8_GROUP_BYTES, "Q4_K x8 block");
 
 /* How a format's products run (matmul_forward, kernels.c):
  * PRODUCT_FLOAT: weights read as floats, streamed for a few rows
@@ -111,8 +127,10 @@ matrix matrix_at(matrix w, size_t offset);
  * of fewer than 8 rows is padded with zero rows (scale 0), which products
  * compute and never store. */
 void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
-/* the same for Q8_0 into WEIGHT_Q8_0_X8 */
+/* the same for Q8_0 into WEIGHT_Q8_0_X8, and Q4_K (C a multiple of 256)
+ * into WEIGHT_Q4_K_X8 */
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 /* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
  * padding of its last group included. */
 size_t x8_bytes(int type, long rows, long C);

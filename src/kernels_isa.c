@@ -380,6 +380,119 @@ static void gemm_q8_0_x8(float *out, const q8_act *x, const void *w, const float
     gemm_x8(out, x, w, 1, bias, t0, t1, OC, o0, o1);
 }
 
+/* WEIGHT_Q4_K_X8 (formats.h): per super-block and chunk c, the 8 rows'
+ * integer sums over sub-blocks 2c (low nibbles) and 2c + 1 (high) against
+ * x's codes, formed as tile_x8 forms a Q4_0 block's, then times each row's
+ * 6-bit sub-block scale in integers (vpmulld); the mins meet x's block sums
+ * as vpmaddwd pairs; one float scaling per super-block (x's 256 values
+ * share one scale: q8_act.group). The int16 sums without VNNI stay below
+ * 8 x 2 x 15 x 128 = 30720. */
+#if VW == 16
+enum { K_X8_TILE = 4 };
+#else
+enum { K_X8_TILE = 2 };
+#endif
+
+ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, int t, const int NT, int nb) {
+    const int CH = NT == 1 ? 2 : 1; /* chains per sub-block */
+    const int nb32 = x->C / QK;
+    const int8_t *xq[K_X8_TILE];
+    const float *xd[K_X8_TILE];
+    const int32_t *xs[K_X8_TILE];
+    __m256 acc[K_X8_TILE];
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; i++) {
+        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * nb32;
+        xs[i] = x->s + (size_t)(t + i) * nb32, acc[i] = _mm256_setzero_ps();
+    }
+    const __m256i nibble = _mm256_set1_epi8(15);
+    for (int b = 0; b < nb; b++, g++) {
+        __m256i isum[K_X8_TILE];
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; i++) isum[i] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m256i plo[2][K_X8_TILE], phi[2][K_X8_TILE];
+#pragma GCC unroll 4
+            for (int i = 0; i < NT; i++)
+                plo[0][i] = plo[1][i] = phi[0][i] = phi[1][i] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int m = 0; m < 8; m++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)g->qs[c][m]);
+                __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 4
+                for (int i = 0; i < NT; i++) {
+                    const int8_t *xc = xq[i] + b * QK_K + 64 * c + 4 * m;
+                    __m256i bl = broadcast4(xc), bh = broadcast4(xc + 32);
+#ifdef __AVX512VNNI__
+                    plo[m % CH][i] = _mm256_dpbusd_epi32(plo[m % CH][i], lo, bl);
+                    phi[m % CH][i] = _mm256_dpbusd_epi32(phi[m % CH][i], hi, bh);
+#else
+                    plo[m % CH][i] = _mm256_add_epi16(plo[m % CH][i], _mm256_maddubs_epi16(lo, bl));
+                    phi[m % CH][i] = _mm256_add_epi16(phi[m % CH][i], _mm256_maddubs_epi16(hi, bh));
+#endif
+                }
+            }
+            __m256i sc_lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)g->sc[2 * c]));
+            __m256i sc_hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)g->sc[2 * c + 1]));
+#pragma GCC unroll 4
+            for (int i = 0; i < NT; i++) {
+                __m256i lo = CH == 2 ? _mm256_add_epi32(plo[0][i], plo[1][i]) : plo[0][i];
+                __m256i hi = CH == 2 ? _mm256_add_epi32(phi[0][i], phi[1][i]) : phi[0][i];
+#ifndef __AVX512VNNI__
+                lo = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(plo[0][i], plo[1][i]) : plo[0][i], _mm256_set1_epi16(1));
+                hi = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(phi[0][i], phi[1][i]) : phi[0][i], _mm256_set1_epi16(1));
+#endif
+                isum[i] = _mm256_add_epi32(isum[i], _mm256_add_epi32(_mm256_mullo_epi32(lo, sc_lo),
+                                                                     _mm256_mullo_epi32(hi, sc_hi)));
+            }
+        }
+        /* mins of sub-blocks 2p, 2p + 1 side by side per row: [m0 m1] of row 0, of row 1, ... */
+        __m256i mp[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            mp[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)g->mins[2 * p]),
+                                                           _mm_loadl_epi64((const __m128i *)g->mins[2 * p + 1])));
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->dmin));
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; i++) {
+            const int32_t *s = xs[i] + 8 * b; /* x's sums over the 8 sub-blocks (|s| <= 4096: int16) */
+            __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[p], _mm256_set1_epi32((int)((uint32_t)s[2 * p] & 0xffff) |
+                                                                                         (int)((uint32_t)s[2 * p + 1] << 16))));
+            __m256 dx = _mm256_set1_ps(xd[i][8 * b]);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, dx), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
+}
+
+static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    int nb = x->C / QK_K;
+    for (int o = o0; o < o1; o += X8_ROWS) {
+        const block_q4_K_x8 *g = (const block_q4_K_x8 *)w + (size_t)(o / X8_ROWS) * nb;
+        int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
+        for (int t = t0; t < t1;) {
+            float r[K_X8_TILE * X8_ROWS];
+            int n = t1 - t >= K_X8_TILE ? K_X8_TILE : 1;
+            if (n == K_X8_TILE)
+                tile_k_x8(r, g, x, t, K_X8_TILE, nb);
+            else
+                tile_k_x8(r, g, x, t, 1, nb);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < cols; k++)
+                    out[(size_t)(t + i) * OC + o + k] = r[X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
+            t += n;
+        }
+    }
+}
+
 /* ------------------------------------------------------ activations -- */
 
 static void gelu(float *x, long N) {
@@ -508,7 +621,7 @@ GEMM_Q8_FN(CAT(gemm_q5_K_, KERNEL_ISA));
 GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
 #endif
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
-    [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8,
+    [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
 #if VW == 16
     [GGML_TYPE_Q2_K] = CAT(gemm_q2_K_, KERNEL_ISA), [GGML_TYPE_Q3_K] = CAT(gemm_q3_K_, KERNEL_ISA),
     [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),

@@ -341,12 +341,13 @@ static void release_source(const tinyllm_model *m, const gguf_tensor *t) {
 #define REPACK_CHUNK_ROWS 512
 static void repack_releasing(const tinyllm_model *m, uint8_t *dst, const gguf_tensor *t) {
     long rows = (long)(t->n_elements / t->dims[0]), C = (long)t->dims[0];
-    size_t row_bytes = weight_bytes((int)t->type, (size_t)C);
+    const weight_format *f = weight_format_of((int)t->type);
+    size_t row_bytes = weight_bytes(f->type, (size_t)C), packed_row_bytes = weight_bytes(f->repacked, (size_t)C);
     const uint8_t *src = t->data;
     for (long r0 = 0; r0 < rows; r0 += REPACK_CHUNK_ROWS) {
         long n = rows - r0 < REPACK_CHUNK_ROWS ? rows - r0 : REPACK_CHUNK_ROWS; /* a multiple of 8 but the last */
         size_t at = (size_t)r0 * row_bytes;
-        weight_format_of((int)t->type)->repack(dst + at, src + at, n, C);
+        f->repack(dst + (size_t)r0 * packed_row_bytes, src + at, n, C); /* the layout may take more bytes a row */
         /* everything before this chunk's end is copied (whole pages only) */
         release_range(m, src, src + at + (size_t)n * row_bytes);
     }
@@ -396,13 +397,14 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
     if (st || !t) return st;
     matrix w = {t->data, (int)t->type};
     if (used_in_place(m, s, t) && repacks(m, s, t)) {
-        size_t bytes = x8_bytes((int)t->type, (long)(t->n_elements / t->dims[0]), (long)t->dims[0]);
+        int layout = weight_format_of((int)t->type)->repacked;
+        size_t bytes = x8_bytes(layout, (long)(t->n_elements / t->dims[0]), (long)t->dims[0]);
         if (!count_only) {
             uint8_t *dst = m->packed + m->packed_used;
             repack_releasing(m, dst, t);
             w.data = dst;
         }
-        w.type = weight_format_of((int)t->type)->repacked;
+        w.type = layout;
         m->packed_used += bytes;
     } else if (used_in_place(m, s, t)) {
         /* as stored */

@@ -176,15 +176,6 @@ static void fit_scale_min(const float *x, int n, int nmax, float *s_out, float *
     }
 }
 
-/* The 8 six-bit scales and mins packed as the decoders read them. */
-static void pack_k_scales(uint8_t *s, const uint8_t *sc, const uint8_t *m) {
-    for (int j = 0; j < 4; j++) {
-        s[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
-        s[j + 4] = (uint8_t)((m[j] & 63) | (m[j + 4] >> 4) << 6);
-        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
-    }
-}
-
 /* Q4_K / Q5_K codes (0..nmax) of one super-block, with d, dmin and the
  * packed scales written: the 8 sub-block scales and mins in 6 bits of the
  * super-block's d and dmin, then every code against the stored values. */
@@ -204,7 +195,7 @@ static void k_codes(const float *x, int nmax, uint16_t *d16, uint16_t *dmin16, u
         for (int i = 0; i < 32; i++)
             q[32 * j + i] = (uint8_t)(es > 0 ? clampi(nearest((x[32 * j + i] + em) / es), 0, nmax) : 0);
     }
-    pack_k_scales(scales, sc, mn);
+    k_pack_scales(scales, sc, mn);
 }
 
 /* chunk c of 64 codes: the low 4 bits of sub-block 2c as low nibbles of

@@ -138,13 +138,21 @@ void decode_q3_K(const void *block, block_codes *c) {
 /* Q4_K / Q5_K: 8 sub-blocks of 32, each a 6-bit scale and a 6-bit min in
  * scales[12] (sub-blocks 0..3 the low 6 bits of bytes 0..3 and 4..7; 4..7
  * a nibble of bytes 8..11 plus the top 2 bits of bytes 0..7). */
-static void k_scale_min(const uint8_t *s, int i, int *sc, int *m) {
+void k_scale_min(const uint8_t *s, int i, int *sc, int *m) {
     if (i < 4) {
         *sc = s[i] & 63;
         *m = s[i + 4] & 63;
     } else {
         *sc = (s[i + 4] & 15) | (s[i - 4] >> 6) << 4;
         *m = (s[i + 4] >> 4) | (s[i] >> 6) << 4;
+    }
+}
+
+void k_pack_scales(uint8_t *s, const uint8_t *sc, const uint8_t *m) {
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
+        s[j + 4] = (uint8_t)((m[j] & 63) | (m[j + 4] >> 4) << 6);
+        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
     }
 }
 

@@ -85,6 +85,11 @@ typedef struct {
 
 typedef void (*decode_fn)(const void *block, block_codes *c);
 
+/* Q4_K / Q5_K: sub-block i's 6-bit scale and min from the 12 packed bytes
+ * s, and the 12 bytes packed from the 8 scales and mins (each < 64) */
+void k_scale_min(const uint8_t *s, int i, int *sc, int *m);
+void k_pack_scales(uint8_t *s, const uint8_t *sc, const uint8_t *m);
+
 /* Q3_K's 16 sub-block scales (-32..31) from its 12 packed bytes */
 void q3_K_scales(const uint8_t *scales, int8_t *out);
 

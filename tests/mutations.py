@@ -123,6 +123,13 @@ MUTATIONS = [
      "_mm256_set1_epi8((char)(1 << (2 * c))), 1);"),
     ("q3_k_gemm_high_bit", "src/dots_isa.c", "u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(4));",
      "u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(2));"),
+    ("q4_k_x8_min_pair", "src/kernels_isa.c", "_mm_loadl_epi64((const __m128i *)g->mins[2 * p + 1])));",
+     "_mm_loadl_epi64((const __m128i *)g->mins[2 * p])));"),
+    ("q4_k_x8_high_scale", "src/kernels_isa.c", "_mm_loadl_epi64((const __m128i *)g->sc[2 * c + 1]));",
+     "_mm_loadl_epi64((const __m128i *)g->sc[2 * c]));"),
+    ("q4_k_x8_repack_rows", "src/formats.c", "memcpy(out->qs[c][m][r], blk.qs + 32 * c + 4 * m, 4);",
+     "memcpy(out->qs[c][m][r], blk.qs + 32 * c + 4 * (m ^ 1), 4);"),
+    ("decode_matrices_no_down", "src/model.c", "{w->w_gate, ff * d}, {w->w_down, d * ff}};", "{w->w_gate, ff * d}};"),
     ("shift_memmove_off_by_one", "tools/tinyllm/generation.c", "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard,",
      "memmove(g->cache + g->n_keep, g->cache + g->n_keep + discard + 1,"),
 ]
