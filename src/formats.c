@@ -16,8 +16,9 @@ static void f16_to_f32_values(float *dst, const void *src, long n) {
 static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q6_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 
-/* Q4_0, Q8_0 and Q4_K run through the 8-row layouts into which load
+/* Q4_0, Q8_0, Q4_K and Q6_K run through the 8-row layouts into which load
  * repacks their matrices; the other block formats run as stored. */
 #define FLOAT PRODUCT_FLOAT
 #define DOTS PRODUCT_Q8_DOTS
@@ -53,12 +54,14 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_Q5_K,   "Q5_K",   256, 176, 1,   DOTS,  decode_q5_K,   NULL,              NULL,
                      0,              NULL,           1,    quantize_q5_K,   16, GGML_TYPE_Q5_1},
     {GGML_TYPE_Q6_K,   "Q6_K",   256, 210, 1,   DOTS,  decode_q6_K,   NULL,              NULL,
-                     0,              NULL,           1,    quantize_q6_K,   18, GGML_TYPE_Q8_0},
+                     WEIGHT_Q6_K_X8, repack_q6_K_x8, 1,    quantize_q6_K,   18, GGML_TYPE_Q8_0},
     {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,  18,  1,   GEMM,  NULL,          NULL,              q4_0_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,  34,  1,   GEMM,  NULL,          NULL,              q8_0_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q4_K_X8,   "Q4_Kx8", 256, 148, 1,   GEMM,  NULL,          NULL,              q4_K_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q6_K_X8,   "Q6_Kx8", 256, 210, 1,   GEMM,  NULL,          NULL,              q6_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
 };
 #undef FLOAT
@@ -204,6 +207,51 @@ static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long
             for (int c = 0; c < 4; c++)
                 for (int v = 0; v < 8; v++) memcpy(blk.qs + 32 * c + 4 * v, g[b].qs[c][v][r], 4);
             dequantize_blocks(q4_K->decode, q4_K->block, q4_K->block_bytes, dst + k * C + b * 256, &blk, 256);
+        }
+    }
+}
+
+/* Q6_K rows into WEIGHT_Q6_K_X8 (formats.h): the same bytes, regrouped;
+ * rows past the last are zero (scales 0). */
+void repack_q6_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 256;
+    block_q6_K_x8 *out = (block_q6_K_x8 *)dst;
+    for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, out++) {
+            memset(out, 0, sizeof *out);
+            for (int r = 0; r < X8_ROWS && g * X8_ROWS + r < rows; r++) {
+                block_q6_K blk;
+                memcpy(&blk, src + ((g * X8_ROWS + r) * nb + b) * sizeof blk, sizeof blk);
+                out->d[r] = blk.d;
+                for (int k = 0; k < 16; k++) out->sc[k][r] = blk.scales[k];
+                for (int h = 0; h < 2; h++)
+                    for (int m = 0; m < 8; m++) {
+                        for (int p = 0; p < 2; p++) memcpy(out->half[h].ql[p][m][r], blk.ql + 64 * h + 32 * p + 4 * m, 4);
+                        memcpy(out->half[h].qh[m][r], blk.qh + 32 * h + 4 * m, 4);
+                    }
+            }
+        }
+}
+
+/* Rows of WEIGHT_Q6_K_X8 as F32: each row's super-block put back as the
+ * Q6_K block it came from and decoded by the format's definition. */
+static void q6_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 256;
+    const weight_format *q6_K = weight_format_of(GGML_TYPE_Q6_K);
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % X8_ROWS);
+        const block_q6_K_x8 *g = (const block_q6_K_x8 *)data + row / X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            block_q6_K blk;
+            blk.d = g[b].d[r];
+            for (int j = 0; j < 16; j++) blk.scales[j] = g[b].sc[j][r];
+            for (int h = 0; h < 2; h++)
+                for (int m = 0; m < 8; m++) {
+                    for (int p = 0; p < 2; p++) memcpy(blk.ql + 64 * h + 32 * p + 4 * m, g[b].half[h].ql[p][m][r], 4);
+                    memcpy(blk.qh + 32 * h + 4 * m, g[b].half[h].qh[m][r], 4);
+                }
+            dequantize_blocks(q6_K->decode, q6_K->block, q6_K->block_bytes, dst + k * C + b * 256, &blk, 256);
         }
     }
 }

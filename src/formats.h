@@ -38,11 +38,20 @@ typedef struct {
  * per chunk c of 64 values (sub-blocks 2c and 2c + 1) 8 x 32 bytes where
  * vector m holds bytes 4m..4m+3 of each row's 32 chunk bytes (low nibbles
  * values 64c + 4m.., high nibbles 64c + 32 + 4m..): 32 bytes more than the
- * 8 stored blocks, for scales the kernels read without unpacking.
+ * 8 stored blocks, for scales the kernels read without unpacking. Q6_K
+ * (repack_q6_K_x8) keeps its 1680 bytes per group and super-block: the 8
+ * rows' d, their 16 scales, then the low-nibble bytes and the 2-bit tops
+ * interleaved 4 bytes at a time (block_q6_K_x8).
  * The layouts are numbered after the file types, so that the kernel sets'
  * tables indexed by a matrix's type (kernels.h) cover both. */
-enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, MATRIX_TYPES };
-enum { X8_ROWS = 8, Q4_0_X8_GROUP_BYTES = 8 * 18, Q8_0_X8_GROUP_BYTES = 8 * 34, Q4_K_X8_GROUP_BYTES = 8 * 148 };
+enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, WEIGHT_Q6_K_X8, MATRIX_TYPES };
+enum {
+    X8_ROWS = 8,
+    Q4_0_X8_GROUP_BYTES = 8 * 18,
+    Q8_0_X8_GROUP_BYTES = 8 * 34,
+    Q4_K_X8_GROUP_BYTES = 8 * 148,
+    Q6_K_X8_GROUP_BYTES = 8 * 210
+};
 
 /* One block of a group of 8 rows in those layouts: qs[m][r][j] is byte
  * 4m + j of row r's value bytes (Q4_0: its values 4m + j in the low nibble,
@@ -64,7 +73,24 @@ typedef struct {
     uint8_t mins[8][X8_ROWS];
     uint8_t qs[4][8][X8_ROWS][4];
 } block_q4_K_x8;
+/* Q6_K: half h (values 128h..) of row r: half[h].ql[p][m][r][j] holds in
+ * its low nibble value 128h + 32p + 4m + j, in its high nibble value 128h +
+ * 64 + 32p + 4m + j (stored ql[64h + 32p + 4m + j]); half[h].qh[m][r][j]
+ * their top 2 bits (stored qh[32h + 4m + j]: bits 2p for the low nibble's
+ * value, 4 + 2p for the high one's); sub-block k's (16 values) scale
+ * sc[k][r]; value = d sc (q - 32). A half's top bits come first: the
+ * kernels read the group front to back (the hardware prefetcher follows a
+ * forward stream; top bits after the nibbles halved the decode's rate). */
+typedef struct {
+    uint16_t d[X8_ROWS]; /* F16 */
+    int8_t sc[16][X8_ROWS];
+    struct {
+        uint8_t qh[8][X8_ROWS][4];
+        uint8_t ql[2][8][X8_ROWS][4];
+    } half[2];
+} block_q6_K_x8;
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
+static_assert(sizeof(block_q6_K_x8) == Q6_K_X8_GROUP_BYTES, "Q6_K x8 block");
 static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");
 static_assert(sizeof(block_q4_K_x8) == Q4_K_X8_GROUP_BYTES, "Q4_K x8 block");
 
@@ -131,6 +157,7 @@ void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
  * into WEIGHT_Q4_K_X8 */
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+void repack_q6_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 /* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
  * padding of its last group included. */
 size_t x8_bytes(int type, long rows, long C);

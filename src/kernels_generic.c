@@ -239,8 +239,41 @@ static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float
     }
 }
 
+/* WEIGHT_Q6_K_X8: per super-block, d dx sum_k sc_k ((q - 32) . x over
+ * sub-block k of 16 values). */
+static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    int nb = x->C / QK_K, nb32 = x->C / QK_LEGACY;
+    for (int o = o0; o < o1; o++) {
+        const block_q6_K_x8 *g = (const block_q6_K_x8 *)w + (size_t)(o / X8_ROWS) * nb; /* o's group */
+        int r = o % X8_ROWS;
+        for (int t = t0; t < t1; t++) {
+            const int8_t *xq = x->q + (size_t)t * x->C;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                const int8_t *xb = xq + b * QK_K;
+                int32_t sub[16] = {0};
+                for (int h = 0; h < 2; h++)
+                    for (int p = 0; p < 2; p++)
+                        for (int m = 0; m < 8; m++)
+                            for (int j = 0; j < 4; j++) {
+                                int low = g[b].half[h].ql[p][m][r][j], top = g[b].half[h].qh[m][r][j];
+                                int v = 128 * h + 32 * p + 4 * m + j; /* the low nibble's value; the high one's is v + 64 */
+                                sub[v / 16] += (((low & 15) | (top >> 2 * p & 3) << 4) - 32) * xb[v];
+                                sub[(v + 64) / 16] += (((low >> 4) | (top >> (4 + 2 * p) & 3) << 4) - 32) * xb[v + 64];
+                            }
+                int32_t sum = 0;
+                for (int k = 0; k < 16; k++) sum += g[b].sc[k][r] * sub[k];
+                acc += (float)sum * (f16_to_f32(g[b].d[r]) * x->d[(size_t)t * nb32 + 8 * b]);
+            }
+            out[(size_t)t * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
-    [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8};
+    [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
+    [WEIGHT_Q6_K_X8] = gemm_q6_K_x8};
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];

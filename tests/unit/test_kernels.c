@@ -733,22 +733,23 @@ static void test_block_gemms(const kernel_ops *k) {
     report_isa(k->name, "block_gemms", &ts);
 }
 
-/* Q4_K repacked in 8-row groups (WEIGHT_Q4_K_X8) against the format's
- * definition on the rows as stored: every product (decode T = 1, a tile
+/* Q4_K and Q6_K repacked in 8-row groups (WEIGHT_Q4_K_X8, WEIGHT_Q6_K_X8)
+ * against the format's definition on the rows as stored: every product (decode T = 1, a tile
  * and single rows up to T = 13; columns split at 16 as two threads split
  * them; prefill quantizing 4 rows at a time) is the definition's dot product
  * plus the bias within the dots' bound; OC = 37 pads the last group; random
  * blocks (every scale and min bit) with C = 768; the rows as F32 (any rows:
  * an embedding lookup) bit for bit the stored rows' values. */
-static void test_q4_K_x8(const kernel_ops *k) {
+static void test_k_x8(const kernel_ops *k, int type) {
     test_state ts = {0};
     enum { C = 768, OC = 37, TMAX = 13, SCRATCH_ROWS = 4 };
-    const weight_format *f = weight_format_of(GGML_TYPE_Q4_K);
-    size_t halves[2] = {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
-    uint8_t *w = random_block_rows(f, halves, 2, OC, C);
-    uint8_t *packed = malloc(x8_bytes(WEIGHT_Q4_K_X8, OC, C));
-    repack_q4_K_x8(packed, w, OC, C);
-    matrix wm = {packed, WEIGHT_Q4_K_X8};
+    const weight_format *f = weight_format_of(type);
+    int q6 = type == GGML_TYPE_Q6_K;
+    size_t halves[2] = {q6 ? offsetof(block_q6_K, d) : offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
+    uint8_t *w = random_block_rows(f, halves, q6 ? 1 : 2, OC, C);
+    uint8_t *packed = malloc(x8_bytes(f->repacked, OC, C));
+    f->repack(packed, w, OC, C);
+    matrix wm = {packed, f->repacked};
     float *in = rand_buf((long)TMAX * C, 1.0f), *bias = rand_buf(OC, 1.0f);
     float *scratch = malloc(sizeof(float) * SCRATCH_ROWS * C), *out = malloc(sizeof(float) * TMAX * OC);
     void *buf = malloc(Q8_ACT_BYTES(TMAX, C)), *qscratch = malloc(Q8_ACT_BYTES(STREAM_MAX_ROWS, C));
@@ -774,7 +775,7 @@ static void test_q4_K_x8(const kernel_ops *k) {
     CHECK(&ts, memcmp(got, want, sizeof(float) * OC * C) == 0, "rows as F32 differ from the stored rows' values");
     matrix_rows(k, got, wm, C, 13, 1);
     CHECK(&ts, memcmp(got, want + 13 * C, sizeof(float) * C) == 0, "row 13 differs from the stored row's values");
-    report_isa(k->name, "q4_Kx8_product", &ts);
+    report_isa(k->name, q6 ? "q6_Kx8_product" : "q4_Kx8_product", &ts);
     free(w), free(packed), free(in), free(bias), free(scratch), free(out), free(buf), free(qscratch), free(got);
     free(want);
 }
@@ -797,7 +798,8 @@ void run_kernel_tests(void) {
         test_quantize_act(k);
         test_block_dots(k);
         test_block_gemms(k);
-        test_q4_K_x8(k);
+        test_k_x8(k, GGML_TYPE_Q4_K);
+        test_k_x8(k, GGML_TYPE_Q6_K);
         test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 1, 0);
