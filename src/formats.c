@@ -1,6 +1,7 @@
 /* The weight-format table and what needs only it (formats.h). */
 #include "formats.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,9 +17,10 @@ static void f16_to_f32_values(float *dst, const void *src, long n) {
 static void q4_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q5_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q6_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 
-/* Q4_0, Q8_0, Q4_K and Q6_K run through the 8-row layouts into which load
+/* Q4_0, Q8_0, Q4_K, Q5_K and Q6_K run through the 8-row layouts into which load
  * repacks their matrices; the other block formats run as stored. */
 #define FLOAT PRODUCT_FLOAT
 #define DOTS PRODUCT_Q8_DOTS
@@ -52,7 +54,7 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_Q4_K,   "Q4_K",   256, 144, 1,   DOTS,  decode_q4_K,   NULL,              NULL,
                      WEIGHT_Q4_K_X8, repack_q4_K_x8, 1,    quantize_q4_K,   14, GGML_TYPE_Q5_0},
     {GGML_TYPE_Q5_K,   "Q5_K",   256, 176, 1,   DOTS,  decode_q5_K,   NULL,              NULL,
-                     0,              NULL,           1,    quantize_q5_K,   16, GGML_TYPE_Q5_1},
+                     WEIGHT_Q5_K_X8, repack_q5_K_x8, 1,    quantize_q5_K,   16, GGML_TYPE_Q5_1},
     {GGML_TYPE_Q6_K,   "Q6_K",   256, 210, 1,   DOTS,  decode_q6_K,   NULL,              NULL,
                      WEIGHT_Q6_K_X8, repack_q6_K_x8, 1,    quantize_q6_K,   18, GGML_TYPE_Q8_0},
     {WEIGHT_Q4_0_X8,   "Q4_0x8", 32,  18,  1,   GEMM,  NULL,          NULL,              q4_0_x8_rows,
@@ -60,6 +62,8 @@ static const weight_format WEIGHT_FORMATS[] = {
     {WEIGHT_Q8_0_X8,   "Q8_0x8", 32,  34,  1,   GEMM,  NULL,          NULL,              q8_0_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q4_K_X8,   "Q4_Kx8", 256, 148, 1,   GEMM,  NULL,          NULL,              q4_K_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q5_K_X8,   "Q5_Kx8", 256, 180, 1,   GEMM,  NULL,          NULL,              q5_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q6_K_X8,   "Q6_Kx8", 256, 210, 1,   GEMM,  NULL,          NULL,              q6_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
@@ -163,52 +167,77 @@ static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_x8(dst, src, rows, C, 32); }
 
 
-/* Q4_K rows into WEIGHT_Q4_K_X8 (formats.h): per group of 8 rows and
- * super-block, the rows' d and dmin, their scales and mins unpacked, and
- * each chunk's bytes interleaved 4 at a time; rows past the last are zero
- * (scales 0). */
-void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+/* Q4_K / Q5_K rows into WEIGHT_Q4_K_X8 / WEIGHT_Q5_K_X8 (formats.h): per
+ * group of 8 rows and super-block, the rows' d and dmin, their scales and
+ * mins unpacked, (Q5_K) their fifth bits and each chunk's bytes
+ * interleaved 4 at a time; rows past the last are zero (scales 0). The two
+ * layouts begin alike; `five` says which one. */
+static void repack_k_x8(uint8_t *dst, const uint8_t *src, long rows, long C, int five) {
     long nb = C / 256;
-    block_q4_K_x8 *out = (block_q4_K_x8 *)dst;
+    size_t in_bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    size_t out_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
-        for (long b = 0; b < nb; b++, out++) {
-            memset(out, 0, sizeof *out);
+        for (long b = 0; b < nb; b++, dst += out_bytes) {
+            block_q4_K_x8 *out = (block_q4_K_x8 *)dst; /* the fields both layouts share */
+            uint8_t(*qs)[8][X8_ROWS][4] = five ? ((block_q5_K_x8 *)dst)->qs : out->qs;
+            memset(dst, 0, out_bytes);
             for (int r = 0; r < X8_ROWS && g * X8_ROWS + r < rows; r++) {
-                block_q4_K blk;
-                memcpy(&blk, src + ((g * X8_ROWS + r) * nb + b) * sizeof blk, sizeof blk);
-                out->d[r] = blk.d, out->dmin[r] = blk.dmin;
+                const uint8_t *blk = src + ((size_t)(g * X8_ROWS + r) * (size_t)nb + (size_t)b) * in_bytes;
+                const uint8_t *scales = blk + (five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales));
+                const uint8_t *codes = blk + (five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs));
+                memcpy(&out->d[r], blk + offsetof(block_q4_K, d), 2), memcpy(&out->dmin[r], blk + offsetof(block_q4_K, dmin), 2);
                 for (int k = 0; k < 8; k++) {
                     int sc, m;
-                    k_scale_min(blk.scales, k, &sc, &m);
+                    k_scale_min(scales, k, &sc, &m);
                     out->sc[k][r] = (uint8_t)sc, out->mins[k][r] = (uint8_t)m;
                 }
                 for (int c = 0; c < 4; c++)
-                    for (int m = 0; m < 8; m++) memcpy(out->qs[c][m][r], blk.qs + 32 * c + 4 * m, 4);
+                    for (int m = 0; m < 8; m++) memcpy(qs[c][m][r], codes + 32 * c + 4 * m, 4);
+                if (five)
+                    for (int m = 0; m < 8; m++)
+                        memcpy(((block_q5_K_x8 *)dst)->qh[m][r], blk + offsetof(block_q5_K, qh) + 4 * m, 4);
             }
         }
 }
 
-/* Rows of WEIGHT_Q4_K_X8 as F32: each row's super-block put back as the
- * Q4_K block it came from and decoded by the format's definition, so the
- * values are the stored ones bit for bit. */
-static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_k_x8(dst, src, rows, C, 0); }
+void repack_q5_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) { repack_k_x8(dst, src, rows, C, 1); }
+
+/* Rows of WEIGHT_Q4_K_X8 / WEIGHT_Q5_K_X8 as F32: each row's super-block
+ * put back as the block it came from and decoded by the format's
+ * definition, so the values are the stored ones bit for bit. */
+static void k_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows, int five) {
     long nb = C / 256;
-    const weight_format *q4_K = weight_format_of(GGML_TYPE_Q4_K);
+    const weight_format *f = weight_format_of(five ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K);
+    size_t group_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     for (long k = 0; k < n_rows; k++) {
         size_t row = row0 + (size_t)k;
         int r = (int)(row % X8_ROWS);
-        const block_q4_K_x8 *g = (const block_q4_K_x8 *)data + row / X8_ROWS * (size_t)nb;
         for (long b = 0; b < nb; b++) {
-            block_q4_K blk;
-            uint8_t sc[8], m[8];
-            blk.d = g[b].d[r], blk.dmin = g[b].dmin[r];
-            for (int j = 0; j < 8; j++) sc[j] = g[b].sc[j][r], m[j] = g[b].mins[j][r];
-            k_pack_scales(blk.scales, sc, m);
+            const uint8_t *at = (const uint8_t *)data + (row / X8_ROWS * (size_t)nb + (size_t)b) * group_bytes;
+            const block_q4_K_x8 *g = (const block_q4_K_x8 *)at;
+            const uint8_t(*qs)[8][X8_ROWS][4] = five ? ((const block_q5_K_x8 *)at)->qs : g->qs;
+            uint8_t blk[sizeof(block_q5_K)], sc[8], m[8];
+            uint8_t *scales = blk + (five ? offsetof(block_q5_K, scales) : offsetof(block_q4_K, scales));
+            uint8_t *codes = blk + (five ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs));
+            memcpy(blk + offsetof(block_q4_K, d), &g->d[r], 2), memcpy(blk + offsetof(block_q4_K, dmin), &g->dmin[r], 2);
+            for (int j = 0; j < 8; j++) sc[j] = g->sc[j][r], m[j] = g->mins[j][r];
+            k_pack_scales(scales, sc, m);
             for (int c = 0; c < 4; c++)
-                for (int v = 0; v < 8; v++) memcpy(blk.qs + 32 * c + 4 * v, g[b].qs[c][v][r], 4);
-            dequantize_blocks(q4_K->decode, q4_K->block, q4_K->block_bytes, dst + k * C + b * 256, &blk, 256);
+                for (int v = 0; v < 8; v++) memcpy(codes + 32 * c + 4 * v, qs[c][v][r], 4);
+            if (five)
+                for (int v = 0; v < 8; v++)
+                    memcpy(blk + offsetof(block_q5_K, qh) + 4 * v, ((const block_q5_K_x8 *)at)->qh[v][r], 4);
+            dequantize_blocks(f->decode, f->block, f->block_bytes, dst + k * C + b * 256, blk, 256);
         }
     }
+}
+
+static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    k_x8_rows(dst, data, C, row0, n_rows, 0);
+}
+static void q5_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    k_x8_rows(dst, data, C, row0, n_rows, 1);
 }
 
 /* Q6_K rows into WEIGHT_Q6_K_X8 (formats.h): the same bytes, regrouped;

@@ -38,18 +38,21 @@ typedef struct {
  * per chunk c of 64 values (sub-blocks 2c and 2c + 1) 8 x 32 bytes where
  * vector m holds bytes 4m..4m+3 of each row's 32 chunk bytes (low nibbles
  * values 64c + 4m.., high nibbles 64c + 32 + 4m..): 32 bytes more than the
- * 8 stored blocks, for scales the kernels read without unpacking. Q6_K
+ * 8 stored blocks, for scales the kernels read without unpacking; Q5_K
+ * (repack_q5_K_x8) the same with each row's 32 bytes of fifth bits
+ * interleaved 4 at a time before the nibbles (1440 bytes). Q6_K
  * (repack_q6_K_x8) keeps its 1680 bytes per group and super-block: the 8
  * rows' d, their 16 scales, then the low-nibble bytes and the 2-bit tops
  * interleaved 4 bytes at a time (block_q6_K_x8).
  * The layouts are numbered after the file types, so that the kernel sets'
  * tables indexed by a matrix's type (kernels.h) cover both. */
-enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, WEIGHT_Q6_K_X8, MATRIX_TYPES };
+enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, WEIGHT_Q5_K_X8, WEIGHT_Q6_K_X8, MATRIX_TYPES };
 enum {
     X8_ROWS = 8,
     Q4_0_X8_GROUP_BYTES = 8 * 18,
     Q8_0_X8_GROUP_BYTES = 8 * 34,
     Q4_K_X8_GROUP_BYTES = 8 * 148,
+    Q5_K_X8_GROUP_BYTES = 8 * 180,
     Q6_K_X8_GROUP_BYTES = 8 * 210
 };
 
@@ -73,6 +76,18 @@ typedef struct {
     uint8_t mins[8][X8_ROWS];
     uint8_t qs[4][8][X8_ROWS][4];
 } block_q4_K_x8;
+/* Q5_K: as Q4_K, and qh[m][r][j] (stored qh[4m + j]) holds in bit 2c the
+ * fifth bit of value 64c + 4m + j, in bit 2c + 1 that of value 64c + 32 +
+ * 4m + j; value = d sc (q + 16 fifth bit) - dmin min */
+typedef struct {
+    uint16_t d[X8_ROWS], dmin[X8_ROWS]; /* F16 */
+    uint8_t sc[8][X8_ROWS];
+    uint8_t mins[8][X8_ROWS];
+    uint8_t qh[8][X8_ROWS][4];
+    uint8_t qs[4][8][X8_ROWS][4];
+} block_q5_K_x8;
+static_assert(offsetof(block_q5_K_x8, mins) == offsetof(block_q4_K_x8, mins), "Q4_K and Q5_K x8 start alike");
+
 /* Q6_K: half h (values 128h..) of row r: half[h].ql[p][m][r][j] holds in
  * its low nibble value 128h + 32p + 4m + j, in its high nibble value 128h +
  * 64 + 32p + 4m + j (stored ql[64h + 32p + 4m + j]); half[h].qh[m][r][j]
@@ -91,6 +106,7 @@ typedef struct {
 } block_q6_K_x8;
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
 static_assert(sizeof(block_q6_K_x8) == Q6_K_X8_GROUP_BYTES, "Q6_K x8 block");
+static_assert(sizeof(block_q5_K_x8) == Q5_K_X8_GROUP_BYTES, "Q5_K x8 block");
 static_assert(sizeof(block_q8_0_x8) == Q8_0_X8_GROUP_BYTES, "Q8_0 x8 block");
 static_assert(sizeof(block_q4_K_x8) == Q4_K_X8_GROUP_BYTES, "Q4_K x8 block");
 
@@ -157,6 +173,7 @@ void repack_q4_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
  * into WEIGHT_Q4_K_X8 */
 void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+void repack_q5_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q6_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 /* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
  * padding of its last group included. */

@@ -206,37 +206,52 @@ static uint64_t read_bytes(const void *p, size_t n) {
 static const stream_fn STREAM[KERNEL_TYPES] = {
     [GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16, [GGML_TYPE_BF16] = stream_bf16,
 };
-/* WEIGHT_Q4_K_X8, x quantized in groups of 256 (one scale dx per
- * super-block): per super-block, d dx sum_k sc_k (q . x over sub-block k)
- * - dmin dx sum_k min_k (x's sum over sub-block k: its block sum s). */
-static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                         int o0, int o1) {
+/* WEIGHT_Q4_K_X8 / WEIGHT_Q5_K_X8 (five: Q5_K's fifth bits), x quantized
+ * in groups of 256 (one scale dx per super-block): per super-block,
+ * d dx sum_k sc_k (q . x over sub-block k) - dmin dx sum_k min_k (x's sum
+ * over sub-block k: its block sum s). */
+static void gemm_k_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC, int o0,
+                      int o1, int five) {
     int nb = x->C / QK_K, nb32 = x->C / QK_LEGACY;
+    size_t group_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     for (int o = o0; o < o1; o++) {
-        const block_q4_K_x8 *g = (const block_q4_K_x8 *)w + (size_t)(o / X8_ROWS) * nb; /* o's group */
         int r = o % X8_ROWS;
         for (int t = t0; t < t1; t++) {
             const int8_t *xq = x->q + (size_t)t * x->C;
             float acc = 0.0f;
             for (int b = 0; b < nb; b++) {
+                const uint8_t *at = (const uint8_t *)w + ((size_t)(o / X8_ROWS) * nb + b) * group_bytes;
+                const block_q4_K_x8 *g = (const block_q4_K_x8 *)at; /* the fields both layouts share */
+                const block_q5_K_x8 *g5 = (const block_q5_K_x8 *)at;
                 const int8_t *xb = xq + b * QK_K;
                 int32_t sum = 0, mins = 0;
                 for (int k = 0; k < 8; k++) { /* sub-block k: the low (k even) or high nibbles of chunk k / 2 */
                     int32_t sub = 0;
                     for (int m = 0; m < 8; m++)
                         for (int j = 0; j < 4; j++) {
-                            uint8_t byte = g[b].qs[k / 2][m][r][j];
-                            sub += (k % 2 ? byte >> 4 : byte & 15) * xb[32 * k + 4 * m + j];
+                            uint8_t byte = five ? g5->qs[k / 2][m][r][j] : g->qs[k / 2][m][r][j];
+                            int q = k % 2 ? byte >> 4 : byte & 15;
+                            if (five) q += (g5->qh[m][r][j] >> k & 1) << 4;
+                            sub += q * xb[32 * k + 4 * m + j];
                         }
-                    sum += g[b].sc[k][r] * sub;
-                    mins += g[b].mins[k][r] * x->s[(size_t)t * nb32 + 8 * b + k];
+                    sum += g->sc[k][r] * sub;
+                    mins += g->mins[k][r] * x->s[(size_t)t * nb32 + 8 * b + k];
                 }
                 float dx = x->d[(size_t)t * nb32 + 8 * b];
-                acc += (float)sum * (f16_to_f32(g[b].d[r]) * dx) - (float)mins * (f16_to_f32(g[b].dmin[r]) * dx);
+                acc += (float)sum * (f16_to_f32(g->d[r]) * dx) - (float)mins * (f16_to_f32(g->dmin[r]) * dx);
             }
             out[(size_t)t * OC + o] = acc + (bias ? bias[o] : 0.0f);
         }
     }
+}
+
+static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 0);
+}
+static void gemm_q5_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 1);
 }
 
 /* WEIGHT_Q6_K_X8: per super-block, d dx sum_k sc_k ((q - 32) . x over
@@ -273,7 +288,7 @@ static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float
 
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
-    [WEIGHT_Q6_K_X8] = gemm_q6_K_x8};
+    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8};
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];

@@ -406,8 +406,16 @@ ALWAYS_INLINE void prefetch_ahead(const void *g, size_t bytes, int b, long ahead
     for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
 }
 
-ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, int t, const int NT, int nb,
+/* low4 with bits of top moved into place (shift: left, or right when
+ * negative) and kept by mask: the codes' upper bits (Q5_K, Q6_K) */
+ALWAYS_INLINE __m256i with_top_bits(__m256i low4, __m256i top, int shift, char mask) {
+    __m256i t = shift >= 0 ? _mm256_slli_epi16(top, shift) : _mm256_srli_epi16(top, -shift);
+    return _mm256_or_si256(low4, _mm256_and_si256(t, _mm256_set1_epi8(mask)));
+}
+
+ALWAYS_INLINE void tile_k_x8(float *r, const uint8_t *at, const int five, const q8_act *x, int t, const int NT, int nb,
                              long ahead) {
+    const size_t group_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     const int CH = NT == 1 ? 2 : 1; /* chains per sub-block */
     const int nb32 = x->C / QK;
     const int8_t *xq[K_X8_TILE];
@@ -420,9 +428,11 @@ ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, 
         xs[i] = x->s + (size_t)(t + i) * nb32, acc[i] = _mm256_setzero_ps();
     }
     const __m256i nibble = _mm256_set1_epi8(15);
-    for (int b = 0; b < nb; b++, g++) {
+    for (int b = 0; b < nb; b++, at += group_bytes) {
+        const block_q4_K_x8 *g = (const block_q4_K_x8 *)at; /* the fields both layouts share */
+        const uint8_t(*qs)[8][X8_ROWS][4] = five ? ((const block_q5_K_x8 *)at)->qs : g->qs;
         __m256i isum[K_X8_TILE];
-        if (NT == 1) prefetch_ahead(g, sizeof *g, b, ahead);
+        if (NT == 1) prefetch_ahead(at, group_bytes, b, ahead);
 #pragma GCC unroll 4
         for (int i = 0; i < NT; i++) isum[i] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -433,8 +443,13 @@ ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, 
                 plo[0][i] = plo[1][i] = phi[0][i] = phi[1][i] = _mm256_setzero_si256();
 #pragma GCC unroll 8
             for (int m = 0; m < 8; m++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)g->qs[c][m]);
+                __m256i v = _mm256_loadu_si256((const __m256i *)qs[c][m]);
                 __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+                if (five) { /* bit 2c of qh is the low nibble's fifth bit, 2c + 1 the high one's: to bit 4 */
+                    __m256i top = _mm256_loadu_si256((const __m256i *)((const block_q5_K_x8 *)at)->qh[m]);
+                    lo = with_top_bits(lo, top, 4 - 2 * c, 0x10);
+                    hi = with_top_bits(hi, top, 3 - 2 * c, 0x10);
+                }
 #pragma GCC unroll 4
                 for (int i = 0; i < NT; i++) {
                     const int8_t *xc = xq[i] + b * QK_K + 64 * c + 4 * m;
@@ -443,8 +458,14 @@ ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, 
                     plo[m % CH][i] = _mm256_dpbusd_epi32(plo[m % CH][i], lo, bl);
                     phi[m % CH][i] = _mm256_dpbusd_epi32(phi[m % CH][i], hi, bh);
 #else
-                    plo[m % CH][i] = _mm256_add_epi16(plo[m % CH][i], _mm256_maddubs_epi16(lo, bl));
-                    phi[m % CH][i] = _mm256_add_epi16(phi[m % CH][i], _mm256_maddubs_epi16(hi, bh));
+                    if (five) { /* codes to 31: pairs to 2 x 31 x 128, to int32 at once */
+                        const __m256i ones = _mm256_set1_epi16(1);
+                        plo[m % CH][i] = _mm256_add_epi32(plo[m % CH][i], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, bl), ones));
+                        phi[m % CH][i] = _mm256_add_epi32(phi[m % CH][i], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, bh), ones));
+                    } else {
+                        plo[m % CH][i] = _mm256_add_epi16(plo[m % CH][i], _mm256_maddubs_epi16(lo, bl));
+                        phi[m % CH][i] = _mm256_add_epi16(phi[m % CH][i], _mm256_maddubs_epi16(hi, bh));
+                    }
 #endif
                 }
             }
@@ -455,8 +476,12 @@ ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, 
                 __m256i lo = CH == 2 ? _mm256_add_epi32(plo[0][i], plo[1][i]) : plo[0][i];
                 __m256i hi = CH == 2 ? _mm256_add_epi32(phi[0][i], phi[1][i]) : phi[0][i];
 #ifndef __AVX512VNNI__
-                lo = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(plo[0][i], plo[1][i]) : plo[0][i], _mm256_set1_epi16(1));
-                hi = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(phi[0][i], phi[1][i]) : phi[0][i], _mm256_set1_epi16(1));
+                if (!five) {
+                    lo = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(plo[0][i], plo[1][i]) : plo[0][i],
+                                           _mm256_set1_epi16(1));
+                    hi = _mm256_madd_epi16(CH == 2 ? _mm256_add_epi16(phi[0][i], phi[1][i]) : phi[0][i],
+                                           _mm256_set1_epi16(1));
+                }
 #endif
                 isum[i] = _mm256_add_epi32(isum[i], _mm256_add_epi32(_mm256_mullo_epi32(lo, sc_lo),
                                                                      _mm256_mullo_epi32(hi, sc_hi)));
@@ -487,26 +512,37 @@ ALWAYS_INLINE void tile_k_x8(float *r, const block_q4_K_x8 *g, const q8_act *x, 
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
 
-static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                         int o0, int o1) {
+ALWAYS_INLINE void gemm_k_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                             int o0, int o1, const int five) {
     int nb = x->C / QK_K;
+    size_t group_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     for (int o = o0; o < o1; o += X8_ROWS) {
-        const block_q4_K_x8 *g = (const block_q4_K_x8 *)w + (size_t)(o / X8_ROWS) * nb;
+        const uint8_t *g = (const uint8_t *)w + (size_t)(o / X8_ROWS) * nb * group_bytes;
         int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
         for (int t = t0; t < t1;) {
             float r[K_X8_TILE * X8_ROWS];
             int n = t1 - t >= K_X8_TILE ? K_X8_TILE : 1;
             long ahead = (long)((o1 - o + X8_ROWS - 1) / X8_ROWS) * nb;
             if (n == K_X8_TILE)
-                tile_k_x8(r, g, x, t, K_X8_TILE, nb, ahead);
+                tile_k_x8(r, g, five, x, t, K_X8_TILE, nb, ahead);
             else
-                tile_k_x8(r, g, x, t, 1, nb, ahead);
+                tile_k_x8(r, g, five, x, t, 1, nb, ahead);
             for (int i = 0; i < n; i++)
                 for (int k = 0; k < cols; k++)
                     out[(size_t)(t + i) * OC + o + k] = r[X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
             t += n;
         }
     }
+}
+
+static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 0);
+}
+
+static void gemm_q5_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 1);
 }
 
 /* WEIGHT_Q6_K_X8 (formats.h): per super-block, half h and run p, the 8
@@ -517,11 +553,6 @@ static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float
  * meets x's sums of 16 as vpmaddwd pairs; one float scaling per
  * super-block. Without VNNI each vpmaddubsw pair (at most 2 x 63 x 128)
  * goes to int32 at once. */
-ALWAYS_INLINE __m256i q6_code_bits(__m256i low4, __m256i top, int shift) {
-    __m256i t = shift >= 0 ? _mm256_slli_epi16(top, shift) : _mm256_srli_epi16(top, -shift);
-    return _mm256_or_si256(low4, _mm256_and_si256(t, _mm256_set1_epi8(0x30)));
-}
-
 ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *x, int t, const int NT, int nb,
                                 long ahead) {
     const int nb32 = x->C / QK, nb16 = x->C / 16;
@@ -552,8 +583,8 @@ ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *
                 for (int m = 0; m < 8; m++) {
                     __m256i v = _mm256_loadu_si256((const __m256i *)g->half[h].ql[p][m]);
                     __m256i top = _mm256_loadu_si256((const __m256i *)g->half[h].qh[m]);
-                    __m256i lo = q6_code_bits(_mm256_and_si256(v, nibble), top, 4 - 2 * p);
-                    __m256i hi = q6_code_bits(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble), top, -2 * p);
+                    __m256i lo = with_top_bits(_mm256_and_si256(v, nibble), top, 4 - 2 * p, 0x30);
+                    __m256i hi = with_top_bits(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble), top, -2 * p, 0x30);
 #pragma GCC unroll 4
                     for (int i = 0; i < NT; i++) {
                         const int8_t *xc = xq[i] + b * QK_K + 128 * h + 32 * p + 4 * m;
@@ -757,7 +788,7 @@ GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
 #endif
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
-    [WEIGHT_Q6_K_X8] = gemm_q6_K_x8,
+    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8,
 #if VW == 16
     [GGML_TYPE_Q2_K] = CAT(gemm_q2_K_, KERNEL_ISA), [GGML_TYPE_Q3_K] = CAT(gemm_q3_K_, KERNEL_ISA),
     [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),

@@ -733,7 +733,7 @@ static void test_block_gemms(const kernel_ops *k) {
     report_isa(k->name, "block_gemms", &ts);
 }
 
-/* Q4_K and Q6_K repacked in 8-row groups (WEIGHT_Q4_K_X8, WEIGHT_Q6_K_X8)
+/* Q4_K, Q5_K and Q6_K repacked in 8-row groups (WEIGHT_Q4_K_X8, ...)
  * against the format's definition on the rows as stored: every product (decode T = 1, a tile
  * and single rows up to T = 13; columns split at 16 as two threads split
  * them; prefill quantizing 4 rows at a time) is the definition's dot product
@@ -775,7 +775,9 @@ static void test_k_x8(const kernel_ops *k, int type) {
     CHECK(&ts, memcmp(got, want, sizeof(float) * OC * C) == 0, "rows as F32 differ from the stored rows' values");
     matrix_rows(k, got, wm, C, 13, 1);
     CHECK(&ts, memcmp(got, want + 13 * C, sizeof(float) * C) == 0, "row 13 differs from the stored row's values");
-    report_isa(k->name, q6 ? "q6_Kx8_product" : "q4_Kx8_product", &ts);
+    char name[32];
+    snprintf(name, sizeof name, "%s_product", weight_format_of(f->repacked)->name);
+    report_isa(k->name, name, &ts);
     free(w), free(packed), free(in), free(bias), free(scratch), free(out), free(buf), free(qscratch), free(got);
     free(want);
 }
@@ -799,6 +801,7 @@ void run_kernel_tests(void) {
         test_block_dots(k);
         test_block_gemms(k);
         test_k_x8(k, GGML_TYPE_Q4_K);
+        test_k_x8(k, GGML_TYPE_Q5_K);
         test_k_x8(k, GGML_TYPE_Q6_K);
         test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
