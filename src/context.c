@@ -16,9 +16,11 @@
 /* A prompt runs in chunks of at most DEFAULT_BATCH tokens, fewer where its
  * rows are wide: a chunk's activations (x, xb, q, the hidden state and the
  * quantized rows) stay within CHUNK_ACT_BYTES, half the 32 MiB that peak
- * memory may add to the weights and the KV cache. The TinyLlama-1.1B shape
- * takes 192 tokens a chunk; the smaller shapes keep 512. Chunks are
- * multiples of 64 tokens (attention's query blocks) and at least 64. */
+ * memory may add to the file and the KV cache, less what the repacked
+ * layouts hold beyond the file (the K-quants' unpacked scales). The
+ * TinyLlama-1.1B shape takes 64 to 192 tokens a chunk (Q4_K_M: 64); the
+ * smaller shapes keep 512. Chunks are multiples of 64 tokens (attention's
+ * query blocks) and at least 64. */
 #define DEFAULT_BATCH 512
 #define CHUNK_ACT_BYTES ((size_t)16 << 20)
 #define CHUNK_STEP 64
@@ -28,7 +30,8 @@ static int chunk_tokens(const tinyllm_model *m, int n_ctx) {
     size_t dim = (size_t)h->n_embd, ff = (size_t)h->n_ff, cols = dim > ff ? dim : ff;
     size_t hb = ff * (m->family->act == ACT_SWIGLU ? 2 : 1), qkv = dim + 2 * (size_t)m->kv_dim;
     size_t per_token = (3 * dim + (hb > qkv ? hb : qkv)) * sizeof(float) + (m->prefill_q8 ? Q8_ACT_BYTES(1, cols) : 0);
-    size_t fit = CHUNK_ACT_BYTES / per_token / CHUNK_STEP * CHUNK_STEP;
+    size_t room = CHUNK_ACT_BYTES > m->packed_extra ? CHUNK_ACT_BYTES - m->packed_extra : 0;
+    size_t fit = room / per_token / CHUNK_STEP * CHUNK_STEP;
     int B = fit >= DEFAULT_BATCH ? DEFAULT_BATCH : fit >= CHUNK_STEP ? (int)fit : CHUNK_STEP;
     return n_ctx < B ? n_ctx : B;
 }

@@ -406,6 +406,7 @@ static tinyllm_status bind_one(tinyllm_model *m, const tensor_spec *s, int layer
         }
         w.type = layout;
         m->packed_used += bytes;
+        m->packed_extra += bytes - t->n_bytes;
     } else if (used_in_place(m, s, t)) {
         /* as stored */
     } else if (needs_copy(t) || !s->is_matrix) {
@@ -462,7 +463,7 @@ static tinyllm_status bind_tensors(tinyllm_model *m, tinyllm_error *err) {
     for (int pass = 0; pass < 2; pass++) {
         int count_only = pass == 0;
         size_t used = 0;
-        m->packed_used = 0;
+        m->packed_used = m->packed_extra = 0;
         tinyllm_status st;
         for (int i = 0; i < f->n_global; i++)
             if ((st = bind_one(m, &f->global[i], 0, m, &used, count_only, err))) return st;

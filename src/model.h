@@ -74,6 +74,7 @@ struct tinyllm_model {
     float *arena; // owned F32 copies (converted tensors, sinusoidal table)
     uint8_t *packed;    // owned repacked matrices (WEIGHT_Q4_0_X8, WEIGHT_Q8_0_X8)
     size_t packed_used; // its bytes (counted in the first binding pass)
+    size_t packed_extra; // what the repacked layouts hold beyond the file's bytes of the same matrices
     char *names_arena;          // NUL-terminated key and tensor names
     const char **kv_keys;       // (n_kv)
     const char **tensor_names;  // (n_tensors)
