@@ -512,39 +512,6 @@ ALWAYS_INLINE void tile_k_x8(float *r, const uint8_t *at, const int five, const 
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
 
-ALWAYS_INLINE void gemm_k_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                             int o0, int o1, const int five) {
-    int nb = x->C / QK_K;
-    size_t group_bytes = five ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
-    for (int o = o0; o < o1; o += X8_ROWS) {
-        const uint8_t *g = (const uint8_t *)w + (size_t)(o / X8_ROWS) * nb * group_bytes;
-        int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
-        for (int t = t0; t < t1;) {
-            float r[K_X8_TILE * X8_ROWS];
-            int n = t1 - t >= K_X8_TILE ? K_X8_TILE : 1;
-            long ahead = (long)((o1 - o + X8_ROWS - 1) / X8_ROWS) * nb;
-            if (n == K_X8_TILE)
-                tile_k_x8(r, g, five, x, t, K_X8_TILE, nb, ahead);
-            else
-                tile_k_x8(r, g, five, x, t, 1, nb, ahead);
-            for (int i = 0; i < n; i++)
-                for (int k = 0; k < cols; k++)
-                    out[(size_t)(t + i) * OC + o + k] = r[X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
-            t += n;
-        }
-    }
-}
-
-static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                         int o0, int o1) {
-    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 0);
-}
-
-static void gemm_q5_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                         int o0, int o1) {
-    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 1);
-}
-
 /* WEIGHT_Q6_K_X8 (formats.h): per super-block, half h and run p, the 8
  * rows' 6-bit codes put together from a nibble vector and the top bits
  * shifted into bits 4-5, then integer sums per sub-block of 16 values
@@ -637,26 +604,48 @@ ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
 
-static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
-                         int o0, int o1) {
+/* The K layouts' GEMM: each group of 8 weight rows against tiles of
+ * activation rows; kind: 4, 5 or 6 (Q4_K, Q5_K, Q6_K) */
+ALWAYS_INLINE void gemm_k_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                             int o0, int o1, const int kind) {
     int nb = x->C / QK_K;
+    size_t group_bytes = kind == 6 ? sizeof(block_q6_K_x8) : kind == 5 ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
     for (int o = o0; o < o1; o += X8_ROWS) {
-        const block_q6_K_x8 *g = (const block_q6_K_x8 *)w + (size_t)(o / X8_ROWS) * nb;
+        const uint8_t *g = (const uint8_t *)w + (size_t)(o / X8_ROWS) * nb * group_bytes;
         int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
         for (int t = t0; t < t1;) {
             float r[K_X8_TILE * X8_ROWS];
             int n = t1 - t >= K_X8_TILE ? K_X8_TILE : 1;
             long ahead = (long)((o1 - o + X8_ROWS - 1) / X8_ROWS) * nb;
-            if (n == K_X8_TILE)
-                tile_q6_k_x8(r, g, x, t, K_X8_TILE, nb, ahead);
+            if (kind == 6 && n == K_X8_TILE)
+                tile_q6_k_x8(r, (const block_q6_K_x8 *)g, x, t, K_X8_TILE, nb, ahead);
+            else if (kind == 6)
+                tile_q6_k_x8(r, (const block_q6_K_x8 *)g, x, t, 1, nb, ahead);
+            else if (n == K_X8_TILE)
+                tile_k_x8(r, g, kind == 5, x, t, K_X8_TILE, nb, ahead);
             else
-                tile_q6_k_x8(r, g, x, t, 1, nb, ahead);
+                tile_k_x8(r, g, kind == 5, x, t, 1, nb, ahead);
             for (int i = 0; i < n; i++)
                 for (int k = 0; k < cols; k++)
                     out[(size_t)(t + i) * OC + o + k] = r[X8_ROWS * i + k] + (bias ? bias[o + k] : 0.0f);
             t += n;
         }
     }
+}
+
+static void gemm_q4_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 4);
+}
+
+static void gemm_q5_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 5);
+}
+
+static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 6);
 }
 
 /* ------------------------------------------------------ activations -- */
