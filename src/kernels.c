@@ -155,6 +155,7 @@ void matmul_q8_forward(const kernel_ops *k, float *out, const q8_act *x, matrix 
     int block = (int)(Q8_PREFILL_BLOCK_BYTES / row_bytes) & ~(X8_ROWS - 1);
     int chunk = (int)(Q8_PREFILL_CHUNK_BYTES / (size_t)x->C);
     if (block < X8_ROWS) block = X8_ROWS;
+    if (T == 1) block = o1 - o0; /* decode: one stream the kernel can prefetch along */
     chunk = chunk < 8 ? 8 : chunk > 64 ? 64 : chunk;
     for (int b0 = o0; b0 < o1; b0 += block) {
         int b1 = b0 + block < o1 ? b0 + block : o1;
