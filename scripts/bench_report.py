@@ -12,11 +12,11 @@ weights are Q8_0/Q4_0 (under 2 bytes per weight) multiply in integers, not
 with sgemm, so neither bound applies to them ("-").
 Bandwidth bound (tg): the share of the rate at which the same threads read
 the weights a decode reads, where the engine holds them (the file's mapping
-or the copy made at load), just before and after each repetition
-(`of_read_rate` in the bench's JSON: tok/s x bytes read per token, every
-weight matrix once plus the KV cache, over that rate, median over the
-repetitions; paired in time because this host's bandwidth moves by a third
-within minutes). For results without it, bench_limits' DRAM figure /
+or the copy made at load), just before and after each segment of a
+repetition's decodes (at least 8 GiB of weights each; `of_read_rate` in the
+bench's JSON: tok/s x bytes read per token, every weight matrix once plus
+the KV cache, over that rate, median over the segments; paired in time
+because this host's bandwidth moves by a fifth within a second). For results without it, bench_limits' DRAM figure /
 bytes read per generated token.
 When NAME.llama.json (llama-bench -o json on the same file, same run) lies
 beside a result NAME.json, the pp512 and tg128 columns get the ratio

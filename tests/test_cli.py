@@ -237,6 +237,19 @@ def info_takes_m_and_says_what_it_counts_bench_names_its_threads():
     assert [row["threads"] for row in tg] == [1, 2] and all(row["read_gb_s"] > 0.1 for row in tg), tg
     assert all(0 < row["of_read_rate"] < 10 for row in tg), tg
     assert all("read_gb_s" not in row for row in out["results"] if row["test"].startswith("pp")), out["results"]
+    # --read-every N pairs each segment of N decodes with its own reads: the share is still a decode's
+    # tok/s x bytes per token over a read rate (within a factor of the whole run's), the rate still timed
+    # on the decodes alone
+    r = run([TINYLLM, "bench", "-m", TINY_SIN, "-p", "0", "-n", "7", "-r", "2", "-t", "1", "--read-every", "2",
+             "-o", "json"])
+    assert r.returncode == 0, r.stderr
+    seg = json.loads(r.stdout)["results"]
+    assert len(seg) == 1 and seg[0]["test"] == "tg7" and seg[0]["read_gb_s"] > 0.1, seg
+    assert 0 < seg[0]["of_read_rate"] < 10 and seg[0]["min"] <= seg[0]["tok_s"] <= seg[0]["max"], seg
+    for key in ("read_gb_s", "of_read_rate", "tok_s"):
+        assert 0.2 < seg[0][key] / tg[0][key] < 5, (key, seg, tg)
+    bad = run([TINYLLM, "bench", "-m", TINY_SIN, "--read-every", "-1"])
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--read-every -1" in bad.stderr, bad.stderr
 
 
 @test

@@ -17,8 +17,8 @@ typedef struct {
     const char *test; /* "pp512", "tg128" */
     int n_tokens, threads;
     double median, min, max; /* tok/s */
-    /* tg only: the weights' read rate around each repetition (median,
-     * GB/s), and the median of each repetition's share of it: its tok/s x
+    /* tg only: the weights' read rate between decode segments (median,
+     * GB/s), and the median of each segment's share of it: its tok/s x
      * bytes read per token / the mean of the reads just before and after */
     double read_gb_s, of_read;
 } bench_row;
@@ -56,52 +56,77 @@ static double read_rate(tinyllm_context *ctx, uint64_t *pass) {
     return dt > 0 ? total / dt / 1e9 : -1;
 }
 
+/* A tg repetition decodes in segments that each read at least this many
+ * weight bytes (1.1B Q4_0: 15 tokens, about a third of a second on one
+ * thread), with a read of the weights after each: this host's bandwidth
+ * moves by a fifth within a second, so each segment is set against the
+ * reads just before and after it. A model whose weights are small decodes
+ * a whole repetition as one segment. */
+#define SEGMENT_MIN_BYTES ((uint64_t)8 << 30)
+
 /* Times one setting: pp runs prefill of n tokens, tg runs n single decodes,
- * both from an empty cache. A tg repetition is paired with reads of the
- * weights just before and after it: this host's bandwidth moves by a third
- * within minutes, so a bound measured at another moment says little.
- * kv_pos_bytes: the KV cache's bytes per position (a decode at position p
- * reads p + 1 of them). Returns -1 on an engine error (reported). */
+ * both from an empty cache. kv_pos_bytes: the KV cache's bytes per
+ * position (a decode at position p reads p + 1 of them). tg's row gets the
+ * median read rate and the median of its segments' shares of the read rate
+ * (read_every decodes, or 0: SEGMENT_MIN_BYTES). Returns -1 on an engine
+ * error (reported). */
 static int run_setting(tinyllm_context *ctx, const int *tokens, int n, int is_tg, int reps, uint64_t kv_pos_bytes,
-                       bench_row *row) {
-    double *rate = malloc((size_t)(3 * reps + 1) * sizeof *rate), *reads = rate + reps, *shares = reads + reps;
-    tinyllm_error err = {0};
+                       int read_every, bench_row *row) {
     uint64_t pass = 0;
-    double before = 0;
+    double before = is_tg ? read_rate(ctx, &pass) : 0; /* also sizes the segments */
+    if (before < 0) return -1;
+    int segment = n;
+    if (is_tg && read_every > 0 && read_every < n) segment = read_every;
+    if (is_tg && !read_every && pass > 0 && SEGMENT_MIN_BYTES / pass < (uint64_t)n)
+        segment = (int)((SEGMENT_MIN_BYTES + pass - 1) / pass);
+    int per_rep = (n + segment - 1) / segment;
+    double *rate = malloc((size_t)(reps + 2 * reps * per_rep) * sizeof *rate);
+    double *reads = rate + reps, *shares = reads + (size_t)reps * per_rep;
+    int n_shares = 0;
+    tinyllm_error err = {0};
     if (!rate) return -1;
     for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
         tinyllm_context_rewind(ctx, 0, NULL);
-        double t0 = now_seconds();
-        int rc = 0;
-        if (is_tg)
-            for (int i = 0; i < n && !rc; i++) rc = tinyllm_context_decode(ctx, tokens[i], &err);
-        else
-            rc = tinyllm_context_prefill(ctx, tokens, n, &err);
-        double dt = now_seconds() - t0;
-        if (rc) {
-            report("bench", &err);
-            free(rate);
-            return -1;
+        double busy = 0;
+        if (!is_tg) {
+            double t0 = now_seconds();
+            int rc = tinyllm_context_prefill(ctx, tokens, n, &err);
+            busy = now_seconds() - t0;
+            if (rc) goto engine_error;
         }
-        double after = is_tg ? read_rate(ctx, &pass) : 0;
-        if (after < 0) {
-            free(rate);
-            return -1;
+        for (int p0 = 0; is_tg && p0 < n; p0 += segment) {
+            int p1 = p0 + segment < n ? p0 + segment : n, rc = 0;
+            double t0 = now_seconds();
+            for (int i = p0; i < p1 && !rc; i++) rc = tinyllm_context_decode(ctx, tokens[i], &err);
+            double dt = now_seconds() - t0;
+            if (rc) goto engine_error;
+            busy += dt;
+            double after = read_rate(ctx, &pass);
+            if (after < 0) {
+                free(rate);
+                return -1;
+            }
+            if (r >= 0) {
+                /* decodes at positions p0..p1-1 read p0 + 1 .. p1 cached positions */
+                double bytes_per_token = (double)pass + (double)kv_pos_bytes * (p0 + p1 + 1) / 2.0;
+                reads[n_shares] = 0.5 * (before + after);
+                shares[n_shares] = (p1 - p0) / dt * bytes_per_token / (reads[n_shares] * 1e9);
+                n_shares++;
+            }
+            before = after;
         }
-        if (r >= 0) {
-            rate[r] = n / dt;
-            reads[r] = 0.5 * (before + after);
-            double bytes_per_token = (double)pass + (double)kv_pos_bytes * (n + 1) / 2.0;
-            shares[r] = rate[r] * bytes_per_token / (reads[r] * 1e9);
-        }
-        before = after;
+        if (r >= 0) rate[r] = n / busy;
     }
     row->median = median(rate, reps);
     row->min = rate[0];
     row->max = rate[reps - 1];
-    if (is_tg) row->read_gb_s = median(reads, reps), row->of_read = median(shares, reps);
+    if (is_tg) row->read_gb_s = median(reads, n_shares), row->of_read = median(shares, n_shares);
     free(rate);
     return 0;
+engine_error:
+    report("bench", &err);
+    free(rate);
+    return -1;
 }
 
 /* RoPE models may be benchmarked past their trained context, up to this */
@@ -185,13 +210,14 @@ static void print_markdown(const bench_report *r) {
            r->rss_mib, r->reps, info->kernels, blas_core());
     if (r->n_rows && r->rows[r->n_rows - 1].read_gb_s > 0)
         printf("of the read rate: a decode's tok/s x bytes it reads per token (weights, KV cache) over the rate at "
-               "which the same threads read those weights just before and after it (median)\n");
+               "which the same threads read those weights just before and after each segment of its decodes (median)\n");
 }
 
 /* The settings asked for. */
 typedef struct {
     int_list prompts, threads;
     int n_gen, reps, no_progress;
+    int read_every; /* tg: decodes between reads of the weights; 0: SEGMENT_MIN_BYTES */
 } bench_plan;
 
 /* Every setting on one context per thread count, into rows (names holds
@@ -230,7 +256,7 @@ static int run_plan(tinyllm_model *m, const tinyllm_model_info *info, const benc
             bench_row *row = &rows[*n_rows];
             snprintf(names[*n_rows], sizeof names[0], "%s%d", is_tg ? "tg" : "pp", n);
             *row = (bench_row){.test = names[*n_rows], .n_tokens = n, .threads = nth};
-            if (run_setting(ctx, tokens, n, is_tg, pl->reps, tinyllm_model_kv_bytes(m, 1), row))
+            if (run_setting(ctx, tokens, n, is_tg, pl->reps, tinyllm_model_kv_bytes(m, 1), pl->read_every, row))
                 rc = EXIT_RUNTIME;
             else
                 (*n_rows)++;
@@ -314,6 +340,8 @@ int cmd_bench(int argc, char **argv) {
         {"--reps", "-r", OPT_INT, &pl.reps, "N", "timed repetitions after one warm-up (default 5)", NULL},
         {"--output", "-o", OPT_STRING, &format, "md|json", "table format (default md)", NULL},
         {"--seed", NULL, OPT_U64, &seed, "N", "seed of the random token ids (default 1)", NULL},
+        {"--read-every", NULL, OPT_INT, &pl.read_every, "N",
+         "tg: read the weights (the bound) after every N decodes (default 0: every 8 GiB of weights decoded)", NULL},
         {"--no-progress", NULL, OPT_FLAG, &pl.no_progress, "", "no progress line on a terminal's stderr", NULL},
     };
     opt_spec opts[MAX_OPTS];
@@ -324,6 +352,7 @@ int cmd_bench(int argc, char **argv) {
     if (strcmp(format, "md") && strcmp(format, "json")) return usage_error(&cmd, "-o %s: expected md or json", format);
     if (pl.reps < 1 || pl.reps > 1000) return usage_error(&cmd, "-r %d: expected 1 to 1000 repetitions", pl.reps);
     if (pl.n_gen < 0) return usage_error(&cmd, "-n %d: expected >= 0", pl.n_gen);
+    if (pl.read_every < 0) return usage_error(&cmd, "--read-every %d: expected decodes >= 1 (or 0: every 8 GiB)", pl.read_every);
     for (int i = 0; i < pl.prompts.n; i++)
         if (pl.prompts.v[i] < 0) return usage_error(&cmd, "-p %d: expected prompt lengths >= 0", pl.prompts.v[i]);
     int any = pl.n_gen > 0;
