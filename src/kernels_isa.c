@@ -786,11 +786,38 @@ static void dots(float *out, const float *q, const float *rows, int row_stride, 
     }
 }
 
+/* The output held in registers, 4 vectors of columns at a time, with even
+ * and odd rows in separate sums: each FMA waits on the one two rows back,
+ * not on a store and reload of out (decode attention at 128 cached
+ * positions: about 2x faster). */
 static void weighted_sum(float *out, const float *p, const float *rows, int row_stride, int L, int C) {
-    memset(out, 0, (size_t)C * sizeof(float));
-    for (int j = 0; j < L; j++) {
+    int c0 = 0;
+    for (; c0 + 4 * VW <= C; c0 += 4 * VW) {
+        vec e[4] = {v_zero(), v_zero(), v_zero(), v_zero()}, o[4] = {v_zero(), v_zero(), v_zero(), v_zero()};
+        int j = 0;
+        for (; j + 2 <= L; j += 2) {
+            const float *r0 = rows + (size_t)j * row_stride + c0, *r1 = r0 + row_stride;
+            vec p0 = v_set1(p[j]), p1 = v_set1(p[j + 1]);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                e[k] = v_fmadd(p0, v_load(r0 + k * VW), e[k]);
+                o[k] = v_fmadd(p1, v_load(r1 + k * VW), o[k]);
+            }
+        }
+        if (j < L) {
+            const float *r0 = rows + (size_t)j * row_stride + c0;
+            vec p0 = v_set1(p[j]);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) e[k] = v_fmadd(p0, v_load(r0 + k * VW), e[k]);
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) v_store(out + c0 + k * VW, v_add(e[k], o[k]));
+    }
+    /* columns past the last 4 vectors: the plain row-by-row sum */
+    for (int c = c0; c < C; c++) out[c] = 0.0f;
+    for (int j = 0; j < L && c0 < C; j++) {
         const float *r = rows + (size_t)j * row_stride;
-        int c = 0;
+        int c = c0;
         vec pj = v_set1(p[j]);
         for (; c + VW <= C; c += VW) v_store(out + c, v_fmadd(pj, v_load(r + c), v_load(out + c)));
         for (; c < C; c++) out[c] += p[j] * r[c];

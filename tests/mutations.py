@@ -125,6 +125,8 @@ MUTATIONS = [
      "u->q[c] = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, _mm512_set1_epi8(2));"),
     ("bench_segment_reads", "tools/tinyllm/cmd_bench.c", "reads[n_shares] = 0.5 * (before + after);",
      "reads[n_shares] = 0.5 * (before + after) * (p0 > 0 ? 1e3 : 1);"),
+    ("weighted_sum_last_odd_row", "src/kernels_isa.c", "for (int k = 0; k < 4; k++) e[k] = v_fmadd(p0, v_load(r0 + k * VW), e[k]);",
+     "for (int k = 0; k < 3; k++) e[k] = v_fmadd(p0, v_load(r0 + k * VW), e[k]);"),
     ("x8_512_offset_twice", "src/kernels_isa.c", "_mm512_maskz_set1_epi32(0x00ff, (q8 ? -128 : -8) * xs[b])",
      "_mm512_maskz_set1_epi32(0xffff, (q8 ? -128 : -8) * xs[b])"),
     ("q4_0_x8_512_high_shift", "src/kernels_isa.c", "sum = _mm512_add_epi32(p0, _mm512_srai_epi32(p1, 4));",

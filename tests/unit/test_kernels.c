@@ -509,14 +509,17 @@ static void test_read_bytes(const kernel_ops *k) {
 }
 
 /* attention_forward against a loop, with GQA and a non-zero pos0 (the
- * decode case: new tokens attend to cached ones). Bound, per output element
+ * decode case: new tokens attend to cached ones); head size D, pos0 + T
+ * keys. Bound, per output element
  * (first order in u): a score s_j is within Es_j = gamma(D + 2) |q| . |k_j| / sqrt(D)
  * (D products, the scale); softmax turns score errors <= Es into
  * probability errors <= p_j (2 Es + eps_softmax); the weighted sum of L
- * values adds gamma(L) sum p_j |v_j|. D = 24: vector loops and tails. */
-static void test_attention_T(const kernel_ops *k, int T) {
+ * values adds gamma(L) sum p_j |v_j|. D = 24: vector loops and tails;
+ * D = 72 with an odd L: the weighted sum's 4-vector blocks of even and odd
+ * rows, a last row alone, and tail columns. */
+static void test_attention_T(const kernel_ops *k, int T, int D, int pos0) {
     test_state ts = {0};
-    int H = 4, Hkv = 2, D = 24, pos0 = 3, L = pos0 + T, dim = H * D, kvd = Hkv * D, n_ctx = 16;
+    int H = 4, Hkv = 2, L = pos0 + T, dim = H * D, kvd = Hkv * D, n_ctx = 16;
     float *q = rand_buf((long)T * dim, 1), *kc = rand_buf((long)n_ctx * kvd, 1), *v = rand_buf((long)n_ctx * kvd, 1);
     float *out = malloc(sizeof(float) * T * dim);
     double *want = dbuf((long)T * dim), *bound = dbuf((long)T * dim);
@@ -562,7 +565,9 @@ static void test_attention_T(const kernel_ops *k, int T) {
     CHECK(&ts, r <= 1, "output: error %.3g x the rounding bound", r);
     CHECK(&ts, max_row_err <= row_bound, "probability rows sum off by %g (bound %g)", max_row_err, row_bound);
     CHECK(&ts, max_upper == 0, "probability %g above the diagonal", max_upper); /* masked: exactly 0 */
-    report_isa(k->name, T == 1 ? "attention_decode" : "attention", &ts);
+    char name[48];
+    snprintf(name, sizeof name, "%s_D%d_L%d", T == 1 ? "attention_decode" : "attention", D, L);
+    report_isa(k->name, name, &ts);
     free(q), free(kc), free(v), free(out), free(want), free(bound), free(scores), free(probs);
 }
 
@@ -816,7 +821,8 @@ void run_kernel_tests(void) {
         test_activations(k);
         test_softmax(k);
         test_read_bytes(k);
-        test_attention_T(k, 4);
-        test_attention_T(k, 1);
+        test_attention_T(k, 4, 24, 3);
+        test_attention_T(k, 1, 24, 3);
+        test_attention_T(k, 1, 72, 6);
     }
 }
