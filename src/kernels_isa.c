@@ -813,9 +813,10 @@ static void weighted_sum(float *out, const float *p, const float *rows, int row_
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) v_store(out + c0 + k * VW, v_add(e[k], o[k]));
     }
+    if (c0 == C) return;
     /* columns past the last 4 vectors: the plain row-by-row sum */
     for (int c = c0; c < C; c++) out[c] = 0.0f;
-    for (int j = 0; j < L && c0 < C; j++) {
+    for (int j = 0; j < L; j++) {
         const float *r = rows + (size_t)j * row_stride;
         int c = c0;
         vec pj = v_set1(p[j]);
