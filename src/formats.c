@@ -19,8 +19,10 @@ static void q8_0_x8_rows(float *dst, const void *data, long C, size_t row0, long
 static void q4_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q5_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 static void q6_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q2_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
+static void q3_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows);
 
-/* Q4_0, Q8_0, Q4_K, Q5_K and Q6_K run through the 8-row layouts into which load
+/* Q4_0, Q8_0 and the K-quants run through the 8-row layouts into which load
  * repacks their matrices; the other block formats run as stored. */
 #define FLOAT PRODUCT_FLOAT
 #define DOTS PRODUCT_Q8_DOTS
@@ -48,9 +50,9 @@ static const weight_format WEIGHT_FORMATS[] = {
     {GGML_TYPE_IQ4_NL, "IQ4_NL", 32,  18,  1,   DOTS,  decode_iq4_nl, NULL,              NULL,
                      0,              NULL,           1,    quantize_iq4_nl, 25, F16},
     {GGML_TYPE_Q2_K,   "Q2_K",   256, 84,  1,   DOTS,  decode_q2_K,   NULL,              NULL,
-                     0,              NULL,           1,    NULL,            -1, GGML_TYPE_IQ4_NL},
+                     WEIGHT_Q2_K_X8, repack_q2_K_x8, 1,    NULL,            -1, GGML_TYPE_IQ4_NL},
     {GGML_TYPE_Q3_K,   "Q3_K",   256, 110, 1,   DOTS,  decode_q3_K,   NULL,              NULL,
-                     0,              NULL,           1,    NULL,            -1, GGML_TYPE_IQ4_NL},
+                     WEIGHT_Q3_K_X8, repack_q3_K_x8, 1,    NULL,            -1, GGML_TYPE_IQ4_NL},
     {GGML_TYPE_Q4_K,   "Q4_K",   256, 144, 1,   DOTS,  decode_q4_K,   NULL,              NULL,
                      WEIGHT_Q4_K_X8, repack_q4_K_x8, 1,    quantize_q4_K,   14, GGML_TYPE_Q5_0},
     {GGML_TYPE_Q5_K,   "Q5_K",   256, 176, 1,   DOTS,  decode_q5_K,   NULL,              NULL,
@@ -66,6 +68,10 @@ static const weight_format WEIGHT_FORMATS[] = {
     {WEIGHT_Q5_K_X8,   "Q5_Kx8", 256, 180, 1,   GEMM,  NULL,          NULL,              q5_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
     {WEIGHT_Q6_K_X8,   "Q6_Kx8", 256, 210, 1,   GEMM,  NULL,          NULL,              q6_K_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q2_K_X8,   "Q2_Kx8", 256, 84,  1,   GEMM,  NULL,          NULL,              q2_K_x8_rows,
+                     0,              NULL,           0,    NULL,            -1, F16},
+    {WEIGHT_Q3_K_X8,   "Q3_Kx8", 256, 110, 1,   GEMM,  NULL,          NULL,              q3_K_x8_rows,
                      0,              NULL,           0,    NULL,            -1, F16},
 };
 #undef FLOAT
@@ -281,6 +287,83 @@ static void q6_K_x8_rows(float *dst, const void *data, long C, size_t row0, long
                     memcpy(blk.qh + 32 * h + 4 * m, g[b].half[h].qh[m][r], 4);
                 }
             dequantize_blocks(q6_K->decode, q6_K->block, q6_K->block_bytes, dst + k * C + b * 256, &blk, 256);
+        }
+    }
+}
+
+/* Q2_K / Q3_K rows into WEIGHT_Q2_K_X8 / WEIGHT_Q3_K_X8 (formats.h): the
+ * same bytes, regrouped; rows past the last are zero (scales 0). */
+void repack_q2_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 256;
+    block_q2_K_x8 *out = (block_q2_K_x8 *)dst;
+    for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, out++) {
+            memset(out, 0, sizeof *out);
+            for (int r = 0; r < X8_ROWS && g * X8_ROWS + r < rows; r++) {
+                block_q2_K blk;
+                memcpy(&blk, src + ((g * X8_ROWS + r) * nb + b) * sizeof blk, sizeof blk);
+                out->d[r] = blk.d, out->dmin[r] = blk.dmin;
+                for (int k = 0; k < 16; k++) out->scales[k][r] = blk.scales[k];
+                for (int h = 0; h < 2; h++)
+                    for (int m = 0; m < 8; m++) memcpy(out->qs[h][m][r], blk.qs + 32 * h + 4 * m, 4);
+            }
+        }
+}
+
+void repack_q3_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C) {
+    long nb = C / 256;
+    block_q3_K_x8 *out = (block_q3_K_x8 *)dst;
+    for (long g = 0; g < (rows + X8_ROWS - 1) / X8_ROWS; g++)
+        for (long b = 0; b < nb; b++, out++) {
+            memset(out, 0, sizeof *out);
+            for (int r = 0; r < X8_ROWS && g * X8_ROWS + r < rows; r++) {
+                block_q3_K blk;
+                memcpy(&blk, src + ((g * X8_ROWS + r) * nb + b) * sizeof blk, sizeof blk);
+                out->d[r] = blk.d;
+                for (int j = 0; j < 12; j++) out->scales[j][r] = blk.scales[j];
+                for (int m = 0; m < 8; m++) memcpy(out->hmask[m][r], blk.hmask + 4 * m, 4);
+                for (int h = 0; h < 2; h++)
+                    for (int m = 0; m < 8; m++) memcpy(out->qs[h][m][r], blk.qs + 32 * h + 4 * m, 4);
+            }
+        }
+}
+
+/* Rows of WEIGHT_Q2_K_X8 / WEIGHT_Q3_K_X8 as F32: each row's super-block
+ * put back as the block it came from and decoded by the format's
+ * definition. */
+static void q2_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 256;
+    const weight_format *q2_K = weight_format_of(GGML_TYPE_Q2_K);
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % X8_ROWS);
+        const block_q2_K_x8 *g = (const block_q2_K_x8 *)data + row / X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            block_q2_K blk;
+            blk.d = g[b].d[r], blk.dmin = g[b].dmin[r];
+            for (int j = 0; j < 16; j++) blk.scales[j] = g[b].scales[j][r];
+            for (int h = 0; h < 2; h++)
+                for (int m = 0; m < 8; m++) memcpy(blk.qs + 32 * h + 4 * m, g[b].qs[h][m][r], 4);
+            dequantize_blocks(q2_K->decode, q2_K->block, q2_K->block_bytes, dst + k * C + b * 256, &blk, 256);
+        }
+    }
+}
+
+static void q3_K_x8_rows(float *dst, const void *data, long C, size_t row0, long n_rows) {
+    long nb = C / 256;
+    const weight_format *q3_K = weight_format_of(GGML_TYPE_Q3_K);
+    for (long k = 0; k < n_rows; k++) {
+        size_t row = row0 + (size_t)k;
+        int r = (int)(row % X8_ROWS);
+        const block_q3_K_x8 *g = (const block_q3_K_x8 *)data + row / X8_ROWS * (size_t)nb;
+        for (long b = 0; b < nb; b++) {
+            block_q3_K blk;
+            blk.d = g[b].d[r];
+            for (int j = 0; j < 12; j++) blk.scales[j] = g[b].scales[j][r];
+            for (int m = 0; m < 8; m++) memcpy(blk.hmask + 4 * m, g[b].hmask[m][r], 4);
+            for (int h = 0; h < 2; h++)
+                for (int m = 0; m < 8; m++) memcpy(blk.qs + 32 * h + 4 * m, g[b].qs[h][m][r], 4);
+            dequantize_blocks(q3_K->decode, q3_K->block, q3_K->block_bytes, dst + k * C + b * 256, &blk, 256);
         }
     }
 }

@@ -43,17 +43,22 @@ typedef struct {
  * interleaved 4 at a time before the nibbles (1440 bytes). Q6_K
  * (repack_q6_K_x8) keeps its 1680 bytes per group and super-block: the 8
  * rows' d, their 16 scales, then the low-nibble bytes and the 2-bit tops
- * interleaved 4 bytes at a time (block_q6_K_x8).
+ * interleaved 4 bytes at a time (block_q6_K_x8). Q2_K (repack_q2_K_x8,
+ * 672 bytes) and Q3_K (repack_q3_K_x8, 880 bytes) keep their sizes too:
+ * the same bytes regrouped (block_q2_K_x8, block_q3_K_x8).
  * The layouts are numbered after the file types, so that the kernel sets'
  * tables indexed by a matrix's type (kernels.h) cover both. */
-enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, WEIGHT_Q5_K_X8, WEIGHT_Q6_K_X8, MATRIX_TYPES };
+enum { WEIGHT_Q4_0_X8 = GGML_TYPE_BF16 + 1, WEIGHT_Q8_0_X8, WEIGHT_Q4_K_X8, WEIGHT_Q5_K_X8, WEIGHT_Q6_K_X8, WEIGHT_Q2_K_X8, WEIGHT_Q3_K_X8,
+       MATRIX_TYPES };
 enum {
     X8_ROWS = 8,
     Q4_0_X8_GROUP_BYTES = 8 * 18,
     Q8_0_X8_GROUP_BYTES = 8 * 34,
     Q4_K_X8_GROUP_BYTES = 8 * 148,
     Q5_K_X8_GROUP_BYTES = 8 * 180,
-    Q6_K_X8_GROUP_BYTES = 8 * 210
+    Q6_K_X8_GROUP_BYTES = 8 * 210,
+    Q2_K_X8_GROUP_BYTES = 8 * 84,
+    Q3_K_X8_GROUP_BYTES = 8 * 110
 };
 
 /* One block of a group of 8 rows in those layouts: qs[m][r][j] is byte
@@ -104,6 +109,29 @@ typedef struct {
         uint8_t ql[2][8][X8_ROWS][4];
     } half[2];
 } block_q6_K_x8;
+/* Q2_K: half h (values 128h..) of row r: qs[h][m][r][j] (stored qs[32h +
+ * 4m + j]) holds in bits 2p, 2p + 1 the code (0..3) of value 128h + 32p +
+ * 4m + j; scales[k][r] the stored byte of sub-block k (16 values): scale in
+ * the low nibble, min in the high one; value = d scale q - dmin min. */
+typedef struct {
+    uint16_t d[X8_ROWS], dmin[X8_ROWS]; /* F16 */
+    uint8_t scales[16][X8_ROWS];
+    uint8_t qs[2][8][X8_ROWS][4];
+} block_q2_K_x8;
+/* Q3_K: as Q2_K's codes, plus hmask[m][r][j] (stored hmask[4m + j]), whose
+ * bit 4h + p is the third bit of value 128h + 32p + 4m + j (clear: minus
+ * 4); scales[j][r] the stored scale byte j of row r (byte k % 8 holds
+ * sub-block k's low 4 bits in its low nibble for k < 8, else its high one;
+ * byte 8 + k % 4 its top 2 bits at bit 2 (k / 4)); value = d (scale - 32)
+ * (q + 4 bit - 4). The third bits come before the codes (front to back). */
+typedef struct {
+    uint16_t d[X8_ROWS]; /* F16 */
+    uint8_t scales[12][X8_ROWS];
+    uint8_t hmask[8][X8_ROWS][4];
+    uint8_t qs[2][8][X8_ROWS][4];
+} block_q3_K_x8;
+static_assert(sizeof(block_q2_K_x8) == Q2_K_X8_GROUP_BYTES, "Q2_K x8 block");
+static_assert(sizeof(block_q3_K_x8) == Q3_K_X8_GROUP_BYTES, "Q3_K x8 block");
 static_assert(sizeof(block_q4_0_x8) == Q4_0_X8_GROUP_BYTES, "Q4_0 x8 block");
 static_assert(sizeof(block_q6_K_x8) == Q6_K_X8_GROUP_BYTES, "Q6_K x8 block");
 static_assert(sizeof(block_q5_K_x8) == Q5_K_X8_GROUP_BYTES, "Q5_K x8 block");
@@ -175,6 +203,8 @@ void repack_q8_0_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q4_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q5_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 void repack_q6_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+void repack_q2_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
+void repack_q3_K_x8(uint8_t *dst, const uint8_t *src, long rows, long C);
 /* Bytes of a WEIGHT_Q4_0_X8 / WEIGHT_Q8_0_X8 matrix of rows x C values, the
  * padding of its last group included. */
 size_t x8_bytes(int type, long rows, long C);

@@ -286,9 +286,69 @@ static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float
     }
 }
 
+/* WEIGHT_Q2_K_X8 / WEIGHT_Q3_K_X8 (three): per super-block, the 2-bit code
+ * of value v = 128h + 32p + 4m + j in bits 2p of qs[h][m][r][j] (Q3_K: plus
+ * 4 when bit 4h + p of hmask[m][r][j] is set, minus 4 always); Q2_K:
+ * d dx sum_k sc_k (q . x over sub-block k) - dmin dx sum_k min_k (x's sum
+ * over sub-block k); Q3_K: d dx sum_k (sc_k - 32) (q . x over sub-block k). */
+static void gemm_k2_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC, int o0,
+                       int o1, int three) {
+    int nb = x->C / QK_K, nb32 = x->C / QK_LEGACY;
+    size_t group_bytes = three ? sizeof(block_q3_K_x8) : sizeof(block_q2_K_x8);
+    for (int o = o0; o < o1; o++) {
+        int r = o % X8_ROWS;
+        for (int t = t0; t < t1; t++) {
+            const int8_t *xq = x->q + (size_t)t * x->C;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *at = (const uint8_t *)w + ((size_t)(o / X8_ROWS) * nb + b) * group_bytes;
+                const block_q2_K_x8 *g2 = (const block_q2_K_x8 *)at;
+                const block_q3_K_x8 *g3 = (const block_q3_K_x8 *)at;
+                const int8_t *xb = xq + b * QK_K;
+                int32_t sub[16] = {0}, xsum[16] = {0};
+                for (int h = 0; h < 2; h++)
+                    for (int p = 0; p < 4; p++)
+                        for (int m = 0; m < 8; m++)
+                            for (int j = 0; j < 4; j++) {
+                                int v = 128 * h + 32 * p + 4 * m + j;
+                                int q = (three ? g3->qs[h][m][r][j] : g2->qs[h][m][r][j]) >> 2 * p & 3;
+                                if (three) q += 4 * (g3->hmask[m][r][j] >> (4 * h + p) & 1) - 4;
+                                sub[v / 16] += q * xb[v];
+                                xsum[v / 16] += xb[v];
+                            }
+                int32_t sum = 0, mins = 0;
+                for (int k = 0; k < 16; k++) {
+                    if (three) {
+                        int low = g3->scales[k % 8][r] >> 4 * (k / 8) & 15;
+                        int top = g3->scales[8 + k % 4][r] >> 2 * (k / 4) & 3;
+                        sum += (low + 16 * top - 32) * sub[k];
+                    } else {
+                        sum += (g2->scales[k][r] & 15) * sub[k];
+                        mins += (g2->scales[k][r] >> 4) * xsum[k];
+                    }
+                }
+                float dx = x->d[(size_t)t * nb32 + 8 * b];
+                acc += (float)sum * (f16_to_f32(three ? g3->d[r] : g2->d[r]) * dx);
+                if (!three) acc -= (float)mins * (f16_to_f32(g2->dmin[r]) * dx);
+            }
+            out[(size_t)t * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+static void gemm_q2_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k2_x8(out, x, w, bias, t0, t1, OC, o0, o1, 0);
+}
+static void gemm_q3_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k2_x8(out, x, w, bias, t0, t1, OC, o0, o1, 1);
+}
+
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
-    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8};
+    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8, [WEIGHT_Q2_K_X8] = gemm_q2_K_x8,
+    [WEIGHT_Q3_K_X8] = gemm_q3_K_x8};
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];

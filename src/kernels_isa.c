@@ -668,12 +668,148 @@ ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
 
+/* Q3_K's 16 sub-block scales of the 8 rows (sc[k][r], -32..31) from the 12
+ * stored bytes of each (block_q3_K_x8): low 4 bits in a nibble of bytes
+ * 0..7, top 2 bits in bytes 8..11, all 128 at once */
+ALWAYS_INLINE void q3_k_x8_scales(const block_q3_K_x8 *g, int8_t sc[16][X8_ROWS]) {
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)g->scales[0]); /* bytes 0..3 of each row */
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)g->scales[4]);
+    const __m256i top = _mm256_loadu_si256((const __m256i *)g->scales[8]);
+    const __m256i nibble = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
+    __m256i s[4] = {/* sub-blocks 0..3, 4..7, 8..11, 12..15: top bits 0-1, 2-3, 4-5, 6-7 moved to 4-5 */
+                    _mm256_or_si256(_mm256_and_si256(l0, nibble), _mm256_and_si256(_mm256_slli_epi16(top, 4), bits45)),
+                    _mm256_or_si256(_mm256_and_si256(l1, nibble), _mm256_and_si256(_mm256_slli_epi16(top, 2), bits45)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nibble), _mm256_and_si256(top, bits45)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nibble),
+                                    _mm256_and_si256(_mm256_srli_epi16(top, 2), bits45))};
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) _mm256_storeu_si256((__m256i *)sc[4 * q], _mm256_sub_epi8(s[q], bias));
+}
+
+/* WEIGHT_Q2_K_X8 / WEIGHT_Q3_K_X8 (formats.h; three: Q3_K): per
+ * super-block, half h and pass p, the 8 rows' 2-bit codes of values 128h +
+ * 32p.. (Q3_K: plus 4 where its hmask bit is set), integer sums per
+ * sub-block of 16 against x's codes, times each row's scale (vpmulld);
+ * the offsets (Q2_K's mins, Q3_K's -4 of every code) meet x's sums of 16
+ * as vpmaddwd pairs; one float scaling per super-block. Without VNNI a
+ * sub-block's four vpmaddubsw pairs (each at most 2 x 7 x 128) add up in
+ * int16. */
+ALWAYS_INLINE void tile_k2_x8(float *r, const uint8_t *at, const int three, const q8_act *x, int t, const int NT,
+                              int nb, long ahead) {
+    const size_t group_bytes = three ? sizeof(block_q3_K_x8) : sizeof(block_q2_K_x8);
+    const int nb32 = x->C / QK, nb16 = x->C / 16;
+    const int8_t *xq[K_X8_TILE];
+    const float *xd[K_X8_TILE];
+    const int16_t *s16[K_X8_TILE];
+    __m256 acc[K_X8_TILE];
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; i++) {
+        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * nb32;
+        s16[i] = x->s16 + (size_t)(t + i) * nb16, acc[i] = _mm256_setzero_ps();
+    }
+    const __m256i two_bits = _mm256_set1_epi8(3);
+    for (int b = 0; b < nb; b++, at += group_bytes) {
+        const block_q2_K_x8 *g2 = (const block_q2_K_x8 *)at;
+        const block_q3_K_x8 *g3 = (const block_q3_K_x8 *)at;
+        if (NT == 1) prefetch_ahead(at, group_bytes, K_X8_PREFETCH, b, ahead);
+        int8_t sc[16][X8_ROWS]; /* sub-block k's scale per row: Q2_K's 0..15, Q3_K's -32..31 */
+        if (three)
+            q3_k_x8_scales(g3, sc);
+        else
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                _mm256_storeu_si256((__m256i *)sc[4 * q],
+                                    _mm256_and_si256(_mm256_loadu_si256((const __m256i *)g2->scales[4 * q]),
+                                                     _mm256_set1_epi8(15)));
+        __m256i isum[K_X8_TILE];
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; i++) isum[i] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                __m256i ps[2][K_X8_TILE]; /* [m >= 4]: the pass's two sub-blocks */
+#pragma GCC unroll 4
+                for (int i = 0; i < NT; i++) ps[0][i] = ps[1][i] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                for (int m = 0; m < 8; m++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(three ? g3->qs[h][m] : g2->qs[h][m]));
+                    __m256i q = _mm256_and_si256(_mm256_srli_epi16(v, 2 * p), two_bits);
+                    if (three) /* bit 4h + p of hmask to bit 2 */
+                        q = with_top_bits(q, _mm256_loadu_si256((const __m256i *)g3->hmask[m]), 2 - (4 * h + p), 0x04);
+#pragma GCC unroll 4
+                    for (int i = 0; i < NT; i++) {
+                        __m256i bx = broadcast4(xq[i] + b * QK_K + 128 * h + 32 * p + 4 * m);
+#ifdef __AVX512VNNI__
+                        ps[m / 4][i] = _mm256_dpbusd_epi32(ps[m / 4][i], q, bx);
+#else
+                        ps[m / 4][i] = _mm256_add_epi16(ps[m / 4][i], _mm256_maddubs_epi16(q, bx));
+#endif
+                    }
+                }
+                const int k = 8 * h + 2 * p; /* values 128h + 32p.. are sub-blocks k and k + 1 */
+                __m256i sc0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc[k]));
+                __m256i sc1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc[k + 1]));
+#pragma GCC unroll 4
+                for (int i = 0; i < NT; i++) {
+#ifdef __AVX512VNNI__
+                    __m256i lo = ps[0][i], hi = ps[1][i];
+#else
+                    __m256i lo = _mm256_madd_epi16(ps[0][i], _mm256_set1_epi16(1));
+                    __m256i hi = _mm256_madd_epi16(ps[1][i], _mm256_set1_epi16(1));
+#endif
+                    isum[i] = _mm256_add_epi32(isum[i],
+                                               _mm256_add_epi32(_mm256_mullo_epi32(lo, sc0), _mm256_mullo_epi32(hi, sc1)));
+                }
+            }
+        /* the offsets' multipliers of sub-blocks 2j, 2j + 1 side by side per
+         * row, against x's sums of 16 (|s| <= 2048): Q3_K's scales (each
+         * code's -4), Q2_K's mins */
+        __m256i op[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            op[j] = three ? _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)sc[2 * j]),
+                                                                   _mm_loadl_epi64((const __m128i *)sc[2 * j + 1])))
+                          : _mm256_srli_epi16(
+                                _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)g2->scales[2 * j]),
+                                                                       _mm_loadl_epi64((const __m128i *)g2->scales[2 * j + 1]))),
+                                4);
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(three ? g3->d : g2->d)));
+#pragma GCC unroll 4
+        for (int i = 0; i < NT; i++) {
+            const int16_t *s = s16[i] + 16 * b;
+            __m256i off = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                int32_t pair;
+                memcpy(&pair, s + 2 * j, 4);
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(op[j], _mm256_set1_epi32(pair)));
+            }
+            __m256 dx = _mm256_set1_ps(xd[i][8 * b]);
+            if (three) {
+                isum[i] = _mm256_sub_epi32(isum[i], _mm256_slli_epi32(off, 2)); /* - 4 sum sc s16 */
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, dx), acc[i]);
+            } else {
+                __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g2->dmin));
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, dx), acc[i]);
+                acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_mul_ps(dmin, dx), acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
+}
+
 /* The K layouts' GEMM: each group of 8 weight rows against tiles of
- * activation rows; kind: 4, 5 or 6 (Q4_K, Q5_K, Q6_K) */
+ * activation rows; kind: 2, 3, 4, 5 or 6 (Q2_K .. Q6_K) */
 ALWAYS_INLINE void gemm_k_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
                              int o0, int o1, const int kind) {
     int nb = x->C / QK_K;
-    size_t group_bytes = kind == 6 ? sizeof(block_q6_K_x8) : kind == 5 ? sizeof(block_q5_K_x8) : sizeof(block_q4_K_x8);
+    size_t group_bytes = kind == 6   ? sizeof(block_q6_K_x8)
+                         : kind == 5 ? sizeof(block_q5_K_x8)
+                         : kind == 4 ? sizeof(block_q4_K_x8)
+                         : kind == 3 ? sizeof(block_q3_K_x8)
+                                     : sizeof(block_q2_K_x8);
     for (int o = o0; o < o1; o += X8_ROWS) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(o / X8_ROWS) * nb * group_bytes;
         int cols = o1 - o < X8_ROWS ? o1 - o : X8_ROWS;
@@ -681,7 +817,11 @@ ALWAYS_INLINE void gemm_k_x8(float *out, const q8_act *x, const void *w, const f
             float r[K_X8_TILE * X8_ROWS];
             int n = t1 - t >= K_X8_TILE ? K_X8_TILE : 1;
             long ahead = (long)((o1 - o + X8_ROWS - 1) / X8_ROWS) * nb;
-            if (kind == 6 && n == K_X8_TILE)
+            if (kind <= 3 && n == K_X8_TILE)
+                tile_k2_x8(r, g, kind == 3, x, t, K_X8_TILE, nb, ahead);
+            else if (kind <= 3)
+                tile_k2_x8(r, g, kind == 3, x, t, 1, nb, ahead);
+            else if (kind == 6 && n == K_X8_TILE)
                 tile_q6_k_x8(r, (const block_q6_K_x8 *)g, x, t, K_X8_TILE, nb, ahead);
             else if (kind == 6)
                 tile_q6_k_x8(r, (const block_q6_K_x8 *)g, x, t, 1, nb, ahead);
@@ -710,6 +850,16 @@ static void gemm_q5_K_x8(float *out, const q8_act *x, const void *w, const float
 static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
                          int o0, int o1) {
     gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 6);
+}
+
+static void gemm_q2_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 2);
+}
+
+static void gemm_q3_K_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC,
+                         int o0, int o1) {
+    gemm_k_x8(out, x, w, bias, t0, t1, OC, o0, o1, 3);
 }
 
 /* ------------------------------------------------------ activations -- */
@@ -869,7 +1019,8 @@ GEMM_Q8_FN(CAT(gemm_q6_K_, KERNEL_ISA));
 #endif
 static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
-    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8,
+    [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8, [WEIGHT_Q2_K_X8] = gemm_q2_K_x8,
+    [WEIGHT_Q3_K_X8] = gemm_q3_K_x8,
 #if VW == 16
     [GGML_TYPE_Q2_K] = CAT(gemm_q2_K_, KERNEL_ISA), [GGML_TYPE_Q3_K] = CAT(gemm_q3_K_, KERNEL_ISA),
     [GGML_TYPE_Q4_K] = CAT(gemm_q4_K_, KERNEL_ISA), [GGML_TYPE_Q5_K] = CAT(gemm_q5_K_, KERNEL_ISA),

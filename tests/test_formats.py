@@ -78,7 +78,8 @@ def every_format_reads_as_the_reference_defines_it():
         matrices = {n: tu for n, tu in infos.items() if n.endswith("weight") and "norm" not in n}
         assert all(t == gtype for t, _ in matrices.values()), (gtype, matrices)
         in_use = {u for _, u in matrices.values()}
-        want = {"Q8_0": {"Q8_0x8"}, "Q4_0": {"Q4_0x8"}, "Q4_K": {"Q4_Kx8"}, "Q5_K": {"Q5_Kx8"}, "Q6_K": {"Q6_Kx8"}}.get(gtype, {gtype})
+        want = {"Q8_0": {"Q8_0x8"}, "Q4_0": {"Q4_0x8"}, "Q4_K": {"Q4_Kx8"}, "Q5_K": {"Q5_Kx8"}, "Q6_K": {"Q6_Kx8"},
+                "Q2_K": {"Q2_Kx8"}, "Q3_K": {"Q3_Kx8"}}.get(gtype, {gtype})
         assert in_use <= want | {gtype}, (gtype, in_use)
         r = run([TINYLLM, "info", "-m", path])
         assert r.returncode == 0, r.stderr

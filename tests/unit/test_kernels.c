@@ -738,7 +738,7 @@ static void test_block_gemms(const kernel_ops *k) {
     report_isa(k->name, "block_gemms", &ts);
 }
 
-/* Q4_K, Q5_K and Q6_K repacked in 8-row groups (WEIGHT_Q4_K_X8, ...)
+/* The K-quants repacked in 8-row groups (WEIGHT_Q4_K_X8, ...)
  * against the format's definition on the rows as stored: every product (decode T = 1, a tile
  * and single rows up to T = 13; columns split at 16 as two threads split
  * them; prefill quantizing 4 rows at a time) is the definition's dot product
@@ -749,9 +749,10 @@ static void test_k_x8(const kernel_ops *k, int type) {
     test_state ts = {0};
     enum { C = 768, OC = 37, TMAX = 13, SCRATCH_ROWS = 4 };
     const weight_format *f = weight_format_of(type);
-    int q6 = type == GGML_TYPE_Q6_K;
-    size_t halves[2] = {q6 ? offsetof(block_q6_K, d) : offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
-    uint8_t *w = random_block_rows(f, halves, q6 ? 1 : 2, OC, C);
+    size_t i = 0;
+    while (BLOCK_HALVES[i].type != type) i++;
+    size_t halves[2] = {BLOCK_HALVES[i].halves[0], BLOCK_HALVES[i].halves[1]};
+    uint8_t *w = random_block_rows(f, halves, BLOCK_HALVES[i].n_halves, OC, C);
     uint8_t *packed = malloc(x8_bytes(f->repacked, OC, C));
     f->repack(packed, w, OC, C);
     matrix wm = {packed, f->repacked};
@@ -808,6 +809,8 @@ void run_kernel_tests(void) {
         test_k_x8(k, GGML_TYPE_Q4_K);
         test_k_x8(k, GGML_TYPE_Q5_K);
         test_k_x8(k, GGML_TYPE_Q6_K);
+        test_k_x8(k, GGML_TYPE_Q2_K);
+        test_k_x8(k, GGML_TYPE_Q3_K);
         test_quantized_product(k, GGML_TYPE_Q8_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 0, 0);
         test_quantized_product(k, GGML_TYPE_Q4_0, 1, 0);
