@@ -853,11 +853,23 @@ static void to_f32_f16(float *dst, const void *src, long n) {
     for (; i < n; i++) dst[i] = f16_to_f32(h[i]);
 }
 
+/* BF16: the top halves of F32s, widened by a shift, exact */
+static void to_f32_bf16(float *dst, const void *src, long n) {
+    const uint16_t *h = src;
+    long i = 0;
+    for (; i + VW <= n; i += VW) v_store(dst + i, v_load_bf16(h + i));
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, h + i, 2);
+        dst[i] = bf16_value(v);
+    }
+}
+
 /* kernel_ops.to_f32 of this set: rows of a format as F32, exactly as the
  * definition (dequantize_blocks, or the format's to_f32); NULL where the
  * definition runs */
 const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES] = {
-    [GGML_TYPE_F16] = to_f32_f16,
+    [GGML_TYPE_F16] = to_f32_f16, [GGML_TYPE_BF16] = to_f32_bf16,
     [GGML_TYPE_Q4_K] = to_f32_q4_K, [GGML_TYPE_Q5_K] = to_f32_q5_K, [GGML_TYPE_Q6_K] = to_f32_q6_K,
 };
 

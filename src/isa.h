@@ -39,6 +39,8 @@ typedef __m512 vec;
 #define v_fnmadd(a, b, c) _mm512_fnmadd_ps(a, b, c)
 #define v_floor(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 #define v_load_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+/* BF16 is the top half of an F32: widening is a shift */
+#define v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 /* 2^n for whole numbers n (as floats) in the normal range */
 #define v_pow2(n) \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23))
@@ -62,6 +64,7 @@ typedef __m256 vec;
 #define v_fnmadd(a, b, c) _mm256_fnmadd_ps(a, b, c)
 #define v_floor(x) _mm256_floor_ps(x)
 #define v_load_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 #define v_pow2(n) \
     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23))
 ALWAYS_INLINE float v_hsum(__m256 v) {
@@ -106,19 +109,36 @@ ALWAYS_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* 8 weights from element i of an F32 or F16 row */
-ALWAYS_INLINE __m256 load8_w(const void *w, size_t i, int f16) {
-    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
-               : _mm256_loadu_ps((const float *)w + i);
+/* The float formats a weight stream reads (converted as loaded) */
+enum weight_kind { W_F32, W_F16, W_BF16 };
+
+ALWAYS_INLINE float bf16_value(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
-/* VW weights from element i of an F32 or F16 row */
-ALWAYS_INLINE vec load_w(const void *w, size_t i, int f16) {
-    return f16 ? v_load_f16((const uint16_t *)w + i) : v_load((const float *)w + i);
+/* 8 weights from element i of an F32, F16 or BF16 row */
+ALWAYS_INLINE __m256 load8_w(const void *w, size_t i, enum weight_kind kind) {
+    return kind == W_F16    ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
+           : kind == W_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(
+                                  _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i))), 16))
+                            : _mm256_loadu_ps((const float *)w + i);
 }
 
-ALWAYS_INLINE float load1_w(const void *w, size_t i, int f16) {
-    return f16 ? f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+/* VW weights from element i of an F32, F16 or BF16 row */
+ALWAYS_INLINE vec load_w(const void *w, size_t i, enum weight_kind kind) {
+    return kind == W_F16    ? v_load_f16((const uint16_t *)w + i)
+           : kind == W_BF16 ? v_load_bf16((const uint16_t *)w + i)
+                            : v_load((const float *)w + i);
+}
+
+ALWAYS_INLINE float load1_w(const void *w, size_t i, enum weight_kind kind) {
+    uint16_t h;
+    if (kind == W_F32) return ((const float *)w)[i];
+    memcpy(&h, (const uint16_t *)w + i, 2);
+    return kind == W_F16 ? f16_to_f32(h) : bf16_value(h);
 }
 
 /* a block's F16 scale, read from its first bytes (blocks may be unaligned) */

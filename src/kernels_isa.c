@@ -22,12 +22,12 @@
 /* ------------------------------------------ weight-streaming products -- */
 /* Decode (one row) and short prompts (a few rows) are bound by reading the
  * weights: these kernels read each weight once, as one forward stream (the
- * rows are adjacent; the hardware prefetcher follows that best), for F32 or
- * F16 storage alike (an F16 weight is converted as it is loaded). With few
+ * rows are adjacent; the hardware prefetcher follows that best), for F32,
+ * F16 or BF16 storage alike (a 16-bit weight is converted as it is loaded). With few
  * rows, sgemm would copy (pack) every weight first and read it again. */
 
 /* One row: four accumulators per weight row (the decode path). */
-ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16, const float *bias, int C, int o0,
+ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, enum weight_kind kind, const float *bias, int C, int o0,
                               int o1) {
 #if VW == 16
     /* With AVX-512, the decode stream runs 256-bit loads and multiply-adds:
@@ -39,14 +39,14 @@ ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16
         int c = 0;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (; c + 32 <= C; c += 32) {
-            a0 = _mm256_fmadd_ps(load8_w(w, r + c, f16), _mm256_loadu_ps(x + c), a0);
-            a1 = _mm256_fmadd_ps(load8_w(w, r + c + 8, f16), _mm256_loadu_ps(x + c + 8), a1);
-            a2 = _mm256_fmadd_ps(load8_w(w, r + c + 16, f16), _mm256_loadu_ps(x + c + 16), a2);
-            a3 = _mm256_fmadd_ps(load8_w(w, r + c + 24, f16), _mm256_loadu_ps(x + c + 24), a3);
+            a0 = _mm256_fmadd_ps(load8_w(w, r + c, kind), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(load8_w(w, r + c + 8, kind), _mm256_loadu_ps(x + c + 8), a1);
+            a2 = _mm256_fmadd_ps(load8_w(w, r + c + 16, kind), _mm256_loadu_ps(x + c + 16), a2);
+            a3 = _mm256_fmadd_ps(load8_w(w, r + c + 24, kind), _mm256_loadu_ps(x + c + 24), a3);
         }
-        for (; c + 8 <= C; c += 8) a0 = _mm256_fmadd_ps(load8_w(w, r + c, f16), _mm256_loadu_ps(x + c), a0);
+        for (; c + 8 <= C; c += 8) a0 = _mm256_fmadd_ps(load8_w(w, r + c, kind), _mm256_loadu_ps(x + c), a0);
         float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        for (; c < C; c++) s += load1_w(w, r + c, f16) * x[c];
+        for (; c < C; c++) s += load1_w(w, r + c, kind) * x[c];
         out[o] = s + (bias ? bias[o] : 0.0f);
     }
 #else
@@ -56,14 +56,14 @@ ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16
         float s = 0.0f;
         vec a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
         for (; c + 4 * VW <= C; c += 4 * VW) {
-            a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
-            a1 = v_fmadd(load_w(w, r + c + VW, f16), v_load(x + c + VW), a1);
-            a2 = v_fmadd(load_w(w, r + c + 2 * VW, f16), v_load(x + c + 2 * VW), a2);
-            a3 = v_fmadd(load_w(w, r + c + 3 * VW, f16), v_load(x + c + 3 * VW), a3);
+            a0 = v_fmadd(load_w(w, r + c, kind), v_load(x + c), a0);
+            a1 = v_fmadd(load_w(w, r + c + VW, kind), v_load(x + c + VW), a1);
+            a2 = v_fmadd(load_w(w, r + c + 2 * VW, kind), v_load(x + c + 2 * VW), a2);
+            a3 = v_fmadd(load_w(w, r + c + 3 * VW, kind), v_load(x + c + 3 * VW), a3);
         }
-        for (; c + VW <= C; c += VW) a0 = v_fmadd(load_w(w, r + c, f16), v_load(x + c), a0);
+        for (; c + VW <= C; c += VW) a0 = v_fmadd(load_w(w, r + c, kind), v_load(x + c), a0);
         s = v_hsum(v_add(v_add(a0, a1), v_add(a2, a3)));
-        for (; c < C; c++) s += load1_w(w, r + c, f16) * x[c];
+        for (; c < C; c++) s += load1_w(w, r + c, kind) * x[c];
         out[o] = s + (bias ? bias[o] : 0.0f);
     }
 #endif
@@ -71,7 +71,7 @@ ALWAYS_INLINE void stream_one(float *out, const float *x, const void *w, int f16
 
 /* R rows (a compile-time 2..4) against each weight row while it is in L1:
  * two accumulators per row. out rows are OC apart, x rows x_stride. */
-ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride, const int R, const void *w, int f16,
+ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride, const int R, const void *w, enum weight_kind kind,
                                const float *bias, int C, int o0, int o1) {
     for (int o = o0; o < o1; o++) {
         size_t r = (size_t)o * C;
@@ -80,7 +80,7 @@ ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride,
         vec acc[4][2];
         for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = v_zero();
         for (; c + 2 * VW <= C; c += 2 * VW) {
-            vec w0 = load_w(w, r + c, f16), w1 = load_w(w, r + c + VW, f16);
+            vec w0 = load_w(w, r + c, kind), w1 = load_w(w, r + c + VW, kind);
             for (int t = 0; t < R; t++) {
                 const float *xt = x + (size_t)t * x_stride + c;
                 acc[t][0] = v_fmadd(w0, v_load(xt), acc[t][0]);
@@ -88,41 +88,46 @@ ALWAYS_INLINE void stream_rows(float *out, int OC, const float *x, int x_stride,
             }
         }
         for (; c + VW <= C; c += VW) {
-            vec w0 = load_w(w, r + c, f16);
+            vec w0 = load_w(w, r + c, kind);
             for (int t = 0; t < R; t++) acc[t][0] = v_fmadd(w0, v_load(x + (size_t)t * x_stride + c), acc[t][0]);
         }
         for (int t = 0; t < R; t++) s[t] = v_hsum(v_add(acc[t][0], acc[t][1]));
         for (int t = 0; t < R; t++) {
             const float *xt = x + (size_t)t * x_stride;
-            for (int cc = c; cc < C; cc++) s[t] += load1_w(w, r + cc, f16) * xt[cc];
+            for (int cc = c; cc < C; cc++) s[t] += load1_w(w, r + cc, kind) * xt[cc];
             out[(size_t)t * OC + o] = s[t] + (bias ? bias[o] : 0.0f);
         }
     }
 }
 
 /* out[:, o0:o1] (T, OC) for T <= STREAM_MAX_ROWS, four rows per pass. */
-ALWAYS_INLINE void stream_product(float *out, const float *in, int in_stride, const void *w, int f16,
+ALWAYS_INLINE void stream_product(float *out, const float *in, int in_stride, const void *w, enum weight_kind kind,
                                   const float *bias, int T, int C, int OC, int o0, int o1) {
     for (int t = 0; t < T; t += 4) {
         float *ot = out + (size_t)t * OC;
         const float *xt = in + (size_t)t * in_stride;
         switch (T - t < 4 ? T - t : 4) {
-        case 1: stream_one(ot, xt, w, f16, bias, C, o0, o1); break;
-        case 2: stream_rows(ot, OC, xt, in_stride, 2, w, f16, bias, C, o0, o1); break;
-        case 3: stream_rows(ot, OC, xt, in_stride, 3, w, f16, bias, C, o0, o1); break;
-        default: stream_rows(ot, OC, xt, in_stride, 4, w, f16, bias, C, o0, o1); break;
+        case 1: stream_one(ot, xt, w, kind, bias, C, o0, o1); break;
+        case 2: stream_rows(ot, OC, xt, in_stride, 2, w, kind, bias, C, o0, o1); break;
+        case 3: stream_rows(ot, OC, xt, in_stride, 3, w, kind, bias, C, o0, o1); break;
+        default: stream_rows(ot, OC, xt, in_stride, 4, w, kind, bias, C, o0, o1); break;
         }
     }
 }
 
 static void stream_f32(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
-    stream_product(out, in, in_stride, w, 0, bias, T, C, OC, o0, o1);
+    stream_product(out, in, in_stride, w, W_F32, bias, T, C, OC, o0, o1);
 }
 
 static void stream_f16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
                        int OC, int o0, int o1) {
-    stream_product(out, in, in_stride, w, 1, bias, T, C, OC, o0, o1);
+    stream_product(out, in, in_stride, w, W_F16, bias, T, C, OC, o0, o1);
+}
+
+static void stream_bf16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                        int OC, int o0, int o1) {
+    stream_product(out, in, in_stride, w, W_BF16, bias, T, C, OC, o0, o1);
 }
 
 /* ------------------------------------------------ quantized weights -- */
@@ -1004,8 +1009,8 @@ static uint64_t read_bytes(const void *p, size_t n) {
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
 extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
-/* BF16 has no vector code: the scalar set's stream runs */
-static const stream_fn STREAM[KERNEL_TYPES] = {[GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16};
+static const stream_fn STREAM[KERNEL_TYPES] = {
+    [GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16, [GGML_TYPE_BF16] = stream_bf16};
 /* The K-quants' prefill runs an integer GEMM (dots_isa.c) with AVX-512
  * only: with 256-bit registers it measured slower than converting their
  * rows for sgemm (110M Q4_K_M pp512, one thread: 447-473 against 520-544

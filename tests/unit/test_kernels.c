@@ -84,43 +84,66 @@ static void test_matmul_T(const kernel_ops *k, int T) {
 
 /* F16 -> F32 is exact: the vector conversion equals the scalar one for all
  * 65536 bit patterns. */
-static void test_f16_convert(const kernel_ops *k) {
+/* A 16-bit float's value by its definition: F16 (f16_to_f32), or BF16 (the
+ * top half of an F32) */
+static float half_value(int type, uint16_t h) {
+    if (type == GGML_TYPE_F16) return f16_to_f32(h);
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Every bit pattern of F16 and BF16 through the set's conversion: the
+ * definition's value, bit for bit (NaN stays NaN). */
+static void test_half_convert(const kernel_ops *k, int type) {
     test_state ts = {0};
     uint16_t *all = malloc(65536 * sizeof *all);
     float *conv = malloc(65536 * sizeof *conv);
     for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
-    matrix_rows(k, conv, (matrix){all, GGML_TYPE_F16}, 65536, 0, 1); /* the set's conversion, or the definition */
+    matrix_rows(k, conv, (matrix){all, type}, 65536, 0, 1); /* the set's conversion, or the definition */
     int bad = 0;
     for (int i = 0; i < 65536; i++) {
-        float want = f16_to_f32((uint16_t)i);
+        float want = half_value(type, (uint16_t)i);
         bad += isnan(want) ? !isnan(conv[i]) : memcmp(&conv[i], &want, 4) != 0;
     }
     CHECK(&ts, bad == 0, "%d bit patterns convert differently", bad);
-    report_isa(k->name, "f16_convert", &ts);
+    report_isa(k->name, type == GGML_TYPE_F16 ? "f16_convert" : "bf16_convert", &ts);
     free(all), free(conv);
 }
 
-/* Products with F16 weights (decode, streamed rows, sgemm on converted
- * blocks) against the exact product of the same (decoded) weights. */
-static void test_f16_product(const kernel_ops *k) {
+/* Products with F16 or BF16 weights (decode, streamed rows, sgemm on
+ * converted blocks) against the exact product of the same (decoded)
+ * weights. C = MM_C leaves a tail past the vectors. */
+static void test_half_product(const kernel_ops *k, int type) {
     test_state ts = {0};
     int T = 9, C = MM_C, OC = 37;
     float *in = rand_buf((long)T * C, 1), *wf = malloc(sizeof(float) * OC * C), *b = rand_buf(OC, 1);
     uint16_t *wh = malloc(sizeof(uint16_t) * OC * C);
-    for (int i = 0; i < OC * C; i++) wh[i] = (uint16_t)((int)(randn() * 3000 + 0x3000) & 0x7fff); /* finite */
-    for (int i = 0; i < OC * C; i++) wf[i] = f16_to_f32(wh[i]);
+    for (int i = 0; i < OC * C; i++) { /* finite F16 around 1 (BF16: the same values' top halves) */
+        int h = abs((int)(randn() * 3000) + 0x3000);
+        wh[i] = (uint16_t)(h > 0x7bff ? 0x7bff : h);
+    }
+    if (type == GGML_TYPE_BF16)
+        for (int i = 0; i < OC * C; i++) {
+            float f = f16_to_f32(wh[i]) * (i % 2 ? -1.0f : 1.0f);
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            wh[i] = (uint16_t)(bits >> 16);
+        }
+    for (int i = 0; i < OC * C; i++) wf[i] = half_value(type, wh[i]);
     float *out = malloc(sizeof(float) * T * OC), *tmp = malloc(sizeof(float) * T * C);
     double *want = dbuf((long)T * OC), *bound = dbuf((long)T * OC);
     for (int t1 = 1; t1 <= T; t1 += 4) { /* 1 row, 5 rows streamed, 9 rows through sgemm */
         /* two column ranges, converted 8 rows at a time */
-        matrix wm = {wh, GGML_TYPE_F16};
+        matrix wm = {wh, type};
         matmul_forward(k, out, in, C, wm, b, t1, C, OC, 0, 13, tmp, 8);
         matmul_forward(k, out, in, C, wm, b, t1, C, OC, 13, OC, tmp, 8);
         product_reference(want, bound, in, wf, b, t1, C, OC);
         double r = worst_ratio(out, want, bound, (long)t1 * OC);
         CHECK(&ts, r <= 1, "T=%d: error %.3g x the rounding bound", t1, r);
     }
-    report_isa(k->name, "f16_product", &ts);
+    report_isa(k->name, type == GGML_TYPE_F16 ? "f16_product" : "bf16_product", &ts);
     free(in), free(wf), free(b), free(wh), free(out), free(tmp), free(want), free(bound);
 }
 
@@ -801,8 +824,10 @@ void run_kernel_tests(void) {
             printf("SKIP kernels.%s: this CPU cannot run the %s kernels\n", kernels_built(i), kernels_built(i));
             continue;
         }
-        test_f16_convert(k);
-        test_f16_product(k);
+        test_half_convert(k, GGML_TYPE_F16);
+        test_half_convert(k, GGML_TYPE_BF16);
+        test_half_product(k, GGML_TYPE_F16);
+        test_half_product(k, GGML_TYPE_BF16);
         test_quantize_act(k);
         test_block_dots(k);
         test_block_gemms(k);
