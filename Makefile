@@ -44,7 +44,7 @@ CXXFLAGS_ALL = -std=c++17 $(OPT) $(WARN) -fPIC -Iinclude -Isrc $(DEPS_CFLAGS) $(
 # each with its own -march placed after OPT (the last -march wins), and one
 # is picked at run time (src/kernels.c). Other CPUs get the scalar set only.
 ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
-KERNEL_ISAS = scalar avx2 avx512 avx512vnni
+KERNEL_ISAS = scalar avx2 avx512 avx512vnni avx512bf16
 else
 KERNEL_ISAS = scalar
 CFLAGS += -DTINYLLM_SCALAR_ONLY
@@ -52,6 +52,7 @@ endif
 ISA_FLAGS_avx2   = -march=x86-64-v3
 ISA_FLAGS_avx512 = -march=x86-64-v4
 ISA_FLAGS_avx512vnni = -march=x86-64-v4 -mavx512vnni
+ISA_FLAGS_avx512bf16 = -march=x86-64-v4 -mavx512vnni -mavx512bf16
 # the vector files (src/*_isa.c, written against src/isa.h), compiled once per
 # vector set; the scalar set is the plain C of src/kernels_generic.c
 ISA_SRC = kernels_isa dots_isa

@@ -12,7 +12,7 @@
 #include "half.h"
 
 #ifndef KERNEL_ISA
-#error "compile with -DKERNEL_ISA=avx2|avx512|avx512vnni (see the Makefile)"
+#error "compile with -DKERNEL_ISA=avx2|avx512|avx512vnni|avx512bf16 (see the Makefile)"
 #endif
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)

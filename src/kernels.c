@@ -10,10 +10,10 @@
 
 /* ------------------------------------------------ kernel selection -- */
 /* One table per instruction set, compiled from kernels_isa.c. x86-64 builds
- * have all four; a build for another architecture has the scalar one. */
+ * have all five; a build for another architecture has the scalar one. */
 extern const kernel_ops kernel_ops_scalar;
 #if defined(__x86_64__) && !defined(TINYLLM_SCALAR_ONLY)
-extern const kernel_ops kernel_ops_avx2, kernel_ops_avx512, kernel_ops_avx512vnni;
+extern const kernel_ops kernel_ops_avx2, kernel_ops_avx512, kernel_ops_avx512vnni, kernel_ops_avx512bf16;
 #define HAVE_X86_SETS 1
 #endif
 
@@ -28,11 +28,11 @@ typedef struct {
 /* The CPU's features from CPUID, and whether the OS saves the registers they
  * use (XCR0: the YMM state for AVX, the ZMM/mask state for AVX-512). */
 typedef struct {
-    int avx2_fma_f16c, avx512, avx512vnni;
+    int avx2_fma_f16c, avx512, avx512vnni, avx512bf16;
 } cpu_features;
 
 static cpu_features cpu_detect(void) {
-    cpu_features f = {0, 0, 0};
+    cpu_features f = {0, 0, 0, 0};
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return f; /* no OSXSAVE: no AVX state */
     int fma = c >> 12 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
@@ -45,8 +45,11 @@ static cpu_features cpu_detect(void) {
     f.avx512 = f.avx2_fma_f16c && avx512f && avx512dq && (xcr0 & 0xe6) == 0xe6;
     /* the 256-bit vpdpbusd needs AVX512VL too (all of x86-64-v4) */
     f.avx512vnni = f.avx512 && (b >> 31 & 1) && (b >> 30 & 1) && (b >> 28 & 1) && (c >> 11 & 1);
+    /* vdpbf16ps: leaf 7, sub-leaf 1, EAX bit 5 */
+    f.avx512bf16 = f.avx512vnni && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
     return f;
 }
+static int cpu_has_avx512bf16(void) { return cpu_detect().avx512bf16; }
 static int cpu_has_avx512vnni(void) { return cpu_detect().avx512vnni; }
 static int cpu_has_avx512(void) { return cpu_detect().avx512; }
 static int cpu_has_avx2(void) { return cpu_detect().avx2_fma_f16c; }
@@ -56,6 +59,7 @@ static int cpu_has_any(void) { return 1; }
 /* widest first: the first one the CPU has is the default */
 static const kernel_set KERNEL_SETS[] = {
 #ifdef HAVE_X86_SETS
+    {&kernel_ops_avx512bf16, cpu_has_avx512bf16},
     {&kernel_ops_avx512vnni, cpu_has_avx512vnni},
     {&kernel_ops_avx512, cpu_has_avx512},
     {&kernel_ops_avx2, cpu_has_avx2},
@@ -208,6 +212,10 @@ void matmul_forward(const kernel_ops *k, float *out, const float *in, int in_str
         KERNEL_FOR(k, stream, w.type)(out, in, in_stride, w.data, bias, T, C, OC, o0, o1);
         return;
     }
+    gemm_float_fn gemm_float = KERNEL_FOR(k, gemm_float, w.type);
+    if (gemm_float && /* the set's own prefill for the format (BF16 with vdpbf16ps) */
+        gemm_float(out, in, in_stride, w.data, bias, T, C, OC, o0, o1, scratch, (size_t)scratch_rows * C * sizeof(float)))
+        return;
     if (w.type == GGML_TYPE_F32) {
         sgemm_columns(out, in, in_stride, (const float *)w.data + (size_t)o0 * C, bias, T, C, OC, o0, o1);
         return;

@@ -35,12 +35,19 @@ typedef void (*gemm_q8_fn)(float *out, const q8_act *x, const void *w, const flo
 #define GEMM_Q8_FN(name)                                                                                             \
     void name(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC, int o0, int o1)
 
+/* out[:, o0:o1] (T, OC) = in (T, C; rows in_stride apart) @ w (OC, C)^T +
+ * bias (may be NULL) for a float format's prefill, with scratch_bytes of
+ * scratch for the activations in its own form; 0 when that is too small
+ * for one row (nothing done) */
+typedef int (*gemm_float_fn)(float *out, const float *in, int in_stride, const void *w, const float *bias, int T,
+                              int C, int OC, int o0, int o1, void *scratch, size_t scratch_bytes);
+
 /* The kernels that have vector code, one table per instruction set: the
  * plain C definitions (kernels_generic.c, the "scalar" set) and the vector
  * sets (kernels_isa.c and dots_isa.c, compiled once per set). Every set
  * computes the same functions; only the order of the float additions differs. */
 typedef struct kernel_ops {
-    const char *name; /* "scalar", "avx2", "avx512", "avx512vnni" */
+    const char *name; /* "scalar", "avx2", "avx512", "avx512vnni", "avx512bf16" */
     /* Per matrix type (KERNEL_TYPES entries, indexed by the type), as the
      * format table's `product` says its products run (formats.h). NULL
      * where this set has no code of its own for the format: the scalar
@@ -54,6 +61,10 @@ typedef struct kernel_ops {
     /* PRODUCT_Q8_GEMM layouts, and PRODUCT_Q8_DOTS formats whose prefill
      * this set runs as an integer GEMM (else their rows convert for sgemm) */
     const gemm_q8_fn *gemm;
+    /* PRODUCT_FLOAT formats whose prefill this set runs itself (else their
+     * rows convert for sgemm): BF16 with vdpbf16ps, the activations rounded
+     * to BF16 as llama.cpp rounds them (the avx512bf16 set) */
+    const gemm_float_fn *gemm_float;
     /* rows of a contiguous format as F32, bit for bit the format's
      * definition (prefill converts weights for sgemm) */
     const to_f32_fn *to_f32;
@@ -79,7 +90,7 @@ typedef struct kernel_ops {
 } kernel_ops;
 
 /* The kernel set for this CPU: the widest it supports, or the one named by
- * the environment variable TINYLLM_ISA (scalar, avx2, avx512, avx512vnni) when the CPU
+ * the environment variable TINYLLM_ISA (scalar, avx2, avx512, avx512vnni, avx512bf16) when the CPU
  * supports that one (otherwise the variable is ignored). Never NULL. */
 const kernel_ops *kernels_select(void);
 /* The set called `name`, or NULL when it is unknown or this CPU lacks it. */

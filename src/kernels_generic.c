@@ -349,6 +349,8 @@ static const gemm_q8_fn GEMM[KERNEL_TYPES] = {
     [WEIGHT_Q4_0_X8] = gemm_q4_0_x8, [WEIGHT_Q8_0_X8] = gemm_q8_0_x8, [WEIGHT_Q4_K_X8] = gemm_q4_K_x8,
     [WEIGHT_Q5_K_X8] = gemm_q5_K_x8, [WEIGHT_Q6_K_X8] = gemm_q6_K_x8, [WEIGHT_Q2_K_X8] = gemm_q2_K_x8,
     [WEIGHT_Q3_K_X8] = gemm_q3_K_x8};
+/* float formats: converted rows for sgemm (kernels.c) */
+static const gemm_float_fn GEMM_FLOAT[KERNEL_TYPES];
 /* the block formats' dots and every format's rows as F32: the formats' own
  * definitions (quants.c, formats.c) */
 static const dot_q8_fn DEFINITIONS_DOT[KERNEL_TYPES];
@@ -359,6 +361,7 @@ const kernel_ops kernel_ops_scalar = {
     .stream = STREAM,
     .dot_q8 = DEFINITIONS_DOT,
     .gemm = GEMM,
+    .gemm_float = GEMM_FLOAT,
     .to_f32 = DEFINITIONS_TO_F32,
     .quantize_q8_act = quantize_q8_act,
     .gelu = gelu,

@@ -1009,6 +1009,91 @@ static uint64_t read_bytes(const void *p, size_t n) {
 extern const dot_q8_fn CAT(DOT_Q8_, KERNEL_ISA)[KERNEL_TYPES]; /* dots_isa.c */
 extern const to_f32_fn CAT(TO_F32_, KERNEL_ISA)[KERNEL_TYPES];
 
+#ifdef __AVX512BF16__
+/* BF16 weights in a prefill (the avx512bf16 set): the activation rows
+ * rounded to BF16 once per chunk (to nearest even, as llama.cpp rounds them
+ * for these weights; the reference models it: tools/reference.py), then
+ * vdpbf16ps, which adds the products of 16 pairs of BF16 values into 16 F32
+ * lanes, at twice the multiply-adds per instruction of F32 FMAs. A tile of
+ * 4 weight rows and 4 activation rows keeps 16 accumulators, each summed
+ * once at the end of the row. Activation rows are padded with zeros to a
+ * multiple of 32 values; a weight row's last values are loaded under a
+ * mask. Chunks of activation rows stay in L2; each tile's weight rows in
+ * L1 meet the whole chunk. */
+enum { BF16_TILE = 4, BF16_CHUNK_BYTES = 256 << 10 };
+
+ALWAYS_INLINE void bf16_tile(float *out, int OC, const uint16_t *w, int C, const uint16_t *xb, int Cp,
+                             const float *bias, int o, int t, const int R, const int NT) {
+    __m512 acc[BF16_TILE][BF16_TILE];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int n = 0; n < NT; n++) acc[r][n] = _mm512_setzero_ps();
+    for (int c = 0; c < C; c += 32) {
+        __mmask32 m = C - c >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (C - c)) - 1);
+        __m512i wv[BF16_TILE];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(m, w + (size_t)(o + r) * C + c);
+#pragma GCC unroll 4
+        for (int n = 0; n < NT; n++) {
+            __m512i xv = _mm512_loadu_si512(xb + (size_t)(t + n) * Cp + c);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], (__m512bh)wv[r], (__m512bh)xv);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int n = 0; n < NT; n++)
+            out[(size_t)(t + n) * OC + o + r] = _mm512_reduce_add_ps(acc[r][n]) + (bias ? bias[o + r] : 0.0f);
+}
+
+/* x (C) rounded to BF16 into xb (Cp, zeros past C) */
+static void row_to_bf16(uint16_t *xb, const float *x, int C, int Cp) {
+    for (int c = 0; c < Cp; c += 32) {
+        __mmask16 lo = (__mmask16)(C - c >= 16 ? 0xffff : C - c > 0 ? (1u << (C - c)) - 1 : 0);
+        __mmask16 hi = (__mmask16)(C - c >= 32 ? 0xffff : C - c > 16 ? (1u << (C - c - 16)) - 1 : 0);
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + c + 16), _mm512_maskz_loadu_ps(lo, x + c));
+        _mm512_storeu_si512(xb + c, (__m512i)v);
+    }
+}
+
+static int gemm_bf16(float *out, const float *in, int in_stride, const void *w, const float *bias, int T, int C,
+                     int OC, int o0, int o1, void *scratch, size_t scratch_bytes) {
+    int Cp = (C + 31) / 32 * 32;
+    size_t row_bytes = (size_t)Cp * sizeof(uint16_t);
+    int chunk = (int)((scratch_bytes < BF16_CHUNK_BYTES ? scratch_bytes : BF16_CHUNK_BYTES) / row_bytes);
+    if (chunk < 1) return 0; /* no room for one row: the caller converts for sgemm */
+    uint16_t *xb = scratch; // (chunk, Cp)
+    const uint16_t *wr = w;
+    for (int t0 = 0; t0 < T; t0 += chunk) {
+        int n = T - t0 < chunk ? T - t0 : chunk;
+        for (int t = 0; t < n; t++) row_to_bf16(xb + (size_t)t * Cp, in + (size_t)(t0 + t) * in_stride, C, Cp);
+        float *ot = out + (size_t)t0 * OC;
+        for (int o = o0; o < o1;) {
+            int R = o1 - o >= BF16_TILE ? BF16_TILE : 1;
+            for (int t = 0; t < n;) {
+                int NT = n - t >= BF16_TILE ? BF16_TILE : 1;
+                if (R == BF16_TILE && NT == BF16_TILE)
+                    bf16_tile(ot, OC, wr, C, xb, Cp, bias, o, t, BF16_TILE, BF16_TILE);
+                else if (R == BF16_TILE)
+                    bf16_tile(ot, OC, wr, C, xb, Cp, bias, o, t, BF16_TILE, 1);
+                else if (NT == BF16_TILE)
+                    bf16_tile(ot, OC, wr, C, xb, Cp, bias, o, t, 1, BF16_TILE);
+                else
+                    bf16_tile(ot, OC, wr, C, xb, Cp, bias, o, t, 1, 1);
+                t += NT;
+            }
+            o += R;
+        }
+    }
+    return 1;
+}
+static const gemm_float_fn GEMM_FLOAT[KERNEL_TYPES] = {[GGML_TYPE_BF16] = gemm_bf16};
+#else
+static const gemm_float_fn GEMM_FLOAT[KERNEL_TYPES];
+#endif
+
 static const stream_fn STREAM[KERNEL_TYPES] = {
     [GGML_TYPE_F32] = stream_f32, [GGML_TYPE_F16] = stream_f16, [GGML_TYPE_BF16] = stream_bf16};
 /* The K-quants' prefill runs an integer GEMM (dots_isa.c) with AVX-512
@@ -1038,6 +1123,7 @@ const kernel_ops CAT(kernel_ops_, KERNEL_ISA) = {
     .stream = STREAM,
     .dot_q8 = CAT(DOT_Q8_, KERNEL_ISA),
     .gemm = GEMM,
+    .gemm_float = GEMM_FLOAT,
     .to_f32 = CAT(TO_F32_, KERNEL_ISA),
     .quantize_q8_act = quantize_q8_act,
     .gelu = gelu,

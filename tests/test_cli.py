@@ -92,7 +92,7 @@ def cli_info_lists_model():
     assert "kernels:       scalar (forced by TINYLLM_ISA), sgemm: OpenBLAS " in r.stdout, r.stdout
     r = run([TINYLLM, "info", gpt2_sinusoidal()], env={k: v for k, v in os.environ.items() if k != "TINYLLM_ISA"})
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("kernels:"))
-    assert line.split()[1] in ("avx512vnni", "avx512", "avx2", "scalar") and "widest" in line, line
+    assert line.split()[1] in ("avx512bf16", "avx512vnni", "avx512", "avx2", "scalar") and "widest" in line, line
     forced = os.environ.get("TINYLLM_ISA")
     with tl.Model(gpt2_sinusoidal()) as m:  # the library reports the same set
         if forced in (None, "scalar"):
@@ -564,12 +564,12 @@ def kernel_sets_are_named_alike_everywhere():
     # the scalar set is plain C (kernels_generic.c); the vector files are compiled once per other set
     generic = open(os.path.join(ROOT, "src", "kernels_generic.c")).read()
     assert sets[0] == "scalar" and "const kernel_ops kernel_ops_scalar" in generic
-    count = {2: "twice", 3: "three times", 4: "four times"}[len(sets) - 1]
+    count = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}[len(sets) - 1]
     readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
     arch = " ".join(open(os.path.join(ROOT, "docs", "architecture.md")).read().split())
     assert f"come in {['three', 'four', 'five'][len(sets) - 3]} sets" in readme, len(sets)
     assert f"compiled {count}" in readme and f"compiles each {count}" in arch, count
-    names = {"avx2": "AVX2", "avx512": "AVX-512", "avx512vnni": "VNNI"}
+    names = {"avx2": "AVX2", "avx512": "AVX-512", "avx512vnni": "VNNI", "avx512bf16": "BF16"}
     for s in sets[1:]:
         assert names[s] in readme and names[s] in arch, s
     for s in sets:

@@ -73,7 +73,8 @@ class Model:
         self.experiments = {}  # name -> value (attn-scale: the factor); see set_experiments
         self.types = {name: g.tensors[name][1] for name in g.tensors}
         # whose activation rounding mm models: "tinyllm" (8-bit blocks of 32 for the blocks of
-        # 32, of 256 for the K-quants, as llama.cpp's Q8_K) or "llama.cpp" (the same for block
+        # 32, of 256 for the K-quants, as llama.cpp's Q8_K; BF16 for BF16 weights, which a CPU
+        # with AVX512_BF16 multiplies in BF16 in prefill) or "llama.cpp" (the same for block
         # formats; activations also rounded to F16 / BF16 for F16 / BF16 weights)
         self.activations = "tinyllm"
 
@@ -103,7 +104,10 @@ class Model:
         group of 32 activations (256 for the K-quants) to 8 bits (scale d = max|a| / 127): element i
         moves by e_i, |e_i| <= d / 2, rounding errors of independent values
         (uniform, variance d^2 / 12), so the sum moves with a standard
-        deviation of sqrt(sum_i b_i^2 d_i^2 / 12); six of those are added."""
+        deviation of sqrt(sum_i b_i^2 d_i^2 / 12); six of those are added.
+        For a BF16 weight (and, modelling llama.cpp, an F16 one), the
+        activations may be rounded to BF16 (F16), unit roundoff u_a: six
+        standard deviations u_a / sqrt(3) * ||a * b||_2, as for storage."""
         out = a @ b
         if self.rounding is None:
             return out
@@ -118,7 +122,7 @@ class Model:
             d = np.abs(a).reshape(a.shape[:-1] + (K // blk, blk)).max(axis=-1) / 127  # (..., K / blk)
             d2 = np.repeat(d * d, blk, axis=-1)                                         # (..., K)
             err = err + 6 * np.sqrt(d2 @ (b * b) / 12)
-        elif peer and self.types.get(weight) in (quants_reference.F16, quants_reference.BF16):
+        elif self.types.get(weight) == quants_reference.BF16 or (peer and self.types.get(weight) == quants_reference.F16):
             u_a = 2.0 ** -11 if self.types[weight] == quants_reference.F16 else 2.0 ** -8
             err = err + 6 / math.sqrt(3) * u_a * np.sqrt((a * a) @ (b * b))
         return out + err * self.rounding.choice((-1.0, 1.0), size=out.shape)

@@ -50,7 +50,7 @@ int cmd_info(int argc, char **argv) {
     const char *forced = getenv("TINYLLM_ISA");
     printf("kernels:       %s (%s), sgemm: OpenBLAS %s\n", h.kernels,
            forced && !strcmp(forced, h.kernels) ? "forced by TINYLLM_ISA"
-                                                 : "the widest set this CPU runs; TINYLLM_ISA=scalar|avx2|avx512|avx512vnni forces one",
+                                                 : "the widest set this CPU runs; TINYLLM_ISA=scalar|avx2|avx512|avx512vnni|avx512bf16 forces one",
            blas_core());
     printf("context:       %d\n", h.n_ctx_train);
     printf("embedding:     %d\n", h.n_embd);
