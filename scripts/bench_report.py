@@ -7,9 +7,11 @@ Compute bound (pp): the measured large-square (2048^3) sgemm GFLOP/s at the
 same thread count / (2 x layer matmul params per token + 2 x classifier params
 / prompt length): only the last prompt token needs logits. A second column
 uses instead OpenBLAS's own measured rate on the model's layer shapes at
-M = 512 (what sgemm itself reaches on exactly these products). Rows whose
-weights are Q8_0/Q4_0 (under 2 bytes per weight) multiply in integers, not
-with sgemm, so neither bound applies to them ("-").
+M = 512 (what sgemm itself reaches on exactly these products). The bounds
+apply to rows whose matrices all multiply with sgemm (F32, F16, and BF16
+but for the avx512bf16 kernel set, which multiplies BF16 with vdpbf16ps:
+`matrix_formats` and `kernels` in the bench's JSON); the quantized formats
+multiply in integers, so neither bound applies to them ("-").
 Bandwidth bound (tg): the share of the rate at which the same threads read
 the weights a decode reads, where the engine holds them (the file's mapping
 or the copy made at load), just before and after each segment of a
@@ -37,6 +39,16 @@ import json
 import os
 import re
 import sys
+
+
+def prefill_by_sgemm(r, bytes_per_weight):
+    """Whether every matrix of a bench result multiplies with sgemm in prefill
+    (results from before `matrix_formats`: 2 or more bytes per weight)."""
+    formats = r.get("matrix_formats")
+    if formats is None:
+        return bytes_per_weight >= 2
+    return all(f in ("F32", "F16", "F32 (expanded)") or (f == "BF16" and r.get("kernels") != "avx512bf16")
+               for f in formats)
 
 
 def layer_params(r):
@@ -136,7 +148,7 @@ def main():
             for t in ("pp128", "pp512"):
                 row.append(f"{tests[t]['tok_s']:.1f}" if t in tests else "-")
             row.append(vs(thr, "pp512", tests["pp512"]["tok_s"]) if "pp512" in tests else "-")
-            if "pp512" in tests and bytes_per_weight >= 2:
+            if "pp512" in tests and prefill_by_sgemm(r, bytes_per_weight):
                 flops_tok = 2 * lp + 2 * cls / 512
                 row.append(f"{100 * tests['pp512']['tok_s'] / (peak / flops_tok):.0f}%")
                 rate = shape_rate(r, lim)

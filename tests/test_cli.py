@@ -232,6 +232,14 @@ def info_takes_m_and_says_what_it_counts_bench_names_its_threads():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert all(row["threads"] >= 1 for row in out["results"]), r.stdout
+    # the formats the matrices are held in: info's in-use column for the 2-D tensors, each once
+    info = run([TINYLLM, "info", "-m", TINY_SIN]).stdout
+    in_use = []
+    for ln in info.splitlines():
+        m = re.match(r"\s+\S+\s+\S+\s+(.+?)\s+\[(\d+), (\d+)\]$", ln)
+        if m and m.group(1) != "unused" and m.group(1) not in in_use:
+            in_use.append(m.group(1))
+    assert in_use and out["matrix_formats"] == in_use, (out["matrix_formats"], in_use)
     # the decode bound: the weights read around each tg repetition with its threads, and the share of it reached
     tg = [row for row in out["results"] if row["test"].startswith("tg")]
     assert [row["threads"] for row in tg] == [1, 2] and all(row["read_gb_s"] > 0.1 for row in tg), tg

@@ -149,6 +149,7 @@ static int random_tokens(int *tokens, int n, int n_vocab, uint64_t seed) {
 /* What a run measured, for the reports. */
 typedef struct {
     const char *model_path;
+    const tinyllm_model *model;
     tinyllm_model_info info;
     int expand_f32, reps, n_rows;
     double load_ms, first_token_ms, rss_mib;
@@ -169,6 +170,17 @@ static void print_json(const bench_report *r) {
     json_int(&w, "n_head", info->n_head), json_int(&w, "n_head_kv", info->n_head_kv);
     json_int(&w, "kv_bytes_per_token", (long long)2 * info->n_layer * info->n_head_kv * info->head_dim * 4);
     json_str(&w, "kernels", info->kernels);
+    /* the formats the matrices are held in (each once): what bounds a prefill */
+    json_open(&w, "matrix_formats", '[');
+    for (int i = 0; i < tinyllm_model_n_tensors(r->model); i++) {
+        tinyllm_tensor_info t, u;
+        if (tinyllm_model_tensor(r->model, i, &t, NULL) || t.n_dims < 2 || !strcmp(t.in_use, "unused")) continue;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = !tinyllm_model_tensor(r->model, j, &u, NULL) && u.n_dims >= 2 && !strcmp(u.in_use, t.in_use);
+        if (!seen) json_str(&w, NULL, t.in_use);
+    }
+    json_close(&w);
     json_str(&w, "blas_core", blas_core());
     json_num(&w, "load_ms", "%.2f", r->load_ms);
     json_num(&w, "first_token_ms", "%.2f", r->first_token_ms);
@@ -291,7 +303,7 @@ static int bench(const command_spec *cmd, const common_flags *cf, const bench_pl
     mp.skip_tokenizer = 1; /* ids only: the tokenizer's memory is not the engine's */
     tinyllm_model *m = load_model_or_report("bench", cf->model, &mp);
     if (!m) return EXIT_MODEL;
-    bench_report r = {.model_path = cf->model, .expand_f32 = cf->expand_f32, .reps = pl->reps};
+    bench_report r = {.model_path = cf->model, .model = m, .expand_f32 = cf->expand_f32, .reps = pl->reps};
     r.load_ms = r.first_token_ms = (now_seconds() - t_load) * 1e3;
     tinyllm_model_info_get(m, &r.info, NULL);
     int rc = check_lengths(cmd, &r.info, pl); /* first: the lengths size what follows */
