@@ -581,6 +581,37 @@ ALWAYS_INLINE void tile_k_x8(float *r, const uint8_t *at, const int five, const 
     for (int i = 0; i < NT; i++) _mm256_storeu_ps(r + 8 * i, acc[i]);
 }
 
+/* The activation rows t .. t + NT - 1 of a K layout's tile (codes, scales
+ * per 32, sums of 16) and their float accumulators, zeroed */
+ALWAYS_INLINE void k_x8_act_rows(const q8_act *x, int t, const int NT, const int8_t **xq, const float **xd,
+                                 const int16_t **s16, __m256 *acc) {
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; i++) {
+        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * (x->C / QK);
+        s16[i] = x->s16 + (size_t)(t + i) * (x->C / 16), acc[i] = _mm256_setzero_ps();
+    }
+}
+
+/* 8 rows' int8 multipliers of sub-blocks 2j, 2j + 1 (a[2j], a[2j + 1]) side
+ * by side per row as int16 pairs, for vpmaddwd against x's sums of 16 */
+ALWAYS_INLINE __m256i i8_pairs(const int8_t (*a)[X8_ROWS], int j) {
+    return _mm256_cvtepi8_epi16(
+        _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)a[2 * j]), _mm_loadl_epi64((const __m128i *)a[2 * j + 1])));
+}
+
+/* sum over j < 8 of pairs[j] . (s[2j], s[2j + 1]) per row: a super-block's 16
+ * offsets against x's 16 sums of 16 (|s| <= 2048) */
+ALWAYS_INLINE __m256i offsets16(const __m256i pairs[8], const int16_t *s) {
+    __m256i off = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        int32_t pair;
+        memcpy(&pair, s + 2 * j, 4);
+        off = _mm256_add_epi32(off, _mm256_madd_epi16(pairs[j], _mm256_set1_epi32(pair)));
+    }
+    return off;
+}
+
 /* WEIGHT_Q6_K_X8 (formats.h): per super-block, half h and run p, the 8
  * rows' 6-bit codes put together from a nibble vector and the top bits
  * shifted into bits 4-5, then integer sums per sub-block of 16 values
@@ -591,16 +622,11 @@ ALWAYS_INLINE void tile_k_x8(float *r, const uint8_t *at, const int five, const 
  * goes to int32 at once. */
 ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *x, int t, const int NT, int nb,
                                 long ahead) {
-    const int nb32 = x->C / QK, nb16 = x->C / 16;
     const int8_t *xq[K_X8_TILE];
     const float *xd[K_X8_TILE];
     const int16_t *s16[K_X8_TILE];
     __m256 acc[K_X8_TILE];
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; i++) {
-        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * nb32;
-        s16[i] = x->s16 + (size_t)(t + i) * nb16, acc[i] = _mm256_setzero_ps();
-    }
+    k_x8_act_rows(x, t, NT, xq, xd, s16, acc);
     const __m256i nibble = _mm256_set1_epi8(15);
     for (int b = 0; b < nb; b++, g++) {
         __m256i isum[K_X8_TILE];
@@ -651,20 +677,11 @@ ALWAYS_INLINE void tile_q6_k_x8(float *r, const block_q6_K_x8 *g, const q8_act *
         /* scales of sub-blocks 2j, 2j + 1 side by side per row, against x's sums of 16 (|s| <= 2048) */
         __m256i sp[8];
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++)
-            sp[j] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)g->sc[2 * j]),
-                                                           _mm_loadl_epi64((const __m128i *)g->sc[2 * j + 1])));
+        for (int j = 0; j < 8; j++) sp[j] = i8_pairs(g->sc, j);
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
 #pragma GCC unroll 4
         for (int i = 0; i < NT; i++) {
-            const int16_t *s = s16[i] + 16 * b;
-            __m256i off = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                int32_t pair;
-                memcpy(&pair, s + 2 * j, 4);
-                off = _mm256_add_epi32(off, _mm256_madd_epi16(sp[j], _mm256_set1_epi32(pair)));
-            }
+            __m256i off = offsets16(sp, s16[i] + 16 * b);
             isum[i] = _mm256_sub_epi32(isum[i], _mm256_slli_epi32(off, 5)); /* - 32 sum sc s16 */
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, _mm256_set1_ps(xd[i][8 * b])), acc[i]);
         }
@@ -702,16 +719,11 @@ ALWAYS_INLINE void q3_k_x8_scales(const block_q3_K_x8 *g, int8_t sc[16][X8_ROWS]
 ALWAYS_INLINE void tile_k2_x8(float *r, const uint8_t *at, const int three, const q8_act *x, int t, const int NT,
                               int nb, long ahead) {
     const size_t group_bytes = three ? sizeof(block_q3_K_x8) : sizeof(block_q2_K_x8);
-    const int nb32 = x->C / QK, nb16 = x->C / 16;
     const int8_t *xq[K_X8_TILE];
     const float *xd[K_X8_TILE];
     const int16_t *s16[K_X8_TILE];
     __m256 acc[K_X8_TILE];
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; i++) {
-        xq[i] = x->q + (size_t)(t + i) * x->C, xd[i] = x->d + (size_t)(t + i) * nb32;
-        s16[i] = x->s16 + (size_t)(t + i) * nb16, acc[i] = _mm256_setzero_ps();
-    }
+    k_x8_act_rows(x, t, NT, xq, xd, s16, acc);
     const __m256i two_bits = _mm256_set1_epi8(3);
     for (int b = 0; b < nb; b++, at += group_bytes) {
         const block_q2_K_x8 *g2 = (const block_q2_K_x8 *)at;
@@ -773,8 +785,7 @@ ALWAYS_INLINE void tile_k2_x8(float *r, const uint8_t *at, const int three, cons
         __m256i op[8];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++)
-            op[j] = three ? _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)sc[2 * j]),
-                                                                   _mm_loadl_epi64((const __m128i *)sc[2 * j + 1])))
+            op[j] = three ? i8_pairs((const int8_t(*)[X8_ROWS])sc, j)
                           : _mm256_srli_epi16(
                                 _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)g2->scales[2 * j]),
                                                                        _mm_loadl_epi64((const __m128i *)g2->scales[2 * j + 1]))),
@@ -782,14 +793,7 @@ ALWAYS_INLINE void tile_k2_x8(float *r, const uint8_t *at, const int three, cons
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(three ? g3->d : g2->d)));
 #pragma GCC unroll 4
         for (int i = 0; i < NT; i++) {
-            const int16_t *s = s16[i] + 16 * b;
-            __m256i off = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                int32_t pair;
-                memcpy(&pair, s + 2 * j, 4);
-                off = _mm256_add_epi32(off, _mm256_madd_epi16(op[j], _mm256_set1_epi32(pair)));
-            }
+            __m256i off = offsets16(op, s16[i] + 16 * b);
             __m256 dx = _mm256_set1_ps(xd[i][8 * b]);
             if (three) {
                 isum[i] = _mm256_sub_epi32(isum[i], _mm256_slli_epi32(off, 2)); /* - 4 sum sc s16 */
