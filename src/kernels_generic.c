@@ -290,7 +290,8 @@ static void gemm_q6_K_x8(float *out, const q8_act *x, const void *w, const float
  * of value v = 128h + 32p + 4m + j in bits 2p of qs[h][m][r][j] (Q3_K: plus
  * 4 when bit 4h + p of hmask[m][r][j] is set, minus 4 always); Q2_K:
  * d dx sum_k sc_k (q . x over sub-block k) - dmin dx sum_k min_k (x's sum
- * over sub-block k); Q3_K: d dx sum_k (sc_k - 32) (q . x over sub-block k). */
+ * over sub-block k); Q3_K: d dx sum_k sc_k (q . x over sub-block k), sc_k signed
+ * (q3_K_scales). */
 static void gemm_k2_x8(float *out, const q8_act *x, const void *w, const float *bias, int t0, int t1, int OC, int o0,
                        int o1, int three) {
     int nb = x->C / QK_K, nb32 = x->C / QK_LEGACY;
@@ -317,11 +318,15 @@ static void gemm_k2_x8(float *out, const q8_act *x, const void *w, const float *
                                 xsum[v / 16] += xb[v];
                             }
                 int32_t sum = 0, mins = 0;
+                int8_t sc3[16]; /* Q3_K: the row's 12 stored scale bytes, decoded by the format's own reader */
+                if (three) {
+                    uint8_t packed[12];
+                    for (int j = 0; j < 12; j++) packed[j] = g3->scales[j][r];
+                    q3_K_scales(packed, sc3);
+                }
                 for (int k = 0; k < 16; k++) {
                     if (three) {
-                        int low = g3->scales[k % 8][r] >> 4 * (k / 8) & 15;
-                        int top = g3->scales[8 + k % 4][r] >> 2 * (k / 4) & 3;
-                        sum += (low + 16 * top - 32) * sub[k];
+                        sum += sc3[k] * sub[k];
                     } else {
                         sum += (g2->scales[k][r] & 15) * sub[k];
                         mins += (g2->scales[k][r] >> 4) * xsum[k];
